@@ -1,0 +1,32 @@
+"""`Authorization: Token <key>` for scripts and the CLI, checked against stored hashes."""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from podium.accounts.models import ApiToken
+
+
+def hash_token_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiTokenAuthentication(authentication.TokenAuthentication):
+    keyword = "Token"
+
+    def authenticate_credentials(self, key):
+        token = (
+            ApiToken.objects.select_related("user")
+            .filter(key_hash=hash_token_key(key), revoked_at__isnull=True)
+            .first()
+        )
+        if token is None or not token.user.is_active:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
+        now = timezone.now()
+        # Touch last_used_at at most once a minute: a hot API client must not write on every call.
+        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        return token.user, token

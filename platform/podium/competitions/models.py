@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class TaskType(models.TextChoices):
+    CLASSIFICATION = "classification", "Classification"
+    REGRESSION = "regression", "Regression"
+
+
+class Metric(models.TextChoices):
+    # Directions are fixed in datasets.metrics.METRICS; the choices mirror its names.
+    ACCURACY = "accuracy", "Accuracy"
+    BALANCED_ACCURACY = "balanced_accuracy", "Balanced accuracy"
+    MACRO_F1 = "macro_f1", "Macro F1"
+    LOG_LOSS = "log_loss", "Log loss"
+    ROC_AUC = "roc_auc", "ROC AUC"
+    RMSE = "rmse", "RMSE"
+    MAE = "mae", "MAE"
+    R2 = "r2", "R²"
+
+
+class Dataset(models.Model):
+    """One version of a benchmark dataset: files plus a manifest (see datasets.manifest)."""
+
+    class Source(models.TextChoices):
+        BUILTIN = "builtin", "Built-in catalog"
+        UPLOAD = "upload", "Uploaded"
+
+    slug = models.SlugField(max_length=64)
+    version = models.PositiveIntegerField(default=1)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    license = models.CharField(max_length=200, blank=True)
+    task_type = models.CharField(max_length=20, choices=TaskType.choices)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.BUILTIN)
+    manifest = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["slug", "version"], name="dataset_slug_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.slug} v{self.version}"
+
+
+class DatasetFile(models.Model):
+    """A file of a dataset version. Hidden files (test labels) are never served."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=100)  # train.csv, test.csv, sample_submission.csv, test_labels.csv
+    file = models.FileField(upload_to="datasets/%Y/%m/")
+    sha256 = models.CharField(max_length=64)
+    size = models.BigIntegerField()
+    hidden = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["dataset", "name"], name="dataset_file_name_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.dataset}/{self.name}"
+
+
+class Competition(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    title = models.CharField(max_length=200)
+    overview = models.TextField(blank=True, help_text="Markdown; sanitised when shown.")
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="competitions")
+    task_type = models.CharField(max_length=20, choices=TaskType.choices)
+    metric = models.CharField(max_length=30, choices=Metric.choices)
+    higher_is_better = models.BooleanField()
+
+    # The public/private partition of the test ids is fixed at creation (seeded) and stored.
+    split_seed = models.PositiveIntegerField(default=0)
+    public_fraction = models.FloatField(default=0.3)
+    answer_key = models.FileField(upload_to="answer_keys/", blank=True)  # id,target,split; never served
+    n_public = models.PositiveIntegerField(default=0)
+    n_private = models.PositiveIntegerField(default=0)
+
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    merger_deadline = models.DateTimeField(null=True, blank=True)
+    daily_limit = models.PositiveIntegerField(default=5)
+    total_limit = models.PositiveIntegerField(null=True, blank=True)
+    max_final_picks = models.PositiveIntegerField(default=2)
+
+    # Compute budget for model-config entries.
+    budget_epochs = models.PositiveIntegerField(default=30)
+    budget_params = models.PositiveBigIntegerField(default=5_000_000)
+    budget_seconds = models.PositiveIntegerField(default=600)
+
+    accepts_predictions = models.BooleanField(default=True)
+    accepts_configs = models.BooleanField(default=True)
+    pretrain_datasets = models.ManyToManyField(Dataset, blank=True, related_name="+")
+
+    ladder_enabled = models.BooleanField(default=False)
+    ladder_step = models.FloatField(default=0.0)
+    private_revealed_at = models.DateTimeField(null=True, blank=True)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-starts_at", "slug"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Participation(models.Model):
+    """Joining a competition; the rules are accepted when joining."""
+
+    competition = models.ForeignKey(Competition, on_delete=models.CASCADE, related_name="participations")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="participations"
+    )
+    joined_at = models.DateTimeField(auto_now_add=True)
+    accepted_rules_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["competition", "user"], name="participation_unique")]

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Status(models.TextChoices):
+    CREATED = "created", "Created"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SCORING = "scoring", "Scoring"
+    SCORED = "scored", "Scored"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+FINAL_STATUSES = (Status.SCORED, Status.FAILED, Status.CANCELLED)
+
+
+class Kind(models.TextChoices):
+    PREDICTIONS = "predictions", "Prediction file"
+    CONFIG = "config", "Model config"
+
+
+class Submission(models.Model):
+    """An entry. The row is the source of truth for its lifecycle (DESIGN.md)."""
+
+    competition = models.ForeignKey(
+        "competitions.Competition", on_delete=models.CASCADE, related_name="submissions"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions")
+    team = models.ForeignKey(
+        "accounts.Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="submissions"
+    )
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CREATED, db_index=True)
+    description = models.CharField(max_length=500, blank=True)
+
+    predictions = models.FileField(upload_to="submissions/%Y/%m/", blank=True)
+    config = models.JSONField(null=True, blank=True)
+    config_text = models.TextField(blank=True)
+    weights = models.FileField(upload_to="weights/%Y/%m/", blank=True)
+
+    attempt = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+
+    public_score = models.FloatField(null=True, blank=True)
+    private_score = models.FloatField(null=True, blank=True)
+    public_ci_low = models.FloatField(null=True, blank=True)
+    public_ci_high = models.FloatField(null=True, blank=True)
+    is_final_pick = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["competition", "user", "created_at"], name="sub_comp_user_created"),
+            models.Index(fields=["status", "heartbeat_at"], name="sub_status_heartbeat"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.status}"
+
+
+class EpochMetric(models.Model):
+    """One epoch of training as the worker reported it; idempotent per (submission, attempt, epoch)."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="epoch_metrics")
+    attempt = models.PositiveIntegerField()
+    epoch = models.PositiveIntegerField()
+    data = models.JSONField()  # train_loss, val_loss, val_metric, lr, seconds, grad_norms{layer: norm}
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["attempt", "epoch"]
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "attempt", "epoch"], name="epoch_metric_unique")
+        ]

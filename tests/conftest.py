@@ -1,0 +1,109 @@
+"""Shared fixtures: the personas (alice owns, bob is another participant, charlie has
+no access, an admin) and the real services.
+
+With PODIUM_REQUIRE_SERVICES=1 (CI) a test that needs PostgreSQL or Redis fails
+instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+REQUIRE_SERVICES = os.environ.get("PODIUM_REQUIRE_SERVICES", "") == "1"
+
+
+def need_service(what: str):
+    """Skip locally, fail in CI, when a real service is missing."""
+    message = f"{what} is not configured or not reachable"
+    if REQUIRE_SERVICES:
+        pytest.fail(message + " (PODIUM_REQUIRE_SERVICES=1)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    if not url.startswith("redis://"):
+        need_service("Redis (CELERY_BROKER_URL=redis://…)")
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError:
+        need_service(f"Redis at {url}")
+    return url
+
+
+@pytest.fixture
+def postgres(settings):
+    if not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        need_service("PostgreSQL (DATABASE_URL=postgres://…)")
+    return settings.DATABASES["default"]
+
+
+def _make_user(django_user_model, username: str, **extra):
+    return django_user_model.objects.create_user(
+        username=username, email=f"{username}@example.com", password="correct-horse-battery", **extra
+    )
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return _make_user(django_user_model, "alice")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return _make_user(django_user_model, "bob")
+
+
+@pytest.fixture
+def charlie(django_user_model):
+    return _make_user(django_user_model, "charlie")
+
+
+@pytest.fixture
+def admin_user(django_user_model):
+    return _make_user(django_user_model, "admin", is_staff=True, is_superuser=True)
+
+
+def _api_client(user=None):
+    from rest_framework.test import APIClient
+
+    client = APIClient(enforce_csrf_checks=True)
+    if user is not None:
+        client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def anon_api():
+    return _api_client()
+
+
+@pytest.fixture
+def alice_api(alice):
+    return _api_client(alice)
+
+
+@pytest.fixture
+def bob_api(bob):
+    return _api_client(bob)
+
+
+@pytest.fixture
+def charlie_api(charlie):
+    return _api_client(charlie)
+
+
+@pytest.fixture
+def admin_api(admin_user):
+    return _api_client(admin_user)
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    """Every test writes files under its own folder, never into var/media."""
+    settings.MEDIA_ROOT = tmp_path / "media"

@@ -1,0 +1,1 @@
+"""Model-config schema (see issue 3)."""
