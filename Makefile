@@ -39,7 +39,7 @@ seed: migrate
 	$(PY) manage.py seed_demo
 
 run: seed
-	$(PY) manage.py podium_up
+	$(PY) -m podium.devserver
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -74,7 +74,18 @@ def database_from_url(url: str) -> dict:
             path = path[1:]
         if not path:
             raise EnvError(f"DATABASE_URL={url!r} names no SQLite file")
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": path, "OPTIONS": {"timeout": 30}}
+        # Several processes (web, scorer, beat) share the file: WAL lets readers run beside
+        # the writer, and IMMEDIATE transactions take the write lock up front instead of
+        # failing with "database is locked" when a read turns into a write.
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": path,
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
     if parsed.scheme in {"postgres", "postgresql", "pgsql"}:
         name = parsed.path.lstrip("/")
         if not name:
