@@ -1,0 +1,189 @@
+"""The participant's client of the Podium REST API (`Authorization: Token <key>`)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from podium_client.errors import PodiumError
+from podium_client.http import Http
+
+FINAL_STATUSES = frozenset({"scored", "failed", "cancelled"})
+
+
+class PodiumClient:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        timeout: httpx.Timeout | float | None = None,
+        retries: int = 3,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        kwargs: dict[str, Any] = {"retries": retries, "transport": transport}
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        self.http = Http(base_url, f"Token {token}" if token else None, **kwargs)
+
+    @property
+    def base_url(self) -> str:
+        return self.http.base_url
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- account ----------------------------------------------------------
+    def me(self) -> dict:
+        return self.http.json("GET", "/api/me/")
+
+    # --- competitions -----------------------------------------------------
+    def _pages(self, path: str, params: dict | None = None) -> Iterator[dict]:
+        """Follow DRF page-number pagination (or accept a plain list)."""
+        answer = self.http.json("GET", path, params=params or {})
+        while True:
+            if isinstance(answer, list):
+                yield from answer
+                return
+            yield from answer.get("results", [])
+            next_url = answer.get("next")
+            if not next_url:
+                return
+            answer = self.http.json("GET", next_url)
+
+    def competitions(self, **filters: Any) -> list[dict]:
+        return list(self._pages("/api/competitions/", {k: v for k, v in filters.items() if v is not None}))
+
+    def competition(self, slug: str) -> dict:
+        return self.http.json("GET", f"/api/competitions/{slug}/")
+
+    def join(self, slug: str) -> dict:
+        """Join a competition; joining accepts its rules."""
+        return self.http.json("POST", f"/api/competitions/{slug}/join/", json={"accept_rules": True})
+
+    def dataset_files(self, slug: str) -> list[dict]:
+        """The participant-facing files of the competition's dataset: [{name, size, sha256, url}]."""
+        answer = self.http.json("GET", f"/api/competitions/{slug}/files/")
+        files = answer.get("files", answer.get("results", [])) if isinstance(answer, dict) else answer
+        return list(files)
+
+    def download(self, slug: str, dest: str | Path, *, names: list[str] | None = None) -> list[Path]:
+        """Download the dataset files into `dest` (atomically: a broken download leaves no file)."""
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        written = []
+        for entry in self.dataset_files(slug):
+            name = entry["name"]
+            if names and name not in names:
+                continue
+            if "/" in name or name.startswith("."):
+                raise PodiumError(f"the server named a file {name!r}; refusing to write outside {dest}")
+            target = dest / name
+            fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{name}.")
+            try:
+                with os.fdopen(fd, "wb") as out, self.http.stream(entry["url"]) as response:
+                    for chunk in response.iter_bytes(1 << 20):
+                        out.write(chunk)
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            written.append(target)
+        return written
+
+    # --- submissions ------------------------------------------------------
+    def submit(
+        self,
+        slug: str,
+        *,
+        file: str | Path | None = None,
+        config: str | Path | None = None,
+        description: str = "",
+    ) -> dict:
+        """Submit a predictions CSV (`file`) or a model config (`config`, YAML or JSON)."""
+        if (file is None) == (config is None):
+            raise PodiumError("submit exactly one of a predictions file or a model config")
+        field, path = ("file", Path(file)) if file is not None else ("config", Path(config))
+        if not path.is_file():
+            raise PodiumError(f"{path}: no such file")
+        content = path.read_bytes()
+        kind = "text/csv" if field == "file" else "application/octet-stream"
+
+        def files() -> dict:
+            return {field: (path.name, content, kind)}
+
+        # Not idempotent: a retry after the request went out could create a second entry.
+        return self.http.json(
+            "POST",
+            f"/api/competitions/{slug}/submissions/",
+            data={"description": description},
+            files_factory=files,
+            idempotent=False,
+        )
+
+    def submit_bytes(
+        self, slug: str, *, csv: bytes, description: str = "", name: str = "predictions.csv"
+    ) -> dict:
+        return self.http.json(
+            "POST",
+            f"/api/competitions/{slug}/submissions/",
+            data={"description": description},
+            files_factory=lambda: {"file": (name, csv, "text/csv")},
+            idempotent=False,
+        )
+
+    def submissions(self, slug: str, **filters: Any) -> list[dict]:
+        return list(
+            self._pages(
+                f"/api/competitions/{slug}/submissions/", {k: v for k, v in filters.items() if v is not None}
+            )
+        )
+
+    def submission(self, submission_id: int) -> dict:
+        return self.http.json("GET", f"/api/submissions/{int(submission_id)}/")
+
+    def cancel(self, submission_id: int) -> dict:
+        return self.http.json("POST", f"/api/submissions/{int(submission_id)}/cancel/", idempotent=True)
+
+    def wait(
+        self,
+        submission_id: int,
+        *,
+        timeout: float = 600.0,
+        interval: float = 0.5,
+        on_update: Callable[[dict], None] | None = None,
+    ) -> dict:
+        """Poll until the entry is scored, failed or cancelled; return its last state."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            state = self.submission(submission_id)
+            if on_update is not None and state != last:
+                on_update(state)
+            last = state
+            if state.get("status") in FINAL_STATUSES:
+                return state
+            if time.monotonic() > deadline:
+                raise PodiumError(
+                    f"submission {submission_id} is still {state.get('status')!r} after {timeout:.0f} s"
+                )
+            time.sleep(interval)
+
+    # --- leaderboards -----------------------------------------------------
+    def leaderboard(self, slug: str, *, board: str = "public", page: int | None = None) -> dict:
+        params: dict[str, Any] = {"board": board}
+        if page is not None:
+            params["page"] = page
+        return self.http.json("GET", f"/api/competitions/{slug}/leaderboard/", params=params)

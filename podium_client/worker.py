@@ -1,0 +1,88 @@
+"""The compute tier's side of the worker protocol (docs/architecture.md).
+
+Every call carries `Authorization: Worker <token>`: the signed, expiring token
+of one submission's attempt. Every callback is idempotent on the server, so all
+of them are retried on network errors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from podium_client.errors import Conflict
+from podium_client.http import Http
+
+
+class WorkerClient:
+    def __init__(
+        self,
+        base_url: str,
+        submission_id: int,
+        token: str,
+        *,
+        timeout: httpx.Timeout | float | None = None,
+        retries: int = 5,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.submission_id = int(submission_id)
+        kwargs: dict[str, Any] = {"retries": retries, "user_agent": "podium-worker", "transport": transport}
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        self.http = Http(base_url, f"Worker {token}", **kwargs)
+        self.prefix = f"/api/worker/submissions/{self.submission_id}"
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _post(self, action: str, body: dict) -> Any:
+        return self.http.json("POST", f"{self.prefix}/{action}/", json=body, idempotent=True)
+
+    def claim(self, attempt: int) -> dict:
+        """The work order: config, dataset (manifest, files), metric, budget…; `Conflict` when stale."""
+        return self._post("claim", {"attempt": attempt})
+
+    def heartbeat(self, attempt: int) -> bool:
+        """True to go on; False when the entry was cancelled or the attempt superseded (409)."""
+        try:
+            answer = self._post("heartbeat", {"attempt": attempt})
+        except Conflict:
+            return False
+        return bool((answer or {}).get("continue", True))
+
+    def epoch(self, attempt: int, epoch: int, data: dict) -> None:
+        self._post("epochs", {"attempt": attempt, "epoch": epoch, "data": data})
+
+    def predictions(self, attempt: int, csv: bytes, *, weights: bytes | None = None) -> dict | None:
+        def files() -> dict:
+            parts = {"file": ("predictions.csv", csv, "text/csv")}
+            if weights is not None:
+                parts["weights"] = ("weights.safetensors", weights, "application/octet-stream")
+            return parts
+
+        response = self.http.request(
+            "POST",
+            f"{self.prefix}/predictions/",
+            data={"attempt": str(attempt)},
+            files_factory=files,
+            idempotent=True,
+        )
+        return response.json() if response.content else None
+
+    def fail(self, attempt: int, message: str) -> None:
+        self._post("fail", {"attempt": attempt, "message": message[:2000]})
+
+    @contextmanager
+    def download(self, url: str) -> Iterator[httpx.Response]:
+        """Stream a dataset file (the claim's download url, absolute or relative to the site)."""
+        with self.http.stream(url) as response:
+            yield response

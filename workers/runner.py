@@ -1,0 +1,368 @@
+"""One training attempt on a worker, from claim to predictions, over HTTP only.
+
+    claim -> fetch dataset files (cache) -> arrays -> train (heartbeats, epochs)
+          -> upload predictions and weights -> done
+    any error -> POST fail with a readable reason
+
+The worker never touches the database and never sees hidden labels: the claim
+answer carries the config, the manifest and the download URLs of the
+participant-facing files; the scorer on the web tier computes the scores.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from podium_client.errors import ApiError, Conflict, PodiumError
+from podium_client.worker import WorkerClient
+from workers.cache import CacheError, FileCache
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise ValueError(f"environment variable {name}={value} must be > 0")
+    return value
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    api_url: str
+    cache_dir: Path
+    work_dir: Path | None = None
+    heartbeat_interval: float = 10.0
+    device: str = "auto"  # auto | cpu | cuda
+
+    @classmethod
+    def from_env(cls) -> RunnerSettings:
+        var = Path(os.environ.get("PODIUM_VAR_DIR") or ROOT / "var")
+        device = os.environ.get("PODIUM_WORKER_DEVICE", "auto")
+        if device not in ("auto", "cpu", "cuda"):
+            raise ValueError(
+                f"environment variable PODIUM_WORKER_DEVICE={device!r} must be auto, cpu or cuda"
+            )
+        work = os.environ.get("PODIUM_WORKER_WORK_DIR")
+        return cls(
+            api_url=os.environ.get("PODIUM_API_URL", "http://127.0.0.1:8000"),
+            cache_dir=Path(os.environ.get("PODIUM_WORKER_CACHE") or var / "worker-cache"),
+            work_dir=Path(work) if work else None,
+            heartbeat_interval=_env_float("PODIUM_HEARTBEAT_INTERVAL_S", 10.0),
+            device=device,
+        )
+
+
+class Stop(Exception):
+    """Training stopped because the platform said so (cancelled or superseded)."""
+
+
+class Heartbeat:
+    """Beats from a background thread while the attempt runs.
+
+    A 409 answer (cancelled, or the reaper gave the entry to a new attempt)
+    sets `stopped`; the trainer polls it between batches and stops. Network
+    errors are logged and the next beat tries again: the reaper's timeout is
+    several intervals long.
+    """
+
+    def __init__(self, client_factory, attempt: int, interval: float):
+        self._client_factory = client_factory
+        self.attempt = attempt
+        self.interval = interval
+        self.stopped = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="podium-heartbeat", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join(timeout=self.interval + 5)
+
+    def _run(self) -> None:
+        with self._client_factory() as client:
+            while not self._done.wait(self.interval):
+                try:
+                    if not client.heartbeat(self.attempt):
+                        log.info("heartbeat: the platform stopped this attempt")
+                        self.stopped.set()
+                        return
+                except PodiumError as exc:
+                    log.warning("heartbeat failed: %s", exc)
+
+
+@dataclass
+class Progress:
+    """What the attempt is doing now, for a failure message that says where it broke."""
+
+    stage: str = "starting"
+    epoch: int = 0
+    epochs_done: list[int] = field(default_factory=list)
+
+    def where(self) -> str:
+        if self.stage == "training":
+            return f"while training epoch {self.epoch + 1}"
+        return f"while {self.stage}"
+
+
+def run_submission(
+    submission_id: int, attempt: int, token: str, *, settings: RunnerSettings | None = None
+) -> str:
+    """Run one attempt. Returns "done", "dropped" (stale or cancelled at claim),
+    "stopped" (cancelled while training) or "failed" (the reason was posted)."""
+    settings = settings or RunnerSettings.from_env()
+
+    def client_factory(retries: int = 5) -> WorkerClient:
+        return WorkerClient(settings.api_url, submission_id, token, retries=retries)
+
+    with client_factory() as client:
+        try:
+            order = client.claim(attempt)
+        except Conflict as exc:
+            log.info("submission %s attempt %s is no longer current: %s", submission_id, attempt, exc.summary)
+            return "dropped"
+        progress = Progress()
+        work_root = settings.work_dir
+        if work_root is not None:
+            work_root.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f"podium-{submission_id}-{attempt}-", dir=work_root))
+        try:
+            with Heartbeat(lambda: client_factory(retries=1), attempt, settings.heartbeat_interval) as beat:
+                try:
+                    return _attempt(client, order, attempt, settings, work, progress, beat)
+                except Stop:
+                    return "stopped"
+                except Exception as exc:  # every error ends as a readable reason on the entry
+                    if beat.stopped.is_set():
+                        return "stopped"
+                    message = describe_error(exc, progress, order)
+                    log.exception("submission %s attempt %s failed: %s", submission_id, attempt, message)
+                    try:
+                        client.fail(attempt, message)
+                    except Conflict:
+                        return "stopped"
+                    return "failed"
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _attempt(client, order: dict, attempt: int, settings, work: Path, progress: Progress, beat) -> str:
+    from workers import train as trainer  # torch: imported in the worker process only
+
+    progress.stage = "downloading the dataset"
+    cache = FileCache(settings.cache_dir)
+    data = _load_dataset(client, cache, order["dataset"], work / "data")
+    pretrain = _pretrain_data(client, cache, order, work)
+
+    progress.stage = "reading the model config"
+    config = _parse_config(order)
+
+    device = pick_device(settings.device)
+    progress.stage = "training"
+
+    def on_epoch(report) -> None:
+        payload = epoch_payload(report)
+        epoch = int(payload.get("epoch", len(progress.epochs_done) + 1))
+        progress.epoch = epoch
+        progress.epochs_done.append(epoch)
+        client.epoch(attempt, epoch, payload)
+        if beat.stopped.is_set():
+            raise Stop()
+
+    result = trainer.train(
+        config,
+        data,
+        device=device,
+        on_epoch=on_epoch,
+        budget=_budget(order),
+        out_dir=work / "out",
+        should_stop=beat.stopped.is_set,
+        **({"pretrain_data": pretrain} if pretrain else {}),
+    )
+    if beat.stopped.is_set():
+        raise Stop()
+    stop_reason = getattr(result, "stop_reason", None) or getattr(result, "stopped_reason", None)
+    if getattr(result, "failed", False):
+        raise TrainingRefused(stop_reason or "training stopped without a result")
+
+    progress.stage = "uploading the predictions"
+    csv_bytes, weights = _outputs(trainer, result, data, work / "out")
+    client.predictions(attempt, csv_bytes, weights=weights)
+    return "done"
+
+
+class TrainingRefused(Exception):
+    """The trainer ended the run itself (budget, diverged loss…) with a reason for the participant."""
+
+
+def pick_device(wanted: str) -> str:
+    import torch
+
+    if wanted == "cuda" or (wanted == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise RuntimeError("PODIUM_WORKER_DEVICE=cuda but no CUDA device is available")
+        return "cuda"
+    return "cpu"
+
+
+def _load_dataset(client, cache: FileCache, dataset: dict, folder: Path):
+    import numpy as np
+
+    from datasets.arrays import load_arrays
+    from workers.data import TrainData
+
+    manifest = dataset["manifest"]
+    linked = []
+    for entry in dataset["files"]:
+        name = entry["name"]
+        if entry.get("hidden"):
+            continue  # never asked for; the platform does not serve it anyway
+        path = cache.fetch(
+            entry["sha256"],
+            lambda handle, url=entry["url"]: _download(client, url, handle),
+            size=entry.get("size"),
+            label=f"dataset file {dataset.get('slug', '?')}/{name}",
+        )
+        linked.append((name, path))
+    cache.link_dataset(linked, folder)
+    X_train, y_train, X_test, test_ids = load_arrays(folder, manifest)
+    return TrainData(
+        X_train=np.asarray(X_train),
+        y_train=np.asarray(y_train),
+        X_test=np.asarray(X_test),
+        test_ids=np.asarray(test_ids),
+        manifest=manifest,
+        slug=dataset.get("slug", ""),
+    )
+
+
+def _pretrain_data(client, cache: FileCache, order: dict, work: Path) -> dict:
+    """Arrays of the pre-training datasets the config names (the competition allows them)."""
+    config = order.get("config") or {}
+    wanted = ((config.get("pretrain") or {}) if isinstance(config, dict) else {}).get("dataset")
+    if not wanted:
+        return {}
+    for dataset in order.get("pretrain_datasets") or []:
+        if dataset.get("slug") == wanted:
+            return {wanted: _load_dataset(client, cache, dataset, work / f"pretrain-{wanted}")}
+    raise TrainingRefused(f"the config pre-trains on {wanted!r}, which this competition does not allow")
+
+
+def _download(client, url: str, handle) -> None:
+    with client.download(url) as response:
+        for chunk in response.iter_bytes(1 << 20):
+            handle.write(chunk)
+
+
+def _parse_config(order: dict):
+    import json
+
+    from workers.spec import parse_config
+
+    raw = order.get("config_text") or order.get("config")
+    text = raw if isinstance(raw, str) else json.dumps(raw)
+    return parse_config(text)
+
+
+def _budget(order: dict):
+    from workers import train as trainer
+
+    budget = order.get("budget") or {}
+    budget_cls = getattr(trainer, "Budget", None)
+    if budget_cls is None:
+        return budget
+    return budget_cls(
+        **{
+            key: value
+            for key, value in {
+                "max_epochs": budget.get("epochs"),
+                "max_params": budget.get("params"),
+                "max_seconds": budget.get("seconds"),
+            }.items()
+            if value is not None
+        }
+    )
+
+
+def _outputs(trainer, result, data, out_dir: Path) -> tuple[bytes, bytes | None]:
+    csv_bytes = trainer.predictions_csv(result, data)
+    if isinstance(csv_bytes, str):
+        csv_bytes = csv_bytes.encode()
+    weights = None
+    weights_path = getattr(result, "weights_path", None)
+    if weights_path and Path(weights_path).is_file():
+        weights = Path(weights_path).read_bytes()
+    return csv_bytes, weights
+
+
+def _json_safe(value: Any) -> Any:
+    """JSON cannot carry NaN/inf (a diverged loss): they travel as null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
+        return _json_safe(value.item())
+    return value
+
+
+def epoch_payload(report: Any) -> dict:
+    if hasattr(report, "as_dict"):
+        report = report.as_dict()
+    elif hasattr(report, "__dataclass_fields__"):
+        import dataclasses
+
+        report = dataclasses.asdict(report)
+    return _json_safe(dict(report))
+
+
+def describe_error(exc: BaseException, progress: Progress, order: dict | None = None) -> str:
+    """A reason a participant can act on, never a traceback."""
+    name = type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    where = progress.where()
+    if name == "OutOfMemoryError" or "out of memory" in text.lower():
+        device = "CUDA" if "cuda" in text.lower() or name == "OutOfMemoryError" else "memory"
+        return f"{device} out of memory {where}; use a smaller batch_size or a smaller model"
+    if name in ("SoftTimeLimitExceeded", "TimeLimitExceeded"):
+        return f"the worker's time limit was exceeded {where}"
+    if name in ("BudgetExceeded", "TrainingBudgetExceeded"):
+        return text or f"training exceeded the competition's budget {where}"
+    if isinstance(exc, TrainingRefused):
+        return text
+    if name == "ConfigError":
+        problems = getattr(exc, "problems", None) or []
+        listed = "; ".join(f"{getattr(p, 'path', '')}: {getattr(p, 'message', p)}" for p in problems[:5])
+        return f"the model config is invalid: {listed or text}"
+    if name in ("DataError", "DatasetError") or isinstance(exc, CacheError):
+        return f"dataset problem {where}: {text}"
+    if isinstance(exc, ApiError):
+        return f"the platform refused a request {where}: {exc.summary}" + (
+            f" ({'; '.join(exc.problems[:3])})" if exc.problems else ""
+        )
+    if isinstance(exc, PodiumError):
+        return f"could not reach the platform {where}: {text}"
+    if name == "FloatingPointError" or "nan" in text.lower() and "loss" in text.lower():
+        return f"training diverged {where}: {text}"
+    return f"the worker failed {where}: {name}" + (f": {text}" if text else "")
