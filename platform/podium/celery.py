@@ -7,9 +7,88 @@ by name, so the web tier never imports torch.
 import os
 
 from celery import Celery
+from celery.signals import beat_init, worker_init
+from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "podium.settings")
 
 app = Celery("podium")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class TimeLimitConfigError(RuntimeError):
+    pass
+
+
+def check_time_limit_below_visibility(conf) -> None:
+    """A task that can outlive the broker's visibility timeout is delivered twice.
+
+    Redis hands an unacknowledged message to another worker after the visibility
+    timeout; with acks_late a long task would then run twice. So every hard time
+    limit must stay below it. Transports without the notion (filesystem, AMQP) pass.
+    """
+    url = str(conf.broker_url or "")
+    if not url.startswith(("redis://", "rediss://", "sentinel://", "sqs://")):
+        return
+    visibility = (conf.broker_transport_options or {}).get("visibility_timeout", 3600)
+    limit = conf.task_time_limit
+    if limit is None:
+        raise TimeLimitConfigError(
+            f"CELERY_TASK_TIME_LIMIT is not set; it must be below the broker visibility timeout ({visibility} s), "
+            "or a long task would be delivered twice."
+        )
+    if limit >= visibility:
+        raise TimeLimitConfigError(
+            f"CELERY_TASK_TIME_LIMIT ({limit} s) must be below the broker visibility timeout ({visibility} s): "
+            "lower PODIUM_TASK_TIME_LIMIT or raise PODIUM_VISIBILITY_TIMEOUT."
+        )
+
+
+def _queues():
+    from django.conf import settings
+
+    return (Queue(settings.PODIUM_SCORING_QUEUE), Queue("gpu"), Queue("cpu"))
+
+
+def _beat_schedule():
+    from django.conf import settings
+
+    return {
+        "submissions-reap-stale": {
+            "task": "podium.submissions.tasks.reap_stale",
+            "schedule": float(settings.PODIUM_REAPER_INTERVAL_S),
+            "options": {
+                "queue": settings.PODIUM_SCORING_QUEUE,
+                "expires": float(settings.PODIUM_REAPER_INTERVAL_S),
+            },
+        },
+        "leaderboards-reveal-due": {
+            "task": "podium.leaderboards.tasks.reveal_due",
+            "schedule": 60.0,
+            "options": {"queue": settings.PODIUM_SCORING_QUEUE, "expires": 60.0},
+        },
+    }
+
+
+@app.on_after_configure.connect
+def _configure(sender, **kwargs):
+    from django.conf import settings
+
+    sender.conf.task_queues = _queues()
+    sender.conf.task_routes = {
+        "podium.submissions.tasks.*": {"queue": settings.PODIUM_SCORING_QUEUE},
+        "podium.leaderboards.tasks.*": {"queue": settings.PODIUM_SCORING_QUEUE},
+        "workers.tasks.train_submission": {"queue": settings.PODIUM_TRAIN_QUEUE},
+    }
+    sender.conf.beat_schedule = {**(settings.CELERY_BEAT_SCHEDULE or {}), **_beat_schedule()}
+
+
+@worker_init.connect
+def _check_on_worker_start(sender=None, **kwargs):
+    check_time_limit_below_visibility((sender.app if sender is not None else app).conf)
+
+
+@beat_init.connect
+def _check_on_beat_start(sender=None, **kwargs):
+    check_time_limit_below_visibility(app.conf)

@@ -180,6 +180,11 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("PODIUM_CELERY_EAGER", default=False)
 PODIUM_HEARTBEAT_TIMEOUT = timedelta(seconds=env_int("PODIUM_HEARTBEAT_TIMEOUT_S", 120, minimum=5))
 PODIUM_MAX_ATTEMPTS = env_int("PODIUM_MAX_ATTEMPTS", 3, minimum=1, maximum=20)
 PODIUM_WORKER_TOKEN_TTL = timedelta(seconds=env_int("PODIUM_WORKER_TOKEN_TTL_S", 6 * 3600, minimum=60))
+# An entry queued this long without a claim is assumed lost with its message (broker restart).
+PODIUM_QUEUED_TIMEOUT = timedelta(seconds=env_int("PODIUM_QUEUED_TIMEOUT_S", 1800, minimum=5))
+PODIUM_REAPER_INTERVAL_S = env_int("PODIUM_REAPER_INTERVAL_S", 30, minimum=1)
+PODIUM_TRAIN_QUEUE = env_str("PODIUM_TRAIN_QUEUE", "gpu")
+PODIUM_SCORING_QUEUE = "scoring"
 
 # --- security ---------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -43,6 +43,8 @@ class Submission(models.Model):
 
     attempt = models.PositiveIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # How often the reaper re-sent a stuck entry to the scorer (bounded by PODIUM_MAX_ATTEMPTS).
+    score_sends = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,228 @@
+"""Participant-facing submission API: thin views over the services and selectors."""
+
+from __future__ import annotations
+
+import django_filters
+from django.conf import settings
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.http import FileResponse
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from podium.submissions import selectors, services
+from podium.submissions.errors import Problem, SubmissionError, SubmissionTooLarge
+from podium.submissions.limits import submission_usage, team_of
+from podium.submissions.models import Kind, Status, Submission
+from podium.submissions.uploads import CappedUploadHandler, UploadTooLarge
+
+
+class SubmissionErrorsMixin:
+    """Domain errors become their status code with a body naming every problem."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, UploadTooLarge):
+            exc = SubmissionTooLarge(
+                f"The upload is larger than the limit of {exc.cap:,} bytes; nothing was stored.",
+                [Problem(path=exc.field, message=f"larger than {exc.cap:,} bytes")],
+            )
+        if isinstance(exc, SubmissionError):
+            response = Response(exc.body(), status=exc.status_code)
+            reset = getattr(exc, "resets_at", None)
+            if reset is not None:
+                from django.utils import timezone
+
+                response["Retry-After"] = str(max(int((reset - timezone.now()).total_seconds()), 1))
+            return response
+        return super().handle_exception(exc)
+
+
+def _iso(value):
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+class SubmissionOutputSerializer(serializers.ModelSerializer):
+    competition = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    user = serializers.CharField(source="user.username", read_only=True)
+    team = serializers.CharField(source="team.name", read_only=True, default=None)
+    public_ci = serializers.SerializerMethodField()
+    private_score = serializers.SerializerMethodField()
+    has_predictions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Submission
+        fields = [
+            "id",
+            "competition",
+            "user",
+            "team",
+            "kind",
+            "status",
+            "description",
+            "attempt",
+            "created_at",
+            "queued_at",
+            "started_at",
+            "heartbeat_at",
+            "finished_at",
+            "public_score",
+            "public_ci",
+            "private_score",
+            "error_message",
+            "has_predictions",
+        ]
+
+    def get_public_ci(self, obj):
+        if obj.public_ci_low is None:
+            return None
+        return [obj.public_ci_low, obj.public_ci_high]
+
+    def get_private_score(self, obj):
+        # Hidden until the competition's private board is revealed, for everyone.
+        return obj.private_score if obj.competition.private_revealed_at else None
+
+    def get_has_predictions(self, obj):
+        return bool(obj.predictions)
+
+
+class SubmissionDetailOutputSerializer(SubmissionOutputSerializer):
+    config = serializers.JSONField(read_only=True)
+    epochs = serializers.SerializerMethodField()
+
+    class Meta(SubmissionOutputSerializer.Meta):
+        fields = [*SubmissionOutputSerializer.Meta.fields, "config", "epochs"]
+
+    def get_epochs(self, obj):
+        # The current attempt's curve; earlier attempts were cut off by a lost worker.
+        return [{"epoch": m.epoch, **m.data} for m in obj.epoch_metrics.all() if m.attempt == obj.attempt]
+
+
+class SubmissionFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=Status.choices)
+    kind = django_filters.ChoiceFilter(choices=Kind.choices)
+
+    class Meta:
+        model = Submission
+        fields = ["status", "kind"]
+
+
+class SubmissionInputSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False, allow_empty_file=True)
+    config = serializers.JSONField(required=False)  # text, an uploaded file, or (in JSON bodies) an object
+    description = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+    def to_internal_value(self, data):
+        config = data.get("config") if hasattr(data, "get") else None
+        if config is not None and hasattr(config, "read"):
+            raw = config.read()
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise serializers.ValidationError({"config": ["The config file is not UTF-8 text."]})
+            data = data.copy()
+            data["config"] = text
+        return super().to_internal_value(data)
+
+    def validate_config(self, value):
+        import json
+
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict):
+            return json.dumps(value)
+        raise serializers.ValidationError("Send the config as YAML or JSON text, a file, or a JSON object.")
+
+
+class SubmissionListCreateApi(SubmissionErrorsMixin, GenericAPIView):
+    """GET: your entries in this competition (admins: all). POST: a new entry."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = SubmissionOutputSerializer
+    filterset_class = SubmissionFilter
+
+    def initialize_request(self, request, *args, **kwargs):
+        # Before anything reads the body, so the cap applies while the upload streams in.
+        if request.method == "POST":
+            request.upload_handlers = [
+                CappedUploadHandler(request, cap=settings.PODIUM_MAX_SUBMISSION_BYTES),
+                TemporaryFileUploadHandler(request),
+            ]
+        return super().initialize_request(request, *args, **kwargs)
+
+    def get_queryset(self):
+        competition = selectors.competition_for_submissions(slug=self.kwargs["slug"], user=self.request.user)
+        return selectors.submission_list(competition=competition, user=self.request.user)
+
+    def get(self, request, slug):
+        queryset = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(SubmissionOutputSerializer(page, many=True).data)
+
+    def post(self, request, slug):
+        competition = selectors.competition_for_submissions(slug=slug, user=request.user)
+        serializer = SubmissionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        submission, usage = services.submission_create(
+            competition=competition,
+            user=request.user,
+            predictions_file=data.get("file"),
+            config_text=data.get("config"),
+            description=data.get("description", ""),
+        )
+        body = SubmissionOutputSerializer(submission).data
+        body["limits"] = usage.as_dict()
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class SubmissionLimitsApi(SubmissionErrorsMixin, APIView):
+    """How many entries you have left today and in total, and when the daily count resets."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request, slug):
+        from django.utils import timezone
+
+        competition = selectors.competition_for_submissions(slug=slug, user=request.user)
+        team = team_of(competition=competition, user=request.user)
+        usage = submission_usage(competition=competition, user=request.user, team=team, now=timezone.now())
+        return Response(usage.as_dict())
+
+
+class SubmissionDetailApi(SubmissionErrorsMixin, APIView):
+    permission_classes = []
+
+    def get(self, request, submission_id):
+        submission = selectors.submission_get(
+            submission_id=submission_id, user=request.user, with_epochs=True
+        )
+        return Response(SubmissionDetailOutputSerializer(submission).data)
+
+
+class SubmissionCancelApi(SubmissionErrorsMixin, APIView):
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request, submission_id):
+        submission = selectors.submission_get(submission_id=submission_id, user=request.user)
+        submission = services.submission_cancel(submission=submission)
+        submission = selectors.submission_get(submission_id=submission.pk, user=request.user)
+        return Response(SubmissionOutputSerializer(submission).data)
+
+
+class SubmissionPredictionsApi(SubmissionErrorsMixin, APIView):
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request, submission_id):
+        submission = selectors.submission_get(submission_id=submission_id, user=request.user)
+        if not submission.predictions:
+            from django.http import Http404
+
+            raise Http404("This entry has no predictions file yet.")
+        return FileResponse(
+            submission.predictions.open("rb"),
+            as_attachment=True,
+            filename=f"submission-{submission.pk}.csv",
+            content_type="text/csv",
+        )

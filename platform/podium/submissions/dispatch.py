@@ -1,0 +1,33 @@
+"""Sending task messages. Only ids, the attempt and its token travel: no data, no labels.
+
+Always called through transaction.on_commit, so a worker never sees an id whose
+row is not committed yet.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+from podium.submissions.tokens import worker_token_make
+
+log = logging.getLogger(__name__)
+
+TRAIN_TASK = "workers.tasks.train_submission"
+SCORE_TASK = "podium.submissions.tasks.score_submission"
+
+
+def send_train(submission_id: int, attempt: int) -> None:
+    from podium.celery import app
+
+    token = worker_token_make(submission_id=submission_id, attempt=attempt)
+    app.send_task(TRAIN_TASK, args=[submission_id, attempt, token], queue=settings.PODIUM_TRAIN_QUEUE)
+    log.info("sent %s for submission %s attempt %s", TRAIN_TASK, submission_id, attempt)
+
+
+def send_score(submission_id: int, attempt: int) -> None:
+    from podium.celery import app
+
+    app.send_task(SCORE_TASK, args=[submission_id, attempt], queue=settings.PODIUM_SCORING_QUEUE)
+    log.info("sent %s for submission %s attempt %s", SCORE_TASK, submission_id, attempt)

@@ -1,0 +1,424 @@
+"""Writes of the submission lifecycle (DESIGN.md, "Submission lifecycle").
+
+Every worker callback is keyed by (submission, attempt) and guarded by a
+conditional update, so a repeated delivery or a late worker of a superseded
+attempt changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.core.files.base import File
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from podium.competitions.models import Competition, Participation
+from podium.submissions import dispatch
+from podium.submissions.errors import (
+    SubmissionConflict,
+    SubmissionInvalid,
+    SubmissionNotAllowed,
+)
+from podium.submissions.limits import (
+    Usage,
+    limit_scope_lock,
+    limits_check,
+    submission_usage,
+    team_of,
+)
+from podium.submissions.models import FINAL_STATUSES, EpochMetric, Kind, Status, Submission
+from podium.submissions.validation import config_validate, predictions_validate
+
+log = logging.getLogger(__name__)
+
+ACTIVE_STATUSES = (Status.CREATED, Status.QUEUED, Status.RUNNING, Status.SCORING)
+MAX_MESSAGE_CHARS = 1000
+
+
+# --- intake -----------------------------------------------------------------
+
+
+def submission_check_allowed(*, competition: Competition, user, kind: str, now: datetime) -> None:
+    """The cheap checks before any file is read: joined, inside the window, kind accepted."""
+    if not Participation.objects.filter(competition=competition, user=user).exists():
+        raise SubmissionNotAllowed(
+            f"You have not joined the competition '{competition.slug}'. Join it (and accept its rules) first."
+        )
+    if now < competition.starts_at:
+        raise SubmissionNotAllowed(
+            f"The competition '{competition.slug}' opens at {competition.starts_at:%Y-%m-%d %H:%M} UTC."
+        )
+    if now >= competition.ends_at:
+        raise SubmissionNotAllowed(
+            f"The competition '{competition.slug}' closed at {competition.ends_at:%Y-%m-%d %H:%M} UTC."
+        )
+    if kind == Kind.PREDICTIONS and not competition.accepts_predictions:
+        raise SubmissionInvalid(
+            "This competition does not accept prediction files; submit a model config.",
+            [],
+        )
+    if kind == Kind.CONFIG and not competition.accepts_configs:
+        raise SubmissionInvalid(
+            "This competition does not accept model configs; submit a predictions file.",
+            [],
+        )
+
+
+def submission_create(
+    *,
+    competition: Competition,
+    user,
+    predictions_file=None,
+    config_text: str | None = None,
+    description: str = "",
+) -> tuple[Submission, Usage]:
+    """Validate, count against the limits under a lock, store, and dispatch on commit.
+
+    Nothing is stored when any step fails: validation runs before the row and the
+    file exist, and a file written before a failing insert is deleted again.
+    """
+    if (predictions_file is None) == (config_text is None):
+        raise SubmissionInvalid(
+            "Send exactly one of 'file' (a predictions CSV) or 'config' (a model config).",
+            [],
+        )
+    kind = Kind.PREDICTIONS if predictions_file is not None else Kind.CONFIG
+    now = timezone.now()
+    submission_check_allowed(competition=competition, user=user, kind=kind, now=now)
+    team = team_of(competition=competition, user=user)
+    # A quick answer for a participant already at the limit, before reading the whole file.
+    limits_check(submission_usage(competition=competition, user=user, team=team, now=now))
+
+    config = None
+    if kind == Kind.PREDICTIONS:
+        predictions_validate(competition=competition, source=predictions_file)
+    else:
+        config = config_validate(competition=competition, text=config_text)
+
+    stored_name = None
+    try:
+        with transaction.atomic():
+            limit_scope_lock(competition=competition, user=user, team=team)
+            usage = submission_usage(competition=competition, user=user, team=team, now=timezone.now())
+            limits_check(usage)
+            submission = Submission(
+                competition=competition,
+                user=user,
+                team=team,
+                kind=kind,
+                description=description.strip()[:500],
+            )
+            if kind == Kind.PREDICTIONS:
+                predictions_file.seek(0)
+                submission.predictions.save(_stored_name(competition), File(predictions_file), save=False)
+                stored_name = submission.predictions.name
+            else:
+                submission.config = config
+                submission.config_text = config_text
+            submission.save()
+            submission_enqueue(submission=submission)
+    except BaseException:
+        if stored_name:
+            Submission._meta.get_field("predictions").storage.delete(stored_name)
+        raise
+    return submission, _usage_after(usage)
+
+
+def _stored_name(competition: Competition) -> str:
+    return f"{competition.slug}-{uuid.uuid4().hex}.csv"
+
+
+def _usage_after(usage: Usage) -> Usage:
+    return Usage(
+        scope=usage.scope,
+        daily_allowed=usage.daily_allowed,
+        daily_used=usage.daily_used + 1,
+        total_allowed=usage.total_allowed,
+        total_used=usage.total_used + 1,
+        resets_at=usage.resets_at,
+    )
+
+
+@transaction.atomic
+def submission_enqueue(*, submission: Submission) -> Submission:
+    """Start a new attempt and send its task once the row is committed.
+
+    A prediction file goes straight to the scorer; a model config to the training queue.
+    """
+    now = timezone.now()
+    submission.attempt += 1
+    submission.queued_at = now
+    submission.heartbeat_at = now if submission.kind == Kind.PREDICTIONS else None
+    submission.started_at = None
+    submission.status = Status.SCORING if submission.kind == Kind.PREDICTIONS else Status.QUEUED
+    submission.save(update_fields=["attempt", "queued_at", "heartbeat_at", "started_at", "status"])
+    _send_on_commit(submission)
+    return submission
+
+
+def _send_on_commit(submission: Submission) -> None:
+    submission_id, attempt = submission.pk, submission.attempt
+    if submission.status == Status.SCORING:
+        # robust: the row is committed already; a broker outage is healed by the reaper.
+        transaction.on_commit(lambda: dispatch.send_score(submission_id, attempt), robust=True)
+    else:
+        transaction.on_commit(lambda: dispatch.send_train(submission_id, attempt), robust=True)
+
+
+# --- participant and admin actions -------------------------------------------
+
+
+@transaction.atomic
+def submission_cancel(*, submission: Submission) -> Submission:
+    """Cancel in any non-final state; cancelling a cancelled entry again is a no-op."""
+    locked = Submission.objects.select_for_update().get(pk=submission.pk)
+    if locked.status == Status.CANCELLED:
+        return locked
+    if locked.status in FINAL_STATUSES:
+        raise SubmissionConflict(
+            f"Submission #{locked.pk} is already {locked.status}; it cannot be cancelled."
+        )
+    locked.status = Status.CANCELLED
+    locked.finished_at = timezone.now()
+    locked.save(update_fields=["status", "finished_at"])
+    return locked
+
+
+# --- worker callbacks ---------------------------------------------------------
+
+
+def _conflict_reason(submission_id: int, attempt: int) -> SubmissionConflict:
+    row = Submission.objects.filter(pk=submission_id).values("status", "attempt").first()
+    if row is None:
+        return SubmissionConflict(f"Submission #{submission_id} does not exist.")
+    if row["status"] == Status.CANCELLED:
+        return SubmissionConflict(f"Submission #{submission_id} was cancelled.")
+    if row["attempt"] != attempt:
+        return SubmissionConflict(
+            f"Attempt {attempt} of submission #{submission_id} is no longer current (now {row['attempt']})."
+        )
+    return SubmissionConflict(
+        f"Submission #{submission_id} is {row['status']}; attempt {attempt} cannot do this now."
+    )
+
+
+def submission_claim(*, submission_id: int, attempt: int) -> Submission:
+    now = timezone.now()
+    changed = Submission.objects.filter(pk=submission_id, status=Status.QUEUED, attempt=attempt).update(
+        status=Status.RUNNING, started_at=now, heartbeat_at=now
+    )
+    if changed != 1:
+        raise _conflict_reason(submission_id, attempt)
+    return Submission.objects.select_related("competition__dataset").get(pk=submission_id)
+
+
+def submission_heartbeat(*, submission_id: int, attempt: int) -> None:
+    changed = Submission.objects.filter(pk=submission_id, status=Status.RUNNING, attempt=attempt).update(
+        heartbeat_at=timezone.now()
+    )
+    if changed != 1:
+        raise _conflict_reason(submission_id, attempt)
+
+
+@transaction.atomic
+def submission_record_epoch(*, submission_id: int, attempt: int, epoch: int, data: dict) -> EpochMetric:
+    """Store one epoch's metrics; a repeat of the same (attempt, epoch) returns the first, unchanged."""
+    changed = Submission.objects.filter(pk=submission_id, status=Status.RUNNING, attempt=attempt).update(
+        heartbeat_at=timezone.now()
+    )
+    existing = EpochMetric.objects.filter(submission_id=submission_id, attempt=attempt, epoch=epoch).first()
+    if existing is not None:
+        return existing
+    if changed != 1:
+        raise _conflict_reason(submission_id, attempt)
+    metric, _ = EpochMetric.objects.get_or_create(
+        submission_id=submission_id, attempt=attempt, epoch=epoch, defaults={"data": data}
+    )
+    return metric
+
+
+def submission_store_predictions(*, submission_id: int, attempt: int, file, weights=None) -> Submission:
+    """The worker's test predictions: validated like an upload, then on to the scorer.
+
+    A repeat for an attempt already past training is a no-op. Predictions that fail
+    validation fail the entry with the problems listed (never a stuck entry).
+    """
+    current = Submission.objects.select_related("competition").get(pk=submission_id)
+    if current.attempt == attempt and current.status in (Status.SCORING, Status.SCORED):
+        return current
+    if current.attempt != attempt or current.status != Status.RUNNING:
+        raise _conflict_reason(submission_id, attempt)
+    try:
+        predictions_validate(competition=current.competition, source=file)
+    except SubmissionInvalid as exc:
+        summary = "; ".join(p.as_dict().get("message", "") for p in exc.problems[:3])
+        submission_fail(
+            submission_id=submission_id,
+            attempt=attempt,
+            message=f"The trained model's predictions were not valid: {summary or exc.detail}",
+        )
+        raise
+
+    stored: list[str] = []
+    storage_pred = Submission._meta.get_field("predictions").storage
+    try:
+        with transaction.atomic():
+            locked = Submission.objects.select_for_update().get(pk=submission_id)
+            if locked.attempt == attempt and locked.status in (Status.SCORING, Status.SCORED):
+                return locked
+            if locked.attempt != attempt or locked.status != Status.RUNNING:
+                raise _conflict_reason(submission_id, attempt)
+            file.seek(0)
+            locked.predictions.save(_stored_name(current.competition), File(file), save=False)
+            stored.append(locked.predictions.name)
+            if weights is not None:
+                locked.weights.save(
+                    f"{current.competition.slug}-{uuid.uuid4().hex}.safetensors", File(weights), save=False
+                )
+                stored.append(locked.weights.name)
+            locked.status = Status.SCORING
+            locked.heartbeat_at = timezone.now()
+            locked.save(update_fields=["predictions", "weights", "status", "heartbeat_at"])
+            _send_on_commit(locked)
+            return locked
+    except BaseException:
+        for name in stored:
+            storage_pred.delete(name)
+        raise
+
+
+def clean_message(message: str) -> str:
+    """A reason a participant can read: the last line of a traceback, bounded in length."""
+    text = (message or "").strip()
+    if "Traceback (most recent call last)" in text:
+        lines = [line for line in text.splitlines() if line.strip()]
+        text = lines[-1].strip() if lines else ""
+    text = text or "The worker reported a failure without a reason."
+    return text[:MAX_MESSAGE_CHARS]
+
+
+def submission_fail(*, submission_id: int, attempt: int, message: str) -> Submission:
+    """Fail the current attempt; a repeat is a no-op, a stale attempt changes nothing."""
+    changed = (
+        Submission.objects.filter(pk=submission_id, attempt=attempt)
+        .filter(status__in=ACTIVE_STATUSES)
+        .update(status=Status.FAILED, error_message=clean_message(message), finished_at=timezone.now())
+    )
+    submission = Submission.objects.get(pk=submission_id)
+    if changed != 1 and not (submission.status == Status.FAILED and submission.attempt == attempt):
+        raise _conflict_reason(submission_id, attempt)
+    return submission
+
+
+# --- scoring ------------------------------------------------------------------
+
+
+def submission_score(*, submission_id: int, attempt: int) -> Submission | None:
+    """Score against the hidden labels, write both scores and update the board, once.
+
+    The metric is computed before the row is locked (it reads the file); the
+    write re-checks status and attempt under the lock, so a redelivered message
+    for an entry that is scored already changes nothing.
+    """
+    from podium.leaderboards.services import board_record_score
+    from podium.submissions.scoring import ScoringFailed, scores_compute
+
+    submission = Submission.objects.select_related("competition").filter(pk=submission_id).first()
+    if submission is None or submission.status != Status.SCORING or submission.attempt != attempt:
+        return submission
+    try:
+        result = scores_compute(submission=submission)
+    except ScoringFailed as exc:
+        log.warning("submission %s could not be scored: %s", submission_id, exc)
+        return submission_fail(submission_id=submission_id, attempt=attempt, message=str(exc))
+
+    with transaction.atomic():
+        locked = Submission.objects.select_for_update().select_related("competition").get(pk=submission_id)
+        if locked.status != Status.SCORING or locked.attempt != attempt:
+            return locked
+        locked.public_score = result.public
+        locked.private_score = result.private
+        locked.public_ci_low, locked.public_ci_high = result.public_ci
+        locked.status = Status.SCORED
+        locked.finished_at = timezone.now()
+        locked.save(
+            update_fields=[
+                "public_score",
+                "private_score",
+                "public_ci_low",
+                "public_ci_high",
+                "status",
+                "finished_at",
+            ]
+        )
+        board_record_score(submission=locked)
+    return locked
+
+
+# --- the reaper -----------------------------------------------------------------
+
+
+def submissions_reap_stale(*, now: datetime | None = None) -> dict[str, int]:
+    """Nothing stays queued, running or scoring forever.
+
+    Running with a silent worker, or queued with no claim for too long (the message
+    was lost, e.g. a broker restart), gets a new attempt with a fresh token, up to
+    PODIUM_MAX_ATTEMPTS; then the entry fails with a reason people can read. A
+    stuck scoring entry is sent to the scorer again.
+    """
+    now = now or timezone.now()
+    counts = {"requeued": 0, "failed": 0, "rescored": 0}
+    stale = Submission.objects.filter(
+        Q(status=Status.RUNNING, heartbeat_at__lt=now - settings.PODIUM_HEARTBEAT_TIMEOUT)
+        | Q(status=Status.QUEUED, queued_at__lt=now - settings.PODIUM_QUEUED_TIMEOUT)
+        | Q(status=Status.SCORING, heartbeat_at__lt=now - settings.PODIUM_HEARTBEAT_TIMEOUT)
+    ).values_list("pk", flat=True)
+    for submission_id in list(stale):
+        outcome = _reap_one(submission_id=submission_id, now=now)
+        if outcome:
+            counts[outcome] += 1
+    if any(counts.values()):
+        log.info("reaper: %s", counts)
+    return counts
+
+
+@transaction.atomic
+def _reap_one(*, submission_id: int, now: datetime) -> str | None:
+    sub = Submission.objects.select_for_update().filter(pk=submission_id).first()
+    if sub is None:
+        return None
+    heartbeat_cutoff = now - settings.PODIUM_HEARTBEAT_TIMEOUT
+    max_attempts = settings.PODIUM_MAX_ATTEMPTS
+    if sub.status == Status.SCORING and sub.heartbeat_at and sub.heartbeat_at < heartbeat_cutoff:
+        if sub.score_sends >= max_attempts:
+            sub.status = Status.FAILED
+            sub.error_message = f"Scoring did not complete after {sub.score_sends} tries; giving up."
+            sub.finished_at = now
+            sub.save(update_fields=["status", "error_message", "finished_at"])
+            return "failed"
+        sub.score_sends += 1
+        sub.heartbeat_at = now
+        sub.save(update_fields=["score_sends", "heartbeat_at"])
+        _send_on_commit(sub)
+        return "rescored"
+    if sub.status == Status.RUNNING and sub.heartbeat_at and sub.heartbeat_at < heartbeat_cutoff:
+        reason = f"The training worker stopped responding {sub.attempt} times; giving up."
+    elif (
+        sub.status == Status.QUEUED and sub.queued_at and sub.queued_at < now - settings.PODIUM_QUEUED_TIMEOUT
+    ):
+        reason = f"No training worker picked the entry up after {sub.attempt} tries; giving up."
+    else:
+        return None
+    if sub.attempt >= max_attempts:
+        sub.status = Status.FAILED
+        sub.error_message = reason
+        sub.finished_at = now
+        sub.save(update_fields=["status", "error_message", "finished_at"])
+        return "failed"
+    submission_enqueue(submission=sub)
+    return "requeued"

@@ -1,0 +1,183 @@
+"""The callbacks of training workers (docs/architecture.md, "The worker protocol").
+
+Only `Authorization: Worker <token>` is accepted here: a user's API token or
+session never reaches these views, and a worker token opens only the submission
+and the attempt it names.
+"""
+
+from __future__ import annotations
+
+import math
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.http import FileResponse
+from rest_framework import authentication, exceptions, permissions, serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from podium.submissions import selectors, services
+from podium.submissions.api import SubmissionErrorsMixin
+from podium.submissions.tokens import InvalidWorkerToken, WorkerGrant, worker_token_read
+from podium.submissions.uploads import CappedUploadHandler
+from podium.submissions.worker_payload import claim_payload
+
+
+class WorkerTokenAuthentication(authentication.BaseAuthentication):
+    keyword = "Worker"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Malformed worker token header: use 'Worker <token>'.")
+        try:
+            grant = worker_token_read(header[1].decode("ascii", errors="replace"))
+        except InvalidWorkerToken as exc:
+            raise exceptions.AuthenticationFailed(str(exc).capitalize() + ".")
+        return AnonymousUser(), grant
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class HoldsTokenForThisSubmission(permissions.BasePermission):
+    message = "This worker token is not for this submission."
+
+    def has_permission(self, request, view):
+        grant = request.auth
+        if not isinstance(grant, WorkerGrant):
+            raise exceptions.NotAuthenticated("Worker callbacks need 'Authorization: Worker <token>'.")
+        return grant.submission_id == int(view.kwargs["submission_id"])
+
+
+class LenientJSONParser(JSONParser):
+    # A diverging run reports NaN/Infinity; they are stored as null instead of refusing the epoch.
+    strict = False
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+class WorkerApi(SubmissionErrorsMixin, APIView):
+    authentication_classes = [WorkerTokenAuthentication]
+    permission_classes = [HoldsTokenForThisSubmission]
+    parser_classes = [LenientJSONParser, FormParser, MultiPartParser]
+
+    def attempt_of(self, request) -> int:
+        """The body's attempt must be the token's: a token cannot speak for another attempt."""
+
+        class AttemptSerializer(serializers.Serializer):
+            attempt = serializers.IntegerField(min_value=1)
+
+        serializer = AttemptSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        attempt = serializer.validated_data["attempt"]
+        if attempt != request.auth.attempt:
+            raise exceptions.PermissionDenied(
+                f"This worker token is for attempt {request.auth.attempt}, not attempt {attempt}."
+            )
+        return attempt
+
+
+class WorkerClaimApi(WorkerApi):
+    def post(self, request, submission_id):
+        attempt = self.attempt_of(request)
+        submission = services.submission_claim(submission_id=submission_id, attempt=attempt)
+        return Response(claim_payload(submission=submission, request=request))
+
+
+class WorkerHeartbeatApi(WorkerApi):
+    def post(self, request, submission_id):
+        attempt = self.attempt_of(request)
+        try:
+            services.submission_heartbeat(submission_id=submission_id, attempt=attempt)
+        except services.SubmissionConflict as exc:
+            return Response({"continue": False, "detail": exc.detail}, status=status.HTTP_409_CONFLICT)
+        return Response({"continue": True})
+
+
+class EpochInputSerializer(serializers.Serializer):
+    attempt = serializers.IntegerField(min_value=1)
+    epoch = serializers.IntegerField(min_value=0, max_value=100_000)
+    data = serializers.DictField()
+
+    def validate_data(self, value):
+        import json
+
+        if len(json.dumps(value, default=str)) > 256 * 1024:
+            raise serializers.ValidationError("Epoch data is larger than 256 KiB.")
+        return _finite(value)
+
+
+class WorkerEpochApi(WorkerApi):
+    def post(self, request, submission_id):
+        attempt = self.attempt_of(request)
+        serializer = EpochInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.submission_record_epoch(
+            submission_id=submission_id,
+            attempt=attempt,
+            epoch=serializer.validated_data["epoch"],
+            data=serializer.validated_data["data"],
+        )
+        return Response({"ok": True})
+
+
+class WorkerPredictionsApi(WorkerApi):
+    def initialize_request(self, request, *args, **kwargs):
+        request.upload_handlers = [
+            CappedUploadHandler(request, cap=settings.PODIUM_MAX_SUBMISSION_BYTES),
+            TemporaryFileUploadHandler(request),
+        ]
+        return super().initialize_request(request, *args, **kwargs)
+
+    def post(self, request, submission_id):
+        attempt = self.attempt_of(request)
+        upload = request.FILES.get("file")
+        if upload is None:
+            return Response(
+                {"detail": "Send the predictions CSV as the multipart field 'file'."},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        services.submission_store_predictions(
+            submission_id=submission_id, attempt=attempt, file=upload, weights=request.FILES.get("weights")
+        )
+        return Response({"ok": True}, status=status.HTTP_202_ACCEPTED)
+
+
+class FailInputSerializer(serializers.Serializer):
+    attempt = serializers.IntegerField(min_value=1)
+    message = serializers.CharField(allow_blank=True, max_length=20_000)
+
+
+class WorkerFailApi(WorkerApi):
+    def post(self, request, submission_id):
+        attempt = self.attempt_of(request)
+        serializer = FailInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.submission_fail(
+            submission_id=submission_id, attempt=attempt, message=serializer.validated_data["message"]
+        )
+        return Response({"ok": True})
+
+
+class WorkerFileApi(WorkerApi):
+    def get(self, request, submission_id, dataset_slug, name):
+        submission = selectors.submission_for_worker(submission_id=submission_id)
+        dataset_file = selectors.worker_dataset_file(
+            submission=submission, dataset_slug=dataset_slug, name=name
+        )
+        response = FileResponse(dataset_file.file.open("rb"), as_attachment=True, filename=dataset_file.name)
+        response["X-Content-SHA256"] = dataset_file.sha256
+        return response

@@ -1,0 +1,89 @@
+"""What a claiming worker receives: everything to train and predict, and no hidden labels.
+
+Manifests are copied with their hidden file entries removed; files are listed
+from the participant-facing rows only.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.urls import reverse
+
+from datasets.formats import prediction_header
+from datasets.metrics import get_metric
+from podium.submissions.selectors import worker_datasets
+from podium.submissions.validation import config_budget
+
+
+def public_manifest(manifest: dict) -> dict:
+    out = dict(manifest)
+    files = manifest.get("files") or {}
+    out["files"] = {name: entry for name, entry in files.items() if not entry.get("hidden")}
+    out.pop("hidden", None)
+    return out
+
+
+def _dataset_payload(*, submission, dataset, request) -> dict:
+    files = []
+    for f in dataset.files.filter(hidden=False).order_by("name"):
+        if (dataset.manifest.get("files") or {}).get(f.name, {}).get("hidden"):
+            continue
+        path = reverse(
+            "submissions:worker-file",
+            kwargs={"submission_id": submission.pk, "dataset_slug": dataset.slug, "name": f.name},
+        )
+        files.append(
+            {
+                "name": f.name,
+                "sha256": f.sha256,
+                "size": f.size,
+                "path": path,
+                "url": request.build_absolute_uri(path),
+            }
+        )
+    return {
+        "slug": dataset.slug,
+        "version": dataset.version,
+        "task_type": dataset.task_type,
+        "manifest": public_manifest(dataset.manifest),
+        "files": files,
+    }
+
+
+def claim_payload(*, submission, request) -> dict:
+    competition = submission.competition
+    metric = get_metric(competition.metric)
+    manifest = competition.dataset.manifest
+    datasets = worker_datasets(competition=competition)
+
+    def callback(name: str) -> str:
+        return reverse(f"submissions:worker-{name}", kwargs={"submission_id": submission.pk})
+
+    return {
+        "submission_id": submission.pk,
+        "attempt": submission.attempt,
+        "kind": submission.kind,
+        "config": submission.config,
+        "config_text": submission.config_text,
+        "competition": {"slug": competition.slug, "task_type": competition.task_type},
+        "metric": {
+            "name": metric.name,
+            "higher_is_better": metric.higher_is_better,
+            "needs_proba": metric.needs_proba,
+        },
+        "dataset": _dataset_payload(submission=submission, dataset=datasets[0], request=request),
+        "pretrain": [
+            _dataset_payload(submission=submission, dataset=d, request=request) for d in datasets[1:]
+        ],
+        "allowed_pretrain": [d.slug for d in datasets[1:]],
+        "prediction_format": {
+            "id_column": manifest["id_column"],
+            "header": prediction_header(manifest, competition.metric),
+            "target": manifest.get("target"),
+            "classes": manifest.get("classes"),
+            "needs_proba": metric.needs_proba,
+        },
+        "budget": config_budget(competition),
+        "heartbeat_interval_s": max(int(settings.PODIUM_HEARTBEAT_TIMEOUT.total_seconds() // 4), 1),
+        "callbacks": {name: callback(name) for name in ("heartbeat", "epochs", "predictions", "fail")},
+    }
