@@ -1,0 +1,406 @@
+"""Turn an admin's uploaded CSVs (train and test, both labelled) into a dataset bundle.
+
+Everything is checked before anything is produced, and every problem names its
+file, row (the line number in the file, header = 1) and column, so the admin can
+fix the file at once. The caller stores nothing unless a bundle comes back.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from datasets.bundle import HIDDEN_FILES, DatasetBundle, make_manifest, write_csv
+from datasets.formats import sample_submission
+from datasets.metrics import METRICS
+from datasets.streams import NotUtf8, TooLarge, decode_utf8, read_capped
+
+MAX_PROBLEMS = 20
+MAX_CLASSES = 1000
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+TASK_TYPES = ("classification", "regression")
+DEFAULT_METRIC = {"classification": "accuracy", "regression": "rmse"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str | None
+    row: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = [self.file] if self.file else []
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column is not None:
+            where.append(f"column {self.column!r}")
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+    def as_dict(self) -> dict:
+        return {"file": self.file, "row": self.row, "column": self.column, "message": self.message}
+
+
+class UploadError(ValueError):
+    """The upload cannot become a dataset; `.problems` lists the first MAX_PROBLEMS reasons."""
+
+    def __init__(self, problems: list[Problem], total: int | None = None):
+        self.problems = list(problems[:MAX_PROBLEMS])
+        self.total = max(total or 0, len(problems))
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        lines = [f"{self.total} problem{'s' if self.total != 1 else ''} in the upload:"]
+        lines += [f"- {p}" for p in self.problems]
+        if self.total > len(self.problems):
+            lines.append(f"- … and {self.total - len(self.problems)} more")
+        return "\n".join(lines)
+
+
+class _Problems:
+    def __init__(self):
+        self.items: list[Problem] = []
+        self.total = 0
+
+    def add(self, file, row, column, message):
+        self.total += 1
+        if len(self.items) < MAX_PROBLEMS:
+            self.items.append(Problem(file, row, column, message))
+
+    def raise_if_any(self):
+        if self.total:
+            raise UploadError(self.items, self.total)
+
+
+@dataclass
+class _Table:
+    name: str
+    header: list[str]
+    rows: list[list[str]]  # only rows with the header's width
+    lines: np.ndarray  # the file line of each row in `rows`
+
+
+def _read_table(source, name: str, max_bytes: int, problems: _Problems) -> _Table | None:
+    start = problems.total
+    try:
+        data = read_capped(source, max_bytes)
+    except TooLarge as e:
+        problems.add(name, None, None, f"the file is {e}")
+        return None
+    try:
+        text = decode_utf8(data)
+    except NotUtf8 as e:
+        problems.add(name, e.line, None, f"the file {e}")
+        return None
+    if not text.strip():
+        problems.add(name, None, None, "the file is empty")
+        return None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = [h.strip() for h in next(reader)]
+        seen: set[str] = set()
+        for i, h in enumerate(header):
+            if not h:
+                problems.add(name, 1, None, f"column {i + 1} of the header has no name")
+            elif h in seen:
+                problems.add(name, 1, h, "this column name appears twice in the header")
+            seen.add(h)
+        if problems.total > start:
+            return None
+        rows, lines = [], []
+        width = len(header)
+        for row in reader:
+            if not row:
+                continue  # blank lines carry no data
+            if len(row) != width:
+                problems.add(
+                    name,
+                    reader.line_num,
+                    None,
+                    f"the row has {len(row)} values but the header has {width} columns",
+                )
+                continue
+            rows.append(row)
+            lines.append(reader.line_num)
+    except csv.Error as e:
+        problems.add(name, reader.line_num, None, f"malformed CSV: {e}")
+        return None
+    if not rows and problems.total == start:
+        problems.add(name, None, None, "the file has a header but no data rows")
+        return None
+    return _Table(name, header, rows, np.asarray(lines, dtype=np.int64))
+
+
+def _column(table: _Table, col: str) -> np.ndarray:
+    i = table.header.index(col)
+    return np.array([r[i].strip() for r in table.rows], dtype=object)
+
+
+def _check_numbers(table: _Table, col: str, values: np.ndarray, problems: _Problems, what: str) -> np.ndarray:
+    numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
+    for j in np.flatnonzero(~np.isfinite(numbers)):
+        v = values[j]
+        msg = (
+            f"missing value; {what} must be numbers"
+            if v == ""
+            else f"{v!r} is not a finite number; {what} must be numbers"
+        )
+        problems.add(table.name, int(table.lines[j]), col, msg)
+        if problems.total > MAX_PROBLEMS:
+            break
+    return numbers
+
+
+def _check_ids(table: _Table, ids: np.ndarray, id_column: str, problems: _Problems) -> None:
+    for j in np.flatnonzero(ids == ""):
+        problems.add(table.name, int(table.lines[j]), id_column, "missing id")
+    dup = pd.Series(ids).duplicated(keep="first").to_numpy()
+    if dup.any():
+        first = {}
+        for j, v in enumerate(ids):
+            first.setdefault(v, j)
+        for j in np.flatnonzero(dup):
+            problems.add(
+                table.name,
+                int(table.lines[j]),
+                id_column,
+                f"duplicate id {ids[j]!r} (first on row {int(table.lines[first[ids[j]]])})",
+            )
+
+
+def _sorted_labels(labels) -> list[str]:
+    labels = list(labels)
+    try:
+        return sorted(labels, key=lambda s: (float(s), s))
+    except ValueError:
+        return sorted(labels)
+
+
+def _stratified_split(y: np.ndarray | None, n: int, test_fraction: float, seed: int) -> np.ndarray:
+    """Boolean test mask: `test_fraction` of every class (of all rows for regression)."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(n, dtype=bool)
+    groups = [np.arange(n)] if y is None else [np.flatnonzero(y == c) for c in np.unique(y)]
+    for idx in groups:
+        k = int(round(len(idx) * test_fraction))
+        mask[rng.permutation(idx)[:k]] = True
+    return mask
+
+
+def bundle_from_upload(
+    *,
+    train,
+    test=None,
+    slug: str,
+    title: str,
+    task_type: str,
+    target_column: str,
+    id_column: str = "id",
+    test_fraction: float | None = None,
+    split_seed: int = 0,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    description: str = "",
+    license: str = "",
+    metric: str | None = None,
+    input_shape: list[int] | None = None,
+    version: int = 1,
+) -> DatasetBundle:
+    """Validate uploaded CSVs and build a bundle, or raise UploadError.
+
+    `train` and `test` are bytes or file objects (read with the size cap
+    `max_bytes` per file). Without `test`, a `test_fraction` of `train` (stratified
+    for classification, seeded by `split_seed`) becomes the test set.
+    """
+    problems = _Problems()
+    if not SLUG_RE.match(slug or ""):
+        problems.add(None, None, None, f"slug {slug!r} must be lower-case letters, digits and single dashes")
+    if not (title or "").strip():
+        problems.add(None, None, None, "the title is empty")
+    if task_type not in TASK_TYPES:
+        problems.add(None, None, None, f"task type {task_type!r} must be one of {', '.join(TASK_TYPES)}")
+    metric = metric or DEFAULT_METRIC.get(task_type, "accuracy")
+    if metric not in METRICS:
+        problems.add(None, None, None, f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    elif task_type in TASK_TYPES and METRICS[metric].task_type != task_type:
+        problems.add(
+            None, None, None, f"metric {metric!r} is for {METRICS[metric].task_type}, not {task_type}"
+        )
+    if test is None:
+        test_fraction = 0.2 if test_fraction is None else test_fraction
+        if not 0 < test_fraction < 1:
+            problems.add(None, None, None, f"test fraction {test_fraction} must be between 0 and 1")
+    elif test_fraction is not None:
+        problems.add(None, None, None, "give either a test file or a test fraction, not both")
+    problems.raise_if_any()
+
+    tables = [_read_table(train, "train.csv", max_bytes, problems)]
+    if test is not None:
+        tables.append(_read_table(test, "test.csv", max_bytes, problems))
+    tr = tables[0]
+    te = tables[1] if test is not None else None
+    if any(t is None for t in tables):
+        problems.raise_if_any()
+    before_headers = problems.total
+
+    # Header checks first: rows cannot be judged against a wrong header.
+    if tr is not None:
+        for col in (id_column, target_column):
+            if col not in tr.header:
+                what = "id" if col == id_column else "target"
+                problems.add("train.csv", 1, col, f"the {what} column {col!r} is missing from the header")
+    features = [h for h in (tr.header if tr else []) if h not in (id_column, target_column)]
+    if tr is not None and not features and id_column in tr.header and target_column in tr.header:
+        problems.add("train.csv", 1, None, "there are no feature columns besides the id and the target")
+    if te is not None and tr is not None:
+        for col in (id_column, target_column):
+            if col not in te.header:
+                what = "id" if col == id_column else "target (upload the test set with its labels)"
+                problems.add("test.csv", 1, col, f"the {what} column {col!r} is missing from the header")
+        te_features = [h for h in te.header if h not in (id_column, target_column)]
+        missing = [f for f in features if f not in te_features]
+        extra = [f for f in te_features if f not in features]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append("missing " + ", ".join(missing))
+            if extra:
+                parts.append("not in train.csv: " + ", ".join(extra))
+            problems.add(
+                "test.csv", 1, None, "the columns differ from train.csv's features: " + "; ".join(parts)
+            )
+    if problems.total > before_headers:
+        problems.raise_if_any()
+    if input_shape is not None and int(np.prod(input_shape)) != len(features):
+        problems.add(
+            None,
+            None,
+            None,
+            f"input shape {input_shape} holds {int(np.prod(input_shape))} values, not {len(features)}",
+        )
+        problems.raise_if_any()
+
+    # Row checks, every file.
+    parsed = {}
+    for table in [t for t in (tr, te) if t is not None]:
+        ids = _column(table, id_column)
+        _check_ids(table, ids, id_column, problems)
+        for f in features:
+            _check_numbers(table, f, _column(table, f), problems, "features")
+        y = _column(table, target_column)
+        if task_type == "regression":
+            _check_numbers(table, target_column, y, problems, "regression targets")
+        else:
+            for j in np.flatnonzero(y == ""):
+                problems.add(table.name, int(table.lines[j]), target_column, "missing label")
+        parsed[table.name] = (ids, y)
+    if te is not None:
+        train_ids = set(parsed["train.csv"][0].tolist())
+        test_ids = parsed["test.csv"][0]
+        for j, v in enumerate(test_ids):
+            if v in train_ids and v != "":
+                problems.add("test.csv", int(te.lines[j]), id_column, f"id {v!r} is also in train.csv")
+    classes = None
+    if task_type == "classification":
+        y_tr = parsed["train.csv"][1]
+        present = set(y_tr.tolist())
+        if len(present) < 2:
+            only = next(iter(present))
+            problems.add(
+                "train.csv",
+                None,
+                target_column,
+                f"has a single class {only!r}; classification needs at least two",
+            )
+        elif len(present) > MAX_CLASSES:
+            problems.add(
+                "train.csv",
+                None,
+                target_column,
+                f"has {len(present)} classes (at most {MAX_CLASSES}); is it a regression?",
+            )
+        if te is not None:
+            y_te = parsed["test.csv"][1]
+            for j in np.flatnonzero(~np.isin(y_te, list(present))):
+                problems.add(
+                    "test.csv",
+                    int(te.lines[j]),
+                    target_column,
+                    f"label {y_te[j]!r} does not occur in train.csv",
+                )
+        classes = _sorted_labels(present)
+    problems.raise_if_any()
+    return _assemble(
+        tr=tr,
+        te=te,
+        parsed=parsed,
+        features=features,
+        id_column=id_column,
+        target_column=target_column,
+        classes=classes,
+        test_fraction=test_fraction,
+        split_seed=split_seed,
+        meta={
+            "slug": slug,
+            "version": version,
+            "title": title.strip(),
+            "description": description,
+            "license": license,
+            "task_type": task_type,
+            "metric": metric,
+            "input_shape": input_shape or [len(features)],
+        },
+    )
+
+
+def _assemble(
+    *, tr, te, parsed, features, id_column, target_column, classes, test_fraction, split_seed, meta
+):
+    def cells(table: _Table) -> list[list[str]]:
+        idx = [table.header.index(f) for f in features]
+        return [[r[i].strip() for i in idx] for r in table.rows]
+
+    tr_ids, tr_y = parsed["train.csv"]
+    tr_x = cells(tr)
+    if te is None:
+        mask = _stratified_split(
+            tr_y if classes is not None else None, len(tr_ids), test_fraction, split_seed
+        )
+        te_ids, te_y, te_x = tr_ids[mask], tr_y[mask], [x for x, m in zip(tr_x, mask, strict=True) if m]
+        tr_ids, tr_y, tr_x = tr_ids[~mask], tr_y[~mask], [x for x, m in zip(tr_x, mask, strict=True) if not m]
+    else:
+        te_ids, te_y = parsed["test.csv"]
+        te_x = cells(te)
+    files = {
+        "train.csv": write_csv(
+            [id_column, *features, target_column],
+            ([i, *x, y] for i, x, y in zip(tr_ids, tr_x, tr_y, strict=True)),
+        ),
+        "test.csv": write_csv([id_column, *features], ([i, *x] for i, x in zip(te_ids, te_x, strict=True))),
+        "test_labels.csv": write_csv([id_column, target_column], zip(te_ids, te_y, strict=True)),
+    }
+    partial = {
+        "id_column": id_column,
+        "target": target_column,
+        "classes": classes,
+        "task_type": meta["task_type"],
+    }
+    files["sample_submission.csv"] = sample_submission(partial, meta["metric"], te_ids.tolist())
+    hidden = set(HIDDEN_FILES)
+    manifest = make_manifest(
+        **meta,
+        id_column=id_column,
+        target=target_column,
+        features=features,
+        classes=classes,
+        rows={"train": len(tr_ids), "test": len(te_ids)},
+        split_seed=split_seed if te is None else None,
+        files=files,
+        hidden=hidden,
+    )
+    return DatasetBundle(files=files, manifest=manifest, hidden=hidden)
