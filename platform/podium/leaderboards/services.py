@@ -1,0 +1,252 @@
+"""Writes of the boards: every rule here is written down in docs/leaderboard.md."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from podium.competitions.models import Competition
+from podium.leaderboards.entrants import NOT_COUNTED, Entrant, entrant_of, rank_key
+from podium.leaderboards.models import BoardEntry
+from podium.submissions.models import Status, Submission
+
+# Float noise must not decide whether the Ladder releases a score.
+LADDER_EPS = 1e-12
+
+
+def _row_locked(entrant: Entrant) -> BoardEntry:
+    """The entrant's row, created when missing, locked until the transaction ends."""
+    row = BoardEntry.objects.select_for_update().filter(entrant.row_filter).first()
+    if row is not None:
+        return row
+    try:
+        with transaction.atomic():
+            BoardEntry.objects.create(
+                competition_id=entrant.competition_id, user_id=entrant.user_id, team_id=entrant.team_id
+            )
+    except IntegrityError:  # a concurrent first score created it: the unique constraint held
+        pass
+    return BoardEntry.objects.select_for_update().filter(entrant.row_filter).get()
+
+
+def _stamp_team(submission: Submission, entrant: Entrant) -> None:
+    if entrant.team_id is not None and submission.team_id != entrant.team_id:
+        Submission.objects.filter(pk=submission.pk).update(team_id=entrant.team_id)
+        submission.team_id = entrant.team_id
+
+
+def _counts_refresh(row: BoardEntry, entrant: Entrant) -> None:
+    counts = (
+        entrant.submissions().exclude(status__in=NOT_COUNTED).aggregate(n=Count("id"), last=Max("created_at"))
+    )
+    row.entry_count = counts["n"]
+    row.last_submitted_at = counts["last"]
+
+
+def ladder_round(score: float, step: float) -> float:
+    """Blum & Hardt release the score rounded to the nearest multiple of the step."""
+    if step <= 0:
+        return score
+    return round(round(score / step) * step, 12)
+
+
+def _public_take(row: BoardEntry, submission: Submission, *, shown: float, higher_is_better: bool) -> None:
+    row.score = shown
+    row.rank_key = rank_key(higher_is_better=higher_is_better, score=shown)
+    row.submission_id = submission.pk
+    row.submitted_at = submission.created_at
+    row.ci_low = submission.public_ci_low
+    row.ci_high = submission.public_ci_high
+
+
+def _public_offer(row: BoardEntry, submission: Submission, competition: Competition) -> None:
+    """Insert or improve the shown entry with one newly scored entry."""
+    hib = competition.higher_is_better
+    score = submission.public_score
+    key = rank_key(higher_is_better=hib, score=score)
+    if competition.ladder_enabled:
+        step = max(competition.ladder_step, 0.0)
+        if row.rank_key is None or key < row.rank_key - step - LADDER_EPS:
+            _public_take(row, submission, shown=ladder_round(score, step), higher_is_better=hib)
+        return
+    if (
+        row.rank_key is None
+        or row.submission_id == submission.pk
+        or (key, submission.created_at, submission.pk) < (row.rank_key, row.submitted_at, row.submission_id)
+    ):
+        _public_take(row, submission, shown=score, higher_is_better=hib)
+
+
+def _public_rebuild(row: BoardEntry, entrant: Entrant, competition: Competition) -> None:
+    for field in ("score", "rank_key", "submission_id", "submitted_at", "ci_low", "ci_high"):
+        setattr(row, field, None)
+    scored = entrant.submissions().filter(status=Status.SCORED, public_score__isnull=False)
+    if competition.ladder_enabled:
+        # The Ladder depends on the order scores were released: replay it.
+        for submission in scored.order_by("finished_at", "id"):
+            _public_offer(row, submission, competition)
+        return
+    best = scored.order_by(*_public_order(competition)).first()
+    if best is not None:
+        _public_take(row, best, shown=best.public_score, higher_is_better=competition.higher_is_better)
+
+
+def _public_order(competition: Competition) -> tuple[str, ...]:
+    return ("-public_score" if competition.higher_is_better else "public_score", "created_at", "id")
+
+
+def final_picks_effective(*, entrant: Entrant, competition: Competition) -> list[Submission]:
+    """The chosen final picks, or the best K public entries when none is chosen."""
+    scored = entrant.submissions().filter(status=Status.SCORED, public_score__isnull=False)
+    fields = ("id", "created_at", "public_score", "private_score", "is_final_pick")
+    chosen = list(scored.filter(is_final_pick=True).order_by("created_at", "id").only(*fields))
+    if chosen:
+        return chosen[: competition.max_final_picks]
+    return list(scored.order_by(*_public_order(competition)).only(*fields)[: competition.max_final_picks])
+
+
+def _private_refresh(row: BoardEntry, entrant: Entrant, competition: Competition) -> None:
+    hib = competition.higher_is_better
+    best = None
+    for pick in final_picks_effective(entrant=entrant, competition=competition):
+        if pick.private_score is None:
+            continue
+        candidate = (rank_key(higher_is_better=hib, score=pick.private_score), pick.created_at, pick.pk)
+        if best is None or candidate < best[0]:
+            best = (candidate, pick)
+    if best is None:
+        row.private_score = row.private_rank_key = row.private_submission_id = row.private_submitted_at = None
+        return
+    (key, created_at, pk), pick = best
+    row.private_score = pick.private_score
+    row.private_rank_key = key
+    row.private_submission_id = pk
+    row.private_submitted_at = created_at
+
+
+@transaction.atomic
+def board_record_score(*, submission: Submission) -> BoardEntry:
+    """Apply one newly scored entry to its entrant's row; call inside the scoring transaction.
+
+    The entry must already be saved as scored with its scores and interval. Entries
+    that are not scored change only the entry count.
+    """
+    competition = submission.competition
+    entrant = entrant_of(submission)
+    _stamp_team(submission, entrant)
+    row = _row_locked(entrant)
+    if submission.status == Status.SCORED and submission.public_score is not None:
+        if math.isfinite(submission.public_score):
+            _public_offer(row, submission, competition)
+    _counts_refresh(row, entrant)
+    _private_refresh(row, entrant, competition)
+    row.save()
+    return row
+
+
+@transaction.atomic
+def board_record_entry(*, submission: Submission) -> BoardEntry:
+    """Recount the entrant's entries after intake, a failure or a cancellation (idempotent)."""
+    entrant = entrant_of(submission)
+    _stamp_team(submission, entrant)
+    row = _row_locked(entrant)
+    _counts_refresh(row, entrant)
+    if submission.status in NOT_COUNTED and row.submission_id == submission.pk:
+        _public_rebuild(row, entrant, submission.competition)
+        _private_refresh(row, entrant, submission.competition)
+    row.save()
+    return row
+
+
+@transaction.atomic
+def board_rebuild(*, entrant: Entrant) -> BoardEntry | None:
+    """Recompute one entrant's row from its entries (after a team merge); removes an empty row."""
+    competition = Competition.objects.get(pk=entrant.competition_id)
+    if not entrant.submissions().exists():
+        BoardEntry.objects.filter(entrant.row_filter).delete()
+        return None
+    row = _row_locked(entrant)
+    _public_rebuild(row, entrant, competition)
+    _counts_refresh(row, entrant)
+    _private_refresh(row, entrant, competition)
+    row.save()
+    return row
+
+
+# --- the private board's reveal ---------------------------------------------------
+
+
+@transaction.atomic
+def board_reveal(*, competition: Competition, now: datetime | None = None) -> bool:
+    """Make the private board public. Idempotent: True only for the call that revealed it."""
+    now = now or timezone.now()
+    changed = Competition.objects.filter(pk=competition.pk, private_revealed_at__isnull=True).update(
+        private_revealed_at=now
+    )
+    competition.refresh_from_db(fields=["private_revealed_at"])
+    return changed == 1
+
+
+def boards_reveal_due(*, now: datetime | None = None) -> list[str]:
+    """Reveal every private board whose deadline has passed; returns their slugs."""
+    now = now or timezone.now()
+    revealed = []
+    due = Competition.objects.filter(ends_at__lte=now, private_revealed_at__isnull=True).order_by("ends_at")
+    for competition in due:
+        if board_reveal(competition=competition, now=now):
+            revealed.append(competition.slug)
+    return revealed
+
+
+# --- final picks ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def final_pick_toggle(*, submission_id: int, user, now: datetime | None = None) -> Submission:
+    """Choose or unchoose an entry as a final pick for the private board."""
+    now = now or timezone.now()
+    submission = Submission.objects.select_related("competition").filter(pk=submission_id).first()
+    if submission is None:
+        raise ValidationError(f"No submission #{submission_id}.", code="not_found")
+    competition = submission.competition
+    entrant = entrant_of(submission)
+    mine = (
+        entrant.team_id is not None
+        and submission.team_id == entrant.team_id
+        and competition.teams.filter(pk=entrant.team_id, memberships__user=user).exists()
+    ) or (entrant.team_id is None and submission.user_id == user.pk)
+    if not mine:
+        # Someone else's entry: answer as if it did not exist.
+        raise ValidationError(f"No submission #{submission_id}.", code="not_found")
+    row = _row_locked(entrant)
+    if now >= competition.ends_at:
+        raise ValidationError(
+            f"Final picks closed at the deadline, {competition.ends_at:%Y-%m-%d %H:%M} UTC.", code="closed"
+        )
+    submission = Submission.objects.select_for_update().get(pk=submission.pk)
+    if not submission.is_final_pick:
+        if submission.status != Status.SCORED or submission.public_score is None:
+            raise ValidationError(
+                f"Only scored entries can be final picks: #{submission.pk} is {submission.status}.",
+                code="not_scored",
+            )
+        chosen = list(
+            entrant.submissions().filter(is_final_pick=True).order_by("id").values_list("id", flat=True)
+        )
+        if len(chosen) >= competition.max_final_picks:
+            listed = ", ".join(f"#{pk}" for pk in chosen)
+            raise ValidationError(
+                f"You already chose {len(chosen)} of {competition.max_final_picks} final picks ({listed}); "
+                "unpick one first.",
+                code="too_many",
+            )
+    submission.is_final_pick = not submission.is_final_pick
+    submission.save(update_fields=["is_final_pick"])
+    _private_refresh(row, entrant, competition)
+    row.save()
+    return submission
