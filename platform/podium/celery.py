@@ -8,7 +8,7 @@ import os
 
 from celery import Celery
 from celery.signals import beat_init, worker_init
-from kombu import Queue
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "podium.settings")
 
@@ -48,7 +48,13 @@ def check_time_limit_below_visibility(conf) -> None:
 def _queues():
     from django.conf import settings
 
-    return (Queue(settings.PODIUM_SCORING_QUEUE), Queue("gpu"), Queue("cpu"))
+    # Exchange and routing key named after the queue, as workers.celery_app declares them:
+    # a bare Queue("gpu") would take the default exchange and key ("scoring") and route
+    # training messages into the scoring queue.
+    return tuple(
+        Queue(name, Exchange(name), routing_key=name)
+        for name in (settings.PODIUM_SCORING_QUEUE, "gpu", "cpu")
+    )
 
 
 def _beat_schedule():
