@@ -146,7 +146,9 @@ def run_submission(
             work_root.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f"podium-{submission_id}-{attempt}-", dir=work_root))
         try:
-            with Heartbeat(lambda: client_factory(retries=1), attempt, settings.heartbeat_interval) as beat:
+            # The platform says how often it wants a beat (a fraction of its reaper timeout).
+            interval = min(settings.heartbeat_interval, float(order.get("heartbeat_interval_s") or math.inf))
+            with Heartbeat(lambda: client_factory(retries=1), attempt, interval) as beat:
                 try:
                     return _attempt(client, order, attempt, settings, work, progress, beat)
                 except Stop:
@@ -168,19 +170,20 @@ def run_submission(
 def _attempt(client, order: dict, attempt: int, settings, work: Path, progress: Progress, beat) -> str:
     from workers import train as trainer  # torch: imported in the worker process only
 
-    progress.stage = "downloading the dataset"
-    cache = FileCache(settings.cache_dir)
-    data = _load_dataset(client, cache, order["dataset"], work / "data")
-    pretrain = _pretrain_data(client, cache, order, work)
-
     progress.stage = "reading the model config"
     config = _parse_config(order)
 
+    progress.stage = "downloading the dataset"
+    cache = FileCache(settings.cache_dir)
+    data = _load_dataset(client, cache, order["dataset"], work / "data")
+    pretrain = _pretrain_data(client, cache, order, config, work)
+
     device = pick_device(settings.device)
+    metric = (order.get("metric") or {}).get("name")
     progress.stage = "training"
 
-    def on_epoch(report) -> None:
-        payload = epoch_payload(report)
+    def on_epoch(record: dict) -> None:
+        payload = epoch_payload(record)
         epoch = int(payload.get("epoch", len(progress.epochs_done) + 1))
         progress.epoch = epoch
         progress.epochs_done.append(epoch)
@@ -193,20 +196,29 @@ def _attempt(client, order: dict, attempt: int, settings, work: Path, progress: 
         data,
         device=device,
         on_epoch=on_epoch,
-        budget=_budget(order),
+        budget=order.get("budget"),
         out_dir=work / "out",
         should_stop=beat.stopped.is_set,
-        **({"pretrain_data": pretrain} if pretrain else {}),
+        metric=metric,
+        pretrain_data=pretrain or None,
     )
-    if beat.stopped.is_set():
+    if beat.stopped.is_set() or result.stopped_reason == trainer.CANCELLED:
         raise Stop()
-    stop_reason = getattr(result, "stop_reason", None) or getattr(result, "stopped_reason", None)
-    if getattr(result, "failed", False):
-        raise TrainingRefused(stop_reason or "training stopped without a result")
 
     progress.stage = "uploading the predictions"
-    csv_bytes, weights = _outputs(trainer, result, data, work / "out")
+    csv_bytes = trainer.predictions_csv(result, data.manifest, metric)
+    weights = None
+    if result.weights_path is not None and Path(result.weights_path).is_file():
+        weights = Path(result.weights_path).read_bytes()
     client.predictions(attempt, csv_bytes, weights=weights)
+    log.info(
+        "submission %s attempt %s: %s after %d epochs (%s)",
+        order.get("submission_id"),
+        attempt,
+        result.stopped_reason,
+        result.epochs_run,
+        result.stop_message,
+    )
     return "done"
 
 
@@ -255,16 +267,19 @@ def _load_dataset(client, cache: FileCache, dataset: dict, folder: Path):
     )
 
 
-def _pretrain_data(client, cache: FileCache, order: dict, work: Path) -> dict:
-    """Arrays of the pre-training datasets the config names (the competition allows them)."""
-    config = order.get("config") or {}
-    wanted = ((config.get("pretrain") or {}) if isinstance(config, dict) else {}).get("dataset")
+def _pretrain_data(client, cache: FileCache, order: dict, config, work: Path) -> dict:
+    """Arrays of the pre-training dataset the config names, when the competition allows it."""
+    pretrain = getattr(config, "pretrain", None)
+    wanted = getattr(pretrain, "dataset", None) if pretrain is not None else None
     if not wanted:
         return {}
-    for dataset in order.get("pretrain_datasets") or []:
+    for dataset in order.get("pretrain") or []:
         if dataset.get("slug") == wanted:
             return {wanted: _load_dataset(client, cache, dataset, work / f"pretrain-{wanted}")}
-    raise TrainingRefused(f"the config pre-trains on {wanted!r}, which this competition does not allow")
+    allowed = ", ".join(order.get("allowed_pretrain") or []) or "none"
+    raise TrainingRefused(
+        f"pretrain.dataset: {wanted!r} is not allowed for pre-training in this competition (allowed: {allowed})"
+    )
 
 
 def _download(client, url: str, handle) -> None:
@@ -281,37 +296,6 @@ def _parse_config(order: dict):
     raw = order.get("config_text") or order.get("config")
     text = raw if isinstance(raw, str) else json.dumps(raw)
     return parse_config(text)
-
-
-def _budget(order: dict):
-    from workers import train as trainer
-
-    budget = order.get("budget") or {}
-    budget_cls = getattr(trainer, "Budget", None)
-    if budget_cls is None:
-        return budget
-    return budget_cls(
-        **{
-            key: value
-            for key, value in {
-                "max_epochs": budget.get("epochs"),
-                "max_params": budget.get("params"),
-                "max_seconds": budget.get("seconds"),
-            }.items()
-            if value is not None
-        }
-    )
-
-
-def _outputs(trainer, result, data, out_dir: Path) -> tuple[bytes, bytes | None]:
-    csv_bytes = trainer.predictions_csv(result, data)
-    if isinstance(csv_bytes, str):
-        csv_bytes = csv_bytes.encode()
-    weights = None
-    weights_path = getattr(result, "weights_path", None)
-    if weights_path and Path(weights_path).is_file():
-        weights = Path(weights_path).read_bytes()
-    return csv_bytes, weights
 
 
 def _json_safe(value: Any) -> Any:
@@ -346,11 +330,9 @@ def describe_error(exc: BaseException, progress: Progress, order: dict | None = 
         device = "CUDA" if "cuda" in text.lower() or name == "OutOfMemoryError" else "memory"
         return f"{device} out of memory {where}; use a smaller batch_size or a smaller model"
     if name in ("SoftTimeLimitExceeded", "TimeLimitExceeded"):
-        return f"the worker's time limit was exceeded {where}"
-    if name in ("BudgetExceeded", "TrainingBudgetExceeded"):
-        return text or f"training exceeded the competition's budget {where}"
-    if isinstance(exc, TrainingRefused):
-        return text
+        return f"training exceeded the worker's time limit {where}"
+    if isinstance(exc, TrainingRefused) or any(c.__name__ == "TrainError" for c in type(exc).__mro__):
+        return str(exc)  # the trainer's messages are written for the participant
     if name == "ConfigError":
         problems = getattr(exc, "problems", None) or []
         listed = "; ".join(f"{getattr(p, 'path', '')}: {getattr(p, 'message', p)}" for p in problems[:5])
