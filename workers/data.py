@@ -69,22 +69,23 @@ class TrainData:
         if self.task_type != "classification":
             return np.asarray(y, dtype=np.float64)
         classes = self.classes
+        y = np.asarray(y)
+        if np.issubdtype(y.dtype, np.integer):
+            # datasets.arrays gives class indices into the manifest's classes.
+            bad = (y < 0) | (y >= len(classes))
+            if bad.any():
+                raise DataError(
+                    f"class index {int(y[bad][0])} is outside the manifest's {len(classes)} classes"
+                )
+            return y.astype(np.int64, copy=False)
         lookup = {c: i for i, c in enumerate(classes)}
-        # Labels may arrive as ints (5) or strings ("5"); the manifest names them as strings.
-        uniq, inverse = np.unique(np.asarray(y), return_inverse=True)
+        uniq, inverse = np.unique(y.astype(str), return_inverse=True)
         codes = []
         for u in uniq:
-            key = _label_key(u)
-            if key not in lookup:
-                raise DataError(f"label {key!r} is not one of the manifest's classes {classes}")
-            codes.append(lookup[key])
+            if u not in lookup:
+                raise DataError(f"label {u!r} is not one of the manifest's classes {classes}")
+            codes.append(lookup[u])
         return np.asarray(codes, dtype=np.int64)[inverse.reshape(-1)]
-
-
-def _label_key(value) -> str:
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def load_dataset(slug: str, *, with_test_labels: bool = False) -> TrainData:
@@ -116,7 +117,11 @@ def read_test_labels(raw: bytes, manifest: Mapping, test_ids: np.ndarray) -> np.
 
     id_col = manifest.get("id_column", "id")
     target = manifest["target"]
-    frame = pd.read_csv(io.BytesIO(raw), dtype={id_col: str})
+    # Labels stay strings ("5" is the class named 5, not index 5); regression targets are numbers.
+    dtypes = {id_col: str}
+    if manifest["task_type"] == "classification":
+        dtypes[target] = str
+    frame = pd.read_csv(io.BytesIO(raw), dtype=dtypes, keep_default_na=False)
     frame = frame.set_index(id_col).loc[[str(i) for i in test_ids]]
     return frame[target].to_numpy()
 
