@@ -1,0 +1,123 @@
+"""Chart specs for site.js (Chart.js) from the epochs a worker reported, and the config diff."""
+
+from __future__ import annotations
+
+import difflib
+import json
+
+import yaml
+
+LOSS_KEYS = (("train_loss", "train loss"), ("val_loss", "validation loss"))
+METRIC_KEYS = (("train_metric", "train metric"), ("val_metric", "validation metric"))
+
+
+def _num(value):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return v if v == v and abs(v) != float("inf") else None  # NaN/inf break JSON and the chart
+
+
+def _series(epochs, keys, *, prefix="", dashed=False):
+    out = []
+    for key, label in keys:
+        data = [_num((e.data or {}).get(key)) for e in epochs]
+        if any(v is not None for v in data):
+            out.append({"label": prefix + label, "data": data, "dashed": dashed})
+    return out
+
+
+def _labels(epochs):
+    return [e.epoch for e in epochs]
+
+
+def submission_charts(epochs) -> dict:
+    layers: list[str] = []
+    for e in epochs:
+        for name in (e.data or {}).get("grad_norms") or {}:
+            if name not in layers:
+                layers.append(name)
+    grad = [
+        {
+            "label": name,
+            # Log axis: a zero norm cannot be drawn; it shows as a gap, which is itself the signal.
+            "data": [
+                (v if (v := _num(((e.data or {}).get("grad_norms") or {}).get(name))) and v > 0 else None)
+                for e in epochs
+            ],
+        }
+        for name in layers
+    ]
+    labels = _labels(epochs)
+    return {
+        "loss": {"labels": labels, "series": _series(epochs, LOSS_KEYS), "ylabel": "loss"},
+        "metric": {"labels": labels, "series": _series(epochs, METRIC_KEYS), "ylabel": "metric"},
+        "grad": {"labels": labels, "series": grad, "ylabel": "gradient norm (log)", "log": True},
+    }
+
+
+def compare_charts(a, epochs_a, b, epochs_b) -> dict:
+    n = max([e.epoch for e in epochs_a] + [e.epoch for e in epochs_b] + [0])
+    labels = list(range(min([e.epoch for e in epochs_a + epochs_b] or [1]), n + 1))
+
+    def aligned(epochs):
+        by = {e.epoch: e for e in epochs}
+        return [by.get(i) for i in labels]
+
+    def series(sub, epochs, keys, dashed):
+        rows = aligned(epochs)
+        out = []
+        for key, label in keys:
+            data = [_num((r.data or {}).get(key)) if r else None for r in rows]
+            if any(v is not None for v in data):
+                out.append({"label": f"#{sub.pk} {label}", "data": data, "dashed": dashed})
+        return out
+
+    return {
+        "loss": {
+            "labels": labels,
+            "series": series(a, epochs_a, LOSS_KEYS, False) + series(b, epochs_b, LOSS_KEYS, True),
+            "ylabel": "loss",
+        },
+        "metric": {
+            "labels": labels,
+            "series": series(a, epochs_a, METRIC_KEYS, False) + series(b, epochs_b, METRIC_KEYS, True),
+            "ylabel": "metric",
+        },
+    }
+
+
+def config_text(submission) -> str:
+    if submission.config_text:
+        return submission.config_text
+    if submission.config is not None:
+        return yaml.safe_dump(submission.config, sort_keys=False)
+    return ""
+
+
+def config_diff(a, b) -> list[tuple[str, str]]:
+    left, right = config_text(a), config_text(b)
+    if not left and not right:
+        return []
+    lines = difflib.unified_diff(
+        left.splitlines(), right.splitlines(), f"#{a.pk}", f"#{b.pk}", lineterm="", n=3
+    )
+    out = []
+    for line in lines:
+        if line.startswith(("+++", "---")):
+            cls = "hunk"
+        elif line.startswith("@@"):
+            cls = "hunk"
+        elif line.startswith("+"):
+            cls = "add"
+        elif line.startswith("-"):
+            cls = "del"
+        else:
+            cls = ""
+        out.append((cls, line))
+    return out
+
+
+def as_json(spec) -> str:
+    return json.dumps(spec)

@@ -1,0 +1,164 @@
+"""Every read and write the pages make on the other apps, in one place.
+
+The pages call these; these call the apps' selectors and services, so every
+permission rule lives in its app. While a part has not landed, deps.Missing is
+raised and the page says so instead of guessing the rule.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from podium.web import deps
+
+COMP_SEL = "podium.competitions.selectors"
+COMP_SVC = "podium.competitions.services"
+SUB_SEL = "podium.submissions.selectors"
+SUB_SVC = "podium.submissions.services"
+BOARD_SEL = "podium.leaderboards.selectors"
+BOARD_SVC = "podium.leaderboards.services"
+ACC_SVC = "podium.accounts.services"
+ACC_SEL = "podium.accounts.selectors"
+TEAM_SVC = "podium.accounts.team_services"
+
+
+def _user(user):
+    return user if user is not None and user.is_authenticated else None
+
+
+# --- competitions -------------------------------------------------------------
+def competitions_for(user):
+    return list(deps.get(COMP_SEL, "competition_list")(user=_user(user)))
+
+
+def competition_status(competition) -> str:
+    return deps.get(COMP_SEL, "competition_status")(competition)
+
+
+def competition_for(slug: str, user):
+    """The competition if `user` may see it; the selector raises Http404 otherwise."""
+    return deps.get(COMP_SEL, "competition_get")(slug=slug, user=_user(user))
+
+
+def is_participant(competition, user) -> bool:
+    joined = getattr(competition, "has_joined", None)
+    if joined is not None:
+        return bool(joined)
+    return bool(deps.get(COMP_SEL, "participation_exists")(competition=competition, user=_user(user)))
+
+
+def can_download(competition, user) -> bool:
+    return bool(deps.get(COMP_SEL, "competition_can_download")(competition=competition, user=_user(user)))
+
+
+def join(competition, user):
+    return deps.get(COMP_SVC, "competition_join")(competition=competition, user=user)
+
+
+def public_files(competition):
+    """The dataset files a participant may download (never the hidden labels)."""
+    return list(deps.get(COMP_SEL, "dataset_public_files")(dataset=competition.dataset))
+
+
+def public_manifest(competition) -> dict:
+    return deps.get(COMP_SEL, "public_manifest")(competition.dataset)
+
+
+def open_file(competition, name: str, user):
+    """An open handle on a public dataset file; Http404 for hidden or unknown names."""
+    if not can_download(competition, user):
+        raise PermissionDenied("Join the competition (and accept its rules) to download its data.")
+    found = deps.get(COMP_SEL, "dataset_public_file")(dataset=competition.dataset, name=name)
+    return found.file.open("rb")
+
+
+# --- accounts -----------------------------------------------------------------
+def tokens_of(user):
+    return list(deps.get(ACC_SEL, "api_token_list")(user=user))
+
+
+def token_create(user, name: str) -> str:
+    """Creates a token and returns its key (the only time it exists in clear)."""
+    result = deps.get(ACC_SVC, "api_token_create")(user=user, name=name)
+    return result[1] if isinstance(result, tuple) else result.key
+
+
+def token_revoke(user, token_id: int):
+    return deps.get(ACC_SVC, "api_token_revoke")(user=user, token_id=token_id)
+
+
+def teams_of(user):
+    return list(deps.get(ACC_SEL, "team_list_for_user")(user=user))
+
+
+def team_join(user, code: str):
+    return deps.get(TEAM_SVC, "team_join")(user=user, join_code=code)
+
+
+def team_create(user, competition, name: str):
+    return deps.get(TEAM_SVC, "team_create")(user=user, competition=competition, name=name)
+
+
+# --- submissions ----------------------------------------------------------------
+def submission_errors():
+    """The intake's error classes (SubmissionError and its subclasses)."""
+    import importlib
+
+    return importlib.import_module("podium.submissions.errors")
+
+
+def submit(competition, user, *, predictions_file=None, config_text=None, description=""):
+    return deps.get(SUB_SVC, "submission_create")(
+        competition=competition,
+        user=user,
+        predictions_file=predictions_file,
+        config_text=config_text,
+        description=description,
+    )
+
+
+def validate_config(competition, text: str):
+    """The same validation the intake runs (schema, then dataset and budget checks)."""
+    return deps.get("podium.submissions.validation", "config_validate")(competition=competition, text=text)
+
+
+def my_submissions(competition, user):
+    return list(deps.get(SUB_SEL, "submission_list_own")(competition=competition, user=user))
+
+
+def submission_for(submission_id: int, user):
+    """The entry if `user` may see it (Http404 otherwise)."""
+    found = deps.get(SUB_SEL, "submission_get_visible")(submission_id=submission_id, user=_user(user))
+    if found is None:
+        raise Http404("No such submission")
+    return found
+
+
+def epochs_of(submission, user):
+    return list(deps.get(SUB_SEL, "submission_epochs")(submission=submission, user=_user(user)))
+
+
+def cancel(submission, user):
+    return deps.get(SUB_SVC, "submission_cancel")(submission=submission)
+
+
+def predictions_file(submission, user):
+    return deps.get(SUB_SEL, "submission_predictions_open")(submission=submission, user=_user(user))
+
+
+def config_visible(submission, user) -> bool:
+    return bool(deps.get(SUB_SEL, "submission_config_visible")(submission=submission, user=_user(user)))
+
+
+def final_pick(submission, user, picked: bool):
+    return deps.get(BOARD_SVC, "final_pick_set")(submission=submission, user=user, picked=picked)
+
+
+# --- leaderboards ------------------------------------------------------------------
+def private_scores_visible(competition, user) -> bool:
+    return bool(deps.get(BOARD_SEL, "private_board_visible")(competition=competition, user=_user(user)))
+
+
+def board(competition, user, which: str):
+    return deps.get(BOARD_SEL, "board_rows")(competition=competition, user=_user(user), board=which)

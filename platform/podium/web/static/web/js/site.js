@@ -1,0 +1,150 @@
+// Podium's own scripts: keyboard tabs, countdowns, the config editor and the charts.
+// Everything reads its data from the page (data-* attributes, json_script blocks);
+// no inline scripts, no network calls of its own (htmx does the live parts).
+(function () {
+  "use strict";
+
+  function readJson(id) {
+    var el = document.getElementById(id);
+    return el ? JSON.parse(el.textContent) : null;
+  }
+
+  // --- tabs: arrow keys move between tabs (WAI-ARIA tabs pattern, links as tabs) ---
+  function initTabs(root) {
+    root.querySelectorAll('[role="tablist"]').forEach(function (list) {
+      var tabs = Array.prototype.slice.call(list.querySelectorAll('[role="tab"]'));
+      tabs.forEach(function (tab, i) {
+        tab.addEventListener("keydown", function (ev) {
+          var next = null;
+          if (ev.key === "ArrowRight") next = tabs[(i + 1) % tabs.length];
+          else if (ev.key === "ArrowLeft") next = tabs[(i - 1 + tabs.length) % tabs.length];
+          else if (ev.key === "Home") next = tabs[0];
+          else if (ev.key === "End") next = tabs[tabs.length - 1];
+          else if (ev.key === " ") { ev.preventDefault(); tab.click(); return; }
+          if (next) { ev.preventDefault(); next.focus(); }
+        });
+      });
+    });
+  }
+
+  // --- countdowns ---
+  function fmtLeft(ms) {
+    if (ms <= 0) return "closed";
+    var s = Math.floor(ms / 1000), d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600);
+    var m = Math.floor((s % 3600) / 60), sec = s % 60;
+    if (d > 0) return d + "d " + h + "h " + m + "m";
+    return (h > 0 ? h + "h " : "") + m + "m " + sec + "s";
+  }
+  function tickCountdowns() {
+    var now = Date.now();
+    document.querySelectorAll("[data-countdown]").forEach(function (el) {
+      var t = Date.parse(el.getAttribute("data-countdown"));
+      if (!isNaN(t)) el.textContent = fmtLeft(t - now);
+    });
+  }
+
+  // --- config editor: line numbers, template picker, error lines ---
+  function initEditor(root) {
+    root.querySelectorAll("[data-editor]").forEach(function (box) {
+      if (box.dataset.ready) return;
+      box.dataset.ready = "1";
+      var area = box.querySelector("textarea");
+      var gutter = box.querySelector(".gutter");
+      var errLines = [];
+      function paint() {
+        var n = area.value.split("\n").length, out = [];
+        for (var i = 1; i <= n; i++) {
+          out.push(errLines.indexOf(i) >= 0 ? '<span class="err">' + i + "</span>" : String(i));
+        }
+        gutter.innerHTML = out.join("\n");
+        gutter.scrollTop = area.scrollTop;
+      }
+      area.addEventListener("input", paint);
+      area.addEventListener("scroll", function () { gutter.scrollTop = area.scrollTop; });
+      area.addEventListener("keydown", function (ev) {
+        // Tab indents by two spaces (YAML); Escape then Tab leaves the editor, so focus is never trapped.
+        if (ev.key === "Tab" && !ev.shiftKey && !area.dataset.escaped) {
+          ev.preventDefault();
+          var s = area.selectionStart, e = area.selectionEnd;
+          area.value = area.value.slice(0, s) + "  " + area.value.slice(e);
+          area.selectionStart = area.selectionEnd = s + 2;
+          area.dispatchEvent(new Event("input", { bubbles: true }));
+        } else if (ev.key === "Escape") {
+          area.dataset.escaped = "1";
+        } else {
+          delete area.dataset.escaped;
+        }
+      });
+      document.body.addEventListener("htmx:afterSwap", function (ev) {
+        var res = ev.detail.target.querySelector("[data-error-lines]");
+        if (!res && ev.detail.target.hasAttribute("data-error-lines")) res = ev.detail.target;
+        if (res && box.contains(area)) {
+          errLines = JSON.parse(res.getAttribute("data-error-lines") || "[]");
+          paint();
+        }
+      });
+      var picker = document.getElementById(box.getAttribute("data-template-picker"));
+      var templates = readJson(box.getAttribute("data-templates")) || {};
+      if (picker) {
+        picker.addEventListener("change", function () {
+          if (!picker.value || !(picker.value in templates)) return;
+          area.value = templates[picker.value];
+          area.dispatchEvent(new Event("input", { bubbles: true }));
+          area.focus();
+        });
+      }
+      paint();
+    });
+  }
+
+  // --- charts (Chart.js) ---
+  var PALETTE = ["#3b5bdb", "#e8590c", "#2b8a3e", "#ae3ec9", "#1098ad", "#f08c00", "#c92a2a", "#5c7cfa", "#66a80f", "#862e9c"];
+  function initCharts(root) {
+    if (typeof Chart === "undefined") return;
+    root.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+      if (canvas.dataset.ready) return;
+      canvas.dataset.ready = "1";
+      var spec = readJson(canvas.getAttribute("data-chart"));
+      if (!spec) return;
+      var datasets = spec.series.map(function (s, i) {
+        var color = PALETTE[i % PALETTE.length];
+        return {
+          label: s.label, data: s.data, borderColor: color, backgroundColor: color,
+          borderDash: s.dashed ? [6, 4] : [], tension: 0.2, pointRadius: 2, spanGaps: true, borderWidth: 2,
+        };
+      });
+      new Chart(canvas, {
+        type: "line",
+        data: { labels: spec.labels, datasets: datasets },
+        options: {
+          responsive: true, maintainAspectRatio: false, animation: false,
+          interaction: { mode: "index", intersect: false },
+          plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
+          scales: {
+            x: { title: { display: true, text: spec.xlabel || "epoch" } },
+            y: { type: spec.log ? "logarithmic" : "linear", title: { display: !!spec.ylabel, text: spec.ylabel || "" } },
+          },
+        },
+      });
+    });
+  }
+
+  function initAll(root) {
+    initTabs(root);
+    initEditor(root);
+    initCharts(root);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    initAll(document);
+    tickCountdowns();
+    setInterval(tickCountdowns, 1000);
+    document.body.addEventListener("htmx:afterSettle", function (ev) { initAll(ev.detail.elt); });
+    document.querySelectorAll("[data-copy]").forEach(function (btn) {
+      btn.addEventListener("click", function () {
+        var el = document.getElementById(btn.getAttribute("data-copy"));
+        if (el && navigator.clipboard) navigator.clipboard.writeText(el.textContent.trim()).then(function () { btn.textContent = "Copied"; }, function () {});
+      });
+    });
+  });
+})();

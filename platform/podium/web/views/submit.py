@@ -1,0 +1,117 @@
+"""The Submit tab: a predictions CSV, or a model config in the editor with live validation."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from podium.web import config_lines, deps, examples, sources
+from podium.web.views.common import competition_context
+
+MAX_CONFIG_CHARS = 100_000
+
+
+def _kind(request, competition) -> str:
+    kind = request.POST.get("kind") or request.GET.get("kind")
+    if kind not in {"config", "predictions"}:
+        kind = "config" if competition.accepts_configs else "predictions"
+    return kind
+
+
+def _problems(exc, text: str | None) -> list[dict]:
+    problems = getattr(exc, "problems", []) or []
+    if text is not None:
+        return config_lines.locate(text, problems)
+    out = []
+    for p in problems:
+        where = []
+        if getattr(p, "row", None) is not None:
+            where.append(f"row {p.row}")
+        if getattr(p, "column", None):
+            where.append(f"column {p.column}")
+        out.append({"message": p.message, "where": ", ".join(where), "path": getattr(p, "path", "") or ""})
+    return out
+
+
+@login_required
+def submit(request, slug):
+    ctx = competition_context(request, slug, "submit")
+    competition = ctx["competition"]
+    kind = _kind(request, competition)
+    ctx.update(
+        kind=kind, templates=examples.templates(), catalog=examples.catalog(), problems=[], config_text=""
+    )
+    if request.method == "POST":
+        description = (request.POST.get("description") or "")[:500]
+        ctx["description"] = description
+        try:
+            errors = sources.submission_errors()
+        except ModuleNotFoundError:
+            ctx["missing"] = "podium.submissions.errors"
+            return render(request, "web/competition/submit.html", ctx, status=503)
+        try:
+            if kind == "config":
+                text = request.POST.get("config", "")
+                ctx["config_text"] = text
+                if len(text) > MAX_CONFIG_CHARS:
+                    ctx["error"] = (
+                        f"The config is {len(text)} characters long; the limit is {MAX_CONFIG_CHARS}."
+                    )
+                    return render(request, "web/competition/submit.html", ctx, status=400)
+                submission, _usage = sources.submit(
+                    competition, request.user, config_text=text, description=description
+                )
+            else:
+                upload = request.FILES.get("file")
+                if upload is None:
+                    ctx["file_error"] = "Choose a predictions CSV file to upload."
+                    return render(request, "web/competition/submit.html", ctx, status=400)
+                submission, _usage = sources.submit(
+                    competition, request.user, predictions_file=upload, description=description
+                )
+        except deps.Missing as exc:
+            ctx["missing"] = exc.what
+            return render(request, "web/competition/submit.html", ctx, status=503)
+        except errors.SubmissionError as exc:
+            ctx["error"] = exc.detail
+            ctx["problems"] = _problems(exc, ctx["config_text"] if kind == "config" else None)
+            ctx["error_lines"] = sorted({p["line"] for p in ctx["problems"] if p.get("line")})
+            return render(
+                request, "web/competition/submit.html", ctx, status=getattr(exc, "status_code", 400)
+            )
+        messages.success(
+            request,
+            f"Submission #{submission.pk} received — it is {submission.get_status_display().lower()}.",
+        )
+        return redirect("web:my_submissions", slug=slug)
+    if "template" in request.GET and request.GET["template"] in ctx["templates"]:
+        ctx["config_text"] = ctx["templates"][request.GET["template"]]
+    return render(request, "web/competition/submit.html", ctx)
+
+
+@login_required
+@require_POST
+def validate(request, slug):
+    """htmx: validate the editor's text the way the intake will, and say where it is wrong."""
+    competition = sources.competition_for(slug, request.user)
+    text = request.POST.get("config", "")
+    ctx = {"problems": [], "empty": not text.strip()}
+    if ctx["empty"]:
+        return render(request, "web/partials/validation.html", ctx)
+    if len(text) > MAX_CONFIG_CHARS:
+        ctx["problems"] = [
+            {"message": f"The config is longer than {MAX_CONFIG_CHARS} characters.", "line": None}
+        ]
+        return render(request, "web/partials/validation.html", ctx)
+    try:
+        errors = sources.submission_errors()
+        sources.validate_config(competition, text)
+    except (deps.Missing, ModuleNotFoundError):
+        ctx["unavailable"] = True
+    except errors.SubmissionError as exc:
+        ctx["detail"] = exc.detail
+        ctx["problems"] = _problems(exc, text)
+    ctx["error_lines"] = sorted({p["line"] for p in ctx["problems"] if p.get("line")})
+    return render(request, "web/partials/validation.html", ctx)

@@ -1,0 +1,102 @@
+"""Browser tests: Debian's Chromium driven by Playwright against pytest-django's live server.
+
+Each test gets a fresh browser profile, fails on any console error or uncaught
+page error, and can save screenshots under test-output/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+# (setting up data, reading results) are ordinary synchronous calls all the same.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("PODIUM_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if Path(str(item.fspath)).parent == Path(__file__).parent:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def playwright_driver():
+    if not Path(CHROMIUM).exists():
+        from tests.conftest import need_service
+
+        need_service(f"Chromium at {CHROMIUM} (make browser installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+class Browser:
+    """One fresh Chromium profile; pages opened from it are watched for console errors."""
+
+    def __init__(self, pw, base_url: str):
+        self.profile = tempfile.mkdtemp(prefix="podium-chromium-")
+        self.context = pw.chromium.launch_persistent_context(
+            self.profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=ARGS,
+            base_url=base_url,
+            viewport={"width": 1280, "height": 860},
+            accept_downloads=True,
+        )
+        self.context.set_default_timeout(15_000)
+        self.errors: list[str] = []
+
+    def new_page(self):
+        page = self.context.new_page()
+        page.on("console", lambda msg: msg.type == "error" and self.errors.append(f"console: {msg.text}"))
+        page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        return page
+
+    def close(self):
+        self.context.close()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+@pytest.fixture
+def browser(playwright_driver, live_server):
+    b = Browser(playwright_driver, live_server.url)
+    yield b
+    b.close()
+    assert b.errors == [], "the pages logged errors:\n" + "\n".join(b.errors)
+
+
+@pytest.fixture
+def page(browser):
+    return browser.new_page()
+
+
+def shot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def login(page, username: str, password: str = "correct-horse-battery"):
+    page.goto("/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/")
