@@ -257,7 +257,7 @@ def bundle_from_upload(
     features = [h for h in (tr.header if tr else []) if h not in (id_column, target_column)]
     if tr is not None and not features and id_column in tr.header and target_column in tr.header:
         problems.add("train.csv", 1, None, "there are no feature columns besides the id and the target")
-    if te is not None and tr is not None:
+    if te is not None and problems.total == before_headers:
         for col in (id_column, target_column):
             if col not in te.header:
                 what = "id" if col == id_column else "target (upload the test set with its labels)"
