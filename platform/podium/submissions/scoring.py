@@ -7,14 +7,9 @@ competition and the key's content hash: a regenerated key is never served stale.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 from podium.competitions.models import Competition
-
-_cache: dict[tuple[int, str], object] = {}
-_lock = threading.Lock()
-_CACHE_LIMIT = 16
 
 
 class ScoringFailed(Exception):
@@ -29,17 +24,10 @@ class Scores:
 
 
 def answer_key_cached(competition: Competition):
-    from podium.competitions.services import answer_key_for, answer_key_sha256
+    """The parsed key, cached per process by (competition id, key sha256) in the selector."""
+    from podium.competitions.selectors import answer_key_for
 
-    cache_key = (competition.pk, answer_key_sha256(competition))
-    key = _cache.get(cache_key)
-    if key is None:
-        key = answer_key_for(competition)
-        with _lock:
-            if len(_cache) >= _CACHE_LIMIT:
-                _cache.pop(next(iter(_cache)))
-            _cache[cache_key] = key
-    return key
+    return answer_key_for(competition)
 
 
 def parse(*, source, answer_key, competition: Competition):

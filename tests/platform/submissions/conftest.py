@@ -1,0 +1,99 @@
+"""Fixtures of the submission tests: a competition on a real built-in dataset, a private
+broker (so messages of these tests never reach another suite's workers), and a probe
+that reads what was really sent to the broker."""
+
+from __future__ import annotations
+
+import pytest
+from submission_helpers import TINY_CONFIG, join, make_competition
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_broker(tmp_path_factory):
+    from podium.celery import app
+
+    if str(app.conf.broker_url).startswith("filesystem://"):
+        folder = tmp_path_factory.mktemp("broker")
+        (folder / "queue").mkdir()
+        (folder / "processed").mkdir()
+        app.conf.broker_transport_options = {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+        }
+        if app._pool is not None:
+            app._pool.force_close_all()
+            app._pool = None
+            app.amqp._producer_pool = None
+    yield app
+
+
+class BrokerProbe:
+    """Reads Celery messages back from the real broker: (task name, args) per message."""
+
+    QUEUES = ("gpu", "cpu", "scoring")
+
+    def __init__(self, app):
+        self.app = app
+
+    def take(self, queue: str) -> list[tuple[str, list]]:
+        out = []
+        with self.app.connection_for_read() as conn:
+            q = conn.SimpleQueue(queue)
+            try:
+                while True:
+                    try:
+                        message = q.get(block=True, timeout=0.05)
+                    except q.Empty:
+                        break
+                    args = message.decode()[0]
+                    out.append((message.headers["task"], list(args)))
+                    message.ack()
+            finally:
+                q.close()
+        return out
+
+    def purge(self) -> None:
+        for queue in self.QUEUES:
+            self.take(queue)
+
+
+@pytest.fixture
+def broker(_private_broker):
+    probe = BrokerProbe(_private_broker)
+    probe.purge()
+    yield probe
+    probe.purge()
+
+
+@pytest.fixture
+def competition(db, alice, bob):
+    competition = make_competition()
+    join(competition, alice, bob)
+    return competition
+
+
+@pytest.fixture
+def queue_config_entry(broker, django_capture_on_commit_callbacks):
+    """A model-config entry queued through the real service; returns (submission, token)."""
+    from podium.submissions.models import Kind, Submission
+    from podium.submissions.services import submission_enqueue
+
+    def make(competition, user):
+        with django_capture_on_commit_callbacks(execute=True):
+            submission = Submission.objects.create(
+                competition=competition,
+                user=user,
+                kind=Kind.CONFIG,
+                config={"version": 1},
+                config_text=TINY_CONFIG,
+            )
+            submission_enqueue(submission=submission)
+        sent = broker.take("gpu")
+        assert [(name, args[:2]) for name, args in sent] == [
+            ("workers.tasks.train_submission", [submission.pk, submission.attempt])
+        ]
+        return submission, sent[0][1][2]
+
+    return make
