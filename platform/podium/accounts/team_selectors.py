@@ -45,3 +45,10 @@ def team_list_for_user(*, user) -> QuerySet[Team]:
         .annotate(member_count=Count("memberships"))
         .order_by("-created_at")
     )
+
+
+def team_by_code(*, competition, join_code: str) -> Team | None:
+    code = (join_code or "").strip()
+    if not code:
+        return None
+    return Team.objects.filter(competition=competition, join_code=code).first()

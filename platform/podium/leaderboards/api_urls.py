@@ -1,3 +1,21 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from podium.leaderboards import api
+
+app_name = "leaderboards"
+
+urlpatterns = [
+    path("competitions/<slug:slug>/leaderboard/", api.LeaderboardApi.as_view(), name="board"),
+    path("competitions/<slug:slug>/leaderboard.csv", api.LeaderboardCsvApi.as_view(), name="board-csv"),
+    path("competitions/<slug:slug>/leaderboard/reveal/", api.LeaderboardRevealApi.as_view(), name="reveal"),
+    path(
+        "competitions/<slug:slug>/leaderboard/rows/<int:row_id>/history/",
+        api.BoardRowHistoryApi.as_view(),
+        name="row-history",
+    ),
+    path("submissions/<int:submission_id>/final-pick/", api.FinalPickApi.as_view(), name="final-pick"),
+    path("competitions/<slug:slug>/teams/", api.TeamListCreateApi.as_view(), name="teams"),
+    path("competitions/<slug:slug>/teams/mine/", api.TeamMineApi.as_view(), name="team-mine"),
+    path("competitions/<slug:slug>/teams/join/", api.TeamJoinApi.as_view(), name="team-join"),
+    path("competitions/<slug:slug>/teams/leave/", api.TeamLeaveApi.as_view(), name="team-leave"),
+]

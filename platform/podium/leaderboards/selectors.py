@@ -144,7 +144,7 @@ def _mark_overlaps(rows: list[BoardRow], leader: BoardEntry | None) -> None:
 
 def _count_before(*, competition_id: int, entry: BoardEntry, columns: tuple[str, str, str]) -> int:
     """How many rows rank before this one: an index range count on the row-value order."""
-    values = [getattr(entry, columns[0]), getattr(entry, columns[1]), getattr(entry, columns[2])]
+    values = [getattr(entry, columns[0]), getattr(entry, columns[1]), getattr(entry, columns[2] + "_id")]
     if None in values:
         return 0
     values[1] = connection.ops.adapt_datetimefield_value(values[1])
@@ -295,3 +295,16 @@ def board_row_history(*, competition, entry: BoardEntry, user) -> list[HistoryIt
             )
         )
     return items
+
+
+def competition_for_board(*, slug: str, user):
+    """The competition by slug, without the list page's counts (a board read stays O(1))."""
+    from podium.competitions.models import Competition
+
+    qs = Competition.objects.filter(slug=slug)
+    if not (user is not None and user.is_authenticated and user.is_staff):
+        qs = qs.filter(is_published=True)
+    found = qs.first()
+    if found is None:
+        raise Http404("No such competition.")
+    return found

@@ -72,3 +72,84 @@ def test_lower_is_better_metrics_rank_ascending(alice, bob, charlie):
     make_entry(competition, bob, 1.2)
     make_entry(competition, charlie, 4.0)
     assert standings(competition) == [(1, "bob", 1.2), (2, "alice", 1.5), (3, "charlie", 4.0)]
+
+
+def test_failing_the_shown_entry_falls_back_to_the_next_best(competition, alice):
+    join(competition, alice)
+    make_entry(competition, alice, 0.7)
+    best = make_entry(competition, alice, 0.9)
+    best.status = Status.CANCELLED
+    best.save()
+    from podium.leaderboards.services import board_record_entry
+
+    board_record_entry(submission=best)
+    row = BoardEntry.objects.get(user=alice)
+    assert (row.score, row.entry_count) == (0.7, 1)
+
+
+def test_the_interval_marker_flags_rows_that_overlap_the_leader(competition, alice, bob, charlie, dave):
+    join(competition, alice, bob, charlie, dave)
+    make_entry(competition, alice, 0.90, ci=(0.86, 0.94))
+    make_entry(competition, bob, 0.88, ci=(0.85, 0.91))  # 0.85..0.91 meets 0.86..0.94
+    make_entry(competition, charlie, 0.80, ci=(0.78, 0.82))  # ends below 0.86
+    make_entry(competition, dave, 0.84, ci=(0.80, 0.86))  # touches the leader's low end
+    page = board_page(competition=competition, page=1, page_size=10)
+    marks = [(r.entrant_name, r.ci_low, r.ci_high, r.overlaps_leader) for r in page.rows]
+    assert marks == [
+        ("alice", 0.86, 0.94, False),
+        ("bob", 0.85, 0.91, True),
+        ("dave", 0.80, 0.86, True),
+        ("charlie", 0.78, 0.82, False),
+    ]
+    # On a later page the leader is still the reference.
+    second = board_page(competition=competition, page=2, page_size=2)
+    assert [(r.rank, r.entrant_name, r.overlaps_leader) for r in second.rows] == [
+        (3, "dave", True),
+        (4, "charlie", False),
+    ]
+
+
+def test_the_ladder_shows_a_new_score_only_beyond_the_step(alice, bob):
+    competition = make_competition(ladder_enabled=True, ladder_step=0.05)
+    join(competition, alice, bob)
+    shown = []
+    for score in (0.80, 0.83, 0.86, 0.89, 0.91):
+        make_entry(competition, alice, score)
+        shown.append(BoardEntry.objects.get(user=alice).score)
+    # 0.83 and 0.89 do not beat the shown score by more than 0.05; released scores are
+    # rounded to the nearest multiple of the step (0.86 -> 0.85, 0.91 -> 0.90).
+    assert shown == [0.80, 0.80, 0.85, 0.85, 0.90]
+    # bob's 0.88 is shown as 0.90 too: the tie goes to alice's earlier entry.
+    make_entry(competition, bob, 0.88)
+    assert standings(competition) == [(1, "alice", 0.90), (2, "bob", 0.90)]
+
+
+def test_the_ladder_on_a_lower_is_better_metric(alice):
+    competition = make_competition(
+        metric="rmse", higher_is_better=False, task_type="regression", ladder_enabled=True, ladder_step=0.1
+    )
+    join(competition, alice)
+    shown = []
+    for score in (1.00, 0.95, 0.83, 0.76, 0.68):
+        make_entry(competition, alice, score)
+        shown.append(BoardEntry.objects.get(user=alice).score)
+    # Released only below shown - 0.1: 0.83 (shown as 0.8) and 0.68 (shown as 0.7).
+    assert shown == [1.0, 1.0, 0.8, 0.8, 0.7]
+
+
+def test_the_ladder_is_off_by_default(competition, alice):
+    join(competition, alice)
+    make_entry(competition, alice, 0.80)
+    make_entry(competition, alice, 0.81)
+    assert BoardEntry.objects.get(user=alice).score == 0.81
+    assert competition.ladder_enabled is False
+
+
+def test_own_row_rank_on_a_deep_page(competition, alice, bob, charlie, dave, erin):
+    join(competition, alice, bob, charlie, dave, erin)
+    for user, score in ((bob, 0.9), (charlie, 0.8), (dave, 0.7), (erin, 0.6), (alice, 0.5)):
+        make_entry(competition, user, score)
+    page = board_page(competition=competition, page=1, page_size=2, user=alice)
+    assert [r.entrant_name for r in page.rows] == ["bob", "charlie"]
+    assert (page.mine.rank, page.mine.entrant_name, page.mine.is_mine) == (5, "alice", True)
+    assert page.pages == 3

@@ -1,0 +1,331 @@
+"""Board and team API: thin views over the leaderboard and team services/selectors."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404, HttpResponse
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from podium.accounts import team_selectors, team_services
+from podium.leaderboards import selectors, services
+
+
+class CsvRenderer(BaseRenderer):
+    """Lets `?format=csv` through content negotiation; the view writes the body itself."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, (bytes, str)):
+            return data
+        return str(data.get("detail", "")) if isinstance(data, dict) else ""
+
+
+class ServiceErrorsMixin:
+    """Service rule violations become 400 with the service's message; hidden things 403/404."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, DjangoValidationError):
+            code = getattr(exc, "code", None)
+            message = exc.messages[0] if exc.messages else str(exc)
+            if code == "not_found":
+                return Response({"detail": message}, status=status.HTTP_404_NOT_FOUND)
+            return Response({"detail": message, "code": code}, status=status.HTTP_400_BAD_REQUEST)
+        if isinstance(exc, DjangoPermissionDenied):
+            exc = PermissionDenied(str(exc))
+        if isinstance(exc, Http404):
+            exc = NotFound(str(exc) or "Not found.")
+        return super().handle_exception(exc)
+
+
+def _user(request):
+    return request.user if request.user.is_authenticated else None
+
+
+def _iso(value):
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+# --- the board -------------------------------------------------------------------------
+
+
+class BoardRowSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    rank = serializers.IntegerField(allow_null=True)
+    entrant = serializers.CharField(source="entrant_name")
+    kind = serializers.CharField()
+    score = serializers.FloatField(allow_null=True)
+    submission_id = serializers.IntegerField(allow_null=True)
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    entry_count = serializers.IntegerField()
+    last_submitted_at = serializers.DateTimeField(allow_null=True)
+    is_mine = serializers.BooleanField()
+
+
+class PublicRowSerializer(BoardRowSerializer):
+    ci_low = serializers.FloatField(allow_null=True)
+    ci_high = serializers.FloatField(allow_null=True)
+    overlaps_leader = serializers.BooleanField(allow_null=True)
+
+
+class PrivateRowSerializer(BoardRowSerializer):
+    public_rank = serializers.IntegerField(allow_null=True)
+    private_rank = serializers.IntegerField(allow_null=True)
+    move = serializers.IntegerField(allow_null=True)
+
+
+class BoardQuerySerializer(serializers.Serializer):
+    board = serializers.ChoiceField(choices=selectors.BOARDS, default=selectors.PUBLIC)
+    page = serializers.IntegerField(min_value=1, default=1)
+    page_size = serializers.IntegerField(
+        min_value=1, max_value=selectors.MAX_PAGE_SIZE, default=selectors.DEFAULT_PAGE_SIZE
+    )
+
+
+CSV_PUBLIC = [
+    "rank",
+    "entrant",
+    "kind",
+    "score",
+    "ci_low",
+    "ci_high",
+    "overlaps_leader",
+    "entry_count",
+    "submitted_at",
+    "last_submitted_at",
+]
+CSV_PRIVATE = [
+    "rank",
+    "entrant",
+    "kind",
+    "score",
+    "public_rank",
+    "private_rank",
+    "move",
+    "entry_count",
+    "submitted_at",
+    "last_submitted_at",
+]
+
+
+def _csv_cell(value):
+    # A name starting with = + - @ would run as a formula in a spreadsheet.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    if hasattr(value, "isoformat"):
+        return _iso(value)
+    return "" if value is None else value
+
+
+def board_csv_response(*, competition, board: str, user) -> HttpResponse:
+    rows = selectors.board_rows_all(competition=competition, board=board, user=user)
+    columns = CSV_PUBLIC if board == selectors.PUBLIC else CSV_PRIVATE
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(columns)
+    for row in rows:
+        values = {**row.__dict__, "entrant": row.entrant_name}
+        writer.writerow([_csv_cell(values[c]) for c in columns])
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{competition.slug}-{board}-leaderboard.csv"'
+    return response
+
+
+class LeaderboardApi(ServiceErrorsMixin, APIView):
+    """GET a page of the public or private board, with the caller's own row beside it."""
+
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CsvRenderer]
+
+    def get(self, request, slug):
+        competition = selectors.competition_for_board(slug=slug, user=_user(request))
+        query = BoardQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        board = query.validated_data["board"]
+        if request.accepted_renderer.format == "csv":
+            return board_csv_response(competition=competition, board=board, user=_user(request))
+        page = selectors.board_page(
+            competition=competition,
+            board=board,
+            page=query.validated_data["page"],
+            page_size=query.validated_data["page_size"],
+            user=_user(request),
+        )
+        row_serializer = PublicRowSerializer if board == selectors.PUBLIC else PrivateRowSerializer
+        return Response(
+            {
+                "competition": competition.slug,
+                "board": page.board,
+                "metric": competition.metric,
+                "higher_is_better": competition.higher_is_better,
+                "ladder": {"enabled": competition.ladder_enabled, "step": competition.ladder_step},
+                "revealed": page.revealed,
+                "revealed_at": _iso(competition.private_revealed_at),
+                "count": page.count,
+                "page": page.page,
+                "page_size": page.page_size,
+                "pages": page.pages,
+                "results": row_serializer(page.rows, many=True).data,
+                "mine": row_serializer(page.mine).data if page.mine else None,
+            }
+        )
+
+
+class LeaderboardCsvApi(ServiceErrorsMixin, APIView):
+    renderer_classes = [CsvRenderer, JSONRenderer]
+
+    def get(self, request, slug):
+        competition = selectors.competition_for_board(slug=slug, user=_user(request))
+        query = BoardQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return board_csv_response(
+            competition=competition, board=query.validated_data["board"], user=_user(request)
+        )
+
+
+class LeaderboardRevealApi(ServiceErrorsMixin, APIView):
+    """An admin reveals the private board before the deadline."""
+
+    permission_classes = [IsAdminUser]
+
+    def post(self, request, slug):
+        competition = selectors.competition_for_board(slug=slug, user=_user(request))
+        revealed = services.board_reveal(competition=competition)
+        return Response(
+            {"revealed": True, "revealed_now": revealed, "revealed_at": _iso(competition.private_revealed_at)}
+        )
+
+
+class HistoryItemSerializer(serializers.Serializer):
+    submission_id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    status = serializers.CharField()
+    public_score = serializers.FloatField(allow_null=True)
+    public_ci_low = serializers.FloatField(allow_null=True)
+    public_ci_high = serializers.FloatField(allow_null=True)
+    private_score = serializers.FloatField(allow_null=True)
+    is_final_pick = serializers.BooleanField()
+    counts_as_final_pick = serializers.BooleanField()
+    shown_on_board = serializers.BooleanField()
+
+
+class BoardRowHistoryApi(ServiceErrorsMixin, APIView):
+    """A row's entries, for the row's owner (or team members) and admins only."""
+
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request, slug, row_id):
+        competition = selectors.competition_for_board(slug=slug, user=_user(request))
+        entry = selectors.board_row_get_for_owner(competition=competition, row_id=row_id, user=request.user)
+        items = selectors.board_row_history(competition=competition, entry=entry, user=request.user)
+        return Response(
+            {
+                "row": entry.pk,
+                "entrant": entry.entrant_name,
+                "results": HistoryItemSerializer(items, many=True).data,
+            }
+        )
+
+
+class FinalPickApi(ServiceErrorsMixin, APIView):
+    """Toggle an entry as a final pick for the private board."""
+
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request, submission_id):
+        submission = services.final_pick_toggle(submission_id=submission_id, user=request.user)
+        return Response({"submission_id": submission.pk, "is_final_pick": submission.is_final_pick})
+
+
+# --- teams -------------------------------------------------------------------------------
+
+
+class TeamSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    member_count = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class TeamDetailSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    join_code = serializers.CharField()
+    members = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_members(self, team):
+        return [u.username for u in team_selectors.team_members(team=team)]
+
+
+class TeamCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, allow_blank=True)
+
+
+class TeamJoinSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=100)
+
+
+class TeamListCreateApi(ServiceErrorsMixin, APIView):
+    def get(self, request, slug):
+        competition = selectors.competition_for_board(slug=slug, user=_user(request))
+        teams = team_selectors.team_list(competition=competition)
+        return Response({"results": TeamSerializer(teams, many=True).data})
+
+    def post(self, request, slug):
+        if not request.user.is_authenticated:
+            raise PermissionDenied("Sign in to create a team.")
+        competition = selectors.competition_for_board(slug=slug, user=request.user)
+        data = TeamCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        team = team_services.team_create(
+            user=request.user, competition=competition, name=data.validated_data["name"]
+        )
+        return Response(TeamDetailSerializer(team).data, status=status.HTTP_201_CREATED)
+
+
+class TeamMineApi(ServiceErrorsMixin, APIView):
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request, slug):
+        competition = selectors.competition_for_board(slug=slug, user=request.user)
+        team = team_selectors.team_for(competition=competition, user=request.user)
+        if team is None:
+            raise NotFound(f"You are not in a team in '{competition.slug}'.")
+        return Response(TeamDetailSerializer(team).data)
+
+
+class TeamJoinApi(ServiceErrorsMixin, APIView):
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request, slug):
+        competition = selectors.competition_for_board(slug=slug, user=request.user)
+        data = TeamJoinSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        team = team_selectors.team_by_code(competition=competition, join_code=data.validated_data["code"])
+        if team is None:
+            raise DjangoValidationError(
+                f"No team in '{competition.slug}' has the join code '{data.validated_data['code'].strip()}'.",
+                code="bad_code",
+            )
+        team = team_services.team_join(user=request.user, join_code=team.join_code)
+        return Response(TeamDetailSerializer(team).data)
+
+
+class TeamLeaveApi(ServiceErrorsMixin, APIView):
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request, slug):
+        competition = selectors.competition_for_board(slug=slug, user=request.user)
+        team_services.team_leave(user=request.user, competition=competition)
+        return Response({"left": True})
