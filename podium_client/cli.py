@@ -100,7 +100,12 @@ def competitions(
         table.add_column(column)
     for c in rows:
         kinds = c.get("accepted_kinds") or [
-            k for k, flag in (("predictions", c.get("accepts_predictions")), ("config", c.get("accepts_configs"))) if flag
+            k
+            for k, flag in (
+                ("predictions", c.get("accepts_predictions")),
+                ("config", c.get("accepts_configs")),
+            )
+            if flag
         ]
         table.add_row(
             str(c.get("slug")),
@@ -132,7 +137,9 @@ def download(
 def submit(
     slug: str,
     file: Annotated[Path | None, typer.Argument(help="A predictions CSV")] = None,
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="A model config, YAML or JSON")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="A model config, YAML or JSON")
+    ] = None,
     description: Annotated[str, typer.Option("--description", "-m")] = "",
     wait: Annotated[bool, typer.Option("--wait", "-w", help="Watch it until it is scored")] = False,
 ) -> None:

@@ -1,0 +1,3 @@
+from podium_client.cli import app
+
+app(prog_name="podium")

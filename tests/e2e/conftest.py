@@ -1,0 +1,116 @@
+"""Fixtures of the end-to-end tests: the test database shared with real processes,
+a private broker, a competition on a built-in dataset and a participant with a token.
+
+The tests are transactional (`transaction=True`): rows are committed, so gunicorn,
+the scorer and beat (separate processes) see them through DATABASE_URL, which
+points at the test database of this run.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from datetime import timedelta
+
+import pytest
+
+from tests.e2e.harness import Platform, RedisServer, database_url
+
+REQUIRE_SERVICES = os.environ.get("PODIUM_REQUIRE_SERVICES", "") == "1"
+
+
+def _need(what: str):
+    from tests.conftest import need_service
+
+    need_service(what)
+
+
+@pytest.fixture
+def shared_db(transactional_db, settings):
+    from django.db import connection
+
+    if REQUIRE_SERVICES and not connection.settings_dict["ENGINE"].endswith("postgresql"):
+        pytest.fail("PODIUM_REQUIRE_SERVICES=1 but the end-to-end tests are not on PostgreSQL")
+    return database_url(connection.settings_dict)
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    if shutil.which("redis-server") is None:
+        _need("redis-server (to run a private Redis for the end-to-end tests)")
+    workdir = tmp_path / "redis"
+    workdir.mkdir()
+    logs = tmp_path / "logs"
+    logs.mkdir(exist_ok=True)
+    server = RedisServer(workdir, logs).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_platform(shared_db, settings, tmp_path):
+    """Build (not start) the processes of one platform; all are stopped after the test."""
+    made: list[Platform] = []
+
+    def make(*, broker: str, redis: RedisServer | None = None, extra_env: dict | None = None) -> Platform:
+        if broker == "redis":
+            assert redis is not None
+            broker_url, cache_url = f"{redis.url}/0", f"{redis.url}/1"
+        else:
+            broker_url, cache_url = "filesystem://", "locmem://"
+        platform = Platform(
+            tmp=tmp_path,
+            db_url=shared_db,
+            broker_url=broker_url,
+            cache_url=cache_url,
+            media_root=settings.MEDIA_ROOT,
+            extra_env=extra_env,
+        )
+        made.append(platform)
+        return platform
+
+    yield make
+    for platform in made:
+        platform.stop()
+
+
+def make_token(user) -> str:
+    from podium.accounts.authentication import hash_token_key
+    from podium.accounts.models import ApiToken
+
+    key = secrets.token_urlsafe(32)
+    ApiToken.objects.create(user=user, name="e2e", prefix=key[:8], key_hash=hash_token_key(key))
+    return key
+
+
+@pytest.fixture
+def competition(shared_db):
+    from django.utils import timezone
+
+    from podium.competitions.services import competition_create, dataset_import_builtin
+
+    dataset = dataset_import_builtin(slug="iris")
+    now = timezone.now()
+    return competition_create(
+        dataset=dataset,
+        slug="iris-e2e",
+        title="Iris end to end",
+        metric="accuracy",
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=7),
+        daily_limit=100,
+        budget_epochs=400,
+        budget_seconds=120,
+    )
+
+
+@pytest.fixture
+def participant(competition, django_user_model):
+    from podium.competitions.services import competition_join
+
+    user = django_user_model.objects.create_user(
+        username="eve", email="eve@example.com", password="x-Passw0rd-x"
+    )
+    competition_join(competition=competition, user=user)
+    return user, make_token(user)
