@@ -1,0 +1,222 @@
+"""The torch modules the builders assemble. Imported only by builders (never by the
+registry), so that the schema stays importable without torch."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Slot(nn.Module):
+    """Holds one layer under its technique's name, so that parameters read
+    `layers.3.conv2d.weight` and per-layer diagnostics name the technique."""
+
+    def __init__(self, name: str, module: nn.Module):
+        super().__init__()
+        self.technique = name
+        setattr(self, name, module)
+
+    @property
+    def inner(self) -> nn.Module:
+        return getattr(self, self.technique)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(self, self.technique)(x)
+
+
+class FlattenLinear(nn.Linear):
+    """A linear layer that flattens a [C,T] or [C,H,W] input first (the implicit flatten)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() > 2:
+            x = x.flatten(1)
+        return super().forward(x)
+
+
+class SeparableConv2d(nn.Module):
+    """Depthwise (one filter per channel) then pointwise (1x1) convolution."""
+
+    def __init__(
+        self, in_ch: int, out_ch: int, kernel: int, stride: int, padding: int, multiplier: int, bias: bool
+    ):
+        super().__init__()
+        mid = in_ch * multiplier
+        self.depthwise = nn.Conv2d(
+            in_ch, mid, kernel, stride=stride, padding=padding, groups=in_ch, bias=False
+        )
+        self.pointwise = nn.Conv2d(mid, out_ch, 1, bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.depthwise(x))
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over the channels at every position of a [N,C,...] tensor."""
+
+    def __init__(self, channels: int, eps: float):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels, eps=eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.movedim(1, -1)).movedim(-1, 1)
+
+
+class Recurrent(nn.Module):
+    """LSTM or GRU on [N,C,T] input; returns the last hidden state [N,H] or the
+    whole sequence [N,H,T]."""
+
+    def __init__(self, rnn: nn.Module, return_sequence: bool):
+        super().__init__()
+        self.rnn = rnn
+        self.return_sequence = return_sequence
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x.transpose(1, 2))  # [N,T,C]: time-major order the rnn wants
+        if self.return_sequence:
+            return out.transpose(1, 2)
+        return out[:, -1, :]
+
+
+class GlobalPool(nn.Module):
+    def __init__(self, mode: str):
+        super().__init__()
+        self.mode = mode
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.flatten(2)
+        return flat.mean(dim=2) if self.mode == "avg" else flat.amax(dim=2)
+
+
+class Residual(nn.Module):
+    """y = block(x) + skip(x); skip is the identity, or a 1x1 projection (with the
+    block's stride) when the block changes channels or resolution."""
+
+    def __init__(self, block: nn.ModuleList, projection: nn.Module | None):
+        super().__init__()
+        self.block = block
+        self.projection = projection
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = x if self.projection is None else self.projection(x)
+        for layer in self.block:
+            x = layer(x)
+        return x + skip
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with plain Linear projections (so LoRA can wrap them)."""
+
+    def __init__(self, d_model: int, heads: int, dropout: float):
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(d_model, d_model)
+        self.k = nn.Linear(d_model, d_model)
+        self.v = nn.Linear(d_model, d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.dropout = dropout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t, d = x.shape
+
+        def split(z: torch.Tensor) -> torch.Tensor:
+            return z.view(n, t, self.heads, d // self.heads).transpose(1, 2)
+
+        p = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(split(self.q(x)), split(self.k(x)), split(self.v(x)), dropout_p=p)
+        return self.out(y.transpose(1, 2).reshape(n, t, d))
+
+
+class EncoderBlock(nn.Module):
+    """Pre-norm block: x + attn(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, d_model: int, heads: int, mlp_ratio: float, dropout: float):
+        super().__init__()
+        hidden = max(1, int(round(d_model * mlp_ratio)))
+        self.norm1 = nn.LayerNorm(d_model)
+        self.attn = SelfAttention(d_model, heads, dropout)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.fc1 = nn.Linear(d_model, hidden)
+        self.fc2 = nn.Linear(hidden, d_model)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.norm1(x)))
+        return x + self.drop(self.fc2(self.drop(F.gelu(self.fc1(self.norm2(x))))))
+
+
+class FeatureTokens(nn.Module):
+    """Tabular input: one token per feature, x_i * w_i + b_i (feature tokenizer)."""
+
+    def __init__(self, features: int, d_model: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(features, d_model))
+        self.bias = nn.Parameter(torch.zeros(features, d_model))
+        nn.init.normal_(self.weight, std=1.0 / math.sqrt(d_model))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(-1) * self.weight + self.bias
+
+
+class StepTokens(nn.Module):
+    """Sequence input [N,C,T]: one token per timestep."""
+
+    def __init__(self, channels: int, d_model: int):
+        super().__init__()
+        self.proj = nn.Linear(channels, d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x.transpose(1, 2))
+
+
+class PatchTokens(nn.Module):
+    """Image input [N,C,H,W]: non-overlapping patch x patch squares, linearly embedded."""
+
+    def __init__(self, channels: int, d_model: int, patch: int):
+        super().__init__()
+        self.proj = nn.Conv2d(channels, d_model, patch, stride=patch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class TransformerEncoder(nn.Module):
+    def __init__(
+        self,
+        tokens: nn.Module,
+        n_tokens: int,
+        d_model: int,
+        heads: int,
+        depth: int,
+        mlp_ratio: float,
+        dropout: float,
+        pool: str,
+        positional: bool,
+    ):
+        super().__init__()
+        self.tokens = tokens
+        self.pool = pool
+        extra = 1 if pool == "cls" else 0
+        self.cls = nn.Parameter(torch.zeros(1, 1, d_model)) if pool == "cls" else None
+        self.position = nn.Parameter(torch.zeros(1, n_tokens + extra, d_model)) if positional else None
+        if self.position is not None:
+            nn.init.normal_(self.position, std=0.02)
+        self.blocks = nn.ModuleList(EncoderBlock(d_model, heads, mlp_ratio, dropout) for _ in range(depth))
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.tokens(x)
+        if self.cls is not None:
+            z = torch.cat([self.cls.expand(z.shape[0], -1, -1), z], dim=1)
+        if self.position is not None:
+            z = z + self.position
+        for block in self.blocks:
+            z = block(z)
+        z = self.norm(z)
+        if self.pool == "cls":
+            return z[:, 0]
+        if self.pool == "mean":
+            return z.mean(dim=1)
+        return z.transpose(1, 2)  # tokens kept: [N, d_model, tokens]
