@@ -1,3 +1,18 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from podium.competitions import api
+
+app_name = "competitions"
+
+urlpatterns = [
+    path("competitions/", api.CompetitionListApi.as_view(), name="list"),
+    path("competitions/<slug:slug>/", api.CompetitionDetailApi.as_view(), name="detail"),
+    path("competitions/<slug:slug>/join/", api.CompetitionJoinApi.as_view(), name="join"),
+    path("competitions/<slug:slug>/data/", api.CompetitionDataApi.as_view(), name="data"),
+    # The CLI's name for the same listing.
+    path("competitions/<slug:slug>/files/", api.CompetitionDataApi.as_view(), name="files"),
+    path("competitions/<slug:slug>/data/<str:name>", api.CompetitionDataFileApi.as_view(), name="data-file"),
+    path("datasets/", api.DatasetListCreateApi.as_view(), name="datasets"),
+    path("datasets/<slug:slug>/", api.DatasetDetailApi.as_view(), name="dataset-detail"),
+    path("datasets/<slug:slug>/manifest/", api.DatasetManifestApi.as_view(), name="dataset-manifest"),
+]

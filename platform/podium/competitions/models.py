@@ -21,6 +21,15 @@ class Metric(models.TextChoices):
     R2 = "r2", "R²"
 
 
+def dataset_file_path(instance: DatasetFile, filename: str) -> str:
+    # One folder per version keeps a version's files together and never overwrites another's.
+    return f"datasets/{instance.dataset.slug}/v{instance.dataset.version}/{filename}"
+
+
+def answer_key_path(instance: Competition, filename: str) -> str:
+    return f"answer_keys/{instance.slug}/{filename}"
+
+
 class Dataset(models.Model):
     """One version of a benchmark dataset: files plus a manifest (see datasets.manifest)."""
 
@@ -53,7 +62,7 @@ class DatasetFile(models.Model):
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="files")
     name = models.CharField(max_length=100)  # train.csv, test.csv, sample_submission.csv, test_labels.csv
-    file = models.FileField(upload_to="datasets/%Y/%m/")
+    file = models.FileField(upload_to=dataset_file_path, max_length=300)
     sha256 = models.CharField(max_length=64)
     size = models.BigIntegerField()
     hidden = models.BooleanField(default=False)
@@ -70,6 +79,11 @@ class Competition(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     title = models.CharField(max_length=200)
     overview = models.TextField(blank=True, help_text="Markdown; sanitised when shown.")
+    rules = models.TextField(
+        blank=True, help_text="Markdown: competition-specific rules shown before joining."
+    )
+    # Drafts are seen by staff only, so an admin can check a competition before announcing it.
+    is_published = models.BooleanField(default=True)
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="competitions")
     task_type = models.CharField(max_length=20, choices=TaskType.choices)
     metric = models.CharField(max_length=30, choices=Metric.choices)
@@ -78,7 +92,8 @@ class Competition(models.Model):
     # The public/private partition of the test ids is fixed at creation (seeded) and stored.
     split_seed = models.PositiveIntegerField(default=0)
     public_fraction = models.FloatField(default=0.3)
-    answer_key = models.FileField(upload_to="answer_keys/", blank=True)  # id,target,split; never served
+    answer_key = models.FileField(upload_to=answer_key_path, blank=True, max_length=300)  # never served
+    answer_key_sha256 = models.CharField(max_length=64, blank=True)
     n_public = models.PositiveIntegerField(default=0)
     n_private = models.PositiveIntegerField(default=0)
 

@@ -1,0 +1,447 @@
+"""REST API of datasets and competitions: thin views over selectors and services."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import FileResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
+from rest_framework import permissions, serializers, status
+from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from podium.competitions import selectors, services
+from podium.competitions.models import Competition, Dataset, DatasetFile, TaskType
+from podium.competitions.upload_handlers import install_capped_handler
+
+
+class Pagination(PageNumberPagination):
+    page_size = 20
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+def _validation_response(exc: DjangoValidationError) -> Response:
+    detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+    return Response(detail, status=status.HTTP_400_BAD_REQUEST)
+
+
+# --- output serializers ------------------------------------------------------------------
+
+
+class DatasetRefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Dataset
+        fields = ["slug", "version", "title"]
+
+
+class CompetitionListOutput(serializers.ModelSerializer):
+    dataset = DatasetRefSerializer()
+    status = serializers.SerializerMethodField()
+    accepted_kinds = serializers.SerializerMethodField()
+    n_participants = serializers.IntegerField()
+    n_entries = serializers.IntegerField()
+    has_joined = serializers.BooleanField()
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Competition
+        fields = [
+            "slug",
+            "title",
+            "url",
+            "status",
+            "dataset",
+            "task_type",
+            "metric",
+            "higher_is_better",
+            "starts_at",
+            "ends_at",
+            "accepts_predictions",
+            "accepts_configs",
+            "accepted_kinds",
+            "n_participants",
+            "n_entries",
+            "has_joined",
+        ]
+
+    def get_status(self, obj) -> str:
+        return selectors.competition_status(obj)
+
+    def get_accepted_kinds(self, obj) -> list[str]:
+        return [
+            k for k, on in (("predictions", obj.accepts_predictions), ("config", obj.accepts_configs)) if on
+        ]
+
+    def get_url(self, obj) -> str:
+        return reverse("competitions:detail", kwargs={"slug": obj.slug})
+
+
+class CompetitionDetailOutput(CompetitionListOutput):
+    rules = serializers.SerializerMethodField()
+    pretrain_datasets = DatasetRefSerializer(many=True)
+
+    class Meta(CompetitionListOutput.Meta):
+        fields = [
+            *CompetitionListOutput.Meta.fields,
+            "overview",
+            "rules",
+            "pretrain_datasets",
+            "public_fraction",
+            "n_public",
+            "n_private",
+            "max_final_picks",
+            "ladder_enabled",
+            "private_revealed_at",
+            "merger_deadline",
+        ]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_rules(self, obj) -> dict:
+        return {
+            "text": obj.rules,
+            "daily_limit": obj.daily_limit,
+            "total_limit": obj.total_limit,
+            "daily_reset": "00:00 UTC",
+            "next_daily_reset": selectors.next_daily_reset().isoformat(),
+            "max_final_picks": obj.max_final_picks,
+            "accepted_kinds": self.get_accepted_kinds(obj),
+            "budget": {
+                "epochs": obj.budget_epochs,
+                "parameters": obj.budget_params,
+                "seconds": obj.budget_seconds,
+            },
+            "pretrain_datasets": [d.slug for d in obj.pretrain_datasets.all()],
+            "merger_deadline": obj.merger_deadline.isoformat() if obj.merger_deadline else None,
+            "ends_at": obj.ends_at.isoformat(),
+        }
+
+
+class DatasetFileOutput(serializers.ModelSerializer):
+    class Meta:
+        model = DatasetFile
+        fields = ["name", "size", "sha256"]
+
+
+class CompetitionFileOutput(DatasetFileOutput):
+    url = serializers.SerializerMethodField()
+
+    class Meta(DatasetFileOutput.Meta):
+        fields = [*DatasetFileOutput.Meta.fields, "url"]
+
+    def get_url(self, obj) -> str:
+        path = reverse(
+            "competitions:data-file", kwargs={"slug": self.context["competition"].slug, "name": obj.name}
+        )
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class DatasetListOutput(serializers.ModelSerializer):
+    rows = serializers.SerializerMethodField()
+    input_shape = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "slug",
+            "version",
+            "title",
+            "task_type",
+            "source",
+            "license",
+            "rows",
+            "input_shape",
+            "created_at",
+        ]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_rows(self, obj) -> dict:
+        return obj.manifest.get("rows") or {}
+
+    def get_input_shape(self, obj) -> list[int]:
+        return obj.manifest.get("input_shape") or []
+
+
+class DatasetDetailOutput(DatasetListOutput):
+    manifest = serializers.SerializerMethodField()
+    files = serializers.SerializerMethodField()
+    versions = serializers.SerializerMethodField()
+
+    class Meta(DatasetListOutput.Meta):
+        fields = [*DatasetListOutput.Meta.fields, "description", "manifest", "files", "versions"]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_manifest(self, obj) -> dict:
+        return selectors.public_manifest(obj)
+
+    @extend_schema_field(DatasetFileOutput(many=True))
+    def get_files(self, obj):
+        return DatasetFileOutput(selectors.dataset_public_files(dataset=obj), many=True).data
+
+    def get_versions(self, obj) -> list[int]:
+        return list(
+            Dataset.objects.filter(slug=obj.slug).order_by("version").values_list("version", flat=True)
+        )
+
+
+# --- competitions --------------------------------------------------------------------------
+
+
+class CompetitionListApi(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, enum=["open", "upcoming", "past"]),
+            OpenApiParameter("task_type", str, enum=[c for c, _ in TaskType.choices]),
+            OpenApiParameter("metric", str),
+            OpenApiParameter("dataset", str, description="dataset slug"),
+            OpenApiParameter("search", str, description="in title, slug, overview and dataset title"),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int),
+        ],
+        responses=CompetitionListOutput(many=True),
+    )
+    def get(self, request):
+        try:
+            qs = selectors.competition_list(user=request.user, filters=request.query_params)
+        except DjangoValidationError as exc:
+            return _validation_response(exc)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(CompetitionListOutput(page, many=True).data)
+
+
+class CompetitionDetailApi(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(responses=CompetitionDetailOutput)
+    def get(self, request, slug: str):
+        competition = selectors.competition_get(slug=slug, user=request.user)
+        return Response(CompetitionDetailOutput(competition).data)
+
+
+class CompetitionJoinApi(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        accept_rules = serializers.BooleanField(required=False, default=True)
+
+    @extend_schema(request=InputSerializer, responses=CompetitionDetailOutput)
+    def post(self, request, slug: str):
+        competition = selectors.competition_get(slug=slug, user=request.user)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if not data.validated_data["accept_rules"]:
+            return Response(
+                {"detail": "Joining accepts the competition's rules; send accept_rules=true."},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        try:
+            services.competition_join(competition=competition, user=request.user)
+        except services.JoinRefused as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        competition = selectors.competition_get(slug=slug, user=request.user)
+        return Response(CompetitionDetailOutput(competition).data, status=status.HTTP_200_OK)
+
+
+class CompetitionDataApi(APIView):
+    """The dataset card, the participant-facing files and the manifest (hidden files never listed)."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "CompetitionData",
+            {
+                "dataset": DatasetListOutput(),
+                "description": serializers.CharField(),
+                "manifest": serializers.JSONField(),
+                "files": CompetitionFileOutput(many=True),
+                "can_download": serializers.BooleanField(),
+            },
+        )
+    )
+    def get(self, request, slug: str):
+        competition = selectors.competition_get(slug=slug, user=request.user)
+        dataset = competition.dataset
+        files = selectors.dataset_public_files(dataset=dataset)
+        return Response(
+            {
+                "dataset": DatasetListOutput(dataset).data,
+                "description": dataset.description,
+                "manifest": selectors.public_manifest(dataset),
+                "files": CompetitionFileOutput(
+                    files, many=True, context={"competition": competition, "request": request}
+                ).data,
+                "can_download": selectors.competition_can_download(
+                    competition=competition, user=request.user
+                ),
+            }
+        )
+
+
+class CompetitionDataFileApi(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
+    def get(self, request, slug: str, name: str):
+        competition = selectors.competition_get(slug=slug, user=request.user)
+        found = selectors.dataset_public_file(dataset=competition.dataset, name=name)
+        if not request.user.is_authenticated:
+            raise PermissionDenied("Log in and join the competition to download its data.")
+        if not selectors.competition_can_download(competition=competition, user=request.user):
+            raise PermissionDenied("Join the competition (accepting its rules) to download its data.")
+        if name == "sample_submission.csv":
+            return _csv_response(selectors.sample_submission_for(competition=competition), name)
+        return FileResponse(found.file.open("rb"), as_attachment=True, filename=name, content_type="text/csv")
+
+
+def _csv_response(data: bytes, name: str):
+    from django.http import HttpResponse
+
+    response = HttpResponse(data, content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+# --- datasets ------------------------------------------------------------------------------
+
+
+class IsStaff(permissions.BasePermission):
+    message = "Only staff may upload datasets."
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+class DatasetListCreateApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [permissions.IsAuthenticated(), IsStaff()]
+        return [permissions.AllowAny()]
+
+    def initialize_request(self, request, *args, **kwargs):
+        # The cap must be in place before anything reads the body.
+        if request.method == "POST":
+            self.capped = install_capped_handler(request, max_bytes=settings.PODIUM_MAX_DATASET_FILE_BYTES)
+        return super().initialize_request(request, *args, **kwargs)
+
+    class InputSerializer(serializers.Serializer):
+        train_file = serializers.FileField(help_text="train.csv: id, features and the target")
+        test_file = serializers.FileField(
+            required=False,
+            help_text="test.csv with its labels; without it, test_fraction of train is held out",
+        )
+        slug = serializers.SlugField(max_length=64)
+        title = serializers.CharField(max_length=200)
+        task_type = serializers.ChoiceField(choices=TaskType.choices)
+        target_column = serializers.CharField(max_length=100)
+        id_column = serializers.CharField(max_length=100, default="id")
+        test_fraction = serializers.FloatField(required=False, min_value=0.01, max_value=0.99)
+        split_seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2**31 - 1)
+        description = serializers.CharField(required=False, allow_blank=True, default="")
+        license = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+        metric = serializers.CharField(required=False, allow_blank=True, default="")
+
+    @extend_schema(parameters=[OpenApiParameter("page", int)], responses=DatasetListOutput(many=True))
+    def get(self, request):
+        paginator = Pagination()
+        page = paginator.paginate_queryset(selectors.dataset_list(user=request.user), request, view=self)
+        return paginator.get_paginated_response(DatasetListOutput(page, many=True).data)
+
+    @extend_schema(
+        request={"multipart/form-data": InputSerializer},
+        responses={
+            201: DatasetDetailOutput,
+            400: OpenApiResponse(description="every problem, by file/row/column"),
+        },
+    )
+    def post(self, request):
+        from datasets.upload import UploadError
+
+        too_large = self._too_large_problems(request)
+        if too_large:
+            return Response(
+                {"detail": "The upload was refused; nothing was stored.", "problems": too_large},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        args = dict(data.validated_data)
+        try:
+            dataset = services.dataset_create_from_upload(
+                train_file=args.pop("train_file"),
+                test_file=args.pop("test_file", None),
+                metric=args.pop("metric") or None,
+                **args,
+            )
+        except UploadError as exc:
+            return Response(
+                {
+                    "detail": "The upload was refused; nothing was stored.",
+                    "problems": [p.as_dict() for p in exc.problems],
+                    "total": exc.total,
+                },
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        except DjangoValidationError as exc:
+            return _validation_response(exc)
+        return Response(DatasetDetailOutput(dataset).data, status=status.HTTP_201_CREATED)
+
+    def _too_large_problems(self, request) -> list[dict]:
+        request.data  # noqa: B018  (parses the body through the capped handler)
+        handler = getattr(self, "capped", None)
+        names = {"train_file": "train.csv", "test_file": "test.csv"}
+        limit = settings.PODIUM_MAX_DATASET_FILE_BYTES
+        return [
+            {
+                "file": names.get(field, field),
+                "row": None,
+                "column": None,
+                "message": f"the file is larger than the limit of {limit:,} bytes",
+            }
+            for field in (handler.too_large if handler else [])
+        ]
+
+
+class DatasetDetailApi(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(parameters=[OpenApiParameter("version", int)], responses=DatasetDetailOutput)
+    def get(self, request, slug: str):
+        version = request.query_params.get("version")
+        if version is not None and not version.isdigit():
+            return Response({"version": ["must be a positive integer"]}, status=status.HTTP_400_BAD_REQUEST)
+        dataset = selectors.dataset_get(
+            slug=slug, user=request.user, version=int(version) if version else None
+        )
+        return Response(DatasetDetailOutput(dataset).data)
+
+
+class DatasetManifestApi(APIView):
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(parameters=[OpenApiParameter("version", int)], responses=OpenApiTypes.OBJECT)
+    def get(self, request, slug: str):
+        version = request.query_params.get("version")
+        if version is not None and not version.isdigit():
+            raise NotFound("No such dataset version.")
+        dataset = selectors.dataset_get(
+            slug=slug, user=request.user, version=int(version) if version else None
+        )
+        return Response(selectors.public_manifest(dataset))

@@ -1,0 +1,75 @@
+"""Admin forms: the dataset upload (validated by datasets.upload) and the competition form."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from datasets.metrics import METRICS
+from podium.competitions.models import Competition, TaskType
+
+
+class DatasetUploadForm(forms.Form):
+    train_file = forms.FileField(help_text="train.csv: an id column, the features and the target.")
+    test_file = forms.FileField(
+        required=False,
+        help_text="test.csv with its labels (they stay hidden). Leave empty to hold out a fraction of train.",
+    )
+    slug = forms.SlugField(max_length=64, help_text="An existing slug gets a new version.")
+    title = forms.CharField(max_length=200)
+    task_type = forms.ChoiceField(choices=TaskType.choices)
+    target_column = forms.CharField(max_length=100)
+    id_column = forms.CharField(max_length=100, initial="id")
+    test_fraction = forms.FloatField(required=False, min_value=0.01, max_value=0.99)
+    split_seed = forms.IntegerField(initial=0, min_value=0)
+    metric = forms.ChoiceField(
+        required=False,
+        choices=[("", "default for the task")] + [(name, m.title) for name, m in METRICS.items()],
+    )
+    description = forms.CharField(widget=forms.Textarea, required=False)
+    license = forms.CharField(max_length=200, required=False)
+
+    def __init__(self, *args, too_large: list[str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.too_large = too_large or []
+
+    def clean(self):
+        cleaned = super().clean()
+        for field in self.too_large:
+            self.add_error(field, "The file is larger than the upload limit; it was not stored.")
+        return cleaned
+
+
+FROZEN_AFTER_CREATION = ("dataset", "slug", "metric", "split_seed", "public_fraction")
+
+
+class CompetitionAdminForm(forms.ModelForm):
+    class Meta:
+        model = Competition
+        exclude = [
+            "task_type",
+            "higher_is_better",
+            "answer_key",
+            "answer_key_sha256",
+            "n_public",
+            "n_private",
+            "private_revealed_at",
+            "created_by",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        dataset = cleaned.get("dataset") or getattr(self.instance, "dataset", None)
+        metric = cleaned.get("metric") or self.instance.metric
+        if dataset is not None and metric in METRICS:
+            m = METRICS[metric]
+            if m.task_type != dataset.task_type:
+                self.add_error(
+                    "metric", f"{metric} is a {m.task_type} metric; dataset {dataset} is {dataset.task_type}"
+                )
+        starts, ends = cleaned.get("starts_at"), cleaned.get("ends_at")
+        if starts and ends and starts >= ends:
+            self.add_error("ends_at", "The competition must end after it starts.")
+        if not (cleaned.get("accepts_predictions") or cleaned.get("accepts_configs")):
+            raise ValidationError("Accept prediction files, model configs, or both.")
+        return cleaned

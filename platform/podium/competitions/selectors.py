@@ -1,0 +1,240 @@
+"""Reads of datasets and competitions, each filtered by who asks.
+
+Competitions are public once published (as on Kaggle, anyone may browse them);
+drafts are seen by staff only. Hidden dataset files never leave through here
+except `answer_key_for`, which is for the scorer and is never exposed by a view.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.http import Http404
+from django.utils import timezone
+
+from datasets.bundle import HIDDEN_FILES
+from podium.competitions.models import Competition, Dataset, DatasetFile, Participation
+
+STATUSES = ("open", "upcoming", "past")
+
+
+def _is_staff(user) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_staff)
+
+
+def _authenticated(user) -> bool:
+    return bool(user is not None and user.is_authenticated)
+
+
+def competition_status(competition: Competition, *, now: dt.datetime | None = None) -> str:
+    now = now or timezone.now()
+    if competition.starts_at > now:
+        return "upcoming"
+    if competition.ends_at <= now:
+        return "past"
+    return "open"
+
+
+def next_daily_reset(*, now: dt.datetime | None = None) -> dt.datetime:
+    """Daily submission limits reset at midnight UTC, as on Kaggle."""
+    now = now or timezone.now()
+    today = now.astimezone(dt.UTC).date()
+    return dt.datetime.combine(today + dt.timedelta(days=1), dt.time(0, 0), tzinfo=dt.UTC)
+
+
+def _count_subquery(model_qs: QuerySet, field: str) -> Coalesce:
+    # A correlated COUNT per row: joining two to-many relations and counting distinct
+    # would multiply rows (participants × entries) before collapsing them.
+    counted = (
+        model_qs.filter(**{field: OuterRef("pk")})
+        .order_by()
+        .values(field)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def _visible(user) -> QuerySet[Competition]:
+    qs = Competition.objects.all()
+    if not _is_staff(user):
+        qs = qs.filter(is_published=True)
+    return qs
+
+
+def _annotated(qs: QuerySet[Competition], user) -> QuerySet[Competition]:
+    from podium.submissions.models import Status, Submission
+
+    qs = qs.select_related("dataset").annotate(
+        n_participants=_count_subquery(Participation.objects.all(), "competition"),
+        n_entries=_count_subquery(Submission.objects.filter(status=Status.SCORED), "competition"),
+    )
+    if _authenticated(user):
+        qs = qs.annotate(
+            has_joined=Exists(Participation.objects.filter(competition=OuterRef("pk"), user=user))
+        )
+    else:
+        qs = qs.annotate(has_joined=Value(False))
+    return qs
+
+
+def competition_list(*, user, filters: dict | None = None) -> QuerySet[Competition]:
+    """Competitions the user may see, filtered (status=open|upcoming|past, task_type, metric,
+    dataset, search), with participant and scored-entry counts in the same query.
+
+    Raises django.core.exceptions.ValidationError naming each bad filter.
+    """
+    from podium.competitions.filters import CompetitionFilter
+
+    found = CompetitionFilter(filters or {}, queryset=_visible(user))
+    if not found.is_valid():
+        raise ValidationError({name: [str(e) for e in errs] for name, errs in found.errors.items()})
+    return _annotated(found.qs, user)
+
+
+def competition_get(*, slug: str, user) -> Competition:
+    """The competition if the user may see it; Http404 otherwise (drafts do not leak)."""
+    found = _annotated(_visible(user).filter(slug=slug), user).prefetch_related("pretrain_datasets").first()
+    if found is None:
+        raise Http404("No such competition.")
+    return found
+
+
+def participation_exists(*, competition: Competition, user) -> bool:
+    if not _authenticated(user):
+        return False
+    return Participation.objects.filter(competition=competition, user=user).exists()
+
+
+def competition_can_download(*, competition: Competition, user) -> bool:
+    """Data is downloaded after accepting the rules (joining), as on Kaggle; staff always may."""
+    return _is_staff(user) or participation_exists(competition=competition, user=user)
+
+
+# --- datasets ---------------------------------------------------------------------------
+
+
+def dataset_list(*, user) -> QuerySet[Dataset]:
+    return Dataset.objects.all()
+
+
+def dataset_get(*, slug: str, user, version: int | None = None) -> Dataset:
+    """The dataset's latest version (or the one asked for); Http404 when unknown."""
+    qs = Dataset.objects.filter(slug=slug)
+    if version is not None:
+        qs = qs.filter(version=version)
+    found = qs.order_by("-version").first()
+    if found is None:
+        raise Http404("No such dataset.")
+    return found
+
+
+def dataset_latest(*, slug: str) -> Dataset | None:
+    return Dataset.objects.filter(slug=slug).order_by("-version").first()
+
+
+def _public_q() -> Q:
+    # Two sources must agree that a file is public: the row's flag and the fixed list of
+    # hidden names; a file wrongly flagged public by hand in the admin still stays hidden.
+    return Q(hidden=False) & ~Q(name__in=HIDDEN_FILES)
+
+
+def dataset_public_files(*, dataset: Dataset) -> QuerySet[DatasetFile]:
+    hidden_in_manifest = [
+        name for name, entry in (dataset.manifest.get("files") or {}).items() if entry.get("hidden")
+    ]
+    return dataset.files.filter(_public_q()).exclude(name__in=hidden_in_manifest).order_by("name")
+
+
+def dataset_public_file(*, dataset: Dataset, name: str) -> DatasetFile:
+    found = dataset_public_files(dataset=dataset).filter(name=name).first()
+    if found is None:
+        raise Http404(f"No file {name!r} in dataset {dataset.slug!r}.")
+    return found
+
+
+def public_manifest(dataset: Dataset) -> dict:
+    """The manifest as participants see it: hidden files are not even listed."""
+    manifest = dict(dataset.manifest)
+    manifest["files"] = {
+        name: entry
+        for name, entry in (dataset.manifest.get("files") or {}).items()
+        if not entry.get("hidden") and name not in HIDDEN_FILES
+    }
+    return manifest
+
+
+# --- answer keys (scorer only) -------------------------------------------------------------
+
+
+def answer_key_sha256(competition: Competition) -> str:
+    return competition.answer_key_sha256
+
+
+def answer_key_bytes(competition: Competition) -> bytes:
+    if not competition.answer_key:
+        raise ValueError(f"competition {competition.slug!r} has no answer key")
+    with competition.answer_key.open("rb") as fh:
+        return fh.read()
+
+
+def answer_key_for(competition: Competition):
+    """The competition's datasets.scoring.AnswerKey, for the scorer alone (never for a view).
+
+    Parsing a key of a million rows costs far more than scoring against it, so each
+    process keeps the keys it has loaded, keyed by content hash: a rebuilt key is never
+    served stale.
+    """
+    from datasets.scoring import AnswerKey
+
+    cache_key = (competition.pk, competition.answer_key_sha256)
+    key = _parsed_keys.get(cache_key)
+    if key is None:
+        key = AnswerKey.from_bytes(answer_key_bytes(competition), competition.dataset.manifest)
+        with _parsed_lock:
+            if len(_parsed_keys) >= _PARSED_KEYS_LIMIT:
+                _parsed_keys.pop(next(iter(_parsed_keys)))
+            _parsed_keys[cache_key] = key
+    return key
+
+
+_parsed_keys: dict[tuple[int, str], object] = {}
+_parsed_lock = threading.Lock()
+_PARSED_KEYS_LIMIT = 16
+
+
+def _test_ids(dataset: Dataset) -> list[str]:
+    import csv
+    import io
+
+    row = dataset.files.get(name="test.csv")
+    with row.file.open("rb") as fh:
+        reader = csv.reader(io.TextIOWrapper(fh, encoding="utf-8-sig", newline=""))
+        header = next(reader)
+        position = header.index(dataset.manifest.get("id_column") or "id")
+        return [r[position] for r in reader if r]
+
+
+def sample_submission_for(*, competition: Competition) -> bytes:
+    """A valid predictions file in this competition's format (its metric decides the columns).
+
+    The dataset's stored sample follows the dataset's default metric, which a competition
+    may not share (labels for accuracy, one probability column per class for log-loss).
+    """
+    from django.core.cache import cache
+
+    from datasets.formats import sample_submission
+
+    test_file = competition.dataset.files.filter(name="test.csv").values_list("sha256", flat=True).first()
+    key = f"podium:sample-submission:{competition.metric}:{test_file}"
+    data = cache.get(key)
+    if data is None:
+        data = sample_submission(
+            competition.dataset.manifest, competition.metric, _test_ids(competition.dataset)
+        )
+        cache.set(key, data, 3600)
+    return data
