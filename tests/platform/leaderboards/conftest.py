@@ -95,3 +95,9 @@ def dave(django_user_model):
 @pytest.fixture
 def erin(django_user_model):
     return django_user_model.objects.create_user(username="erin", password="correct-horse-battery")
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # The personas are created with passwords; PBKDF2's deliberate slowness is not under test here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

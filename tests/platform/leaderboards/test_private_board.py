@@ -1,0 +1,115 @@
+"""Final picks, the private board, the reveal boundary and the shake-up."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
+
+from podium.leaderboards.models import BoardEntry
+from podium.leaderboards.selectors import board_page
+from podium.leaderboards.services import boards_reveal_due, final_pick_toggle
+from podium.leaderboards.tasks import reveal_due
+from podium.submissions.models import Status
+
+from .conftest import join, make_competition, make_entry
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def board(competition, alice, bob):
+    """alice: public .90/.85/.80 with private .70/.88/.95; bob: public .95, private .60."""
+    join(competition, alice, bob)
+    a1 = make_entry(competition, alice, 0.90, 0.70)
+    a2 = make_entry(competition, alice, 0.85, 0.88)
+    a3 = make_entry(competition, alice, 0.80, 0.95)
+    b1 = make_entry(competition, bob, 0.95, 0.60)
+    return {"a1": a1, "a2": a2, "a3": a3, "b1": b1}
+
+
+def private_rows(competition, admin_user):
+    page = board_page(competition=competition, board="private", page=1, page_size=10, user=admin_user)
+    return [(r.rank, r.entrant_name, r.score, r.public_rank, r.move) for r in page.rows]
+
+
+def test_default_picks_are_the_best_public_entries(board, competition, admin_user):
+    # alice's two best public entries are .90 and .85: the best private among them is .88.
+    assert private_rows(competition, admin_user) == [(1, "alice", 0.88, 2, 1), (2, "bob", 0.60, 1, -1)]
+
+
+def test_chosen_picks_replace_the_defaults(board, competition, alice, admin_user):
+    final_pick_toggle(submission_id=board["a3"].pk, user=alice)
+    assert private_rows(competition, admin_user)[0] == (1, "alice", 0.95, 2, 1)
+    final_pick_toggle(submission_id=board["a3"].pk, user=alice)  # unpick: the defaults apply again
+    assert private_rows(competition, admin_user)[0] == (1, "alice", 0.88, 2, 1)
+
+
+def test_picks_are_validated(board, competition, alice, bob):
+    final_pick_toggle(submission_id=board["a1"].pk, user=alice)
+    final_pick_toggle(submission_id=board["a2"].pk, user=alice)
+    with pytest.raises(ValidationError, match=r"already chose 2 of 2 final picks"):
+        final_pick_toggle(submission_id=board["a3"].pk, user=alice)
+    with pytest.raises(ValidationError, match=r"No submission"):
+        final_pick_toggle(submission_id=board["a3"].pk, user=bob)
+    failed = make_entry(competition, alice, status=Status.FAILED)
+    final_pick_toggle(submission_id=board["a2"].pk, user=alice)
+    with pytest.raises(ValidationError, match=r"Only scored entries can be final picks: #\d+ is failed"):
+        final_pick_toggle(submission_id=failed.pk, user=alice)
+    with pytest.raises(ValidationError, match=r"Final picks closed at the deadline"):
+        final_pick_toggle(submission_id=board["a3"].pk, user=alice, now=competition.ends_at)
+
+
+def test_private_board_is_hidden_until_the_reveal(board, competition, alice):
+    with pytest.raises(PermissionDenied, match="hidden until it is revealed"):
+        board_page(competition=competition, board="private", user=alice)
+    with pytest.raises(PermissionDenied):
+        board_page(competition=competition, board="private", user=None)
+
+
+def test_the_beat_task_reveals_at_the_deadline_not_before(board, alice):
+    competition = board["a1"].competition
+    assert boards_reveal_due(now=competition.ends_at - timedelta(seconds=1)) == []
+    competition.refresh_from_db()
+    assert competition.private_revealed_at is None
+    assert boards_reveal_due(now=competition.ends_at) == [competition.slug]
+    competition.refresh_from_db()
+    assert competition.private_revealed_at == competition.ends_at
+    page = board_page(competition=competition, board="private", user=alice)
+    assert [(r.rank, r.entrant_name, r.score) for r in page.rows] == [(1, "alice", 0.88), (2, "bob", 0.60)]
+    assert boards_reveal_due(now=competition.ends_at + timedelta(days=1)) == []  # once
+
+
+def test_the_task_reveals_a_past_competition(alice):
+    past = make_competition(
+        starts_at=timezone.now() - timedelta(days=9), ends_at=timezone.now() - timedelta(minutes=1)
+    )
+    assert past.slug in reveal_due.apply().get()
+    past.refresh_from_db()
+    assert past.private_revealed_at is not None
+
+
+def test_lower_is_better_private_board(alice, bob, admin_user):
+    competition = make_competition(metric="rmse", higher_is_better=False, task_type="regression")
+    join(competition, alice, bob)
+    make_entry(competition, alice, 1.0, 2.0)
+    make_entry(competition, alice, 1.1, 1.5)
+    make_entry(competition, alice, 1.2, 0.5)  # third best public: not a default pick
+    make_entry(competition, bob, 1.05, 1.8)
+    # public: alice 1.0 (1), bob 1.05 (2); private: alice min(2.0, 1.5) = 1.5 (1), bob 1.8 (2)
+    assert private_rows(competition, admin_user) == [(1, "alice", 1.5, 1, 0), (2, "bob", 1.8, 2, 0)]
+
+
+def test_shake_up_with_three_rows(competition, alice, bob, charlie, admin_user):
+    join(competition, alice, bob, charlie)
+    make_entry(competition, alice, 0.90, 0.70)
+    make_entry(competition, bob, 0.80, 0.90)
+    make_entry(competition, charlie, 0.70, 0.80)
+    assert private_rows(competition, admin_user) == [
+        (1, "bob", 0.90, 2, 1),
+        (2, "charlie", 0.80, 3, 1),
+        (3, "alice", 0.70, 1, -2),
+    ]
+    assert BoardEntry.objects.filter(competition=competition).count() == 3
