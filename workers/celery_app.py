@@ -60,6 +60,8 @@ def broker_config() -> tuple[str, dict]:
             "data_folder_out": str(queue),
             "processed_folder": str(processed),
             "store_processed": False,
+            # Exchange bindings; kombu's default is ./control in the working directory.
+            "control_folder": str(broker / "control"),
         }
     return url, {"visibility_timeout": _env_int("PODIUM_VISIBILITY_TIMEOUT", 3600, minimum=60)}
 
