@@ -21,6 +21,7 @@ BOARD_SVC = "podium.leaderboards.services"
 ACC_SVC = "podium.accounts.services"
 ACC_SEL = "podium.accounts.selectors"
 TEAM_SVC = "podium.accounts.team_services"
+TEAM_SEL = "podium.accounts.team_selectors"
 
 
 def _user(user):
@@ -34,6 +35,10 @@ def competitions_for(user):
 
 def competition_status(competition) -> str:
     return deps.get(COMP_SEL, "competition_status")(competition)
+
+
+def next_daily_reset():
+    return deps.get(COMP_SEL, "next_daily_reset")()
 
 
 def competition_for(slug: str, user):
@@ -89,7 +94,7 @@ def token_revoke(user, token_id: int):
 
 
 def teams_of(user):
-    return list(deps.get(ACC_SEL, "team_list_for_user")(user=user))
+    return list(deps.get(TEAM_SEL, "team_list_for_user")(user=user))
 
 
 def team_join(user, code: str):
@@ -124,19 +129,24 @@ def validate_config(competition, text: str):
 
 
 def my_submissions(competition, user):
-    return list(deps.get(SUB_SEL, "submission_list_own")(competition=competition, user=user))
+    """Own (and own team's) entries; the selector filters by who asks."""
+    return list(deps.get(SUB_SEL, "submission_list")(competition=competition, user=_user(user)))
 
 
 def submission_for(submission_id: int, user):
-    """The entry if `user` may see it (Http404 otherwise)."""
-    found = deps.get(SUB_SEL, "submission_get_visible")(submission_id=submission_id, user=_user(user))
-    if found is None:
-        raise Http404("No such submission")
-    return found
+    """The entry if `user` may see it (its owner, their team, staff); Http404 otherwise."""
+    return deps.get(SUB_SEL, "submission_get")(
+        submission_id=submission_id, user=_user(user), with_epochs=True
+    )
 
 
 def epochs_of(submission, user):
-    return list(deps.get(SUB_SEL, "submission_epochs")(submission=submission, user=_user(user)))
+    # The current attempt's curve; earlier attempts were cut off by a lost worker.
+    if not hasattr(submission, "_prefetched_objects_cache") or "epoch_metrics" not in getattr(
+        submission, "_prefetched_objects_cache", {}
+    ):
+        submission = submission_for(submission.pk, user)
+    return [m for m in submission.epoch_metrics.all() if m.attempt == submission.attempt]
 
 
 def cancel(submission, user):
@@ -144,15 +154,23 @@ def cancel(submission, user):
 
 
 def predictions_file(submission, user):
-    return deps.get(SUB_SEL, "submission_predictions_open")(submission=submission, user=_user(user))
+    """(handle, filename) of the entry's predictions; Http404 when it has none yet."""
+    if not submission.predictions:
+        raise Http404("This entry has no predictions file yet.")
+    return submission.predictions.open("rb"), f"submission-{submission.pk}.csv"
 
 
 def config_visible(submission, user) -> bool:
-    return bool(deps.get(SUB_SEL, "submission_config_visible")(submission=submission, user=_user(user)))
+    # submission_for only returns entries the asker may see (theirs, their team's, or staff):
+    # anybody else never reaches a config, before or after the deadline.
+    return True
 
 
 def final_pick(submission, user, picked: bool):
-    return deps.get(BOARD_SVC, "final_pick_set")(submission=submission, user=user, picked=picked)
+    current = bool(submission.is_final_pick)
+    if current == picked:
+        return submission
+    return deps.get(BOARD_SVC, "final_pick_toggle")(submission_id=submission.pk, user=user)
 
 
 # --- leaderboards ------------------------------------------------------------------
@@ -160,5 +178,34 @@ def private_scores_visible(competition, user) -> bool:
     return bool(deps.get(BOARD_SEL, "private_board_visible")(competition=competition, user=_user(user)))
 
 
-def board(competition, user, which: str):
-    return deps.get(BOARD_SEL, "board_rows")(competition=competition, user=_user(user), board=which)
+def board(competition, user, which: str, page: int = 1):
+    """One page of a board plus the asker's own row (BoardPage); PermissionDenied when hidden."""
+    return deps.get(BOARD_SEL, "board_page")(
+        competition=competition, board=which, page=page, user=_user(user)
+    )
+
+
+# --- staff: datasets and competitions ------------------------------------------------
+def upload_error():
+    from datasets.upload import UploadError
+
+    return UploadError
+
+
+def dataset_import_builtin(slug: str):
+    return deps.get(COMP_SVC, "dataset_import_builtin")(slug=slug)
+
+
+def dataset_from_upload(**fields):
+    return deps.get(COMP_SVC, "dataset_create_from_upload")(**fields)
+
+
+def dataset_by_id(dataset_id: int, user):
+    found = deps.get(COMP_SEL, "dataset_list")(user=_user(user)).filter(pk=dataset_id).first()
+    if found is None:
+        raise Http404("No such dataset")
+    return found
+
+
+def competition_create(**fields):
+    return deps.get(COMP_SVC, "competition_create")(**fields)

@@ -42,4 +42,9 @@ urlpatterns = [
     path("submissions/<int:submission_id>/predictions/", entries.predictions, name="predictions"),
     # staff
     path("staff/competitions/new/", staff.new_competition, name="staff_new_competition"),
+    path(
+        "staff/competitions/new/<int:dataset_id>/",
+        staff.new_competition_step2,
+        name="staff_new_competition_step2",
+    ),
 ]

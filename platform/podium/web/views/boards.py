@@ -12,16 +12,22 @@ def leaderboard(request, slug):
     ctx = competition_context(request, slug, "leaderboard")
     competition = ctx["competition"]
     which = "private" if request.GET.get("board") == "private" else "public"
+    page = request.GET.get("page", "1")
+    page = int(page) if page.isdigit() else 1
     try:
-        private_ok = sources.private_scores_visible(competition, request.user)
-        ctx["private_visible"] = private_ok
-        if which == "private" and not private_ok:
+        ctx["private_visible"] = sources.private_scores_visible(competition, request.user)
+        if which == "private" and not ctx["private_visible"]:
+            # Asking for a hidden board shows the public one and says why; the selector would refuse too.
             ctx["private_hidden"] = True
             which = "public"
-        ctx["rows"] = sources.board(competition, request.user, which)
+        board = sources.board(competition, request.user, which, page)
     except deps.Missing as exc:
         ctx["missing"] = exc.what
-        ctx["rows"] = []
+        board = None
     ctx["which"] = which
-    ctx["me"] = request.user.pk if request.user.is_authenticated else None
+    ctx["board"] = board
+    if board is not None:
+        ctx["rows"] = board.rows
+        on_page = {r.id for r in board.rows}
+        ctx["mine_off_page"] = board.mine if board.mine is not None and board.mine.id not in on_page else None
     return render(request, "web/competition/leaderboard.html", ctx)

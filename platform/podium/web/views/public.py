@@ -46,6 +46,7 @@ def data(request, slug):
 
 def rules(request, slug):
     ctx = competition_context(request, slug, "rules")
+    ctx["next_reset"] = sources.next_daily_reset()
     return render(request, "web/competition/rules.html", ctx)
 
 
@@ -69,7 +70,7 @@ def join(request, slug):
         messages.error(request, "Joining is not available yet on this server.")
         return redirect("web:competition", slug=slug)
     except Exception as exc:  # the service's refusal (closed, already joined) is shown, not swallowed
-        if exc.__class__.__name__ in {"ValidationError", "ServiceError", "PermissionDenied"}:
+        if exc.__class__.__name__ in {"ValidationError", "JoinRefused", "PermissionDenied"}:
             messages.error(request, _message(exc))
             return redirect("web:competition", slug=slug)
         raise

@@ -1,19 +1,82 @@
 """Staff: create a competition from uploaded CSVs or a built-in dataset, see the validation
-report, and publish."""
+report, and publish. Step 1 stores the dataset (or lists every problem, storing nothing);
+step 2 shows its report and creates the competition."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.shortcuts import render
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
 
-from podium.web import deps
+from podium.web import sources
+from podium.web.staff_forms import CompetitionStepForm, DatasetStepForm
+
+
+def _add_errors(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
 
 
 @staff_member_required
 def new_competition(request):
-    ctx = {"nav": "staff"}
-    try:
-        deps.get("podium.competitions.services", "competition_create")
-    except deps.Missing as exc:
-        ctx["missing"] = exc.what
-    return render(request, "web/staff/new_competition.html", ctx)
+    form = DatasetStepForm(request.POST or None, request.FILES or None)
+    ctx = {"nav": "staff", "form": form, "problems": []}
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if data["source"] == "builtin":
+                dataset = sources.dataset_import_builtin(data["builtin"])
+            else:
+                dataset = sources.dataset_from_upload(
+                    train_file=data["train_file"],
+                    test_file=data.get("test_file"),
+                    slug=data["slug"],
+                    title=data["title"],
+                    task_type=data["task_type"],
+                    target_column=data["target_column"],
+                    id_column=data.get("id_column") or "id",
+                    test_fraction=None if data.get("test_file") else (data.get("test_fraction") or 0.25),
+                    description=data.get("description") or "",
+                    license=data.get("license") or "",
+                )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        except sources.upload_error() as exc:
+            ctx["problems"] = exc.problems
+            ctx["problems_total"] = exc.total
+        else:
+            messages.success(
+                request, f"Dataset {dataset.slug} v{dataset.version} stored. Check the report, then publish."
+            )
+            return redirect("web:staff_new_competition_step2", dataset_id=dataset.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "web/staff/new_competition.html", ctx, status=status)
+
+
+@staff_member_required
+def new_competition_step2(request, dataset_id: int):
+    dataset = sources.dataset_by_id(dataset_id, request.user)
+    form = CompetitionStepForm(request.POST or None, initial=CompetitionStepForm.initial_for(dataset))
+    if request.method == "POST" and form.is_valid():
+        try:
+            competition = sources.competition_create(
+                dataset=dataset, created_by=request.user, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            state = "published" if competition.is_published else "saved as a draft"
+            messages.success(request, f"Competition “{competition.title}” {state}.")
+            return redirect("web:competition", slug=competition.slug)
+    ctx = {
+        "nav": "staff",
+        "form": form,
+        "dataset": dataset,
+        "manifest": dataset.manifest,
+        "files": list(dataset.files.all()),
+    }
+    return render(request, "web/staff/new_competition_step2.html", ctx, status=400 if form.errors else 200)

@@ -148,3 +148,17 @@
     });
   });
 })();
+
+// Staff "New competition": show only the fieldset of the chosen data source.
+document.addEventListener("DOMContentLoaded", function () {
+  var sw = document.querySelector("[data-source-switch]");
+  if (!sw) return;
+  function sync() {
+    var checked = sw.querySelector("input:checked");
+    document.querySelectorAll("[data-source]").forEach(function (fs) {
+      fs.hidden = !checked || fs.getAttribute("data-source") !== checked.value;
+    });
+  }
+  sw.addEventListener("change", sync);
+  sync();
+});

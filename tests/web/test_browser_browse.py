@@ -4,26 +4,24 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.conftest import shot
-from tests.web.factories import plain_competition
+from tests.web.conftest import login, shot
+from tests.web.factories import competition
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_visitor_browses_signs_up_joins_and_downloads(page, tmp_path):
-    plain_competition()
-    plain_competition("old-one", "An old one", starts=-30, ends=-2)
-    plain_competition("soon", "Coming soon", starts=3, ends=10)
+    competition()
+    competition("old-one", "An old one", starts=-30, ends=-2)
+    competition("soon", "Coming soon", starts=3, ends=10)
 
     page.goto("/")
     cards = page.get_by_test_id("comp-card")
     assert cards.count() == 3
-    assert (
-        page.locator("section[aria-labelledby=sec-open]").get_by_role("link", name="Toy tabular").is_visible()
-    )
+    assert page.locator("section[aria-labelledby=sec-open]").get_by_role("link", name="Iris cup").is_visible()
     shot(page, "home")
 
-    page.get_by_role("link", name="Toy tabular").click()
+    page.get_by_role("link", name="Iris cup").click()
     assert page.get_by_test_id("overview").locator("h1").inner_text() == "Welcome"
     # The overview's markdown is sanitised: the pasted script is gone.
     assert "<script" not in page.get_by_test_id("overview").inner_html()
@@ -49,7 +47,7 @@ def test_visitor_browses_signs_up_joins_and_downloads(page, tmp_path):
     page.wait_for_url("**/")
     assert page.get_by_role("link", name="newbie").is_visible()
 
-    page.goto("/c/toy-tabular/rules/")
+    page.goto("/c/iris-cup/rules/")
     shot(page, "competition-rules")
     page.get_by_role("button", name="Join competition").click()
     # Not accepting the rules is refused, with the reason.
@@ -63,15 +61,22 @@ def test_visitor_browses_signs_up_joins_and_downloads(page, tmp_path):
         page.get_by_role("link", name="Download train.csv").click()
     path = tmp_path / "train.csv"
     info.value.save_as(path)
-    assert path.read_text().startswith("id,x1,x2,label\n")
+    assert path.read_text().startswith("id,")
 
 
-def test_hidden_labels_are_never_served(page, live_server, alice):
-    plain_competition()
-    from tests.web.conftest import login
+def test_hidden_labels_are_never_served(page, live_server, alice, bob):
+    from podium.competitions.services import competition_join
+
+    comp = competition()
+    competition_join(competition=comp, user=alice)
+
+    # Not joined: no download at all, even of public files.
+    login(page, "bob")
+    assert page.request.get(f"{live_server.url}/c/iris-cup/data/train.csv").status == 403
+    page.get_by_role("button", name="Log out").click()
 
     login(page, "alice")
-    response = page.request.get(f"{live_server.url}/c/toy-tabular/data/test_labels.csv")
+    response = page.request.get(f"{live_server.url}/c/iris-cup/data/test_labels.csv")
     assert response.status == 404
-    response = page.request.get(f"{live_server.url}/c/toy-tabular/data/train.csv")
+    response = page.request.get(f"{live_server.url}/c/iris-cup/data/train.csv")
     assert response.status == 200

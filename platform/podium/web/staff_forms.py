@@ -1,0 +1,104 @@
+"""Forms of the staff "New competition" page: step 1 the dataset, step 2 the competition."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.utils import timezone
+
+from podium.competitions.models import Metric, TaskType
+
+DT_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+def _builtin_choices():
+    try:
+        from datasets.catalog import BUILTINS
+    except ImportError:
+        return []
+    return [(slug, f"{entry.title} ({slug})") for slug, entry in BUILTINS.items()]
+
+
+class DatasetStepForm(forms.Form):
+    source = forms.ChoiceField(
+        choices=[("upload", "Upload CSV files"), ("builtin", "Built-in benchmark")],
+        widget=forms.RadioSelect,
+        initial="upload",
+    )
+    builtin = forms.ChoiceField(choices=(), required=False, label="Built-in dataset")
+    train_file = forms.FileField(
+        required=False, label="train.csv", help_text="Ids, features and the target column."
+    )
+    test_file = forms.FileField(
+        required=False,
+        label="test.csv (with its labels)",
+        help_text="Optional. The labels are split off, hidden and never served. Without it, a share of train.csv becomes the test set.",
+    )
+    slug = forms.SlugField(required=False, max_length=64, help_text="Lower-case letters, digits and dashes.")
+    title = forms.CharField(required=False, max_length=200)
+    task_type = forms.ChoiceField(choices=TaskType.choices, required=False)
+    target_column = forms.CharField(required=False, max_length=100, initial="target")
+    id_column = forms.CharField(required=False, max_length=100, initial="id")
+    test_fraction = forms.FloatField(required=False, min_value=0.05, max_value=0.9, initial=0.25)
+    license = forms.CharField(required=False, max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["builtin"].choices = [("", "— choose —"), *_builtin_choices()]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("source") == "builtin":
+            if not data.get("builtin"):
+                self.add_error("builtin", "Choose a built-in dataset.")
+            return data
+        for name in ("train_file", "slug", "title", "task_type", "target_column"):
+            if not data.get(name):
+                self.add_error(name, "Required for an upload.")
+        return data
+
+
+class CompetitionStepForm(forms.Form):
+    slug = forms.SlugField(max_length=64)
+    title = forms.CharField(max_length=200)
+    metric = forms.ChoiceField(choices=Metric.choices)
+    starts_at = forms.DateTimeField(
+        input_formats=[DT_FORMAT],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DT_FORMAT),
+        help_text="UTC",
+    )
+    ends_at = forms.DateTimeField(
+        input_formats=[DT_FORMAT],
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DT_FORMAT),
+        help_text="UTC",
+    )
+    overview = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 6}), help_text="Markdown."
+    )
+    rules = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="Markdown.")
+    public_fraction = forms.FloatField(min_value=0.05, max_value=0.95, initial=0.3)
+    daily_limit = forms.IntegerField(min_value=1, max_value=1000, initial=5)
+    max_final_picks = forms.IntegerField(min_value=1, max_value=20, initial=2)
+    budget_epochs = forms.IntegerField(min_value=1, max_value=1000, initial=30)
+    budget_params = forms.IntegerField(min_value=1_000, max_value=1_000_000_000, initial=5_000_000)
+    budget_seconds = forms.IntegerField(min_value=10, max_value=86_400, initial=600)
+    accepts_predictions = forms.BooleanField(required=False, initial=True, label="Accept prediction files")
+    accepts_configs = forms.BooleanField(required=False, initial=True, label="Accept model configs")
+    is_published = forms.BooleanField(required=False, initial=True, label="Publish now (visible to everyone)")
+
+    @classmethod
+    def initial_for(cls, dataset) -> dict:
+        now = timezone.now().replace(second=0, microsecond=0)
+        metric = (dataset.manifest or {}).get("metric") or (
+            "accuracy" if dataset.task_type == "classification" else "rmse"
+        )
+        return {
+            "slug": dataset.slug,
+            "title": dataset.title,
+            "metric": metric,
+            "starts_at": now,
+            "ends_at": now + timedelta(days=30),
+            "overview": f"# {dataset.title}\n\n{dataset.description}",
+        }
