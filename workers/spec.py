@@ -156,7 +156,9 @@ class UnknownLayer(BaseModel):
                 "unknown layer '{name}'{hint}; expected one of: {known}",
                 {"name": name, "hint": _suggest(name, list(_LAYERS) + list(_ACTIVATIONS)), "known": known},
             )
-        raise PydanticCustomError("layer_type", "must be a layer name or a one-key mapping {{name: params}}")
+        raise PydanticCustomError(
+            "layer_type", "must be a layer name or a one-key mapping {form}", {"form": "{name: params}"}
+        )
 
 
 def _layer_tag(value: Any) -> str:
