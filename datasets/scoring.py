@@ -413,8 +413,6 @@ def _slow_parse(body: str, header: list[str], kind: str, key: AnswerKey, metric:
             None,
             f"{missing.size} test {'ids have' if missing.size != 1 else 'id has'} no prediction: {shown}{more}",
         )
-    elif missing.size:
-        problems.total += 1
     if problems.total:
         raise PredictionError(problems.items, problems.total)
     return Predictions(values, kind, metric)
