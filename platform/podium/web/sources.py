@@ -79,6 +79,16 @@ def open_file(competition, name: str, user):
 
 
 # --- accounts -----------------------------------------------------------------
+def user_create(**fields):
+    return deps.get(ACC_SVC, "user_create")(**fields)
+
+
+def team_for(competition, user):
+    if _user(user) is None:
+        return None
+    return deps.get(TEAM_SEL, "team_for")(competition=competition, user=user)
+
+
 def tokens_of(user):
     return list(deps.get(ACC_SEL, "api_token_list")(user=user))
 

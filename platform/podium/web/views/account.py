@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ObjectDoesNotExist
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -26,7 +28,11 @@ def signup(request):
         return redirect("web:home")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
+        user = sources.user_create(
+            username=form.cleaned_data["username"],
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+        )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome to Podium, {user.username}!")
         return redirect(_safe_next(request) or "web:home")
@@ -70,6 +76,8 @@ def token_create(request):
 def token_revoke(request, token_id: int):
     try:
         sources.token_revoke(request.user, token_id)
+    except ObjectDoesNotExist:
+        raise Http404("No such token")
     except deps.Missing:
         messages.error(request, "API tokens are not available on this server yet.")
     else:
@@ -102,7 +110,7 @@ def team_create(request, slug):
     name = (request.POST.get("name") or "").strip()
     if not name:
         messages.error(request, "Give the team a name.")
-        return redirect("web:account")
+        return redirect("web:my_submissions", slug=slug)
     try:
         team = sources.team_create(request.user, competition, name)
     except deps.Missing:
@@ -113,7 +121,7 @@ def team_create(request, slug):
         messages.error(request, _message(exc))
     else:
         messages.success(request, f"Team {team} created. Share its join code: {team.join_code}")
-    return redirect("web:account")
+    return redirect("web:my_submissions", slug=slug)
 
 
 @login_required

@@ -30,6 +30,10 @@ def _rows_context(request, ctx) -> dict:
 @login_required
 def my_submissions(request, slug):
     ctx = _rows_context(request, competition_context(request, slug, "mine"))
+    try:
+        ctx["team"] = sources.team_for(ctx["competition"], request.user)
+    except deps.Missing:
+        ctx["team_missing"] = True
     return render(request, "web/competition/mine.html", ctx)
 
 

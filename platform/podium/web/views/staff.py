@@ -53,8 +53,7 @@ def new_competition(request):
                 request, f"Dataset {dataset.slug} v{dataset.version} stored. Check the report, then publish."
             )
             return redirect("web:staff_new_competition_step2", dataset_id=dataset.pk)
-    status = 400 if request.method == "POST" else 200
-    return render(request, "web/staff/new_competition.html", ctx, status=status)
+    return render(request, "web/staff/new_competition.html", ctx)
 
 
 @staff_member_required
@@ -79,4 +78,4 @@ def new_competition_step2(request, dataset_id: int):
         "manifest": dataset.manifest,
         "files": list(dataset.files.all()),
     }
-    return render(request, "web/staff/new_competition_step2.html", ctx, status=400 if form.errors else 200)
+    return render(request, "web/staff/new_competition_step2.html", ctx)

@@ -37,6 +37,8 @@ def _problems(exc, text: str | None) -> list[dict]:
 
 @login_required
 def submit(request, slug):
+    # A refused entry re-renders the form (200) with the reasons beside the field, as a
+    # Django form does; the REST API is where the 4xx status codes are the contract.
     ctx = competition_context(request, slug, "submit")
     competition = ctx["competition"]
     kind = _kind(request, competition)
@@ -50,7 +52,7 @@ def submit(request, slug):
             errors = sources.submission_errors()
         except ModuleNotFoundError:
             ctx["missing"] = "podium.submissions.errors"
-            return render(request, "web/competition/submit.html", ctx, status=503)
+            return render(request, "web/competition/submit.html", ctx)
         try:
             if kind == "config":
                 text = request.POST.get("config", "")
@@ -59,7 +61,7 @@ def submit(request, slug):
                     ctx["error"] = (
                         f"The config is {len(text)} characters long; the limit is {MAX_CONFIG_CHARS}."
                     )
-                    return render(request, "web/competition/submit.html", ctx, status=400)
+                    return render(request, "web/competition/submit.html", ctx)
                 submission, _usage = sources.submit(
                     competition, request.user, config_text=text, description=description
                 )
@@ -67,20 +69,18 @@ def submit(request, slug):
                 upload = request.FILES.get("file")
                 if upload is None:
                     ctx["file_error"] = "Choose a predictions CSV file to upload."
-                    return render(request, "web/competition/submit.html", ctx, status=400)
+                    return render(request, "web/competition/submit.html", ctx)
                 submission, _usage = sources.submit(
                     competition, request.user, predictions_file=upload, description=description
                 )
         except deps.Missing as exc:
             ctx["missing"] = exc.what
-            return render(request, "web/competition/submit.html", ctx, status=503)
+            return render(request, "web/competition/submit.html", ctx)
         except errors.SubmissionError as exc:
             ctx["error"] = exc.detail
             ctx["problems"] = _problems(exc, ctx["config_text"] if kind == "config" else None)
             ctx["error_lines"] = sorted({p["line"] for p in ctx["problems"] if p.get("line")})
-            return render(
-                request, "web/competition/submit.html", ctx, status=getattr(exc, "status_code", 400)
-            )
+            return render(request, "web/competition/submit.html", ctx)
         messages.success(
             request,
             f"Submission #{submission.pk} received — it is {submission.get_status_display().lower()}.",
