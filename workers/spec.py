@@ -736,8 +736,25 @@ def validate_for_dataset(
 # ---------------------------------------------------------------- published schema
 
 
+def _drop_refs(node: Any, names: set[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _drop_refs(v, names) for k, v in node.items()}
+    if isinstance(node, list):
+        return [
+            _drop_refs(v, names)
+            for v in node
+            if not (isinstance(v, dict) and v.get("$ref", "").rsplit("/", 1)[-1] in names)
+        ]
+    return node
+
+
 def json_schema() -> dict[str, Any]:
     schema = ModelConfig.model_json_schema()
+    unknown = {name for name in schema.get("$defs", {}) if name.startswith("Unknown")}
+    for name in unknown:
+        del schema["$defs"][name]
+    # The catch-all members exist to word 'unknown ...' errors; they accept nothing valid.
+    schema = _drop_refs(schema, unknown)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Podium model config"
     return schema

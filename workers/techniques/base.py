@@ -52,6 +52,22 @@ class Params(BaseModel):
         """Checks between fields: (sub-path, message) pairs, empty when fine."""
         return []
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> Any:
+        # The published schema accepts what the validator accepts: the shorthand
+        # scalar, and null (all defaults) where no field is required.
+        schema = handler(core_schema)
+        resolved = handler.resolve_ref_schema(schema)
+        options = [schema]
+        if cls.shorthand:
+            field = dict(resolved.get("properties", {}).get(cls.shorthand, {}))
+            for key in ("title", "default"):
+                field.pop(key, None)
+            options.append(field)
+        if not resolved.get("required") and cls.shorthand != "name":
+            options.append({"type": "null"})
+        return schema if len(options) == 1 else {"anyOf": options}
+
 
 class ShapeError(Exception):
     """A layer cannot take the shape it is given; `subpath` names the parameter to blame."""
