@@ -43,16 +43,16 @@ class MeApi(APIView):
 class TokenListCreateApi(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
-    class InputSerializer(serializers.Serializer):
+    class TokenCreateInput(serializers.Serializer):
         name = serializers.CharField(max_length=80)
 
     @extend_schema(responses=TokenOutput(many=True))
     def get(self, request):
         return Response(TokenOutput(selectors.api_token_list(user=request.user), many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: TokenCreatedOutput})
+    @extend_schema(request=TokenCreateInput, responses={201: TokenCreatedOutput})
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.TokenCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             token, key = services.api_token_create(user=request.user, name=data.validated_data["name"])

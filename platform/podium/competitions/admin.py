@@ -6,6 +6,8 @@ and partition exactly like one made through the API or seed_demo.
 
 from __future__ import annotations
 
+import inspect
+
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -175,11 +177,8 @@ class CompetitionAdmin(admin.ModelAdmin):
         if change:
             obj.save()
             return
-        fields = {
-            name: value
-            for name, value in form.cleaned_data.items()
-            if name not in {"pretrain_datasets"} and hasattr(obj, name)
-        }
+        accepted = inspect.signature(services.competition_create).parameters
+        fields = {name: value for name, value in form.cleaned_data.items() if name in accepted}
         created = services.competition_create(created_by=request.user, **fields)
         obj.pk = created.pk
         obj._state.adding = False

@@ -10,7 +10,7 @@ urlpatterns = [
     path("competitions/<slug:slug>/join/", api.CompetitionJoinApi.as_view(), name="join"),
     path("competitions/<slug:slug>/data/", api.CompetitionDataApi.as_view(), name="data"),
     # The CLI's name for the same listing.
-    path("competitions/<slug:slug>/files/", api.CompetitionDataApi.as_view(), name="files"),
+    path("competitions/<slug:slug>/files/", api.CompetitionFilesApi.as_view(), name="files"),
     path("competitions/<slug:slug>/data/<str:name>", api.CompetitionDataFileApi.as_view(), name="data-file"),
     path("datasets/", api.DatasetListCreateApi.as_view(), name="datasets"),
     path("datasets/<slug:slug>/", api.DatasetDetailApi.as_view(), name="dataset-detail"),

@@ -10,9 +10,12 @@ from podium.competitions.models import Competition, TaskType
 
 
 class DatasetUploadForm(forms.Form):
-    train_file = forms.FileField(help_text="train.csv: an id column, the features and the target.")
+    train_file = forms.FileField(
+        allow_empty_file=True, help_text="train.csv: an id column, the features and the target."
+    )
     test_file = forms.FileField(
         required=False,
+        allow_empty_file=True,
         help_text="test.csv with its labels (they stay hidden). Leave empty to hold out a fraction of train.",
     )
     slug = forms.SlugField(max_length=64, help_text="An existing slug gets a new version.")

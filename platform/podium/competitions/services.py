@@ -192,10 +192,11 @@ def competition_create(
     budget_seconds: int = 600,
     accepts_predictions: bool = True,
     accepts_configs: bool = True,
-    pretrain_datasets: list[Dataset] | None = None,
+    pretrain_datasets=None,
     ladder_enabled: bool = False,
     ladder_step: float = 0.0,
     is_published: bool = True,
+    merger_deadline: dt.datetime | None = None,
     created_by=None,
 ) -> Competition:
     """Create a competition and fix its public/private partition of the test ids for good.
@@ -237,6 +238,7 @@ def competition_create(
         ladder_enabled=ladder_enabled,
         ladder_step=ladder_step,
         is_published=is_published,
+        merger_deadline=merger_deadline,
         created_by=created_by,
     )
     competition.full_clean(exclude=["answer_key", "answer_key_sha256", "higher_is_better"])
