@@ -28,6 +28,36 @@ ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_broker(tmp_path_factory):
+    """Task messages sent by these tests' pages go to a folder of their own, never to a
+    worker of another suite (or of `make run`)."""
+    from podium.celery import app
+
+    if str(app.conf.broker_url).startswith("filesystem://"):
+        folder = tmp_path_factory.mktemp("web-broker")
+        for sub in ("queue", "processed"):
+            (folder / sub).mkdir()
+        app.conf.broker_transport_options = {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+        }
+        if app._pool is not None:
+            app._pool.force_close_all()
+            app._pool = None
+            app.amqp._producer_pool = None
+    yield app
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The in-process live server and the personas hash with a cheap hasher: two cores are
+    # shared by the whole suite. Subprocess servers (tests/web/pipeline.py) keep the real one.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def playwright_driver():
     if not Path(CHROMIUM).exists():

@@ -136,6 +136,11 @@ def compare(request, slug):
         ctx["missing"] = exc.what
         rows = []
     ctx["rows"] = rows
+    ids = [r.pk for r in rows]
+    wanted = [int(v) for v in (request.GET.get("a", ""), request.GET.get("b", "")) if v.isdigit()]
+    # Preselect what was asked for, else the two newest entries.
+    ctx["sel_a"] = wanted[0] if wanted else (ids[1] if len(ids) > 1 else (ids[0] if ids else None))
+    ctx["sel_b"] = wanted[1] if len(wanted) > 1 else next((i for i in ids if i != ctx["sel_a"]), None)
     picked = []
     for key in ("a", "b"):
         raw = request.GET.get(key, "")
