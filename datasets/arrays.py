@@ -78,7 +78,7 @@ def load_arrays(source, manifest: dict, *, verify: bool = False) -> Arrays:
     test = _read(_read_bytes(source, "test.csv", manifest, verify), "test.csv", manifest, False)
     target = manifest["target"]
     if manifest["task_type"] == "classification":
-        codes = pd.Categorical(train[target], categories=manifest["classes"]).codes.astype(np.int64)
+        codes = pd.Index(manifest["classes"]).get_indexer(train[target]).astype(np.int64)
         if (codes < 0).any():
             bad = train[target].to_numpy()[codes < 0][0]
             raise DatasetFileError(f"train.csv has label {bad!r}, which is not among the manifest's classes")

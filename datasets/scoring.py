@@ -5,6 +5,10 @@ parses with pandas' C reader under strict dtypes and checks everything with
 vectorised numpy; it only ever accepts. Anything it does not like goes to the
 slow path, a row-by-row reader that is the reference for what is valid and
 that names the row, column and id of the first problems.
+
+When every test id is an integer, ids are compared as numbers (pandas reads
+'7.0' and '+7' as 7, and so does the reference parser); otherwise as text,
+with surrounding spaces ignored.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -38,6 +43,7 @@ MAX_PROBLEMS = 20
 PROBA_TOLERANCE = 1e-6
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 _FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|infinity|nan)$", re.IGNORECASE)
+_INT_RE = re.compile(r"^[+-]?\d+$")
 _CANONICAL_INT_RE = re.compile(r"^(0|-?[1-9]\d{0,17})$")
 
 
@@ -286,31 +292,6 @@ def parse_predictions(
     return _slow_parse(body, expected, kind, answer_key, m.name)
 
 
-_POW10 = np.array([10**i for i in range(1, 19)], dtype=np.int64)
-
-
-def _canonical_int_fields(buf: np.ndarray, ids: np.ndarray, width: int) -> bool:
-    """True when each row's id field is exactly the canonical text of its parsed integer.
-
-    pandas reads '1.0', '+1' and ' 1' as 1; the reference parser compares id text, so
-    the fast path checks that each id field is as long as the canonical digits.
-    """
-    n = ids.shape[0]
-    commas = np.flatnonzero(buf == 44)
-    if commas.shape[0] != n * (width - 1):
-        return False
-    ends = np.flatnonzero(buf == 10)
-    starts = np.empty(n, dtype=np.int64)
-    starts[0] = 0
-    if n > 1:
-        if ends.shape[0] < n - 1:
-            return False
-        starts[1:] = ends[: n - 1] + 1
-    field_len = commas[:: width - 1] - starts
-    canonical_len = np.searchsorted(_POW10, np.abs(ids), side="right") + 1 + (ids < 0)
-    return bool(np.array_equal(field_len, canonical_len))
-
-
 def _fast_parse(body: bytes, header: list[str], kind: str, key: AnswerKey) -> np.ndarray | None:
     """Strictly typed vectorised parse; None when the slow path must judge the file."""
     if not body or b'"' in body or b"\n\n" in body or b"\n\r\n" in body or body[:1] in (b"\n", b"\r"):
@@ -321,15 +302,18 @@ def _fast_parse(body: bytes, header: list[str], kind: str, key: AnswerKey) -> np
     for col in header[1:]:
         dtype[col] = "category" if kind == "label" else np.float64
     try:
-        frame = pd.read_csv(
-            io.BytesIO(body),
-            engine="c",
-            header=None,
-            names=header,
-            dtype=dtype,
-            na_filter=kind != "label",
-            skip_blank_lines=False,
-        )
+        with warnings.catch_warnings():
+            # pandas warns while casting a bad id to int; the reference parser will name it.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            frame = pd.read_csv(
+                io.BytesIO(body),
+                engine="c",
+                header=None,
+                names=header,
+                dtype=dtype,
+                na_filter=False,
+                skip_blank_lines=False,
+            )
     except (ValueError, pd.errors.ParserError, OverflowError):
         return None
     n = len(key)
@@ -337,8 +321,6 @@ def _fast_parse(body: bytes, header: list[str], kind: str, key: AnswerKey) -> np
         return None
     ids = frame[id_col].to_numpy()
     if int_ids:
-        if not _canonical_int_fields(np.frombuffer(body, dtype=np.uint8), ids, len(header)):
-            return None
         pos = np.arange(n) if np.array_equal(ids, key.int_ids) else key.positions_of_ints(ids)
     else:
         pos = key.positions_of_strings(ids)
@@ -370,7 +352,11 @@ def _slow_parse(body: str, header: list[str], kind: str, key: AnswerKey, metric:
     problems = _Problems()
     n = len(key)
     classes = {c: i for i, c in enumerate(key.classes or [])}
-    lookup = {v: i for i, v in enumerate(key.ids.tolist())}
+    int_ids = key.int_ids is not None
+    if int_ids:
+        lookup = {v: i for i, v in enumerate(key.int_ids.tolist())}
+    else:
+        lookup = {v: i for i, v in enumerate(key.ids.tolist())}
     width = len(header)
     first_row = np.full(n, -1, dtype=np.int64)
     values = np.zeros(
@@ -389,7 +375,7 @@ def _slow_parse(body: str, header: list[str], kind: str, key: AnswerKey, metric:
                 )
                 continue
             raw_id = row[0].strip()
-            pos = lookup.get(raw_id, -1)
+            pos = lookup.get(_as_int(raw_id) if int_ids else raw_id, -1)
             if raw_id == "":
                 problems.add(line_no, header[0], None, "missing id")
                 continue
@@ -416,6 +402,17 @@ def _slow_parse(body: str, header: list[str], kind: str, key: AnswerKey, metric:
     if problems.total:
         raise PredictionError(problems.items, problems.total)
     return Predictions(values, kind, metric)
+
+
+def _as_int(text: str) -> int | None:
+    """An id's integer value: integer ids are compared as numbers, so '7', '+7' and '7.0' are one id."""
+    if _INT_RE.match(text):
+        return int(text)
+    if _FLOAT_RE.match(text):
+        value = Decimal(text)
+        if value.is_finite() and value == value.to_integral_value():
+            return int(value)
+    return None
 
 
 def _slow_values(row, header, kind, classes, values, pos, line_no, raw_id, problems) -> None:

@@ -212,12 +212,18 @@ def test_id_problems_name_row_and_id(iris):
     ]
 
 
-def test_non_canonical_integer_ids_are_not_the_same_id(iris):
+def test_integer_ids_are_compared_as_numbers(iris):
     b, key = iris
     rows = label_rows(key, b.manifest["classes"])
-    rows[0] = ("+" + rows[0][0], rows[0][1])
-    problems = errors(csv_bytes(["id", "target"], rows), key, b.manifest, "accuracy")
-    assert problems[0] == f"row 2, column 'id', id '{rows[0][0]}': unknown id: it is not in the test set"
+    first = rows[0][0]
+    rows[0] = ("+" + first, rows[0][1])
+    rows[1] = (rows[1][0] + ".0", rows[1][1])
+    preds = parse(csv_bytes(["id", "target"], rows), key, b.manifest, "accuracy")
+    assert (preds.values == key.targets).all()
+    rows.append((f"{first}.00", rows[0][1]))
+    assert errors(csv_bytes(["id", "target"], rows), key, b.manifest, "accuracy") == [
+        f"row {len(rows) + 1}, column 'id', id '{first}.00': duplicate id (first on row 2)"
+    ]
 
 
 def test_label_problems(iris):
@@ -322,3 +328,54 @@ def test_bootstrap_equals_a_loop_over_the_same_resamples(name):
     public, _ = score(key, preds, name)
     assert low <= public <= high
     assert bootstrap_ci(key, preds, name, n=200, seed=9) == (low, high)
+
+
+TOKENS = [
+    "",
+    " ",
+    "nan",
+    "inf",
+    "-0",
+    "1e0",
+    "+1",
+    "0x1",
+    "1_0",
+    "٣",
+    "１",
+    "1.",
+    ".5",
+    "1e400",
+    "NA",
+    "a,b",
+    "\t7",
+]
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "log_loss", "rmse"])
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_path_never_accepts_what_the_reference_parser_refuses(metric, seed):
+    """Mutated files: the fast path either agrees with the reference parser or defers to it."""
+    slug = "diabetes" if metric == "rmse" else "iris"
+    b = catalog.build(slug)
+    key = make_answer_key(b.files["test_labels.csv"], b.manifest, seed=0, public_fraction=0.5)
+    rng = np.random.default_rng(seed)
+    good = sample_submission(b.manifest, metric, key.ids).decode().splitlines()
+    for _ in range(15):
+        lines = list(good)
+        for _ in range(int(rng.integers(1, 3))):
+            i = int(rng.integers(1, len(lines)))
+            cells = lines[i].split(",")
+            j = int(rng.integers(0, len(cells)))
+            cells[j] = str(rng.choice([*TOKENS, cells[j] + str(rng.choice(TOKENS))]))
+            lines[i] = ",".join(cells)
+        data = ("\n".join(lines) + "\n").encode()
+        outcomes = []
+        for fast in (True, False):
+            try:
+                outcomes.append(parse(data, key, b.manifest, metric, _fast=fast).values)
+            except PredictionError as e:
+                outcomes.append([str(p) for p in e.problems])
+        if isinstance(outcomes[1], list):
+            assert outcomes[0] == outcomes[1], data
+        else:
+            np.testing.assert_array_equal(outcomes[0], outcomes[1])
