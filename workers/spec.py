@@ -616,16 +616,35 @@ def output_shape(config: ModelConfig, input_shape: Iterable[int], n_outputs: int
     return out
 
 
+_BUDGET_KEYS = {
+    "epochs": ("epochs", "max_epochs"),
+    "params": ("params", "max_params", "max_parameters"),
+    "seconds": ("seconds", "max_seconds"),
+}
+
+
 def _as_budget(budget: Any) -> Budget:
+    """A Budget from a Budget, a mapping or an object, under the names the tiers use
+    (`epochs`/`params`/`seconds`, or `max_epochs`/`max_parameters`/`max_seconds`)."""
     if budget is None:
         return Budget()
     if isinstance(budget, Budget):
         return budget
+
+    def lookup(name: str) -> Any:
+        if isinstance(budget, Mapping):
+            return budget.get(name)
+        return getattr(budget, name, None)
+
+    values = {}
+    for field_name, names in _BUDGET_KEYS.items():
+        found = [v for v in (lookup(n) for n in names) if v is not None]
+        values[field_name] = found[0] if found else None
     if isinstance(budget, Mapping):
-        return Budget.model_validate(
-            {k: budget.get(k) for k in ("epochs", "params", "seconds") if k in budget}
-        )
-    return Budget.model_validate({k: getattr(budget, k, None) for k in ("epochs", "params", "seconds")})
+        unknown = set(budget) - {n for names in _BUDGET_KEYS.values() for n in names}
+        if unknown:
+            raise ValueError(f"unknown budget keys: {', '.join(sorted(map(str, unknown)))}")
+    return Budget.model_validate(values)
 
 
 def _last_width_layer(layers: list[LayerItem]) -> tuple[int, LayerItem] | None:
@@ -645,7 +664,8 @@ def validate_for_dataset(
     pretrain_manifests: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Problem]:
     """Every problem of `config` on this dataset and budget (empty list: fine).
-    `budget`: a Budget, a mapping or an object with epochs/params/seconds."""
+    `budget`: a Budget, a mapping or an object with epochs/params/seconds.
+    `allowed_pretrain`: slugs, or {slug: manifest} to check that input shapes match."""
     problems: list[Problem] = []
     slug = str(manifest.get("slug", "the dataset"))
     shape = tuple(int(s) for s in manifest["input_shape"])
@@ -699,6 +719,8 @@ def validate_for_dataset(
                 Problem("pretrain.epochs", f"must be <= {limits.epochs} (the competition's budget)")
             )
 
+    if isinstance(allowed_pretrain, Mapping) and pretrain_manifests is None:
+        pretrain_manifests = allowed_pretrain  # {slug: manifest}
     if config.pretrain is not None:
         allowed = sorted(set(allowed_pretrain))
         name = config.pretrain.dataset

@@ -263,3 +263,40 @@ def test_catalog_has_every_required_technique_with_why_and_defaults():
 
 def test_model_config_type_is_exported():
     assert isinstance(parse_config(DESIGN_EXAMPLE), ModelConfig)
+
+
+def test_dumped_config_loads_back_identically():
+    # The web tier stores model_dump(mode="json"); the worker loads it back.
+    config = parse_config(DESIGN_EXAMPLE)
+    data = json.loads(json.dumps(config.model_dump(mode="json")))
+    assert load_config(data) == config
+    assert parse_config(json.dumps(data)) == config
+
+
+def test_budget_accepts_either_naming_and_refuses_unknown_keys():
+    config = parse_config("version: 1\nmodel: {layers: [linear: auto]}\ntrain: {epochs: 30}\n")
+
+    class TrainerBudget:
+        max_epochs, max_parameters, max_seconds = 20, None, 60.0
+
+    expected = ["train.epochs: must be <= 20 (the competition's budget)"]
+    for budget in ({"epochs": 20}, {"max_epochs": 20}, TrainerBudget()):
+        assert [str(p) for p in validate_for_dataset(config, DIGITS, budget=budget)] == expected
+    with pytest.raises(ValueError, match="unknown budget keys: epoch"):
+        validate_for_dataset(config, DIGITS, budget={"epoch": 20})
+
+
+def test_pretrain_dataset_must_share_the_input_shape():
+    config = parse_config(DESIGN_EXAMPLE)
+    tabular = {
+        "slug": "digits-0to4",
+        "task_type": "classification",
+        "input_shape": [64],
+        "classes": ["0", "1"],
+    }
+    problems = validate_for_dataset(config, DIGITS, allowed_pretrain={"digits-0to4": tabular})
+    assert [str(p) for p in problems] == [
+        "pretrain.dataset: 'digits-0to4' has input [64] but 'digits' has [1,8,8]; pre-training needs the same input shape"
+    ]
+    same = dict(tabular, input_shape=[1, 8, 8])
+    assert validate_for_dataset(config, DIGITS, allowed_pretrain={"digits-0to4": same}) == []
