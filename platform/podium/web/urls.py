@@ -9,11 +9,19 @@ urlpatterns = [
     path("", public.home, name="home"),
     # account
     path("accounts/signup/", account.signup, name="signup"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(
+            template_name="web/account/login.html", redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "accounts/password/",
-        auth_views.PasswordChangeView.as_view(success_url=reverse_lazy("web:password_changed")),
+        auth_views.PasswordChangeView.as_view(
+            template_name="web/account/password_change.html", success_url=reverse_lazy("web:password_changed")
+        ),
         name="password_change",
     ),
     path("accounts/password/done/", account.password_changed, name="password_changed"),
