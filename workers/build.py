@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from workers import spec, techniques
+from workers.lora import apply_lora, freeze, head_slot, merge_lora, prepare_finetune, replace_head
 from workers.techniques.base import BuildContext, Shape, ShapeContext
 from workers.techniques.initialisers import apply_init
 from workers.techniques.modules import Slot
@@ -115,6 +116,12 @@ def gradient_norms(model: nn.Module) -> dict[str, float]:
 
 __all__ = [
     "PodiumNet",
+    "apply_lora",
+    "freeze",
+    "head_slot",
+    "merge_lora",
+    "prepare_finetune",
+    "replace_head",
     "build_model",
     "build_optimizer",
     "build_scheduler",

@@ -157,29 +157,31 @@ def merge_lora(model: nn.Module) -> nn.Module:
     return model
 
 
+def _adapter_params(model: nn.Module) -> set[int]:
+    return {id(p) for m in model.modules() if isinstance(m, LORA_TYPES) for p in (m.lora_A, m.lora_B)}
+
+
 def freeze(model: nn.Module, rule: str | list[int]) -> nn.Module:
     """`none`: everything trains; `backbone`: only the head trains; a list of
-    indices: those top-level layers are frozen, the rest train."""
+    indices: those top-level layers are frozen, the rest train. LoRA adapters
+    always stay trainable (they are what fine-tuning trains), whether `freeze`
+    runs before or after `apply_lora`."""
+    adapters = _adapter_params(model)
     if rule == "none":
-        for p in model.parameters():
-            p.requires_grad_(True)
-        return model
-    if rule == "backbone":
+        keep = {id(p) for p in model.parameters()}
+    elif rule == "backbone":
         head = head_slot(model)
         if head is None:
             raise ValueError("freeze: backbone needs a final linear layer (the head)")
-        for p in model.parameters():
-            p.requires_grad_(False)
-        for p in head.parameters():
-            p.requires_grad_(True)
-        return model
-    if isinstance(rule, list):
+        keep = {id(p) for p in head.parameters()}
+    elif isinstance(rule, list):
         frozen = set(rule)
-        for i, slot in enumerate(model.layers):
-            for p in slot.parameters():
-                p.requires_grad_(i not in frozen)
-        return model
-    raise ValueError(f"unknown freeze rule {rule!r}")
+        keep = {id(p) for i, slot in enumerate(model.layers) if i not in frozen for p in slot.parameters()}
+    else:
+        raise ValueError(f"unknown freeze rule {rule!r}")
+    for p in model.parameters():
+        p.requires_grad_(id(p) in keep or id(p) in adapters)
+    return model
 
 
 def replace_head(model: nn.Module, n_outputs: int) -> nn.Module:

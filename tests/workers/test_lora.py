@@ -170,3 +170,25 @@ def test_lora_conv_matches_a_dense_update():
     merged = lora.merged()
     assert torch.allclose(merged(x), lora(x), atol=1e-5)
     assert merged.stride == conv.stride and merged.padding == conv.padding
+
+
+def test_freeze_after_apply_lora_keeps_the_adapters_trainable():
+    # Either order gives the same trainable set: the adapters and the head.
+    a, config = model_and_config()
+    apply_lora(a, config.finetune.effective_adapter)
+    freeze(a, "backbone")
+    b, _ = model_and_config()
+    freeze(b, "backbone")
+    apply_lora(b, config.finetune.effective_adapter)
+    assert trainable_names(a) == trainable_names(b)
+    assert {n for n in trainable_names(a) if "lora" not in n} == {
+        "layers.7.linear.weight",
+        "layers.7.linear.bias",
+    }
+
+
+def test_helpers_are_reachable_from_build():
+    from workers import build
+
+    assert build.apply_lora is apply_lora and build.merge_lora is merge_lora and build.freeze is freeze
+    assert build.replace_head is replace_head and build.prepare_finetune is prepare_finetune
