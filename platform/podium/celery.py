@@ -90,11 +90,19 @@ def _configure(sender, **kwargs):
     sender.conf.beat_schedule = {**(settings.CELERY_BEAT_SCHEDULE or {}), **_beat_schedule()}
 
 
+def _refuse_to_start(conf) -> None:
+    # Celery logs and swallows an Exception from a signal handler; SystemExit does stop start-up.
+    try:
+        check_time_limit_below_visibility(conf)
+    except TimeLimitConfigError as exc:
+        raise SystemExit(f"podium: refusing to start: {exc}") from None
+
+
 @worker_init.connect
 def _check_on_worker_start(sender=None, **kwargs):
-    check_time_limit_below_visibility((sender.app if sender is not None else app).conf)
+    _refuse_to_start((sender.app if sender is not None else app).conf)
 
 
 @beat_init.connect
 def _check_on_beat_start(sender=None, **kwargs):
-    check_time_limit_below_visibility(app.conf)
+    _refuse_to_start(app.conf)

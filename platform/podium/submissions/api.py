@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import django_filters
 from django.conf import settings
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import FileResponse
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -108,37 +111,47 @@ class SubmissionFilter(django_filters.FilterSet):
         fields = ["status", "kind"]
 
 
-class SubmissionInputSerializer(serializers.Serializer):
-    file = serializers.FileField(required=False, allow_empty_file=True)
-    config = serializers.JSONField(required=False)  # text, an uploaded file, or (in JSON bodies) an object
-    description = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+class ConfigField(serializers.Field):
+    """A model config as YAML/JSON text, an uploaded text file, or (in a JSON body) an object."""
+
+    default_error_messages = {
+        "encoding": "The config file is not UTF-8 text.",
+        "type": "Send the config as YAML or JSON text, a file, or a JSON object.",
+    }
 
     def to_internal_value(self, data):
-        config = data.get("config") if hasattr(data, "get") else None
-        if config is not None and hasattr(config, "read"):
-            raw = config.read()
+        if hasattr(data, "read"):
             try:
-                text = raw.decode("utf-8")
+                return data.read().decode("utf-8")
             except UnicodeDecodeError:
-                raise serializers.ValidationError({"config": ["The config file is not UTF-8 text."]})
-            data = data.copy()
-            data["config"] = text
-        return super().to_internal_value(data)
+                self.fail("encoding")
+        if isinstance(data, str):
+            return data
+        if isinstance(data, dict):
+            return json.dumps(data)
+        self.fail("type")
 
-    def validate_config(self, value):
-        import json
+    def to_representation(self, value):
+        return value
 
-        if isinstance(value, str):
-            return value
-        if isinstance(value, dict):
-            return json.dumps(value)
-        raise serializers.ValidationError("Send the config as YAML or JSON text, a file, or a JSON object.")
+
+class SubmissionInputSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False, allow_empty_file=True)
+    config = ConfigField(required=False)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class SubmissionPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
 
 
 class SubmissionListCreateApi(SubmissionErrorsMixin, GenericAPIView):
     """GET: your entries in this competition (admins: all). POST: a new entry."""
 
     permission_classes = [IsAuthenticated]
+    pagination_class = SubmissionPagination
     serializer_class = SubmissionOutputSerializer
     filterset_class = SubmissionFilter
 
@@ -202,7 +215,8 @@ class SubmissionDetailApi(SubmissionErrorsMixin, APIView):
 
 
 class SubmissionCancelApi(SubmissionErrorsMixin, APIView):
-    permission_classes = [IsAuthenticated]
+    # No permission gate: the selector answers 404 to anyone but the owner, the team and admins.
+    permission_classes = []
 
     def post(self, request, submission_id):
         submission = selectors.submission_get(submission_id=submission_id, user=request.user)
@@ -212,7 +226,7 @@ class SubmissionCancelApi(SubmissionErrorsMixin, APIView):
 
 
 class SubmissionPredictionsApi(SubmissionErrorsMixin, APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = []
 
     def get(self, request, submission_id):
         submission = selectors.submission_get(submission_id=submission_id, user=request.user)

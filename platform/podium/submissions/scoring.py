@@ -7,6 +7,7 @@ competition and the key's content hash: a regenerated key is never served stale.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from podium.competitions.models import Competition
@@ -18,8 +19,8 @@ class ScoringFailed(Exception):
 
 @dataclass(frozen=True)
 class Scores:
-    public: float
-    private: float
+    public: float | None
+    private: float | None
     public_ci: tuple[float | None, float | None]
 
 
@@ -31,9 +32,21 @@ def answer_key_cached(competition: Competition):
 
 
 def parse(*, source, answer_key, competition: Competition):
+    from django.conf import settings
+
     from datasets.scoring import parse_predictions
 
-    return parse_predictions(source, answer_key, competition.metric)
+    return parse_predictions(
+        source,
+        answer_key=answer_key,
+        manifest=competition.dataset.manifest,
+        metric=competition.metric,
+        max_bytes=settings.PODIUM_MAX_SUBMISSION_BYTES,
+    )
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def scores_compute(*, submission) -> Scores:
@@ -51,5 +64,10 @@ def scores_compute(*, submission) -> Scores:
     except FileNotFoundError:
         raise ScoringFailed("The stored predictions file is missing.") from None
     public, private = score(answer_key, predictions, competition.metric)
+    # Seeded by the entry: the interval of one entry is the same on every redelivery.
     low, high = bootstrap_ci(answer_key, predictions, competition.metric, seed=submission.pk)
-    return Scores(public=float(public), private=float(private), public_ci=(low, high))
+    return Scores(
+        public=_finite_or_none(float(public)),
+        private=_finite_or_none(float(private)),
+        public_ci=(_finite_or_none(low), _finite_or_none(high)),
+    )

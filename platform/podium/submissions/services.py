@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from podium.competitions.models import Competition, Participation
+from podium.leaderboards.services import board_record_entry, board_record_score
 from podium.submissions import dispatch
 from podium.submissions.errors import (
     SubmissionConflict,
@@ -122,6 +123,7 @@ def submission_create(
                 submission.config_text = config_text
             submission.save()
             submission_enqueue(submission=submission)
+            board_record_entry(submission=submission)
     except BaseException:
         if stored_name:
             Submission._meta.get_field("predictions").storage.delete(stored_name)
@@ -186,6 +188,7 @@ def submission_cancel(*, submission: Submission) -> Submission:
     locked.status = Status.CANCELLED
     locked.finished_at = timezone.now()
     locked.save(update_fields=["status", "finished_at"])
+    board_record_entry(submission=locked)
     return locked
 
 
@@ -302,6 +305,7 @@ def clean_message(message: str) -> str:
     return text[:MAX_MESSAGE_CHARS]
 
 
+@transaction.atomic
 def submission_fail(*, submission_id: int, attempt: int, message: str) -> Submission:
     """Fail the current attempt; a repeat is a no-op, a stale attempt changes nothing."""
     changed = (
@@ -309,9 +313,11 @@ def submission_fail(*, submission_id: int, attempt: int, message: str) -> Submis
         .filter(status__in=ACTIVE_STATUSES)
         .update(status=Status.FAILED, error_message=clean_message(message), finished_at=timezone.now())
     )
-    submission = Submission.objects.get(pk=submission_id)
+    submission = Submission.objects.select_related("competition").get(pk=submission_id)
     if changed != 1 and not (submission.status == Status.FAILED and submission.attempt == attempt):
         raise _conflict_reason(submission_id, attempt)
+    if changed == 1:
+        board_record_entry(submission=submission)
     return submission
 
 
@@ -325,7 +331,6 @@ def submission_score(*, submission_id: int, attempt: int) -> Submission | None:
     write re-checks status and attempt under the lock, so a redelivered message
     for an entry that is scored already changes nothing.
     """
-    from podium.leaderboards.services import board_record_score
     from podium.submissions.scoring import ScoringFailed, scores_compute
 
     submission = Submission.objects.select_related("competition").filter(pk=submission_id).first()
@@ -400,6 +405,7 @@ def _reap_one(*, submission_id: int, now: datetime) -> str | None:
             sub.error_message = f"Scoring did not complete after {sub.score_sends} tries; giving up."
             sub.finished_at = now
             sub.save(update_fields=["status", "error_message", "finished_at"])
+            board_record_entry(submission=sub)
             return "failed"
         sub.score_sends += 1
         sub.heartbeat_at = now
@@ -419,6 +425,7 @@ def _reap_one(*, submission_id: int, now: datetime) -> str | None:
         sub.error_message = reason
         sub.finished_at = now
         sub.save(update_fields=["status", "error_message", "finished_at"])
+        board_record_entry(submission=sub)
         return "failed"
     submission_enqueue(submission=sub)
     return "requeued"

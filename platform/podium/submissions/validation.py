@@ -13,6 +13,8 @@ from podium.submissions.errors import Problem, SubmissionInvalid
 def _problem(raw) -> Problem:
     if isinstance(raw, Problem):
         return raw
+    if hasattr(raw, "as_dict"):
+        raw = raw.as_dict()
     if isinstance(raw, dict):
         get = raw.get
     else:
@@ -22,6 +24,8 @@ def _problem(raw) -> Problem:
 
     message = get("message") or str(raw)
     row, column, path = get("row"), get("column"), get("path")
+    if get("id") not in (None, ""):
+        message = f"id {get('id')!r}: {message}"
     return Problem(
         message=str(message),
         row=int(row) if isinstance(row, int) else None,

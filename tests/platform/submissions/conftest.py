@@ -29,6 +29,12 @@ def _private_broker(tmp_path_factory):
     yield app
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The personas' PBKDF2 hashes cost ~2 s each on a busy 2-core box; these tests never log in by password.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 class BrokerProbe:
     """Reads Celery messages back from the real broker: (task name, args) per message."""
 
@@ -75,21 +81,22 @@ def competition(db, alice, bob):
 
 
 @pytest.fixture
-def queue_config_entry(broker, django_capture_on_commit_callbacks):
-    """A model-config entry queued through the real service; returns (submission, token)."""
+def queue_config_entry(broker):
+    """A model-config entry queued through the real service; returns (submission, token).
+
+    Needs transaction=True: the message goes out when the enqueue really commits."""
     from podium.submissions.models import Kind, Submission
     from podium.submissions.services import submission_enqueue
 
     def make(competition, user):
-        with django_capture_on_commit_callbacks(execute=True):
-            submission = Submission.objects.create(
-                competition=competition,
-                user=user,
-                kind=Kind.CONFIG,
-                config={"version": 1},
-                config_text=TINY_CONFIG,
-            )
-            submission_enqueue(submission=submission)
+        submission = Submission.objects.create(
+            competition=competition,
+            user=user,
+            kind=Kind.CONFIG,
+            config={"version": 1},
+            config_text=TINY_CONFIG,
+        )
+        submission_enqueue(submission=submission)
         sent = broker.take("gpu")
         assert [(name, args[:2]) for name, args in sent] == [
             ("workers.tasks.train_submission", [submission.pk, submission.attempt])

@@ -12,7 +12,8 @@ from submission_helpers import predictions_csv
 from podium.submissions.models import EpochMetric, Status, Submission
 from podium.submissions.tokens import SALT, worker_token_make
 
-pytestmark = pytest.mark.django_db
+# Real commits: the task is sent by transaction.on_commit, as in production.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def worker(token: str) -> APIClient:
@@ -186,9 +187,7 @@ def test_fail_keeps_a_readable_reason_and_is_idempotent(competition, alice, queu
     assert submission.error_message == "RuntimeError: CUDA out of memory"
 
 
-def test_stale_attempt_callbacks_change_nothing(
-    competition, alice, queue_config_entry, broker, django_capture_on_commit_callbacks
-):
+def test_stale_attempt_callbacks_change_nothing(competition, alice, queue_config_entry, broker):
     from podium.submissions.services import submissions_reap_stale
 
     submission, old_token = queue_config_entry(competition, alice)
@@ -199,8 +198,7 @@ def test_stale_attempt_callbacks_change_nothing(
     )
     # The worker goes silent; the reaper gives the entry a new attempt with a fresh token.
     Submission.objects.filter(pk=submission.pk).update(heartbeat_at=submission.queued_at - timedelta(hours=1))
-    with django_capture_on_commit_callbacks(execute=True):
-        assert submissions_reap_stale()["requeued"] == 1
+    assert submissions_reap_stale()["requeued"] == 1
     ((name, (sid, attempt, new_token)),) = broker.take("gpu")
     assert (sid, attempt) == (submission.pk, 2) and new_token != old_token
 
