@@ -348,6 +348,7 @@ def _message(err: dict[str, Any], key: Any, owner: str | None = None) -> str:
         "dict_type": "must be a mapping",
         "model_type": "must be a mapping",
         "model_attributes_type": "must be a mapping",
+        "recursion_loop": "is nested too deeply",
     }
     if kind in simple:
         return simple[kind]
@@ -436,6 +437,20 @@ class _NoAliases(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
 
+MAX_BRACKETS = 64
+
+
+def _bracket_depth(text: str) -> int:
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def _load_text(text: str | bytes) -> Any:
     if isinstance(text, bytes):
         try:
@@ -446,6 +461,9 @@ def _load_text(text: str | bytes) -> Any:
         raise ConfigError([Problem("", f"the config is larger than {MAX_CONFIG_BYTES // 1000} kB")])
     if not text.strip():
         raise ConfigError([Problem("", "the config is empty")])
+    if _bracket_depth(text) > MAX_BRACKETS:
+        # The YAML parser recurses per level: refuse pathological nesting before it does.
+        raise ConfigError([Problem("", "the config is nested too deeply")])
     try:
         if text.lstrip().startswith("{"):
             try:
@@ -502,7 +520,7 @@ def _semantic_problems(config: ModelConfig) -> list[Problem]:
     count = 0
     for path, depth, item in iter_layers(config.model.layers):
         count += 1
-        if depth > MAX_NESTING and item.technique == "residual":
+        if depth == MAX_NESTING + 1 and item.technique == "residual":
             out.append(Problem(path, f"residual blocks nest at most {MAX_NESTING} deep"))
         check = getattr(item.params, "problems", None)
         if check is not None:

@@ -476,3 +476,30 @@ def test_no_invalid_config_reaches_torch():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def _nested_residual(depth: int) -> str:
+    return (
+        '{"version": 1, "model": {"layers": ['
+        + '{"residual": [' * depth
+        + '{"linear": "auto"}'
+        + "]}" * depth
+        + "]}}"
+    )
+
+
+def test_residual_nesting_is_limited_with_one_problem():
+    with pytest.raises(ConfigError) as info:
+        parse_config(_nested_residual(6))
+    assert [str(p) for p in info.value.problems] == [
+        "model.layers[0]" + ".residual[0]" * 4 + ".residual: residual blocks nest at most 4 deep"
+    ]
+
+
+@pytest.mark.parametrize(
+    "text", [_nested_residual(3000), "version: 1\nmodel: {layers: " + "[" * 5000 + "]" * 5000 + "}"]
+)
+def test_pathological_nesting_is_refused_quickly(text):
+    with pytest.raises(ConfigError) as info:
+        parse_config(text)
+    assert [str(p) for p in info.value.problems] == ["the config is nested too deeply"]
