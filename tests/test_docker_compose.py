@@ -1,0 +1,132 @@
+"""docker-compose.yml runs the services of DESIGN.md with commands that exist in this repository."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = {"postgres", "redis", "web", "scorer", "gpu-worker", "beat"}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def _module_file(module: str) -> Path | None:
+    """The source file of a dotted module of this repository (platform/ is a source root)."""
+    parts = module.split(".")
+    for root in (ROOT / "platform", ROOT):
+        base = root.joinpath(*parts)
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _commands(service: dict) -> list[list[str]]:
+    command = service["command"]
+    argv = command if isinstance(command, list) else shlex.split(command)
+    if argv[:2] == ["sh", "-c"]:
+        return [shlex.split(part) for part in re.split(r"\s*&&\s*", argv[2].strip())]
+    return [argv]
+
+
+def _check_program(argv: list[str]) -> str:
+    """The repository file the command runs; fails when it does not exist."""
+    program = argv[0]
+    if program == "gunicorn":
+        target = next(a for a in argv[1:] if not a.startswith("-"))
+        module = target.split(":")[0]
+        found = _module_file(module)
+        assert found, f"gunicorn app module {module} is not in the repository"
+        if ":" in target:
+            assert re.search(rf"^{target.split(':')[1]}\s*=", found.read_text(), re.M), target
+        return str(found)
+    if program == "celery":
+        app = argv[argv.index("-A") + 1]
+        # `celery -A pkg` loads pkg.celery (or pkg itself) and takes its `app`.
+        found = _module_file(app + ".celery") or _module_file(app)
+        assert found, f"celery app {app} is not in the repository"
+        assert re.search(r"^app\s*=", found.read_text(), re.M), f"{found} defines no `app`"
+        return str(found)
+    if program in ("python", "python3"):
+        if argv[1] == "-m":
+            found = _module_file(argv[2])
+            assert found, argv
+            return str(found)
+        script = ROOT / argv[1]
+        assert script.is_file(), f"{argv[1]} is not in the repository"
+        if argv[2:3] and script.name == "manage.py":
+            command = argv[2]
+            builtin = importlib.util.find_spec(f"django.core.management.commands.{command}")
+            ours = list((ROOT / "platform").glob(f"podium/*/management/commands/{command}.py"))
+            assert builtin or ours, f"manage.py has no command {command}"
+        return str(script)
+    if program.startswith("redis-"):
+        return program  # the official image's own program
+    raise AssertionError(f"unknown program {program!r} in {argv}")
+
+
+def test_every_service_is_there(compose):
+    assert SERVICES <= set(compose["services"])
+
+
+def test_every_built_service_has_a_real_command_and_context(compose):
+    for name, service in compose["services"].items():
+        if "build" not in service:
+            assert "image" in service, name
+            continue
+        build = service["build"]
+        context = ROOT / (build["context"] if isinstance(build, dict) else build)
+        assert context.is_dir(), f"{name}: build context {context} is missing"
+        dockerfile = context / (
+            build.get("dockerfile", "Dockerfile") if isinstance(build, dict) else "Dockerfile"
+        )
+        assert dockerfile.is_file(), f"{name}: {dockerfile} is missing"
+        assert "command" in service, f"{name} has no command"
+        for argv in _commands(service):
+            _check_program(argv)
+
+
+def test_commands_match_the_architecture(compose):
+    services = compose["services"]
+
+    def argv(name):
+        return [a for cmd in _commands(services[name]) for a in cmd]
+
+    web = argv("web")
+    assert "gunicorn" in web and "podium.wsgi:application" in web
+    scorer = argv("scorer")
+    assert scorer[:5] == ["celery", "-A", "podium", "worker", "-Q"] and scorer[5] == "scoring"
+    gpu = argv("gpu-worker")
+    assert gpu[:5] == ["celery", "-A", "workers.celery_app", "worker", "-Q"] and gpu[5] == "gpu,cpu"
+    assert argv("beat")[:4] == ["celery", "-A", "podium", "beat"]
+    devices = services["gpu-worker"]["deploy"]["resources"]["reservations"]["devices"]
+    assert any(d["driver"] == "nvidia" and "gpu" in d["capabilities"] for d in devices)
+    # The trainer never touches the database (DESIGN.md): no DATABASE_URL for it.
+    assert "DATABASE_URL" not in services["gpu-worker"]["environment"]
+    for name in ("web", "scorer", "beat"):
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:" in env["DATABASE_URL"]
+        assert env["CELERY_BROKER_URL"].startswith("redis://redis:")
+    # web and scorer share the storage that holds answer keys and predictions.
+    assert set(services["web"]["volumes"]) & set(services["scorer"]["volumes"])
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.worker"])
+def test_dockerfiles_copy_paths_that_exist(dockerfile):
+    text = (ROOT / dockerfile).read_text()
+    copies = re.findall(r"^COPY\s+(?!--from)(.+)$", text, re.M)
+    assert copies
+    for line in copies:
+        *sources, _dest = line.split()
+        for source in sources:
+            assert (ROOT / source).exists(), f"{dockerfile}: COPY {source} is not in the repository"
+    assert "torch==2.13.0" in text
