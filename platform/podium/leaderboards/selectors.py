@@ -9,11 +9,13 @@ from datetime import datetime
 
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.models import F, QuerySet, Window
+from django.db.models import Count, F, Q, QuerySet, Subquery, Window
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 from django.http import Http404
 
-from podium.leaderboards.entrants import Entrant, entrant_for_user
+from podium.accounts.models import TeamMembership
+from podium.leaderboards.entrants import Entrant
 from podium.leaderboards.models import BoardEntry
 from podium.leaderboards.services import final_picks_effective
 
@@ -160,29 +162,62 @@ def _count_before(*, competition_id: int, entry: BoardEntry, columns: tuple[str,
 
 
 def board_rank_of(*, entry: BoardEntry, board: str) -> int | None:
+    """One row's rank: 1 + the index entries before it (a row-value range count)."""
     if board == PUBLIC:
         if entry.rank_key is None:
             return None
-        return 1 + _count_before(
-            competition_id=entry.competition_id,
-            entry=entry,
-            columns=("rank_key", "submitted_at", "submission"),
-        )
-    if entry.private_rank_key is None:
-        return None
-    return 1 + _count_before(
-        competition_id=entry.competition_id,
-        entry=entry,
-        columns=("private_rank_key", "private_submitted_at", "private_submission"),
+        columns = ("rank_key", "submitted_at", "submission")
+    else:
+        if entry.private_rank_key is None:
+            return None
+        columns = ("private_rank_key", "private_submitted_at", "private_submission")
+    return 1 + _count_before(competition_id=entry.competition_id, entry=entry, columns=columns)
+
+
+def _page_entries(competition, *, offset: int, page_size: int) -> tuple[list[BoardEntry], int]:
+    """A deferred join: the page's ids (and the row count) from the index alone, then only
+    those rows. A deep OFFSET then walks index entries, not table rows."""
+    ids_and_count = list(
+        BoardEntry.objects.filter(competition=competition, rank_key__isnull=False)
+        .annotate(total=Window(Count("id")))
+        .order_by(*PUBLIC_ORDER)
+        .values_list("id", "total")[offset : offset + page_size]
+    )
+    if not ids_and_count:
+        return [], _ranked(competition).count()
+    ids = [pk for pk, _ in ids_and_count]
+    by_id = _ranked(competition).in_bulk(ids)
+    return [by_id[pk] for pk in ids if pk in by_id], ids_and_count[0][1]
+
+
+def _rank_sql(columns: tuple[str, str, str]) -> RawSQL:
+    """1 + the index entries before the outer row, as a correlated row-value count."""
+    t = BoardEntry._meta.db_table
+    a, b, c = columns
+    return RawSQL(
+        f"SELECT 1 + COUNT(*) FROM {t} AS before WHERE before.competition_id = {t}.competition_id "
+        f"AND before.{a} IS NOT NULL AND (before.{a}, before.{b}, before.{c}) < ({t}.{a}, {t}.{b}, {t}.{c})",
+        [],
     )
 
 
-def board_row_of(*, competition, user) -> BoardEntry | None:
-    entrant = entrant_for_user(competition=competition, user=user)
-    if entrant is None:
+def board_row_of(*, competition, user, with_ranks: tuple[str, ...] = ()) -> BoardEntry | None:
+    """The caller's row (their team's when they are in one), with its ranks, in one query."""
+    if user is None or not user.is_authenticated:
         return None
-    user._board_team_id = entrant.team_id
-    return BoardEntry.objects.select_related("user", "team").filter(entrant.row_filter).first()
+    teams = TeamMembership.objects.filter(competition=competition, user=user).values("team_id")
+    qs = BoardEntry.objects.select_related("user", "team").filter(competition=competition)
+    qs = qs.filter(Q(user=user, team__isnull=True) | Q(team__in=Subquery(teams)))
+    if PUBLIC in with_ranks:
+        qs = qs.annotate(own_public_rank=_rank_sql(("rank_key", "submitted_at", "submission_id")))
+    if PRIVATE in with_ranks:
+        qs = qs.annotate(
+            own_private_rank=_rank_sql(("private_rank_key", "private_submitted_at", "private_submission_id"))
+        )
+    # A team's row wins over a stale personal one.
+    row = qs.order_by(F("team_id").desc(nulls_last=True)).first()
+    user._board_team_id = row.team_id if row is not None else None
+    return row
 
 
 def board_page(
@@ -193,33 +228,36 @@ def board_page(
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))
     page = max(1, page)
     offset = (page - 1) * page_size
-    own = board_row_of(competition=competition, user=user)
+    own = board_row_of(
+        competition=competition, user=user, with_ranks=(PUBLIC,) if board == PUBLIC else (PUBLIC, PRIVATE)
+    )
     ranked = _ranked(competition)
-    count = ranked.count()
     result = BoardPage(
         board=board,
         revealed=competition.private_revealed_at is not None,
-        count=count,
+        count=0,
         page=page,
         page_size=page_size,
     )
     if board == PUBLIC:
-        entries = list(ranked.order_by(*PUBLIC_ORDER)[offset : offset + page_size])
+        entries, result.count = _page_entries(competition, offset=offset, page_size=page_size)
         result.rows = [
             _to_row(e, board=PUBLIC, rank=offset + i + 1, user=user) for i, e in enumerate(entries)
         ]
         leader = entries[0] if entries and offset == 0 else ranked.order_by(*PUBLIC_ORDER).first()
         if own is not None and own.rank_key is not None:
-            result.mine = _to_row(own, board=PUBLIC, rank=board_rank_of(entry=own, board=PUBLIC), user=user)
+            result.mine = _to_row(own, board=PUBLIC, rank=own.own_public_rank, user=user)
         _mark_overlaps(result.rows + ([result.mine] if result.mine else []), leader)
         return result
 
+    result.count = ranked.count()
     private_order = [F(name).asc(nulls_last=True) for name in PRIVATE_ORDER]
     entries = list(_with_both_ranks(ranked).order_by(*private_order)[offset : offset + page_size])
     result.rows = [_to_row(e, board=PRIVATE, rank=e.private_rank, user=user) for e in entries]
     if own is not None and own.rank_key is not None:
-        own.public_rank = board_rank_of(entry=own, board=PUBLIC)
-        result.mine = _to_row(own, board=PRIVATE, rank=board_rank_of(entry=own, board=PRIVATE), user=user)
+        own.public_rank = own.own_public_rank
+        private_rank = own.own_private_rank if own.private_rank_key is not None else None
+        result.mine = _to_row(own, board=PRIVATE, rank=private_rank, user=user)
     return result
 
 

@@ -101,13 +101,17 @@ def _public_order(competition: Competition) -> tuple[str, ...]:
 
 
 def final_picks_effective(*, entrant: Entrant, competition: Competition) -> list[Submission]:
-    """The chosen final picks, or the best K public entries when none is chosen."""
+    """The chosen final picks, or the best K public entries when none is chosen.
+
+    One query: chosen picks sort first (there are at most K of them), then the best public.
+    """
+    k = competition.max_final_picks
     scored = entrant.submissions().filter(status=Status.SCORED, public_score__isnull=False)
     fields = ("id", "created_at", "public_score", "private_score", "is_final_pick")
-    chosen = list(scored.filter(is_final_pick=True).order_by("created_at", "id").only(*fields))
-    if chosen:
-        return chosen[: competition.max_final_picks]
-    return list(scored.order_by(*_public_order(competition)).only(*fields)[: competition.max_final_picks])
+    first = list(scored.order_by("-is_final_pick", *_public_order(competition)).only(*fields)[:k])
+    if first and first[0].is_final_pick:
+        return [s for s in first if s.is_final_pick]
+    return first
 
 
 def _private_refresh(row: BoardEntry, entrant: Entrant, competition: Competition) -> None:

@@ -151,7 +151,7 @@ def test_list_query_count_does_not_grow_with_rows(competition, alice_api, django
     for i, user in enumerate(users[3:]):
         make_entry(competition, user, 0.6 + i / 100)
     assert queries() == few
-    assert few <= 6
+    assert few <= 5, few  # auth is forced: competition, own row+rank, ids+count, rows, leader
 
 
 def test_history_for_the_owner_and_admins_only(

@@ -153,3 +153,17 @@ def test_own_row_rank_on_a_deep_page(competition, alice, bob, charlie, dave, eri
     assert [r.entrant_name for r in page.rows] == ["bob", "charlie"]
     assert (page.mine.rank, page.mine.entrant_name, page.mine.is_mine) == (5, "alice", True)
     assert page.pages == 3
+
+
+def test_rank_of_a_single_row_matches_the_page(competition, alice, bob, charlie):
+    from podium.leaderboards.selectors import board_rank_of
+
+    join(competition, alice, bob, charlie)
+    now = timezone.now()
+    make_entry(competition, alice, 0.8, 0.5, at=now - timedelta(hours=1))
+    make_entry(competition, bob, 0.8, 0.9, at=now - timedelta(hours=2))
+    make_entry(competition, charlie, 0.9, 0.7)
+    ranks = {r.user.username: board_rank_of(entry=r, board="public") for r in BoardEntry.objects.all()}
+    assert ranks == {"charlie": 1, "bob": 2, "alice": 3}
+    private = {r.user.username: board_rank_of(entry=r, board="private") for r in BoardEntry.objects.all()}
+    assert private == {"bob": 1, "charlie": 2, "alice": 3}

@@ -1,0 +1,425 @@
+"""The board kept on write against the naive board that aggregates all submissions.
+
+Fills a private PostgreSQL database (created here, dropped at the end) with 10,000
+participants and 1,000,000 scored entries (COPY), builds the board rows with one
+set-based statement, checks a sample of them against the service's own rebuild,
+then measures through a real gunicorn server:
+- GET a board page (random pages over the whole board, 500 requests: p50, p95;
+  goal p95 <= 30 ms), signed in as a participant so the caller's own row is
+  included in every answer;
+- GET as a participant whose own row sits on a deep page (rank ~9,000);
+and in-process:
+- applying one new score with board_record_score inside a transaction, as the scorer
+  does (median over 200; goal <= 5 ms), and the same including a commit of its own
+  (the scorer commits its own writes anyway; the fsync is the disk's, not the board's);
+- the naive page query (best entry per participant by a window over all
+  submissions, then the page), the same pages, for the ratio.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/leaderboard.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "platform"))
+sys.path.insert(0, str(ROOT))
+
+BASE_URL = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+if not BASE_URL.startswith("postgres"):
+    sys.exit("bench/leaderboard.py needs PostgreSQL: set DATABASE_URL=postgres://…")
+DB_NAME = f"podium_bench_board_{os.getpid()}"
+parsed = urlparse(BASE_URL)
+BENCH_URL = urlunparse(parsed._replace(path="/" + DB_NAME))
+os.environ["DATABASE_URL"] = BENCH_URL
+os.environ["PODIUM_DEBUG"] = "0"  # DEBUG keeps every query in memory: not how production runs
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "podium.settings")
+
+import psycopg  # noqa: E402
+
+
+def admin_conn():
+    return psycopg.connect(BASE_URL.replace("postgres://", "postgresql://", 1), autocommit=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def copy_model(cursor, model, rows, explicit: list[str]) -> None:
+    """COPY rows (tuples in `explicit` order) into a model's table, other columns at their defaults."""
+    from psycopg.types.json import Jsonb
+
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    names = [f.column for f in fields]
+    by_name = {f.attname: f for f in fields}
+    positions = [explicit.index(f.attname) if f.attname in explicit else None for f in fields]
+    defaults = []
+    for f in fields:
+        value = None if f.attname in explicit else f.get_default()
+        if value is not None and f.get_internal_type() == "JSONField":
+            value = Jsonb(value)
+        defaults.append(value)
+    assert all(name in by_name for name in explicit), explicit
+    with cursor.copy(f"COPY {model._meta.db_table} ({', '.join(names)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[p] if p is not None else d for p, d in zip(positions, defaults, strict=True)])
+
+
+def fill(n_users: int, per_user: int, seed: int):
+    from django.db import connection
+    from django.utils import timezone
+
+    from podium.accounts.authentication import hash_token_key
+    from podium.accounts.models import ApiToken, User
+    from podium.competitions.models import Competition, Dataset
+    from podium.submissions.models import Submission
+
+    rng = random.Random(seed)
+    now = timezone.now()
+    start = now - timedelta(days=60)
+    dataset = Dataset.objects.create(slug="bench", title="Bench", task_type="classification", manifest={})
+    competition = Competition.objects.create(
+        slug="bench-board",
+        title="Bench board",
+        dataset=dataset,
+        task_type="classification",
+        metric="accuracy",
+        higher_is_better=True,
+        starts_at=start,
+        ends_at=now + timedelta(days=30),
+        daily_limit=100,
+    )
+    with connection.cursor() as cur:
+        raw = cur.cursor
+        copy_model(
+            raw,
+            User,
+            ((f"p{i:05d}", "!", now, True, f"p{i:05d}@example.com") for i in range(n_users)),
+            ["username", "password", "date_joined", "is_active", "email"],
+        )
+    user_ids = list(User.objects.order_by("id").values_list("id", flat=True))
+    skill = {uid: rng.uniform(0.55, 0.90) for uid in user_ids}
+
+    def entries():
+        span = (now - start).total_seconds()
+        for uid in user_ids:
+            base = skill[uid]
+            for _ in range(per_user):
+                public = round(min(1.0, max(0.0, rng.gauss(base, 0.03))), 4)  # 4 digits: real ties
+                private = round(min(1.0, max(0.0, public + rng.gauss(0, 0.02))), 4)
+                at = start + timedelta(seconds=rng.uniform(0, span))
+                yield (
+                    competition.pk,
+                    uid,
+                    "predictions",
+                    "scored",
+                    at,
+                    at,
+                    public,
+                    private,
+                    public - 0.02,
+                    public + 0.02,
+                    1,
+                )
+
+    with connection.cursor() as cur:
+        # Build the submission indexes once after the load (a sorted build) instead of
+        # maintaining them row by row; the definitions are Django's, read back from the catalog.
+        cur.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname NOT LIKE %s",
+            [Submission._meta.db_table, "%pkey"],
+        )
+        index_defs = cur.fetchall()
+        cur.execute(
+            "SELECT conname FROM pg_constraint WHERE conindid = ANY(SELECT indexrelid FROM pg_index "
+            "WHERE indrelid = %s::regclass) AND contype = 'u'",
+            [Submission._meta.db_table],
+        )
+        unique_backed = {row[0] for row in cur.fetchall()}
+        index_defs = [(n, d) for n, d in index_defs if n not in unique_backed]
+        for name, _ in index_defs:
+            cur.execute(f'DROP INDEX "{name}"')
+        cur.execute("SET maintenance_work_mem = '256MB'")
+        copy_model(
+            cur.cursor,
+            Submission,
+            entries(),
+            [
+                "competition_id",
+                "user_id",
+                "kind",
+                "status",
+                "created_at",
+                "finished_at",
+                "public_score",
+                "private_score",
+                "public_ci_low",
+                "public_ci_high",
+                "attempt",
+            ],
+        )
+        for _, definition in index_defs:
+            cur.execute(definition)
+    key = secrets.token_urlsafe(24)
+    return competition, user_ids, key, ApiToken, hash_token_key
+
+
+BOARD_FILL = """
+INSERT INTO leaderboards_boardentry
+  (competition_id, user_id, team_id, score, rank_key, submission_id, submitted_at, ci_low, ci_high,
+   entry_count, last_submitted_at, private_score, private_rank_key, private_submission_id,
+   private_submitted_at, updated_at)
+WITH ranked AS (
+  SELECT id, user_id, public_score, private_score, public_ci_low, public_ci_high, created_at,
+         ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY public_score DESC, created_at, id) AS rn,
+         COUNT(*) OVER (PARTITION BY user_id) AS n,
+         MAX(created_at) OVER (PARTITION BY user_id) AS last_at
+  FROM submissions_submission WHERE competition_id = %(c)s AND status = 'scored'
+), picks AS (
+  SELECT DISTINCT ON (user_id) user_id, id, private_score, created_at
+  FROM ranked WHERE rn <= %(k)s ORDER BY user_id, private_score DESC, created_at, id
+)
+SELECT %(c)s, b.user_id, NULL, b.public_score, -b.public_score, b.id, b.created_at, b.public_ci_low,
+       b.public_ci_high, b.n, b.last_at, p.private_score, -p.private_score, p.id, p.created_at, now()
+FROM ranked b JOIN picks p ON p.user_id = b.user_id WHERE b.rn = 1
+"""
+
+NAIVE_PAGE = """
+SELECT user_id, public_score, created_at, id, n FROM (
+  SELECT user_id, public_score, created_at, id,
+         ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY public_score DESC, created_at, id) AS rn,
+         COUNT(*) OVER (PARTITION BY user_id) AS n
+  FROM submissions_submission WHERE competition_id = %s AND status = 'scored'
+) t WHERE rn = 1 ORDER BY public_score DESC, created_at, id LIMIT %s OFFSET %s
+"""
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--users", type=int, default=10_000)
+    ap.add_argument("--per-user", type=int, default=100)
+    ap.add_argument("--requests", type=int, default=500)
+    ap.add_argument("--naive", type=int, default=3, help="naive page queries to time")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    t_start = time.perf_counter()
+
+    with admin_conn() as conn:
+        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+    server = None
+    try:
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+        from django.db import connection, transaction
+
+        call_command("migrate", verbosity=0, interactive=False)
+        t0 = time.perf_counter()
+        competition, user_ids, key, ApiToken, hash_token_key = fill(args.users, args.per_user, args.seed)
+        with connection.cursor() as cur:
+            cur.execute(BOARD_FILL, {"c": competition.pk, "k": competition.max_final_picks})
+        # What autovacuum does on a live database: statistics and the visibility map.
+        with connection.cursor() as cur:
+            cur.execute("VACUUM ANALYZE")
+        fill_s = time.perf_counter() - t0
+
+        from podium.leaderboards.entrants import Entrant
+        from podium.leaderboards.models import BoardEntry
+        from podium.leaderboards.selectors import board_rank_of
+        from podium.leaderboards.services import board_rebuild, board_record_score
+        from podium.submissions.models import Submission
+
+        # The bulk fill must agree with the service's own rules: rebuild a sample and compare.
+        fields = ["score", "submission_id", "entry_count", "private_score", "private_submission_id"]
+        for uid in random.Random(1).sample(user_ids, 20):
+            bulk = BoardEntry.objects.values(*fields).get(competition=competition, user_id=uid)
+            board_rebuild(entrant=Entrant(competition_id=competition.pk, user_id=uid, team_id=None))
+            again = BoardEntry.objects.values(*fields).get(competition=competition, user_id=uid)
+            assert bulk == again, (uid, bulk, again)
+
+        deep = BoardEntry.objects.filter(competition=competition).order_by(
+            "rank_key", "submitted_at", "submission_id"
+        )
+        top_user = deep.first().user_id
+        deep_entry = deep[int(args.users * 0.9)]
+        deep_rank = board_rank_of(entry=deep_entry, board="public")
+        tokens = {}
+        for uid in (top_user, deep_entry.user_id):
+            k = secrets.token_urlsafe(24)
+            ApiToken.objects.create(user_id=uid, name="bench", prefix=k[:8], key_hash=hash_token_key(k))
+            tokens[uid] = k
+
+        port = free_port()
+        env = {**os.environ, "DATABASE_URL": BENCH_URL, "PODIUM_DEBUG": "0"}
+        server = subprocess.Popen(
+            [
+                str(ROOT / ".venv/bin/gunicorn"),
+                "podium.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "--log-level",
+                "warning",
+                "--chdir",
+                str(ROOT),
+                "--pythonpath",
+                "platform",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        import logging
+
+        import httpx
+
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+
+        base = f"http://127.0.0.1:{port}/api/competitions/{competition.slug}/leaderboard/"
+        client = httpx.Client(timeout=30)
+        for _ in range(100):
+            try:
+                client.get(base)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        pages = args.users // 50
+        rng = random.Random(2)
+
+        def timed_get(params, token):
+            t = time.perf_counter()
+            r = client.get(base, params=params, headers={"Authorization": f"Token {token}"})
+            ms = (time.perf_counter() - t) * 1000
+            assert r.status_code == 200, r.text[:300]
+            return ms, r.json()
+
+        for _ in range(20):  # warm both workers
+            timed_get({"page": rng.randint(1, pages)}, tokens[top_user])
+        page_ms = []
+        for _ in range(args.requests):
+            ms, body = timed_get({"page": rng.randint(1, pages)}, tokens[top_user])
+            page_ms.append(ms)
+        assert body["count"] == args.users and len(body["results"]) == 50
+        own_ms = []
+        for _ in range(100):
+            ms, body = timed_get({"page": 1}, tokens[deep_entry.user_id])
+            own_ms.append(ms)
+        assert body["mine"]["rank"] == deep_rank, (body["mine"], deep_rank)
+
+        # One new score applied to the board, as the scorer does (inside its transaction).
+        apply_ms, commit_ms = [], []
+        for i in range(200):
+            uid = rng.choice(user_ids)
+            public = round(rng.uniform(0.5, 0.95), 4)
+            s = Submission.objects.create(
+                competition=competition,
+                user_id=uid,
+                kind="predictions",
+                status="scored",
+                public_score=public,
+                private_score=public,
+                public_ci_low=public - 0.02,
+                public_ci_high=public + 0.02,
+                attempt=1,
+                finished_at=datetime.now(UTC),
+            )
+            s.competition = competition
+            t = time.perf_counter()
+            with transaction.atomic():
+                board_record_score(submission=s)
+                apply_ms.append((time.perf_counter() - t) * 1000)
+            commit_ms.append((time.perf_counter() - t) * 1000)
+            assert (
+                i
+                or BoardEntry.objects.get(competition=competition, user_id=uid).entry_count
+                == args.per_user + 1
+            )
+
+        # The same page reads in-process (the selector's SQL and ORM work, no HTTP), to compare
+        # like with like against the naive SQL below.
+        from podium.accounts.models import User
+        from podium.leaderboards.selectors import board_page
+
+        viewer = User.objects.get(pk=top_user)
+        selector_ms = []
+        for _ in range(200):
+            t = time.perf_counter()
+            board_page(competition=competition, page=rng.randint(1, pages), user=viewer)
+            selector_ms.append((time.perf_counter() - t) * 1000)
+
+        # The naive board: aggregate every submission for each page read.
+        naive_ms = []
+        with connection.cursor() as cur:
+            for _ in range(args.naive):
+                t = time.perf_counter()
+                cur.execute(NAIVE_PAGE, [competition.pk, 50, 50 * rng.randint(0, pages - 1)])
+                cur.fetchall()
+                naive_ms.append((time.perf_counter() - t) * 1000)
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:
+            pass
+        with admin_conn() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+
+    p50, p95 = pct(page_ms, 50), pct(page_ms, 95)
+    naive_p50 = statistics.median(naive_ms)
+    print(
+        f"fill: {args.users:,} participants, {args.users * args.per_user:,} scored entries in {fill_s:.1f} s"
+    )
+    print(f"{'measure':42} {'p50 ms':>9} {'p95 ms':>9}")
+    print(f"{'GET board page (HTTP, kept on write)':42} {p50:9.2f} {p95:9.2f}   goal p95 <= 30")
+    print(
+        f"{'GET page 1 + own row at rank ' + str(deep_rank) + ' (HTTP)':42} {pct(own_ms, 50):9.2f} {pct(own_ms, 95):9.2f}"
+    )
+    print(
+        f"{'apply one new score (board_record_score)':42} {statistics.median(apply_ms):9.2f} {pct(apply_ms, 95):9.2f}   goal p50 <= 5"
+    )
+    print(
+        f"{'  the same with its own commit (fsync)':42} {statistics.median(commit_ms):9.2f} {pct(commit_ms, 95):9.2f}"
+    )
+    print(
+        f"{'board page in-process (board_page, no HTTP)':42} {pct(selector_ms, 50):9.2f} {pct(selector_ms, 95):9.2f}"
+    )
+    print(f"{'naive page query (SQL only, no HTTP)':42} {naive_p50:9.2f} {pct(naive_ms, 95):9.2f}")
+    print(
+        f"naive SQL p50 / board HTTP p50 = {naive_p50 / p50:.1f}x; total {time.perf_counter() - t_start:.0f} s"
+    )
+    print(
+        f"bench: leaderboard metric={p95:.2f}ms baseline={pct(naive_ms, 95):.2f}ms ratio={pct(naive_ms, 95) / p95:.1f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
