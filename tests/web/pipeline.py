@@ -4,6 +4,8 @@ broker folder of the test's own. The browser talks to that gunicorn."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from tests.e2e.harness import Platform, database_url
@@ -24,9 +26,15 @@ def podium_platform(settings, tmp_path):
     for sub in ("queue", "processed"):  # kombu's filesystem transport expects its folders
         (tmp_path / "var" / "broker" / sub).mkdir(parents=True, exist_ok=True)
     try:
-        plat.start_web(workers=1, threads=4)
-        plat.start_scorer()
-        plat.start_trainer()
+        # Started side by side: each mostly waits on its own imports.
+        with ThreadPoolExecutor(3) as pool:
+            starts = [
+                pool.submit(plat.start_web, workers=1, threads=4),
+                pool.submit(plat.start_scorer),
+                pool.submit(plat.start_trainer),
+            ]
+            for started in starts:
+                started.result()
         yield plat
     except BaseException:
         print(plat.logs())

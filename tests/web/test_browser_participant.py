@@ -38,7 +38,7 @@ def web(playwright_driver, podium_platform):  # noqa: F811
 
 
 def test_new_participant_submits_a_config_and_watches_it_scored(web, podium_platform, tmp_path):  # noqa: F811
-    competition(budget_epochs=6)
+    competition(budget_epochs=3)
     page = web.new_page()
 
     page.goto("/accounts/signup/")
@@ -67,7 +67,7 @@ def test_new_participant_submits_a_config_and_watches_it_scored(web, podium_plat
     assert page.locator(".gutter .err").first.inner_text() == "10"
     shot(page, "submit-editor-error")
 
-    editor.fill(BAD_CONFIG.replace("epochs: 999", "epochs: 6"))
+    editor.fill(BAD_CONFIG.replace("epochs: 999", "epochs: 3"))
     page.get_by_text("Valid config for this competition").wait_for()
     shot(page, "submit-editor-valid")
     page.get_by_role("button", name="Submit config").click()
