@@ -66,6 +66,9 @@ class Problem:
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
 
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message}
+
 
 class ConfigError(ValueError):
     def __init__(self, problems: list[Problem]):
@@ -294,40 +297,13 @@ class Budget(_Strict):
 
 # ---------------------------------------------------------------- errors -> problems
 
-_FIELD_NAMES: set[str] = set()
-
-
-def _collect_fields(model: type[BaseModel]) -> None:
-    for name, f in model.model_fields.items():
-        _FIELD_NAMES.add(name)
-        for sub in _submodels(f.annotation):
-            if sub.__name__ not in _seen:
-                _seen.add(sub.__name__)
-                _collect_fields(sub)
-
-
-_seen: set[str] = set()
-
-
-def _submodels(annotation: Any) -> list[type[BaseModel]]:
-    found = []
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        found.append(annotation)
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found.extend(_submodels(arg))
-    for meta in getattr(annotation, "__metadata__", ()) or ():
-        found.extend(_submodels(meta) if isinstance(meta, type) else [])
-    origin = getattr(annotation, "__origin__", None)
-    if origin is not None and origin is not annotation:
-        found.extend(_submodels(origin))
-    return found
-
-
-for _t in techniques.REGISTRY.values():
-    if _t.params is not None:
-        _collect_fields(_t.params)
-for _m in (ModelConfig, ModelSpec, TrainSpec, PretrainSpec, FinetuneSpec, EarlyStopping):
-    _collect_fields(_m)
+# Every parameter name anywhere in the schema: the vocabulary for "did you mean" hints.
+_FIELD_NAMES: set[str] = {
+    name
+    for model in [t.params for t in techniques.REGISTRY.values() if t.params is not None]
+    + [ModelConfig, ModelSpec, TrainSpec, PretrainSpec, FinetuneSpec, EarlyStopping]
+    for name in model.model_fields
+}
 
 
 def _message(err: dict[str, Any], key: Any, owner: str | None = None) -> str:
