@@ -209,3 +209,21 @@ def test_team_api(competition, alice_api, bob_api, charlie_api, anon_api, alice,
     assert charlie_api.get(base + "mine/").status_code == 404
     assert bob_api.post(base + "leave/").json() == {"left": True}
     assert bob_api.post(base + "leave/").status_code == 400
+
+
+def test_history_under_the_ladder_withholds_exact_public_scores(alice_api, admin_api, alice):
+    from .conftest import make_competition
+
+    competition = make_competition(ladder_enabled=True, ladder_step=0.05)
+    join(competition, alice)
+    first = make_entry(competition, alice, 0.80)
+    make_entry(competition, alice, 0.83)
+    row = BoardEntry.objects.get(user=alice)
+    path = url(competition, f"leaderboard/rows/{row.pk}/history/")
+    items = alice_api.get(path).json()["results"]
+    assert [(h["public_score"], h["shown_on_board"]) for h in items] == [(None, False), (None, True)]
+    assert items[1]["submission_id"] == first.pk
+    assert [h["public_score"] for h in admin_api.get(path).json()["results"]] == [0.83, 0.80]
+    board = alice_api.get(url(competition)).json()
+    assert board["ladder"] == {"enabled": True, "step": 0.05}
+    assert [r["score"] for r in board["results"]] == [0.80]

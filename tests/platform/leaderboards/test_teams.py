@@ -148,3 +148,13 @@ def test_too_many_picks_after_a_merge_are_cleared(competition, alice, bob, admin
     # Defaults: best two public (.7 and .6) -> best private .9.
     row = BoardEntry.objects.get(team=team)
     assert row.private_score == 0.9
+
+
+def test_an_entry_without_its_team_stamped_still_counts_for_the_team(competition, alice, bob):
+    join(competition, alice, bob)
+    team = team_create(user=alice, competition=competition, name="Owls")
+    team_join(user=bob, join_code=team.join_code)
+    entry = make_entry(competition, bob, 0.6)  # the intake left Submission.team empty
+    entry.refresh_from_db()
+    assert entry.team_id == team.pk
+    assert standings(competition) == [(1, "Owls", "team", 0.6, 1)]
