@@ -246,28 +246,10 @@ def _loss_fn(classification: bool) -> Callable:
 
 
 def _layer_of_param(model: nn.Module) -> dict[str, str]:
-    """Parameter name -> readable layer name (the config path when the builder knows it)."""
-    names: dict[str, str] = {}
-    try:
-        from workers.build import layer_names
+    """Parameter name -> the layer path of the config (`layers.3.conv2d`)."""
+    from workers.build import layer_names
 
-        module_names = layer_names(model)  # module path -> readable name
-    except (ImportError, AttributeError, TypeError):
-        module_names = {}
-    for pname, _ in model.named_parameters():
-        mod = pname.rsplit(".", 1)[0] if "." in pname else ""
-        readable = None
-        # The innermost named module that owns this parameter wins.
-        probe = mod
-        while True:
-            if probe in module_names:
-                readable = module_names[probe]
-                break
-            if not probe:
-                break
-            probe = probe.rsplit(".", 1)[0] if "." in probe else ""
-        names[pname] = readable or mod or pname
-    return names
+    return layer_names(model)
 
 
 class GradNormTracker:
@@ -369,13 +351,13 @@ class _Run:
             return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def check_clock(self, now: float) -> None:
+    def check_clock(self, now: float, *, poll: bool = False) -> None:
         if now > self.deadline:
             raise _Stop(
                 BUDGET_SECONDS,
                 f"stopped after {now - self.start:.1f} s: the budget allows {self.budget.max_seconds:g} s of training",
             )
-        if self.should_stop is not None and now >= self.next_poll:
+        if self.should_stop is not None and (poll or now >= self.next_poll):
             self.next_poll = now + POLL_SECONDS
             if self.should_stop():
                 raise _Stop(CANCELLED, "cancelled while training")
@@ -422,12 +404,14 @@ class _Run:
         gen = torch.Generator(device=dev)
         gen.manual_seed(seed)
         stop: tuple[str, str] | None = None
+        phase_epochs = 0
 
         for _ in range(epochs):
-            if self.budget.max_epochs is not None and self.epochs_done >= self.budget.max_epochs:
+            # The epoch budget holds for each phase (pre-training, training), as validation checks it.
+            if self.budget.max_epochs is not None and phase_epochs >= self.budget.max_epochs:
                 stop = (
                     BUDGET_EPOCHS,
-                    f"stopped after {self.epochs_done} epochs: the budget allows {self.budget.max_epochs}",
+                    f"stopped after {phase_epochs} {phase} epochs: the budget allows {self.budget.max_epochs}",
                 )
                 break
             t0 = time.perf_counter()
@@ -479,6 +463,7 @@ class _Run:
             if val_out is not None:
                 val_metric = {"name": self.metric.name, "value": self._metric_value(val_out, tensors)}
             self.epochs_done += 1
+            phase_epochs += 1
             record = {
                 "phase": phase,
                 "epoch": self.epochs_done,
@@ -517,7 +502,7 @@ class _Run:
                         break
             # Checked between epochs too, so a short epoch still notices a cancel or the deadline.
             try:
-                self.check_clock(time.perf_counter())
+                self.check_clock(time.perf_counter(), poll=True)
             except _Stop as s_:
                 stop = (s_.reason, s_.message)
                 break
@@ -633,7 +618,14 @@ def train(
                 pretrain_data, seed=seed, val_fraction=val_fraction, device=dev
             )
             pre_epochs = int(_get(pre_cfg, "epochs", _get(tcfg, "epochs", 1)))
-            out = run.fit(model, pre_tensors, tcfg, epochs=pre_epochs, seed=seed, phase="pretrain")
+            out = run.fit(
+                model,
+                pre_tensors,
+                _pretrain_cfg(pre_cfg, tcfg),
+                epochs=pre_epochs,
+                seed=seed,
+                phase="pretrain",
+            )
             del pre_tensors
             stop = out["stop"]
             if stop is None or stop[0] == EARLY_STOPPING:
@@ -693,6 +685,16 @@ def train(
             result.weights_path = save_weights(result, config, Path(out_dir) / "weights.safetensors")
         result.seconds = time.perf_counter() - run.start
         return result
+
+
+def _pretrain_cfg(pre_cfg, tcfg) -> dict:
+    """The training settings of the pre-training phase: train's, with pretrain's overrides."""
+    return {
+        "batch_size": _get(pre_cfg, "batch_size", _get(tcfg, "batch_size", 64)),
+        "optimizer": _get(pre_cfg, "optimizer", _get(tcfg, "optimizer")),
+        "scheduler": _get(pre_cfg, "scheduler", _get(tcfg, "scheduler")),
+        "early_stopping": _get(tcfg, "early_stopping"),
+    }
 
 
 def _prepare_finetune(model: nn.Module, config, source: TrainData, target: TrainData, dev) -> nn.Module:
@@ -797,13 +799,13 @@ def predictions_csv(result: TrainResult, manifest: Mapping | TrainData, metric: 
 # --------------------------------------------------------------------------- local runner
 
 
-def score_on_test_labels(result: TrainResult, data: TrainData) -> float | None:
-    """The metric on the hidden test labels (local runs only: the catalog has them)."""
+def score_on_test_labels(result: TrainResult, data: TrainData, metric: str | None = None) -> float | None:
+    """A metric (default: the run's) on the hidden test labels (local runs only: the catalog has them)."""
     if data.test_labels is None or result.predictions is None:
         return None
     from datasets.metrics import get_metric
 
-    metric = get_metric(result.metric)
+    metric = get_metric(metric or result.metric)
     if result.task_type == "classification":
         y = data.target_indices(data.test_labels)
         pred = result.probabilities if metric.needs_proba else result.probabilities.argmax(axis=1)
@@ -856,19 +858,25 @@ def run_local(
         result = train(config, data, device=device, on_epoch=on_epoch, out_dir=out)
 
     score = score_on_test_labels(result, data)
+    test_metrics = {}
+    if score is not None:
+        test_metrics[result.metric] = score
+        if result.task_type == "classification" and result.metric != "accuracy":
+            test_metrics["accuracy"] = score_on_test_labels(result, data, "accuracy")
     out.mkdir(parents=True, exist_ok=True)
     (out / "predictions.csv").write_bytes(predictions_csv(result, data.manifest))
     summary = result.summary() | {
         "dataset": dataset,
         "config": str(config_path),
         "test_metric": None if score is None else {"name": result.metric, "value": score},
+        "test_metrics": test_metrics,
     }
     (out / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     vm = result.val_metric
     val_text = f"{vm['name']} {vm['value']:.4f}" if vm else "n/a"
     console.print(
         f"{config_path.name} on {dataset}: validation {val_text}"
-        + (f", test {result.metric} {score:.4f}" if score is not None else "")
+        + "".join(f", test {name} {value:.4f}" for name, value in test_metrics.items())
         + f"; {result.epochs_run} epochs in {result.seconds:.1f} s ({result.stopped_reason}); outputs in {out}"
     )
     return summary
@@ -894,8 +902,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--out", default=None, help="output folder (default runs/<config>-<dataset>)")
     parser.add_argument("--epochs", type=int, default=None, help="override train.epochs (quick checks)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (1 is fastest for small models on a busy machine)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be >= 1")
+        torch.set_num_threads(args.threads)
     try:
         run_local(
             args.config,
