@@ -56,6 +56,10 @@ def test_submission_page_charts_and_compare(browser, live_server, alice, bob):
 
     # Cancel from My submissions: the entry leaves the queue.
     page.goto("/c/iris-cup/submissions/")
+    assert (
+        page.locator(f"tr[data-submission='{a.pk}']").get_by_test_id("progress").inner_text() == "epoch 3 / 3"
+    )
+    shot(page, "my-submissions-running")
     page.locator(f"tr[data-submission='{a.pk}']").get_by_role("button", name="Cancel").click()
     assert page.locator(f"tr[data-submission='{a.pk}']").get_by_test_id("status").inner_text() == "Cancelled"
 

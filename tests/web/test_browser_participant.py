@@ -86,6 +86,9 @@ def test_new_participant_submits_a_config_and_watches_it_scored(web, podium_plat
     assert seen & {"Queued", "Running", "Scoring"}, seen
     assert page.evaluate("window.__notReloaded") is True
     shot(page, "my-submissions")
+    # The scored entry becomes a final pick for the private board.
+    page.get_by_role("button", name="Pick").click()
+    assert page.get_by_role("button", name="Final").get_attribute("aria-pressed") == "true"
 
     page.get_by_test_id("my-rows").get_by_role("link", name=re.compile(r"^#\d+$")).first.click()
     page.wait_for_selector("canvas[data-chart='chart-loss']")

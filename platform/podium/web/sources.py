@@ -8,6 +8,7 @@ raised and the page says so instead of guessing the rule.
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, F, Q
 from django.http import Http404
 
 from podium.web import deps
@@ -139,8 +140,17 @@ def validate_config(competition, text: str):
 
 
 def my_submissions(competition, user):
-    """Own (and own team's) entries; the selector filters by who asks."""
-    return list(deps.get(SUB_SEL, "submission_list")(competition=competition, user=_user(user)))
+    """Own (and own team's) entries, with the current attempt's epoch count for the progress
+    bar; the selector filters by who asks, this only adds a count to its rows."""
+    qs = deps.get(SUB_SEL, "submission_list")(competition=competition, user=_user(user))
+    rows = list(
+        qs.annotate(epochs_done=Count("epoch_metrics", filter=Q(epoch_metrics__attempt=F("attempt"))))
+    )
+    for row in rows:
+        train = (row.config or {}).get("train") or {}
+        row.epochs_total = train.get("epochs") or competition.budget_epochs
+        row.progress = min(100, round(100 * row.epochs_done / row.epochs_total)) if row.epochs_total else 0
+    return rows
 
 
 def submission_for(submission_id: int, user):
