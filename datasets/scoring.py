@@ -78,6 +78,18 @@ class AnswerKey:
             self._lookup["int_ids"] = ids.astype(np.int64) if ok and len(ids) else None
         return self._lookup["int_ids"]
 
+    @property
+    def public_idx(self) -> np.ndarray:
+        if "public_idx" not in self._lookup:
+            self._lookup["public_idx"] = np.flatnonzero(self.public)
+        return self._lookup["public_idx"]
+
+    @property
+    def private_idx(self) -> np.ndarray:
+        if "private_idx" not in self._lookup:
+            self._lookup["private_idx"] = np.flatnonzero(~self.public)
+        return self._lookup["private_idx"]
+
     def positions_of_ints(self, values: np.ndarray) -> np.ndarray:
         """Key position of each int id, -1 for ids not in the key."""
         keys = self.int_ids
@@ -295,8 +307,10 @@ def parse_predictions(
 
 def _fast_parse(body: bytes, header: list[str], kind: str, key: AnswerKey) -> np.ndarray | None:
     """Strictly typed vectorised parse; None when the slow path must judge the file."""
-    if not body or b'"' in body or b"\n\n" in body or b"\n\r\n" in body or body[:1] in (b"\n", b"\r"):
-        return None  # quoting and blank lines shift row numbers: the slow path counts them
+    if not body or b'"' in body:
+        return None  # quoted fields may span lines: the slow path counts rows
+    # Blank lines need no search: with skip_blank_lines=False they arrive as rows with
+    # an empty id, which no answer key holds, so such files go to the slow path too.
     int_ids = key.int_ids is not None
     id_col = header[0]
     dtype: dict = {id_col: np.int64 if int_ids else object}
@@ -325,7 +339,11 @@ def _fast_parse(body: bytes, header: list[str], kind: str, key: AnswerKey) -> np
         pos = np.arange(n) if np.array_equal(ids, key.int_ids) else key.positions_of_ints(ids)
     else:
         pos = key.positions_of_strings(ids)
-    if (pos < 0).any() or not (np.bincount(pos, minlength=n) == 1).all():
+    if (pos < 0).any():
+        return None
+    seen = np.zeros(n, dtype=bool)
+    seen[pos] = True
+    if not seen.all():  # n rows, all known ids, none missing: so none repeated either
         return None
     if kind == "label":
         col = frame[header[1]].cat
@@ -465,12 +483,23 @@ def _check(key: AnswerKey, predictions: Predictions, metric) -> Metric:
 def score(answer_key: AnswerKey, predictions: Predictions, metric) -> tuple[float, float]:
     """(public, private) scores; nan for an empty split."""
     m = _check(answer_key, predictions, metric)
+    key = answer_key
+    per_row = _per_row_loss(m.name, key.targets, predictions.values)
+    if per_row is not None:
+        # Mean-of-rows metrics: one pass sums both splits.
+        counts = np.bincount(key.public, minlength=2)
+        sums = np.bincount(key.public, weights=per_row, minlength=2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = sums / counts
+        if m.name == "rmse":
+            means = np.sqrt(means)
+        return float(means[1]), float(means[0])
     out = []
-    for mask in (answer_key.public, ~answer_key.public):
-        if not mask.any():
+    for idx in (key.public_idx, key.private_idx):
+        if idx.size == 0:
             out.append(float("nan"))
             continue
-        out.append(m(answer_key.targets[mask], predictions.values[mask], answer_key.n_classes))
+        out.append(m(key.targets[idx], predictions.values[idx], key.n_classes))
     return out[0], out[1]
 
 

@@ -11,6 +11,7 @@ from datasets.metrics import METRICS
 from datasets.scoring import (
     AnswerKey,
     PredictionError,
+    Predictions,
     bootstrap_ci,
     make_answer_key,
     parse_predictions,
@@ -379,3 +380,25 @@ def test_fast_path_never_accepts_what_the_reference_parser_refuses(metric, seed)
             assert outcomes[0] == outcomes[1], data
         else:
             np.testing.assert_array_equal(outcomes[0], outcomes[1])
+
+
+@pytest.mark.parametrize("name", list(METRICS))
+def test_score_is_the_metric_on_each_split(name):
+    slug = "diabetes" if METRICS[name].task_type == "regression" else "hard-classification"
+    b = catalog.build(slug)
+    key = make_answer_key(b.files["test_labels.csv"], b.manifest, seed=5, public_fraction=0.3)
+    rng = np.random.default_rng(6)
+    if METRICS[name].needs_proba:
+        values, kind = rng.dirichlet(np.ones(4), len(key)), "proba"
+    elif METRICS[name].task_type == "classification":
+        values, kind = (
+            np.where(rng.random(len(key)) < 0.5, key.targets, rng.integers(0, 4, len(key))),
+            "label",
+        )
+    else:
+        values, kind = key.targets + rng.normal(0, 30, len(key)), "value"
+    preds = Predictions(values, kind, name)
+    public, private = score(key, preds, name)
+    m, k = METRICS[name], key.n_classes
+    assert public == pytest.approx(m(key.targets[key.public], values[key.public], k), abs=1e-12)
+    assert private == pytest.approx(m(key.targets[~key.public], values[~key.public], k), abs=1e-12)
