@@ -82,6 +82,11 @@ def _configure(sender, **kwargs):
     from django.conf import settings
 
     sender.conf.task_queues = _queues()
+    # The filesystem transport fails on a missing folder; whichever process starts first makes them.
+    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+        folder = (sender.conf.broker_transport_options or {}).get(key)
+        if folder:
+            os.makedirs(folder, exist_ok=True)
     sender.conf.task_routes = {
         "podium.submissions.tasks.*": {"queue": settings.PODIUM_SCORING_QUEUE},
         "podium.leaderboards.tasks.*": {"queue": settings.PODIUM_SCORING_QUEUE},
