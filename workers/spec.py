@@ -12,7 +12,9 @@ without it. Only the parameter count (torch's meta device) imports it, lazily.
 
 from __future__ import annotations
 
+import copy
 import difflib
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -765,6 +767,12 @@ def _drop_refs(node: Any, names: set[str]) -> Any:
 
 
 def json_schema() -> dict[str, Any]:
+    """The JSON Schema of a model config (a fresh copy; computed once per process)."""
+    return copy.deepcopy(_json_schema())
+
+
+@functools.cache
+def _json_schema() -> dict[str, Any]:
     schema = ModelConfig.model_json_schema()
     unknown = {name for name in schema.get("$defs", {}) if name.startswith("Unknown")}
     for name in unknown:
@@ -794,7 +802,12 @@ def _parameters(model: type[BaseModel] | None) -> dict[str, Any]:
 
 def techniques_catalog() -> list[dict[str, Any]]:
     """Every technique with its family, a one-line why, and its parameters
-    (JSON Schema of each, default, required)."""
+    (JSON Schema of each, default, required). A fresh copy; computed once per process."""
+    return copy.deepcopy(_catalog())
+
+
+@functools.cache
+def _catalog() -> list[dict[str, Any]]:
     items = []
     for (fam, name), t in techniques.REGISTRY.items():
         params = _parameters(t.params)
