@@ -146,6 +146,10 @@ def named_union(family: str, members: dict[str, type[NamedParams]]) -> Any:
     known = ", ".join(members)
 
     def reject(value: Any) -> Any:
+        if value is None:
+            raise PydanticCustomError(
+                "missing_name", "is required; expected one of: {known}", {"known": known}
+            )
         raise PydanticCustomError(
             "unknown_name",
             "unknown {family} '{value}'; expected one of: {known}",
