@@ -49,6 +49,11 @@ PARSE_CASES = [
     ),
     ("bare-layer-needs-params", cfg("[conv2d]"), ["model.layers[0].conv2d.channels: is required"]),
     (
+        "activation-without-name",
+        cfg("[activation]"),
+        [f"model.layers[0].activation.name: is required; expected one of: {ACTIVATIONS}"],
+    ),
+    (
         "unknown-activation",
         cfg("[activation: relux]"),
         [f"model.layers[0].activation: unknown activation 'relux'; expected one of: {ACTIVATIONS}"],
