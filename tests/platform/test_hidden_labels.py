@@ -108,6 +108,11 @@ def test_the_leak_detector_detects():
 # --- seeded data ----------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def seeded(alice, bob, admin_user):
     from podium.accounts.services import api_token_create
@@ -239,7 +244,8 @@ def _candidates(fmt: str, param: str, data: dict) -> list[str]:
         model = apps.get_model(admin_object.group(1), admin_object.group(2))
         return [str(pk) for pk in model.objects.values_list("pk", flat=True)[:3]] or ["1"]
     by_name = {
-        "slug": competitions + datasets,
+        # A dataset URL takes dataset slugs, anything else competition slugs.
+        "slug": datasets if "dataset" in fmt else competitions,
         "dataset_slug": datasets,
         "name": PUBLIC_NAMES + HIDDEN_NAMES,
         "filename": PUBLIC_NAMES + HIDDEN_NAMES,
