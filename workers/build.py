@@ -15,9 +15,9 @@ from torch import nn
 
 from workers import spec, techniques
 from workers.lora import apply_lora, freeze, head_slot, merge_lora, prepare_finetune, replace_head
+from workers.techniques._modules import Slot
 from workers.techniques.base import BuildContext, Shape, ShapeContext
 from workers.techniques.initialisers import apply_init
-from workers.techniques.modules import Slot
 from workers.techniques.optimizers import build_optimizer, clip_gradients
 from workers.techniques.schedulers import build_scheduler
 

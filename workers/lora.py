@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from workers.techniques._modules import FlattenLinear, Slot
 from workers.techniques.adapters import LoRAParams
-from workers.techniques.modules import FlattenLinear, Slot
 
 
 class LoRALinear(nn.Module):

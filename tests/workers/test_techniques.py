@@ -156,3 +156,19 @@ def test_schedules_are_finite_everywhere():
         cfg = train_config("sgd", name, 6).train.scheduler
         values = [lr_factor(cfg, s, 7, 6) for s in range(6 * 7)]  # every batch that trains
         assert all(math.isfinite(v) and v > 0 for v in values), name
+
+
+def test_every_technique_module_is_discovered():
+    import importlib
+    import pkgutil
+
+    names = [
+        m.name
+        for m in pkgutil.iter_modules(techniques.__path__)
+        if not m.name.startswith("_") and m.name != "base"
+    ]
+    assert len(names) >= 10
+    for name in names:
+        module = importlib.import_module(f"workers.techniques.{name}")
+        for t in module.TECHNIQUES:
+            assert techniques.REGISTRY[(t.family, t.name)] is t

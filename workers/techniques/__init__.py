@@ -2,37 +2,32 @@
 optimiser, scheduler and adapter a model config may name.
 
 Adding a technique = adding a module here whose TECHNIQUES list holds a
-`Technique` (parameter model + builder, and shape inference for layers), and
-listing the module in _MODULES: the config schema, its JSON Schema and the
-catalog follow. Importing this package never imports torch."""
+`Technique` (parameter model + builder, and shape inference for layers): it is
+discovered at import, and the config schema, its JSON Schema and the catalog
+follow. Modules named with a leading underscore hold torch code for the
+builders and are never imported here, so importing this package never imports
+torch."""
 
 from __future__ import annotations
 
-from . import (
-    activations,
-    adapters,
-    conv,
-    dense,
-    initialisers,
-    optimizers,
-    recurrent,
-    residual,
-    schedulers,
-    transformer,
-)
+import importlib
+import pkgutil
+
 from .base import Params, Shape, ShapeError, Technique
 
-_MODULES = [
-    activations,
-    initialisers,
-    dense,
-    conv,
-    recurrent,
-    residual,
-    transformer,
-    optimizers,
-    schedulers,
-    adapters,
+# Registration order is the order of the catalog and of "expected one of" lists;
+# modules not named here follow in alphabetical order.
+_ORDER = [
+    "activations",
+    "initialisers",
+    "dense",
+    "conv",
+    "recurrent",
+    "residual",
+    "transformer",
+    "optimizers",
+    "schedulers",
+    "adapters",
 ]
 
 FAMILIES = ("layer", "activation", "init", "optimizer", "scheduler", "adapter")
@@ -49,9 +44,17 @@ def register(technique: Technique) -> Technique:
     return technique
 
 
-for _module in _MODULES:
-    for _t in _module.TECHNIQUES:
-        register(_t)
+def _discover() -> None:
+    found = sorted(
+        m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_") and m.name != "base"
+    )
+    for name in [n for n in _ORDER if n in found] + [n for n in found if n not in _ORDER]:
+        module = importlib.import_module(f"{__name__}.{name}")
+        for technique in getattr(module, "TECHNIQUES", ()):
+            register(technique)
+
+
+_discover()
 
 
 def family(name: str) -> dict[str, Technique]:

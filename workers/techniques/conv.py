@@ -69,7 +69,7 @@ def _conv2d_build(p: Conv2dParams, shape: Shape, ctx):
 
 
 def _separable_build(p: SeparableConv2dParams, shape: Shape, ctx):
-    from .modules import SeparableConv2d
+    from ._modules import SeparableConv2d
 
     return SeparableConv2d(shape[0], p.channels, p.kernel, p.stride, _pad(p), p.multiplier, p.bias)
 
@@ -119,7 +119,7 @@ def _global_technique(name: str, mode: str) -> Technique:
         return (shape[0],)
 
     def build(p: GlobalPoolParams, shape: Shape, ctx):
-        from .modules import GlobalPool
+        from ._modules import GlobalPool
 
         return GlobalPool(mode)
 

@@ -39,7 +39,7 @@ def _linear_infer(p: LinearParams, shape: Shape, ctx) -> Shape:
 
 
 def _linear_build(p: LinearParams, shape: Shape, ctx):
-    from .modules import FlattenLinear
+    from ._modules import FlattenLinear
 
     out = ctx.n_outputs if p.units == "auto" else p.units
     return FlattenLinear(math.prod(shape), out, bias=p.bias)
@@ -93,7 +93,7 @@ class LayerNormParams(Params):
 def _layernorm_build(p: LayerNormParams, shape: Shape, ctx):
     from torch import nn
 
-    from .modules import ChannelLayerNorm
+    from ._modules import ChannelLayerNorm
 
     if kind_of(shape) == "tabular":
         return nn.LayerNorm(shape[0], eps=p.eps)

@@ -32,7 +32,7 @@ def _technique(name: str, why: str) -> Technique:
     def build(p: RecurrentParams, shape: Shape, ctx):
         from torch import nn
 
-        from .modules import Recurrent
+        from ._modules import Recurrent
 
         cls = nn.LSTM if name == "lstm" else nn.GRU
         rnn = cls(

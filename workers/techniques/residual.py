@@ -45,7 +45,7 @@ def _infer(layers, shape: Shape, ctx) -> Shape:
 def _build(layers, shape: Shape, ctx):
     from torch import nn
 
-    from .modules import Residual
+    from ._modules import Residual
 
     block, out = ctx.build_layers(layers, shape)
     proj = _projection(shape, out)

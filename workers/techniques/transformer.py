@@ -51,7 +51,7 @@ def _infer(p: TransformerParams, shape: Shape, ctx) -> Shape:
 
 
 def _build(p: TransformerParams, shape: Shape, ctx):
-    from .modules import FeatureTokens, PatchTokens, StepTokens, TransformerEncoder
+    from ._modules import FeatureTokens, PatchTokens, StepTokens, TransformerEncoder
 
     n = _tokens(p, shape)
     kind = kind_of(shape)
