@@ -8,19 +8,26 @@ import pytest
 from submission_helpers import TINY_CONFIG, join, make_competition
 
 
+@pytest.fixture(scope="session")
+def private_var_dir(tmp_path_factory):
+    """A var/ of these tests' own: a worker process started with PODIUM_VAR_DIR=<this> shares the broker."""
+    return tmp_path_factory.mktemp("var")
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _private_broker(tmp_path_factory):
+def _private_broker(private_var_dir):
     from podium.celery import app
 
     if str(app.conf.broker_url).startswith("filesystem://"):
-        folder = tmp_path_factory.mktemp("broker")
-        (folder / "queue").mkdir()
-        (folder / "processed").mkdir()
+        broker_dir = private_var_dir / "broker"
+        for name in ("queue", "processed", "control"):
+            (broker_dir / name).mkdir(parents=True, exist_ok=True)
         app.conf.broker_transport_options = {
-            "data_folder_in": str(folder / "queue"),
-            "data_folder_out": str(folder / "queue"),
-            "processed_folder": str(folder / "processed"),
+            "data_folder_in": str(broker_dir / "queue"),
+            "data_folder_out": str(broker_dir / "queue"),
+            "processed_folder": str(broker_dir / "processed"),
             "store_processed": False,
+            "control_folder": str(broker_dir / "control"),
         }
         if app._pool is not None:
             app._pool.force_close_all()
@@ -42,8 +49,21 @@ class BrokerProbe:
 
     def __init__(self, app):
         self.app = app
+        self._ran = 0
+
+    def commit_pending(self) -> None:
+        """Run the on-commit callbacks a test transaction holds back, as its commit would.
+
+        Tests marked transaction=True commit for real and have none pending."""
+        from django.db import connection
+
+        while len(connection.run_on_commit) > self._ran:
+            _, callback, robust = connection.run_on_commit[self._ran]
+            self._ran += 1
+            callback()
 
     def take(self, queue: str) -> list[tuple[str, list]]:
+        self.commit_pending()
         out = []
         with self.app.connection_for_read() as conn:
             q = conn.SimpleQueue(queue)
@@ -67,8 +87,11 @@ class BrokerProbe:
 
 @pytest.fixture
 def broker(_private_broker):
+    from django.db import connection
+
     probe = BrokerProbe(_private_broker)
     probe.purge()
+    probe._ran = len(connection.run_on_commit)  # earlier fixtures' callbacks are not this test's
     yield probe
     probe.purge()
 
@@ -84,7 +107,7 @@ def competition(db, alice, bob):
 def queue_config_entry(broker):
     """A model-config entry queued through the real service; returns (submission, token).
 
-    Needs transaction=True: the message goes out when the enqueue really commits."""
+    The message goes out when the enqueue commits (or the probe plays the commit)."""
     from podium.submissions.models import Kind, Submission
     from podium.submissions.services import submission_enqueue
 

@@ -13,8 +13,7 @@ from submission_helpers import TINY_CONFIG, competition_test_ids, join, make_com
 from podium.submissions.models import EpochMetric, Kind, Status, Submission
 from podium.submissions.tokens import worker_token_read
 
-# Real commits: the task is sent by transaction.on_commit, as in production.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 def submit(client, competition, *, csv: bytes | None = None, config=None, description="", fmt="multipart"):
@@ -40,6 +39,7 @@ def assert_nothing_stored(settings, before: int = 0):
 # --- intake -------------------------------------------------------------------------
 
 
+@pytest.mark.django_db(transaction=True)  # a real commit sends the task
 def test_prediction_file_is_accepted_and_sent_to_the_scorer(competition, alice_api, broker, settings):
     response = submit(alice_api, competition, csv=predictions_csv(competition), description="all setosa")
     assert response.status_code == 201, response.content
@@ -56,6 +56,7 @@ def test_prediction_file_is_accepted_and_sent_to_the_scorer(competition, alice_a
     assert len(stored_files(settings)) == 1
 
 
+@pytest.mark.django_db(transaction=True)
 def test_model_config_is_queued_for_training_with_a_token(competition, alice_api, broker):
     response = submit(alice_api, competition, config=TINY_CONFIG)
     assert response.status_code == 201, response.content

@@ -12,8 +12,7 @@ from submission_helpers import join, make_competition, predictions_csv
 
 from podium.submissions.models import Status, Submission
 
-# Real commits: the task is sent by transaction.on_commit, as in production.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 def submit(client, competition):

@@ -12,8 +12,7 @@ from submission_helpers import predictions_csv
 from podium.submissions.models import EpochMetric, Status, Submission
 from podium.submissions.tokens import SALT, worker_token_make
 
-# Real commits: the task is sent by transaction.on_commit, as in production.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 def worker(token: str) -> APIClient:
