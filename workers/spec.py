@@ -507,6 +507,11 @@ def _semantic_problems(config: ModelConfig) -> list[Problem]:
         out.append(Problem("model.layers", f"has {count} layers in all, more than {MAX_LAYERS}"))
 
     train = config.train
+    batchnorm = next(
+        (p for p, _, item in iter_layers(config.model.layers) if item.technique == "batchnorm"), None
+    )
+    if batchnorm is not None and train.batch_size < 2:
+        out.append(Problem("train.batch_size", f"must be >= 2: {batchnorm} normalises over the batch"))
     warm = getattr(train.scheduler, "warmup_epochs", 0)
     if warm and warm >= train.epochs:
         out.append(

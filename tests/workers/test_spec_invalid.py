@@ -49,6 +49,11 @@ PARSE_CASES = [
     ),
     ("bare-layer-needs-params", cfg("[conv2d]"), ["model.layers[0].conv2d.channels: is required"]),
     (
+        "batchnorm-batch-of-one",
+        cfg("[linear: 8, residual: [batchnorm, relu], linear: auto]", "train: {batch_size: 1}\n"),
+        ["train.batch_size: must be >= 2: model.layers[1].residual[0].batchnorm normalises over the batch"],
+    ),
+    (
         "activation-without-name",
         cfg("[activation]"),
         [f"model.layers[0].activation.name: is required; expected one of: {ACTIVATIONS}"],
