@@ -275,6 +275,8 @@ class FinetuneSpec(_Strict):
 
     @property
     def effective_freeze(self) -> str | list[int]:
+        if self.effective_mode == "head":
+            return "backbone"
         if self.freeze is not None:
             return self.freeze
         return "none" if self.effective_mode == "full" else "backbone"
@@ -534,6 +536,13 @@ def _semantic_problems(config: ModelConfig) -> list[Problem]:
             out.append(
                 Problem(
                     "finetune.from_submission", "cannot be combined with pretrain; choose one starting point"
+                )
+            )
+        if ft.effective_mode == "head" and ft.freeze not in (None, "backbone"):
+            out.append(
+                Problem(
+                    "finetune.freeze",
+                    "mode head trains the head alone; leave freeze out or set it to backbone",
                 )
             )
         if ft.adapter is not None and ft.effective_mode != "lora":

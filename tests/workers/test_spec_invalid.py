@@ -218,6 +218,11 @@ PARSE_CASES = [
         ["finetune.from_submission: cannot be combined with pretrain; choose one starting point"],
     ),
     (
+        "head-mode-with-freeze-list",
+        cfg(LINEAR, "pretrain: {dataset: a}\nfinetune: {mode: head, freeze: [0]}\n"),
+        ["finetune.freeze: mode head trains the head alone; leave freeze out or set it to backbone"],
+    ),
+    (
         "adapter-wrong-mode",
         cfg(LINEAR, "pretrain: {dataset: a}\nfinetune: {mode: head, adapter: {rank: 2}}\n"),
         ["finetune.adapter: needs mode: lora (mode is head)"],
