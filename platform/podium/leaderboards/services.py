@@ -160,8 +160,9 @@ def board_record_entry(*, submission: Submission) -> BoardEntry:
     _stamp_team(submission, entrant)
     row = _row_locked(entrant)
     _counts_refresh(row, entrant)
-    if submission.status in NOT_COUNTED and row.submission_id == submission.pk:
-        _public_rebuild(row, entrant, submission.competition)
+    if submission.status in NOT_COUNTED:
+        if row.submission_id == submission.pk:
+            _public_rebuild(row, entrant, submission.competition)
         _private_refresh(row, entrant, submission.competition)
     row.save()
     return row
@@ -227,12 +228,13 @@ def final_pick_toggle(*, submission_id: int, user, now: datetime | None = None) 
     if not mine:
         # Someone else's entry: answer as if it did not exist.
         raise ValidationError(f"No submission #{submission_id}.", code="not_found")
-    row = _row_locked(entrant)
     if now >= competition.ends_at:
         raise ValidationError(
             f"Final picks closed at the deadline, {competition.ends_at:%Y-%m-%d %H:%M} UTC.", code="closed"
         )
+    # The entry before the board row: the scorer locks in that order too, so the two never deadlock.
     submission = Submission.objects.select_for_update().get(pk=submission.pk)
+    row = _row_locked(entrant)
     if not submission.is_final_pick:
         if submission.status != Status.SCORED or submission.public_score is None:
             raise ValidationError(
