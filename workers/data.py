@@ -83,7 +83,7 @@ class TrainData:
         codes = []
         for u in uniq:
             if u not in lookup:
-                raise DataError(f"label {u!r} is not one of the manifest's classes {classes}")
+                raise DataError(f"label {str(u)!r} is not one of the manifest's classes {classes}")
             codes.append(lookup[u])
         return np.asarray(codes, dtype=np.int64)[inverse.reshape(-1)]
 

@@ -507,7 +507,9 @@ class _Run:
                 stop = (s_.reason, s_.message)
                 break
 
-        if best_state is not None and stop is not None and stop[0] != CANCELLED:
+        # With early stopping the result is the best validation epoch's model,
+        # whether the run stopped early or used up its epochs.
+        if best_state is not None and (stop is None or stop[0] != CANCELLED):
             model.load_state_dict(best_state)
         return {"best_epoch": best_epoch, "stop": stop}
 
@@ -701,29 +703,22 @@ def _prepare_finetune(model: nn.Module, config, source: TrainData, target: Train
     """After pre-training: a new head when the classes differ, then freezing or LoRA adapters."""
     from workers import build
 
-    ft = _get(config, "finetune")
-    adapter = _get(ft, "adapter")
-    freeze_rule = _get(ft, "freeze")
-    # A head trained on other labels means nothing for these: start it afresh
-    # (also when only the label names differ, e.g. digits 0-4 -> 5-9).
+    # A head trained on other labels means nothing for these: start it afresh,
+    # also when only the label names differ (digits 0-4 -> 5-9, same count).
     new_head = source.classes != target.classes or source.n_outputs != target.n_outputs
-    if adapter is not None:
-        model = build.apply_lora(model, adapter) or model
-    if freeze_rule:
-        build.freeze(model, freeze_rule)
-    if new_head:
-        model = build.replace_head(model, target.n_outputs) or model
+    ft = _get(config, "finetune")
+    if ft is None:  # pre-training alone: then train the whole network on the target
+        if new_head:
+            build.replace_head(model, target.n_outputs)
+    else:
+        build.prepare_finetune(model, ft, target.n_outputs, new_head=new_head)
     return model.to(dev)
 
 
 def _merge_adapters(model: nn.Module) -> nn.Module:
     from workers import build
 
-    merge = getattr(build, "merge_lora", None)
-    if merge is None:
-        return model
-    merged = merge(model)
-    return merged if merged is not None else model
+    return build.merge_lora(model)
 
 
 def _predict(run: _Run, model: nn.Module, tensors: _Tensors, result: TrainResult) -> None:
@@ -894,6 +889,8 @@ def _with_epochs(config, epochs: int):
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
+    from workers.spec import ConfigError
+
     parser = argparse.ArgumentParser(
         prog="python -m workers.train", description="Train a model config locally."
     )
@@ -924,6 +921,11 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress,
         )
     except TrainError as exc:
+        parser.exit(1, f"error: {exc}\n")
+    except ConfigError as exc:
+        lines = "\n".join(f"  {p.path or '(config)'}: {p.message}" for p in exc.problems)
+        parser.exit(1, f"error: {args.config} is not a valid model config:\n{lines}\n")
+    except (OSError, KeyError) as exc:  # a missing file, an unknown dataset slug
         parser.exit(1, f"error: {exc}\n")
     return 0
 
