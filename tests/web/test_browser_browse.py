@@ -63,6 +63,13 @@ def test_visitor_browses_signs_up_joins_and_downloads(page, tmp_path):
     info.value.save_as(path)
     assert path.read_text().startswith("id,")
 
+    # On a phone the tabs scroll sideways and the cards stack; nothing overflows the page.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/c/iris-cup/data/")
+    shot(page, "phone-competition-data")
+    # (An absolutely positioned label inside a scrolled table once widened the whole page.)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
 
 def test_hidden_labels_are_never_served(page, live_server, alice, bob):
     from podium.competitions.services import competition_join
