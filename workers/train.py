@@ -115,6 +115,8 @@ class TrainResult:
     val_metric: dict | None = None
     seconds: float = 0.0
     n_parameters: int = 0
+    # Parameters the last phase trained (fewer than n_parameters when fine-tuning freezes or adapts).
+    n_trainable: int = 0
     device: str = "cpu"
     precision: str = "fp32"
     preprocessing: dict = field(default_factory=dict)
@@ -133,6 +135,7 @@ class TrainResult:
             "best_epoch": self.best_epoch,
             "seconds": round(self.seconds, 3),
             "n_parameters": self.n_parameters,
+            "n_trainable": self.n_trainable,
             "device": self.device,
             "precision": self.precision,
             "history": self.history,
@@ -511,7 +514,7 @@ class _Run:
         # whether the run stopped early or used up its epochs.
         if best_state is not None and (stop is None or stop[0] != CANCELLED):
             model.load_state_dict(best_state)
-        return {"best_epoch": best_epoch, "stop": stop}
+        return {"best_epoch": best_epoch, "stop": stop, "n_trainable": sum(p.numel() for p in params)}
 
     def _metric_value(self, out: torch.Tensor, tensors: _Tensors) -> float:
         if tensors.n_classes is not None:
@@ -602,6 +605,7 @@ def train(
         n_params = 0
         stop = None
         best_epoch = None
+        n_trainable = 0
         if pre_cfg is not None:
             slug = str(_get(pre_cfg, "dataset"))
             if isinstance(pretrain_data, Mapping):
@@ -647,6 +651,7 @@ def train(
                 model, tensors, tcfg, epochs=int(_get(tcfg, "epochs", 1)), seed=seed + 1, phase="train"
             )
             stop, best_epoch = out["stop"], out["best_epoch"]
+            n_trainable = out["n_trainable"]
 
         result = TrainResult(
             task_type=data.task_type,
@@ -661,6 +666,7 @@ def train(
             epochs_run=run.epochs_done,
             best_epoch=best_epoch,
             n_parameters=n_params,
+            n_trainable=n_trainable,
             device=str(dev),
             precision=precision,
             preprocessing={
