@@ -96,6 +96,9 @@ def test_anonymous_visitor_cannot_reach_private_scores(browser, live_server, ali
     login(page, "alice")
     page.goto(f"/submissions/{good.pk}/")
     assert "hidden until the deadline" in page.get_by_test_id("private-score").inner_text()
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Download predictions").click()
+    assert info.value.suggested_filename == f"submission-{good.pk}.csv"
     page.goto("/c/iris-cup/leaderboard/")
     assert "alice" in page.get_by_test_id("my-row").inner_text()
     page.get_by_role("button", name="Log out").click()

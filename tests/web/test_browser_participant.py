@@ -61,6 +61,10 @@ def test_new_participant_submits_a_config_and_watches_it_scored(web, podium_plat
     # The editor validates as one types: 999 epochs is over the budget, at line 10.
     page.get_by_role("tab", name="Submit").click()
     editor = page.get_by_label("Model config (YAML or JSON)")
+    # A template from examples/ fills the editor; the catalog beside it lists the techniques.
+    page.get_by_label("Start from a template").select_option("breast_cancer_mlp")
+    assert "linear: {units: 64}" in editor.input_value()
+    assert page.locator(".catalog summary", has_text="batchnorm").count() == 1
     editor.fill(BAD_CONFIG)
     validation = page.get_by_test_id("validation")
     validation.get_by_text("line 10").wait_for()
