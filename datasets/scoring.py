@@ -283,10 +283,11 @@ def parse_predictions(
         raise PredictionError([PredictionProblem(None, None, None, f"the file is {e}")]) from None
     except NotUtf8 as e:
         raise PredictionError([PredictionProblem(e.line, None, None, f"the file {e}")]) from None
-    if not text.strip():
+    if not text or text.isspace():
         raise PredictionError([PredictionProblem(None, None, None, "the file is empty")])
     expected = prediction_header(manifest, metric)
-    first_line, _, body = text.partition("\n")
+    newline = text.find("\n")
+    first_line = text if newline < 0 else text[:newline]
     header = [h.strip() for h in next(csv.reader([first_line.rstrip("\r")]), [])]
     if header != expected:
         raise PredictionError(
@@ -302,7 +303,7 @@ def parse_predictions(
         values = _fast_parse(data[start:], expected, kind, answer_key)
         if values is not None:
             return Predictions(values, kind, m.name)
-    return _slow_parse(body, expected, kind, answer_key, m.name)
+    return _slow_parse("" if newline < 0 else text[newline + 1 :], expected, kind, answer_key, m.name)
 
 
 def _fast_parse(body: bytes, header: list[str], kind: str, key: AnswerKey) -> np.ndarray | None:
@@ -336,34 +337,48 @@ def _fast_parse(body: bytes, header: list[str], kind: str, key: AnswerKey) -> np
         return None
     ids = frame[id_col].to_numpy()
     if int_ids:
-        pos = np.arange(n) if np.array_equal(ids, key.int_ids) else key.positions_of_ints(ids)
+        pos = None if np.array_equal(ids, key.int_ids) else key.positions_of_ints(ids)
     else:
-        pos = key.positions_of_strings(ids)
-    if (pos < 0).any():
-        return None
-    seen = np.zeros(n, dtype=bool)
-    seen[pos] = True
-    if not seen.all():  # n rows, all known ids, none missing: so none repeated either
-        return None
+        pos = None if np.array_equal(ids, key.ids) else key.positions_of_strings(ids)
+    if pos is not None:
+        if (pos < 0).any():
+            return None
+        seen = np.zeros(n, dtype=bool)
+        seen[pos] = True
+        if not seen.all():  # n rows, all known ids, none missing: so none repeated either
+            return None
+    in_order = pos is None
+    if not in_order:
+        # Gathering through the inverse permutation is far cheaper than scattering rows.
+        inverse = np.empty(n, dtype=np.int64)
+        inverse[pos] = np.arange(n)
+
+    def aligned(column: np.ndarray) -> np.ndarray:
+        return column if in_order else column.take(inverse)
+
     if kind == "label":
         col = frame[header[1]].cat
         mapping = pd.Index(key.classes).get_indexer(col.categories)
         codes = col.codes.to_numpy()
         if (codes < 0).any() or (mapping < 0).any():
             return None
-        values = mapping[codes].astype(np.int64)
-    elif kind == "value":
+        return aligned(mapping.astype(np.int64)[codes])
+    if kind == "value":
         values = frame[header[1]].to_numpy(dtype=np.float64)
         if not np.isfinite(values).all():
             return None
-    else:
-        values = frame[header[1:]].to_numpy(dtype=np.float64)
-        if not (np.isfinite(values).all() and (values >= 0).all() and (values <= 1).all()):
+        return aligned(values)
+    # Column-major: each probability column is validated and aligned on its own.
+    out = np.empty((n, len(header) - 1), dtype=np.float64, order="F")
+    total = np.zeros(n, dtype=np.float64)
+    for j, name in enumerate(header[1:]):
+        column = frame[name].to_numpy(dtype=np.float64)
+        if not (np.isfinite(column).all() and column.min() >= 0 and column.max() <= 1):
             return None
-        if (np.abs(values.sum(axis=1) - 1.0) > PROBA_TOLERANCE).any():
-            return None
-    out = np.empty_like(values)
-    out[pos] = values
+        total += column
+        out[:, j] = aligned(column)
+    if (np.abs(total - 1.0) > PROBA_TOLERANCE).any():
+        return None
     return out
 
 
@@ -530,7 +545,7 @@ def bootstrap_ci(
     rows_per_chunk = max(1, _CHUNK_ELEMENTS // size)
     for start in range(0, n, rows_per_chunk):
         stop = min(n, start + rows_per_chunk)
-        draws = rng.integers(0, size, size=(stop - start, size))
+        draws = rng.integers(0, size, size=(stop - start, size), dtype=np.int32)
         if per_row is not None:
             means = per_row[draws].mean(axis=1)
             stats[start:stop] = np.sqrt(means) if m.name == "rmse" else means

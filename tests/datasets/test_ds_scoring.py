@@ -300,7 +300,7 @@ def test_a_metric_for_the_other_task_is_refused(iris):
 
 def _reference_ci(key, preds, name, n, seed):
     idx = np.flatnonzero(key.public)
-    draws = np.random.default_rng(seed).integers(0, idx.size, size=(n, idx.size))
+    draws = np.random.default_rng(seed).integers(0, idx.size, size=(n, idx.size), dtype=np.int32)
     stats = [METRICS[name](key.targets[idx][d], preds.values[idx][d], key.n_classes) for d in draws]
     return tuple(np.nanquantile(stats, [0.025, 0.975]))
 
