@@ -105,7 +105,7 @@ class Proc:
         except ProcessLookupError:
             pass
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 3.0) -> None:
         if self.popen is None:
             return
         if self.popen.poll() is None:

@@ -35,7 +35,7 @@ model:
     - activation: relu
     - linear: {units: auto}
 train:
-  epochs: 300
+  epochs: 60
   batch_size: 4
   optimizer: {name: adam, lr: 0.001}
 """

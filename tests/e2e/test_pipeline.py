@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -74,20 +75,28 @@ def test_model_config_is_trained_by_the_worker_and_scored(
 ):
     """A tiny config through the real API: the Django-free worker claims it, posts both
     epochs with per-layer gradient norms, uploads predictions and weights, and the scorer
-    ranks it. A config that diverges ends failed with a readable reason, not a traceback."""
+    ranks it. Then a dataset file is corrupted in storage: the worker refuses the download
+    (sha256) and the entry ends failed with a readable reason, not a traceback."""
+    import shutil
+
+    from podium.competitions.models import DatasetFile
     from podium.submissions.models import EpochMetric, Submission
 
     platform = make_platform(broker="redis", redis=private_redis).start_all()
     _, token = participant
-    diverging = TINY_CONFIG.replace("{name: adam, lr: 0.01}", "{name: sgd, lr: 1.0e+6}")
     with _client(platform, token) as client:
         good = _submit_config(client, competition.slug, TINY_CONFIG, tmp_path)
-        bad = _submit_config(client, competition.slug, diverging, tmp_path, "diverging.yaml")
         assert good["status"] == "queued"
-        states = wait_final(client, [good["id"], bad["id"]], timeout=120, platform=platform)
+        entry = wait_final(client, [good["id"]], timeout=120, platform=platform)[good["id"]]
+
+        stored_file = DatasetFile.objects.get(dataset=competition.dataset, name="train.csv")
+        tampered = b"id,sepal_length\n1,tampered\n"
+        Path(stored_file.file.path).write_bytes(tampered)
+        shutil.rmtree(platform.tmp / "var" / "worker-cache")  # make the worker download again
+        bad = _submit_config(client, competition.slug, TINY_CONFIG, tmp_path, "again.yaml")
+        failed = wait_final(client, [bad["id"]], timeout=60, platform=platform)[bad["id"]]
         rows = board(client, competition.slug)
 
-    entry = states[good["id"]]
     assert entry["status"] == "scored", entry
     assert entry["attempt"] == 1
     assert 0.0 <= entry["public_score"] <= 1.0
@@ -98,11 +107,13 @@ def test_model_config_is_trained_by_the_worker_and_scored(
     assert EpochMetric.objects.filter(submission_id=good["id"]).count() == 2
     stored = Submission.objects.get(pk=good["id"])
     assert stored.predictions and stored.weights  # predictions CSV and safetensors weights came back
-    assert stored.weights.open("rb").read(8)  # a real file
+    with stored.weights.open("rb") as handle:
+        assert len(handle.read()) > 100
 
-    failed = states[bad["id"]]
     assert failed["status"] == "failed", failed
-    assert "diverged" in failed["error_message"]
+    assert failed["error_message"].startswith(
+        f"dataset problem while downloading the dataset: dataset file iris/train.csv: downloaded {len(tampered)} bytes"
+    ), failed["error_message"]
     assert "Traceback" not in failed["error_message"]
     assert [r["submission_id"] for r in rows] == [good["id"]]
 
