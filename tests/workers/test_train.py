@@ -414,6 +414,13 @@ def test_cuda_without_a_gpu_is_a_clear_error(small):
         trainer.train(mlp(), small, device="cuda")
 
 
+def test_bf16_is_asked_for_but_the_cpu_trains_in_fp32(small):
+    config = mlp(epochs=1)
+    config = config.model_copy(update={"train": config.train.model_copy(update={"precision": "bf16"})})
+    result = trainer.train(config, small)
+    assert result.precision == "fp32"
+
+
 def test_a_diverging_run_fails_with_a_readable_reason():
     diabetes = load_dataset("diabetes")
     with pytest.raises(
