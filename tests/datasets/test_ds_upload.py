@@ -207,3 +207,19 @@ def test_problems_are_capped_at_twenty_and_counted():
     text = str(err)
     assert text.startswith(f"{err.total} problems in the upload:\n- train.csv, row 2, column 'a': 'x' is not")
     assert text.endswith(f"- … and {err.total - 20} more")
+
+
+@pytest.mark.parametrize(
+    "token,value", [("1e3", 1000.0), ("+2", 2.0), (".5", 0.5), ("5.", 5.0), (" 7 ", 7.0), ("00012", 12.0)]
+)
+def test_every_number_the_upload_accepts_loads_as_that_number(token, value):
+    b = upload(train=f'id,a,y\n1,"{token}",x\n2,2,y\n'.encode(), test=b"id,a,y\n9,1,x\n")
+    assert load_arrays(b.files, b.manifest).X_train[0, 0] == value
+
+
+@pytest.mark.parametrize("token", ["0x10", "1_0", "１", "1,5", "Infinity", "NaN"])
+def test_numbers_python_or_locales_would_accept_are_refused(token):
+    message = f"{token!r} is not a finite number; features must be numbers"
+    assert problems(train=f'id,a,y\n1,"{token}",x\n2,2,y\n'.encode(), test=b"id,a,y\n9,1,x\n") == [
+        f"train.csv, row 2, column 'a': {message}"
+    ]
