@@ -21,9 +21,30 @@ train:
 """
 
 
+def record_epoch(entry, epoch: int, *, lr="0.01", loss0=1.2):
+    """What the worker's epoch callback records (same service)."""
+    from podium.submissions.services import submission_record_epoch
+
+    loss = loss0 / epoch
+    submission_record_epoch(
+        submission_id=entry.pk,
+        attempt=entry.attempt,
+        epoch=epoch,
+        data={
+            "train_loss": loss,
+            "val_loss": loss * 1.1,
+            "val_metric": 0.5 + 0.1 * epoch,
+            "lr": float(lr),
+            "grad_norms": {"layers.0.linear": 0.5 / epoch, "layers.2.linear": 1e-4 / epoch},
+        },
+    )
+
+
 def config_entry(competition, user, *, lr="0.01", epochs=3, loss0=1.2):
+    """A model-config entry claimed for its first attempt, with `epochs` epochs reported (the
+    config asks for 3)."""
     from podium.submissions.models import Submission
-    from podium.submissions.services import submission_claim, submission_create, submission_record_epoch
+    from podium.submissions.services import submission_claim, submission_create
 
     with transaction.atomic():
         entry, _ = submission_create(
@@ -31,20 +52,9 @@ def config_entry(competition, user, *, lr="0.01", epochs=3, loss0=1.2):
         )
     attempt = Submission.objects.get(pk=entry.pk).attempt
     submission_claim(submission_id=entry.pk, attempt=attempt)
+    entry = Submission.objects.get(pk=entry.pk)
     for epoch in range(1, epochs + 1):
-        loss = loss0 / epoch
-        submission_record_epoch(
-            submission_id=entry.pk,
-            attempt=attempt,
-            epoch=epoch,
-            data={
-                "train_loss": loss,
-                "val_loss": loss * 1.1,
-                "val_metric": 0.5 + 0.1 * epoch,
-                "lr": float(lr),
-                "grad_norms": {"layers.0.linear": 0.5 / epoch, "layers.2.linear": 1e-4 / epoch},
-            },
-        )
+        record_epoch(entry, epoch, lr=lr, loss0=loss0)
     return Submission.objects.get(pk=entry.pk)
 
 

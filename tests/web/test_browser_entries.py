@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.web.conftest import login, shot
-from tests.web.entries import config_entry, scored_predictions_entry
+from tests.web.entries import config_entry, record_epoch, scored_predictions_entry
 from tests.web.factories import competition
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -25,7 +25,7 @@ def _chart(page, name, expr):
 def test_submission_page_charts_and_compare(browser, live_server, alice, bob):
     comp = competition()
     _join(comp, alice, bob)
-    a = config_entry(comp, alice, lr="0.01")
+    a = config_entry(comp, alice, lr="0.01", epochs=2)
     b = config_entry(comp, alice, lr="0.05", loss0=2.0)
 
     page = browser.new_page()
@@ -35,7 +35,15 @@ def test_submission_page_charts_and_compare(browser, live_server, alice, bob):
         "typeof Chart !== 'undefined' && document.querySelector('canvas[data-chart]').dataset.ready"
     )
     assert _chart(page, "chart-loss", "data.datasets.length") == 2  # train and validation
-    assert _chart(page, "chart-loss", "data.labels") == [1, 2, 3]
+    assert _chart(page, "chart-loss", "data.labels") == [1, 2]
+    # The worker reports another epoch: the open page follows without a manual reload.
+    record_epoch(a, 3)
+    page.wait_for_function(
+        "window.Chart && Chart.getChart(document.querySelector(\"canvas[data-chart='chart-loss']\"))"
+        "?.data.labels.length === 3",
+        timeout=10_000,
+    )
+    assert page.get_by_test_id("detail-progress").inner_text() == "epoch 3 / 3"
     assert _chart(page, "chart-grad", "options.scales.y.type") == "logarithmic"
     assert _chart(page, "chart-grad", "data.datasets.length") == 2  # one line per layer
     assert "lr: 0.01" in page.get_by_test_id("config").inner_text()

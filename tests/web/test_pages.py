@@ -106,3 +106,11 @@ def test_lists_do_not_query_per_row(client, alice):
     with CaptureQueriesContext(connection) as six:
         client.get("/")
     assert len(six) == len(one)
+
+
+def test_submit_page_shows_the_daily_limit(client, alice):
+    comp = competition(daily_limit=3)
+    _join(comp, alice)
+    client.force_login(alice)
+    html = client.get("/c/iris-cup/submit/").content.decode()
+    assert "Today: <strong>0 of 3</strong>" in html

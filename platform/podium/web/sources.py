@@ -134,6 +134,16 @@ def submit(competition, user, *, predictions_file=None, config_text=None, descri
     )
 
 
+def usage(competition, user):
+    """Today's and total entries against the limits (the intake's own count)."""
+    from django.utils import timezone
+
+    team = deps.get("podium.submissions.limits", "team_of")(competition=competition, user=user)
+    return deps.get("podium.submissions.limits", "submission_usage")(
+        competition=competition, user=user, team=team, now=timezone.now()
+    )
+
+
 def validate_config(competition, text: str):
     """The same validation the intake runs (schema, then dataset and budget checks)."""
     return deps.get("podium.submissions.validation", "config_validate")(competition=competition, text=text)

@@ -114,7 +114,12 @@ def detail_status(request, submission_id):
         epochs = sources.epochs_of(submission, request.user)
     except deps.Missing:
         epochs = []
-    return render(request, "web/partials/status_card.html", {"submission": submission, "epochs": epochs})
+    response = render(request, "web/partials/status_card.html", {"submission": submission, "epochs": epochs})
+    seen = (request.GET.get("status"), request.GET.get("epochs"))
+    if seen != (submission.status, str(len(epochs))):
+        # A new epoch or a new state: reload the page so curves and scores follow live.
+        response["HX-Refresh"] = "true"
+    return response
 
 
 @login_required
