@@ -150,11 +150,10 @@ def submit(
     try:
         with _client() as client:
             entry = client.submit(slug, file=file, config=config, description=description)
-            limits = entry.get("limits") or {}
-            left = limits.get("daily_remaining", limits.get("remaining_today"))
+            daily = (entry.get("limits") or {}).get("daily") or {}
             out.print(
                 f"Submitted entry [bold]#{entry['id']}[/bold] ({entry.get('kind')}): {entry.get('status')}"
-                + (f"; {left} left today" if left is not None else "")
+                + (f"; {daily['remaining']} left today (resets {daily.get('resets_at')})" if daily else "")
             )
             if wait:
                 _watch(client, int(entry["id"]))
@@ -259,9 +258,9 @@ def leaderboard(
     for row in rows:
         table.add_row(
             str(row.get("rank", "")),
-            str(row.get("name") or row.get("participant") or row.get("user") or row.get("team") or ""),
-            _score(row.get("score", row.get("public_score"))),
-            str(row.get("entries", row.get("entry_count", ""))),
-            str(row.get("last_submission_at", row.get("last_submitted_at", "")) or "")[:16],
+            str(row.get("entrant") or row.get("name") or row.get("user") or ""),
+            _score(row.get("score")),
+            str(row.get("entry_count", "")),
+            str(row.get("last_submitted_at") or "")[:16],
         )
     out.print(table)
