@@ -45,6 +45,11 @@ def submit(request, slug):
     ctx.update(
         kind=kind, templates=examples.templates(), catalog=examples.catalog(), problems=[], config_text=""
     )
+    if ctx["is_participant"]:
+        try:
+            ctx["usage"] = sources.usage(competition, request.user)
+        except deps.Missing:
+            pass
     if request.method == "POST":
         description = (request.POST.get("description") or "")[:500]
         ctx["description"] = description
