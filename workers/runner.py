@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from podium_client.errors import ApiError, Conflict, PodiumError
+from podium_client.errors import ApiError, AuthError, Conflict, PodiumError
 from podium_client.worker import WorkerClient
 from workers.cache import CacheError, FileCache
 
@@ -127,8 +127,9 @@ class Progress:
 def run_submission(
     submission_id: int, attempt: int, token: str, *, settings: RunnerSettings | None = None
 ) -> str:
-    """Run one attempt. Returns "done", "dropped" (stale or cancelled at claim),
-    "stopped" (cancelled while training) or "failed" (the reason was posted)."""
+    """Run one attempt. Returns "done", "dropped" (stale or cancelled at claim), "refused"
+    (the token was not accepted), "stopped" (cancelled or superseded while training) or
+    "failed" (the reason was posted)."""
     settings = settings or RunnerSettings.from_env()
 
     def client_factory(retries: int = 5) -> WorkerClient:
@@ -140,6 +141,13 @@ def run_submission(
         except Conflict as exc:
             log.info("submission %s attempt %s is no longer current: %s", submission_id, attempt, exc.summary)
             return "dropped"
+        except AuthError as exc:
+            # An expired or foreign token cannot speak for the entry, not even to fail it;
+            # the reaper requeues the entry with a fresh token.
+            log.error(
+                "submission %s attempt %s: the platform refused the token: %s", submission_id, attempt, exc
+            )
+            return "refused"
         progress = Progress()
         work_root = settings.work_dir
         if work_root is not None:
@@ -162,6 +170,11 @@ def run_submission(
                         client.fail(attempt, message)
                     except Conflict:
                         return "stopped"
+                    except PodiumError as post_error:
+                        # Unreachable platform: the entry's heartbeat stops and the reaper takes over.
+                        log.error(
+                            "could not report the failure of submission %s: %s", submission_id, post_error
+                        )
                     return "failed"
         finally:
             shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,180 @@
+"""workers.runner against the real worker API (live_server: a real HTTP server on the test
+database): claim, dataset cache, training, epochs, predictions, cancel, and readable failures."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+
+from tests.e2e.helpers import SLOW_CONFIG, TINY_CONFIG
+from workers.runner import Progress, RunnerSettings, describe_error, run_submission
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def competition(transactional_db):
+    from django.utils import timezone
+
+    from podium.competitions.services import competition_create, dataset_import_builtin
+
+    now = timezone.now()
+    return competition_create(
+        dataset=dataset_import_builtin(slug="iris"),
+        slug="iris-runner",
+        title="Iris runner",
+        metric="accuracy",
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=7),
+    )
+
+
+def queued_entry(competition, user, config_text: str):
+    """A config entry as submission_enqueue leaves it (queued, attempt 1), and its token.
+    Made directly, so that no task message is sent to a broker some other worker reads."""
+    from django.utils import timezone
+
+    from podium.submissions.models import Kind, Status, Submission
+    from podium.submissions.tokens import worker_token_make
+    from workers.spec import parse_config
+
+    config = parse_config(config_text)
+    entry = Submission.objects.create(
+        competition=competition,
+        user=user,
+        kind=Kind.CONFIG,
+        status=Status.QUEUED,
+        attempt=1,
+        queued_at=timezone.now(),
+        config=config.model_dump(mode="json"),
+        config_text=config_text,
+    )
+    return entry, worker_token_make(submission_id=entry.pk, attempt=1)
+
+
+@pytest.fixture
+def settings_for(live_server, tmp_path):
+    return RunnerSettings(
+        api_url=live_server.url,
+        cache_dir=tmp_path / "cache",
+        work_dir=tmp_path / "work",
+        heartbeat_interval=0.2,
+    )
+
+
+def test_an_attempt_runs_from_claim_to_predictions(competition, alice, settings_for, tmp_path):
+    from podium.submissions.models import EpochMetric, Submission
+
+    entry, token = queued_entry(competition, alice, TINY_CONFIG)
+    assert run_submission(entry.pk, 1, token, settings=settings_for) == "done"
+
+    entry = Submission.objects.get(pk=entry.pk)
+    assert entry.status == "scoring"  # the scorer takes it from here
+    assert entry.predictions and entry.weights
+    with entry.predictions.open("rb") as handle:
+        lines = handle.read().decode().splitlines()
+    assert lines[0] == "id,target" and len(lines) == 1 + competition.dataset.manifest["rows"]["test"]
+    epochs = list(EpochMetric.objects.filter(submission=entry).order_by("epoch"))
+    assert [e.epoch for e in epochs] == [1, 2]
+    assert set(epochs[0].data["grad_norms"]) and epochs[0].data["train_loss"] > 0
+    # The dataset files were cached under their sha256; the work folder was cleaned up.
+    cached = {p.name for p in (tmp_path / "cache").rglob("*") if p.is_file() and len(p.name) == 64}
+    hidden = {f["sha256"] for n, f in competition.dataset.manifest["files"].items() if f["hidden"]}
+    assert cached and not (cached & hidden)  # the hidden labels never reached the worker
+    assert not list((tmp_path / "work").iterdir())
+
+
+def test_a_repeated_delivery_is_dropped_and_changes_nothing(competition, alice, settings_for):
+    from podium.submissions.models import Submission
+
+    entry, token = queued_entry(competition, alice, TINY_CONFIG)
+    assert run_submission(entry.pk, 1, token, settings=settings_for) == "done"
+    before = Submission.objects.values().get(pk=entry.pk)
+    assert run_submission(entry.pk, 1, token, settings=settings_for) == "dropped"
+    assert Submission.objects.values().get(pk=entry.pk) == before
+
+
+def test_cancelling_stops_training_within_a_few_heartbeats(competition, alice, settings_for):
+    from podium.submissions.models import EpochMetric, Submission
+    from podium.submissions.services import submission_cancel
+
+    entry, token = queued_entry(competition, alice, SLOW_CONFIG)
+    outcome = {}
+    thread = threading.Thread(
+        target=lambda: outcome.setdefault("v", run_submission(entry.pk, 1, token, settings=settings_for))
+    )
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not EpochMetric.objects.filter(submission=entry).exists():
+        assert time.monotonic() < deadline, "no epoch was posted"
+        time.sleep(0.05)
+    submission_cancel(submission=Submission.objects.get(pk=entry.pk))
+    cancelled_at = time.monotonic()
+    thread.join(60)
+    assert outcome["v"] == "stopped"
+    assert time.monotonic() - cancelled_at < 10
+    entry = Submission.objects.get(pk=entry.pk)
+    assert entry.status == "cancelled" and not entry.predictions
+    assert EpochMetric.objects.filter(submission=entry).count() < 60
+
+
+def test_an_unreachable_dataset_file_fails_the_entry_with_a_reason(competition, alice, settings_for):
+    from podium.competitions.models import DatasetFile
+    from podium.submissions.models import Submission
+
+    DatasetFile.objects.filter(dataset=competition.dataset, name="train.csv").update(sha256="0" * 64)
+    entry, token = queued_entry(competition, alice, TINY_CONFIG)
+    assert run_submission(entry.pk, 1, token, settings=settings_for) == "failed"
+    entry = Submission.objects.get(pk=entry.pk)
+    assert entry.status == "failed"
+    assert entry.error_message.startswith(
+        "dataset problem while downloading the dataset: dataset file iris/train.csv: downloaded"
+    ), entry.error_message
+    assert "expected" in entry.error_message and "Traceback" not in entry.error_message
+
+
+def test_a_token_for_another_attempt_cannot_claim(competition, alice, settings_for):
+    from podium.submissions.models import Submission
+    from podium.submissions.tokens import worker_token_make
+
+    entry, _ = queued_entry(competition, alice, TINY_CONFIG)
+    stale = worker_token_make(submission_id=entry.pk, attempt=2)
+    assert run_submission(entry.pk, 1, stale, settings=settings_for) == "refused"
+    assert Submission.objects.get(pk=entry.pk).status == "queued"
+
+
+class OutOfMemoryError(RuntimeError):
+    """Named as torch.cuda.OutOfMemoryError is; describe_error goes by the name."""
+
+
+class SoftTimeLimitExceeded(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (
+            OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+            "CUDA out of memory while training epoch 3; use a smaller batch_size or a smaller model",
+        ),
+        (SoftTimeLimitExceeded(), "training exceeded the worker's time limit while training epoch 3"),
+        (
+            ValueError("shapes (3,) and (4,) not aligned\nmore detail"),
+            "the worker failed while training epoch 3: ValueError: shapes (3,) and (4,) not aligned",
+        ),
+    ],
+)
+def test_failure_messages_are_readable_and_say_where(exc, expected):
+    progress = Progress(stage="training", epoch=2)
+    assert describe_error(exc, progress) == expected
+
+
+def test_the_trainers_own_messages_pass_through_unchanged():
+    from workers.train import TrainError
+
+    message = "training diverged: the train loss is nan at epoch 4 (train); try a lower learning rate"
+    assert describe_error(TrainError(message), Progress(stage="training", epoch=3)) == message
