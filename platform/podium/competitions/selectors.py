@@ -93,7 +93,8 @@ def competition_list(*, user, filters: dict | None = None) -> QuerySet[Competiti
     found = CompetitionFilter(filters or {}, queryset=_visible(user))
     if not found.is_valid():
         raise ValidationError({name: [str(e) for e in errs] for name, errs in found.errors.items()})
-    return _annotated(found.qs, user)
+    # A list row never shows the long texts, and a manifest can hold thousands of feature names.
+    return _annotated(found.qs, user).defer("overview", "rules", "dataset__manifest", "dataset__description")
 
 
 def competition_get(*, slug: str, user) -> Competition:
@@ -119,12 +120,24 @@ def competition_can_download(*, competition: Competition, user) -> bool:
 
 
 def dataset_list(*, user) -> QuerySet[Dataset]:
-    return Dataset.objects.all()
+    """Built-in datasets and those of published competitions; staff see every upload too.
+
+    An admin's upload for a competition still in draft stays private until it is published.
+    """
+    qs = Dataset.objects.all()
+    if _is_staff(user):
+        return qs
+    published = Competition.objects.filter(is_published=True)
+    return qs.filter(
+        Q(source=Dataset.Source.BUILTIN)
+        | Q(pk__in=published.values("dataset_id"))
+        | Q(pk__in=published.values("pretrain_datasets"))
+    )
 
 
 def dataset_get(*, slug: str, user, version: int | None = None) -> Dataset:
-    """The dataset's latest version (or the one asked for); Http404 when unknown."""
-    qs = Dataset.objects.filter(slug=slug)
+    """The dataset's latest visible version (or the one asked for); Http404 when unknown."""
+    qs = dataset_list(user=user).filter(slug=slug)
     if version is not None:
         qs = qs.filter(version=version)
     found = qs.order_by("-version").first()

@@ -7,14 +7,14 @@ from datetime import timedelta
 from django.utils import timezone
 
 
-def make_competition(slug="iris-cup", *, dataset="iris", starts=-1, ends=7, **fields):
+def make_competition(slug="iris-cup", *, dataset="iris", starts=-1, ends=7, _dataset=None, **fields):
     from podium.competitions.services import competition_create, dataset_import_builtin
 
     now = timezone.now()
     fields.setdefault("title", f"{slug} title")
     fields.setdefault("metric", "accuracy")
     return competition_create(
-        dataset=dataset_import_builtin(slug=dataset),
+        dataset=_dataset or dataset_import_builtin(slug=dataset),
         slug=slug,
         starts_at=now + timedelta(days=starts),
         ends_at=now + timedelta(days=ends),

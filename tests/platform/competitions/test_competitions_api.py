@@ -215,3 +215,25 @@ def test_schema_and_docs_render(anon_api):
         assert path + ":" in text
     docs = anon_api.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+def test_uploaded_dataset_of_a_draft_stays_private(anon_api, alice_api, admin_api):
+    from podium.competitions.services import competition_update, dataset_create_from_upload
+
+    train = b"id,f,label\n" + b"".join(f"{i},{i},{'ab'[i % 2]}\n".encode() for i in range(20))
+    test = b"id,f,label\n" + b"".join(f"{i},{i},{'ab'[i % 2]}\n".encode() for i in range(20, 30))
+    dataset = dataset_create_from_upload(
+        train_file=train,
+        test_file=test,
+        slug="secret-set",
+        title="Secret",
+        task_type="classification",
+        target_column="label",
+    )
+    draft = make_competition("secret-cup", dataset=None, is_published=False, _dataset=dataset)
+    for client in (anon_api, alice_api):
+        assert client.get("/api/datasets/secret-set/").status_code == 404
+        assert "secret-set" not in {d["slug"] for d in client.get("/api/datasets/").json()["results"]}
+    assert admin_api.get("/api/datasets/secret-set/").status_code == 200
+    competition_update(competition=draft, is_published=True)
+    assert anon_api.get("/api/datasets/secret-set/manifest/").json()["classes"] == ["a", "b"]
