@@ -245,6 +245,7 @@ def main() -> None:
             cur.execute("VACUUM ANALYZE")
         fill_s = time.perf_counter() - t0
 
+        from podium.competitions.models import Competition
         from podium.leaderboards.entrants import Entrant
         from podium.leaderboards.models import BoardEntry
         from podium.leaderboards.selectors import board_rank_of
@@ -329,6 +330,25 @@ def main() -> None:
             own_ms.append(ms)
         assert body["mine"]["rank"] == deep_rank, (body["mine"], deep_rank)
 
+        # The framework's floor on this machine: the same endpoint on an empty board.
+        empty = Competition.objects.create(
+            slug="bench-empty",
+            title="Empty",
+            dataset=competition.dataset,
+            task_type="classification",
+            metric="accuracy",
+            higher_is_better=True,
+            starts_at=competition.starts_at,
+            ends_at=competition.ends_at,
+        )
+        empty_url = base.replace(competition.slug, empty.slug)
+        floor_ms = []
+        for _ in range(100):
+            t = time.perf_counter()
+            r = client.get(empty_url, headers={"Authorization": f"Token {tokens[top_user]}"})
+            floor_ms.append((time.perf_counter() - t) * 1000)
+            assert r.status_code == 200 and r.json()["count"] == 0
+
         # One new score applied to the board, as the scorer does (inside its transaction).
         apply_ms, commit_ms = [], []
         for i in range(200):
@@ -406,6 +426,7 @@ def main() -> None:
     )
     print(f"{'measure':42} {'p50 ms':>9} {'p95 ms':>9}")
     print(f"{'GET board page (HTTP, kept on write)':42} {p50:9.2f} {p95:9.2f}   goal p95 <= 30")
+    print(f"{'GET an empty board (HTTP: the floor)':42} {pct(floor_ms, 50):9.2f} {pct(floor_ms, 95):9.2f}")
     print(
         f"{'GET page 1 + own row at rank ' + str(deep_rank) + ' (HTTP)':42} {pct(own_ms, 50):9.2f} {pct(own_ms, 95):9.2f}"
     )

@@ -133,7 +133,7 @@ def _private_refresh(row: BoardEntry, entrant: Entrant, competition: Competition
     row.private_submitted_at = created_at
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside the caller's transaction: no savepoint round trips
 def board_record_score(*, submission: Submission) -> BoardEntry:
     """Apply one newly scored entry to its entrant's row; call inside the scoring transaction.
 
@@ -153,7 +153,7 @@ def board_record_score(*, submission: Submission) -> BoardEntry:
     return row
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside the caller's transaction: no savepoint round trips
 def board_record_entry(*, submission: Submission) -> BoardEntry:
     """Recount the entrant's entries after intake, a failure or a cancellation (idempotent)."""
     entrant = entrant_of(submission)
