@@ -70,7 +70,8 @@ class BrokerProbe:
             try:
                 while True:
                     try:
-                        message = q.get(block=True, timeout=0.05)
+                        # Non-blocking: a publish has landed when send_task returns (Redis BRPOP would wait 1 s).
+                        message = q.get_nowait()
                     except q.Empty:
                         break
                     args = message.decode()[0]
