@@ -8,6 +8,8 @@ import io
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
@@ -158,11 +160,45 @@ def board_csv_response(*, competition, board: str, user) -> HttpResponse:
     return response
 
 
+class BoardPageSerializer(serializers.Serializer):
+    competition = serializers.CharField()
+    board = serializers.ChoiceField(choices=selectors.BOARDS)
+    metric = serializers.CharField()
+    higher_is_better = serializers.BooleanField()
+    ladder = serializers.DictField()
+    revealed = serializers.BooleanField()
+    revealed_at = serializers.DateTimeField(allow_null=True)
+    count = serializers.IntegerField()
+    page = serializers.IntegerField()
+    page_size = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    results = PublicRowSerializer(many=True, help_text="PrivateRowSerializer rows when board=private")
+    mine = PublicRowSerializer(allow_null=True)
+
+
+class RevealOutputSerializer(serializers.Serializer):
+    revealed = serializers.BooleanField()
+    revealed_now = serializers.BooleanField()
+    revealed_at = serializers.DateTimeField()
+
+
+class HistoryOutputSerializer(serializers.Serializer):
+    row = serializers.IntegerField()
+    entrant = serializers.CharField()
+    results = serializers.ListField()
+
+
+class FinalPickOutputSerializer(serializers.Serializer):
+    submission_id = serializers.IntegerField()
+    is_final_pick = serializers.BooleanField()
+
+
 class LeaderboardApi(ServiceErrorsMixin, APIView):
     """GET a page of the public or private board, with the caller's own row beside it."""
 
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CsvRenderer]
 
+    @extend_schema(parameters=[BoardQuerySerializer], responses=BoardPageSerializer)
     def get(self, request, slug):
         competition = selectors.competition_for_board(slug=slug, user=_user(request))
         query = BoardQuerySerializer(data=request.query_params)
@@ -200,6 +236,7 @@ class LeaderboardApi(ServiceErrorsMixin, APIView):
 class LeaderboardCsvApi(ServiceErrorsMixin, APIView):
     renderer_classes = [CsvRenderer, JSONRenderer]
 
+    @extend_schema(parameters=[BoardQuerySerializer], responses={(200, "text/csv"): OpenApiTypes.STR})
     def get(self, request, slug):
         competition = selectors.competition_for_board(slug=slug, user=_user(request))
         query = BoardQuerySerializer(data=request.query_params)
@@ -214,6 +251,7 @@ class LeaderboardRevealApi(ServiceErrorsMixin, APIView):
 
     permission_classes = [IsAdminUser]
 
+    @extend_schema(request=None, responses=RevealOutputSerializer)
     def post(self, request, slug):
         competition = selectors.competition_for_board(slug=slug, user=_user(request))
         revealed = services.board_reveal(competition=competition)
@@ -240,6 +278,7 @@ class BoardRowHistoryApi(ServiceErrorsMixin, APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(responses=HistoryOutputSerializer)
     def get(self, request, slug, row_id):
         competition = selectors.competition_for_board(slug=slug, user=_user(request))
         entry = selectors.board_row_get_for_owner(competition=competition, row_id=row_id, user=request.user)
@@ -258,6 +297,7 @@ class FinalPickApi(ServiceErrorsMixin, APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(request=None, responses=FinalPickOutputSerializer)
     def post(self, request, submission_id):
         submission = services.final_pick_toggle(submission_id=submission_id, user=request.user)
         return Response({"submission_id": submission.pk, "is_final_pick": submission.is_final_pick})
@@ -280,7 +320,7 @@ class TeamDetailSerializer(serializers.Serializer):
     members = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
 
-    def get_members(self, team):
+    def get_members(self, team) -> list[str]:
         return [u.username for u in team_selectors.team_members(team=team)]
 
 
@@ -293,11 +333,13 @@ class TeamJoinSerializer(serializers.Serializer):
 
 
 class TeamListCreateApi(ServiceErrorsMixin, APIView):
+    @extend_schema(responses=TeamSerializer(many=True))
     def get(self, request, slug):
         competition = selectors.competition_for_board(slug=slug, user=_user(request))
         teams = team_selectors.team_list(competition=competition)
         return Response({"results": TeamSerializer(teams, many=True).data})
 
+    @extend_schema(request=TeamCreateSerializer, responses=TeamDetailSerializer)
     def post(self, request, slug):
         if not request.user.is_authenticated:
             raise PermissionDenied("Sign in to create a team.")
@@ -313,6 +355,7 @@ class TeamListCreateApi(ServiceErrorsMixin, APIView):
 class TeamMineApi(ServiceErrorsMixin, APIView):
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(responses=TeamDetailSerializer)
     def get(self, request, slug):
         competition = selectors.competition_for_board(slug=slug, user=request.user)
         team = team_selectors.team_for(competition=competition, user=request.user)
@@ -324,6 +367,7 @@ class TeamMineApi(ServiceErrorsMixin, APIView):
 class TeamJoinApi(ServiceErrorsMixin, APIView):
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(request=TeamJoinSerializer, responses=TeamDetailSerializer)
     def post(self, request, slug):
         competition = selectors.competition_for_board(slug=slug, user=request.user)
         data = TeamJoinSerializer(data=request.data)
@@ -341,6 +385,7 @@ class TeamJoinApi(ServiceErrorsMixin, APIView):
 class TeamLeaveApi(ServiceErrorsMixin, APIView):
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def post(self, request, slug):
         competition = selectors.competition_for_board(slug=slug, user=request.user)
         team_services.team_leave(user=request.user, competition=competition)
