@@ -606,6 +606,7 @@ def train(
         stop = None
         best_epoch = None
         n_trainable = 0
+        no_model = False
         if pre_cfg is not None:
             slug = str(_get(pre_cfg, "dataset"))
             if isinstance(pretrain_data, Mapping):
@@ -634,9 +635,13 @@ def train(
             )
             del pre_tensors
             stop = out["stop"]
-            if stop is None or stop[0] == EARLY_STOPPING:
+            # Early stopping or the per-phase epoch cap end pre-training, not the run.
+            if stop is None or stop[0] in (EARLY_STOPPING, BUDGET_EPOCHS):
                 stop = None
                 model = _prepare_finetune(model, config, pretrain_data, data, dev)
+            else:
+                stop = (stop[0], stop[1] + " (during pre-training, so there is no model for this dataset)")
+                no_model = True
         else:
             n_params = _check_parameters(config, data.input_shape, data.n_outputs, budget)
             torch.manual_seed(seed)
@@ -675,7 +680,7 @@ def train(
                 "target_std": tensors.y_std,
             },
         )
-        if result.stopped_reason == CANCELLED:
+        if result.stopped_reason == CANCELLED or no_model:
             result.seconds = time.perf_counter() - run.start
             return result
 
@@ -772,7 +777,7 @@ def predictions_csv(result: TrainResult, manifest: Mapping | TrainData, metric: 
     import csv
 
     if result.predictions is None:
-        raise TrainError(f"the run has no predictions ({result.stopped_reason})")
+        raise TrainError(f"the run has no predictions: {result.stop_message}")
     manifest = getattr(manifest, "manifest", manifest)  # a TrainData works too
     id_col = manifest.get("id_column", "id")
     metric = metric or result.metric

@@ -227,6 +227,24 @@ def test_wall_clock_budget_is_checked_during_the_epoch(small):
     assert result.predictions is not None
 
 
+def test_budget_with_pretraining_caps_each_phase_and_a_clock_stop_in_pretraining_gives_no_model():
+    few = load_dataset("digits-5to9-fewshot")
+    config = example("pretrain_lora_digits.yaml", epochs=3)
+    capped = trainer.train(config, few, budget={"epochs": 1})
+    assert [h["phase"] for h in capped.history] == ["pretrain", "train"]
+    assert capped.stopped_reason == trainer.BUDGET_EPOCHS
+    assert capped.predictions is not None and set(capped.predictions) <= {"5", "6", "7", "8", "9"}
+
+    timed_out = trainer.train(config, few, budget={"seconds": 0.01})
+    assert timed_out.stopped_reason == trainer.BUDGET_SECONDS
+    assert {h["phase"] for h in timed_out.history} == {"pretrain"}
+    assert timed_out.predictions is None
+    with pytest.raises(
+        trainer.TrainError, match="during pre-training, so there is no model for this dataset"
+    ):
+        trainer.predictions_csv(timed_out, few.manifest)
+
+
 def test_parameter_budget_refuses_before_building(small):
     with pytest.raises(trainer.BudgetExceeded) as exc:
         trainer.train(mlp(), small, budget=trainer.Budget(max_parameters=1000))
