@@ -339,3 +339,50 @@ def test_cancel_by_persona_and_final_states(competition, alice, alice_api, bob_a
     assert admin_api.post(f"/api/submissions/{queued.pk}/cancel/").status_code == 200
     refused = alice_api.post(f"/api/submissions/{done.pk}/cancel/")
     assert refused.status_code == 409 and "already scored" in refused.json()["detail"]
+
+
+def test_probabilities_must_be_valid_for_log_loss(alice, alice_api, settings):
+    competition = make_competition(slug="iris-logloss", metric="log_loss")
+    join(competition, alice)
+    ids = competition_test_ids(competition)
+    rows = [
+        f"{i},0.5,0.4,0.3" if n == 0 else f"{i},1.5,-0.5,0" if n == 1 else f"{i},0.2,0.3,0.5"
+        for n, i in enumerate(ids)
+    ]
+    response = submit(
+        alice_api, competition, csv=("id,setosa,versicolor,virginica\n" + "\n".join(rows) + "\n").encode()
+    )
+    assert response.status_code == 400, response.content
+    problems = response.json()["problems"]
+    assert {p.get("row") for p in problems} >= {2, 3}
+    assert_nothing_stored(settings)
+    good = "id,setosa,versicolor,virginica\n" + "".join(f"{i},0.2,0.3,0.5\n" for i in ids)
+    assert submit(alice_api, competition, csv=good.encode()).status_code == 201
+
+
+def test_regression_values_must_be_finite_numbers(alice, alice_api, settings):
+    from submission_helpers import make_dataset
+
+    competition = make_competition(dataset=make_dataset("diabetes"), slug="diabetes-cup", metric="rmse")
+    join(competition, alice)
+    ids = competition_test_ids(competition)
+    rows = [f"{i},{'nan' if n == 0 else 'abc' if n == 1 else '12.5'}" for n, i in enumerate(ids)]
+    response = submit(alice_api, competition, csv=("id,target\n" + "\n".join(rows) + "\n").encode())
+    assert response.status_code == 400, response.content
+    assert {p.get("row") for p in response.json()["problems"]} >= {2, 3}
+    assert_nothing_stored(settings)
+
+
+def test_empty_file_is_refused(competition, alice_api, settings):
+    response = submit(alice_api, competition, csv=b"")
+    assert response.status_code == 400
+    assert "empty" in str(response.json()).lower()
+    assert_nothing_stored(settings)
+
+
+def test_pretraining_on_a_dataset_the_competition_does_not_allow(competition, alice_api, settings):
+    config = TINY_CONFIG + "pretrain:\n  dataset: wine\n  epochs: 1\n"
+    response = submit(alice_api, competition, config=config)
+    assert response.status_code == 400, response.content
+    assert "pretrain" in str(response.json()).lower()
+    assert_nothing_stored(settings)
