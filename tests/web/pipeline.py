@@ -4,6 +4,7 @@ broker folder of the test's own. The browser talks to that gunicorn."""
 
 from __future__ import annotations
 
+import signal
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -40,4 +41,7 @@ def podium_platform(settings, tmp_path):
         print(plat.logs())
         raise
     finally:
-        plat.stop()
+        for proc in reversed(list(plat.procs.values())):
+            # The test is over: nothing is left to finish, so no warm shutdown to wait for.
+            proc.kill(signal.SIGKILL)
+            proc.stop(timeout=5)

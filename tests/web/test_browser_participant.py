@@ -60,6 +60,8 @@ def test_new_participant_submits_a_config_and_watches_it_scored(web, podium_plat
 
     # The editor validates as one types: 999 epochs is over the budget, at line 10.
     page.get_by_role("tab", name="Submit").click()
+    page.wait_for_url("**/submit/")
+    page.wait_for_load_state()
     editor = page.get_by_label("Model config (YAML or JSON)")
     # A template from examples/ fills the editor; the catalog beside it lists the techniques.
     page.get_by_label("Start from a template").select_option("breast_cancer_mlp")
