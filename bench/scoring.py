@@ -77,7 +77,9 @@ def naive(manifest, key_frame, data, metric):
         if metric == "accuracy":
             out.append(skm.accuracy_score(part["target"], part[manifest["target"]]))
         elif metric == "log_loss":
-            out.append(skm.log_loss(part["target"], part[manifest["classes"]].to_numpy(), labels=manifest["classes"]))
+            out.append(
+                skm.log_loss(part["target"], part[manifest["classes"]].to_numpy(), labels=manifest["classes"])
+            )
         else:
             out.append(skm.root_mean_squared_error(part["target_x"], part["target_y"]))
     return tuple(out)
@@ -103,7 +105,11 @@ def main() -> None:
             ours_t.append(t)
             t, b = timed(naive, manifest, key_frame, data, metric)
             naive_t.append(t)
-            assert np.allclose(a, b, rtol=0, atol=1e-9), (kind, a, b)  # the same scores, or the timing is moot
+            assert np.allclose(a, b, rtol=0, atol=1e-9), (
+                kind,
+                a,
+                b,
+            )  # the same scores, or the timing is moot
         o, n = statistics.median(ours_t), statistics.median(naive_t)
         rows_out.append((kind, metric, len(data), o, n))
     print(f"{'case':<11} {'metric':<9} {'file MB':>8} {'ours s':>8} {'naive s':>8} {'ratio':>6}")

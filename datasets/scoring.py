@@ -79,6 +79,13 @@ class AnswerKey:
         return self._lookup["int_ids"]
 
     @property
+    def class_dtype(self) -> pd.CategoricalDtype:
+        """Categories in class order, so a label's category code is its class index."""
+        if "class_dtype" not in self._lookup:
+            self._lookup["class_dtype"] = pd.CategoricalDtype(categories=self.classes)
+        return self._lookup["class_dtype"]
+
+    @property
     def public_idx(self) -> np.ndarray:
         if "public_idx" not in self._lookup:
             self._lookup["public_idx"] = np.flatnonzero(self.public)
@@ -316,11 +323,14 @@ def _fast_parse(body: bytes, header: list[str], kind: str, key: AnswerKey) -> np
     id_col = header[0]
     dtype: dict = {id_col: np.int64 if int_ids else object}
     for col in header[1:]:
-        dtype[col] = "category" if kind == "label" else np.float64
+        # Categories given as the class texts: inferred ones would turn '05' into the class 5.
+        dtype[col] = key.class_dtype if kind == "label" else np.float64
     try:
         with warnings.catch_warnings():
-            # pandas warns while casting a bad id to int; the reference parser will name it.
+            # pandas warns while casting a bad id to int, and (for now: it will raise) on a
+            # label outside the categories; either way the reference parser names the row.
             warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.filterwarnings("error", message=".*not in that dtype's categories")
             frame = pd.read_csv(
                 io.BytesIO(body),
                 engine="c",
@@ -330,7 +340,7 @@ def _fast_parse(body: bytes, header: list[str], kind: str, key: AnswerKey) -> np
                 na_filter=False,
                 skip_blank_lines=False,
             )
-    except (ValueError, pd.errors.ParserError, OverflowError):
+    except (ValueError, pd.errors.ParserError, OverflowError, Warning):
         return None
     n = len(key)
     if len(frame) != n:
@@ -357,12 +367,10 @@ def _fast_parse(body: bytes, header: list[str], kind: str, key: AnswerKey) -> np
         return column if in_order else column.take(inverse)
 
     if kind == "label":
-        col = frame[header[1]].cat
-        mapping = pd.Index(key.classes).get_indexer(col.categories)
-        codes = col.codes.to_numpy()
-        if (codes < 0).any() or (mapping < 0).any():
+        codes = frame[header[1]].cat.codes.to_numpy()
+        if (codes < 0).any():
             return None
-        return aligned(mapping.astype(np.int64)[codes])
+        return aligned(codes.astype(np.int64))
     if kind == "value":
         values = frame[header[1]].to_numpy(dtype=np.float64)
         if not np.isfinite(values).all():

@@ -402,3 +402,27 @@ def test_score_is_the_metric_on_each_split(name):
     m, k = METRICS[name], key.n_classes
     assert public == pytest.approx(m(key.targets[key.public], values[key.public], k), abs=1e-12)
     assert private == pytest.approx(m(key.targets[~key.public], values[~key.public], k), abs=1e-12)
+
+
+@pytest.mark.parametrize("slug", ["digits", "iris", "waveforms", "diabetes"])
+def test_well_formed_files_take_the_fast_path(slug):
+    from datasets.scoring import _fast_parse
+
+    b = catalog.build(slug)
+    key = make_answer_key(b.files["test_labels.csv"], b.manifest, seed=0, public_fraction=0.5)
+    labels = b.files["test_labels.csv"]
+    body = labels[labels.index(b"\n") + 1 :]
+    kind = "value" if b.manifest["task_type"] == "regression" else "label"
+    values = _fast_parse(body, ["id", b.manifest["target"]], kind, key)
+    assert values is not None and np.array_equal(values, key.targets)
+
+
+def test_numeric_class_names_are_compared_as_text():
+    b = catalog.build("digits")
+    key = make_answer_key(b.files["test_labels.csv"], b.manifest, seed=0, public_fraction=0.5)
+    rows = [(i, b.manifest["classes"][t]) for i, t in zip(key.ids, key.targets, strict=True)]
+    rows[0] = (rows[0][0], "0" + rows[0][1])
+    assert errors(csv_bytes(["id", "label"], rows), key, b.manifest, "accuracy") == [
+        f"row 2, column 'label', id '{rows[0][0]}': '{rows[0][1]}' is not a class of this dataset "
+        "(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)"
+    ]
