@@ -114,3 +114,25 @@ def test_submit_page_shows_the_daily_limit(client, alice):
     client.force_login(alice)
     html = client.get("/c/iris-cup/submit/").content.decode()
     assert "Today: <strong>0 of 3</strong>" in html
+
+
+def test_a_failed_entry_shows_its_reason_and_the_rows_stop_polling(client, alice):
+    from podium.submissions.services import submission_fail
+    from tests.web.entries import config_entry
+
+    comp = competition()
+    _join(comp, alice)
+    entry = config_entry(comp, alice, epochs=1)
+    client.force_login(alice)
+    rows = client.get("/c/iris-cup/submissions/rows/").content.decode()
+    assert 'hx-trigger="every 2s"' in rows and "epoch 1 / 3" in rows
+    submission_fail(submission_id=entry.pk, attempt=entry.attempt, message="CUDA out of memory in layer 2")
+    rows = client.get("/c/iris-cup/submissions/rows/").content.decode()
+    assert "CUDA out of memory in layer 2" in rows and "Failed" in rows
+    assert "hx-trigger" not in rows
+
+
+def test_form_errors_are_tied_to_their_fields(client):
+    html = client.post("/accounts/signup/", {"username": "", "email": "bad"}).content.decode()
+    assert 'id="id_email_error"' in html
+    assert 'aria-describedby="id_email_helptext id_email_error"' in html or "aria-invalid" in html
