@@ -114,7 +114,7 @@ def main() -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device here")
 
-    config = trainer._with_epochs(parse_config(EXAMPLE.read_text(encoding="utf-8")), args.epochs)
+    config = trainer.with_epochs(parse_config(EXAMPLE.read_text(encoding="utf-8")), args.epochs)
     # No early stopping in either loop: both must run every epoch.
     config = config.model_copy(update={"train": config.train.model_copy(update={"early_stopping": None})})
     data = load_dataset("digits")
@@ -125,7 +125,7 @@ def main() -> int:
     tensors.input_shape = data.input_shape
 
     # Warm-up (allocator, kernels, first-call imports), not measured.
-    interleaved_run(trainer._with_epochs(config, 2), data, tensors, device, seed)
+    interleaved_run(trainer.with_epochs(config, 2), data, tensors, device, seed)
 
     times: dict[str, list[float]] = {"trainer_wall": [], "trainer_cpu": [], "plain_wall": [], "plain_cpu": []}
     for r in range(args.repeats):

@@ -837,7 +837,7 @@ def run_local(
     config_path = Path(config_path)
     config = parse_config(config_path.read_text(encoding="utf-8"))
     if epochs is not None:
-        config = _with_epochs(config, epochs)
+        config = with_epochs(config, epochs)
     data = load_dataset(dataset, with_test_labels=True)
     out = Path(out_dir) if out_dir else Path("runs") / f"{config_path.stem}-{dataset}"
     console = Console(stderr=True)
@@ -888,7 +888,7 @@ def run_local(
     return summary
 
 
-def _with_epochs(config, epochs: int):
+def with_epochs(config, epochs: int):
     """A copy of the config with train.epochs (and pretrain.epochs) set: for quick runs."""
     data = config.model_dump()
     data["train"]["epochs"] = epochs

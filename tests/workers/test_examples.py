@@ -39,7 +39,7 @@ def dataset_of(name: str) -> str:
 
 
 def cut(name: str, epochs: int):
-    return trainer._with_epochs(parse_config((EXAMPLES / name).read_text(encoding="utf-8")), epochs)
+    return trainer.with_epochs(parse_config((EXAMPLES / name).read_text(encoding="utf-8")), epochs)
 
 
 _DATA: dict[str, object] = {}

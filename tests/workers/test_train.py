@@ -97,7 +97,7 @@ def mlp(epochs=3, seed=0, lr=0.01, opt="adam", sched="cosine", batch_size=32, dr
 
 
 def example(name: str, epochs: int):
-    return trainer._with_epochs(parse_config((EXAMPLES / name).read_text(encoding="utf-8")), epochs)
+    return trainer.with_epochs(parse_config((EXAMPLES / name).read_text(encoding="utf-8")), epochs)
 
 
 # --------------------------------------------------------------------------- determinism

@@ -23,7 +23,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def example(name: str, epochs: int, **train_updates):
-    config = trainer._with_epochs(parse_config((EXAMPLES / name).read_text(encoding="utf-8")), epochs)
+    config = trainer.with_epochs(parse_config((EXAMPLES / name).read_text(encoding="utf-8")), epochs)
     if train_updates:
         config = config.model_copy(update={"train": config.train.model_copy(update=train_updates)})
     return config
