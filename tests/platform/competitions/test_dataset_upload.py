@@ -177,3 +177,34 @@ def test_upload_is_staff_only(anon_api, alice_api, settings):
     _assert_nothing_stored(settings)
     # Reading the dataset list stays public.
     assert anon_api.get("/api/datasets/").status_code == 200
+
+
+def test_cap_holds_with_session_auth_and_csrf(admin_user, settings):
+    """With a session, CSRF checking parses the body first: the cap must already be in place."""
+    from django.test import Client
+
+    settings.PODIUM_MAX_DATASET_FILE_BYTES = 100
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    from django.middleware.csrf import _get_new_csrf_string, _mask_cipher_secret
+
+    secret = _get_new_csrf_string()
+    client.cookies["csrftoken"] = secret
+    big = TRAIN + b"".join(f"{i},0.1,0.2,cat\n".encode() for i in range(100, 140))
+    data = {
+        "slug": "pets",
+        "title": "Pets",
+        "task_type": "classification",
+        "target_column": "label",
+        "train_file": SimpleUploadedFile("train.csv", big),
+        "test_file": SimpleUploadedFile("test.csv", TEST),
+    }
+    refused = client.post("/api/datasets/", data)
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    data["train_file"].seek(0)
+    data["test_file"].seek(0)
+    answer = client.post("/api/datasets/", data, HTTP_X_CSRFTOKEN=_mask_cipher_secret(secret))
+    problems = _problems(answer)
+    assert [p["file"] for p in problems] == ["train.csv"]
+    assert "upload stopped" in problems[0]["message"]
+    _assert_nothing_stored(settings)
