@@ -43,9 +43,12 @@ __all__ = [
 MAX_PROBLEMS = 20
 PROBA_TOLERANCE = 1e-6
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
-_FLOAT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|infinity|nan)$", re.IGNORECASE)
-_INT_RE = re.compile(r"^[+-]?\d+$")
-_CANONICAL_INT_RE = re.compile(r"^(0|-?[1-9]\d{0,17})$")
+# ASCII digits only: Python's int() and float() also take '٣' and '１', which no CSV reader does.
+_FLOAT_RE = re.compile(
+    r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)", re.IGNORECASE | re.ASCII
+)
+_INT_RE = re.compile(r"[+-]?\d+", re.ASCII)
+_CANONICAL_INT_RE = re.compile(r"0|-?[1-9]\d{0,17}", re.ASCII)
 
 
 # --- the answer key ---------------------------------------------------------------------
@@ -74,7 +77,7 @@ class AnswerKey:
         """The ids as int64 when every id is a canonical integer (the fast path compares numbers)."""
         if "int_ids" not in self._lookup:
             ids = self.ids
-            ok = all(_CANONICAL_INT_RE.match(i) for i in ids)
+            ok = all(_CANONICAL_INT_RE.fullmatch(i) for i in ids)
             self._lookup["int_ids"] = ids.astype(np.int64) if ok and len(ids) else None
         return self._lookup["int_ids"]
 
@@ -448,9 +451,9 @@ def _slow_parse(body: str, header: list[str], kind: str, key: AnswerKey, metric:
 
 def _as_int(text: str) -> int | None:
     """An id's integer value: integer ids are compared as numbers, so '7', '+7' and '7.0' are one id."""
-    if _INT_RE.match(text):
+    if _INT_RE.fullmatch(text):
         return int(text)
-    if _FLOAT_RE.match(text):
+    if _FLOAT_RE.fullmatch(text):
         value = Decimal(text)
         if value.is_finite() and value == value.to_integral_value():
             return int(value)
@@ -470,7 +473,7 @@ def _slow_values(row, header, kind, classes, values, pos, line_no, raw_id, probl
     nums = []
     for col, cell in zip(header[1:], row[1:], strict=True):
         cell = cell.strip()
-        v = float(cell) if _FLOAT_RE.match(cell) else None
+        v = float(cell) if _FLOAT_RE.fullmatch(cell) else None
         if v is None or not np.isfinite(v):
             msg = "missing value" if cell == "" else f"{cell!r} is not a finite number"
             problems.add(line_no, col, raw_id, msg)

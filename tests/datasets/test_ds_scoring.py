@@ -426,3 +426,15 @@ def test_numeric_class_names_are_compared_as_text():
         f"row 2, column 'label', id '{rows[0][0]}': '{rows[0][1]}' is not a class of this dataset "
         "(0, 1, 2, 3, 4, 5, 6, 7, 8, 9)"
     ]
+
+
+def test_only_ascii_digits_are_numbers():
+    b = catalog.build("diabetes")
+    key = make_answer_key(b.files["test_labels.csv"], b.manifest, seed=0, public_fraction=0.5)
+    rows = [(i, "100") for i in key.ids]
+    rows[0] = (key.ids[0], "１")
+    rows[1] = ("٣" + key.ids[1][1:], "100")
+    assert errors(csv_bytes(["id", "target"], rows), key, b.manifest, "rmse")[:2] == [
+        f"row 2, column 'target', id '{key.ids[0]}': '１' is not a finite number",
+        f"row 3, column 'id', id '{rows[1][0]}': unknown id: it is not in the test set",
+    ]
