@@ -190,12 +190,6 @@ def predictions_file(submission, user):
     return submission.predictions.open("rb"), f"submission-{submission.pk}.csv"
 
 
-def config_visible(submission, user) -> bool:
-    # submission_for only returns entries the asker may see (theirs, their team's, or staff):
-    # anybody else never reaches a config, before or after the deadline.
-    return True
-
-
 def final_pick(submission, user, picked: bool):
     current = bool(submission.is_final_pick)
     if current == picked:

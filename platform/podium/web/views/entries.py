@@ -93,11 +93,9 @@ def detail(request, submission_id):
     ctx["is_owner"] = request.user.is_authenticated and submission.user_id == request.user.pk
     try:
         epochs = sources.epochs_of(submission, request.user)
-        ctx["config_visible"] = sources.config_visible(submission, request.user)
     except deps.Missing as exc:
         ctx["missing"] = exc.what
         epochs = []
-        ctx["config_visible"] = False
     ctx["epochs"] = epochs
     ctx["charts"] = charts.submission_charts(epochs) if epochs else None
     try:
