@@ -1,7 +1,8 @@
 """The board kept on write against the naive board that aggregates all submissions.
 
 Fills a private PostgreSQL database (created here, dropped at the end) with 10,000
-participants and 1,000,000 scored entries (COPY), builds the board rows with one
+participants and 1,000,000 scored entries (generated server-side with
+INSERT … SELECT, indexes built after the load), builds the board rows with one
 set-based statement, checks a sample of them against the service's own rebuild,
 then measures through a real gunicorn server:
 - GET a board page (random pages over the whole board, 500 requests: p50, p95;
@@ -65,24 +66,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def copy_model(cursor, model, rows, explicit: list[str]) -> None:
-    """COPY rows (tuples in `explicit` order) into a model's table, other columns at their defaults."""
+def insert_generated(cursor, model, exprs: dict[str, str], from_sql: str, params: dict) -> None:
+    """INSERT … SELECT generated rows server-side; columns not in `exprs` get the model's defaults."""
     from psycopg.types.json import Jsonb
 
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    names = [f.column for f in fields]
-    by_name = {f.attname: f for f in fields}
-    positions = [explicit.index(f.attname) if f.attname in explicit else None for f in fields]
-    defaults = []
-    for f in fields:
-        value = None if f.attname in explicit else f.get_default()
-        if value is not None and f.get_internal_type() == "JSONField":
-            value = Jsonb(value)
-        defaults.append(value)
-    assert all(name in by_name for name in explicit), explicit
-    with cursor.copy(f"COPY {model._meta.db_table} ({', '.join(names)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([row[p] if p is not None else d for p, d in zip(positions, defaults, strict=True)])
+    columns, values = [], []
+    for i, f in enumerate(f for f in model._meta.concrete_fields if not f.primary_key):
+        columns.append(f.column)
+        if f.attname in exprs:
+            values.append(exprs[f.attname])
+            continue
+        default = f.get_default()
+        if default is not None and f.get_internal_type() == "JSONField":
+            default = Jsonb(default)
+        params[f"d{i}"] = default
+        values.append(f"%(d{i})s")
+    cursor.execute(
+        f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) SELECT {', '.join(values)} {from_sql}",
+        params,
+    )
 
 
 def fill(n_users: int, per_user: int, seed: int):
@@ -94,7 +96,6 @@ def fill(n_users: int, per_user: int, seed: int):
     from podium.competitions.models import Competition, Dataset
     from podium.submissions.models import Submission
 
-    rng = random.Random(seed)
     now = timezone.now()
     start = now - timedelta(days=60)
     dataset = Dataset.objects.create(slug="bench", title="Bench", task_type="classification", manifest={})
@@ -110,37 +111,19 @@ def fill(n_users: int, per_user: int, seed: int):
         daily_limit=100,
     )
     with connection.cursor() as cur:
-        raw = cur.cursor
-        copy_model(
-            raw,
+        insert_generated(
+            cur,
             User,
-            ((f"p{i:05d}", "!", now, True, f"p{i:05d}@example.com") for i in range(n_users)),
-            ["username", "password", "date_joined", "is_active", "email"],
+            {
+                "username": "'p' || lpad(g::text, 5, '0')",
+                "email": "'p' || lpad(g::text, 5, '0') || '@example.com'",
+                "password": "'!'",
+                "is_active": "true",
+            },
+            "FROM generate_series(0, %(n)s - 1) AS g",
+            {"n": n_users},
         )
     user_ids = list(User.objects.order_by("id").values_list("id", flat=True))
-    skill = {uid: rng.uniform(0.55, 0.90) for uid in user_ids}
-
-    def entries():
-        span = (now - start).total_seconds()
-        for uid in user_ids:
-            base = skill[uid]
-            for _ in range(per_user):
-                public = round(min(1.0, max(0.0, rng.gauss(base, 0.03))), 4)  # 4 digits: real ties
-                private = round(min(1.0, max(0.0, public + rng.gauss(0, 0.02))), 4)
-                at = start + timedelta(seconds=rng.uniform(0, span))
-                yield (
-                    competition.pk,
-                    uid,
-                    "predictions",
-                    "scored",
-                    at,
-                    at,
-                    public,
-                    private,
-                    public - 0.02,
-                    public + 0.02,
-                    1,
-                )
 
     with connection.cursor() as cur:
         # Build the submission indexes once after the load (a sorted build) instead of
@@ -160,23 +143,39 @@ def fill(n_users: int, per_user: int, seed: int):
         for name, _ in index_defs:
             cur.execute(f'DROP INDEX "{name}"')
         cur.execute("SET maintenance_work_mem = '256MB'")
-        copy_model(
-            cur.cursor,
+        # Scores around a per-participant skill (normal noise by Box-Muller), 4 digits so
+        # that real ties occur; the private score is the public one plus noise.
+        cur.execute("SELECT setseed(%s)", [seed / 1000])
+        gauss = "sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())"
+        insert_generated(
+            cur,
             Submission,
-            entries(),
-            [
-                "competition_id",
-                "user_id",
-                "kind",
-                "status",
-                "created_at",
-                "finished_at",
-                "public_score",
-                "private_score",
-                "public_ci_low",
-                "public_ci_high",
-                "attempt",
-            ],
+            {
+                "competition_id": "%(c)s",
+                "user_id": "uid",
+                "kind": "'predictions'",
+                "status": "'scored'",
+                "created_at": "at",
+                "finished_at": "at",
+                "public_score": "pub",
+                "private_score": "priv",
+                "public_ci_low": "pub - 0.02",
+                "public_ci_high": "pub + 0.02",
+                "attempt": "1",
+            },
+            f"""FROM (
+              WITH u AS MATERIALIZED (
+                SELECT id, 0.55 + 0.35 * random() AS skill FROM accounts_user WHERE username LIKE 'p%%'
+              ), a AS MATERIALIZED (
+                SELECT u.id AS uid, round(least(1, greatest(0, u.skill + 0.03 * {gauss}))::numeric, 4)::float8 AS pub
+                FROM u CROSS JOIN generate_series(1, %(per)s) AS g
+              )
+              SELECT uid, pub,
+                     round(least(1, greatest(0, pub + 0.02 * {gauss}))::numeric, 4)::float8 AS priv,
+                     %(start)s::timestamptz + random() * %(span)s * interval '1 second' AS at
+              FROM a
+            ) AS generated""",
+            {"c": competition.pk, "per": per_user, "start": start, "span": (now - start).total_seconds()},
         )
         for _, definition in index_defs:
             cur.execute(definition)
