@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 from competition_helpers import make_competition
@@ -215,6 +216,18 @@ def test_schema_and_docs_render(anon_api):
         assert path + ":" in text
     docs = anon_api.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+    # Swagger UI comes from our own static files (no CDN), and they are really served.
+    html = docs.content.decode()
+    assert "cdn." not in html and "jsdelivr" not in html
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', html)
+    assert any(a.endswith("swagger-ui-bundle.js") for a in assets), assets
+    from django.test import Client
+
+    for asset in assets:
+        response = Client().get(asset)
+        assert response.status_code == 200, asset
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        assert len(body) > 100, asset
 
 
 def test_uploaded_dataset_of_a_draft_stays_private(anon_api, alice_api, admin_api):
