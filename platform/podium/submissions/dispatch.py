@@ -23,11 +23,11 @@ def send_train(submission_id: int, attempt: int) -> None:
 
     token = worker_token_make(submission_id=submission_id, attempt=attempt)
     app.send_task(TRAIN_TASK, args=[submission_id, attempt, token], queue=settings.PODIUM_TRAIN_QUEUE)
-    log.info("sent %s for submission %s attempt %s", TRAIN_TASK, submission_id, attempt)
+    log.debug("sent %s for submission %s attempt %s", TRAIN_TASK, submission_id, attempt)
 
 
 def send_score(submission_id: int, attempt: int) -> None:
     from podium.celery import app
 
     app.send_task(SCORE_TASK, args=[submission_id, attempt], queue=settings.PODIUM_SCORING_QUEUE)
-    log.info("sent %s for submission %s attempt %s", SCORE_TASK, submission_id, attempt)
+    log.debug("sent %s for submission %s attempt %s", SCORE_TASK, submission_id, attempt)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Subquery
 
 from podium.accounts.models import Team, TeamMembership
 from podium.competitions.models import Competition, Participation
@@ -53,6 +53,26 @@ def utc_day_bounds(now: datetime) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
+@dataclass(frozen=True)
+class Entrant:
+    """Who submits: the participation row, and the team when the user is in one."""
+
+    participation_id: int
+    team_id: int | None
+
+
+def entrant_get(*, competition: Competition, user) -> Entrant | None:
+    """One query: None when the user has not joined."""
+    team = TeamMembership.objects.filter(competition=competition, user=user).values("team_id")[:1]
+    row = (
+        Participation.objects.filter(competition=competition, user=user)
+        .annotate(team_id=Subquery(team))
+        .values("pk", "team_id")
+        .first()
+    )
+    return Entrant(participation_id=row["pk"], team_id=row["team_id"]) if row else None
+
+
 def team_of(*, competition: Competition, user) -> Team | None:
     membership = (
         TeamMembership.objects.select_related("team").filter(competition=competition, user=user).first()
@@ -60,19 +80,22 @@ def team_of(*, competition: Competition, user) -> Team | None:
     return membership.team if membership else None
 
 
-def limit_scope_lock(*, competition: Competition, user, team: Team | None) -> None:
+def limit_scope_lock(*, entrant: Entrant) -> None:
     """Serialise the limit check of one participant (or team). Call inside a transaction."""
-    if team is not None:
-        Team.objects.select_for_update().filter(pk=team.pk).values_list("pk", flat=True).get()
+    if entrant.team_id is not None:
+        list(Team.objects.select_for_update().filter(pk=entrant.team_id).values_list("pk", flat=True))
     else:
-        Participation.objects.select_for_update().filter(competition=competition, user=user).values_list(
-            "pk", flat=True
-        ).get()
+        list(
+            Participation.objects.select_for_update()
+            .filter(pk=entrant.participation_id)
+            .values_list("pk", flat=True)
+        )
 
 
-def submission_usage(*, competition: Competition, user, team: Team | None, now: datetime) -> Usage:
+def submission_usage(*, competition: Competition, user, team: Team | int | None, now: datetime) -> Usage:
     entries = Submission.objects.filter(competition=competition).exclude(status__in=NOT_COUNTED)
-    entries = entries.filter(team=team) if team is not None else entries.filter(user=user)
+    team_id = team.pk if isinstance(team, Team) else team
+    entries = entries.filter(team_id=team_id) if team_id is not None else entries.filter(user=user)
     day_start, day_end = utc_day_bounds(now)
     counts = entries.aggregate(
         total=Count("id"), today=Count("id", filter=Q(created_at__gte=day_start, created_at__lt=day_end))

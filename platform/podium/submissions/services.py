@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from podium.competitions.models import Competition, Participation
+from podium.competitions.models import Competition
 from podium.leaderboards.services import board_record_entry, board_record_score
 from podium.submissions import dispatch
 from podium.submissions.errors import (
@@ -26,11 +26,12 @@ from podium.submissions.errors import (
     SubmissionNotAllowed,
 )
 from podium.submissions.limits import (
+    Entrant,
     Usage,
+    entrant_get,
     limit_scope_lock,
     limits_check,
     submission_usage,
-    team_of,
 )
 from podium.submissions.models import FINAL_STATUSES, EpochMetric, Kind, Status, Submission
 from podium.submissions.validation import config_validate, predictions_validate
@@ -44,9 +45,15 @@ MAX_MESSAGE_CHARS = 1000
 # --- intake -----------------------------------------------------------------
 
 
-def submission_check_allowed(*, competition: Competition, user, kind: str, now: datetime) -> None:
+# A file this large is worth a limit check before it is parsed; a small one is parsed in
+# less time than the extra count query costs.
+PRECHECK_LIMITS_ABOVE_BYTES = 1024 * 1024
+
+
+def submission_check_allowed(*, competition: Competition, user, kind: str, now: datetime) -> Entrant:
     """The cheap checks before any file is read: joined, inside the window, kind accepted."""
-    if not Participation.objects.filter(competition=competition, user=user).exists():
+    entrant = entrant_get(competition=competition, user=user)
+    if entrant is None:
         raise SubmissionNotAllowed(
             f"You have not joined the competition '{competition.slug}'. Join it (and accept its rules) first."
         )
@@ -60,14 +67,13 @@ def submission_check_allowed(*, competition: Competition, user, kind: str, now: 
         )
     if kind == Kind.PREDICTIONS and not competition.accepts_predictions:
         raise SubmissionInvalid(
-            "This competition does not accept prediction files; submit a model config.",
-            [],
+            "This competition does not accept prediction files; submit a model config.", []
         )
     if kind == Kind.CONFIG and not competition.accepts_configs:
         raise SubmissionInvalid(
-            "This competition does not accept model configs; submit a predictions file.",
-            [],
+            "This competition does not accept model configs; submit a predictions file.", []
         )
+    return entrant
 
 
 def submission_create(
@@ -85,15 +91,13 @@ def submission_create(
     """
     if (predictions_file is None) == (config_text is None):
         raise SubmissionInvalid(
-            "Send exactly one of 'file' (a predictions CSV) or 'config' (a model config).",
-            [],
+            "Send exactly one of 'file' (a predictions CSV) or 'config' (a model config).", []
         )
     kind = Kind.PREDICTIONS if predictions_file is not None else Kind.CONFIG
     now = timezone.now()
-    submission_check_allowed(competition=competition, user=user, kind=kind, now=now)
-    team = team_of(competition=competition, user=user)
-    # A quick answer for a participant already at the limit, before reading the whole file.
-    limits_check(submission_usage(competition=competition, user=user, team=team, now=now))
+    entrant = submission_check_allowed(competition=competition, user=user, kind=kind, now=now)
+    if predictions_file is not None and (predictions_file.size or 0) > PRECHECK_LIMITS_ABOVE_BYTES:
+        limits_check(submission_usage(competition=competition, user=user, team=entrant.team_id, now=now))
 
     config = None
     if kind == Kind.PREDICTIONS:
@@ -104,13 +108,15 @@ def submission_create(
     stored_name = None
     try:
         with transaction.atomic():
-            limit_scope_lock(competition=competition, user=user, team=team)
-            usage = submission_usage(competition=competition, user=user, team=team, now=timezone.now())
+            limit_scope_lock(entrant=entrant)
+            usage = submission_usage(
+                competition=competition, user=user, team=entrant.team_id, now=timezone.now()
+            )
             limits_check(usage)
             submission = Submission(
                 competition=competition,
                 user=user,
-                team=team,
+                team_id=entrant.team_id,
                 kind=kind,
                 description=description.strip()[:500],
             )
@@ -121,9 +127,13 @@ def submission_create(
             else:
                 submission.config = config
                 submission.config_text = config_text
+            _next_attempt(submission)
             submission.save()
-            submission_enqueue(submission=submission)
-            board_record_entry(submission=submission)
+            _send_on_commit(submission)
+            if kind == Kind.CONFIG:
+                # A prediction file is on the board's count within a second, when it is scored
+                # (board_record_score recounts); a config may wait in the queue for a while.
+                board_record_entry(submission=submission)
     except BaseException:
         if stored_name:
             Submission._meta.get_field("predictions").storage.delete(stored_name)
@@ -146,18 +156,20 @@ def _usage_after(usage: Usage) -> Usage:
     )
 
 
-@transaction.atomic
-def submission_enqueue(*, submission: Submission) -> Submission:
-    """Start a new attempt and send its task once the row is committed.
-
-    A prediction file goes straight to the scorer; a model config to the training queue.
-    """
+def _next_attempt(submission: Submission) -> None:
+    """A prediction file goes straight to the scorer; a model config to the training queue."""
     now = timezone.now()
     submission.attempt += 1
     submission.queued_at = now
     submission.heartbeat_at = now if submission.kind == Kind.PREDICTIONS else None
     submission.started_at = None
     submission.status = Status.SCORING if submission.kind == Kind.PREDICTIONS else Status.QUEUED
+
+
+@transaction.atomic
+def submission_enqueue(*, submission: Submission) -> Submission:
+    """Start a new attempt (fresh token) and send its task once the row is committed."""
+    _next_attempt(submission)
     submission.save(update_fields=["attempt", "queued_at", "heartbeat_at", "started_at", "status"])
     _send_on_commit(submission)
     return submission
