@@ -139,6 +139,40 @@ def test_pretrain_then_lora_finetune_runs_and_merges_the_adapters():
     assert set(result.predictions) <= {"5", "6", "7", "8", "9"}
 
 
+@pytest.mark.parametrize(
+    ("finetune", "trained_layers"),
+    [
+        ("finetune: {mode: head}", {"layers.10.linear"}),
+        (
+            "finetune: {mode: full}",
+            {
+                "layers.0.conv2d",
+                "layers.1.batchnorm",
+                "layers.3.conv2d",
+                "layers.4.batchnorm",
+                "layers.8.linear",
+                "layers.10.linear",
+            },
+        ),
+        (
+            "finetune: {mode: full, freeze: [0, 1]}",
+            {"layers.3.conv2d", "layers.4.batchnorm", "layers.8.linear", "layers.10.linear"},
+        ),
+    ],
+)
+def test_head_only_full_and_partly_frozen_finetuning(finetune, trained_layers):
+    text = (EXAMPLES / "pretrain_lora_digits.yaml").read_text(encoding="utf-8")
+    text = text[: text.index("finetune:")] + finetune + "\n"
+    config = trainer.with_epochs(parse_config(text), 1)
+    result = trainer.train(config, data("digits-5to9-fewshot"))
+    assert [h["phase"] for h in result.history] == ["pretrain", "train"]
+    assert set(result.history[-1]["grad_norms"]) == trained_layers
+    if finetune.endswith("head}"):
+        assert result.n_trainable == 64 * 5 + 5  # the new head alone
+    if finetune.endswith("full}"):
+        assert result.n_trainable == result.n_parameters
+
+
 @pytest.mark.slow
 def test_quality_bars_with_the_examples_own_settings(tmp_path):
     """Measured with the local runner (what docs/techniques.md records)."""
