@@ -111,10 +111,20 @@ def page(browser):
     return browser.new_page()
 
 
+_WIDE = """() => [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+    .filter(e => { for (let p = e.parentElement; p; p = p.parentElement) {
+        if (getComputedStyle(p).overflowX !== 'visible') return false; } return true; })
+    .map(e => e.tagName.toLowerCase() + (e.className ? '.' + e.className : '')).slice(0, 5)"""
+
+
 def shot(page, name: str) -> Path:
+    """Save a full-page screenshot; every page checked this way must also fit the window's width."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
+    width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width <= inner, f"{name}: the page is {width}px wide in a {inner}px window: {page.evaluate(_WIDE)}"
     return path
 
 

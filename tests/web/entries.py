@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import io
-
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 
 CONFIG = """version: 1
@@ -75,7 +74,8 @@ def scored_predictions_entry(competition, user, label: str):
         "id," + competition.dataset.manifest["target"] + "\n" + "".join(f"{i},{label}\n" for i in ids)
     ).encode()
     with transaction.atomic():
-        entry, _ = submission_create(competition=competition, user=user, predictions_file=io.BytesIO(body))
+        upload = SimpleUploadedFile("predictions.csv", body, content_type="text/csv")
+        entry, _ = submission_create(competition=competition, user=user, predictions_file=upload)
     entry = Submission.objects.get(pk=entry.pk)
     submission_score(submission_id=entry.pk, attempt=entry.attempt)
     return Submission.objects.get(pk=entry.pk)
