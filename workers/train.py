@@ -839,7 +839,7 @@ def run_local(
     if epochs is not None:
         config = with_epochs(config, epochs)
     data = load_dataset(dataset, with_test_labels=True)
-    out = Path(out_dir) if out_dir else Path("runs") / f"{config_path.stem}-{dataset}"
+    out = Path(out_dir) if out_dir else Path("var") / "runs" / f"{config_path.stem}-{dataset}"
     console = Console(stderr=True)
     total = int(_get(_train_cfg(config), "epochs", 1)) + int(_get(_get(config, "pretrain"), "epochs", 0))
 
@@ -908,7 +908,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("config", help="a model config, YAML or JSON")
     parser.add_argument("--dataset", required=True, help="a catalog dataset slug, e.g. digits")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--out", default=None, help="output folder (default runs/<config>-<dataset>)")
+    parser.add_argument("--out", default=None, help="output folder (default var/runs/<config>-<dataset>)")
     parser.add_argument("--epochs", type=int, default=None, help="override train.epochs (quick checks)")
     parser.add_argument(
         "--threads",
