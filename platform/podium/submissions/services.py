@@ -105,28 +105,29 @@ def submission_create(
     else:
         config = config_validate(competition=competition, text=config_text)
 
+    submission = Submission(
+        competition=competition,
+        user=user,
+        team_id=entrant.team_id,
+        kind=kind,
+        description=description.strip()[:500],
+        config=config,
+        config_text=config_text or "",
+    )
     stored_name = None
     try:
+        if kind == Kind.PREDICTIONS:
+            # Written before the transaction: the limit lock (SQLite: the database's write
+            # lock) is then held for two short statements, not for a file copy.
+            predictions_file.seek(0)
+            submission.predictions.save(_stored_name(competition), File(predictions_file), save=False)
+            stored_name = submission.predictions.name
         with transaction.atomic():
             limit_scope_lock(entrant=entrant)
             usage = submission_usage(
                 competition=competition, user=user, team=entrant.team_id, now=timezone.now()
             )
             limits_check(usage)
-            submission = Submission(
-                competition=competition,
-                user=user,
-                team_id=entrant.team_id,
-                kind=kind,
-                description=description.strip()[:500],
-            )
-            if kind == Kind.PREDICTIONS:
-                predictions_file.seek(0)
-                submission.predictions.save(_stored_name(competition), File(predictions_file), save=False)
-                stored_name = submission.predictions.name
-            else:
-                submission.config = config
-                submission.config_text = config_text
             _next_attempt(submission)
             submission.save()
             _send_on_commit(submission)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -27,7 +28,11 @@ def next_midnight() -> str:
     return (timezone.now() + timedelta(days=1)).strftime("%Y-%m-%dT00:00:00Z")
 
 
-def test_daily_limit_says_which_limit_and_when_it_resets(alice, alice_api, broker):
+def stored_files(settings) -> list[Path]:
+    return [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file() and "submissions" in p.parts]
+
+
+def test_daily_limit_says_which_limit_and_when_it_resets(alice, alice_api, broker, settings):
     competition = make_competition(slug="daily", daily_limit=2)
     join(competition, alice)
     assert [submit(alice_api, competition).status_code for _ in range(2)] == [201, 201]
@@ -39,6 +44,7 @@ def test_daily_limit_says_which_limit_and_when_it_resets(alice, alice_api, broke
     assert "resets at" in body["detail"]
     assert 0 < int(refused["Retry-After"]) <= 86400
     assert Submission.objects.count() == 2
+    assert len(stored_files(settings)) == 2  # the refused file was removed again
     limits = alice_api.get(f"/api/competitions/{competition.slug}/submissions/limits/").json()
     assert limits["daily"]["remaining"] == 0 and limits["daily"]["resets_at"] == next_midnight()
 
@@ -91,7 +97,7 @@ def test_a_team_shares_one_count(alice, bob, charlie, alice_api, bob_api, charli
 
 
 @pytest.mark.django_db(transaction=True)
-def test_twenty_concurrent_submissions_at_a_limit_of_five(postgres, live_server, alice, broker):
+def test_twenty_concurrent_submissions_at_a_limit_of_five(postgres, live_server, alice, broker, settings):
     """Real HTTP through the live server, each request on its own connection: exactly 5 get in."""
     import httpx
 
@@ -127,4 +133,5 @@ def test_twenty_concurrent_submissions_at_a_limit_of_five(postgres, live_server,
         body = refused.json()
         assert body["limit"] == "daily" and body["used"] == 5 and body["resets_at"] == next_midnight()
     assert Submission.objects.filter(competition=competition).count() == 5
+    assert len(stored_files(settings)) == 5
     assert len(broker.take("scoring")) == 5
