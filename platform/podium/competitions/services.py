@@ -301,14 +301,16 @@ class JoinRefused(Exception):
 
 
 def competition_join(*, competition: Competition, user, now: dt.datetime | None = None) -> Participation:
-    """Join (accepting the rules). Joining twice returns the first participation."""
+    """Join (accepting the rules). Joining twice returns the first participation.
+
+    As on Kaggle, a finished competition can still be joined, to get its data; the intake
+    refuses entries after the deadline, so a late joiner never ranks.
+    """
     now = now or timezone.now()
     if user is None or not user.is_authenticated:
         raise JoinRefused("Log in to join a competition.")
     if not competition.is_published and not user.is_staff:
         raise JoinRefused("This competition is not published yet.")
-    if competition.ends_at <= now:
-        raise JoinRefused(f"The competition ended at {competition.ends_at:%Y-%m-%d %H:%M} UTC.")
     participation, _ = Participation.objects.get_or_create(
         competition=competition, user=user, defaults={"accepted_rules_at": now}
     )

@@ -103,15 +103,17 @@ def test_update_keeps_the_partition_fixed(iris_cup):
     assert iris_cup.ends_at == later and iris_cup.daily_limit == 9
 
 
-def test_join_is_idempotent_and_refused_after_the_end(alice):
+def test_join_is_idempotent_and_drafts_refuse_participants(alice, bob, admin_user):
     open_cup = make_competition("open")
     first = services.competition_join(competition=open_cup, user=alice)
     assert services.competition_join(competition=open_cup, user=alice).pk == first.pk
-    over = make_competition("over", starts=-9, ends=-1)
-    with pytest.raises(services.JoinRefused, match="ended"):
-        services.competition_join(competition=over, user=alice)
+    draft = make_competition("draft", is_published=False)
+    with pytest.raises(services.JoinRefused, match="not published"):
+        services.competition_join(competition=draft, user=bob)
+    services.competition_join(competition=draft, user=admin_user)
     assert selectors.participation_exists(competition=open_cup, user=alice)
-    assert not selectors.participation_exists(competition=over, user=alice)
+    assert not selectors.participation_exists(competition=open_cup, user=bob)
+    assert not selectors.participation_exists(competition=draft, user=bob)
 
 
 def test_next_daily_reset_is_utc_midnight():

@@ -138,10 +138,15 @@ def test_join_refused(anon_api, alice_api, iris_cup):
     assert anon_api.post("/api/competitions/iris-cup/join/").status_code in (401, 403)
     refused = alice_api.post("/api/competitions/iris-cup/join/", {"accept_rules": False}, format="json")
     assert refused.status_code == 400 and "rules" in refused.json()["detail"]
-    make_competition("over", starts=-10, ends=-1)
-    late = alice_api.post("/api/competitions/over/join/")
-    assert late.status_code == 400 and "ended" in late.json()["detail"]
     assert Participation.objects.count() == 0
+
+
+def test_late_join_gives_the_data_of_a_finished_competition(alice_api, alice):
+    make_competition("over", starts=-10, ends=-1)
+    assert alice_api.get("/api/competitions/over/data/train.csv").status_code == 403
+    late = alice_api.post("/api/competitions/over/join/")
+    assert late.status_code == 200 and late.json()["status"] == "past" and late.json()["has_joined"]
+    assert alice_api.get("/api/competitions/over/data/train.csv").status_code == 200
 
 
 def test_data_card_lists_public_files_only(anon_api, iris_cup):
