@@ -8,6 +8,8 @@ import django_filters
 from django.conf import settings
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import PageNumberPagination
@@ -77,16 +79,17 @@ class SubmissionOutputSerializer(serializers.ModelSerializer):
             "has_predictions",
         ]
 
+    @extend_schema_field(serializers.ListField(child=serializers.FloatField(), allow_null=True))
     def get_public_ci(self, obj):
         if obj.public_ci_low is None:
             return None
         return [obj.public_ci_low, obj.public_ci_high]
 
-    def get_private_score(self, obj):
+    def get_private_score(self, obj) -> float | None:
         # Hidden until the competition's private board is revealed, for everyone.
         return obj.private_score if obj.competition.private_revealed_at else None
 
-    def get_has_predictions(self, obj):
+    def get_has_predictions(self, obj) -> bool:
         return bool(obj.predictions)
 
 
@@ -97,6 +100,7 @@ class SubmissionDetailOutputSerializer(SubmissionOutputSerializer):
     class Meta(SubmissionOutputSerializer.Meta):
         fields = [*SubmissionOutputSerializer.Meta.fields, "config", "epochs"]
 
+    @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_epochs(self, obj):
         # The current attempt's curve; earlier attempts were cut off by a lost worker.
         return [{"epoch": m.epoch, **m.data} for m in obj.epoch_metrics.all() if m.attempt == obj.attempt]
@@ -111,6 +115,7 @@ class SubmissionFilter(django_filters.FilterSet):
         fields = ["status", "kind"]
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class ConfigField(serializers.Field):
     """A model config as YAML/JSON text, an uploaded text file, or (in a JSON body) an object."""
 
@@ -173,6 +178,7 @@ class SubmissionListCreateApi(SubmissionErrorsMixin, GenericAPIView):
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(SubmissionOutputSerializer(page, many=True).data)
 
+    @extend_schema(request=SubmissionInputSerializer, responses={201: SubmissionOutputSerializer})
     def post(self, request, slug):
         competition = selectors.competition_for_submissions(slug=slug, user=request.user)
         serializer = SubmissionInputSerializer(data=request.data)
@@ -195,6 +201,7 @@ class SubmissionLimitsApi(SubmissionErrorsMixin, APIView):
 
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, slug):
         from django.utils import timezone
 
@@ -207,6 +214,7 @@ class SubmissionLimitsApi(SubmissionErrorsMixin, APIView):
 class SubmissionDetailApi(SubmissionErrorsMixin, APIView):
     permission_classes = []
 
+    @extend_schema(responses=SubmissionDetailOutputSerializer)
     def get(self, request, submission_id):
         submission = selectors.submission_get(
             submission_id=submission_id, user=request.user, with_epochs=True
@@ -218,6 +226,7 @@ class SubmissionCancelApi(SubmissionErrorsMixin, APIView):
     # No permission gate: the selector answers 404 to anyone but the owner, the team and admins.
     permission_classes = []
 
+    @extend_schema(request=None, responses=SubmissionOutputSerializer)
     def post(self, request, submission_id):
         submission = selectors.submission_get(submission_id=submission_id, user=request.user)
         submission = services.submission_cancel(submission=submission)
@@ -228,6 +237,7 @@ class SubmissionCancelApi(SubmissionErrorsMixin, APIView):
 class SubmissionPredictionsApi(SubmissionErrorsMixin, APIView):
     permission_classes = []
 
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
     def get(self, request, submission_id):
         submission = selectors.submission_get(submission_id=submission_id, user=request.user)
         if not submission.predictions:

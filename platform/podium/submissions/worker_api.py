@@ -13,6 +13,9 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import FileResponse
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import authentication, exceptions, permissions, serializers, status
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -42,6 +45,23 @@ class WorkerTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return self.keyword
+
+
+class WorkerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "podium.submissions.worker_api.WorkerTokenAuthentication"
+    name = "workerToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Worker <token>`: the signed token of one submission's attempt.",
+        }
+
+
+class AttemptSerializer(serializers.Serializer):
+    attempt = serializers.IntegerField(min_value=1)
 
 
 class HoldsTokenForThisSubmission(permissions.BasePermission):
@@ -76,10 +96,6 @@ class WorkerApi(SubmissionErrorsMixin, APIView):
 
     def attempt_of(self, request) -> int:
         """The body's attempt must be the token's: a token cannot speak for another attempt."""
-
-        class AttemptSerializer(serializers.Serializer):
-            attempt = serializers.IntegerField(min_value=1)
-
         serializer = AttemptSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         attempt = serializer.validated_data["attempt"]
@@ -91,6 +107,7 @@ class WorkerApi(SubmissionErrorsMixin, APIView):
 
 
 class WorkerClaimApi(WorkerApi):
+    @extend_schema(request=AttemptSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, submission_id):
         attempt = self.attempt_of(request)
         submission = services.submission_claim(submission_id=submission_id, attempt=attempt)
@@ -98,6 +115,7 @@ class WorkerClaimApi(WorkerApi):
 
 
 class WorkerHeartbeatApi(WorkerApi):
+    @extend_schema(request=AttemptSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, submission_id):
         attempt = self.attempt_of(request)
         try:
@@ -121,6 +139,7 @@ class EpochInputSerializer(serializers.Serializer):
 
 
 class WorkerEpochApi(WorkerApi):
+    @extend_schema(request=EpochInputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, submission_id):
         attempt = self.attempt_of(request)
         serializer = EpochInputSerializer(data=request.data)
@@ -142,6 +161,7 @@ class WorkerPredictionsApi(WorkerApi):
         ]
         return super().initialize_request(request, *args, **kwargs)
 
+    @extend_schema(request={"multipart/form-data": OpenApiTypes.OBJECT}, responses={202: OpenApiTypes.OBJECT})
     def post(self, request, submission_id):
         attempt = self.attempt_of(request)
         upload = request.FILES.get("file")
@@ -162,6 +182,7 @@ class FailInputSerializer(serializers.Serializer):
 
 
 class WorkerFailApi(WorkerApi):
+    @extend_schema(request=FailInputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, submission_id):
         attempt = self.attempt_of(request)
         serializer = FailInputSerializer(data=request.data)
@@ -173,6 +194,7 @@ class WorkerFailApi(WorkerApi):
 
 
 class WorkerFileApi(WorkerApi):
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request, submission_id, dataset_slug, name):
         submission = selectors.submission_for_worker(submission_id=submission_id)
         dataset_file = selectors.worker_dataset_file(
