@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import timedelta
 
@@ -46,6 +47,12 @@ def test_claim_gives_the_work_order_and_no_hidden_labels(competition, alice, que
     assert not [line for line in labels.splitlines()[1:] if line in body]
     submission.refresh_from_db()
     assert submission.status == Status.RUNNING and submission.started_at and submission.heartbeat_at
+    # Every file the order lists downloads as the participant-facing file it names, never the labels.
+    hidden = competition.dataset.files.get(name="test_labels.csv").file.open("rb").read()
+    for entry in order["dataset"]["files"]:
+        served = b"".join(worker(token).get(entry["path"]).streaming_content)
+        assert served == competition.dataset.files.get(name=entry["name"]).file.open("rb").read()
+        assert served != hidden and hashlib.sha256(served).hexdigest() == entry["sha256"]
 
 
 def test_claim_twice_and_stale_attempts_are_refused(competition, alice, queue_config_entry):
