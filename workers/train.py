@@ -839,6 +839,7 @@ def run_local(
     if epochs is not None:
         config = with_epochs(config, epochs)
     data = load_dataset(dataset, with_test_labels=True)
+    _check_config_for(config, data)
     out = Path(out_dir) if out_dir else Path("var") / "runs" / f"{config_path.stem}-{dataset}"
     console = Console(stderr=True)
     total = int(_get(_train_cfg(config), "epochs", 1)) + int(_get(_get(config, "pretrain"), "epochs", 0))
@@ -888,6 +889,25 @@ def run_local(
     return summary
 
 
+def _check_config_for(config, data: TrainData) -> None:
+    """The platform's own validation against the dataset, so a local run fails
+    with the same path-named problems a submission would get."""
+    from datasets.catalog import BUILTINS
+    from datasets.catalog import build as build_bundle
+    from workers.spec import ConfigError, validate_for_dataset
+
+    pretrain = _get(_get(config, "pretrain"), "dataset")
+    allowed = [pretrain] if pretrain in BUILTINS else []  # locally, any catalog dataset may pre-train
+    problems = validate_for_dataset(
+        config,
+        data.manifest,
+        allowed_pretrain=allowed,
+        pretrain_manifests={p: build_bundle(p).manifest for p in allowed},
+    )
+    if problems:
+        raise ConfigError(problems)
+
+
 def with_epochs(config, epochs: int):
     """A copy of the config with train.epochs (and pretrain.epochs) set: for quick runs."""
     data = config.model_dump()
@@ -935,9 +955,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.exit(1, f"error: {exc}\n")
     except ConfigError as exc:
         lines = "\n".join(f"  {p.path or '(config)'}: {p.message}" for p in exc.problems)
-        parser.exit(1, f"error: {args.config} is not a valid model config:\n{lines}\n")
+        parser.exit(1, f"error: {args.config} has problems:\n{lines}\n")
     except (OSError, KeyError) as exc:  # a missing file, an unknown dataset slug
-        parser.exit(1, f"error: {exc}\n")
+        parser.exit(1, f"error: {exc.args[-1] if isinstance(exc, KeyError) else exc}\n")
     return 0
 
 

@@ -397,29 +397,32 @@ def test_local_runner_writes_predictions_metrics_and_weights(tmp_path):
     assert load_file(str(out / "weights.safetensors"))
 
 
-def test_local_runner_reports_an_invalid_config_by_path(tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("version: 1\nmodel:\n  layers:\n    - conv2d: {channels: 8, kernel: 9}\n")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "workers.train",
-            str(bad),
-            "--dataset",
+@pytest.mark.parametrize(
+    ("config", "dataset", "expected"),
+    [
+        (
+            "version: 1\nmodel:\n  layers:\n    - conv2d: {channels: 8, kernel: 9}\n",
             "digits",
-            "--out",
-            str(tmp_path / "o"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 1
-    assert "model.layers[0].conv2d.kernel" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert not (tmp_path / "o").exists()
+            "  model.layers[0].conv2d.kernel: must be <= 7",
+        ),
+        (None, "wine", "  model.layers[0].conv2d: needs image input, dataset 'wine' is tabular"),
+        (None, "nope", "error: unknown built-in dataset 'nope'; known: digits,"),
+    ],
+)
+def test_local_runner_refuses_bad_input_with_a_message_and_writes_nothing(
+    tmp_path, capsys, config, dataset, expected
+):
+    path = EXAMPLES / "digits_cnn.yaml"
+    if config is not None:
+        path = tmp_path / "bad.yaml"
+        path.write_text(config)
+    with pytest.raises(SystemExit) as exc:
+        trainer.main([str(path), "--dataset", dataset, "--out", str(tmp_path / "out"), "--no-progress"])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert expected in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
 
 
 # --------------------------------------------------------------------------- bad input
