@@ -76,3 +76,13 @@ def test_me(alice_api, anon_api, admin_api):
     assert alice_api.get("/api/me/").json()["is_staff"] is False
     assert admin_api.get("/api/me/").json()["is_staff"] is True
     assert anon_api.get("/api/me/").status_code in (401, 403)
+
+
+def test_active_tokens_are_capped(alice_api, alice):
+    from podium.accounts.services import MAX_ACTIVE_TOKENS, api_token_create
+
+    for i in range(MAX_ACTIVE_TOKENS):
+        api_token_create(user=alice, name=f"t{i}")
+    refused = alice_api.post("/api/tokens/", {"name": "one more"}, format="json")
+    assert refused.status_code == 400 and "revoke one first" in refused.json()["name"][0]
+    assert ApiToken.objects.filter(user=alice).count() == MAX_ACTIVE_TOKENS
