@@ -200,8 +200,10 @@ class Platform:
             "PODIUM_HEARTBEAT_TIMEOUT_S": "5",
             "PODIUM_HEARTBEAT_INTERVAL_S": "1",
             "PODIUM_REAPER_INTERVAL_S": "1",
-            "PODIUM_QUEUED_TIMEOUT_S": "8",
-            "PODIUM_MAX_ATTEMPTS": "4",
+            # Long enough that an entry waiting behind a busy trainer on a loaded machine is
+            # not taken for lost (the reaper requeues on this timeout, then gives up).
+            "PODIUM_QUEUED_TIMEOUT_S": "15",
+            "PODIUM_MAX_ATTEMPTS": "6",
             "PODIUM_VISIBILITY_TIMEOUT": "3600",
             "PODIUM_TASK_TIME_LIMIT": "600",
             "PODIUM_LOG_LEVEL": "INFO",
@@ -331,8 +333,13 @@ class Platform:
         return self
 
     def stop(self) -> None:
-        for proc in reversed(list(self.procs.values())):
-            proc.stop()
+        # All at once: a warm shutdown of each in turn would cost seconds per process.
+        procs = list(self.procs.values())
+        for proc in procs:
+            proc.kill(signal.SIGTERM)
+        deadline = time.monotonic() + 3
+        for proc in procs:
+            proc.stop(timeout=max(0.1, deadline - time.monotonic()))
 
     def logs(self) -> str:
         return "\n".join(f"----- {name}\n{proc.tail(40)}" for name, proc in self.procs.items())

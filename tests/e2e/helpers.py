@@ -35,7 +35,7 @@ model:
     - activation: relu
     - linear: {units: auto}
 train:
-  epochs: 60
+  epochs: 40
   batch_size: 4
   optimizer: {name: adam, lr: 0.001}
 """
