@@ -58,7 +58,10 @@ def _count(exc, problems) -> str:
 
 
 def config_validate(*, competition: Competition, text: str) -> dict:
-    """Schema, then dataset and budget checks; returns the normalised config as JSON data."""
+    """Schema, then dataset and budget checks; returns the normalised config as JSON data.
+
+    The parameter budget is checked inside validate_for_dataset, which counts on torch's
+    meta device (workers.build, imported lazily there, so the web tier starts without torch)."""
     from workers.spec import ConfigError, parse_config, validate_for_dataset
 
     try:
@@ -77,8 +80,6 @@ def config_validate(*, competition: Competition, text: str) -> dict:
             config, manifest, budget=config_budget(competition), allowed_pretrain=allowed
         )
     ]
-    if not problems:
-        problems = _parameter_problems(config=config, competition=competition)
     if problems:
         raise SubmissionInvalid(
             f"The model config does not fit this competition: {len(problems)} problem(s); nothing was stored.",
@@ -93,23 +94,3 @@ def config_budget(competition: Competition) -> dict:
         "params": competition.budget_params,
         "seconds": competition.budget_seconds,
     }
-
-
-def _parameter_problems(*, config, competition: Competition) -> list[Problem]:
-    # Lazily: workers.build imports torch, which the web tier must not pay for at start-up.
-    from workers.build import count_parameters
-
-    manifest = competition.dataset.manifest
-    n_outputs = len(manifest.get("classes") or []) if competition.task_type == "classification" else 1
-    n_params = count_parameters(config, manifest["input_shape"], n_outputs)
-    if n_params > competition.budget_params:
-        return [
-            Problem(
-                path="model",
-                message=(
-                    f"the model has {n_params:,} parameters; this competition allows at most "
-                    f"{competition.budget_params:,}"
-                ),
-            )
-        ]
-    return []
