@@ -9,13 +9,13 @@ points at the test database of this run.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from datetime import timedelta
 
 import pytest
 
 from tests.e2e.harness import Platform, RedisServer, database_url
+from tests.e2e.helpers import make_token
 
 REQUIRE_SERVICES = os.environ.get("PODIUM_REQUIRE_SERVICES", "") == "1"
 
@@ -73,15 +73,6 @@ def make_platform(shared_db, settings, tmp_path):
     yield make
     for platform in made:
         platform.stop()
-
-
-def make_token(user) -> str:
-    from podium.accounts.authentication import hash_token_key
-    from podium.accounts.models import ApiToken
-
-    key = secrets.token_urlsafe(32)
-    ApiToken.objects.create(user=user, name="e2e", prefix=key[:8], key_hash=hash_token_key(key))
-    return key
 
 
 @pytest.fixture

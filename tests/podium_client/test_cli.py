@@ -12,8 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from podium_client.cli import app
-from tests.e2e.conftest import make_token
-from tests.e2e.helpers import iris_truth, predictions_csv
+from tests.e2e.helpers import iris_truth, make_token, predictions_csv
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
