@@ -258,12 +258,14 @@ def _layer_of_param(model: nn.Module) -> dict[str, str]:
 class GradNormTracker:
     """Per-layer gradient norms, averaged over an epoch's batches.
 
-    Per batch: one fused norm over all gradients, a (layers x params) matrix
-    product to sum squares by layer, and an add into an accumulator on the
-    device. Nothing leaves the device until `epoch_means()`.
+    Per batch: one fused norm of every gradient tensor, written straight into
+    that batch's row of a (batches x tensors) buffer on the device: two kernel
+    launches and no transfer. At the epoch's end the rows are summed by layer
+    (a matrix product with a 0/1 layers x tensors matrix), square-rooted and
+    averaged, and cross to the host once with the epoch's other numbers.
     """
 
-    def __init__(self, model: nn.Module, params: list[nn.Parameter], device: torch.device):
+    def __init__(self, model: nn.Module, params: list[nn.Parameter], device: torch.device, steps: int):
         by_param = _layer_of_param(model)
         ident = {id(p): n for n, p in model.named_parameters()}
         self.params = params
@@ -278,8 +280,8 @@ class GradNormTracker:
             cols.append(index[layer])
         m = torch.zeros(len(self.layers), len(params))
         m[torch.tensor(cols, dtype=torch.long), torch.arange(len(params))] = 1.0
-        self.matrix = m.to(device)
-        self.acc = torch.zeros(len(self.layers), device=device)
+        self.matrix_t = m.t().contiguous().to(device)
+        self.rows = torch.zeros(max(steps, 1), len(params), device=device)
         self.batches = 0
 
     def step(self, clip: float | None) -> None:
@@ -288,21 +290,21 @@ class GradNormTracker:
             grads = [
                 g if g is not None else torch.zeros_like(p) for g, p in zip(grads, self.params, strict=True)
             ]
-        norms = torch.stack(torch._foreach_norm(grads))
+        norms = self.rows[self.batches]
+        torch.stack(torch._foreach_norm(grads), out=norms)
         if clip is not None:
             # Same rule as clip_grad_norm_, reusing the per-tensor norms already computed.
             total = torch.linalg.vector_norm(norms)
             coef = torch.clamp(clip / (total + 1e-6), max=1.0)
             torch._foreach_mul_(grads, coef)
-        self.acc += torch.sqrt(self.matrix @ (norms * norms))
         self.batches += 1
 
     def reset(self) -> None:
-        self.acc.zero_()
         self.batches = 0
 
     def epoch_means(self) -> torch.Tensor:
-        return self.acc / max(self.batches, 1)
+        used = self.rows[: max(self.batches, 1)]
+        return torch.sqrt(used.square() @ self.matrix_t).mean(dim=0)
 
 
 # --------------------------------------------------------------------------- the loop
@@ -395,7 +397,7 @@ class _Run:
         optimizer = build_optimizer(params, _get(tcfg, "optimizer"))
         scheduler = build_scheduler(optimizer, _get(tcfg, "scheduler"), steps, epochs)
         clip = _clip_norm(tcfg)
-        tracker = GradNormTracker(model, params, dev)
+        tracker = GradNormTracker(model, params, dev, steps)
 
         es_cfg = _get(tcfg, "early_stopping")
         patience = int(_get(es_cfg, "patience", 0)) if es_cfg is not None else 0
