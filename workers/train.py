@@ -592,6 +592,12 @@ def train(
     tcfg = _train_cfg(config)
     val_fraction = float(_get(tcfg, "validation_fraction", 0.1))
     pre_cfg = _get(config, "pretrain")
+    if pre_cfg is None and _get(_get(config, "finetune"), "from_submission") is not None:
+        # Training from scratch instead would ignore the freezing and adapters the config asks for.
+        raise TrainError(
+            "finetune.from_submission: starting from an earlier submission's weights is not supported "
+            "by this worker yet; use pretrain instead"
+        )
 
     run = _Run(
         device=dev,
@@ -640,7 +646,7 @@ def train(
             # Early stopping or the per-phase epoch cap end pre-training, not the run.
             if stop is None or stop[0] in (EARLY_STOPPING, BUDGET_EPOCHS):
                 stop = None
-                model = _prepare_finetune(model, config, pretrain_data, data, dev)
+                model = _prepare_finetune(model, config, pretrain_data, data).to(dev)
             else:
                 stop = (stop[0], stop[1] + " (during pre-training, so there is no model for this dataset)")
                 no_model = True
@@ -712,20 +718,18 @@ def _pretrain_cfg(pre_cfg, tcfg) -> dict:
     }
 
 
-def _prepare_finetune(model: nn.Module, config, source: TrainData, target: TrainData, dev) -> nn.Module:
-    """After pre-training: a new head when the classes differ, then freezing or LoRA adapters."""
-    from workers import build
+def _prepare_finetune(model: nn.Module, config, source: TrainData, target: TrainData) -> nn.Module:
+    """After pre-training, `workers.lora.prepare_finetune` (the one implementation of
+    the spec's modes and freezing rules) with the head decided by the data."""
+    from workers.lora import prepare_finetune
+    from workers.spec import FinetuneSpec
 
     # A head trained on other labels means nothing for these: start it afresh,
     # also when only the label names differ (digits 0-4 -> 5-9, same count).
     new_head = source.classes != target.classes or source.n_outputs != target.n_outputs
-    ft = _get(config, "finetune")
-    if ft is None:  # pre-training alone: then train the whole network on the target
-        if new_head:
-            build.replace_head(model, target.n_outputs)
-    else:
-        build.prepare_finetune(model, ft, target.n_outputs, new_head=new_head)
-    return model.to(dev)
+    # Pre-training without a finetune section: the whole network trains on the target (mode full).
+    finetune = _get(config, "finetune") or FinetuneSpec()
+    return prepare_finetune(model, finetune, target.n_outputs, new_head=new_head)
 
 
 def _merge_adapters(model: nn.Module) -> nn.Module:
@@ -828,9 +832,13 @@ def run_local(
     device: str = "cpu",
     out_dir: str | Path | None = None,
     epochs: int | None = None,
+    budget: Budget | Mapping | None = None,
     progress: bool = True,
 ) -> dict:
-    """What the command line does; returns the metrics JSON it writes."""
+    """What the command line does; returns the metrics JSON it writes.
+
+    `budget` is a competition's budget, enforced by the trainer as on the
+    platform's workers: a run it stops is reported with the trainer's reason."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -841,10 +849,25 @@ def run_local(
     if epochs is not None:
         config = with_epochs(config, epochs)
     data = load_dataset(dataset, with_test_labels=True)
-    _check_config_for(config, data)
+    budget = Budget.coerce(budget)
+    refused = _check_config_for(config, data, budget)
     out = Path(out_dir) if out_dir else Path("var") / "runs" / f"{config_path.stem}-{dataset}"
     console = Console(stderr=True)
-    total = int(_get(_train_cfg(config), "epochs", 1)) + int(_get(_get(config, "pretrain"), "epochs", 0))
+
+    def say(text: str) -> None:
+        # Plain text on one line: no rich markup in config paths or messages, no wrapping.
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    for problem in refused:
+        say(
+            f"note: the platform would refuse this config under that budget: {problem.path}: {problem.message}"
+        )
+
+    def capped(n: int) -> int:
+        return n if budget.max_epochs is None else min(n, budget.max_epochs)
+
+    pre_epochs = _get(_get(config, "pretrain"), "epochs", 0)
+    total = capped(int(_get(_train_cfg(config), "epochs", 1))) + capped(int(pre_epochs))
 
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -864,8 +887,10 @@ def run_local(
                 info += f"  val {vm['name']} {vm['value']:.4f}"
             bar.update(task, advance=1, info=info)
 
-        result = train(config, data, device=device, on_epoch=on_epoch, out_dir=out)
+        result = train(config, data, device=device, on_epoch=on_epoch, budget=budget, out_dir=out)
 
+    if result.stopped_reason != COMPLETED:
+        say(f"stopped ({result.stopped_reason}): {result.stop_message}")
     score = score_on_test_labels(result, data)
     test_metrics = {}
     if score is not None:
@@ -873,7 +898,11 @@ def run_local(
         if result.task_type == "classification" and result.metric != "accuracy":
             test_metrics["accuracy"] = score_on_test_labels(result, data, "accuracy")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "predictions.csv").write_bytes(predictions_csv(result, data.manifest))
+    if result.predictions is not None:
+        (out / "predictions.csv").write_bytes(predictions_csv(result, data.manifest))
+    else:  # an earlier run's outputs in the same folder would pass for this one's
+        for stale in ("predictions.csv", "weights.safetensors"):
+            (out / stale).unlink(missing_ok=True)
     summary = result.summary() | {
         "dataset": dataset,
         "config": str(config_path),
@@ -881,9 +910,11 @@ def run_local(
         "test_metrics": test_metrics,
     }
     (out / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    if result.predictions is None:
+        raise TrainError(f"no predictions: {result.stop_message} (metrics in {out / 'metrics.json'})")
     vm = result.val_metric
     val_text = f"{vm['name']} {vm['value']:.4f}" if vm else "n/a"
-    console.print(
+    say(
         f"{config_path.name} on {dataset}: validation {val_text}"
         + "".join(f", test {name} {value:.4f}" for name, value in test_metrics.items())
         + f"; {result.epochs_run} epochs in {result.seconds:.1f} s ({result.stopped_reason}); outputs in {out}"
@@ -891,32 +922,68 @@ def run_local(
     return summary
 
 
-def _check_config_for(config, data: TrainData) -> None:
+def _check_config_for(config, data: TrainData, budget: Budget | None = None) -> list:
     """The platform's own validation against the dataset, so a local run fails
-    with the same path-named problems a submission would get."""
+    with the same path-named problems a submission would get. Returns the
+    problems the budget alone adds (epochs over it): the platform refuses
+    those, locally the trainer's cap applies, so the runner only notes them.
+    Parameters over the budget fail in the trainer, as on a worker."""
     from datasets.catalog import BUILTINS
     from datasets.catalog import build as build_bundle
     from workers.spec import ConfigError, validate_for_dataset
 
     pretrain = _get(_get(config, "pretrain"), "dataset")
     allowed = [pretrain] if pretrain in BUILTINS else []  # locally, any catalog dataset may pre-train
-    problems = validate_for_dataset(
-        config,
-        data.manifest,
-        allowed_pretrain=allowed,
-        pretrain_manifests={p: build_bundle(p).manifest for p in allowed},
-    )
+    kwargs = {
+        "allowed_pretrain": allowed,
+        "pretrain_manifests": {p: build_bundle(p).manifest for p in allowed},
+    }
+    problems = validate_for_dataset(config, data.manifest, **kwargs)
     if problems:
         raise ConfigError(problems)
+    if budget is None or budget.max_epochs is None:
+        return []
+    return validate_for_dataset(config, data.manifest, budget={"epochs": budget.max_epochs}, **kwargs)
 
 
 def with_epochs(config, epochs: int):
-    """A copy of the config with train.epochs (and pretrain.epochs) set: for quick runs."""
-    data = config.model_dump()
+    """A copy of the config with train.epochs (and pretrain.epochs) set: for quick runs.
+
+    The copy goes through the whole schema again (`load_config`), so it is a
+    config the platform would accept. A warm-up as long as the cut run is
+    shortened to leave one epoch after it; a one-epoch run has no room for
+    one, so `warmup_cosine` becomes plain `cosine` there."""
+    from workers.spec import load_config
+
+    data = config.model_dump(mode="json")
     data["train"]["epochs"] = epochs
     if data.get("pretrain"):
         data["pretrain"]["epochs"] = epochs
-    return type(config).model_validate(data)
+    for holder in (data["train"], data.get("pretrain") or {}):
+        scheduler = holder.get("scheduler") or {}
+        if scheduler.get("warmup_epochs", 0) >= epochs >= 1:
+            scheduler["warmup_epochs"] = epochs - 1
+            if epochs == 1 and scheduler.get("name") == "warmup_cosine":
+                scheduler["name"] = "cosine"
+    return load_config(data)
+
+
+def _positive(kind: type) -> Callable[[str], Any]:
+    """An argparse type: a finite number > 0 of `kind` (int or float)."""
+    import argparse
+
+    what = "whole number" if kind is int else "number"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"must be a positive {what}: {text!r}")
+        return value
+
+    return parse
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -932,6 +999,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--out", default=None, help="output folder (default var/runs/<config>-<dataset>)")
     parser.add_argument("--epochs", type=int, default=None, help="override train.epochs (quick checks)")
+    limits = parser.add_argument_group(
+        "budget", "a competition's budget, enforced by the trainer as on the platform's workers"
+    )
+    limits.add_argument("--max-seconds", type=_positive(float), default=None, help="wall-clock seconds")
+    limits.add_argument("--max-epochs", type=_positive(int), default=None, help="epochs per phase")
+    limits.add_argument("--max-params", type=_positive(int), default=None, help="model parameters")
     parser.add_argument(
         "--threads",
         type=int,
@@ -951,6 +1024,7 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device,
             out_dir=args.out,
             epochs=args.epochs,
+            budget=Budget(args.max_epochs, args.max_params, args.max_seconds),
             progress=not args.no_progress,
         )
     except TrainError as exc:

@@ -119,6 +119,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# Whitenoise's default is DEBUG as it is when the middleware starts, which the test runner has set to False:
+# it would then want the STATIC_ROOT that only collectstatic (the image build) makes. Production keeps False.
+WHITENOISE_AUTOREFRESH = DEBUG
 # Upload caps: checked while streaming, not after buffering.
 PODIUM_MAX_DATASET_FILE_BYTES = env_int("PODIUM_MAX_DATASET_FILE_BYTES", 200 * 1024 * 1024, minimum=1)
 PODIUM_MAX_SUBMISSION_BYTES = env_int("PODIUM_MAX_SUBMISSION_BYTES", 100 * 1024 * 1024, minimum=1)

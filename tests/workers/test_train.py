@@ -29,7 +29,7 @@ from workers import train as trainer
 from workers.build import build_model, layer_names
 from workers.data import DataError, Standardizer, TrainData, load_dataset, stratified_split
 from workers.spec import Budget as SpecBudget
-from workers.spec import parse_config
+from workers.spec import ConfigError, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -98,6 +98,18 @@ def mlp(epochs=3, seed=0, lr=0.01, opt="adam", sched="cosine", batch_size=32, dr
 
 def example(name: str, epochs: int):
     return trainer.with_epochs(parse_config((EXAMPLES / name).read_text(encoding="utf-8")), epochs)
+
+
+def with_train(config, **updates):
+    """The config with some train settings changed (a mapping updates a section),
+    validated again by the whole schema: never a config a submission could not be."""
+    data = config.model_dump(mode="json")
+    for key, value in updates.items():
+        if isinstance(value, dict):
+            data["train"][key].update(value)
+        else:
+            data["train"][key] = value
+    return load_config(data)
 
 
 # --------------------------------------------------------------------------- determinism
@@ -195,8 +207,8 @@ def test_gradient_clipping_bounds_the_update(small):
     """One SGD step (the batch is the whole training split) with lr 1 and
     grad_clip 1e-3 moves the weights by exactly 1e-3 in global L2 norm."""
     config = mlp(epochs=1, lr=1.0, opt="sgd", sched="constant", batch_size=320, dropout=False)
-    opt = config.train.optimizer.model_copy(update={"grad_clip": 1e-3})
-    config = config.model_copy(update={"train": config.train.model_copy(update={"optimizer": opt})})
+    config = with_train(config, optimizer={"grad_clip": 1e-3})
+    assert config.train.optimizer.grad_clip == 1e-3
     result = trainer.train(config, small)
     before = build_model(config, small.input_shape, small.n_outputs).state_dict()
     moved = math.sqrt(sum(float((result.state_dict[k] - v).pow(2).sum()) for k, v in before.items()))
@@ -218,7 +230,7 @@ def test_epoch_budget_stops_the_run_with_a_reason(small):
 def test_wall_clock_budget_is_checked_during_the_epoch(small):
     # Batches of one row: the first epoch (320 steps) takes far longer than the budget.
     config = example("digits_cnn.yaml", epochs=50)
-    config = config.model_copy(update={"train": config.train.model_copy(update={"batch_size": 1})})
+    config = with_train(config, batch_size=1)
     result = trainer.train(config, small, budget=SpecBudget(seconds=0.05))
     assert result.stopped_reason == trainer.BUDGET_SECONDS
     assert "budget allows 0.05 s" in result.stop_message
@@ -394,6 +406,109 @@ def test_local_runner_writes_predictions_metrics_and_weights(tmp_path):
     assert load_file(str(out / "weights.safetensors"))
 
 
+def test_local_runner_says_why_the_clock_budget_stopped_the_run(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "workers.train",
+            str(EXAMPLES / "digits_cnn.yaml"),
+            "--dataset",
+            "digits",
+            "--epochs",
+            "50",
+            "--max-seconds",
+            "0.05",  # an epoch of the digits CNN takes longer
+            "--threads",
+            "1",
+            "--no-progress",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["stopped_reason"] == "budget_seconds"
+    assert "the budget allows 0.05 s of training" in metrics["stop_message"]
+    assert f"stopped (budget_seconds): {metrics['stop_message']}\n" in proc.stderr
+    assert (out / "predictions.csv").is_file()  # a clock stop still predicts with what it has
+
+
+def _runner(tmp_path, config: Path, dataset: str, *args: str) -> int:
+    try:
+        return trainer.main(
+            [str(config), "--dataset", dataset, "--out", str(tmp_path / "out"), "--no-progress", *args]
+        )
+    except SystemExit as exc:
+        return exc.code
+
+
+def test_local_runner_says_why_the_epoch_budget_stopped_the_run(tmp_path, capsys):
+    code = _runner(
+        tmp_path, EXAMPLES / "breast_cancer_mlp.yaml", "breast-cancer", "--epochs", "3", "--max-epochs", "2"
+    )
+    err = capsys.readouterr().err
+    assert code == 0, err
+    # The platform refuses such a config; locally the trainer's cap applies, and the runner says both.
+    assert "note: the platform would refuse this config under that budget: train.epochs: must be <= 2" in err
+    assert "stopped (budget_epochs): stopped after 2 train epochs: the budget allows 2\n" in err
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["epochs_run"] == 2
+
+
+def test_local_runner_says_why_early_stopping_ended_the_run(tmp_path, capsys):
+    config = tmp_path / "es.yaml"
+    config.write_text(
+        "version: 1\nmodel: {layers: [linear: 32, relu, linear: auto]}\n"
+        "train: {epochs: 300, optimizer: {name: adam, lr: 0.05}, early_stopping: {patience: 2}}\n"
+    )
+    assert _runner(tmp_path, config, "breast-cancer") == 0
+    err = capsys.readouterr().err
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["stopped_reason"] == "early_stopping" and metrics["epochs_run"] < 300
+    assert f"stopped (early_stopping): {metrics['stop_message']}\n" in err
+    assert "did not improve for 2 epochs" in err
+
+
+def test_local_runner_completed_run_prints_no_stop_line_and_a_clock_stop_in_pretraining_fails(
+    tmp_path, capsys
+):
+    assert _runner(tmp_path, EXAMPLES / "breast_cancer_mlp.yaml", "breast-cancer", "--epochs", "2") == 0
+    assert "stopped (" not in capsys.readouterr().err
+
+    code = _runner(
+        tmp_path, EXAMPLES / "pretrain_lora_digits.yaml", "digits-5to9-fewshot", "--max-seconds", "0.01"
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "stopped (budget_seconds): stopped after" in err
+    assert "error: no predictions: stopped after" in err and "during pre-training" in err
+    assert "Traceback" not in err
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["stopped_reason"] == "budget_seconds"
+    # The first run's outputs are gone: they would pass for this run's.
+    assert not (tmp_path / "out" / "predictions.csv").exists()
+    assert not (tmp_path / "out" / "weights.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "what"),
+    [
+        ("--max-seconds", "0", "number"),
+        ("--max-seconds", "inf", "number"),
+        ("--max-epochs", "1.5", "whole number"),
+        ("--max-params", "-3", "whole number"),
+    ],
+)
+def test_local_runner_refuses_a_budget_that_is_not_positive(tmp_path, capsys, flag, value, what):
+    assert _runner(tmp_path, EXAMPLES / "digits_cnn.yaml", "digits", flag, value) == 2
+    assert f"error: argument {flag}: must be a positive {what}: '{value}'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(
     ("config", "dataset", "expected"),
     [
@@ -434,7 +549,7 @@ def test_cuda_without_a_gpu_is_a_clear_error(small):
 
 def test_bf16_is_asked_for_but_the_cpu_trains_in_fp32(small):
     config = mlp(epochs=1)
-    config = config.model_copy(update={"train": config.train.model_copy(update={"precision": "bf16"})})
+    config = with_train(config, precision="bf16")
     result = trainer.train(config, small)
     assert result.precision == "fp32"
 
@@ -493,3 +608,164 @@ def test_validation_split_is_stratified_seeded_and_keeps_every_class():
     assert not np.array_equal(stratified_split(y, 0.2, 8, stratify=True)[1], va)
     tr, va = stratified_split(y, 0.0, 7, stratify=True)
     assert len(va) == 0 and len(tr) == len(y)
+
+
+def test_with_epochs_gives_a_config_the_schema_accepts():
+    text = (EXAMPLES / "transformer_digits.yaml").read_text(encoding="utf-8")
+    full = parse_config(text)
+    assert full.train.scheduler.name == "warmup_cosine" and full.train.scheduler.warmup_epochs == 3
+    assert trainer.with_epochs(full, full.train.epochs) == full
+    # A warm-up as long as the cut run would be refused (warmup_epochs < epochs): it is shortened.
+    two = trainer.with_epochs(full, 2)
+    assert (two.train.epochs, two.train.scheduler.name, two.train.scheduler.warmup_epochs) == (
+        2,
+        "warmup_cosine",
+        1,
+    )
+    one = trainer.with_epochs(full, 1)
+    assert (one.train.scheduler.name, one.train.scheduler.warmup_epochs) == ("cosine", 0)
+    with pytest.raises(ConfigError, match="train.epochs: must be >= 1"):
+        trainer.with_epochs(full, 0)
+
+
+# --------------------------------------------------------------------------- fine-tuning
+
+FT_LAYERS = "[conv2d: {channels: 4}, batchnorm, relu, linear: 16, relu, linear: auto]"
+EVERY = {
+    f"layers.{layer}.{param}"
+    for layer in ("0.conv2d", "1.batchnorm", "3.linear", "5.linear")
+    for param in ("weight", "bias")
+}
+HEAD = {"layers.5.linear.weight", "layers.5.linear.bias"}
+
+
+def lora_of(*layers: str) -> set[str]:
+    return {f"layers.{layer}.{ab}" for layer in layers for ab in ("lora_A", "lora_B")}
+
+
+def watch_phases(monkeypatch) -> dict:
+    """What each phase of a run trains: the parameters with requires_grad, the
+    ones the optimiser got (by name), and every parameter before and after."""
+    from workers import build
+
+    seen: dict = {}
+    real_fit, real_optimizer = trainer._Run.fit, build.build_optimizer
+    handed: list[set[int]] = []
+
+    def build_optimizer(params, cfg):
+        handed.append({id(p) for p in params})
+        return real_optimizer(params, cfg)
+
+    def fit(self, model, tensors, tcfg, *, epochs, seed, phase):
+        named = dict(model.named_parameters())
+        record = {
+            "requires_grad": {n for n, p in named.items() if p.requires_grad},
+            "before": {n: p.detach().clone() for n, p in named.items()},
+        }
+        out = real_fit(self, model, tensors, tcfg, epochs=epochs, seed=seed, phase=phase)
+        record["optimised"] = {n for n, p in named.items() if id(p) in handed[-1]}
+        record["after"] = {n: p.detach().clone() for n, p in named.items()}
+        record["n_trainable"] = out["n_trainable"]
+        seen[phase] = record
+        return out
+
+    monkeypatch.setattr(build, "build_optimizer", build_optimizer)
+    monkeypatch.setattr(trainer._Run, "fit", fit)
+    return seen
+
+
+@pytest.fixture(scope="module")
+def fewshot():
+    return load_dataset("digits-5to9-fewshot")
+
+
+@pytest.mark.parametrize(
+    ("finetune", "trained"),
+    [
+        ("", EVERY),  # pre-training alone: the whole network trains on the target
+        ("finetune: {mode: full}", EVERY),
+        ("finetune: {mode: head}", HEAD),
+        (
+            "finetune: {mode: full, freeze: [0, 1]}",
+            {p for p in EVERY if p.startswith(("layers.3", "layers.5"))},
+        ),
+        ("finetune: {mode: full, freeze: backbone}", HEAD),
+        ("finetune: {adapter: {rank: 2, targets: [linear, conv2d]}}", lora_of("0.conv2d", "3.linear") | HEAD),
+        ("finetune: {mode: lora}", lora_of("3.linear") | HEAD),  # the default adapter targets linear layers
+        (
+            "finetune: {mode: lora, freeze: none, adapter: {targets: [linear]}}",
+            lora_of("3.linear") | HEAD | {p for p in EVERY if p.startswith(("layers.0", "layers.1"))},
+        ),
+        (
+            "finetune: {mode: lora, freeze: [0, 1], adapter: {targets: [conv2d]}}",
+            lora_of("0.conv2d") | HEAD | {"layers.3.linear.weight", "layers.3.linear.bias"},
+        ),
+    ],
+)
+def test_finetuning_trains_exactly_the_parameters_the_spec_names(
+    monkeypatch, small, fewshot, finetune, trained
+):
+    """workers.spec's modes and freezing rules, applied by the trainer through
+    workers.lora.prepare_finetune: requires_grad, the optimiser's parameters and
+    the parameters that move are the same set, the expected one."""
+    config = parse_config(
+        f"version: 1\nmodel: {{layers: {FT_LAYERS}}}\n"
+        "train: {epochs: 1, batch_size: 16, validation_fraction: 0.2}\n"
+        f"pretrain: {{dataset: digits, epochs: 1}}\n{finetune}\n"
+    )
+    seen = watch_phases(monkeypatch)
+    result = trainer.train(config, fewshot, pretrain_data=small)
+    assert [h["phase"] for h in result.history] == ["pretrain", "train"]
+    assert seen["pretrain"]["optimised"] == seen["pretrain"]["requires_grad"] == EVERY
+    phase = seen["train"]
+    assert phase["requires_grad"] == phase["optimised"] == trained
+    moved = {n for n, p in phase["after"].items() if not torch.equal(p, phase["before"][n])}
+    # Every trained parameter moves; the frozen ones stay exactly as pre-trained.
+    assert moved == trained
+    assert result.n_trainable == phase["n_trainable"] == sum(phase["before"][n].numel() for n in trained)
+    # The target has other classes (5 against 10): a new head, and the pre-trained backbone kept.
+    assert phase["before"]["layers.5.linear.weight"].shape == (5, 16)
+    for name in EVERY - HEAD:
+        base = (
+            name
+            if name in phase["before"]
+            else name.replace(".weight", ".base.weight").replace(".bias", ".base.bias")
+        )
+        assert torch.equal(phase["before"][base], seen["pretrain"]["after"][name]), name
+    assert not [k for k in result.state_dict if "lora" in k]  # adapters merged into the saved weights
+
+
+@pytest.mark.parametrize(
+    ("pretrain", "new_head"),
+    [("digits-0to4", True), ("digits", False)],  # same count, other labels; the same classes
+)
+def test_finetuning_starts_a_new_head_when_the_labels_differ(monkeypatch, digits, pretrain, new_head):
+    source = load_dataset(pretrain)
+    target = TrainData(
+        X_train=digits.X_train[400:800],
+        y_train=digits.y_train[400:800],
+        X_test=digits.X_test[:50],
+        test_ids=digits.test_ids[:50],
+        manifest=digits.manifest,
+        slug="digits",
+    )
+    if pretrain == "digits-0to4":
+        target = load_dataset("digits-5to9-fewshot")
+    assert source.n_outputs == target.n_outputs and (source.classes != target.classes) is new_head
+    config = parse_config(
+        f"version: 1\nmodel: {{layers: {FT_LAYERS}}}\ntrain: {{epochs: 1, batch_size: 16}}\n"
+        f"pretrain: {{dataset: {pretrain}, epochs: 1}}\nfinetune: {{mode: head}}\n"
+    )
+    seen = watch_phases(monkeypatch)
+    trainer.train(config, target, pretrain_data=source)
+    pre, ft = seen["pretrain"]["after"], seen["train"]["before"]
+    assert torch.equal(pre["layers.3.linear.weight"], ft["layers.3.linear.weight"])
+    assert torch.equal(pre["layers.5.linear.weight"], ft["layers.5.linear.weight"]) is not new_head
+
+
+def test_finetuning_from_an_earlier_submission_is_refused_not_ignored(small):
+    config = parse_config(
+        f"version: 1\nmodel: {{layers: {FT_LAYERS}}}\nfinetune: {{mode: head, from_submission: 3}}\n"
+    )
+    with pytest.raises(trainer.TrainError, match="finetune.from_submission: .* not supported"):
+        trainer.train(config, small)

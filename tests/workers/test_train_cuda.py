@@ -15,7 +15,7 @@ import torch
 
 from workers import train as trainer
 from workers.data import load_dataset
-from workers.spec import parse_config
+from workers.spec import load_config, parse_config
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -25,7 +25,10 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def example(name: str, epochs: int, **train_updates):
     config = trainer.with_epochs(parse_config((EXAMPLES / name).read_text(encoding="utf-8")), epochs)
     if train_updates:
-        config = config.model_copy(update={"train": config.train.model_copy(update=train_updates)})
+        # Through the whole schema again: a config a submission could be.
+        data = config.model_dump(mode="json")
+        data["train"].update(train_updates)
+        config = load_config(data)
     return config
 
 
