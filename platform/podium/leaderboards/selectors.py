@@ -5,16 +5,17 @@ the index entries before it (docs/leaderboard.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.models import Count, F, Q, QuerySet, Subquery, Window
+from django.db.models import F, Q, QuerySet, Subquery, Window
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 from django.http import Http404
+from django.utils.dateparse import parse_datetime
 
-from podium.accounts.models import TeamMembership
+from podium.accounts.models import Team, TeamMembership, User
 from podium.leaderboards.entrants import Entrant
 from podium.leaderboards.models import BoardEntry
 from podium.leaderboards.services import final_picks_effective
@@ -174,22 +175,6 @@ def board_rank_of(*, entry: BoardEntry, board: str) -> int | None:
     return 1 + _count_before(competition_id=entry.competition_id, entry=entry, columns=columns)
 
 
-def _page_entries(competition, *, offset: int, page_size: int) -> tuple[list[BoardEntry], int]:
-    """A deferred join: the page's ids (and the row count) from the index alone, then only
-    those rows. A deep OFFSET then walks index entries, not table rows."""
-    ids_and_count = list(
-        BoardEntry.objects.filter(competition=competition, rank_key__isnull=False)
-        .annotate(total=Window(Count("id")))
-        .order_by(*PUBLIC_ORDER)
-        .values_list("id", "total")[offset : offset + page_size]
-    )
-    if not ids_and_count:
-        return [], _ranked(competition).count()
-    ids = [pk for pk, _ in ids_and_count]
-    by_id = _ranked(competition).in_bulk(ids)
-    return [by_id[pk] for pk in ids if pk in by_id], ids_and_count[0][1]
-
-
 def _rank_sql(columns: tuple[str, str, str]) -> RawSQL:
     """1 + the index entries before the outer row, as a correlated row-value count."""
     t = BoardEntry._meta.db_table
@@ -220,6 +205,111 @@ def board_row_of(*, competition, user, with_ranks: tuple[str, ...] = ()) -> Boar
     return row
 
 
+# --- the public page: one statement --------------------------------------------------
+#
+# A public page is the hot read: it is one precomposed statement rather than several
+# ORM-built queries (building them cost more than running them). Four parts, told apart
+# by the first column:
+#   0  the page's rows: ids sliced from the index board_public_rank, position by ROW_NUMBER;
+#   1  the caller's row (their team's when they are in one) with its rank, 1 + the index
+#      entries before it;
+#   2  one row of facts: the board's row count (index), the caller's team, the leader's
+#      id and interval (the overlap marker).
+_BE = BoardEntry._meta.db_table
+_USER = User._meta.db_table
+_TEAM = Team._meta.db_table
+_MEMBER = TeamMembership._meta.db_table
+_ROW_COLUMNS = (
+    "b.id, b.user_id, b.team_id, b.score, b.submission_id, b.submitted_at, b.entry_count, "
+    "b.last_submitted_at, b.ci_low, b.ci_high, u.username, u.display_name, t.name"
+)
+_ROW_JOINS = f"LEFT JOIN {_USER} u ON u.id = b.user_id LEFT JOIN {_TEAM} t ON t.id = b.team_id"
+_MY_TEAM = (
+    f"SELECT m.team_id FROM {_MEMBER} m "
+    "WHERE m.competition_id = %(c)s AND m.user_id = %(u)s ORDER BY m.id LIMIT 1"
+)
+_PUBLIC_PAGE_SQL = f"""
+SELECT 0, {_ROW_COLUMNS}, ROW_NUMBER() OVER (ORDER BY p.rank_key, p.submitted_at, p.submission_id)
+FROM (
+  SELECT id, rank_key, submitted_at, submission_id FROM {_BE}
+  WHERE competition_id = %(c)s AND rank_key IS NOT NULL
+  ORDER BY rank_key, submitted_at, submission_id LIMIT %(limit)s OFFSET %(offset)s
+) p JOIN {_BE} b ON b.id = p.id {_ROW_JOINS}
+UNION ALL
+SELECT 1, {_ROW_COLUMNS},
+  1 + (SELECT COUNT(*) FROM {_BE} x WHERE x.competition_id = b.competition_id AND x.rank_key IS NOT NULL
+       AND (x.rank_key, x.submitted_at, x.submission_id) < (b.rank_key, b.submitted_at, b.submission_id))
+FROM {_BE} b {_ROW_JOINS}
+WHERE b.rank_key IS NOT NULL AND b.id = (
+  SELECT o.id FROM {_BE} o WHERE o.competition_id = %(c)s
+  AND (o.team_id = ({_MY_TEAM}) OR (o.user_id = %(u)s AND o.team_id IS NULL))
+  ORDER BY o.team_id IS NULL LIMIT 1
+)
+UNION ALL
+SELECT 2, l.id, NULL, ({_MY_TEAM}), NULL, NULL, NULL, NULL, NULL, l.ci_low, l.ci_high, NULL, NULL, NULL,
+  (SELECT COUNT(*) FROM {_BE} WHERE competition_id = %(c)s AND rank_key IS NOT NULL)
+FROM (SELECT 1 AS one) AS facts LEFT JOIN (
+  SELECT id, ci_low, ci_high FROM {_BE} WHERE competition_id = %(c)s AND rank_key IS NOT NULL
+  ORDER BY rank_key, submitted_at, submission_id LIMIT 1
+) l ON 1 = 1
+"""
+
+
+def _aware(value):
+    """SQLite hands raw timestamps back as text (naive UTC); PostgreSQL as aware datetimes."""
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = parse_datetime(value)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _public_row(values, *, rank: int | None, user_id: int | None, team_id: int | None) -> BoardRow:
+    (pk, row_user, row_team, score, sub_id, sub_at, count, last_at, low, high, username, display, team) = (
+        values
+    )
+    return BoardRow(
+        id=pk,
+        rank=rank,
+        entrant_name=team if row_team else (display or username),
+        kind="team" if row_team else "participant",
+        score=score,
+        submission_id=sub_id,
+        submitted_at=_aware(sub_at),
+        entry_count=count,
+        last_submitted_at=_aware(last_at),
+        ci_low=low,
+        ci_high=high,
+        is_mine=(row_user == user_id) if row_team is None else (team_id is not None and row_team == team_id),
+    )
+
+
+def _public_page(*, competition, offset: int, page_size: int, user, result: BoardPage) -> BoardPage:
+    user_id = user.pk if user is not None and user.is_authenticated else None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PUBLIC_PAGE_SQL, {"c": competition.pk, "u": user_id, "limit": page_size, "offset": offset}
+        )
+        fetched = cursor.fetchall()
+    page, own, facts = [], None, None
+    for values in fetched:
+        if values[0] == 0:
+            page.append(values)
+        elif values[0] == 1:
+            own = values
+        else:
+            facts = values
+    team_id = facts[3]
+    result.count = facts[14]
+    page.sort(key=lambda values: values[14])
+    result.rows = [_public_row(v[1:14], rank=offset + v[14], user_id=user_id, team_id=team_id) for v in page]
+    if own is not None:
+        result.mine = _public_row(own[1:14], rank=own[14], user_id=user_id, team_id=team_id)
+    if facts[1] is not None and facts[9] is not None and facts[10] is not None:
+        leader = BoardEntry(pk=facts[1], ci_low=facts[9], ci_high=facts[10])
+        _mark_overlaps(result.rows + ([result.mine] if result.mine else []), leader)
+    return result
+
+
 def board_page(
     *, competition, board: str = PUBLIC, page: int = 1, page_size: int = DEFAULT_PAGE_SIZE, user=None
 ) -> BoardPage:
@@ -228,10 +318,6 @@ def board_page(
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))
     page = max(1, page)
     offset = (page - 1) * page_size
-    own = board_row_of(
-        competition=competition, user=user, with_ranks=(PUBLIC,) if board == PUBLIC else (PUBLIC, PRIVATE)
-    )
-    ranked = _ranked(competition)
     result = BoardPage(
         board=board,
         revealed=competition.private_revealed_at is not None,
@@ -240,16 +326,12 @@ def board_page(
         page_size=page_size,
     )
     if board == PUBLIC:
-        entries, result.count = _page_entries(competition, offset=offset, page_size=page_size)
-        result.rows = [
-            _to_row(e, board=PUBLIC, rank=offset + i + 1, user=user) for i, e in enumerate(entries)
-        ]
-        leader = entries[0] if entries and offset == 0 else ranked.order_by(*PUBLIC_ORDER).first()
-        if own is not None and own.rank_key is not None:
-            result.mine = _to_row(own, board=PUBLIC, rank=own.own_public_rank, user=user)
-        _mark_overlaps(result.rows + ([result.mine] if result.mine else []), leader)
-        return result
+        return _public_page(
+            competition=competition, offset=offset, page_size=page_size, user=user, result=result
+        )
 
+    own = board_row_of(competition=competition, user=user, with_ranks=(PUBLIC, PRIVATE))
+    ranked = _ranked(competition)
     result.count = ranked.count()
     private_order = [F(name).asc(nulls_last=True) for name in PRIVATE_ORDER]
     entries = list(_with_both_ranks(ranked).order_by(*private_order)[offset : offset + page_size])
