@@ -111,6 +111,20 @@ class BoardQuerySerializer(serializers.Serializer):
     )
 
 
+def _board_query(params) -> dict:
+    """The board query, read directly when it is plainly valid (every page read goes through
+    here); anything else goes to BoardQuerySerializer, whose errors the API answers with."""
+    board = params.get("board", selectors.PUBLIC)
+    page, page_size = params.get("page", "1"), params.get("page_size", str(selectors.DEFAULT_PAGE_SIZE))
+    if board in selectors.BOARDS and page.isdecimal() and page_size.isdecimal():
+        page_n, size_n = int(page), int(page_size)
+        if page_n >= 1 and 1 <= size_n <= selectors.MAX_PAGE_SIZE:
+            return {"board": board, "page": page_n, "page_size": size_n}
+    query = BoardQuerySerializer(data=params)
+    query.is_valid(raise_exception=True)
+    return query.validated_data
+
+
 CSV_PUBLIC = [
     "rank",
     "entrant",
@@ -200,17 +214,16 @@ class LeaderboardApi(ServiceErrorsMixin, APIView):
 
     @extend_schema(parameters=[BoardQuerySerializer], responses=BoardPageSerializer)
     def get(self, request, slug):
-        competition = selectors.competition_for_board(slug=slug, user=_user(request))
-        query = BoardQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        board = query.validated_data["board"]
+        competition = selectors.competition_for_board_page(slug=slug, user=_user(request))
+        query = _board_query(request.query_params)
+        board = query["board"]
         if request.accepted_renderer.format == "csv":
             return board_csv_response(competition=competition, board=board, user=_user(request))
         page = selectors.board_page(
             competition=competition,
             board=board,
-            page=query.validated_data["page"],
-            page_size=query.validated_data["page_size"],
+            page=query["page"],
+            page_size=query["page_size"],
             user=_user(request),
         )
         fields = PUBLIC_FIELDS if board == selectors.PUBLIC else PRIVATE_FIELDS

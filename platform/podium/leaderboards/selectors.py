@@ -256,11 +256,12 @@ FROM (SELECT 1 AS one) AS facts LEFT JOIN (
 
 
 def _aware(value):
-    """SQLite hands raw timestamps back as text (naive UTC); PostgreSQL as aware datetimes."""
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = parse_datetime(value)
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    """A raw cursor on SQLite hands timestamps back naive (UTC) or as text; PostgreSQL aware."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = parse_datetime(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def _public_row(values, *, rank: int | None, user_id: int | None, team_id: int | None) -> BoardRow:
@@ -415,6 +416,35 @@ def board_row_history(*, competition, entry: BoardEntry, user) -> list[HistoryIt
             )
         )
     return items
+
+
+_PAGE_COMPETITION_FIELDS = (
+    "id",
+    "slug",
+    "metric",
+    "higher_is_better",
+    "ladder_enabled",
+    "ladder_step",
+    "ends_at",
+    "private_revealed_at",
+)
+
+
+def competition_for_board_page(*, slug: str, user):
+    """competition_for_board for a board page: only the columns a page reads, by a
+    precomposed statement (the page is the hot read; the other fields stay deferred)."""
+    from podium.competitions.models import Competition
+
+    meta = Competition._meta
+    columns = ", ".join(meta.get_field(name).column for name in _PAGE_COMPETITION_FIELDS)
+    staff = bool(user is not None and user.is_authenticated and user.is_staff)
+    sql = f"SELECT {columns} FROM {meta.db_table} WHERE slug = %s"
+    if not staff:
+        sql += f" AND {meta.get_field('is_published').column} = %s"
+    found = next(iter(Competition.objects.raw(sql, [slug] if staff else [slug, True])), None)
+    if found is None:
+        raise Http404("No such competition.")
+    return found
 
 
 def competition_for_board(*, slug: str, user):

@@ -151,7 +151,37 @@ def test_list_query_count_does_not_grow_with_rows(competition, alice_api, django
     for i, user in enumerate(users[3:]):
         make_entry(competition, user, 0.6 + i / 100)
     assert queries() == few
-    assert few <= 5, few  # auth is forced: competition, own row+rank, ids+count, rows, leader
+    # Auth is forced. The competition, then one statement: the page, the caller's row and
+    # rank, the row count and the leader.
+    assert few == 2, few
+
+
+def test_public_page_statement_ranks_teams_and_the_callers_row(
+    competition, alice_api, bob_api, anon_api, alice, bob, django_user_model
+):
+    users = [django_user_model.objects.create_user(username=f"q{i}", display_name=f"Q {i}") for i in range(4)]
+    join(competition, alice, bob, *users)
+    team = team_create(user=bob, competition=competition, name="Owls")
+    make_entry(competition, bob, 0.70, team=team)
+    for i, user in enumerate(users):
+        make_entry(competition, user, 0.90 - i / 100)  # q0 0.90 … q3 0.87
+    make_entry(competition, alice, 0.60)
+    make_entry(competition, django_user_model.objects.create_user(username="nobody"), None, status="failed")
+    body = bob_api.get(url(competition), {"page": 2, "page_size": 2}).json()
+    assert (body["count"], body["pages"]) == (6, 3)
+    assert [(r["rank"], r["entrant"], r["kind"], r["is_mine"]) for r in body["results"]] == [
+        (3, "Q 2", "participant", False),
+        (4, "Q 3", "participant", False),
+    ]
+    assert (body["mine"]["rank"], body["mine"]["entrant"], body["mine"]["kind"]) == (5, "Owls", "team")
+    last = alice_api.get(url(competition), {"page": 3, "page_size": 2}).json()
+    assert [(r["rank"], r["entrant"], r["is_mine"]) for r in last["results"]] == [
+        (5, "Owls", False),
+        (6, "alice", True),
+    ]
+    assert last["mine"]["rank"] == 6 and last["mine"]["submitted_at"].endswith("Z")
+    assert bob_api.get(url(competition), {"page": 3, "page_size": 2}).json()["results"][0]["is_mine"] is True
+    assert anon_api.get(url(competition), {"page": 9}).json()["results"] == []
 
 
 def test_history_for_the_owner_and_admins_only(
