@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
+from podium.accounts.models import TeamMembership
 from podium.competitions.models import Competition
 from podium.leaderboards.entrants import NOT_COUNTED, Entrant, entrant_of, rank_key
 from podium.leaderboards.models import BoardEntry
@@ -19,9 +22,149 @@ from podium.submissions.models import Status, Submission
 LADDER_EPS = 1e-12
 
 
+# --- precomposed statements of the write path ---------------------------------------
+#
+# board_record_score runs inside every scoring transaction. Its statements are few and
+# short (one entrant's row, one entrant's entries); building them with the ORM cost
+# more than running them, so the hot ones are written once here.
+_BE = BoardEntry._meta.db_table
+_SUB = Submission._meta.db_table
+_ROW_FIELDS = list(BoardEntry._meta.concrete_fields)
+_ROW_TIMES = [f.get_internal_type() == "DateTimeField" for f in _ROW_FIELDS]
+_ROW_SELECT = f"SELECT {', '.join(f.column for f in _ROW_FIELDS)} FROM {_BE} WHERE competition_id = %(c)s"
+_TEAM_ROW = " AND team_id = %(t)s"
+_USER_ROW = " AND user_id = %(u)s AND team_id IS NULL"
+_TEAM_OF = (
+    f"SELECT team_id FROM {TeamMembership._meta.db_table} "
+    "WHERE competition_id = %s AND user_id = %s ORDER BY id LIMIT 1"
+)
+# The row's written fields: everything a score, a recount or a pick can change.
+_WRITTEN = [
+    BoardEntry._meta.get_field(name)
+    for name in (
+        "score",
+        "rank_key",
+        "submission",
+        "submitted_at",
+        "ci_low",
+        "ci_high",
+        "entry_count",
+        "last_submitted_at",
+        "private_score",
+        "private_rank_key",
+        "private_submission",
+        "private_submitted_at",
+        "updated_at",
+    )
+]
+_ROW_UPDATE = f"UPDATE {_BE} SET {', '.join(f.column + ' = %s' for f in _WRITTEN)} WHERE id = %s"
+
+
+def _entries_sql(entrant: Entrant) -> tuple[str, dict]:
+    if entrant.team_id is not None:
+        return "competition_id = %(c)s AND team_id = %(t)s", {
+            "c": entrant.competition_id,
+            "t": entrant.team_id,
+        }
+    return (
+        "competition_id = %(c)s AND user_id = %(u)s AND team_id IS NULL",
+        {"c": entrant.competition_id, "u": entrant.user_id},
+    )
+
+
+def _aware(value):
+    """A raw cursor on SQLite hands timestamps back naive (UTC) or as text; PostgreSQL aware."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = parse_datetime(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _entrant_of(submission: Submission) -> Entrant:
+    """entrant_of, with the team lookup (an intake that did not stamp the team) precomposed."""
+    if submission.team_id is not None:
+        return entrant_of(submission)
+    with connection.cursor() as cursor:
+        cursor.execute(_TEAM_OF, [submission.competition_id, submission.user_id])
+        found = cursor.fetchone()
+    if found is not None:
+        return Entrant(competition_id=submission.competition_id, user_id=None, team_id=found[0])
+    return Entrant(competition_id=submission.competition_id, user_id=submission.user_id, team_id=None)
+
+
+def _row_select_locked(entrant: Entrant) -> BoardEntry | None:
+    sql = _ROW_SELECT + (_TEAM_ROW if entrant.team_id is not None else _USER_ROW)
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"c": entrant.competition_id, "t": entrant.team_id, "u": entrant.user_id})
+        values = cursor.fetchone()
+    if values is None:
+        return None
+    values = [_aware(v) if is_time else v for is_time, v in zip(_ROW_TIMES, values, strict=True)]
+    return BoardEntry.from_db(connection.alias, [f.attname for f in _ROW_FIELDS], values)
+
+
+def _row_write(row: BoardEntry) -> None:
+    """row.save() for the fields the board keeps on write, as one precomposed UPDATE."""
+    row.updated_at = timezone.now()
+    params = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in _WRITTEN]
+    with connection.cursor() as cursor:
+        cursor.execute(_ROW_UPDATE, [*params, row.pk])
+
+
+class _Pick(NamedTuple):
+    pk: int
+    created_at: datetime
+    public_score: float
+    private_score: float | None
+    is_final_pick: bool
+
+
+def _counts_and_picks(row: BoardEntry, entrant: Entrant, competition: Competition) -> list[_Pick]:
+    """_counts_refresh and final_picks_effective in one statement: the entry count and the
+    newest entry's time, then the K picks (chosen ones first, then the best public)."""
+    where, params = _entries_sql(entrant)
+    direction = "DESC" if competition.higher_is_better else "ASC"
+    sql = (
+        f"SELECT 0, COUNT(*), MAX(created_at), NULL, NULL, NULL FROM {_SUB} "
+        f"WHERE {where} AND status NOT IN (%(failed)s, %(cancelled)s) "
+        f"UNION ALL SELECT * FROM (SELECT 1, id, created_at, public_score, private_score, is_final_pick "
+        f"FROM {_SUB} WHERE {where} AND status = %(scored)s AND public_score IS NOT NULL "
+        f"ORDER BY is_final_pick DESC, public_score {direction}, created_at, id LIMIT %(k)s) AS picks"
+    )
+    params.update(
+        failed=Status.FAILED.value,
+        cancelled=Status.CANCELLED.value,
+        scored=Status.SCORED.value,
+        k=competition.max_final_picks,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+    picks = []
+    for part, a, b, public, private, chosen in fetched:
+        if part == 0:
+            row.entry_count, row.last_submitted_at = a, _aware(b)
+        else:
+            picks.append(_Pick(a, _aware(b), public, private, bool(chosen)))
+    picks.sort(
+        key=lambda p: (
+            not p.is_final_pick,
+            rank_key(higher_is_better=competition.higher_is_better, score=p.public_score),
+            p.created_at,
+            p.pk,
+        )
+    )
+    if picks and picks[0].is_final_pick:
+        return [p for p in picks if p.is_final_pick]
+    return picks
+
+
 def _row_locked(entrant: Entrant) -> BoardEntry:
     """The entrant's row, created when missing, locked until the transaction ends."""
-    row = BoardEntry.objects.select_for_update().filter(entrant.row_filter).first()
+    row = _row_select_locked(entrant)
     if row is not None:
         return row
     try:
@@ -115,9 +258,14 @@ def final_picks_effective(*, entrant: Entrant, competition: Competition) -> list
 
 
 def _private_refresh(row: BoardEntry, entrant: Entrant, competition: Competition) -> None:
+    _private_from_picks(row, final_picks_effective(entrant=entrant, competition=competition), competition)
+
+
+def _private_from_picks(row: BoardEntry, picks, competition: Competition) -> None:
+    """The private row: the best private score among the picks (ties as on the public board)."""
     hib = competition.higher_is_better
     best = None
-    for pick in final_picks_effective(entrant=entrant, competition=competition):
+    for pick in picks:
         if pick.private_score is None:
             continue
         candidate = (rank_key(higher_is_better=hib, score=pick.private_score), pick.created_at, pick.pk)
@@ -141,15 +289,14 @@ def board_record_score(*, submission: Submission) -> BoardEntry:
     that are not scored change only the entry count.
     """
     competition = submission.competition
-    entrant = entrant_of(submission)
+    entrant = _entrant_of(submission)
     _stamp_team(submission, entrant)
     row = _row_locked(entrant)
     if submission.status == Status.SCORED and submission.public_score is not None:
         if math.isfinite(submission.public_score):
             _public_offer(row, submission, competition)
-    _counts_refresh(row, entrant)
-    _private_refresh(row, entrant, competition)
-    row.save()
+    _private_from_picks(row, _counts_and_picks(row, entrant, competition), competition)
+    _row_write(row)
     return row
 
 
