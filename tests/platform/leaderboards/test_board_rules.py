@@ -167,3 +167,36 @@ def test_rank_of_a_single_row_matches_the_page(competition, alice, bob, charlie)
     assert ranks == {"charlie": 1, "bob": 2, "alice": 3}
     private = {r.user.username: board_rank_of(entry=r, board="private") for r in BoardEntry.objects.all()}
     assert private == {"bob": 1, "charlie": 2, "alice": 3}
+
+
+def test_applying_a_score_is_a_fixed_few_statements(competition, alice, bob):
+    """The scorer's hot path: team lookup (only when the intake left the team unset), the
+    row lock, the entry count with the picks, one UPDATE; whatever the number of entries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from podium.accounts.team_services import team_create
+    from podium.leaderboards.services import board_record_score
+
+    join(competition, alice, bob)
+    for i in range(6):
+        make_entry(competition, alice, 0.5 + i / 100)
+    late = make_entry(competition, alice, 0.70, private=0.99, record=False)
+    late.status, late.public_score, late.private_score = Status.SCORED, 0.70, 0.99
+    late.save()
+    with CaptureQueriesContext(connection) as ctx:
+        row = board_record_score(submission=late)
+    assert len(ctx.captured_queries) == 4, [q["sql"] for q in ctx.captured_queries]
+    # Recounted from the entries: the 7th entry (never seen by the intake) is counted.
+    assert (row.score, row.entry_count, row.private_score) == (0.70, 7, 0.99)
+    assert BoardEntry.objects.get(pk=row.pk).last_submitted_at == late.created_at
+
+    team = team_create(user=bob, competition=competition, name="Owls")
+    make_entry(competition, bob, 0.55, team=team)  # the team's row exists from here on
+    stamped = make_entry(competition, bob, 0.60, team=team, record=False)
+    stamped.status, stamped.public_score, stamped.private_score = Status.SCORED, 0.60, 0.60
+    stamped.save()
+    with CaptureQueriesContext(connection) as ctx:
+        row = board_record_score(submission=stamped)
+    assert len(ctx.captured_queries) == 3, [q["sql"] for q in ctx.captured_queries]
+    assert (row.team_id, row.score, row.entry_count) == (team.pk, 0.60, 2)
