@@ -270,6 +270,9 @@ def _kind(metric: Metric) -> str:
     return "label" if metric.task_type == "classification" else "value"
 
 
+FAST_PARSE_MIN_BYTES = 2048
+
+
 def parse_predictions(
     source,
     *,
@@ -277,7 +280,7 @@ def parse_predictions(
     manifest: dict,
     metric: str,
     max_bytes: int = DEFAULT_MAX_BYTES,
-    _fast: bool = True,
+    _fast: bool | None = None,
 ) -> Predictions:
     """Validate a predictions CSV and align it to the answer key, or raise PredictionError.
 
@@ -308,6 +311,10 @@ def parse_predictions(
             ]
         )
     kind = _kind(m)
+    if _fast is None:
+        # pandas' reader costs about a millisecond to set up; the reference parser reads a
+        # small file in a fraction of that (an intake of small files is the common case).
+        _fast = len(data) >= FAST_PARSE_MIN_BYTES
     if _fast:
         start = data.index(b"\n") + 1 if b"\n" in data else len(data)
         values = _fast_parse(data[start:], expected, kind, answer_key)

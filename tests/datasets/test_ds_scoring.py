@@ -149,12 +149,14 @@ def test_fast_and_reference_paths_agree_on_valid_files(iris):
     p = rng.dirichlet(np.ones(3), len(key))
     rows = [(key.ids[i], *[f"{v:.17g}" for v in p[i]]) for i in rng.permutation(len(key))]
     data = csv_bytes(["id", *b.manifest["classes"]], rows)
-    fast = parse(data, key, b.manifest, "log_loss")
+    fast = parse(data, key, b.manifest, "log_loss", _fast=True)
     slow = parse(data, key, b.manifest, "log_loss", _fast=False)
     np.testing.assert_allclose(fast.values, slow.values, rtol=0, atol=1e-15)
     # quoting, CRLF and blank lines are fine; they only send the file to the reference parser
     quoted = data.replace(b"\n", b"\r\n").replace(b"setosa", b'"setosa"') + b"\r\n\r\n"
-    np.testing.assert_allclose(parse(quoted, key, b.manifest, "log_loss").values, slow.values, atol=1e-15)
+    np.testing.assert_allclose(
+        parse(quoted, key, b.manifest, "log_loss", _fast=True).values, slow.values, atol=1e-15
+    )
 
 
 def test_string_ids_and_whitespace_and_a_byte_order_mark():
@@ -438,3 +440,24 @@ def test_only_ascii_digits_are_numbers():
         f"row 2, column 'target', id '{key.ids[0]}': '１' is not a finite number",
         f"row 3, column 'id', id '{rows[1][0]}': unknown id: it is not in the test set",
     ]
+
+
+def test_small_files_are_read_by_the_reference_parser_and_large_ones_by_pandas(iris, monkeypatch):
+    """Below FAST_PARSE_MIN_BYTES pandas' setup would cost more than the whole parse."""
+    import datasets.scoring as scoring
+
+    b, key = iris
+    small = sample_submission(b.manifest, "accuracy", key.ids)
+    assert len(small) < scoring.FAST_PARSE_MIN_BYTES
+    calls = []
+    real = scoring.pd.read_csv
+    monkeypatch.setattr(scoring.pd, "read_csv", lambda *a, **k: calls.append(1) or real(*a, **k))
+    reference = parse(small, key, b.manifest, "accuracy", _fast=False).values
+    np.testing.assert_array_equal(parse(small, key, b.manifest, "accuracy").values, reference)
+    assert calls == []
+    # The same rows padded with spaces past the threshold take the vectorised path.
+    header, *rows = small.decode().splitlines()
+    padded = "\n".join([header, *[r.replace(",", " " * 60 + ",") for r in rows]]).encode() + b"\n"
+    assert len(padded) >= scoring.FAST_PARSE_MIN_BYTES
+    np.testing.assert_array_equal(parse(padded, key, b.manifest, "accuracy").values, reference)
+    assert calls == [1]

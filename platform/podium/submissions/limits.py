@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Count, Q, Subquery
+from django.db import connection
 
 from podium.accounts.models import Team, TeamMembership
 from podium.competitions.models import Competition, Participation
@@ -63,14 +63,14 @@ class Entrant:
 
 def entrant_get(*, competition: Competition, user) -> Entrant | None:
     """One query: None when the user has not joined."""
-    team = TeamMembership.objects.filter(competition=competition, user=user).values("team_id")[:1]
-    row = (
-        Participation.objects.filter(competition=competition, user=user)
-        .annotate(team_id=Subquery(team))
-        .values("pk", "team_id")
-        .first()
+    participation, membership = Participation._meta, TeamMembership._meta
+    row = _fetch_one(
+        f"""SELECT p.id, (SELECT m.team_id FROM {membership.db_table} m
+                         WHERE m.competition_id = p.competition_id AND m.user_id = p.user_id LIMIT 1)
+            FROM {participation.db_table} p WHERE p.competition_id = %s AND p.user_id = %s""",
+        [competition.pk, user.pk],
     )
-    return Entrant(participation_id=row["pk"], team_id=row["team_id"]) if row else None
+    return Entrant(participation_id=row[0], team_id=row[1]) if row else None
 
 
 def team_of(*, competition: Competition, user) -> Team | None:
@@ -81,33 +81,49 @@ def team_of(*, competition: Competition, user) -> Team | None:
 
 
 def limit_scope_lock(*, entrant: Entrant) -> None:
-    """Serialise the limit check of one participant (or team). Call inside a transaction."""
-    if entrant.team_id is not None:
-        list(Team.objects.select_for_update().filter(pk=entrant.team_id).values_list("pk", flat=True))
-    else:
-        list(
-            Participation.objects.select_for_update()
-            .filter(pk=entrant.participation_id)
-            .values_list("pk", flat=True)
-        )
+    """Serialise the limit check of one participant (or team). Call inside a transaction.
+
+    On SQLite the transaction's BEGIN IMMEDIATE already holds the database's write lock."""
+    if not connection.features.has_select_for_update:
+        return
+    table = (Team if entrant.team_id is not None else Participation)._meta.db_table
+    pk = entrant.team_id if entrant.team_id is not None else entrant.participation_id
+    _fetch_one(f"SELECT id FROM {table} WHERE id = %s FOR UPDATE", [pk])
 
 
 def submission_usage(*, competition: Competition, user, team: Team | int | None, now: datetime) -> Usage:
-    entries = Submission.objects.filter(competition=competition).exclude(status__in=NOT_COUNTED)
     team_id = team.pk if isinstance(team, Team) else team
-    entries = entries.filter(team_id=team_id) if team_id is not None else entries.filter(user=user)
     day_start, day_end = utc_day_bounds(now)
-    counts = entries.aggregate(
-        total=Count("id"), today=Count("id", filter=Q(created_at__gte=day_start, created_at__lt=day_end))
+    owner = "team_id = %s" if team_id is not None else "user_id = %s"
+    not_counted = ", ".join(["%s"] * len(NOT_COUNTED))
+    # Failed and cancelled entries do not count. SQL, see _fetch_one.
+    total, today = _fetch_one(
+        f"""SELECT COUNT(*), COALESCE(SUM(CASE WHEN created_at >= %s AND created_at < %s THEN 1 ELSE 0 END), 0)
+            FROM {Submission._meta.db_table}
+            WHERE competition_id = %s AND {owner} AND status NOT IN ({not_counted})""",
+        [
+            *map(connection.ops.adapt_datetimefield_value, (day_start, day_end)),
+            competition.pk,
+            team_id if team_id is not None else user.pk,
+            *(status.value for status in NOT_COUNTED),
+        ],
     )
     return Usage(
         scope="team" if team is not None else "participant",
         daily_allowed=competition.daily_limit,
-        daily_used=counts["today"],
+        daily_used=today,
         total_allowed=competition.total_limit,
-        total_used=counts["total"],
+        total_used=total,
         resets_at=day_end,
     )
+
+
+def _fetch_one(sql: str, params: list):
+    # The intake's limit queries are short SQL rather than ORM querysets: building a
+    # queryset costs about 1.5 ms of CPU on a 2-core box, running one of these 0.1 ms.
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
 
 
 def limits_check(usage: Usage) -> None:

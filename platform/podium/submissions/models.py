@@ -62,10 +62,22 @@ class Submission(models.Model):
         indexes = [
             models.Index(fields=["competition", "user", "created_at"], name="sub_comp_user_created"),
             models.Index(fields=["status", "heartbeat_at"], name="sub_status_heartbeat"),
+            # The competition list counts scored entries per competition: index-only with this.
+            models.Index(fields=["competition", "status"], name="sub_comp_status"),
         ]
+
+    # Set on display copies whose exact scores a selector withheld (the Ladder).
+    scores_withheld = False
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} {self.status}"
+
+    def save(self, *args, **kwargs):
+        if self.scores_withheld:
+            raise RuntimeError(
+                f"Submission #{self.pk} is a display copy with withheld scores; reload it to save."
+            )
+        super().save(*args, **kwargs)
 
 
 class EpochMetric(models.Model):

@@ -25,13 +25,13 @@ def competition_for_submissions(*, slug: str, user) -> Competition:
     Leaner than competitions.selectors.competition_get (no counts, no prefetch): it
     sits on the intake path, which must take a hundred entries a second.
     """
-    qs = Competition.objects.select_related("dataset").filter(slug=slug)
-    if not _is_admin(user):
-        qs = qs.filter(is_published=True)
-    competition = qs.first()
-    if competition is None:
-        raise Http404("No such competition.")
-    return competition
+    published = {} if _is_admin(user) else {"is_published": True}
+    try:
+        # get(): the slug is unique, and first()'s ORDER BY costs more to compile than the
+        # query takes to run.
+        return Competition.objects.select_related("dataset").get(slug=slug, **published)
+    except Competition.DoesNotExist:
+        raise Http404("No such competition.") from None
 
 
 def submissions_visible_to(*, user) -> QuerySet[Submission]:
@@ -45,7 +45,27 @@ def submissions_visible_to(*, user) -> QuerySet[Submission]:
 
 
 def submission_list(*, competition: Competition, user) -> QuerySet[Submission]:
+    """Evaluate it through submissions_shown, which withholds what the asker may not see."""
     return submissions_visible_to(user=user).filter(competition=competition)
+
+
+def public_scores_withheld(*, competition: Competition, user) -> bool:
+    """Under the Ladder (Blum & Hardt) a participant learns a public score only as the
+    board releases it; the exact score of each entry would undo the protection. Withheld
+    until the private reveal; staff see everything."""
+    return bool(competition.ladder_enabled and not competition.private_revealed_at and not _is_admin(user))
+
+
+def submissions_shown(submissions, *, user) -> list[Submission]:
+    """The entries as `user` may see them: exact public scores withheld under the Ladder.
+
+    The instances are display copies from then on: Submission.save refuses them."""
+    shown = list(submissions)
+    for submission in shown:
+        if public_scores_withheld(competition=submission.competition, user=user):
+            submission.public_score = submission.public_ci_low = submission.public_ci_high = None
+            submission.scores_withheld = True
+    return shown
 
 
 def submission_get(*, submission_id: int, user, with_epochs: bool = False) -> Submission:
@@ -57,7 +77,7 @@ def submission_get(*, submission_id: int, user, with_epochs: bool = False) -> Su
     submission = qs.filter(pk=submission_id).first()
     if submission is None:
         raise Http404("No such submission.")
-    return submission
+    return submissions_shown([submission], user=user)[0]
 
 
 def submission_for_worker(*, submission_id: int) -> Submission:

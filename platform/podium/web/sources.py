@@ -153,8 +153,9 @@ def my_submissions(competition, user):
     """Own (and own team's) entries, with the current attempt's epoch count for the progress
     bar; the selector filters by who asks, this only adds a count to its rows."""
     qs = deps.get(SUB_SEL, "submission_list")(competition=competition, user=_user(user))
-    rows = list(
-        qs.annotate(epochs_done=Count("epoch_metrics", filter=Q(epoch_metrics__attempt=F("attempt"))))
+    rows = deps.get(SUB_SEL, "submissions_shown")(
+        qs.annotate(epochs_done=Count("epoch_metrics", filter=Q(epoch_metrics__attempt=F("attempt")))),
+        user=_user(user),
     )
     for row in rows:
         train = (row.config or {}).get("train") or {}

@@ -56,6 +56,33 @@ def test_prediction_file_is_accepted_and_sent_to_the_scorer(competition, alice_a
     assert len(stored_files(settings)) == 1
 
 
+def test_a_prediction_entry_costs_six_queries_with_a_token(competition, alice, broker):
+    """The intake takes a hundred entries a second only while it stays this lean: token and
+    user, competition and dataset, entrant, limit lock (PostgreSQL; SQLite's BEGIN IMMEDIATE
+    locks), usage count, insert."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    from podium.accounts.authentication import hash_token_key
+    from podium.accounts.models import ApiToken
+
+    ApiToken.objects.create(user=alice, name="cli", prefix="k", key_hash=hash_token_key("alice-key"))
+    client = APIClient(HTTP_AUTHORIZATION="Token alice-key")
+    body = predictions_csv(competition)
+    assert submit(client, competition, csv=body).status_code == 201  # and last_used_at is set
+    with CaptureQueriesContext(connection) as ctx:
+        assert submit(client, competition, csv=body).status_code == 201
+    statements = [
+        q["sql"]
+        for q in ctx.captured_queries
+        if not q["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))
+    ]
+    assert len(statements) == (6 if connection.features.has_select_for_update else 5), "\n".join(
+        s[:90] for s in statements
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_model_config_is_queued_for_training_with_a_token(competition, alice_api, broker):
     response = submit(alice_api, competition, config=TINY_CONFIG)

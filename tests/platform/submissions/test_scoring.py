@@ -180,3 +180,49 @@ def test_a_real_scorer_process_scores_a_posted_file(
     assert entry.status == Status.SCORED, log.read_text()[-3000:]
     assert np.isfinite(entry.public_score) and np.isfinite(entry.private_score)
     assert BoardEntry.objects.get(competition=competition, user=alice).submission_id == entry_id
+
+
+def test_under_the_ladder_exact_public_scores_are_withheld_until_the_reveal(
+    competition, alice_api, admin_api, bob_api, anon_api, broker
+):
+    """Blum & Hardt's Ladder releases scores through the board only; an entry's exact public
+    score (and its interval, which brackets it) would undo that for its owner."""
+    from django.utils import timezone
+
+    competition.ladder_enabled = True
+    competition.ladder_step = 0.01
+    competition.save()
+    entry_id = submit(alice_api, competition, mixed_predictions(competition))
+    run_delivered(broker)
+    exact = Submission.objects.get(pk=entry_id).public_score
+    assert exact is not None
+
+    for url in (f"/api/submissions/{entry_id}/", f"/api/competitions/{competition.slug}/submissions/"):
+        body = alice_api.get(url).json()
+        row = body if "id" in body else body["results"][0]
+        assert (row["public_score"], row["public_ci"]) == (None, None), url
+    assert admin_api.get(f"/api/submissions/{entry_id}/").json()["public_score"] == exact
+    assert bob_api.get(f"/api/submissions/{entry_id}/").status_code == 404
+    assert anon_api.get(f"/api/submissions/{entry_id}/").status_code == 404
+    # The owner's page shows no exact score either.
+    from django.test import Client
+
+    page = Client()
+    page.force_login(Submission.objects.get(pk=entry_id).user)
+    html = page.get(f"/submissions/{entry_id}/").content.decode()
+    assert f"{exact:.4f}" not in html and f"{exact:.5f}" not in html
+
+    competition.private_revealed_at = timezone.now()
+    competition.save()
+    assert alice_api.get(f"/api/submissions/{entry_id}/").json()["public_score"] == exact
+
+
+def test_a_display_copy_with_withheld_scores_cannot_be_saved(competition, alice, broker):
+    from podium.submissions.selectors import submission_get
+
+    competition.ladder_enabled = True
+    competition.save()
+    entry = Submission.objects.create(competition=competition, user=alice, kind="predictions")
+    shown = submission_get(submission_id=entry.pk, user=alice)
+    with pytest.raises(RuntimeError, match="withheld"):
+        shown.save()
