@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.db.models import Q, QuerySet
+from django.utils.dateparse import parse_datetime
 
 from podium.accounts.team_selectors import team_id_for
 from podium.submissions.models import Status, Submission
@@ -56,3 +58,13 @@ def entrant_for_user(*, competition, user) -> Entrant | None:
 def rank_key(*, higher_is_better: bool, score: float) -> float:
     """Lower is better on every board, whatever the metric's direction."""
     return -score if higher_is_better else score
+
+
+def aware(value: datetime | str | None) -> datetime | None:
+    """A timestamp read by a raw cursor: SQLite hands it back naive (UTC) or as text,
+    PostgreSQL aware; the ORM would have made it aware."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = parse_datetime(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

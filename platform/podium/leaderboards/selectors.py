@@ -5,7 +5,7 @@ the index entries before it (docs/leaderboard.md)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.core.exceptions import PermissionDenied
 from django.db import connection
@@ -13,10 +13,9 @@ from django.db.models import F, Q, QuerySet, Subquery, Window
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 from django.http import Http404
-from django.utils.dateparse import parse_datetime
 
 from podium.accounts.models import Team, TeamMembership, User
-from podium.leaderboards.entrants import Entrant
+from podium.leaderboards.entrants import Entrant, aware
 from podium.leaderboards.models import BoardEntry
 from podium.leaderboards.services import final_picks_effective
 
@@ -208,7 +207,7 @@ def board_row_of(*, competition, user, with_ranks: tuple[str, ...] = ()) -> Boar
 # --- the public page: one statement --------------------------------------------------
 #
 # A public page is the hot read: it is one precomposed statement rather than several
-# ORM-built queries (building them cost more than running them). Four parts, told apart
+# ORM-built queries (building them cost more than running them). Three parts, told apart
 # by the first column:
 #   0  the page's rows: ids sliced from the index board_public_rank, position by ROW_NUMBER;
 #   1  the caller's row (their team's when they are in one) with its rank, 1 + the index
@@ -255,15 +254,6 @@ FROM (SELECT 1 AS one) AS facts LEFT JOIN (
 """
 
 
-def _aware(value):
-    """A raw cursor on SQLite hands timestamps back naive (UTC) or as text; PostgreSQL aware."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        value = parse_datetime(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def _public_row(values, *, rank: int | None, user_id: int | None, team_id: int | None) -> BoardRow:
     (pk, row_user, row_team, score, sub_id, sub_at, count, last_at, low, high, username, display, team) = (
         values
@@ -275,9 +265,9 @@ def _public_row(values, *, rank: int | None, user_id: int | None, team_id: int |
         kind="team" if row_team else "participant",
         score=score,
         submission_id=sub_id,
-        submitted_at=_aware(sub_at),
+        submitted_at=aware(sub_at),
         entry_count=count,
-        last_submitted_at=_aware(last_at),
+        last_submitted_at=aware(last_at),
         ci_low=low,
         ci_high=high,
         is_mine=(row_user == user_id) if row_team is None else (team_id is not None and row_team == team_id),

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from podium.accounts.models import TeamMembership
 from podium.competitions.models import Competition
-from podium.leaderboards.entrants import NOT_COUNTED, Entrant, entrant_of, rank_key
+from podium.leaderboards.entrants import NOT_COUNTED, Entrant, aware, entrant_of, rank_key
 from podium.leaderboards.models import BoardEntry
 from podium.submissions.models import Status, Submission
 
@@ -72,15 +71,6 @@ def _entries_sql(entrant: Entrant) -> tuple[str, dict]:
     )
 
 
-def _aware(value):
-    """A raw cursor on SQLite hands timestamps back naive (UTC) or as text; PostgreSQL aware."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        value = parse_datetime(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def _entrant_of(submission: Submission) -> Entrant:
     """entrant_of, with the team lookup (an intake that did not stamp the team) precomposed."""
     if submission.team_id is not None:
@@ -102,7 +92,7 @@ def _row_select_locked(entrant: Entrant) -> BoardEntry | None:
         values = cursor.fetchone()
     if values is None:
         return None
-    values = [_aware(v) if is_time else v for is_time, v in zip(_ROW_TIMES, values, strict=True)]
+    values = [aware(v) if is_time else v for is_time, v in zip(_ROW_TIMES, values, strict=True)]
     return BoardEntry.from_db(connection.alias, [f.attname for f in _ROW_FIELDS], values)
 
 
@@ -146,9 +136,9 @@ def _counts_and_picks(row: BoardEntry, entrant: Entrant, competition: Competitio
     picks = []
     for part, a, b, public, private, chosen in fetched:
         if part == 0:
-            row.entry_count, row.last_submitted_at = a, _aware(b)
+            row.entry_count, row.last_submitted_at = a, aware(b)
         else:
-            picks.append(_Pick(a, _aware(b), public, private, bool(chosen)))
+            picks.append(_Pick(a, aware(b), public, private, bool(chosen)))
     picks.sort(
         key=lambda p: (
             not p.is_final_pick,
