@@ -14,6 +14,8 @@ from podium.env import EnvError, database_from_url, env_bool, env_int, env_list,
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent  # the repository root
 VAR_DIR = Path(env_str("PODIUM_VAR_DIR", str(BASE_DIR / "var")))
+# The embedded defaults (SQLite file, broker folder, media) live here; a fresh clone has none.
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 PODIUM_ENV = env_str("PODIUM_ENV", "development")
 if PODIUM_ENV not in {"development", "test", "production"}:
