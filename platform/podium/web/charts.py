@@ -12,6 +12,9 @@ METRIC_KEYS = (("train_metric", "train metric"), ("val_metric", "validation metr
 
 
 def _num(value):
+    if isinstance(value, dict):
+        # The trainer reports a metric as {"name": "accuracy", "value": 0.93} (workers.train).
+        value = value.get("value")
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -30,6 +33,17 @@ def _series(epochs, keys, *, prefix="", dashed=False):
 
 def _labels(epochs):
     return [e.epoch for e in epochs]
+
+
+def _metric_name(*epoch_lists) -> str:
+    """The metric's name from the epochs' reports, for the axis; "metric" when none says."""
+    for epochs in epoch_lists:
+        for e in epochs:
+            for key, _ in METRIC_KEYS:
+                value = (e.data or {}).get(key)
+                if isinstance(value, dict) and value.get("name"):
+                    return str(value["name"]).replace("_", " ")
+    return "metric"
 
 
 def submission_charts(epochs) -> dict:
@@ -52,7 +66,7 @@ def submission_charts(epochs) -> dict:
     labels = _labels(epochs)
     return {
         "loss": {"labels": labels, "series": _series(epochs, LOSS_KEYS), "ylabel": "loss"},
-        "metric": {"labels": labels, "series": _series(epochs, METRIC_KEYS), "ylabel": "metric"},
+        "metric": {"labels": labels, "series": _series(epochs, METRIC_KEYS), "ylabel": _metric_name(epochs)},
         "grad": {"labels": labels, "series": grad, "ylabel": "gradient norm (log)", "log": True},
     }
 
@@ -83,7 +97,7 @@ def compare_charts(a, epochs_a, b, epochs_b) -> dict:
         "metric": {
             "labels": labels,
             "series": series(a, epochs_a, METRIC_KEYS, False) + series(b, epochs_b, METRIC_KEYS, True),
-            "ylabel": "metric",
+            "ylabel": _metric_name(epochs_a, epochs_b),
         },
     }
 
