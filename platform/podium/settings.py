@@ -91,6 +91,10 @@ TEMPLATES = [
 # --- database -------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'podium.sqlite3'}")
 DATABASES = {"default": database_from_url(DATABASE_URL)}
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Persistent connections suit long-lived worker threads (gunicorn); a server that starts
+    # a thread per request (manage.py runserver) must set 0, or it leaks one per request.
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("PODIUM_DB_CONN_MAX_AGE", 60, minimum=0)
 # Parallel test runs (several developers, one PostgreSQL) need distinct test databases.
 _test_tag = env_str("PODIUM_TEST_DB_TAG", "")
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
