@@ -107,3 +107,17 @@ def admin_api(admin_user):
 def _media_in_tmp(settings, tmp_path):
     """Every test writes files under its own folder, never into var/media."""
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture(scope="session")
+def _session_broker_folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("broker")
+
+
+@pytest.fixture(autouse=True)
+def _broker_in_tmp(_session_broker_folder):
+    """Every test's task messages go to a folder of the suite, never to var/broker, where a
+    `make run` worker would take them; suites with workers of their own point elsewhere."""
+    from tests.broker_folders import use_broker_folder
+
+    return use_broker_folder(_session_broker_folder)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.broker_folders import use_broker_folder
+
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
 # (setting up data, reading results) are ordinary synchronous calls all the same.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -28,27 +30,16 @@ ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _private_broker(tmp_path_factory):
+@pytest.fixture(scope="session")
+def _web_broker_folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("web-broker")
+
+
+@pytest.fixture(autouse=True)
+def _web_broker(_web_broker_folder):
     """Task messages sent by these tests' pages go to a folder of their own, never to a
     worker of another suite (or of `make run`)."""
-    from podium.celery import app
-
-    if str(app.conf.broker_url).startswith("filesystem://"):
-        folder = tmp_path_factory.mktemp("web-broker")
-        for sub in ("queue", "processed"):
-            (folder / sub).mkdir()
-        app.conf.broker_transport_options = {
-            "data_folder_in": str(folder / "queue"),
-            "data_folder_out": str(folder / "queue"),
-            "processed_folder": str(folder / "processed"),
-            "store_processed": False,
-        }
-        if app._pool is not None:
-            app._pool.force_close_all()
-            app._pool = None
-            app.amqp._producer_pool = None
-    yield app
+    return use_broker_folder(_web_broker_folder)
 
 
 @pytest.fixture(autouse=True)

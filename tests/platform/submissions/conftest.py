@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 from submission_helpers import TINY_CONFIG, join, make_competition
 
+from tests.broker_folders import use_broker_folder
+
 
 @pytest.fixture(scope="session")
 def private_var_dir(tmp_path_factory):
@@ -14,26 +16,10 @@ def private_var_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("var")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _private_broker(private_var_dir):
-    from podium.celery import app
-
-    if str(app.conf.broker_url).startswith("filesystem://"):
-        broker_dir = private_var_dir / "broker"
-        for name in ("queue", "processed", "control"):
-            (broker_dir / name).mkdir(parents=True, exist_ok=True)
-        app.conf.broker_transport_options = {
-            "data_folder_in": str(broker_dir / "queue"),
-            "data_folder_out": str(broker_dir / "queue"),
-            "processed_folder": str(broker_dir / "processed"),
-            "store_processed": False,
-            "control_folder": str(broker_dir / "control"),
-        }
-        if app._pool is not None:
-            app._pool.force_close_all()
-            app._pool = None
-            app.amqp._producer_pool = None
-    yield app
+@pytest.fixture(autouse=True)
+def _submissions_broker(private_var_dir):
+    """The broker folder a worker started with PODIUM_VAR_DIR=private_var_dir reads."""
+    return use_broker_folder(private_var_dir / "broker")
 
 
 @pytest.fixture(autouse=True)
@@ -87,10 +73,10 @@ class BrokerProbe:
 
 
 @pytest.fixture
-def broker(_private_broker):
+def broker(_submissions_broker):
     from django.db import connection
 
-    probe = BrokerProbe(_private_broker)
+    probe = BrokerProbe(_submissions_broker)
     probe.purge()
     probe._ran = len(connection.run_on_commit)  # earlier fixtures' callbacks are not this test's
     yield probe
