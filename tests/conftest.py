@@ -117,7 +117,8 @@ def _session_broker_folder(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _broker_in_tmp(_session_broker_folder):
     """Every test's task messages go to a folder of the suite, never to var/broker, where a
-    `make run` worker would take them; suites with workers of their own point elsewhere."""
+    `make run` worker would take them. Suites with workers of their own override this
+    fixture by name with their own folder (so the app is repointed once, not twice)."""
     from tests.broker_folders import use_broker_folder
 
     return use_broker_folder(_session_broker_folder)

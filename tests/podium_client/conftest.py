@@ -13,5 +13,5 @@ def _client_broker_folder(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _client_broker(_client_broker_folder):
+def _broker_in_tmp(_client_broker_folder):
     return use_broker_folder(_client_broker_folder)

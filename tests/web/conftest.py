@@ -36,7 +36,7 @@ def _web_broker_folder(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _web_broker(_web_broker_folder):
+def _broker_in_tmp(_web_broker_folder):
     """Task messages sent by these tests' pages go to a folder of their own, never to a
     worker of another suite (or of `make run`)."""
     return use_broker_folder(_web_broker_folder)

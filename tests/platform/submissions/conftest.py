@@ -17,7 +17,7 @@ def private_var_dir(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _submissions_broker(private_var_dir):
+def _broker_in_tmp(private_var_dir):
     """The broker folder a worker started with PODIUM_VAR_DIR=private_var_dir reads."""
     return use_broker_folder(private_var_dir / "broker")
 
@@ -73,10 +73,10 @@ class BrokerProbe:
 
 
 @pytest.fixture
-def broker(_submissions_broker):
+def broker(_broker_in_tmp):
     from django.db import connection
 
-    probe = BrokerProbe(_submissions_broker)
+    probe = BrokerProbe(_broker_in_tmp)
     probe.purge()
     probe._ran = len(connection.run_on_commit)  # earlier fixtures' callbacks are not this test's
     yield probe
