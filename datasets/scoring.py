@@ -538,6 +538,15 @@ def score(answer_key: AnswerKey, predictions: Predictions, metric) -> tuple[floa
 
 _CHUNK_ELEMENTS = 1 << 22
 
+# Above this many public rows the interval is bootstrapped on a seeded subsample of this
+# size and its spread scaled to the whole split by sqrt(rows / size) (the m-out-of-n
+# bootstrap of Bickel, Goetze & van Zwet, 1997). Every metric here is a smooth,
+# root-n-consistent statistic, for which the rescaled spread estimates the full
+# bootstrap's: at 10,000 rows its own error (~1 %) is below the Monte-Carlo error of
+# 1,000 resamples, and an interval stops costing seconds per entry on large files
+# (a 300,000-row public split took 2-9 s, 108 s for ROC AUC, for every entry scored).
+BOOTSTRAP_MAX_ROWS = 10_000
+
 
 def bootstrap_ci(
     answer_key: AnswerKey,
@@ -547,9 +556,13 @@ def bootstrap_ci(
     n: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    max_rows: int = BOOTSTRAP_MAX_ROWS,
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the public score: `n` resamples of the public
-    rows (with replacement), drawn from `seed` so the interval is reproducible."""
+    rows (with replacement), drawn from `seed` so the interval is reproducible.
+
+    A public split of more than `max_rows` rows is resampled through a subsample of
+    `max_rows` rows, the deviations from the subsample's score scaled to the split."""
     m = _check(answer_key, predictions, metric)
     idx_public = np.flatnonzero(answer_key.public)
     size = idx_public.shape[0]
@@ -558,9 +571,30 @@ def bootstrap_ci(
     y = answer_key.targets[idx_public]
     p = predictions.values[idx_public]
     rng = np.random.default_rng(seed)
+    rescale = None
+    if size > max_rows:
+        pick = np.sort(rng.choice(size, max_rows, replace=False))
+        full = m(y, p, answer_key.n_classes)
+        y, p = y[pick], p[pick]
+        rescale = (full, m(y, p, answer_key.n_classes), float(np.sqrt(max_rows / size)))
+    stats = _bootstrap_stats(m, y, p, answer_key.n_classes, rng, n)
+    alpha = (1.0 - level) / 2.0
+    low, high = (float(v) for v in np.nanquantile(stats, [alpha, 1.0 - alpha]))
+    if rescale is not None:
+        full, sub, factor = rescale
+        low, high = full + factor * (low - sub), full + factor * (high - sub)
+    return low, high
+
+
+def _bootstrap_stats(m: Metric, y: np.ndarray, p: np.ndarray, n_classes, rng, n: int) -> np.ndarray:
+    """The metric on `n` resamples of the rows, drawn in chunks that bound the memory."""
+    size = y.shape[0]
     stats = np.empty(n, dtype=np.float64)
     per_row = _per_row_loss(m.name, y, p)
-    rows_per_chunk = max(1, _CHUNK_ELEMENTS // size)
+    auc = _AucResampler(y, p) if m.name == "roc_auc" else None
+    # The AUC of a chunk holds several (resamples x rows) arrays at once.
+    chunk_elements = _CHUNK_ELEMENTS // 4 if auc is not None else _CHUNK_ELEMENTS
+    rows_per_chunk = max(1, chunk_elements // size)
     for start in range(0, n, rows_per_chunk):
         stop = min(n, start + rows_per_chunk)
         draws = rng.integers(0, size, size=(stop - start, size), dtype=np.int32)
@@ -568,7 +602,7 @@ def bootstrap_ci(
             means = per_row[draws].mean(axis=1)
             stats[start:stop] = np.sqrt(means) if m.name == "rmse" else means
         elif m.name in ("balanced_accuracy", "macro_f1"):
-            stats[start:stop] = _confusion_stats(m.name, y[draws], p[draws], answer_key.n_classes)
+            stats[start:stop] = _confusion_stats(m.name, y[draws], p[draws], n_classes)
         elif m.name == "r2":
             yt, yp = y[draws], p[draws]
             ss_res = ((yt - yp) ** 2).sum(axis=1)
@@ -577,12 +611,61 @@ def bootstrap_ci(
                 r = 1.0 - ss_res / ss_tot
             r[ss_tot == 0] = np.where(ss_res[ss_tot == 0] == 0, 1.0, 0.0)
             stats[start:stop] = r
-        else:  # roc_auc: sorting is per resample
-            for j, d in enumerate(draws):
-                stats[start + j] = m(y[d], p[d], answer_key.n_classes)
-    alpha = (1.0 - level) / 2.0
-    low, high = np.nanquantile(stats, [alpha, 1.0 - alpha])
-    return float(low), float(high)
+        elif auc is not None:
+            stats[start:stop] = auc.of(draws)
+        else:
+            raise ValueError(f"no bootstrap for the metric {m.name!r}")
+    return stats
+
+
+class _AucResampler:
+    """ROC AUC (binary, or one-vs-rest macro) of many resamples without sorting each one.
+
+    The rows are sorted by score once per class. A resample is then the number of times
+    it drew each row, and its Mann-Whitney count is a cumulative sum along that order:
+    O(rows) per resample instead of a sort. Equal scores form one group, so a positive
+    and a negative with the same score count half, as in datasets.metrics.auc_binary."""
+
+    def __init__(self, y: np.ndarray, proba: np.ndarray):
+        k = proba.shape[1]
+        self.binary = k == 2
+        self.classes = []
+        for c in [1] if self.binary else range(k):
+            order = np.argsort(proba[:, c], kind="stable")
+            ordered = proba[order, c]
+            groups = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+            self.classes.append((order, groups, (y == c)[order]))
+
+    def of(self, draws: np.ndarray) -> np.ndarray:
+        r, size = draws.shape
+        offsets = (np.arange(r, dtype=np.int64) * size)[:, None]
+        # float32 holds every count and cumulative count exactly (a resample has < 2**24 rows).
+        counts = (
+            np.bincount((draws + offsets).ravel(), minlength=r * size).reshape(r, size).astype(np.float32)
+        )
+        per_class = []
+        for order, groups, positive in self.classes:
+            ordered = counts[:, order]
+            neg = ordered * ~positive
+            if groups.shape[0] == size:
+                # No equal scores: a positive row's group holds no negative.
+                wins = np.einsum("ij,ij->i", ordered * positive, np.cumsum(neg, axis=1), dtype=np.float64)
+                n_neg = neg.sum(axis=1, dtype=np.float64)
+            else:
+                pos = np.add.reduceat(ordered * positive, groups, axis=1)
+                neg = np.add.reduceat(neg, groups, axis=1)
+                below = np.cumsum(neg, axis=1) - neg
+                wins = np.einsum("ij,ij->i", pos, below + 0.5 * neg, dtype=np.float64)
+                n_neg = neg.sum(axis=1, dtype=np.float64)
+            n_pos = ordered.sum(axis=1, dtype=np.float64) - n_neg
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pairs = n_pos * n_neg
+                per_class.append(np.where(pairs > 0, wins / pairs, np.nan))
+        if self.binary:
+            return per_class[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a resample with no class left: nan
+            return np.nanmean(np.vstack(per_class), axis=0)
 
 
 def _per_row_loss(name: str, y: np.ndarray, p: np.ndarray) -> np.ndarray | None:

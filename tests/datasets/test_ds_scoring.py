@@ -333,6 +333,67 @@ def test_bootstrap_equals_a_loop_over_the_same_resamples(name):
     assert bootstrap_ci(key, preds, name, n=200, seed=9) == (low, high)
 
 
+def _synthetic(name, rows, seed=0, *, k=3, round_to=None):
+    """An answer key of `rows` rows (30 % public) and plausible predictions for `name`."""
+    rng = np.random.default_rng(seed)
+    ids = np.array([str(i) for i in range(rows)], dtype=object)
+    public = rng.random(rows) < 0.3
+    metric = METRICS[name]
+    if metric.task_type == "regression":
+        y = rng.normal(size=rows)
+        key = AnswerKey(ids, y, public, "regression", None)
+        return key, Predictions(y + rng.normal(scale=0.8, size=rows), "value", name)
+    y = rng.integers(0, k, rows)
+    key = AnswerKey(ids, y, public, "classification", [f"c{c}" for c in range(k)])
+    if metric.needs_proba:
+        p = rng.dirichlet(np.ones(k), rows)
+        p[np.arange(rows), y] += 0.4
+        p /= p.sum(axis=1, keepdims=True)
+        if round_to is not None:
+            p = np.round(p, round_to)  # many equal scores: ties between positives and negatives
+        return key, Predictions(p, "proba", name)
+    guess = np.where(rng.random(rows) < 0.7, y, rng.integers(0, k, rows))
+    return key, Predictions(guess, "label", name)
+
+
+@pytest.mark.parametrize("k", [2, 4])
+@pytest.mark.parametrize("round_to", [None, 1])
+def test_bootstrap_auc_of_counts_equals_a_loop_of_sorts(k, round_to):
+    """The AUC of a resample from its draw counts, ties included, is the metric's own."""
+    key, preds = _synthetic("roc_auc", 900, seed=k, k=k, round_to=round_to)
+    low, high = bootstrap_ci(key, preds, "roc_auc", n=150, seed=2)
+    ref = _reference_ci(key, preds, "roc_auc", 150, 2)
+    assert low == pytest.approx(ref[0], abs=1e-12) and high == pytest.approx(ref[1], abs=1e-12)
+
+
+@pytest.mark.parametrize("name", list(METRICS))
+def test_bootstrap_of_a_large_split_matches_the_full_bootstrap(name):
+    """Past max_rows the interval comes from a subsample, rescaled: it must tell the
+    same story as resampling every public row (here 12,000 rows against a 2,000 cap)."""
+    key, preds = _synthetic(name, 40_000, seed=5)
+    public, _ = score(key, preds, name)
+    full = bootstrap_ci(key, preds, name, n=400, seed=1, max_rows=10**9)
+    capped = bootstrap_ci(key, preds, name, n=400, seed=1, max_rows=2_000)
+    width = full[1] - full[0]
+    assert width > 0
+    assert capped[0] < public < capped[1]
+    # Within a quarter of the interval's width at each end: the Monte-Carlo error of 400
+    # resamples alone is ~10 % of it.
+    assert capped[0] == pytest.approx(full[0], abs=0.25 * width)
+    assert capped[1] == pytest.approx(full[1], abs=0.25 * width)
+    assert bootstrap_ci(key, preds, name, n=400, seed=1, max_rows=2_000) == capped
+
+
+def test_bootstrap_interval_narrows_with_the_public_split():
+    """More public rows, a narrower interval: the rescaling follows 1/sqrt(rows)."""
+    widths = []
+    for rows in (20_000, 80_000):
+        key, preds = _synthetic("accuracy", rows, seed=3)
+        low, high = bootstrap_ci(key, preds, "accuracy", n=400, seed=1, max_rows=2_000)
+        widths.append(high - low)
+    assert widths[1] == pytest.approx(widths[0] / 2, rel=0.25)
+
+
 TOKENS = [
     "",
     " ",
