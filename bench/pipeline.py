@@ -157,12 +157,47 @@ def multipart_body(csv: bytes) -> tuple[bytes, str]:
 
 
 WARM_ENTRIES = 64
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_role(web_pgid: int, broker_pid: int | None) -> dict[str, float]:
+    """CPU seconds so far of the server's processes, by role, read from /proc.
+
+    A rate moves with how fast the box is that hour; CPU per entry says where the time
+    goes and what two cores can take. The database is every PostgreSQL process on the
+    box (the bench is the only client while it runs, under the bench lock)."""
+    totals = {"web": 0.0, "database": 0.0, "broker": 0.0}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # the process ended between the listing and the read
+        comm = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        pid, pgrp = int(stat.parent.name), int(fields[2])
+        seconds = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+        if pgrp == web_pgid:
+            totals["web"] += seconds
+        elif comm.startswith("postgres"):
+            totals["database"] += seconds
+        elif pid == broker_pid:
+            totals["broker"] += seconds
+    own = os.times()
+    totals["client"] = own.user + own.system
+    return totals
 
 
 def intake(
-    base: str, slug: str, tokens: list[str], csv: bytes, total: int, concurrency: int = 16
-) -> tuple[float, int]:
-    """Accepted submissions per second with `concurrency` clients; returns (rate, refused).
+    base: str,
+    slug: str,
+    tokens: list[str],
+    csv: bytes,
+    total: int,
+    concurrency: int = 16,
+    cpu: callable = lambda: {},
+) -> tuple[float, int, dict[str, float]]:
+    """Accepted submissions per second with `concurrency` clients; returns (rate, refused,
+    CPU milliseconds per accepted entry by role, as `cpu` reads them).
 
     Each entry comes on a connection of its own, as participants' clients send them (a
     kept-alive connection would also stay with one server process, and a few processes
@@ -212,13 +247,18 @@ def intake(
     for i in range(WARM_ENTRIES):
         assert post(tokens[i % concurrency % len(tokens)]) == 201
     threads = [threading.Thread(target=run, args=(tokens[i % len(tokens)],)) for i in range(concurrency)]
+    cpu_before = cpu()
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    return accepted[0] / wall, refused[0]
+    cpu_after = cpu()
+    per_entry = {
+        role: (cpu_after[role] - cpu_before[role]) * 1000 / max(accepted[0], 1) for role in cpu_before
+    }
+    return accepted[0] / wall, refused[0], per_entry
 
 
 def main() -> int:
@@ -277,7 +317,11 @@ def main() -> int:
         p50, p95 = pct(times, 0.5), pct(times, 0.95)
 
         platform.procs["scorer"].stop()
-        rate, refused = intake(platform.url, slug, tokens, csv, args.intake)
+        web_pgid = platform.procs["web"].popen.pid  # gunicorn runs in a session of its own
+        broker_pid = redis.proc.popen.pid if redis else None
+        rate, refused, cpu_ms = intake(
+            platform.url, slug, tokens, csv, args.intake, cpu=lambda: cpu_by_role(web_pgid, broker_pid)
+        )
 
         platform.stop()
         port = free_port()
@@ -290,7 +334,7 @@ def main() -> int:
             tmp,
         ).start()
         wait_until(lambda: _up(f"http://127.0.0.1:{port}"), 60, "runserver")
-        base_rate, base_refused = intake(f"http://127.0.0.1:{port}", slug, tokens, csv, args.intake)
+        base_rate, base_refused, _ = intake(f"http://127.0.0.1:{port}", slug, tokens, csv, args.intake)
     finally:
         if baseline_proc is not None:
             baseline_proc.stop()
@@ -314,6 +358,12 @@ def main() -> int:
     label = f"intake, gunicorn {args.web_workers}x{args.web_threads}, 16 clients (accepted/s)"
     print(f"{label:<48} {rate:>12.1f} {'>= 100/s':>10}")
     print(f"{'intake, runserver (baseline, accepted/s)':<48} {base_rate:>12.1f}")
+    total_ms = sum(cpu_ms.values())
+    parts = ", ".join(f"{role} {ms:.1f}" for role, ms in cpu_ms.items())
+    print(f"CPU per accepted entry (gunicorn run): {total_ms:.1f} ms ({parts})")
+    print(
+        f"  -> {os.cpu_count()} cores fully used would take {os.cpu_count() * 1000 / total_ms:.0f} entries/s"
+    )
     if refused or base_refused:
         print(f"refused answers: gunicorn {refused}, runserver {base_refused}")
     print(f"bench: pipeline metric={rate:.1f} baseline={base_rate:.1f} ratio={rate / base_rate:.2f}")
