@@ -184,6 +184,21 @@ def freeze(model: nn.Module, rule: str | list[int]) -> nn.Module:
     return model
 
 
+def frozen_norms_to_eval(model: nn.Module) -> None:
+    """Put every BatchNorm layer whose parameters are all frozen in eval mode.
+
+    Call it after `model.train()`. In train mode a frozen BatchNorm would still replace
+    its pre-trained running statistics with the fine-tuning batches', so the "frozen"
+    layers would compute something else than what was pre-trained (and what the head
+    is being fitted to). Fine-tuning in the usual sense keeps them, as
+    torchvision's FrozenBatchNorm2d does."""
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            params = list(module.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                module.eval()
+
+
 def replace_head(model: nn.Module, n_outputs: int) -> nn.Module:
     """A fresh final linear layer with n_outputs units (same inputs), in place."""
     slot = head_slot(model)
@@ -230,6 +245,7 @@ __all__ = [
     "LoRALinear",
     "apply_lora",
     "freeze",
+    "frozen_norms_to_eval",
     "head_slot",
     "merge_lora",
     "prepare_finetune",

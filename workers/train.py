@@ -379,6 +379,7 @@ class _Run:
     def fit(self, model, tensors: _Tensors, tcfg, *, epochs: int, seed: int, phase: str) -> dict:
         """Train `model` for up to `epochs` epochs. Returns {"best_epoch", "stop"}."""
         from workers.build import build_optimizer, build_scheduler
+        from workers.lora import frozen_norms_to_eval
 
         dev = self.device
         classification = tensors.n_classes is not None
@@ -421,6 +422,7 @@ class _Run:
                 break
             t0 = time.perf_counter()
             model.train()
+            frozen_norms_to_eval(model)
             tracker.reset()
             loss_sum = torch.zeros((), device=dev)
             perm = torch.randperm(n, generator=gen, device=dev)

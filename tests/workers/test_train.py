@@ -661,10 +661,12 @@ def watch_phases(monkeypatch) -> dict:
         record = {
             "requires_grad": {n for n, p in named.items() if p.requires_grad},
             "before": {n: p.detach().clone() for n, p in named.items()},
+            "stats_before": {n: b.clone() for n, b in model.named_buffers()},
         }
         out = real_fit(self, model, tensors, tcfg, epochs=epochs, seed=seed, phase=phase)
         record["optimised"] = {n for n, p in named.items() if id(p) in handed[-1]}
         record["after"] = {n: p.detach().clone() for n, p in named.items()}
+        record["stats_after"] = {n: b.clone() for n, b in model.named_buffers()}
         record["n_trainable"] = out["n_trainable"]
         seen[phase] = record
         return out
@@ -722,6 +724,10 @@ def test_finetuning_trains_exactly_the_parameters_the_spec_names(
     moved = {n for n, p in phase["after"].items() if not torch.equal(p, phase["before"][n])}
     # Every trained parameter moves; the frozen ones stay exactly as pre-trained.
     assert moved == trained
+    # A frozen BatchNorm keeps its pre-trained running statistics too; a trained one updates them.
+    stats_moved = {n for n, b in phase["stats_after"].items() if not torch.equal(b, phase["stats_before"][n])}
+    bn_stats = {f"layers.1.batchnorm.{b}" for b in ("running_mean", "running_var", "num_batches_tracked")}
+    assert stats_moved == (bn_stats if "layers.1.batchnorm.weight" in trained else set())
     assert result.n_trainable == phase["n_trainable"] == sum(phase["before"][n].numel() for n in trained)
     # The target has other classes (5 against 10): a new head, and the pre-trained backbone kept.
     assert phase["before"]["layers.5.linear.weight"].shape == (5, 16)
