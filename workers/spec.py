@@ -519,6 +519,30 @@ def _semantic_problems(config: ModelConfig) -> list[Problem]:
         out.append(
             Problem("train.scheduler.warmup_epochs", f"must be less than train.epochs ({train.epochs})")
         )
+    pre = config.pretrain
+    if pre is not None:
+        if batchnorm is not None and pre.batch_size is not None and pre.batch_size < 2:
+            out.append(Problem("pretrain.batch_size", f"must be >= 2: {batchnorm} normalises over the batch"))
+        # Pre-training runs its own schedule, or train's when it has none: a warm-up as long
+        # as the phase would leave the learning rate climbing until pre-training ends.
+        own = pre.scheduler is not None
+        warm = getattr(pre.scheduler if own else train.scheduler, "warmup_epochs", 0)
+        if warm and warm >= pre.epochs:
+            if own:
+                out.append(
+                    Problem(
+                        "pretrain.scheduler.warmup_epochs",
+                        f"must be less than pretrain.epochs ({pre.epochs})",
+                    )
+                )
+            else:
+                out.append(
+                    Problem(
+                        "pretrain.epochs",
+                        f"must be more than the {warm}-epoch warm-up of train.scheduler, which pre-training "
+                        "uses too; give pretrain a scheduler of its own, or more epochs",
+                    )
+                )
     if train.early_stopping is not None and train.validation_fraction == 0:
         out.append(
             Problem("train.early_stopping", "needs a validation split (train.validation_fraction > 0)")

@@ -198,6 +198,35 @@ PARSE_CASES = [
         ["train.scheduler.warmup_epochs: must be less than train.epochs (5)"],
     ),
     (
+        "batchnorm-pretrain-batch-of-one",
+        cfg(
+            "[linear: 8, batchnorm, linear: auto]",
+            "pretrain: {dataset: digits, batch_size: 1}\nfinetune: {mode: head}\n",
+        ),
+        ["pretrain.batch_size: must be >= 2: model.layers[1].batchnorm normalises over the batch"],
+    ),
+    (
+        "pretrain-warmup-too-long",
+        cfg(
+            LINEAR,
+            "pretrain: {dataset: digits, epochs: 3, scheduler: {name: warmup_cosine, warmup_epochs: 3}}\n"
+            "finetune: {mode: head}\n",
+        ),
+        ["pretrain.scheduler.warmup_epochs: must be less than pretrain.epochs (3)"],
+    ),
+    (
+        "pretrain-inherits-a-warmup-too-long",
+        cfg(
+            LINEAR,
+            "train: {epochs: 10, scheduler: {name: warmup_cosine, warmup_epochs: 4}}\n"
+            "pretrain: {dataset: digits, epochs: 2}\nfinetune: {mode: head}\n",
+        ),
+        [
+            "pretrain.epochs: must be more than the 4-epoch warm-up of train.scheduler, which pre-training "
+            "uses too; give pretrain a scheduler of its own, or more epochs"
+        ],
+    ),
+    (
         "early-stopping-no-validation",
         cfg(LINEAR, "train: {validation_fraction: 0, early_stopping: {patience: 3}}\n"),
         ["train.early_stopping: needs a validation split (train.validation_fraction > 0)"],
