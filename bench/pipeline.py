@@ -335,6 +335,10 @@ def main() -> int:
         ).start()
         wait_until(lambda: _up(f"http://127.0.0.1:{port}"), 60, "runserver")
         base_rate, base_refused, _ = intake(f"http://127.0.0.1:{port}", slug, tokens, csv, args.intake)
+    except BaseException:
+        print(f"the processes' logs are kept in {tmp}", file=sys.stderr)
+        tmp = None
+        raise
     finally:
         if baseline_proc is not None:
             baseline_proc.stop()
@@ -346,6 +350,8 @@ def main() -> int:
 
         connections.close_all()
         drop_db()
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     engine = "PostgreSQL" if db_url.startswith("postgres") else "SQLite"
     print()
