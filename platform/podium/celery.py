@@ -108,6 +108,13 @@ def _check_on_worker_start(sender=None, **kwargs):
     _refuse_to_start((sender.app if sender is not None else app).conf)
 
 
+@worker_init.connect
+def _import_scoring_on_worker_start(**kwargs):
+    # Before the pool forks: its processes inherit pandas and the validator, and the first
+    # entry scored after a start does not wait ~0.2 s for their import.
+    import datasets.scoring  # noqa: F401
+
+
 @beat_init.connect
 def _check_on_beat_start(sender=None, **kwargs):
     _refuse_to_start(app.conf)
