@@ -113,3 +113,71 @@ def test_shake_up_with_three_rows(competition, alice, bob, charlie, admin_user):
         (3, "alice", 0.70, 1, -2),
     ]
     assert BoardEntry.objects.filter(competition=competition).count() == 3
+
+
+def _reference_private_page(competition, *, offset, page_size):
+    """The private page as the ORM computed it before the index slices: both ranks by
+    ROW_NUMBER windows over the whole board. (id, rank, public rank, score)."""
+    from django.db.models import F, Window
+    from django.db.models.functions import RowNumber
+
+    from podium.leaderboards.selectors import PRIVATE_ORDER, PUBLIC_ORDER
+
+    private_order = [F(name).asc(nulls_last=True) for name in PRIVATE_ORDER]
+    ranked = BoardEntry.objects.filter(competition=competition, rank_key__isnull=False).annotate(
+        public_rank=Window(RowNumber(), order_by=[F(name).asc() for name in PUBLIC_ORDER]),
+        private_rank=Window(RowNumber(), order_by=private_order),
+    )
+    return [
+        (e.pk, e.private_rank if e.private_rank_key is not None else None, e.public_rank, e.private_score)
+        for e in ranked.order_by(*private_order, "id")[offset : offset + page_size]
+    ]
+
+
+def test_private_pages_equal_the_whole_board_ranking(django_user_model, admin_user):
+    """Index slices and one public pass give every page exactly what numbering the whole
+    board by both orders gives: ties in score, teams, and rows with no private score (the
+    unranked tail, after every ranked row)."""
+    from podium.accounts.team_services import team_create
+
+    competition = make_competition()
+    users = [django_user_model.objects.create_user(username=f"r{i}") for i in range(23)]
+    join(competition, *users)
+    team = team_create(user=users[0], competition=competition, name="Herons")
+    start = timezone.now() - timedelta(hours=5)
+    for i, user in enumerate(users):
+        # Coarse scores: equal public and private scores, told apart by time and id.
+        for j in range(1 + i % 3):
+            public = round(0.5 + ((i * 7 + j * 3) % 10) / 20, 2)
+            private = round(0.5 + ((i * 5 + j) % 8) / 16, 2)
+            at = start + timedelta(minutes=(i * 13 + j * 7) % 40)
+            make_entry(competition, user, public, private, at=at, team=team if i == 0 else None)
+    no_private = BoardEntry.objects.filter(competition=competition).order_by("id")[3:23:6]
+    BoardEntry.objects.filter(pk__in=[e.pk for e in no_private]).update(
+        private_score=None, private_rank_key=None, private_submission_id=None, private_submitted_at=None
+    )
+    total = BoardEntry.objects.filter(competition=competition, rank_key__isnull=False).count()
+    assert total == 23
+    for page_size in (1, 4, 7, 23, 50):
+        seen = []
+        for page in range(1, total // page_size + 3):
+            got = board_page(
+                competition=competition, board="private", page=page, page_size=page_size, user=admin_user
+            )
+            assert got.count == total
+            rows = [(r.id, r.rank, r.public_rank, r.score) for r in got.rows]
+            want = _reference_private_page(competition, offset=(page - 1) * page_size, page_size=page_size)
+            ranked_rows = [r for r in rows if r[1] is not None]
+            # Rows with no private score have no rank; their order among themselves is the id's.
+            assert ranked_rows == [w for w in want if w[1] is not None], (page_size, page)
+            assert {r[0] for r in rows} == {w[0] for w in want}, (page_size, page)
+            assert all(r.move == (r.public_rank - r.rank if r.rank else None) for r in got.rows)
+            seen += [r[0] for r in rows]
+        assert sorted(seen) == sorted(set(seen)) and len(seen) == total  # every row once
+    # The team's row is the caller's own, on the page and beside it (once revealed).
+    competition.private_revealed_at = timezone.now()
+    competition.save(update_fields=["private_revealed_at"])
+    mine = board_page(competition=competition, board="private", page=1, page_size=50, user=users[0])
+    assert [r.entrant_name for r in mine.rows if r.is_mine] == [
+        "Herons"
+    ] and mine.mine.entrant_name == "Herons"
