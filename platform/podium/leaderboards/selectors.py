@@ -311,6 +311,7 @@ def _public_page(*, competition, offset: int, page_size: int, user, result: Boar
 # private score; then the rows without one, by id, as the unranked tail), and each
 # page row's public rank comes from one ordered pass over board_public_rank, matched
 # on its public order key.
+#
 # COUNT(column) counts the rows where it is set: the ranked rows, and those with a private
 # score (which always have a public one), in one pass.
 _PRIVATE_COUNTS_SQL = (
