@@ -647,17 +647,16 @@ class _AucResampler:
         for order, groups, positive in self.classes:
             ordered = counts[:, order]
             neg = ordered * ~positive
+            n_neg = neg.sum(axis=1, dtype=np.float64)
+            n_pos = ordered.sum(axis=1, dtype=np.float64) - n_neg
             if groups.shape[0] == size:
                 # No equal scores: a positive row's group holds no negative.
                 wins = np.einsum("ij,ij->i", ordered * positive, np.cumsum(neg, axis=1), dtype=np.float64)
-                n_neg = neg.sum(axis=1, dtype=np.float64)
             else:
                 pos = np.add.reduceat(ordered * positive, groups, axis=1)
                 neg = np.add.reduceat(neg, groups, axis=1)
                 below = np.cumsum(neg, axis=1) - neg
                 wins = np.einsum("ij,ij->i", pos, below + 0.5 * neg, dtype=np.float64)
-                n_neg = neg.sum(axis=1, dtype=np.float64)
-            n_pos = ordered.sum(axis=1, dtype=np.float64) - n_neg
             with np.errstate(divide="ignore", invalid="ignore"):
                 pairs = n_pos * n_neg
                 per_class.append(np.where(pairs > 0, wins / pairs, np.nan))

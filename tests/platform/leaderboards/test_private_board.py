@@ -116,21 +116,17 @@ def test_shake_up_with_three_rows(competition, alice, bob, charlie, admin_user):
 
 
 def _reference_private_page(competition, *, offset, page_size):
-    """The private page as the ORM computed it before the index slices: both ranks by
-    ROW_NUMBER windows over the whole board. (id, rank, public rank, score)."""
-    from django.db.models import F, Window
-    from django.db.models.functions import RowNumber
+    """The private page as the CSV export numbers it: both ranks by ROW_NUMBER windows over
+    the whole board (ties in the tail broken by id). (id, rank, public rank, score)."""
+    from django.db.models import F
 
-    from podium.leaderboards.selectors import PRIVATE_ORDER, PUBLIC_ORDER
+    from podium.leaderboards.selectors import PRIVATE_ORDER, _ranked, _with_both_ranks
 
     private_order = [F(name).asc(nulls_last=True) for name in PRIVATE_ORDER]
-    ranked = BoardEntry.objects.filter(competition=competition, rank_key__isnull=False).annotate(
-        public_rank=Window(RowNumber(), order_by=[F(name).asc() for name in PUBLIC_ORDER]),
-        private_rank=Window(RowNumber(), order_by=private_order),
-    )
+    ranked = _with_both_ranks(_ranked(competition)).order_by(*private_order, "id")
     return [
         (e.pk, e.private_rank if e.private_rank_key is not None else None, e.public_rank, e.private_score)
-        for e in ranked.order_by(*private_order, "id")[offset : offset + page_size]
+        for e in ranked[offset : offset + page_size]
     ]
 
 
