@@ -1,0 +1,96 @@
+"""What the web tier and the compute tier exchange (docs/architecture.md, "The worker protocol").
+
+The tiers never import each other: tasks are sent by name, the claim answer and the
+epoch records travel as JSON. Their names and shapes are defined here, once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypedDict
+
+# Task names and queues. A task's name is its module path in the tier that runs it.
+TRAIN_TASK = "workers.tasks.train_submission"  # (submission_id, attempt, token)
+SCORE_TASK = "podium.submissions.tasks.score_submission"  # (submission_id, attempt)
+REAP_TASK = "podium.submissions.tasks.reap_stale"
+REVEAL_TASK = "podium.leaderboards.tasks.reveal_due"
+
+GPU_QUEUE = "gpu"
+CPU_QUEUE = "cpu"
+SCORING_QUEUE = "scoring"
+TRAIN_QUEUES = (GPU_QUEUE, CPU_QUEUE)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A competition's equal compute budget; None means no limit.
+
+    On the wire (the claim answer) it is `{"epochs", "params", "seconds"}`, exactly these keys.
+    """
+
+    epochs: int | None = None
+    params: int | None = None
+    seconds: float | None = None
+
+    KEYS = ("epochs", "params", "seconds")
+
+    def __post_init__(self) -> None:
+        for key, kind in (("epochs", int), ("params", int), ("seconds", float)):
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"budget.{key} must be a number or null, not {value!r}")
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"budget.{key} must be > 0, not {value!r}")
+            if kind is int and value != int(value):
+                raise ValueError(f"budget.{key} must be a whole number, not {value!r}")
+            object.__setattr__(self, key, kind(value))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Budget:
+        if data is None:
+            return cls()
+        unknown = set(data) - set(cls.KEYS)
+        if unknown:
+            raise ValueError(f"unknown budget keys: {', '.join(sorted(map(str, unknown)))}")
+        return cls(**{key: data.get(key) for key in cls.KEYS})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in self.KEYS}
+
+
+class MetricRef(TypedDict):
+    name: str
+    value: float | None
+
+
+class EpochRecord(TypedDict, total=False):
+    """One epoch as the trainer reports it and `POST …/epochs/` stores it.
+
+    Non-finite floats (a diverged loss) travel as null: JSON cannot carry NaN.
+    """
+
+    epoch: int
+    phase: str  # "train" or "pretrain"
+    train_loss: float | None
+    val_loss: float | None
+    val_metric: MetricRef | None
+    lr: float | None
+    seconds: float
+    grad_norms: dict[str, float | None]
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with NaN/inf as None and numpy/torch scalars as Python numbers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        return json_safe(value.item())
+    return value

@@ -1,0 +1,116 @@
+"""The one application error of the web tier, its one DRF exception handler, and its page message.
+
+A service raises `ApplicationError` (or a subclass that fixes the status) with a detail a
+person can act on; the API answers `{detail, code?, problems?, total?, …extra}` with that
+status (and `Retry-After` when the error carries one); a page shows the detail and the
+problems as a message. Services never build responses; views never invent messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions as drf
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from common.problems import MAX_PROBLEMS, Problem, ProblemsError
+
+
+class ApplicationError(Exception):
+    """A request the platform refuses for a reason a person can act on."""
+
+    status_code = 400
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: str | None = None,
+        problems: Iterable[Problem] = (),
+        total: int | None = None,
+        extra: dict[str, Any] | None = None,
+        retry_after: int | None = None,
+        status_code: int | None = None,
+    ):
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
+        listed = list(problems)
+        self.problems = listed[:MAX_PROBLEMS]
+        self.total = max(total or 0, len(listed)) if listed or total else None
+        self.extra = dict(extra or {})
+        self.retry_after = retry_after
+        if status_code is not None:
+            self.status_code = status_code
+
+    @classmethod
+    def from_problems(cls, detail: str, error: ProblemsError, **kwargs) -> ApplicationError:
+        return cls(detail, problems=error.problems, total=error.total, **kwargs)
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"detail": self.detail}
+        if self.code is not None:
+            out["code"] = self.code
+        if self.problems:
+            out["problems"] = [p.as_dict() for p in self.problems]
+            if self.total is not None and self.total > len(self.problems):
+                out["total"] = self.total
+        out.update(self.extra)
+        return out
+
+
+class NotAllowed(ApplicationError):
+    """The person may not do this here now (not joined, outside the window, not a member)."""
+
+    status_code = 403
+
+
+class NotFound(ApplicationError):
+    status_code = 404
+
+
+class Conflict(ApplicationError):
+    """The object's state does not allow this (final already, superseded attempt)."""
+
+    status_code = 409
+
+
+class TooLarge(ApplicationError):
+    status_code = 413
+
+
+class LimitReached(ApplicationError):
+    status_code = 429
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """REST_FRAMEWORK["EXCEPTION_HANDLER"]: application errors as their body and status."""
+    if isinstance(exc, ApplicationError):
+        response = Response(exc.body(), status=exc.status_code)
+        if exc.retry_after is not None:
+            response["Retry-After"] = str(max(int(exc.retry_after), 1))
+        return response
+    if isinstance(exc, DjangoValidationError):
+        # A model or form rule that reached the view: the message, as a 400.
+        if hasattr(exc, "error_dict"):
+            return Response(exc.message_dict, status=400)
+        return Response({"detail": exc.messages[0] if exc.messages else str(exc)}, status=400)
+    if isinstance(exc, DjangoPermissionDenied):
+        exc = drf.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, Http404):
+        exc = drf.NotFound(str(exc) or None)
+    return drf_exception_handler(exc, context)
+
+
+def page_message(request, exc: ApplicationError) -> None:
+    """Show an application error on the next page rendered: the detail, then each problem."""
+    lines = [exc.detail] + [str(p) for p in exc.problems]
+    if exc.total is not None and exc.total > len(exc.problems):
+        lines.append(f"… and {exc.total - len(exc.problems)} more")
+    messages.error(request, "\n".join(lines))
