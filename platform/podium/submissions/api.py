@@ -66,8 +66,7 @@ class SubmissionDetailOutputSerializer(SubmissionOutputSerializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_epochs(self, obj):
-        # The current attempt's curve; earlier attempts were cut off by a lost worker.
-        return [{"epoch": m.epoch, **m.data} for m in obj.epoch_metrics.all() if m.attempt == obj.attempt]
+        return [{"epoch": m.epoch, **m.data} for m in selectors.submission_epochs(obj)]
 
 
 class SubmissionFilter(django_filters.FilterSet):
