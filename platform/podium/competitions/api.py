@@ -238,10 +238,7 @@ class CompetitionJoinApi(APIView):
         data = self.JoinInput(data=request.data)
         data.is_valid(raise_exception=True)
         if not data.validated_data["accept_rules"]:
-            return Response(
-                {"detail": "Joining accepts the competition's rules; send accept_rules=true."},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+            raise ApplicationError("Joining accepts the competition's rules; send accept_rules=true.")
         services.competition_join(competition=competition, user=request.user)
         competition = selectors.competition_get(slug=slug, user=request.user)
         return Response(CompetitionDetailOutput(competition).data, status=status.HTTP_200_OK)

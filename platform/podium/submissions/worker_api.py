@@ -21,7 +21,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from podium.errors import Conflict
+from podium.errors import ApplicationError, Conflict
 from podium.submissions import selectors, services
 from podium.submissions.tokens import InvalidWorkerToken, WorkerGrant, worker_token_read
 from podium.submissions.uploads import CappedUploadHandler
@@ -166,10 +166,7 @@ class WorkerPredictionsApi(WorkerApi):
         attempt = self.attempt_of(request)
         upload = request.FILES.get("file")
         if upload is None:
-            return Response(
-                {"detail": "Send the predictions CSV as the multipart field 'file'."},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+            raise ApplicationError("Send the predictions CSV as the multipart field 'file'.")
         services.submission_store_predictions(
             submission_id=submission_id, attempt=attempt, file=upload, weights=request.FILES.get("weights")
         )
