@@ -10,39 +10,14 @@ from celery import Celery
 from celery.signals import beat_init, worker_init
 from kombu import Exchange, Queue
 
+from common.broker import BrokerConfigError, check_time_limit, make_folders
+from common.protocol import CPU_QUEUE, GPU_QUEUE, REAP_TASK, REVEAL_TASK, TRAIN_TASK
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "podium.settings")
 
 app = Celery("podium")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-
-
-class TimeLimitConfigError(RuntimeError):
-    pass
-
-
-def check_time_limit_below_visibility(conf) -> None:
-    """A task that can outlive the broker's visibility timeout is delivered twice.
-
-    Redis hands an unacknowledged message to another worker after the visibility
-    timeout; with acks_late a long task would then run twice. So every hard time
-    limit must stay below it. Transports without the notion (filesystem, AMQP) pass.
-    """
-    url = str(conf.broker_url or "")
-    if not url.startswith(("redis://", "rediss://", "sentinel://", "sqs://")):
-        return
-    visibility = (conf.broker_transport_options or {}).get("visibility_timeout", 3600)
-    limit = conf.task_time_limit
-    if limit is None:
-        raise TimeLimitConfigError(
-            f"CELERY_TASK_TIME_LIMIT is not set; it must be below the broker visibility timeout ({visibility} s), "
-            "or a long task would be delivered twice."
-        )
-    if limit >= visibility:
-        raise TimeLimitConfigError(
-            f"CELERY_TASK_TIME_LIMIT ({limit} s) must be below the broker visibility timeout ({visibility} s): "
-            "lower PODIUM_TASK_TIME_LIMIT or raise PODIUM_VISIBILITY_TIMEOUT."
-        )
 
 
 def _queues():
@@ -53,7 +28,7 @@ def _queues():
     # training messages into the scoring queue.
     return tuple(
         Queue(name, Exchange(name), routing_key=name)
-        for name in (settings.PODIUM_SCORING_QUEUE, "gpu", "cpu")
+        for name in (settings.PODIUM_SCORING_QUEUE, GPU_QUEUE, CPU_QUEUE)
     )
 
 
@@ -62,7 +37,7 @@ def _beat_schedule():
 
     return {
         "submissions-reap-stale": {
-            "task": "podium.submissions.tasks.reap_stale",
+            "task": REAP_TASK,
             "schedule": float(settings.PODIUM_REAPER_INTERVAL_S),
             "options": {
                 "queue": settings.PODIUM_SCORING_QUEUE,
@@ -70,7 +45,7 @@ def _beat_schedule():
             },
         },
         "leaderboards-reveal-due": {
-            "task": "podium.leaderboards.tasks.reveal_due",
+            "task": REVEAL_TASK,
             "schedule": 60.0,
             "options": {"queue": settings.PODIUM_SCORING_QUEUE, "expires": 60.0},
         },
@@ -82,15 +57,11 @@ def _configure(sender, **kwargs):
     from django.conf import settings
 
     sender.conf.task_queues = _queues()
-    # The filesystem transport fails on a missing folder; whichever process starts first makes them.
-    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
-        folder = (sender.conf.broker_transport_options or {}).get(key)
-        if folder:
-            os.makedirs(folder, exist_ok=True)
+    make_folders(sender.conf.broker_transport_options or {})
     sender.conf.task_routes = {
         "podium.submissions.tasks.*": {"queue": settings.PODIUM_SCORING_QUEUE},
         "podium.leaderboards.tasks.*": {"queue": settings.PODIUM_SCORING_QUEUE},
-        "workers.tasks.train_submission": {"queue": settings.PODIUM_TRAIN_QUEUE},
+        TRAIN_TASK: {"queue": settings.PODIUM_TRAIN_QUEUE},
     }
     sender.conf.beat_schedule = {**(settings.CELERY_BEAT_SCHEDULE or {}), **_beat_schedule()}
 
@@ -98,8 +69,8 @@ def _configure(sender, **kwargs):
 def _refuse_to_start(conf) -> None:
     # Celery logs and swallows an Exception from a signal handler; SystemExit does stop start-up.
     try:
-        check_time_limit_below_visibility(conf)
-    except TimeLimitConfigError as exc:
+        check_time_limit(str(conf.broker_url or ""), conf.broker_transport_options, conf.task_time_limit)
+    except BrokerConfigError as exc:
         raise SystemExit(f"podium: refusing to start: {exc}") from None
 
 

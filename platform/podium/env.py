@@ -1,66 +1,13 @@
-"""Typed readers of the environment that fail loudly on a bad value.
+"""DATABASE_URL as a Django DATABASES entry: the one environment reader only the web tier needs.
 
-Settings must never guess: a typo in PODIUM_DEBUG or a malformed DATABASE_URL
-stops start-up with a message that names the variable.
+The typed readers every process uses (env_str, env_int, …) live in common.env.
 """
 
 from __future__ import annotations
 
-import os
 from urllib.parse import parse_qs, unquote, urlparse
 
-
-class EnvError(ValueError):
-    pass
-
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def env_str(name: str, default: str | None = None) -> str:
-    value = os.environ.get(name)
-    if value is None:
-        if default is None:
-            raise EnvError(f"environment variable {name} is required")
-        return default
-    return value
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    lowered = raw.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise EnvError(
-        f"environment variable {name}={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off)"
-    )
-
-
-def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise EnvError(f"environment variable {name}={raw!r} is not an integer") from None
-    if minimum is not None and value < minimum:
-        raise EnvError(f"environment variable {name}={value} must be >= {minimum}")
-    if maximum is not None and value > maximum:
-        raise EnvError(f"environment variable {name}={value} must be <= {maximum}")
-    return value
-
-
-def env_list(name: str, default: list[str]) -> list[str]:
-    raw = os.environ.get(name)
-    if raw is None:
-        return default
-    return [item.strip() for item in raw.split(",") if item.strip()]
+from common.env import EnvError
 
 
 def database_from_url(url: str) -> dict:

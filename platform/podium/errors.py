@@ -108,8 +108,13 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     return drf_exception_handler(exc, context)
 
 
-def page_message(request, exc: ApplicationError) -> None:
-    """Show an application error on the next page rendered: the detail, then each problem."""
+def page_message(request, exc: ApplicationError | DjangoValidationError) -> None:
+    """Show an application error on the next page rendered: the detail, then each problem.
+
+    A model or form rule (Django's ValidationError) shows its messages, as the API answers them."""
+    if isinstance(exc, DjangoValidationError):
+        messages.error(request, " ".join(exc.messages))
+        return
     lines = [exc.detail] + [str(p) for p in exc.problems]
     if exc.total is not None and exc.total > len(exc.problems):
         lines.append(f"… and {exc.total - len(exc.problems)} more")

@@ -10,7 +10,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from podium.env import EnvError, database_from_url, env_bool, env_int, env_list, env_str
+from common import broker
+from common.env import EnvError, env_bool, env_int, env_list, env_str
+from common.protocol import GPU_QUEUE, SCORING_QUEUE
+from podium.env import database_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent  # the repository root
 VAR_DIR = Path(env_str("PODIUM_VAR_DIR", str(BASE_DIR / "var")))
@@ -145,6 +148,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "podium.errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Podium API",
@@ -158,35 +162,20 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery -----------------------------------------------------------------
-# The embedded default needs no server: kombu's filesystem transport under var/.
-BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
-CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "processed_folder": str(BROKER_DIR / "processed"),
-        "store_processed": False,
-        # Exchange bindings; kombu's default is ./control in the working directory.
-        "control_folder": str(BROKER_DIR / "control"),
-    }
-else:
-    # Redis redelivers an unacked message after this many seconds; every task's
-    # hard time limit must stay below it (checked when a worker starts).
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env_int("PODIUM_VISIBILITY_TIMEOUT", 3600, minimum=60)
-    }
+# The embedded default needs no server: kombu's filesystem transport under var/broker.
+CELERY_BROKER_URL = broker.broker_url()
+# On Redis, the visibility timeout every task's hard time limit must stay below (checked at start-up).
+CELERY_BROKER_TRANSPORT_OPTIONS = broker.transport_options(CELERY_BROKER_URL, VAR_DIR)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_TIME_LIMIT = env_int("PODIUM_TASK_TIME_LIMIT", 1800, minimum=10)
+CELERY_TASK_TIME_LIMIT = broker.task_time_limit()
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_DEFAULT_QUEUE = "scoring"
+CELERY_TASK_DEFAULT_QUEUE = SCORING_QUEUE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}  # filled by podium.celery from each app's periodic tasks
 # Tests (and scripts) may run tasks in-process; the suite's pipeline tests use real workers.
@@ -199,8 +188,8 @@ PODIUM_WORKER_TOKEN_TTL = timedelta(seconds=env_int("PODIUM_WORKER_TOKEN_TTL_S",
 # An entry queued this long without a claim is assumed lost with its message (broker restart).
 PODIUM_QUEUED_TIMEOUT = timedelta(seconds=env_int("PODIUM_QUEUED_TIMEOUT_S", 1800, minimum=5))
 PODIUM_REAPER_INTERVAL_S = env_int("PODIUM_REAPER_INTERVAL_S", 30, minimum=1)
-PODIUM_TRAIN_QUEUE = env_str("PODIUM_TRAIN_QUEUE", "gpu")
-PODIUM_SCORING_QUEUE = "scoring"
+PODIUM_TRAIN_QUEUE = env_str("PODIUM_TRAIN_QUEUE", GPU_QUEUE)
+PODIUM_SCORING_QUEUE = SCORING_QUEUE
 
 # --- security ---------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

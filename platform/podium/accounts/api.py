@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.exceptions import NotFound
@@ -54,10 +53,8 @@ class TokenListCreateApi(APIView):
     def post(self, request):
         data = self.TokenCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            token, key = services.api_token_create(user=request.user, name=data.validated_data["name"])
-        except DjangoValidationError as exc:
-            return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
+        # A refused name answers {"name": [message]}, as the serializer's own checks do.
+        token, key = services.api_token_create(user=request.user, name=data.validated_data["name"])
         token.key = key
         return Response(TokenCreatedOutput(token).data, status=status.HTTP_201_CREATED)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -25,17 +24,13 @@ from rest_framework.views import APIView
 from podium.competitions import selectors, services
 from podium.competitions.models import Competition, Dataset, DatasetFile, TaskType
 from podium.competitions.upload_handlers import install_capped_handler
+from podium.errors import ApplicationError
 
 
 class Pagination(PageNumberPagination):
     page_size = 20
     page_size_query_param = "page_size"
     max_page_size = 100
-
-
-def _validation_response(exc: DjangoValidationError) -> Response:
-    detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
-    return Response(detail, status=status.HTTP_400_BAD_REQUEST)
 
 
 # --- output serializers ------------------------------------------------------------------
@@ -216,10 +211,7 @@ class CompetitionListApi(APIView):
         responses=CompetitionListOutput(many=True),
     )
     def get(self, request):
-        try:
-            qs = selectors.competition_list(user=request.user, filters=request.query_params)
-        except DjangoValidationError as exc:
-            return _validation_response(exc)
+        qs = selectors.competition_list(user=request.user, filters=request.query_params)
         paginator = Pagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(CompetitionListOutput(page, many=True).data)
@@ -246,14 +238,8 @@ class CompetitionJoinApi(APIView):
         data = self.JoinInput(data=request.data)
         data.is_valid(raise_exception=True)
         if not data.validated_data["accept_rules"]:
-            return Response(
-                {"detail": "Joining accepts the competition's rules; send accept_rules=true."},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
-        try:
-            services.competition_join(competition=competition, user=request.user)
-        except services.JoinRefused as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+            raise ApplicationError("Joining accepts the competition's rules; send accept_rules=true.")
+        services.competition_join(competition=competition, user=request.user)
         competition = selectors.competition_get(slug=slug, user=request.user)
         return Response(CompetitionDetailOutput(competition).data, status=status.HTTP_200_OK)
 
@@ -403,16 +389,12 @@ class DatasetListCreateApi(APIView):
                 **args,
             )
         except UploadError as exc:
-            return Response(
-                {
-                    "detail": "The upload was refused; nothing was stored.",
-                    "problems": [p.as_dict() for p in exc.problems],
-                    "total": exc.total,
-                },
-                status=status.HTTP_400_BAD_REQUEST,
-            )
-        except DjangoValidationError as exc:
-            return _validation_response(exc)
+            # The total is part of this answer even when every problem is listed.
+            raise ApplicationError(
+                "The upload was refused; nothing was stored.",
+                problems=exc.problems,
+                extra={"total": exc.total},
+            ) from None
         return Response(DatasetDetailOutput(dataset).data, status=status.HTTP_201_CREATED)
 
     def _too_large_problems(self, request) -> list[dict]:

@@ -146,6 +146,14 @@ def dataset_get(*, slug: str, user, version: int | None = None) -> Dataset:
     return found
 
 
+def dataset_get_by_id(*, dataset_id: int, user) -> Dataset:
+    """One dataset version by its id, if the user may see it; Http404 otherwise."""
+    found = dataset_list(user=user).filter(pk=dataset_id).first()
+    if found is None:
+        raise Http404("No such dataset.")
+    return found
+
+
 def dataset_latest(*, slug: str) -> Dataset | None:
     return Dataset.objects.filter(slug=slug).order_by("-version").first()
 

@@ -23,6 +23,7 @@ from podium.competitions.selectors import (  # noqa: F401  (re-exported for the 
     answer_key_for,
     answer_key_sha256,
 )
+from podium.errors import ApplicationError
 
 
 class _StoredFiles:
@@ -296,7 +297,7 @@ def competition_build_answer_key(*, competition: Competition) -> Competition:
     return competition
 
 
-class JoinRefused(Exception):
+class JoinRefused(ApplicationError):
     """Why a user cannot join; worded for the user."""
 
 

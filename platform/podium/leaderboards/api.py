@@ -35,7 +35,9 @@ class CsvRenderer(BaseRenderer):
 
 
 class ServiceErrorsMixin:
-    """Service rule violations become 400 with the service's message; hidden things 403/404."""
+    """The team views' answer to the team services' ValidationError (400 with its code, 404 for
+    "not_found"). TEMPORARY (issue 11): it goes when the team views move to podium.teams and the
+    team services raise podium.errors' ApplicationError; every other view has the one handler."""
 
     def handle_exception(self, exc):
         if isinstance(exc, DjangoValidationError):
@@ -207,7 +209,7 @@ class FinalPickOutputSerializer(serializers.Serializer):
     is_final_pick = serializers.BooleanField()
 
 
-class LeaderboardApi(ServiceErrorsMixin, APIView):
+class LeaderboardApi(APIView):
     """GET a page of the public or private board, with the caller's own row beside it."""
 
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CsvRenderer]
@@ -246,7 +248,7 @@ class LeaderboardApi(ServiceErrorsMixin, APIView):
         )
 
 
-class LeaderboardCsvApi(ServiceErrorsMixin, APIView):
+class LeaderboardCsvApi(APIView):
     renderer_classes = [CsvRenderer, JSONRenderer]
 
     @extend_schema(parameters=[BoardQuerySerializer], responses={(200, "text/csv"): OpenApiTypes.STR})
@@ -259,7 +261,7 @@ class LeaderboardCsvApi(ServiceErrorsMixin, APIView):
         )
 
 
-class LeaderboardRevealApi(ServiceErrorsMixin, APIView):
+class LeaderboardRevealApi(APIView):
     """An admin reveals the private board before the deadline."""
 
     permission_classes = [IsAdminUser]
@@ -286,7 +288,7 @@ class HistoryItemSerializer(serializers.Serializer):
     shown_on_board = serializers.BooleanField()
 
 
-class BoardRowHistoryApi(ServiceErrorsMixin, APIView):
+class BoardRowHistoryApi(APIView):
     """A row's entries, for the row's owner (or team members) and admins only."""
 
     permission_classes = [IsAuthenticated]
@@ -305,7 +307,7 @@ class BoardRowHistoryApi(ServiceErrorsMixin, APIView):
         )
 
 
-class FinalPickApi(ServiceErrorsMixin, APIView):
+class FinalPickApi(APIView):
     """Toggle an entry as a final pick for the private board."""
 
     permission_classes = [IsAuthenticated]

@@ -6,13 +6,13 @@ import math
 from datetime import datetime
 from typing import NamedTuple
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
 from podium.accounts.models import TeamMembership
 from podium.competitions.models import Competition
+from podium.errors import ApplicationError, NotFound
 from podium.leaderboards.entrants import NOT_COUNTED, Entrant, aware, entrant_of, rank_key
 from podium.leaderboards.models import BoardEntry
 from podium.submissions.models import Status, Submission
@@ -354,7 +354,7 @@ def final_pick_toggle(*, submission_id: int, user, now: datetime | None = None) 
     now = now or timezone.now()
     submission = Submission.objects.select_related("competition").filter(pk=submission_id).first()
     if submission is None:
-        raise ValidationError(f"No submission #{submission_id}.", code="not_found")
+        raise NotFound(f"No submission #{submission_id}.")
     competition = submission.competition
     entrant = entrant_of(submission)
     mine = (
@@ -364,9 +364,9 @@ def final_pick_toggle(*, submission_id: int, user, now: datetime | None = None) 
     ) or (entrant.team_id is None and submission.user_id == user.pk)
     if not mine:
         # Someone else's entry: answer as if it did not exist.
-        raise ValidationError(f"No submission #{submission_id}.", code="not_found")
+        raise NotFound(f"No submission #{submission_id}.")
     if now >= competition.ends_at:
-        raise ValidationError(
+        raise ApplicationError(
             f"Final picks closed at the deadline, {competition.ends_at:%Y-%m-%d %H:%M} UTC.", code="closed"
         )
     # The entry before the board row: the scorer locks in that order too, so the two never deadlock.
@@ -374,7 +374,7 @@ def final_pick_toggle(*, submission_id: int, user, now: datetime | None = None) 
     row = _row_locked(entrant)
     if not submission.is_final_pick:
         if submission.status != Status.SCORED or submission.public_score is None:
-            raise ValidationError(
+            raise ApplicationError(
                 f"Only scored entries can be final picks: #{submission.pk} is {submission.status}.",
                 code="not_scored",
             )
@@ -383,7 +383,7 @@ def final_pick_toggle(*, submission_id: int, user, now: datetime | None = None) 
         )
         if len(chosen) >= competition.max_final_picks:
             listed = ", ".join(f"#{pk}" for pk in chosen)
-            raise ValidationError(
+            raise ApplicationError(
                 f"You already chose {len(chosen)} of {competition.max_final_picks} final picks ({listed}); "
                 "unpick one first.",
                 code="too_many",

@@ -7,7 +7,8 @@ import json
 import django_filters
 from django.conf import settings
 from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
-from django.http import FileResponse
+from django.http import FileResponse, Http404
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -18,34 +19,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from podium.submissions import selectors, services
-from podium.submissions.errors import Problem, SubmissionError, SubmissionTooLarge
 from podium.submissions.limits import submission_usage, team_of
 from podium.submissions.models import Kind, Status, Submission
-from podium.submissions.uploads import CappedUploadHandler, UploadTooLarge
-
-
-class SubmissionErrorsMixin:
-    """Domain errors become their status code with a body naming every problem."""
-
-    def handle_exception(self, exc):
-        if isinstance(exc, UploadTooLarge):
-            exc = SubmissionTooLarge(
-                f"The upload is larger than the limit of {exc.cap:,} bytes; nothing was stored.",
-                [Problem(path=exc.field, message=f"larger than {exc.cap:,} bytes")],
-            )
-        if isinstance(exc, SubmissionError):
-            response = Response(exc.body(), status=exc.status_code)
-            reset = getattr(exc, "resets_at", None)
-            if reset is not None:
-                from django.utils import timezone
-
-                response["Retry-After"] = str(max(int((reset - timezone.now()).total_seconds()), 1))
-            return response
-        return super().handle_exception(exc)
-
-
-def _iso(value):
-    return value.isoformat().replace("+00:00", "Z") if value else None
+from podium.submissions.uploads import CappedUploadHandler
 
 
 class SubmissionOutputSerializer(serializers.Serializer):
@@ -90,8 +66,7 @@ class SubmissionDetailOutputSerializer(SubmissionOutputSerializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_epochs(self, obj):
-        # The current attempt's curve; earlier attempts were cut off by a lost worker.
-        return [{"epoch": m.epoch, **m.data} for m in obj.epoch_metrics.all() if m.attempt == obj.attempt]
+        return [{"epoch": m.epoch, **m.data} for m in selectors.submission_epochs(obj)]
 
 
 class SubmissionFilter(django_filters.FilterSet):
@@ -140,7 +115,7 @@ class SubmissionPagination(PageNumberPagination):
     max_page_size = 200
 
 
-class SubmissionListCreateApi(SubmissionErrorsMixin, GenericAPIView):
+class SubmissionListCreateApi(GenericAPIView):
     """GET: your entries in this competition (admins: all). POST: a new entry."""
 
     permission_classes = [IsAuthenticated]
@@ -187,22 +162,20 @@ class SubmissionListCreateApi(SubmissionErrorsMixin, GenericAPIView):
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class SubmissionLimitsApi(SubmissionErrorsMixin, APIView):
+class SubmissionLimitsApi(APIView):
     """How many entries you have left today and in total, and when the daily count resets."""
 
     permission_classes = [IsAuthenticated]
 
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, slug):
-        from django.utils import timezone
-
         competition = selectors.competition_for_submissions(slug=slug, user=request.user)
         team = team_of(competition=competition, user=request.user)
         usage = submission_usage(competition=competition, user=request.user, team=team, now=timezone.now())
         return Response(usage.as_dict())
 
 
-class SubmissionDetailApi(SubmissionErrorsMixin, APIView):
+class SubmissionDetailApi(APIView):
     permission_classes = []
 
     @extend_schema(responses=SubmissionDetailOutputSerializer)
@@ -213,7 +186,7 @@ class SubmissionDetailApi(SubmissionErrorsMixin, APIView):
         return Response(SubmissionDetailOutputSerializer(submission).data)
 
 
-class SubmissionCancelApi(SubmissionErrorsMixin, APIView):
+class SubmissionCancelApi(APIView):
     # No permission gate: the selector answers 404 to anyone but the owner, the team and admins.
     permission_classes = []
 
@@ -225,15 +198,13 @@ class SubmissionCancelApi(SubmissionErrorsMixin, APIView):
         return Response(SubmissionOutputSerializer(submission).data)
 
 
-class SubmissionPredictionsApi(SubmissionErrorsMixin, APIView):
+class SubmissionPredictionsApi(APIView):
     permission_classes = []
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
     def get(self, request, submission_id):
         submission = selectors.submission_get(submission_id=submission_id, user=request.user)
         if not submission.predictions:
-            from django.http import Http404
-
             raise Http404("This entry has no predictions file yet.")
         return FileResponse(
             submission.predictions.open("rb"),

@@ -10,12 +10,10 @@ import logging
 
 from django.conf import settings
 
+from common.protocol import SCORE_TASK, TRAIN_TASK
 from podium.submissions.tokens import worker_token_make
 
 log = logging.getLogger(__name__)
-
-TRAIN_TASK = "workers.tasks.train_submission"
-SCORE_TASK = "podium.submissions.tasks.score_submission"
 
 
 def send_train(submission_id: int, attempt: int) -> None:

@@ -1,71 +1,25 @@
-"""Domain errors of the submission services; the API layer turns them into responses."""
+"""The intake's own refusals; the rest are podium.errors' NotAllowed, Conflict and TooLarge."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime
 
+from django.utils import timezone
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with an entry, located as precisely as the input allows."""
-
-    message: str
-    row: int | None = None
-    column: str | None = None
-    path: str | None = None
-
-    def as_dict(self) -> dict:
-        out: dict = {"message": self.message}
-        for key in ("row", "column", "path"):
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = value
-        return out
+from common.problems import Problem
+from podium.errors import ApplicationError, LimitReached
 
 
-class SubmissionError(Exception):
-    status_code = 400
+class SubmissionInvalid(ApplicationError):
+    """The entry itself is wrong: every problem found (the first MAX_PROBLEMS) is listed."""
 
-    def __init__(self, detail: str):
-        self.detail = detail
-        super().__init__(detail)
-
-    def body(self) -> dict:
-        return {"detail": self.detail}
+    def __init__(self, detail: str, problems: Iterable[Problem] = ()):
+        super().__init__(detail, problems=problems)
 
 
-class SubmissionInvalid(SubmissionError):
-    """The entry itself is wrong: every problem found (the first 20) is listed."""
-
-    MAX_PROBLEMS = 20
-
-    def __init__(self, detail: str, problems: list[Problem]):
-        super().__init__(detail)
-        self.problems = list(problems)[: self.MAX_PROBLEMS]
-
-    def body(self) -> dict:
-        return {"detail": self.detail, "problems": [p.as_dict() for p in self.problems]}
-
-
-class SubmissionTooLarge(SubmissionInvalid):
-    status_code = 413
-
-
-class SubmissionNotAllowed(SubmissionError):
-    """The person may not submit here now (not joined, outside the window)."""
-
-    status_code = 403
-
-
-class SubmissionConflict(SubmissionError):
-    """The entry's state does not allow this (final already, superseded attempt)."""
-
-    status_code = 409
-
-
-class SubmissionLimitReached(SubmissionError):
-    status_code = 429
+class SubmissionLimitReached(LimitReached):
+    """A daily or total limit is used up; the answer says which, and when the daily one resets."""
 
     def __init__(self, *, limit: str, allowed: int, used: int, resets_at: datetime | None, scope: str):
         self.limit = limit
@@ -80,14 +34,14 @@ class SubmissionLimitReached(SubmissionError):
             )
         else:
             detail = f"Total submission limit reached: {used} of {allowed} entries for this {scope}."
-        super().__init__(detail)
-
-    def body(self) -> dict:
-        return {
-            "detail": self.detail,
-            "limit": self.limit,
-            "allowed": self.allowed,
-            "used": self.used,
-            "scope": self.scope,
-            "resets_at": self.resets_at.isoformat().replace("+00:00", "Z") if self.resets_at else None,
-        }
+        super().__init__(
+            detail,
+            extra={
+                "limit": limit,
+                "allowed": allowed,
+                "used": used,
+                "scope": scope,
+                "resets_at": resets_at.isoformat().replace("+00:00", "Z") if resets_at else None,
+            },
+            retry_after=int((resets_at - timezone.now()).total_seconds()) if resets_at else None,
+        )

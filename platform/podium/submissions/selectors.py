@@ -6,7 +6,7 @@ else gets nothing (the API answers 404, so ids do not leak).
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from datasets.bundle import HIDDEN_FILES
@@ -68,6 +68,20 @@ def submissions_shown(submissions, *, user) -> list[Submission]:
     return shown
 
 
+def submission_list_with_progress(*, competition: Competition, user) -> list[Submission]:
+    """The entries `user` may see here, as shown to them, each with the current attempt's epoch
+    count (`epochs_done`), its epoch budget (`epochs_total`) and the share done (`progress`, %)."""
+    counted = submission_list(competition=competition, user=user).annotate(
+        epochs_done=Count("epoch_metrics", filter=Q(epoch_metrics__attempt=F("attempt")))
+    )
+    rows = submissions_shown(counted, user=user)
+    for row in rows:
+        train = (row.config or {}).get("train") or {}
+        row.epochs_total = train.get("epochs") or competition.budget_epochs
+        row.progress = min(100, round(100 * row.epochs_done / row.epochs_total)) if row.epochs_total else 0
+    return rows
+
+
 def submission_get(*, submission_id: int, user, with_epochs: bool = False) -> Submission:
     qs = submissions_visible_to(user=user)
     if with_epochs:
@@ -78,6 +92,12 @@ def submission_get(*, submission_id: int, user, with_epochs: bool = False) -> Su
     if submission is None:
         raise Http404("No such submission.")
     return submissions_shown([submission], user=user)[0]
+
+
+def submission_epochs(submission: Submission) -> list[EpochMetric]:
+    """The current attempt's curve (from submission_get(with_epochs=True)); earlier attempts
+    were cut off by a lost worker."""
+    return [m for m in submission.epoch_metrics.all() if m.attempt == submission.attempt]
 
 
 def submission_for_worker(*, submission_id: int) -> Submission:

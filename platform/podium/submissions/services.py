@@ -18,13 +18,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from podium.competitions.models import Competition
+from podium.errors import Conflict, NotAllowed
 from podium.leaderboards.services import board_record_entry, board_record_score
 from podium.submissions import dispatch
-from podium.submissions.errors import (
-    SubmissionConflict,
-    SubmissionInvalid,
-    SubmissionNotAllowed,
-)
+from podium.submissions.errors import SubmissionInvalid
 from podium.submissions.limits import (
     Entrant,
     Usage,
@@ -54,25 +51,21 @@ def submission_check_allowed(*, competition: Competition, user, kind: str, now: 
     """The cheap checks before any file is read: joined, inside the window, kind accepted."""
     entrant = entrant_get(competition=competition, user=user)
     if entrant is None:
-        raise SubmissionNotAllowed(
+        raise NotAllowed(
             f"You have not joined the competition '{competition.slug}'. Join it (and accept its rules) first."
         )
     if now < competition.starts_at:
-        raise SubmissionNotAllowed(
+        raise NotAllowed(
             f"The competition '{competition.slug}' opens at {competition.starts_at:%Y-%m-%d %H:%M} UTC."
         )
     if now >= competition.ends_at:
-        raise SubmissionNotAllowed(
+        raise NotAllowed(
             f"The competition '{competition.slug}' closed at {competition.ends_at:%Y-%m-%d %H:%M} UTC."
         )
     if kind == Kind.PREDICTIONS and not competition.accepts_predictions:
-        raise SubmissionInvalid(
-            "This competition does not accept prediction files; submit a model config.", []
-        )
+        raise SubmissionInvalid("This competition does not accept prediction files; submit a model config.")
     if kind == Kind.CONFIG and not competition.accepts_configs:
-        raise SubmissionInvalid(
-            "This competition does not accept model configs; submit a predictions file.", []
-        )
+        raise SubmissionInvalid("This competition does not accept model configs; submit a predictions file.")
     return entrant
 
 
@@ -91,7 +84,7 @@ def submission_create(
     """
     if (predictions_file is None) == (config_text is None):
         raise SubmissionInvalid(
-            "Send exactly one of 'file' (a predictions CSV) or 'config' (a model config).", []
+            "Send exactly one of 'file' (a predictions CSV) or 'config' (a model config)."
         )
     kind = Kind.PREDICTIONS if predictions_file is not None else Kind.CONFIG
     now = timezone.now()
@@ -195,9 +188,7 @@ def submission_cancel(*, submission: Submission) -> Submission:
     if locked.status == Status.CANCELLED:
         return locked
     if locked.status in FINAL_STATUSES:
-        raise SubmissionConflict(
-            f"Submission #{locked.pk} is already {locked.status}; it cannot be cancelled."
-        )
+        raise Conflict(f"Submission #{locked.pk} is already {locked.status}; it cannot be cancelled.")
     locked.status = Status.CANCELLED
     locked.finished_at = timezone.now()
     locked.save(update_fields=["status", "finished_at"])
@@ -208,19 +199,17 @@ def submission_cancel(*, submission: Submission) -> Submission:
 # --- worker callbacks ---------------------------------------------------------
 
 
-def _conflict_reason(submission_id: int, attempt: int) -> SubmissionConflict:
+def _conflict_reason(submission_id: int, attempt: int) -> Conflict:
     row = Submission.objects.filter(pk=submission_id).values("status", "attempt").first()
     if row is None:
-        return SubmissionConflict(f"Submission #{submission_id} does not exist.")
+        return Conflict(f"Submission #{submission_id} does not exist.")
     if row["status"] == Status.CANCELLED:
-        return SubmissionConflict(f"Submission #{submission_id} was cancelled.")
+        return Conflict(f"Submission #{submission_id} was cancelled.")
     if row["attempt"] != attempt:
-        return SubmissionConflict(
+        return Conflict(
             f"Attempt {attempt} of submission #{submission_id} is no longer current (now {row['attempt']})."
         )
-    return SubmissionConflict(
-        f"Submission #{submission_id} is {row['status']}; attempt {attempt} cannot do this now."
-    )
+    return Conflict(f"Submission #{submission_id} is {row['status']}; attempt {attempt} cannot do this now.")
 
 
 def submission_claim(*, submission_id: int, attempt: int) -> Submission:

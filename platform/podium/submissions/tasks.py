@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from common.protocol import REAP_TASK, SCORE_TASK
 from podium.submissions import services
 
 
-@shared_task(name="podium.submissions.tasks.score_submission", acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=SCORE_TASK, acks_late=True, reject_on_worker_lost=True)
 def score_submission(submission_id: int, attempt: int) -> str | None:
     submission = services.submission_score(submission_id=submission_id, attempt=attempt)
     return submission.status if submission is not None else None
 
 
-@shared_task(name="podium.submissions.tasks.reap_stale", ignore_result=True)
+@shared_task(name=REAP_TASK, ignore_result=True)
 def reap_stale() -> dict:
     return services.submissions_reap_stale()

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from django.core.files.uploadhandler import FileUploadHandler
 
+from common.problems import Problem
+from podium.errors import TooLarge
 
-class UploadTooLarge(Exception):
+
+class UploadTooLarge(TooLarge):
+    """Raised while the request body is read, so the API's one handler answers it: 413, the field named."""
+
     def __init__(self, *, field: str, cap: int):
         self.field = field
         self.cap = cap
-        super().__init__(f"{field}: the file is larger than the limit of {cap:,} bytes")
+        super().__init__(
+            f"The upload is larger than the limit of {cap:,} bytes; nothing was stored.",
+            problems=[Problem(path=field, message=f"larger than {cap:,} bytes")],
+        )
 
 
 class CappedUploadHandler(FileUploadHandler):

@@ -1,37 +1,22 @@
 """Intake validation: prediction files through datasets.scoring, configs through workers.spec.
 
-This module only adapts their problem lists to the API's shape; the rules
-themselves live in those packages, where the CLI and the worker use them too.
+The rules live in those packages, where the CLI and the worker use them too; here their
+problems become the intake's refusal, with a detail that counts them.
 """
 
 from __future__ import annotations
 
+from common.problems import Problem
 from podium.competitions.models import Competition
-from podium.submissions.errors import Problem, SubmissionInvalid
+from podium.submissions.errors import SubmissionInvalid
 
 
-def _problem(raw) -> Problem:
-    if isinstance(raw, Problem):
-        return raw
-    if hasattr(raw, "as_dict"):
-        raw = raw.as_dict()
-    if isinstance(raw, dict):
-        get = raw.get
-    else:
-
-        def get(key, default=None):
-            return getattr(raw, key, default)
-
-    message = get("message") or str(raw)
-    row, column, path = get("row"), get("column"), get("path")
-    if get("id") not in (None, ""):
-        message = f"id {get('id')!r}: {message}"
-    return Problem(
-        message=str(message),
-        row=int(row) if isinstance(row, int) else None,
-        column=str(column) if column not in (None, "") else None,
-        path=str(path) if path not in (None, "") else None,
-    )
+def _common(problem) -> Problem:
+    # TEMPORARY bridge (issue 11): until datasets.scoring and workers.spec report
+    # common.problems.Problem, their own problem types are converted here. Drop it then.
+    if isinstance(problem, Problem):
+        return problem
+    return Problem(**{k: v for k, v in problem.as_dict().items() if v not in (None, "")})
 
 
 def predictions_validate(*, competition: Competition, source) -> None:
@@ -44,15 +29,15 @@ def predictions_validate(*, competition: Competition, source) -> None:
     try:
         parse(source=source, answer_key=answer_key, competition=competition)
     except PredictionError as exc:
-        problems = [_problem(p) for p in getattr(exc, "problems", [])] or [Problem(message=str(exc))]
+        problems = [_common(p) for p in exc.problems] or [Problem(message=str(exc))]
         raise SubmissionInvalid(
-            f"The predictions file has {_count(exc, problems)} problem(s); nothing was stored.", problems
+            f"The predictions file has {_count(exc.total, problems)} problem(s); nothing was stored.",
+            problems,
         ) from None
 
 
-def _count(exc, problems) -> str:
-    total = getattr(exc, "total", None)
-    if isinstance(total, int) and total > len(problems):
+def _count(total: int, problems: list[Problem]) -> str:
+    if total > len(problems):
         return f"{total} (the first {len(problems)} listed)"
     return str(len(problems))
 
@@ -67,7 +52,7 @@ def config_validate(*, competition: Competition, text: str) -> dict:
     try:
         config = parse_config(text)
     except ConfigError as exc:
-        problems = [_problem(p) for p in getattr(exc, "problems", [])] or [Problem(message=str(exc))]
+        problems = [_common(p) for p in exc.problems] or [Problem(message=str(exc))]
         raise SubmissionInvalid(
             f"The model config has {len(problems)} problem(s); nothing was stored.", problems
         ) from None
@@ -75,7 +60,7 @@ def config_validate(*, competition: Competition, text: str) -> dict:
     manifest = competition.dataset.manifest
     allowed = {d.slug: d.manifest for d in competition.pretrain_datasets.all()}
     problems = [
-        _problem(p)
+        _common(p)
         for p in validate_for_dataset(
             config, manifest, budget=config_budget(competition), allowed_pretrain=allowed
         )

@@ -21,8 +21,8 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from podium.errors import ApplicationError, Conflict
 from podium.submissions import selectors, services
-from podium.submissions.api import SubmissionErrorsMixin
 from podium.submissions.tokens import InvalidWorkerToken, WorkerGrant, worker_token_read
 from podium.submissions.uploads import CappedUploadHandler
 from podium.submissions.worker_payload import claim_payload
@@ -89,7 +89,7 @@ def _finite(value):
     return value
 
 
-class WorkerApi(SubmissionErrorsMixin, APIView):
+class WorkerApi(APIView):
     authentication_classes = [WorkerTokenAuthentication]
     permission_classes = [HoldsTokenForThisSubmission]
     parser_classes = [LenientJSONParser, FormParser, MultiPartParser]
@@ -120,7 +120,7 @@ class WorkerHeartbeatApi(WorkerApi):
         attempt = self.attempt_of(request)
         try:
             services.submission_heartbeat(submission_id=submission_id, attempt=attempt)
-        except services.SubmissionConflict as exc:
+        except Conflict as exc:
             return Response({"continue": False, "detail": exc.detail}, status=status.HTTP_409_CONFLICT)
         return Response({"continue": True})
 
@@ -166,10 +166,7 @@ class WorkerPredictionsApi(WorkerApi):
         attempt = self.attempt_of(request)
         upload = request.FILES.get("file")
         if upload is None:
-            return Response(
-                {"detail": "Send the predictions CSV as the multipart field 'file'."},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+            raise ApplicationError("Send the predictions CSV as the multipart field 'file'.")
         services.submission_store_predictions(
             submission_id=submission_id, attempt=attempt, file=upload, weights=request.FILES.get("weights")
         )

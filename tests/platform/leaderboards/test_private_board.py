@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
+from podium.errors import ApplicationError
 from podium.leaderboards.models import BoardEntry
 from podium.leaderboards.selectors import board_page
 from podium.leaderboards.services import boards_reveal_due, final_pick_toggle
@@ -50,15 +51,15 @@ def test_chosen_picks_replace_the_defaults(board, competition, alice, admin_user
 def test_picks_are_validated(board, competition, alice, bob):
     final_pick_toggle(submission_id=board["a1"].pk, user=alice)
     final_pick_toggle(submission_id=board["a2"].pk, user=alice)
-    with pytest.raises(ValidationError, match=r"already chose 2 of 2 final picks"):
+    with pytest.raises(ApplicationError, match=r"already chose 2 of 2 final picks"):
         final_pick_toggle(submission_id=board["a3"].pk, user=alice)
-    with pytest.raises(ValidationError, match=r"No submission"):
+    with pytest.raises(ApplicationError, match=r"No submission"):
         final_pick_toggle(submission_id=board["a3"].pk, user=bob)
     failed = make_entry(competition, alice, status=Status.FAILED)
     final_pick_toggle(submission_id=board["a2"].pk, user=alice)
-    with pytest.raises(ValidationError, match=r"Only scored entries can be final picks: #\d+ is failed"):
+    with pytest.raises(ApplicationError, match=r"Only scored entries can be final picks: #\d+ is failed"):
         final_pick_toggle(submission_id=failed.pk, user=alice)
-    with pytest.raises(ValidationError, match=r"Final picks closed at the deadline"):
+    with pytest.raises(ApplicationError, match=r"Final picks closed at the deadline"):
         final_pick_toggle(submission_id=board["a3"].pk, user=alice, now=competition.ends_at)
 
 

@@ -4,27 +4,27 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import pytest
 
-from podium.celery import TimeLimitConfigError, app, check_time_limit_below_visibility
+from common.broker import BrokerConfigError, check_time_limit
+from podium.celery import app
 
 
-def conf(url, limit, visibility=None):
+def check(url, limit, visibility=None):
     options = {} if visibility is None else {"visibility_timeout": visibility}
-    return SimpleNamespace(broker_url=url, broker_transport_options=options, task_time_limit=limit)
+    check_time_limit(url, options, limit)
 
 
 def test_time_limit_must_stay_below_the_visibility_timeout():
-    check_time_limit_below_visibility(conf("redis://127.0.0.1:6379/0", 1800, 3600))
-    with pytest.raises(TimeLimitConfigError, match=r"CELERY_TASK_TIME_LIMIT \(3600 s\) must be below"):
-        check_time_limit_below_visibility(conf("redis://127.0.0.1:6379/0", 3600, 3600))
-    with pytest.raises(TimeLimitConfigError, match="visibility timeout \\(3600 s\\)"):
-        check_time_limit_below_visibility(conf("redis://127.0.0.1:6379/0", 7200))  # Redis default 3600
-    with pytest.raises(TimeLimitConfigError, match="not set"):
-        check_time_limit_below_visibility(conf("redis://127.0.0.1:6379/0", None))
-    check_time_limit_below_visibility(conf("filesystem://", 99999))  # no visibility timeout there
+    check("redis://127.0.0.1:6379/0", 1800, 3600)
+    with pytest.raises(BrokerConfigError, match=r"PODIUM_TASK_TIME_LIMIT=3600\) must be below"):
+        check("redis://127.0.0.1:6379/0", 3600, 3600)
+    with pytest.raises(BrokerConfigError, match=r"PODIUM_VISIBILITY_TIMEOUT=3600\)"):
+        check("redis://127.0.0.1:6379/0", 7200)  # Redis default 3600
+    with pytest.raises(BrokerConfigError, match="no hard task time limit is set"):
+        check("redis://127.0.0.1:6379/0", None)
+    check("filesystem://", 99999)  # no visibility timeout there
 
 
 def test_a_worker_refuses_to_start_with_a_bad_limit(tmp_path):
@@ -60,7 +60,7 @@ def test_a_worker_refuses_to_start_with_a_bad_limit(tmp_path):
         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[3]),
     )
     assert done.returncode != 0
-    assert "must be below the broker visibility timeout" in done.stdout + done.stderr
+    assert "must be below the broker's visibility timeout" in done.stdout + done.stderr
 
 
 def test_settings_for_reliable_delivery():

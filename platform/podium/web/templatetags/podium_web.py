@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django import template
 
-from podium.web import sources
+from podium.competitions.selectors import competition_status
 from podium.web.rendering import render_markdown
 
 register = template.Library()
@@ -26,7 +26,7 @@ def score(value, digits: int = 5):
 @register.filter
 def phase(competition) -> str:
     """open, upcoming or past, as the competitions app defines it."""
-    return sources.competition_status(competition)
+    return competition_status(competition)
 
 
 @register.filter

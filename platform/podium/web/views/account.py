@@ -5,15 +5,17 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from podium.web import deps, sources
+from podium.accounts import selectors, services, team_selectors, team_services
+from podium.accounts.models import ApiToken
+from podium.competitions.selectors import competition_get
+from podium.errors import ApplicationError, page_message
 from podium.web.forms import SignupForm, TeamJoinForm, TokenForm
-from podium.web.views.public import _message
 
 
 def _safe_next(request) -> str | None:
@@ -28,7 +30,7 @@ def signup(request):
         return redirect("web:home")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = sources.user_create(
+        user = services.user_create(
             username=form.cleaned_data["username"],
             email=form.cleaned_data["email"],
             password=form.cleaned_data["password1"],
@@ -41,16 +43,14 @@ def signup(request):
 
 @login_required
 def account(request):
-    ctx = {"nav": "account", "token_form": TokenForm(), "team_join_form": TeamJoinForm()}
-    try:
-        ctx["tokens"] = sources.tokens_of(request.user)
-    except deps.Missing as exc:
-        ctx["tokens_missing"] = exc.what
-    try:
-        ctx["teams"] = sources.teams_of(request.user)
-    except deps.Missing as exc:
-        ctx["teams_missing"] = exc.what
-    ctx["new_key"] = request.session.pop("new_token_key", None)
+    ctx = {
+        "nav": "account",
+        "token_form": TokenForm(),
+        "team_join_form": TeamJoinForm(),
+        "tokens": list(selectors.api_token_list(user=request.user)),
+        "teams": list(team_selectors.team_list_for_user(user=request.user)),
+        "new_key": request.session.pop("new_token_key", None),
+    }
     return render(request, "web/account/account.html", ctx)
 
 
@@ -62,9 +62,9 @@ def token_create(request):
         messages.error(request, "Give the token a name (up to 80 characters).")
         return redirect("web:account")
     try:
-        key = sources.token_create(request.user, form.cleaned_data["name"])
-    except deps.Missing:
-        messages.error(request, "API tokens are not available on this server yet.")
+        _token, key = services.api_token_create(user=request.user, name=form.cleaned_data["name"])
+    except ValidationError as exc:
+        page_message(request, exc)
         return redirect("web:account")
     # Shown once on the next page, then gone: only its hash is stored.
     request.session["new_token_key"] = key
@@ -75,14 +75,16 @@ def token_create(request):
 @require_POST
 def token_revoke(request, token_id: int):
     try:
-        sources.token_revoke(request.user, token_id)
-    except ObjectDoesNotExist:
-        raise Http404("No such token")
-    except deps.Missing:
-        messages.error(request, "API tokens are not available on this server yet.")
-    else:
-        messages.success(request, "Token revoked.")
+        services.api_token_revoke(user=request.user, token_id=token_id)
+    except ApiToken.DoesNotExist:
+        raise Http404("No such token") from None
+    messages.success(request, "Token revoked.")
     return redirect("web:account")
+
+
+# The team services refuse with Django's ValidationError until they move to podium.teams
+# and raise application errors; page_message shows either.
+_TEAM_REFUSALS = (ApplicationError, ValidationError)
 
 
 @login_required
@@ -91,13 +93,9 @@ def team_join(request):
     form = TeamJoinForm(request.POST)
     if form.is_valid():
         try:
-            team = sources.team_join(request.user, form.cleaned_data["code"])
-        except deps.Missing:
-            messages.error(request, "Teams are not available on this server yet.")
-        except Exception as exc:
-            if exc.__class__.__name__ not in {"ValidationError", "ServiceError", "PermissionDenied"}:
-                raise
-            messages.error(request, _message(exc))
+            team = team_services.team_join(user=request.user, join_code=form.cleaned_data["code"])
+        except _TEAM_REFUSALS as exc:
+            page_message(request, exc)
         else:
             messages.success(request, f"You joined team {team}.")
     return redirect("web:account")
@@ -106,19 +104,15 @@ def team_join(request):
 @login_required
 @require_POST
 def team_create(request, slug):
-    competition = sources.competition_for(slug, request.user)
+    competition = competition_get(slug=slug, user=request.user)
     name = (request.POST.get("name") or "").strip()
     if not name:
         messages.error(request, "Give the team a name.")
         return redirect("web:my_submissions", slug=slug)
     try:
-        team = sources.team_create(request.user, competition, name)
-    except deps.Missing:
-        messages.error(request, "Teams are not available on this server yet.")
-    except Exception as exc:
-        if exc.__class__.__name__ not in {"ValidationError", "ServiceError", "PermissionDenied"}:
-            raise
-        messages.error(request, _message(exc))
+        team = team_services.team_create(user=request.user, competition=competition, name=name)
+    except _TEAM_REFUSALS as exc:
+        page_message(request, exc)
     else:
         messages.success(request, f"Team {team} created. Share its join code: {team.join_code}")
     return redirect("web:my_submissions", slug=slug)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.shortcuts import render
 
-from podium.web import deps, sources
+from podium.leaderboards.selectors import board_page, private_board_visible
 from podium.web.views.common import competition_context
 
 
@@ -14,20 +14,17 @@ def leaderboard(request, slug):
     which = "private" if request.GET.get("board") == "private" else "public"
     page = request.GET.get("page", "1")
     page = int(page) if page.isdigit() else 1
-    try:
-        ctx["private_visible"] = sources.private_scores_visible(competition, request.user)
-        if which == "private" and not ctx["private_visible"]:
-            # Asking for a hidden board shows the public one and says why; the selector would refuse too.
-            ctx["private_hidden"] = True
-            which = "public"
-        board = sources.board(competition, request.user, which, page)
-    except deps.Missing as exc:
-        ctx["missing"] = exc.what
-        board = None
-    ctx["which"] = which
-    ctx["board"] = board
-    if board is not None:
-        ctx["rows"] = board.rows
-        on_page = {r.id for r in board.rows}
-        ctx["mine_off_page"] = board.mine if board.mine is not None and board.mine.id not in on_page else None
+    ctx["private_visible"] = private_board_visible(competition=competition, user=request.user)
+    if which == "private" and not ctx["private_visible"]:
+        # Asking for a hidden board shows the public one and says why; the selector would refuse too.
+        ctx["private_hidden"] = True
+        which = "public"
+    board = board_page(competition=competition, board=which, page=page, user=request.user)
+    on_page = {r.id for r in board.rows}
+    ctx.update(
+        which=which,
+        board=board,
+        rows=board.rows,
+        mine_off_page=board.mine if board.mine is not None and board.mine.id not in on_page else None,
+    )
     return render(request, "web/competition/leaderboard.html", ctx)

@@ -1,8 +1,6 @@
 from __future__ import annotations
 
-from django.shortcuts import render
-
-from podium.web import sources
+from podium.competitions.selectors import competition_get, participation_exists
 from podium.web.templatetags.podium_web import phase
 
 TABS = [
@@ -16,17 +14,21 @@ TABS = [
 
 
 def competition_context(request, slug: str, tab: str) -> dict:
-    competition = sources.competition_for(slug, request.user)
+    """The competition (Http404 unless the visitor may see it) and what every tab shows of it."""
+    competition = competition_get(slug=slug, user=request.user)
     return {
         "competition": competition,
         "tab": tab,
         "tabs": TABS,
         "phase": phase(competition),
-        "is_participant": sources.is_participant(competition, request.user),
+        "is_participant": is_participant(competition, request.user),
         "nav": "competitions",
     }
 
 
-def missing(request, template: str, ctx: dict, exc) -> object:
-    ctx["missing"] = exc.what
-    return render(request, template, ctx)
+def is_participant(competition, user) -> bool:
+    # competition_get annotates has_joined; a competition from elsewhere is asked directly.
+    joined = getattr(competition, "has_joined", None)
+    if joined is not None:
+        return bool(joined)
+    return participation_exists(competition=competition, user=user)

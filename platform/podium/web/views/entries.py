@@ -8,19 +8,26 @@ from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from podium.web import charts, deps, sources
+from podium.accounts.team_selectors import team_for
+from podium.competitions.selectors import competition_get
+from podium.errors import ApplicationError, page_message
+from podium.leaderboards.selectors import private_board_visible
+from podium.leaderboards.services import final_pick_toggle
+from podium.submissions.selectors import submission_epochs, submission_get, submission_list_with_progress
+from podium.submissions.services import submission_cancel
+from podium.web import charts
 from podium.web.views.common import competition_context
-from podium.web.views.public import _message
 
 ACTIVE = {"created", "queued", "running", "scoring"}
 
 
+def _visible_submission(submission_id: int, user):
+    """The entry with its epochs if `user` may see it (owner, team, staff); Http404 otherwise."""
+    return submission_get(submission_id=submission_id, user=user, with_epochs=True)
+
+
 def _rows_context(request, ctx) -> dict:
-    try:
-        rows = sources.my_submissions(ctx["competition"], request.user)
-    except deps.Missing as exc:
-        ctx["missing"] = exc.what
-        rows = []
+    rows = submission_list_with_progress(competition=ctx["competition"], user=request.user)
     ctx["rows"] = rows
     ctx["polling"] = any(r.status in ACTIVE for r in rows)
     ctx["budget_epochs"] = ctx["competition"].budget_epochs
@@ -30,32 +37,27 @@ def _rows_context(request, ctx) -> dict:
 @login_required
 def my_submissions(request, slug):
     ctx = _rows_context(request, competition_context(request, slug, "mine"))
-    try:
-        ctx["team"] = sources.team_for(ctx["competition"], request.user)
-    except deps.Missing:
-        ctx["team_missing"] = True
+    ctx["team"] = team_for(competition=ctx["competition"], user=request.user)
     return render(request, "web/competition/mine.html", ctx)
 
 
 @login_required
 def my_submissions_rows(request, slug):
     """htmx: the table body, polled every two seconds while an entry is still moving."""
-    ctx = _rows_context(request, {"competition": sources.competition_for(slug, request.user)})
+    ctx = _rows_context(request, {"competition": competition_get(slug=slug, user=request.user)})
     return render(request, "web/partials/my_rows.html", ctx)
 
 
 @login_required
 @require_POST
 def cancel(request, submission_id):
-    submission = sources.submission_for(submission_id, request.user)
+    submission = _visible_submission(submission_id, request.user)
     if submission.user_id != request.user.pk:
         raise Http404("No such submission")
     try:
-        sources.cancel(submission, request.user)
-    except deps.Missing:
-        messages.error(request, "Cancelling is not available on this server yet.")
-    except sources.submission_errors().SubmissionError as exc:
-        messages.error(request, exc.detail)
+        submission_cancel(submission=submission)
+    except ApplicationError as exc:
+        page_message(request, exc)
     else:
         messages.success(request, f"Submission #{submission.pk} cancelled.")
     return redirect("web:my_submissions", slug=submission.competition.slug)
@@ -64,20 +66,13 @@ def cancel(request, submission_id):
 @login_required
 @require_POST
 def final_pick(request, submission_id):
-    submission = sources.submission_for(submission_id, request.user)
+    submission = _visible_submission(submission_id, request.user)
     picked = request.POST.get("picked") == "1"
     try:
-        sources.final_pick(submission, request.user, picked)
-    except deps.Missing:
-        messages.error(request, "Final picks are not available on this server yet.")
-    except Exception as exc:
-        if exc.__class__.__name__ not in {
-            "ValidationError",
-            "ServiceError",
-            "PermissionDenied",
-        } and not isinstance(exc, sources.submission_errors().SubmissionError):
-            raise
-        messages.error(request, getattr(exc, "detail", None) or _message(exc))
+        if bool(submission.is_final_pick) != picked:
+            final_pick_toggle(submission_id=submission.pk, user=request.user)
+    except ApplicationError as exc:
+        page_message(request, exc)
     else:
         messages.success(
             request,
@@ -87,31 +82,23 @@ def final_pick(request, submission_id):
 
 
 def detail(request, submission_id):
-    submission = sources.submission_for(submission_id, request.user)
+    submission = _visible_submission(submission_id, request.user)
     ctx = competition_context(request, submission.competition.slug, "mine")
-    ctx["submission"] = submission
-    ctx["is_owner"] = request.user.is_authenticated and submission.user_id == request.user.pk
-    try:
-        epochs = sources.epochs_of(submission, request.user)
-    except deps.Missing as exc:
-        ctx["missing"] = exc.what
-        epochs = []
-    ctx["epochs"] = epochs
-    ctx["charts"] = charts.submission_charts(epochs) if epochs else None
-    try:
-        ctx["private_visible"] = sources.private_scores_visible(submission.competition, request.user)
-    except deps.Missing:
-        ctx["private_visible"] = False
+    epochs = submission_epochs(submission)
+    ctx.update(
+        submission=submission,
+        is_owner=request.user.is_authenticated and submission.user_id == request.user.pk,
+        epochs=epochs,
+        charts=charts.submission_charts(epochs) if epochs else None,
+        private_visible=private_board_visible(competition=submission.competition, user=request.user),
+    )
     return render(request, "web/submission/detail.html", ctx)
 
 
 def detail_status(request, submission_id):
     """htmx: the status card of one entry, polled while it is running."""
-    submission = sources.submission_for(submission_id, request.user)
-    try:
-        epochs = sources.epochs_of(submission, request.user)
-    except deps.Missing:
-        epochs = []
+    submission = _visible_submission(submission_id, request.user)
+    epochs = submission_epochs(submission)
     response = render(request, "web/partials/status_card.html", {"submission": submission, "epochs": epochs})
     seen = (request.GET.get("status"), request.GET.get("epochs"))
     if seen != (submission.status, str(len(epochs))):
@@ -122,22 +109,21 @@ def detail_status(request, submission_id):
 
 @login_required
 def predictions(request, submission_id):
-    submission = sources.submission_for(submission_id, request.user)
-    try:
-        handle, name = sources.predictions_file(submission, request.user)
-    except deps.Missing:
-        raise Http404("Predictions download is not available on this server yet")
-    return FileResponse(handle, as_attachment=True, filename=name, content_type="text/csv")
+    submission = _visible_submission(submission_id, request.user)
+    if not submission.predictions:
+        raise Http404("This entry has no predictions file yet.")
+    return FileResponse(
+        submission.predictions.open("rb"),
+        as_attachment=True,
+        filename=f"submission-{submission.pk}.csv",
+        content_type="text/csv",
+    )
 
 
 @login_required
 def compare(request, slug):
     ctx = competition_context(request, slug, "mine")
-    try:
-        rows = sources.my_submissions(ctx["competition"], request.user)
-    except deps.Missing as exc:
-        ctx["missing"] = exc.what
-        rows = []
+    rows = submission_list_with_progress(competition=ctx["competition"], user=request.user)
     ctx["rows"] = rows
     ids = [r.pk for r in rows]
     wanted = [int(v) for v in (request.GET.get("a", ""), request.GET.get("b", "")) if v.isdigit()]
@@ -148,12 +134,12 @@ def compare(request, slug):
     for key in ("a", "b"):
         raw = request.GET.get(key, "")
         if raw.isdigit():
-            sub = sources.submission_for(int(raw), request.user)
+            sub = _visible_submission(int(raw), request.user)
             if sub.user_id != request.user.pk or sub.competition_id != ctx["competition"].pk:
                 raise Http404("No such submission")
             picked.append(sub)
     if len(picked) == 2:
         a, b = picked
-        ea, eb = sources.epochs_of(a, request.user), sources.epochs_of(b, request.user)
+        ea, eb = submission_epochs(a), submission_epochs(b)
         ctx.update(a=a, b=b, diff=charts.config_diff(a, b), charts=charts.compare_charts(a, ea, b, eb))
     return render(request, "web/submission/compare.html", ctx)

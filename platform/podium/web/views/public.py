@@ -6,18 +6,20 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from podium.web import deps, sources
+from podium.competitions import selectors, services
+from podium.errors import ApplicationError, page_message
 from podium.web.templatetags.podium_web import phase
 from podium.web.views.common import competition_context
 
 
 def home(request):
     groups = {"open": [], "upcoming": [], "past": []}
-    for competition in sources.competitions_for(request.user):
+    for competition in selectors.competition_list(user=request.user):
         groups[phase(competition)].append(competition)
     groups["upcoming"].sort(key=lambda c: c.starts_at)
     groups["open"].sort(key=lambda c: c.ends_at)
@@ -36,50 +38,41 @@ def overview(request, slug):
 
 def data(request, slug):
     ctx = competition_context(request, slug, "data")
-    manifest = sources.public_manifest(ctx["competition"])
+    competition = ctx["competition"]
+    manifest = selectors.public_manifest(competition.dataset)
     ctx["manifest"] = manifest
-    ctx["can_download"] = sources.can_download(ctx["competition"], request.user)
+    ctx["can_download"] = selectors.competition_can_download(competition=competition, user=request.user)
     ctx["manifest_json"] = json.dumps(manifest, indent=2, sort_keys=True)
-    ctx["files"] = sources.public_files(ctx["competition"])
+    ctx["files"] = list(selectors.dataset_public_files(dataset=competition.dataset))
     return render(request, "web/competition/data.html", ctx)
 
 
 def rules(request, slug):
     ctx = competition_context(request, slug, "rules")
-    ctx["next_reset"] = sources.next_daily_reset()
+    ctx["next_reset"] = selectors.next_daily_reset()
     return render(request, "web/competition/rules.html", ctx)
 
 
 @login_required
 def download(request, slug, name):
-    competition = sources.competition_for(slug, request.user)
-    handle = sources.open_file(competition, name, request.user)
-    return FileResponse(handle, as_attachment=True, filename=name, content_type="text/csv")
+    competition = selectors.competition_get(slug=slug, user=request.user)
+    if not selectors.competition_can_download(competition=competition, user=request.user):
+        raise PermissionDenied("Join the competition (and accept its rules) to download its data.")
+    found = selectors.dataset_public_file(dataset=competition.dataset, name=name)  # Http404 for hidden names
+    return FileResponse(found.file.open("rb"), as_attachment=True, filename=name, content_type="text/csv")
 
 
 @login_required
 @require_POST
 def join(request, slug):
-    competition = sources.competition_for(slug, request.user)
+    competition = selectors.competition_get(slug=slug, user=request.user)
     if request.POST.get("accept_rules") != "on":
         messages.error(request, "Tick “I accept the rules” to join.")
         return redirect("web:competition_rules", slug=slug)
     try:
-        sources.join(competition, request.user)
-    except deps.Missing:
-        messages.error(request, "Joining is not available yet on this server.")
+        services.competition_join(competition=competition, user=request.user)
+    except ApplicationError as exc:
+        page_message(request, exc)
         return redirect("web:competition", slug=slug)
-    except Exception as exc:  # the service's refusal (closed, already joined) is shown, not swallowed
-        if exc.__class__.__name__ in {"ValidationError", "JoinRefused", "PermissionDenied"}:
-            messages.error(request, _message(exc))
-            return redirect("web:competition", slug=slug)
-        raise
     messages.success(request, f"You joined {competition.title}. Good luck!")
     return redirect("web:competition_data", slug=slug)
-
-
-def _message(exc) -> str:
-    msgs = getattr(exc, "messages", None)
-    if msgs:
-        return " ".join(str(m) for m in msgs)
-    return str(exc)

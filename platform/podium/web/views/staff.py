@@ -9,7 +9,8 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 
-from podium.web import sources
+from datasets.upload import UploadError
+from podium.competitions import selectors, services
 from podium.web.staff_forms import CompetitionStepForm, DatasetStepForm
 
 
@@ -29,9 +30,9 @@ def new_competition(request):
         data = form.cleaned_data
         try:
             if data["source"] == "builtin":
-                dataset = sources.dataset_import_builtin(data["builtin"])
+                dataset = services.dataset_import_builtin(slug=data["builtin"])
             else:
-                dataset = sources.dataset_from_upload(
+                dataset = services.dataset_create_from_upload(
                     train_file=data["train_file"],
                     test_file=data.get("test_file"),
                     slug=data["slug"],
@@ -45,7 +46,7 @@ def new_competition(request):
                 )
         except ValidationError as exc:
             _add_errors(form, exc)
-        except sources.upload_error() as exc:
+        except UploadError as exc:
             ctx["problems"] = exc.problems
             ctx["problems_total"] = exc.total
         else:
@@ -58,11 +59,11 @@ def new_competition(request):
 
 @staff_member_required
 def new_competition_step2(request, dataset_id: int):
-    dataset = sources.dataset_by_id(dataset_id, request.user)
+    dataset = selectors.dataset_get_by_id(dataset_id=dataset_id, user=request.user)
     form = CompetitionStepForm(request.POST or None, initial=CompetitionStepForm.initial_for(dataset))
     if request.method == "POST" and form.is_valid():
         try:
-            competition = sources.competition_create(
+            competition = services.competition_create(
                 dataset=dataset, created_by=request.user, **form.cleaned_data
             )
         except ValidationError as exc:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from podium.web import config_lines, deps, examples, sources
+from podium.competitions.selectors import competition_get
+from podium.errors import ApplicationError
+from podium.submissions.limits import submission_usage, team_of
+from podium.submissions.services import submission_create
+from podium.submissions.validation import config_validate
+from podium.web import config_lines, examples
 from podium.web.views.common import competition_context
 
 MAX_CONFIG_CHARS = 100_000
@@ -20,19 +28,14 @@ def _kind(request, competition) -> str:
     return kind
 
 
-def _problems(exc, text: str | None) -> list[dict]:
-    problems = getattr(exc, "problems", []) or []
+def _problems(exc: ApplicationError, text: str | None) -> list[dict]:
+    """The refusal's problems for the page: a config's located on its lines, a file's by row and column."""
     if text is not None:
-        return config_lines.locate(text, problems)
-    out = []
-    for p in problems:
-        where = []
-        if getattr(p, "row", None) is not None:
-            where.append(f"row {p.row}")
-        if getattr(p, "column", None):
-            where.append(f"column {p.column}")
-        out.append({"message": p.message, "where": ", ".join(where), "path": getattr(p, "path", "") or ""})
-    return out
+        return config_lines.locate(text, exc.problems)
+    return [
+        {"message": p.message, "where": replace(p, path=None).where(), "path": p.path or ""}
+        for p in exc.problems
+    ]
 
 
 @login_required
@@ -46,18 +49,13 @@ def submit(request, slug):
         kind=kind, templates=examples.templates(), catalog=examples.catalog(), problems=[], config_text=""
     )
     if ctx["is_participant"]:
-        try:
-            ctx["usage"] = sources.usage(competition, request.user)
-        except deps.Missing:
-            pass
+        team = team_of(competition=competition, user=request.user)
+        ctx["usage"] = submission_usage(
+            competition=competition, user=request.user, team=team, now=timezone.now()
+        )
     if request.method == "POST":
         description = (request.POST.get("description") or "")[:500]
         ctx["description"] = description
-        try:
-            errors = sources.submission_errors()
-        except ModuleNotFoundError:
-            ctx["missing"] = "podium.submissions.errors"
-            return render(request, "web/competition/submit.html", ctx)
         try:
             if kind == "config":
                 text = request.POST.get("config", "")
@@ -67,21 +65,21 @@ def submit(request, slug):
                         f"The config is {len(text)} characters long; the limit is {MAX_CONFIG_CHARS}."
                     )
                     return render(request, "web/competition/submit.html", ctx)
-                submission, _usage = sources.submit(
-                    competition, request.user, config_text=text, description=description
+                submission, _usage = submission_create(
+                    competition=competition, user=request.user, config_text=text, description=description
                 )
             else:
                 upload = request.FILES.get("file")
                 if upload is None:
                     ctx["file_error"] = "Choose a predictions CSV file to upload."
                     return render(request, "web/competition/submit.html", ctx)
-                submission, _usage = sources.submit(
-                    competition, request.user, predictions_file=upload, description=description
+                submission, _usage = submission_create(
+                    competition=competition,
+                    user=request.user,
+                    predictions_file=upload,
+                    description=description,
                 )
-        except deps.Missing as exc:
-            ctx["missing"] = exc.what
-            return render(request, "web/competition/submit.html", ctx)
-        except errors.SubmissionError as exc:
+        except ApplicationError as exc:
             ctx["error"] = exc.detail
             ctx["problems"] = _problems(exc, ctx["config_text"] if kind == "config" else None)
             ctx["error_lines"] = sorted({p["line"] for p in ctx["problems"] if p.get("line")})
@@ -100,7 +98,7 @@ def submit(request, slug):
 @require_POST
 def validate(request, slug):
     """htmx: validate the editor's text the way the intake will, and say where it is wrong."""
-    competition = sources.competition_for(slug, request.user)
+    competition = competition_get(slug=slug, user=request.user)
     text = request.POST.get("config", "")
     ctx = {"problems": [], "empty": not text.strip()}
     if ctx["empty"]:
@@ -111,11 +109,8 @@ def validate(request, slug):
         ]
         return render(request, "web/partials/validation.html", ctx)
     try:
-        errors = sources.submission_errors()
-        sources.validate_config(competition, text)
-    except (deps.Missing, ModuleNotFoundError):
-        ctx["unavailable"] = True
-    except errors.SubmissionError as exc:
+        config_validate(competition=competition, text=text)
+    except ApplicationError as exc:
         ctx["detail"] = exc.detail
         ctx["problems"] = _problems(exc, text)
     ctx["error_lines"] = sorted({p["line"] for p in ctx["problems"] if p.get("line")})
