@@ -172,7 +172,9 @@ def test_valid_config_has_no_dataset_problems_and_counts_parameters_within_budge
         )
         == []
     )
-    problems = validate_for_dataset(config, DIGITS, budget=Budget(params=1000), allowed_pretrain={"digits-0to4"})
+    problems = validate_for_dataset(
+        config, DIGITS, budget=Budget(params=1000), allowed_pretrain={"digits-0to4"}
+    )
     assert [str(p) for p in problems] == [
         f"model: has {EXPECTED_PARAMS:,} parameters, more than the budget of 1,000"
     ]
