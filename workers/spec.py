@@ -626,14 +626,12 @@ def _infer_nested(layers, shape, *, ctx, problems, prefix):
 
 
 def _weigh(layers: list[LayerItem], shape: Shape, ctx: ShapeContext) -> tuple[list[list[Weights]], Shape]:
-    """The Weights of each layer's module, and the output shape, for layers whose shapes fit."""
+    """The Weights of each layer's module, and the output shape, for layers whose shapes
+    output_shape() has checked."""
     per_layer = []
     for item in layers:
         per_layer.append(_LAYERS[item.technique].weights(item.params, shape, ctx))
-        problems: list[Problem] = []
-        shape = infer_shapes([item], shape, ctx, problems)
-        if shape is None:
-            raise ConfigError(problems)
+        shape = infer_shapes([item], shape, ctx, [])
     return per_layer, shape
 
 
@@ -649,10 +647,12 @@ def count_parameters(
     without building it (nothing allocated, no torch); raises ConfigError where a layer
     cannot take its input. `with_adapters`: also the LoRA adapters fine-tuning adds
     (`workers.lora.prepare_finetune`), which wrap every target layer but the head."""
+    shape = tuple(int(s) for s in input_shape)
+    output_shape(config, shape, n_outputs)  # raises ConfigError with paths
     ctx = ShapeContext(n_outputs)
     ctx.weigh_layers = partial(_weigh_nested, ctx=ctx)
     layers = config.model.layers
-    per_layer, _ = _weigh(layers, tuple(int(s) for s in input_shape), ctx)
+    per_layer, _ = _weigh(layers, shape, ctx)
     n = sum(w.numel for weights in per_layer for w in weights)
     adapter = config.finetune.effective_adapter if with_adapters and config.finetune else None
     if adapter is not None:

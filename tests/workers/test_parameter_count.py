@@ -218,3 +218,14 @@ def test_example_count_equals_torch_on_its_dataset(path):
     if config.finetune is not None:
         model = prepare_finetune(model, config.finetune, n_out)
     assert count_parameters(config, shape, n_out, with_adapters=True) == torch_count(model)
+
+
+def test_a_layer_that_cannot_take_its_input_is_refused_by_path():
+    config = parse_config(
+        config_of(["conv2d: {channels: 2}", "transformer_encoder: {patch: 16}", "linear: auto"])
+    )
+    with pytest.raises(ConfigError) as info:
+        count_parameters(config, (1, 8, 8), N_OUT)
+    assert [str(p) for p in info.value.problems] == [
+        "model.layers[1].transformer_encoder.patch: patch 16 is larger than the 8×8 image"
+    ]
