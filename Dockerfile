@@ -1,6 +1,8 @@
 # The web tier image: web (gunicorn), scorer (Celery, queue `scoring`) and beat.
-# The web tier never imports torch at module level, but the one pyproject pins it, so
-# the small CPU wheel is installed first and pip then finds it satisfied.
+# No torch: the web tier validates model configs (workers.spec, shape inference and the
+# parameter count) in pure Python, so it installs the base dependencies, not the `worker` extra.
+# The sources run from /app (PYTHONPATH), the repository's layout, so that settings.BASE_DIR
+# is /app and the files read at run time (examples/, the editor's templates) are found there.
 
 FROM node:20-slim AS assets
 WORKDIR /src/platform/podium/web
@@ -12,14 +14,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PODIUM_VAR_DIR=/var/lib/podium \
-    PODIUM_MEDIA_ROOT=/var/lib/podium/media
+    PODIUM_MEDIA_ROOT=/var/lib/podium/media \
+    PYTHONPATH=/app/platform:/app
 WORKDIR /app
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0
 COPY pyproject.toml README.md manage.py ./
+COPY common ./common
 COPY platform ./platform
 COPY datasets ./datasets
 COPY workers ./workers
 COPY podium_client ./podium_client
+COPY examples ./examples
 COPY --from=assets /src/platform/podium/web/static/vendor ./platform/podium/web/static/vendor
 RUN pip install . \
     && useradd --create-home --uid 1000 podium \

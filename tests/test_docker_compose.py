@@ -129,4 +129,5 @@ def test_dockerfiles_copy_paths_that_exist(dockerfile):
         *sources, _dest = line.split()
         for source in sources:
             assert (ROOT / source).exists(), f"{dockerfile}: COPY {source} is not in the repository"
-    assert "torch==2.13.0" in text
+    # The compute tier's image pins pyproject's torch; the web image installs none.
+    assert ("torch==2.13.0" in text) == (dockerfile == "Dockerfile.worker")

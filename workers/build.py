@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from common.problems import Problem
 from workers import spec, techniques
 from workers.lora import apply_lora, freeze, head_slot, merge_lora, prepare_finetune, replace_head
 from workers.techniques._modules import Slot
@@ -46,7 +47,7 @@ def _build_layers(items, shape: Shape, n_outputs: int) -> tuple[nn.ModuleList, S
     for item in items:
         tech = _LAYERS[item.technique]
         module = tech.build(item.params, shape, ctx)
-        problems: list[spec.Problem] = []
+        problems: list[Problem] = []
         out = spec.infer_shapes([item], shape, shape_ctx, problems)
         if out is None:  # output_shape() checked the whole list first, so this is a bug
             raise spec.ConfigError(problems)
@@ -70,13 +71,6 @@ def build_model(config: spec.ModelConfig, input_shape: Iterable[int], n_outputs:
         model = _construct(config, input_shape, n_outputs)
         apply_init(model, config.model.init)
     return model
-
-
-def count_parameters(config: spec.ModelConfig, input_shape: Iterable[int], n_outputs: int) -> int:
-    """Number of parameters, counted on the meta device (nothing is allocated)."""
-    with torch.device("meta"):
-        model = _construct(config, input_shape, n_outputs)
-    return sum(p.numel() for p in model.parameters())
 
 
 def layer_of(param_name: str) -> str:
@@ -126,7 +120,6 @@ __all__ = [
     "build_optimizer",
     "build_scheduler",
     "clip_gradients",
-    "count_parameters",
     "gradient_norms",
     "layer_names",
     "layer_of",

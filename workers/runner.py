@@ -348,7 +348,9 @@ def describe_error(exc: BaseException, progress: Progress, order: dict | None = 
         return str(exc)  # the trainer's messages are written for the participant
     if name == "ConfigError":
         problems = getattr(exc, "problems", None) or []
-        listed = "; ".join(f"{getattr(p, 'path', '')}: {getattr(p, 'message', p)}" for p in problems[:5])
+        listed = "; ".join(
+            f"{getattr(p, 'path', None) or ''}: {getattr(p, 'message', p)}" for p in problems[:5]
+        )
         return f"the model config is invalid: {listed or text}"
     if name in ("DataError", "DatasetError") or isinstance(exc, CacheError):
         return f"dataset problem {where}: {text}"

@@ -3,11 +3,10 @@
 `parse_config(text)` reads YAML or JSON into a `ModelConfig` or raises `ConfigError`
 whose `.problems` name every mistake by its path (`model.layers[3].conv2d.kernel:
 must be <= 7`). `validate_for_dataset` then checks the config against a dataset's
-manifest and a competition's budget by shape inference in pure Python.
+manifest and a competition's budget by shape inference and a parameter count, both
+in pure Python: the web tier validates configs without torch, and this module never
+imports it (nor `workers.build`, which builds the model the count describes).
 `json_schema()` is what the API, the web editor and the CLI validate against.
-
-This module never imports torch at import time: the web tier validates configs
-without it. Only the parameter count (torch's meta device) imports it, lazily.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ import difflib
 import functools
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, Literal, Union
 
@@ -36,6 +34,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from common.problems import Problem, ProblemsError
+from common.protocol import Budget
 from workers import techniques
 from workers.techniques.adapters import LoRAParams
 from workers.techniques.base import (
@@ -46,6 +46,7 @@ from workers.techniques.base import (
     ShapeContext,
     ShapeError,
     Stop,
+    Weights,
     fmt_shape,
     kind_of,
     named_union,
@@ -60,22 +61,10 @@ SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 # ---------------------------------------------------------------- problems
 
 
-@dataclass(frozen=True)
-class Problem:
-    path: str
-    message: str
+class ConfigError(ProblemsError):
+    """A model config refused: `.problems` name each mistake by its path in the config."""
 
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}" if self.path else self.message
-
-    def as_dict(self) -> dict[str, str]:
-        return {"path": self.path, "message": self.message}
-
-
-class ConfigError(ValueError):
-    def __init__(self, problems: list[Problem]):
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
+    subject = "the model config"
 
 
 class _Strict(BaseModel):
@@ -291,14 +280,6 @@ class ModelConfig(_Strict):
     finetune: FinetuneSpec | None = None
 
 
-class Budget(_Strict):
-    """A competition's limits; None: no limit."""
-
-    epochs: Int(1, 100_000) | None = None
-    params: Int(1, 10**12) | None = None
-    seconds: Float(gt=0.0) | None = None
-
-
 # ---------------------------------------------------------------- errors -> problems
 
 # Every parameter name anywhere in the schema: the vocabulary for "did you mean" hints.
@@ -398,7 +379,7 @@ def _problems_from(exc: ValidationError, raw: Any) -> list[Problem]:
         path, key = _path(loc, raw)
         tags = [c[len(TAG) :] for c in loc[:-1] if isinstance(c, str) and c.startswith(TAG)]
         owner = tags[-1] if tags and tags[-1] not in ("?", "bare") else None
-        problem = Problem(path, _message(err, key, owner))
+        problem = Problem(_message(err, key, owner), path=path or None)
         if problem not in out:
             out.append(problem)
     return out
@@ -436,30 +417,30 @@ def _load_text(text: str | bytes) -> Any:
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError:
-            raise ConfigError([Problem("", "the config is not UTF-8 text")]) from None
+            raise ConfigError([Problem("the config is not UTF-8 text")]) from None
     if len(text.encode("utf-8")) > MAX_CONFIG_BYTES:
-        raise ConfigError([Problem("", f"the config is larger than {MAX_CONFIG_BYTES // 1000} kB")])
+        raise ConfigError([Problem(f"the config is larger than {MAX_CONFIG_BYTES // 1000} kB")])
     if not text.strip():
-        raise ConfigError([Problem("", "the config is empty")])
+        raise ConfigError([Problem("the config is empty")])
     if _bracket_depth(text) > MAX_BRACKETS:
         # The YAML parser recurses per level: refuse pathological nesting before it does.
-        raise ConfigError([Problem("", "the config is nested too deeply")])
+        raise ConfigError([Problem("the config is nested too deeply")])
     try:
         if text.lstrip().startswith("{"):
             try:
                 return json.loads(text)
             except json.JSONDecodeError as exc:
                 raise ConfigError(
-                    [Problem("", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]
+                    [Problem(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]
                 ) from None
         return yaml.load(text, Loader=_NoAliases)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         what = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([Problem("", f"not valid YAML: {what}{where}")]) from None
+        raise ConfigError([Problem(f"not valid YAML: {what}{where}")]) from None
     except RecursionError:
-        raise ConfigError([Problem("", "the config is nested too deeply")]) from None
+        raise ConfigError([Problem("the config is nested too deeply")]) from None
 
 
 def parse_config(text: str | bytes) -> ModelConfig:
@@ -472,13 +453,13 @@ def load_config(data: Any) -> ModelConfig:
     if isinstance(data, ModelConfig):
         return data
     if not isinstance(data, dict):
-        raise ConfigError([Problem("", "the config must be a mapping with version, model and train")])
+        raise ConfigError([Problem("the config must be a mapping with version, model and train")])
     try:
         config = ModelConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_problems_from(exc, data)) from None
     except RecursionError:
-        raise ConfigError([Problem("", "the config is nested too deeply")]) from None
+        raise ConfigError([Problem("the config is nested too deeply")]) from None
     problems = _semantic_problems(config)
     if problems:
         raise ConfigError(problems)
@@ -501,28 +482,30 @@ def _semantic_problems(config: ModelConfig) -> list[Problem]:
     for path, depth, item in iter_layers(config.model.layers):
         count += 1
         if depth == MAX_NESTING + 1 and item.technique == "residual":
-            out.append(Problem(path, f"residual blocks nest at most {MAX_NESTING} deep"))
+            out.append(Problem(f"residual blocks nest at most {MAX_NESTING} deep", path=path))
         check = getattr(item.params, "problems", None)
         if check is not None:
-            out.extend(Problem(f"{path}.{sub}" if sub else path, msg) for sub, msg in check())
+            out.extend(Problem(msg, path=f"{path}.{sub}" if sub else path) for sub, msg in check())
     if count > MAX_LAYERS:
-        out.append(Problem("model.layers", f"has {count} layers in all, more than {MAX_LAYERS}"))
+        out.append(Problem(f"has {count} layers in all, more than {MAX_LAYERS}", path="model.layers"))
 
     train = config.train
     batchnorm = next(
         (p for p, _, item in iter_layers(config.model.layers) if item.technique == "batchnorm"), None
     )
     if batchnorm is not None and train.batch_size < 2:
-        out.append(Problem("train.batch_size", f"must be >= 2: {batchnorm} normalises over the batch"))
+        out.append(Problem(f"must be >= 2: {batchnorm} normalises over the batch", path="train.batch_size"))
     warm = getattr(train.scheduler, "warmup_epochs", 0)
     if warm and warm >= train.epochs:
         out.append(
-            Problem("train.scheduler.warmup_epochs", f"must be less than train.epochs ({train.epochs})")
+            Problem(f"must be less than train.epochs ({train.epochs})", path="train.scheduler.warmup_epochs")
         )
     pre = config.pretrain
     if pre is not None:
         if batchnorm is not None and pre.batch_size is not None and pre.batch_size < 2:
-            out.append(Problem("pretrain.batch_size", f"must be >= 2: {batchnorm} normalises over the batch"))
+            out.append(
+                Problem(f"must be >= 2: {batchnorm} normalises over the batch", path="pretrain.batch_size")
+            )
         # Pre-training runs its own schedule, or train's when it has none: a warm-up as long
         # as the phase would leave the learning rate climbing until pre-training ends.
         own = pre.scheduler is not None
@@ -531,21 +514,21 @@ def _semantic_problems(config: ModelConfig) -> list[Problem]:
             if own:
                 out.append(
                     Problem(
-                        "pretrain.scheduler.warmup_epochs",
                         f"must be less than pretrain.epochs ({pre.epochs})",
+                        path="pretrain.scheduler.warmup_epochs",
                     )
                 )
             else:
                 out.append(
                     Problem(
-                        "pretrain.epochs",
                         f"must be more than the {warm}-epoch warm-up of train.scheduler, which pre-training "
                         "uses too; give pretrain a scheduler of its own, or more epochs",
+                        path="pretrain.epochs",
                     )
                 )
     if train.early_stopping is not None and train.validation_fraction == 0:
         out.append(
-            Problem("train.early_stopping", "needs a validation split (train.validation_fraction > 0)")
+            Problem("needs a validation split (train.validation_fraction > 0)", path="train.early_stopping")
         )
 
     ft = config.finetune
@@ -553,31 +536,34 @@ def _semantic_problems(config: ModelConfig) -> list[Problem]:
         if config.pretrain is None and ft.from_submission is None:
             out.append(
                 Problem(
-                    "finetune", "needs pretrain (a dataset) or from_submission (an earlier entry's weights)"
+                    "needs pretrain (a dataset) or from_submission (an earlier entry's weights)",
+                    path="finetune",
                 )
             )
         if config.pretrain is not None and ft.from_submission is not None:
             out.append(
                 Problem(
-                    "finetune.from_submission", "cannot be combined with pretrain; choose one starting point"
+                    "cannot be combined with pretrain; choose one starting point",
+                    path="finetune.from_submission",
                 )
             )
         if ft.effective_mode == "head" and ft.freeze not in (None, "backbone"):
             out.append(
                 Problem(
-                    "finetune.freeze",
                     "mode head trains the head alone; leave freeze out or set it to backbone",
+                    path="finetune.freeze",
                 )
             )
         if ft.adapter is not None and ft.effective_mode != "lora":
-            out.append(Problem("finetune.adapter", f"needs mode: lora (mode is {ft.effective_mode})"))
+            out.append(Problem(f"needs mode: lora (mode is {ft.effective_mode})", path="finetune.adapter"))
         if isinstance(ft.freeze, list):
             n = len(config.model.layers)
             for i, index in enumerate(ft.freeze):
                 if index >= n:
                     out.append(
                         Problem(
-                            f"finetune.freeze[{i}]", f"no layer {index}; model.layers has {n} (0 to {n - 1})"
+                            f"no layer {index}; model.layers has {n} (0 to {n - 1})",
+                            path=f"finetune.freeze[{i}]",
                         )
                     )
         adapter = ft.effective_adapter
@@ -590,8 +576,8 @@ def _semantic_problems(config: ModelConfig) -> list[Problem]:
             if not any(has[t] for t in adapter.targets):
                 out.append(
                     Problem(
-                        "finetune.adapter.targets",
                         f"the model has no {' or '.join(adapter.targets)} layer to adapt",
+                        path="finetune.adapter.targets",
                     )
                 )
     return out
@@ -626,7 +612,7 @@ def infer_shapes(
         try:
             shape = tech.infer(item.params, shape, ctx)
         except ShapeError as exc:
-            problems.append(Problem(f"{path}.{exc.subpath}" if exc.subpath else path, exc.message))
+            problems.append(Problem(exc.message, path=f"{path}.{exc.subpath}" if exc.subpath else path))
             return None
         except Stop:
             return None
@@ -639,6 +625,48 @@ def _infer_nested(layers, shape, *, ctx, problems, prefix):
     return infer_shapes(layers, shape, ctx, problems, prefix)
 
 
+def _weigh(layers: list[LayerItem], shape: Shape, ctx: ShapeContext) -> tuple[list[list[Weights]], Shape]:
+    """The Weights of each layer's module, and the output shape, for layers whose shapes
+    output_shape() has checked."""
+    per_layer = []
+    for item in layers:
+        per_layer.append(_LAYERS[item.technique].weights(item.params, shape, ctx))
+        shape = infer_shapes([item], shape, ctx, [])
+    return per_layer, shape
+
+
+def _weigh_nested(layers, shape, *, ctx):
+    per_layer, out = _weigh(layers, shape, ctx)
+    return [w for weights in per_layer for w in weights], out
+
+
+def count_parameters(
+    config: ModelConfig, input_shape: Iterable[int], n_outputs: int, *, with_adapters: bool = False
+) -> int:
+    """The number of parameters `workers.build.build_model` gives the config, counted
+    without building it (nothing allocated, no torch); raises ConfigError where a layer
+    cannot take its input. `with_adapters`: also the LoRA adapters fine-tuning adds
+    (`workers.lora.prepare_finetune`), which wrap every target layer but the head."""
+    shape = tuple(int(s) for s in input_shape)
+    output_shape(config, shape, n_outputs)  # raises ConfigError with paths
+    ctx = ShapeContext(n_outputs)
+    ctx.weigh_layers = partial(_weigh_nested, ctx=ctx)
+    layers = config.model.layers
+    per_layer, _ = _weigh(layers, shape, ctx)
+    n = sum(w.numel for weights in per_layer for w in weights)
+    adapter = config.finetune.effective_adapter if with_adapters and config.finetune else None
+    if adapter is not None:
+        head = max((i for i, item in enumerate(layers) if item.technique == "linear"), default=None)
+        n += sum(
+            adapter.rank * (w.fan_in + w.fan_out)
+            for i, weights in enumerate(per_layer)
+            if i != head
+            for w in weights
+            if w.lora in adapter.targets
+        )
+    return n
+
+
 def output_shape(config: ModelConfig, input_shape: Iterable[int], n_outputs: int) -> Shape:
     """The network's output shape; raises ConfigError when a layer cannot take its input."""
     problems: list[Problem] = []
@@ -648,37 +676,6 @@ def output_shape(config: ModelConfig, input_shape: Iterable[int], n_outputs: int
     if out is None:
         raise ConfigError(problems)
     return out
-
-
-_BUDGET_KEYS = {
-    "epochs": ("epochs", "max_epochs"),
-    "params": ("params", "max_params", "max_parameters"),
-    "seconds": ("seconds", "max_seconds"),
-}
-
-
-def _as_budget(budget: Any) -> Budget:
-    """A Budget from a Budget, a mapping or an object, under the names the tiers use
-    (`epochs`/`params`/`seconds`, or `max_epochs`/`max_parameters`/`max_seconds`)."""
-    if budget is None:
-        return Budget()
-    if isinstance(budget, Budget):
-        return budget
-
-    def lookup(name: str) -> Any:
-        if isinstance(budget, Mapping):
-            return budget.get(name)
-        return getattr(budget, name, None)
-
-    values = {}
-    for field_name, names in _BUDGET_KEYS.items():
-        found = [v for v in (lookup(n) for n in names) if v is not None]
-        values[field_name] = found[0] if found else None
-    if isinstance(budget, Mapping):
-        unknown = set(budget) - {n for names in _BUDGET_KEYS.values() for n in names}
-        if unknown:
-            raise ValueError(f"unknown budget keys: {', '.join(sorted(map(str, unknown)))}")
-    return Budget.model_validate(values)
 
 
 def _last_width_layer(layers: list[LayerItem]) -> tuple[int, LayerItem] | None:
@@ -693,19 +690,19 @@ def validate_for_dataset(
     config: ModelConfig,
     manifest: Mapping[str, Any],
     *,
-    budget: Any = None,
+    budget: Budget | None = None,
     allowed_pretrain: Iterable[str] = (),
     pretrain_manifests: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Problem]:
     """Every problem of `config` on this dataset and budget (empty list: fine).
-    `budget`: a Budget, a mapping or an object with epochs/params/seconds.
+    `budget`: the competition's; None: no limits.
     `allowed_pretrain`: slugs, or {slug: manifest} to check that input shapes match."""
     problems: list[Problem] = []
     slug = str(manifest.get("slug", "the dataset"))
     shape = tuple(int(s) for s in manifest["input_shape"])
     n_out = n_outputs_for(manifest)
     if n_out < 1:
-        problems.append(Problem("", f"dataset '{slug}' lists no classes"))
+        problems.append(Problem(f"dataset '{slug}' lists no classes"))
         return problems
 
     ctx = ShapeContext(n_out, dataset=slug, at_input=True)
@@ -720,9 +717,9 @@ def validate_for_dataset(
         if len(out) != 1:
             problems.append(
                 Problem(
-                    "model.layers",
                     f"the network ends with {kind_of(out)} output {fmt_shape(out)}; dataset '{slug}' needs {needs}: "
                     "end with linear: {units: auto}",
+                    path="model.layers",
                 )
             )
             shapes_ok = False
@@ -731,26 +728,28 @@ def validate_for_dataset(
             if last is not None and last[1].technique == "linear":
                 problems.append(
                     Problem(
-                        f"model.layers[{last[0]}].linear.units",
                         f"must be {n_out} or auto: dataset '{slug}' needs {needs}",
+                        path=f"model.layers[{last[0]}].linear.units",
                     )
                 )
             else:
                 problems.append(
                     Problem(
-                        "model.layers",
                         f"the network ends with {out[0]} outputs; dataset '{slug}' needs {needs}",
+                        path="model.layers",
                     )
                 )
             shapes_ok = False
 
-    limits = _as_budget(budget)
+    limits = budget or Budget()
     if limits.epochs is not None:
         if config.train.epochs > limits.epochs:
-            problems.append(Problem("train.epochs", f"must be <= {limits.epochs} (the competition's budget)"))
+            problems.append(
+                Problem(f"must be <= {limits.epochs} (the competition's budget)", path="train.epochs")
+            )
         if config.pretrain is not None and config.pretrain.epochs > limits.epochs:
             problems.append(
-                Problem("pretrain.epochs", f"must be <= {limits.epochs} (the competition's budget)")
+                Problem(f"must be <= {limits.epochs} (the competition's budget)", path="pretrain.epochs")
             )
 
     if isinstance(allowed_pretrain, Mapping) and pretrain_manifests is None:
@@ -765,26 +764,24 @@ def validate_for_dataset(
                 else "this competition allows no pre-training dataset"
             )
             problems.append(
-                Problem("pretrain.dataset", f"'{name}' is not allowed for pre-training here; {hint}")
+                Problem(f"'{name}' is not allowed for pre-training here; {hint}", path="pretrain.dataset")
             )
         elif pretrain_manifests and name in pretrain_manifests:
             other = tuple(int(s) for s in pretrain_manifests[name]["input_shape"])
             if other != shape:
                 problems.append(
                     Problem(
-                        "pretrain.dataset",
                         f"'{name}' has input {fmt_shape(other)} but '{slug}' has {fmt_shape(shape)}; pre-training needs the same input shape",
+                        path="pretrain.dataset",
                     )
                 )
 
-    # Counting needs torch (meta device); only configs valid so far get that far.
+    # Only a config valid so far has a model to count.
     if limits.params is not None and shapes_ok and not problems:
-        from workers.build import count_parameters
-
         n = count_parameters(config, shape, n_out)
         if n > limits.params:
             problems.append(
-                Problem("model", f"has {n:,} parameters, more than the budget of {limits.params:,}")
+                Problem(f"has {n:,} parameters, more than the budget of {limits.params:,}", path="model")
             )
     return problems
 
@@ -858,15 +855,14 @@ def _catalog() -> list[dict[str, Any]]:
 
 
 __all__ = [
-    "Budget",
     "ConfigError",
     "FinetuneSpec",
     "LayerItem",
     "ModelConfig",
     "ModelSpec",
     "PretrainSpec",
-    "Problem",
     "TrainSpec",
+    "count_parameters",
     "infer_shapes",
     "iter_layers",
     "json_schema",

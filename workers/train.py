@@ -550,7 +550,7 @@ def _resolve_device(device: str | torch.device) -> torch.device:
 
 
 def _check_parameters(config, input_shape, n_outputs, budget: Budget) -> int:
-    from workers.build import count_parameters
+    from workers.spec import count_parameters
 
     n_params = int(count_parameters(config, input_shape, n_outputs))
     if budget.max_parameters is not None and n_params > budget.max_parameters:
@@ -930,6 +930,7 @@ def _check_config_for(config, data: TrainData, budget: Budget | None = None) -> 
     problems the budget alone adds (epochs over it): the platform refuses
     those, locally the trainer's cap applies, so the runner only notes them.
     Parameters over the budget fail in the trainer, as on a worker."""
+    from common import protocol
     from datasets.catalog import BUILTINS
     from datasets.catalog import build as build_bundle
     from workers.spec import ConfigError, validate_for_dataset
@@ -945,7 +946,9 @@ def _check_config_for(config, data: TrainData, budget: Budget | None = None) -> 
         raise ConfigError(problems)
     if budget is None or budget.max_epochs is None:
         return []
-    return validate_for_dataset(config, data.manifest, budget={"epochs": budget.max_epochs}, **kwargs)
+    return validate_for_dataset(
+        config, data.manifest, budget=protocol.Budget(epochs=budget.max_epochs), **kwargs
+    )
 
 
 def with_epochs(config, epochs: int):

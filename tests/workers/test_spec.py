@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 import yaml
 
+from common.protocol import Budget
 from workers import techniques
 from workers.spec import (
     ConfigError,
@@ -167,11 +168,13 @@ def test_valid_config_has_no_dataset_problems_and_counts_parameters_within_budge
     config = parse_config(DESIGN_EXAMPLE)
     assert (
         validate_for_dataset(
-            config, DIGITS, budget={"epochs": 20, "params": 10**6}, allowed_pretrain={"digits-0to4"}
+            config, DIGITS, budget=Budget(epochs=20, params=10**6), allowed_pretrain={"digits-0to4"}
         )
         == []
     )
-    problems = validate_for_dataset(config, DIGITS, budget={"params": 1000}, allowed_pretrain={"digits-0to4"})
+    problems = validate_for_dataset(
+        config, DIGITS, budget=Budget(params=1000), allowed_pretrain={"digits-0to4"}
+    )
     assert [str(p) for p in problems] == [
         f"model: has {EXPECTED_PARAMS:,} parameters, more than the budget of 1,000"
     ]
@@ -273,17 +276,13 @@ def test_dumped_config_loads_back_identically():
     assert parse_config(json.dumps(data)) == config
 
 
-def test_budget_accepts_either_naming_and_refuses_unknown_keys():
+def test_budget_is_the_wire_shape_and_refuses_unknown_keys():
     config = parse_config("version: 1\nmodel: {layers: [linear: auto]}\ntrain: {epochs: 30}\n")
-
-    class TrainerBudget:
-        max_epochs, max_parameters, max_seconds = 20, None, 60.0
-
     expected = ["train.epochs: must be <= 20 (the competition's budget)"]
-    for budget in ({"epochs": 20}, {"max_epochs": 20}, TrainerBudget()):
+    for budget in (Budget(epochs=20), Budget.from_dict({"epochs": 20, "seconds": 60})):
         assert [str(p) for p in validate_for_dataset(config, DIGITS, budget=budget)] == expected
     with pytest.raises(ValueError, match="unknown budget keys: epoch"):
-        validate_for_dataset(config, DIGITS, budget={"epoch": 20})
+        validate_for_dataset(config, DIGITS, budget=Budget.from_dict({"epoch": 20}))
 
 
 def test_pretrain_dataset_must_share_the_input_shape():

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from common.problems import Problem
+from common.protocol import Budget
 from workers import techniques
-from workers.spec import ConfigError, Problem, parse_config, validate_for_dataset
+from workers.spec import ConfigError, parse_config, validate_for_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -462,7 +464,9 @@ def test_invalid_config_names_every_problem(text, expected):
 )
 def test_config_invalid_for_dataset(text, dataset, budget, allowed, expected):
     config = parse_config(text)
-    problems = validate_for_dataset(config, MANIFESTS[dataset], budget=budget, allowed_pretrain=set(allowed))
+    problems = validate_for_dataset(
+        config, MANIFESTS[dataset], budget=Budget.from_dict(budget), allowed_pretrain=set(allowed)
+    )
     assert [str(p) for p in problems] == expected
     assert all(isinstance(p, Problem) for p in problems)
 
@@ -477,7 +481,7 @@ def test_yaml_syntax_error_gives_line_and_column():
         parse_config("version: 1\nmodel: {layers: [relu\n")
     (problem,) = info.value.problems
     assert (
-        problem.path == ""
+        problem.path is None
         and problem.message.startswith("not valid YAML: ")
         and "line 3 column 1" in problem.message
     )
@@ -501,6 +505,7 @@ def test_no_invalid_config_reaches_torch():
         "import sys\n"
         f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
         "import test_spec_invalid as t\n"
+        "from common.protocol import Budget\n"
         "from workers.spec import ConfigError, parse_config, validate_for_dataset\n"
         "for case in t.PARSE_CASES:\n"
         "    try:\n"
@@ -509,7 +514,7 @@ def test_no_invalid_config_reaches_torch():
         "        continue\n"
         "    raise SystemExit('accepted: ' + case[0])\n"
         "for case in t.DATASET_CASES:\n"
-        "    budget = dict(case[3] or {}, params=10**9)\n"
+        "    budget = Budget.from_dict(dict(case[3] or {}, params=10**9))\n"
         "    assert validate_for_dataset(parse_config(case[1]), t.MANIFESTS[case[2]], budget=budget, allowed_pretrain=set(case[4]))\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
         "print('ok')\n"

@@ -23,12 +23,12 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from common.protocol import Budget as SpecBudget
 from datasets.catalog import build as build_bundle
 from datasets.scoring import make_answer_key, parse_predictions, score
 from workers import train as trainer
 from workers.build import build_model, layer_names
 from workers.data import DataError, Standardizer, TrainData, load_dataset, stratified_split
-from workers.spec import Budget as SpecBudget
 from workers.spec import ConfigError, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]

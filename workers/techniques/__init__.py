@@ -2,8 +2,9 @@
 optimiser, scheduler and adapter a model config may name.
 
 Adding a technique = adding a module here whose TECHNIQUES list holds a
-`Technique` (parameter model + builder, and shape inference for layers): it is
-discovered at import, and the config schema, its JSON Schema and the catalog
+`Technique` (parameter model + builder, and for layers shape inference and the
+Weights the builder's module holds, i.e. the parameter count): it is discovered
+at import, and the config schema, its JSON Schema, the catalog and the count
 follow. Modules named with a leading underscore hold torch code for the
 builders and are never imported here, so importing this package never imports
 torch."""

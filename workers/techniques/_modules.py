@@ -132,9 +132,8 @@ class SelfAttention(nn.Module):
 class EncoderBlock(nn.Module):
     """Pre-norm block: x + attn(LN(x)), then x + MLP(LN(x))."""
 
-    def __init__(self, d_model: int, heads: int, mlp_ratio: float, dropout: float):
+    def __init__(self, d_model: int, heads: int, hidden: int, dropout: float):
         super().__init__()
-        hidden = max(1, int(round(d_model * mlp_ratio)))
         self.norm1 = nn.LayerNorm(d_model)
         self.attn = SelfAttention(d_model, heads, dropout)
         self.norm2 = nn.LayerNorm(d_model)
@@ -190,7 +189,7 @@ class TransformerEncoder(nn.Module):
         d_model: int,
         heads: int,
         depth: int,
-        mlp_ratio: float,
+        hidden: int,
         dropout: float,
         pool: str,
         positional: bool,
@@ -203,7 +202,7 @@ class TransformerEncoder(nn.Module):
         self.position = nn.Parameter(torch.zeros(1, n_tokens + extra, d_model)) if positional else None
         if self.position is not None:
             nn.init.normal_(self.position, std=0.02)
-        self.blocks = nn.ModuleList(EncoderBlock(d_model, heads, mlp_ratio, dropout) for _ in range(depth))
+        self.blocks = nn.ModuleList(EncoderBlock(d_model, heads, hidden, dropout) for _ in range(depth))
         self.norm = nn.LayerNorm(d_model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

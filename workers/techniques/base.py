@@ -4,6 +4,7 @@ configs with these models alone, and builders import torch only when called."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Union
@@ -86,6 +87,41 @@ class ShapeContext:
     at_input: bool = False
     # Set by the caller so that container layers (residual) can recurse.
     infer_layers: Callable[..., Shape] | None = None
+    weigh_layers: Callable[..., tuple[list[Weights], Shape]] | None = None
+
+
+@dataclass(frozen=True)
+class Weights:
+    """The parameters of one torch module a layer builds, described without torch, so that
+    the web tier counts a model without building it (`numel`). `lora` names the LoRA target
+    that wraps the module (an nn.Linear is `linear`, an ungrouped nn.Conv2d `conv2d`); its
+    adapter adds rank x (fan_in + fan_out) parameters."""
+
+    numel: int
+    fan_in: int = 0
+    fan_out: int = 0
+    lora: str | None = None
+
+
+def dense(n_in: int, n_out: int, bias: bool = True) -> Weights:
+    """An nn.Linear(n_in, n_out)."""
+    return Weights(n_in * n_out + (n_out if bias else 0), n_in, n_out, "linear")
+
+
+def conv(n_in: int, n_out: int, kernel: tuple[int, ...], *, bias: bool = True, groups: int = 1) -> Weights:
+    """An nn.Conv1d (one kernel size) or nn.Conv2d (two) from n_in to n_out channels."""
+    fan_in = n_in // groups * math.prod(kernel)
+    lora = "conv2d" if len(kernel) == 2 and groups == 1 else None
+    return Weights(n_out * fan_in + (n_out if bias else 0), fan_in, n_out, lora)
+
+
+def norm(channels: int) -> Weights:
+    """An affine BatchNorm or LayerNorm: a scale and a shift per channel."""
+    return Weights(2 * channels)
+
+
+def no_weights(p: Any, shape: Shape, ctx: Any) -> list[Weights]:
+    return []
 
 
 @dataclass
@@ -97,7 +133,9 @@ class BuildContext:
 @dataclass(frozen=True)
 class Technique:
     """One registry entry. Layers give `infer` (shape in -> shape out, pure Python,
-    raising ShapeError) and `build` (params, input shape, context -> torch module)."""
+    raising ShapeError), `build` (params, input shape, context -> torch module) and
+    `weights` (params, input shape, context -> the Weights of the module `build` makes,
+    pure Python: the parameter count)."""
 
     name: str
     family: str  # activation | init | layer | optimizer | scheduler | adapter
@@ -105,6 +143,7 @@ class Technique:
     params: type[Params] | None
     build: Callable[..., Any] | None = None
     infer: Callable[..., Shape] | None = None
+    weights: Callable[..., list[Weights]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

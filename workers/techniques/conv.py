@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .base import Int, Params, Shape, ShapeError, Technique, fmt_shape, need_kind
+from .base import Int, Params, Shape, ShapeError, Technique, Weights, conv, fmt_shape, need_kind, no_weights
 
 
 def _out(size: int, kernel: int, stride: int, pad: int) -> int:
@@ -54,6 +54,22 @@ def _conv2d_infer(p: Conv2dParams, shape: Shape, ctx) -> Shape:
     _check_fits(p.kernel, shape[1:])
     pad = _pad(p)
     return (p.channels, _out(shape[1], p.kernel, p.stride, pad), _out(shape[2], p.kernel, p.stride, pad))
+
+
+def _conv1d_weights(p: Conv1dParams, shape: Shape, ctx) -> list[Weights]:
+    return [conv(shape[0], p.channels, (p.kernel,), bias=p.bias)]
+
+
+def _conv2d_weights(p: Conv2dParams, shape: Shape, ctx) -> list[Weights]:
+    return [conv(shape[0], p.channels, (p.kernel, p.kernel), bias=p.bias)]
+
+
+def _separable_weights(p: SeparableConv2dParams, shape: Shape, ctx) -> list[Weights]:
+    mid = shape[0] * p.multiplier
+    return [
+        conv(shape[0], mid, (p.kernel, p.kernel), bias=False, groups=shape[0]),
+        conv(mid, p.channels, (1, 1), bias=p.bias),
+    ]
 
 
 def _conv1d_build(p: Conv1dParams, shape: Shape, ctx):
@@ -106,7 +122,7 @@ def _pool_technique(name: str, mode: str, kinds: tuple[str, ...]) -> Technique:
         "max": f"Keeps the strongest response in each window {where}: downsampling with some shift invariance.",
         "avg": f"Averages each window {where}: smooth downsampling.",
     }[mode]
-    return Technique(name, "layer", why, PoolParams, build, infer)
+    return Technique(name, "layer", why, PoolParams, build, infer, weights=no_weights)
 
 
 class GlobalPoolParams(Params):
@@ -127,7 +143,7 @@ def _global_technique(name: str, mode: str) -> Technique:
         "avg": "Averages each channel over all positions: a vector per channel, no parameters, any input size.",
         "max": "Takes each channel's maximum over all positions.",
     }[mode]
-    return Technique(name, "layer", why, GlobalPoolParams, build, infer)
+    return Technique(name, "layer", why, GlobalPoolParams, build, infer, weights=no_weights)
 
 
 TECHNIQUES = [
@@ -138,6 +154,7 @@ TECHNIQUES = [
         Conv1dParams,
         _conv1d_build,
         _conv1d_infer,
+        weights=_conv1d_weights,
     ),
     Technique(
         "conv2d",
@@ -146,6 +163,7 @@ TECHNIQUES = [
         Conv2dParams,
         _conv2d_build,
         _conv2d_infer,
+        weights=_conv2d_weights,
     ),
     Technique(
         "separable_conv2d",
@@ -154,6 +172,7 @@ TECHNIQUES = [
         SeparableConv2dParams,
         _separable_build,
         _conv2d_infer,
+        weights=_separable_weights,
     ),
     _pool_technique("max_pool", "max", ("sequence", "image")),
     _pool_technique("avg_pool", "avg", ("sequence", "image")),

@@ -10,7 +10,7 @@ from pydantic import ValidationError, WrapValidator
 from pydantic_core import PydanticCustomError
 
 from . import activations
-from .base import Float, Int, Params, Shape, Technique, kind_of, named_union
+from .base import Float, Int, Params, Shape, Technique, Weights, dense, kind_of, named_union, no_weights, norm
 
 MAX_UNITS = 8192
 
@@ -36,6 +36,14 @@ class LinearParams(Params):
 
 def _linear_infer(p: LinearParams, shape: Shape, ctx) -> Shape:
     return (ctx.n_outputs if p.units == "auto" else p.units,)
+
+
+def _linear_weights(p: LinearParams, shape: Shape, ctx) -> list[Weights]:
+    return [dense(math.prod(shape), _linear_infer(p, shape, ctx)[0], p.bias)]
+
+
+def _norm_weights(p: Any, shape: Shape, ctx) -> list[Weights]:
+    return [norm(shape[0])]
 
 
 def _linear_build(p: LinearParams, shape: Shape, ctx):
@@ -108,6 +116,7 @@ TECHNIQUES = [
         LinearParams,
         _linear_build,
         _linear_infer,
+        weights=_linear_weights,
     ),
     Technique(
         "activation",
@@ -116,6 +125,7 @@ TECHNIQUES = [
         None,
         lambda p, shape, ctx: activations.build_activation(p),
         _identity,
+        weights=no_weights,
         extra={"field_type": ActivationChoice},
     ),
     Technique(
@@ -125,6 +135,7 @@ TECHNIQUES = [
         DropoutParams,
         _dropout_build,
         _identity,
+        weights=no_weights,
     ),
     Technique(
         "flatten",
@@ -133,6 +144,7 @@ TECHNIQUES = [
         FlattenParams,
         _flatten_build,
         lambda p, shape, ctx: (math.prod(shape),),
+        weights=no_weights,
     ),
     Technique(
         "batchnorm",
@@ -141,6 +153,7 @@ TECHNIQUES = [
         BatchNormParams,
         _batchnorm_build,
         _identity,
+        weights=_norm_weights,
     ),
     Technique(
         "layernorm",
@@ -149,5 +162,6 @@ TECHNIQUES = [
         LayerNormParams,
         _layernorm_build,
         _identity,
+        weights=_norm_weights,
     ),
 ]

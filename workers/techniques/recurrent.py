@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .base import Float, Int, Params, Shape, Technique, need_kind
+from .base import Float, Int, Params, Shape, Technique, Weights, need_kind
 
 
 class RecurrentParams(Params):
@@ -29,6 +29,16 @@ def _technique(name: str, why: str) -> Technique:
         width = p.hidden * (2 if p.bidirectional else 1)
         return (width, shape[1]) if p.output == "sequence" else (width,)
 
+    def weights(p: RecurrentParams, shape: Shape, ctx) -> list[Weights]:
+        # Per layer and direction: input and hidden weights of every gate, and two biases.
+        gates = (4 if name == "lstm" else 3) * p.hidden
+        directions = 2 if p.bidirectional else 1
+        n = 0
+        for layer in range(p.layers):
+            n_in = shape[0] if layer == 0 else p.hidden * directions
+            n += directions * (gates * n_in + gates * p.hidden + 2 * gates)
+        return [Weights(n)]
+
     def build(p: RecurrentParams, shape: Shape, ctx):
         from torch import nn
 
@@ -45,7 +55,7 @@ def _technique(name: str, why: str) -> Technique:
         )
         return Recurrent(rnn, p.output == "sequence")
 
-    return Technique(name, "layer", why, RecurrentParams, build, infer)
+    return Technique(name, "layer", why, RecurrentParams, build, infer, weights=weights)
 
 
 TECHNIQUES = [

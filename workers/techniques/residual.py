@@ -4,7 +4,7 @@ linear layer for tabular input) with the stride that matches the block's output.
 
 from __future__ import annotations
 
-from .base import Shape, ShapeError, Stop, Technique, fmt_shape, kind_of
+from .base import Shape, ShapeError, Stop, Technique, Weights, conv, dense, fmt_shape, kind_of
 
 
 def _stride_for(inp: tuple[int, ...], out: tuple[int, ...]) -> int | None:
@@ -42,6 +42,17 @@ def _infer(layers, shape: Shape, ctx) -> Shape:
     return out
 
 
+def _weights(layers, shape: Shape, ctx) -> list[Weights]:
+    block, out = ctx.weigh_layers(layers, shape)
+    proj = _projection(shape, out)
+    if proj is None:
+        return block
+    kind = proj[0]
+    if kind == "linear":
+        return [*block, dense(shape[0], out[0])]
+    return [*block, conv(shape[0], out[0], (1,) * (len(shape) - 1), bias=False)]
+
+
 def _build(layers, shape: Shape, ctx):
     from torch import nn
 
@@ -69,6 +80,7 @@ TECHNIQUES = [
         None,
         _build,
         _infer,
+        weights=_weights,
         extra={"container": True},
     ),
 ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .base import Float, Int, Params, Shape, ShapeError, Technique, kind_of
+from .base import Float, Int, Params, Shape, ShapeError, Technique, Weights, conv, dense, kind_of, norm
 
 MAX_TOKENS = 1024
 
@@ -50,6 +50,39 @@ def _infer(p: TransformerParams, shape: Shape, ctx) -> Shape:
     return (p.d_model, n) if p.pool == "none" else (p.d_model,)
 
 
+def _mlp_width(p: TransformerParams) -> int:
+    """Hidden units of each block's MLP."""
+    return max(1, int(round(p.d_model * p.mlp_ratio)))
+
+
+def _weights(p: TransformerParams, shape: Shape, ctx) -> list[Weights]:
+    n, d = _tokens(p, shape), p.d_model
+    kind = kind_of(shape)
+    if kind == "tabular":
+        out = [Weights(2 * shape[0] * d)]  # a scale and a shift per feature
+    elif kind == "sequence":
+        out = [dense(shape[0], d)]
+    else:
+        out = [conv(shape[0], d, (p.patch, p.patch))]
+    extra = 1 if p.pool == "cls" else 0
+    if extra:
+        out.append(Weights(d))
+    if kind != "tabular":
+        out.append(Weights((n + extra) * d))  # learned positions
+    hidden = _mlp_width(p)
+    block = [
+        norm(d),
+        dense(d, d),
+        dense(d, d),
+        dense(d, d),
+        dense(d, d),
+        norm(d),
+        dense(d, hidden),
+        dense(hidden, d),
+    ]
+    return [*out, *block * p.depth, norm(d)]
+
+
 def _build(p: TransformerParams, shape: Shape, ctx):
     from ._modules import FeatureTokens, PatchTokens, StepTokens, TransformerEncoder
 
@@ -62,7 +95,7 @@ def _build(p: TransformerParams, shape: Shape, ctx):
     else:
         tokens = PatchTokens(shape[0], p.d_model, p.patch)
     return TransformerEncoder(
-        tokens, n, p.d_model, p.heads, p.depth, p.mlp_ratio, p.dropout, p.pool, positional=kind != "tabular"
+        tokens, n, p.d_model, p.heads, p.depth, _mlp_width(p), p.dropout, p.pool, positional=kind != "tabular"
     )
 
 
@@ -74,5 +107,6 @@ TECHNIQUES = [
         TransformerParams,
         _build,
         _infer,
+        weights=_weights,
     ),
 ]

@@ -7,6 +7,7 @@ problems become the intake's refusal, with a detail that counts them.
 from __future__ import annotations
 
 from common.problems import Problem
+from common.protocol import Budget
 from podium.competitions.models import Competition
 from podium.submissions.errors import SubmissionInvalid
 
@@ -43,10 +44,8 @@ def _count(total: int, problems: list[Problem]) -> str:
 
 
 def config_validate(*, competition: Competition, text: str) -> dict:
-    """Schema, then dataset and budget checks; returns the normalised config as JSON data.
-
-    The parameter budget is checked inside validate_for_dataset, which counts on torch's
-    meta device (workers.build, imported lazily there, so the web tier starts without torch)."""
+    """Schema, then dataset and budget checks (the parameter count included, in pure Python:
+    no torch); returns the normalised config as JSON data."""
     from workers.spec import ConfigError, parse_config, validate_for_dataset
 
     try:
@@ -73,9 +72,9 @@ def config_validate(*, competition: Competition, text: str) -> dict:
     return config.model_dump(mode="json")
 
 
-def config_budget(competition: Competition) -> dict:
-    return {
-        "epochs": competition.budget_epochs,
-        "params": competition.budget_params,
-        "seconds": competition.budget_seconds,
-    }
+def config_budget(competition: Competition) -> Budget:
+    return Budget(
+        epochs=competition.budget_epochs,
+        params=competition.budget_params,
+        seconds=competition.budget_seconds,
+    )

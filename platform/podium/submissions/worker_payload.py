@@ -83,7 +83,7 @@ def claim_payload(*, submission, request) -> dict:
             "classes": manifest.get("classes"),
             "needs_proba": metric.needs_proba,
         },
-        "budget": config_budget(competition),
+        "budget": config_budget(competition).as_dict(),
         "heartbeat_interval_s": max(int(settings.PODIUM_HEARTBEAT_TIMEOUT.total_seconds() // 4), 1),
         "callbacks": {name: callback(name) for name in ("heartbeat", "epochs", "predictions", "fail")},
     }
