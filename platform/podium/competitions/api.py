@@ -406,7 +406,7 @@ class DatasetListCreateApi(APIView):
             return Response(
                 {
                     "detail": "The upload was refused; nothing was stored.",
-                    "problems": [p.as_dict() for p in exc.problems],
+                    "problems": exc.as_dicts(),
                     "total": exc.total,
                 },
                 status=status.HTTP_400_BAD_REQUEST,

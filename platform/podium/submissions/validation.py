@@ -1,4 +1,4 @@
-"""Intake validation: prediction files through datasets.scoring, configs through workers.spec.
+"""Intake validation: prediction files through datasets.predictions, configs through workers.spec.
 
 This module only adapts their problem lists to the API's shape; the rules
 themselves live in those packages, where the CLI and the worker use them too.
@@ -36,7 +36,7 @@ def _problem(raw) -> Problem:
 
 def predictions_validate(*, competition: Competition, source) -> None:
     """Stream-validate a predictions CSV (a binary file object) against the answer key's ids."""
-    from datasets.scoring import PredictionError
+    from datasets.predictions import PredictionError
     from podium.submissions.scoring import answer_key_cached, parse
 
     answer_key = answer_key_cached(competition)
