@@ -1,5 +1,6 @@
 """Benchmark: score a 1,000,000-row predictions CSV (parse, validate, public and private
-metric) with datasets.scoring, against the naive pandas.read_csv + sklearn.metrics path.
+metric) with datasets.predictions and datasets.scoring, against the naive pandas.read_csv +
+sklearn.metrics path.
 
     .venv/bin/python bench/scoring.py [--rows N] [--runs R]
 
@@ -28,7 +29,9 @@ from sklearn import metrics as skm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from datasets.scoring import bootstrap_ci, make_answer_key, parse_predictions, score  # noqa: E402
+from datasets.answer_key import make_answer_key  # noqa: E402
+from datasets.predictions import parse_predictions  # noqa: E402
+from datasets.scoring import bootstrap_ci, score  # noqa: E402
 
 MAX_BYTES = 512 * 1024 * 1024
 

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from datasets.bundle import write_csv
-from datasets.metrics import get_metric
+from datasets.metrics import Metric, get_metric
+
+
+def prediction_kind(metric: Metric) -> str:
+    """What a predictions file holds for this metric: a `label`, class `proba`bilities or a `value`."""
+    if metric.needs_proba:
+        return "proba"
+    return "label" if metric.task_type == "classification" else "value"
 
 
 def prediction_header(manifest: dict, metric: str) -> list[str]:

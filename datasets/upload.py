@@ -16,12 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from common.problems import MAX_PROBLEMS, ProblemList, ProblemsError
 from datasets.bundle import HIDDEN_FILES, DatasetBundle, make_manifest, write_csv
 from datasets.formats import sample_submission
 from datasets.metrics import METRICS
+from datasets.splits import stratified_mask
 from datasets.streams import NotUtf8, TooLarge, decode_utf8, read_capped
 
-MAX_PROBLEMS = 20
 MAX_CLASSES = 1000
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -29,54 +30,16 @@ TASK_TYPES = ("classification", "regression")
 DEFAULT_METRIC = {"classification": "accuracy", "regression": "rmse"}
 
 
-@dataclass(frozen=True)
-class Problem:
-    file: str | None
-    row: int | None
-    column: str | None
-    message: str
+class UploadError(ProblemsError):
+    """The upload cannot become a dataset; each problem names its file, row (header = 1) and column."""
 
-    def __str__(self) -> str:
-        where = [self.file] if self.file else []
-        if self.row is not None:
-            where.append(f"row {self.row}")
-        if self.column is not None:
-            where.append(f"column {self.column!r}")
-        return f"{', '.join(where)}: {self.message}" if where else self.message
+    subject = "the upload"
 
-    def as_dict(self) -> dict:
-        return {"file": self.file, "row": self.row, "column": self.column, "message": self.message}
-
-
-class UploadError(ValueError):
-    """The upload cannot become a dataset; `.problems` lists the first MAX_PROBLEMS reasons."""
-
-    def __init__(self, problems: list[Problem], total: int | None = None):
-        self.problems = list(problems[:MAX_PROBLEMS])
-        self.total = max(total or 0, len(problems))
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        lines = [f"{self.total} problem{'s' if self.total != 1 else ''} in the upload:"]
-        lines += [f"- {p}" for p in self.problems]
-        if self.total > len(self.problems):
-            lines.append(f"- … and {self.total - len(self.problems)} more")
-        return "\n".join(lines)
-
-
-class _Problems:
-    def __init__(self):
-        self.items: list[Problem] = []
-        self.total = 0
-
-    def add(self, file, row, column, message):
-        self.total += 1
-        if len(self.items) < MAX_PROBLEMS:
-            self.items.append(Problem(file, row, column, message))
-
-    def raise_if_any(self):
-        if self.total:
-            raise UploadError(self.items, self.total)
+    def as_dicts(self) -> list[dict]:
+        """The upload API's shape: file, row and column on every problem, None where not known."""
+        return [
+            {"file": p.file, "row": p.row, "column": p.column, "message": p.message} for p in self.problems
+        ]
 
 
 @dataclass
@@ -88,20 +51,20 @@ class _Table:
     text: str = ""
 
 
-def _read_table(source, name: str, max_bytes: int, problems: _Problems) -> _Table | None:
+def _read_table(source, name: str, max_bytes: int, problems: ProblemList) -> _Table | None:
     start = problems.total
     try:
         data = read_capped(source, max_bytes)
     except TooLarge as e:
-        problems.add(name, None, None, f"the file is {e}")
+        problems.add(f"the file is {e}", file=name)
         return None
     try:
         text = decode_utf8(data)
     except NotUtf8 as e:
-        problems.add(name, e.line, None, f"the file {e}")
+        problems.add(f"the file {e}", file=name, row=e.line)
         return None
     if not text.strip():
-        problems.add(name, None, None, "the file is empty")
+        problems.add("the file is empty", file=name)
         return None
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
@@ -109,9 +72,9 @@ def _read_table(source, name: str, max_bytes: int, problems: _Problems) -> _Tabl
         seen: set[str] = set()
         for i, h in enumerate(header):
             if not h:
-                problems.add(name, 1, None, f"column {i + 1} of the header has no name")
+                problems.add(f"column {i + 1} of the header has no name", file=name, row=1)
             elif h in seen:
-                problems.add(name, 1, h, "this column name appears twice in the header")
+                problems.add("this column name appears twice in the header", file=name, row=1, column=h)
             seen.add(h)
         if problems.total > start:
             return None
@@ -122,19 +85,18 @@ def _read_table(source, name: str, max_bytes: int, problems: _Problems) -> _Tabl
                 continue  # blank lines carry no data
             if len(row) != width:
                 problems.add(
-                    name,
-                    reader.line_num,
-                    None,
                     f"the row has {len(row)} values but the header has {width} columns",
+                    file=name,
+                    row=reader.line_num,
                 )
                 continue
             rows.append(row)
             lines.append(reader.line_num)
     except csv.Error as e:
-        problems.add(name, reader.line_num, None, f"malformed CSV: {e}")
+        problems.add(f"malformed CSV: {e}", file=name, row=reader.line_num)
         return None
     if not rows and problems.total == start:
-        problems.add(name, None, None, "the file has a header but no data rows")
+        problems.add("the file has a header but no data rows", file=name)
         return None
     return _Table(name, header, rows, np.asarray(lines, dtype=np.int64), text)
 
@@ -162,7 +124,9 @@ def _all_numbers(table: _Table, columns: list[str]) -> bool:
     return len(frame) == len(table.rows) and bool(np.isfinite(frame.to_numpy()).all())
 
 
-def _check_numbers(table: _Table, col: str, values: np.ndarray, problems: _Problems, what: str) -> np.ndarray:
+def _check_numbers(
+    table: _Table, col: str, values: np.ndarray, problems: ProblemList, what: str
+) -> np.ndarray:
     numbers = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=np.float64)
     for j in np.flatnonzero(~np.isfinite(numbers)):
         v = values[j]
@@ -171,15 +135,15 @@ def _check_numbers(table: _Table, col: str, values: np.ndarray, problems: _Probl
             if v == ""
             else f"{v!r} is not a finite number; {what} must be numbers"
         )
-        problems.add(table.name, int(table.lines[j]), col, msg)
+        problems.add(msg, file=table.name, row=int(table.lines[j]), column=col)
         if problems.total > MAX_PROBLEMS:
             break
     return numbers
 
 
-def _check_ids(table: _Table, ids: np.ndarray, id_column: str, problems: _Problems) -> None:
+def _check_ids(table: _Table, ids: np.ndarray, id_column: str, problems: ProblemList) -> None:
     for j in np.flatnonzero(ids == ""):
-        problems.add(table.name, int(table.lines[j]), id_column, "missing id")
+        problems.add("missing id", file=table.name, row=int(table.lines[j]), column=id_column)
     dup = pd.Series(ids).duplicated(keep="first").to_numpy()
     if dup.any():
         first = {}
@@ -187,10 +151,10 @@ def _check_ids(table: _Table, ids: np.ndarray, id_column: str, problems: _Proble
             first.setdefault(v, j)
         for j in np.flatnonzero(dup):
             problems.add(
-                table.name,
-                int(table.lines[j]),
-                id_column,
                 f"duplicate id {ids[j]!r} (first on row {int(table.lines[first[ids[j]]])})",
+                file=table.name,
+                row=int(table.lines[j]),
+                column=id_column,
             )
 
 
@@ -200,17 +164,6 @@ def _sorted_labels(labels) -> list[str]:
         return sorted(labels, key=lambda s: (float(s), s))
     except ValueError:
         return sorted(labels)
-
-
-def _stratified_split(y: np.ndarray | None, n: int, test_fraction: float, seed: int) -> np.ndarray:
-    """Boolean test mask: `test_fraction` of every class (of all rows for regression)."""
-    rng = np.random.default_rng(seed)
-    mask = np.zeros(n, dtype=bool)
-    groups = [np.arange(n)] if y is None else [np.flatnonzero(y == c) for c in np.unique(y)]
-    for idx in groups:
-        k = int(round(len(idx) * test_fraction))
-        mask[rng.permutation(idx)[:k]] = True
-    return mask
 
 
 def bundle_from_upload(
@@ -237,27 +190,25 @@ def bundle_from_upload(
     `max_bytes` per file). Without `test`, a `test_fraction` of `train` (stratified
     for classification, seeded by `split_seed`) becomes the test set.
     """
-    problems = _Problems()
+    problems = ProblemList()
     if not SLUG_RE.match(slug or ""):
-        problems.add(None, None, None, f"slug {slug!r} must be lower-case letters, digits and single dashes")
+        problems.add(f"slug {slug!r} must be lower-case letters, digits and single dashes")
     if not (title or "").strip():
-        problems.add(None, None, None, "the title is empty")
+        problems.add("the title is empty")
     if task_type not in TASK_TYPES:
-        problems.add(None, None, None, f"task type {task_type!r} must be one of {', '.join(TASK_TYPES)}")
+        problems.add(f"task type {task_type!r} must be one of {', '.join(TASK_TYPES)}")
     metric = metric or DEFAULT_METRIC.get(task_type, "accuracy")
     if metric not in METRICS:
-        problems.add(None, None, None, f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+        problems.add(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
     elif task_type in TASK_TYPES and METRICS[metric].task_type != task_type:
-        problems.add(
-            None, None, None, f"metric {metric!r} is for {METRICS[metric].task_type}, not {task_type}"
-        )
+        problems.add(f"metric {metric!r} is for {METRICS[metric].task_type}, not {task_type}")
     if test is None:
         test_fraction = 0.2 if test_fraction is None else test_fraction
         if not 0 < test_fraction < 1:
-            problems.add(None, None, None, f"test fraction {test_fraction} must be between 0 and 1")
+            problems.add(f"test fraction {test_fraction} must be between 0 and 1")
     elif test_fraction is not None:
-        problems.add(None, None, None, "give either a test file or a test fraction, not both")
-    problems.raise_if_any()
+        problems.add("give either a test file or a test fraction, not both")
+    problems.raise_if_any(UploadError)
 
     tables = [_read_table(train, "train.csv", max_bytes, problems)]
     if test is not None:
@@ -265,7 +216,7 @@ def bundle_from_upload(
     tr = tables[0]
     te = tables[1] if test is not None else None
     if any(t is None for t in tables):
-        problems.raise_if_any()
+        problems.raise_if_any(UploadError)
     before_headers = problems.total
 
     # Header checks first: rows cannot be judged against a wrong header.
@@ -273,15 +224,25 @@ def bundle_from_upload(
         for col in (id_column, target_column):
             if col not in tr.header:
                 what = "id" if col == id_column else "target"
-                problems.add("train.csv", 1, col, f"the {what} column {col!r} is missing from the header")
+                problems.add(
+                    f"the {what} column {col!r} is missing from the header",
+                    file="train.csv",
+                    row=1,
+                    column=col,
+                )
     features = [h for h in (tr.header if tr else []) if h not in (id_column, target_column)]
     if tr is not None and not features and id_column in tr.header and target_column in tr.header:
-        problems.add("train.csv", 1, None, "there are no feature columns besides the id and the target")
+        problems.add("there are no feature columns besides the id and the target", file="train.csv", row=1)
     if te is not None and problems.total == before_headers:
         for col in (id_column, target_column):
             if col not in te.header:
                 what = "id" if col == id_column else "target (upload the test set with its labels)"
-                problems.add("test.csv", 1, col, f"the {what} column {col!r} is missing from the header")
+                problems.add(
+                    f"the {what} column {col!r} is missing from the header",
+                    file="test.csv",
+                    row=1,
+                    column=col,
+                )
         te_features = [h for h in te.header if h not in (id_column, target_column)]
         missing = [f for f in features if f not in te_features]
         extra = [f for f in te_features if f not in features]
@@ -292,18 +253,15 @@ def bundle_from_upload(
             if extra:
                 parts.append("not in train.csv: " + ", ".join(extra))
             problems.add(
-                "test.csv", 1, None, "the columns differ from train.csv's features: " + "; ".join(parts)
+                "the columns differ from train.csv's features: " + "; ".join(parts), file="test.csv", row=1
             )
     if problems.total > before_headers:
-        problems.raise_if_any()
+        problems.raise_if_any(UploadError)
     if input_shape is not None and int(np.prod(input_shape)) != len(features):
         problems.add(
-            None,
-            None,
-            None,
-            f"input shape {input_shape} holds {int(np.prod(input_shape))} values, not {len(features)}",
+            f"input shape {input_shape} holds {int(np.prod(input_shape))} values, not {len(features)}"
         )
-        problems.raise_if_any()
+        problems.raise_if_any(UploadError)
 
     # Row checks, every file.
     parsed = {}
@@ -318,14 +276,16 @@ def bundle_from_upload(
             _check_numbers(table, target_column, y, problems, "regression targets")
         else:
             for j in np.flatnonzero(y == ""):
-                problems.add(table.name, int(table.lines[j]), target_column, "missing label")
+                problems.add("missing label", file=table.name, row=int(table.lines[j]), column=target_column)
         parsed[table.name] = (ids, y)
     if te is not None:
         train_ids = set(parsed["train.csv"][0].tolist())
         test_ids = parsed["test.csv"][0]
         for j, v in enumerate(test_ids):
             if v in train_ids and v != "":
-                problems.add("test.csv", int(te.lines[j]), id_column, f"id {v!r} is also in train.csv")
+                problems.add(
+                    f"id {v!r} is also in train.csv", file="test.csv", row=int(te.lines[j]), column=id_column
+                )
     classes = None
     if task_type == "classification":
         y_tr = parsed["train.csv"][1]
@@ -333,29 +293,27 @@ def bundle_from_upload(
         if len(present) < 2:
             only = next(iter(present))
             problems.add(
-                "train.csv",
-                None,
-                target_column,
                 f"has a single class {only!r}; classification needs at least two",
+                file="train.csv",
+                column=target_column,
             )
         elif len(present) > MAX_CLASSES:
             problems.add(
-                "train.csv",
-                None,
-                target_column,
                 f"has {len(present)} classes (at most {MAX_CLASSES}); is it a regression?",
+                file="train.csv",
+                column=target_column,
             )
         if te is not None:
             y_te = parsed["test.csv"][1]
             for j in np.flatnonzero(~np.isin(y_te, list(present))):
                 problems.add(
-                    "test.csv",
-                    int(te.lines[j]),
-                    target_column,
                     f"label {y_te[j]!r} does not occur in train.csv",
+                    file="test.csv",
+                    row=int(te.lines[j]),
+                    column=target_column,
                 )
         classes = _sorted_labels(present)
-    problems.raise_if_any()
+    problems.raise_if_any(UploadError)
     return _assemble(
         tr=tr,
         te=te,
@@ -393,8 +351,11 @@ def _assemble(
     tr_ids, tr_y = parsed["train.csv"]
     tr_x = cells(tr)
     if te is None:
-        mask = _stratified_split(
-            tr_y if classes is not None else None, len(tr_ids), test_fraction, split_seed
+        mask = stratified_mask(
+            len(tr_ids),
+            fraction=test_fraction,
+            rng=np.random.default_rng(split_seed),
+            labels=tr_y if classes is not None else None,
         )
         te_ids, te_y, te_x = tr_ids[mask], tr_y[mask], [x for x, m in zip(tr_x, mask, strict=True) if m]
         tr_ids, tr_y, tr_x = tr_ids[~mask], tr_y[~mask], [x for x, m in zip(tr_x, mask, strict=True) if not m]

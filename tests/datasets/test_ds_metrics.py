@@ -140,3 +140,34 @@ def test_r2_edge_cases_follow_sklearn():
         y, p = np.array(y, float), np.array(p, float)
         close(METRICS["r2"](y, p), skm.r2_score(y, p))
     assert np.isnan(METRICS["r2"](np.array([1.0]), np.array([1.0])))
+
+
+def _inputs(metric, rng, n, k):
+    """Plausible targets and predictions for `metric`: rare classes (of more than two) and equal scores."""
+    if metric.task_type == "regression":
+        y = rng.normal(50, 20, n)
+        return y, np.round(y + rng.normal(0, 10, n)), None
+    y = labels(rng, n, k, skew=k > 2)
+    if metric.needs_proba:
+        return y, proba(rng, n, k, ties=True), k
+    return y, np.where(rng.random(n) < 0.6, y, labels(rng, n, k)), k
+
+
+@pytest.mark.parametrize("name", list(METRICS))
+@pytest.mark.parametrize("k", [2, 5])
+def test_every_metric_resamples_to_its_own_value(name, k):
+    """The bootstrap computes each metric through its `resampling`, never by name: every
+    registered metric's resampled form equals the metric on each resample, drawn rows and
+    the identity draw alike (a new metric with a wrong or missing form fails here)."""
+    metric = METRICS[name]
+    rng = np.random.default_rng(k)
+    n = 80
+    y, p, n_classes = _inputs(metric, rng, n, k)
+    draws = np.vstack([np.arange(n), rng.integers(0, n, size=(30, n))]).astype(np.int32)
+    resampled = metric.resampling.bind(y, p, n_classes)(draws)
+    assert resampled.shape == (draws.shape[0],)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = np.array([metric(y[d], p[d], n_classes) for d in draws])
+    assert np.isfinite(expected[0])  # the identity draw is the metric of all the rows
+    np.testing.assert_allclose(resampled, expected, rtol=0, atol=1e-9, equal_nan=True)

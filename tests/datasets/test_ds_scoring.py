@@ -7,17 +7,11 @@ import pytest
 from sklearn import metrics as skm
 
 from datasets import catalog
+from datasets.answer_key import AnswerKey, make_answer_key
+from datasets.formats import sample_submission
 from datasets.metrics import METRICS
-from datasets.scoring import (
-    AnswerKey,
-    PredictionError,
-    Predictions,
-    bootstrap_ci,
-    make_answer_key,
-    parse_predictions,
-    sample_submission,
-    score,
-)
+from datasets.predictions import PredictionError, Predictions, parse_predictions
+from datasets.scoring import bootstrap_ci, score
 from datasets.upload import bundle_from_upload
 
 
@@ -469,7 +463,7 @@ def test_score_is_the_metric_on_each_split(name):
 
 @pytest.mark.parametrize("slug", ["digits", "iris", "waveforms", "diabetes"])
 def test_well_formed_files_take_the_fast_path(slug):
-    from datasets.scoring import _fast_parse
+    from datasets.predictions import _fast_parse
 
     b = catalog.build(slug)
     key = make_answer_key(b.files["test_labels.csv"], b.manifest, seed=0, public_fraction=0.5)
@@ -505,20 +499,20 @@ def test_only_ascii_digits_are_numbers():
 
 def test_small_files_are_read_by_the_reference_parser_and_large_ones_by_pandas(iris, monkeypatch):
     """Below FAST_PARSE_MIN_BYTES pandas' setup would cost more than the whole parse."""
-    import datasets.scoring as scoring
+    import datasets.predictions as predictions
 
     b, key = iris
     small = sample_submission(b.manifest, "accuracy", key.ids)
-    assert len(small) < scoring.FAST_PARSE_MIN_BYTES
+    assert len(small) < predictions.FAST_PARSE_MIN_BYTES
     calls = []
-    real = scoring.pd.read_csv
-    monkeypatch.setattr(scoring.pd, "read_csv", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = predictions.pd.read_csv
+    monkeypatch.setattr(predictions.pd, "read_csv", lambda *a, **k: calls.append(1) or real(*a, **k))
     reference = parse(small, key, b.manifest, "accuracy", _fast=False).values
     np.testing.assert_array_equal(parse(small, key, b.manifest, "accuracy").values, reference)
     assert calls == []
     # The same rows padded with spaces past the threshold take the vectorised path.
     header, *rows = small.decode().splitlines()
     padded = "\n".join([header, *[r.replace(",", " " * 60 + ",") for r in rows]]).encode() + b"\n"
-    assert len(padded) >= scoring.FAST_PARSE_MIN_BYTES
+    assert len(padded) >= predictions.FAST_PARSE_MIN_BYTES
     np.testing.assert_array_equal(parse(padded, key, b.manifest, "accuracy").values, reference)
     assert calls == [1]

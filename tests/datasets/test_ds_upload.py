@@ -5,9 +5,10 @@ import io
 
 import pytest
 
+from common.problems import Problem
 from datasets.arrays import load_arrays
 from datasets.streams import CHUNK
-from datasets.upload import Problem, UploadError, bundle_from_upload
+from datasets.upload import UploadError, bundle_from_upload
 
 TRAIN = b"id,a,b,y\n1,0.5,2,cat\n2,1,3,dog\n3,2,1,cat\n4,0,0,dog\n"
 TEST = b"id,a,b,y\n10,0.5,2,cat\n11,1,3,dog\n"

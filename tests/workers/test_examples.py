@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from datasets.answer_key import make_answer_key
 from datasets.catalog import build as build_bundle
-from datasets.scoring import make_answer_key, parse_predictions
+from datasets.predictions import parse_predictions
 from workers import train as trainer
 from workers.data import load_dataset
 from workers.spec import parse_config

@@ -24,8 +24,10 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from common.protocol import Budget as SpecBudget
+from datasets.answer_key import make_answer_key
 from datasets.catalog import build as build_bundle
-from datasets.scoring import make_answer_key, parse_predictions, score
+from datasets.predictions import parse_predictions
+from datasets.scoring import score
 from workers import train as trainer
 from workers.build import build_model, layer_names
 from workers.data import DataError, Standardizer, TrainData, load_dataset, stratified_split

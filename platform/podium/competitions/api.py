@@ -389,11 +389,10 @@ class DatasetListCreateApi(APIView):
                 **args,
             )
         except UploadError as exc:
-            # The total is part of this answer even when every problem is listed.
+            # This answer lists every located field (None where unknown) and the total, always.
             raise ApplicationError(
                 "The upload was refused; nothing was stored.",
-                problems=exc.problems,
-                extra={"total": exc.total},
+                extra={"problems": exc.as_dicts(), "total": exc.total},
             ) from None
         return Response(DatasetDetailOutput(dataset).data, status=status.HTTP_201_CREATED)
 

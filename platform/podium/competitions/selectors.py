@@ -204,13 +204,13 @@ def answer_key_bytes(competition: Competition) -> bytes:
 
 
 def answer_key_for(competition: Competition):
-    """The competition's datasets.scoring.AnswerKey, for the scorer alone (never for a view).
+    """The competition's datasets.answer_key.AnswerKey, for the scorer alone (never for a view).
 
     Parsing a key of a million rows costs far more than scoring against it, so each
     process keeps the keys it has loaded, keyed by content hash: a rebuilt key is never
     served stale.
     """
-    from datasets.scoring import AnswerKey
+    from datasets.answer_key import AnswerKey
 
     cache_key = (competition.pk, competition.answer_key_sha256)
     key = _parsed_keys.get(cache_key)

@@ -275,7 +275,7 @@ def competition_build_answer_key(*, competition: Competition) -> Competition:
     """Fix the public/private partition of the test ids (seeded by `split_seed`) and store the
     answer key. Called once at creation; the stored key is what every score is computed from.
     """
-    from datasets.scoring import make_answer_key
+    from datasets.answer_key import make_answer_key
 
     key = make_answer_key(
         _hidden_labels(competition.dataset),

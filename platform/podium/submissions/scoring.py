@@ -34,7 +34,7 @@ def answer_key_cached(competition: Competition):
 def parse(*, source, answer_key, competition: Competition):
     from django.conf import settings
 
-    from datasets.scoring import parse_predictions
+    from datasets.predictions import parse_predictions
 
     return parse_predictions(
         source,
@@ -50,7 +50,8 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def scores_compute(*, submission) -> Scores:
-    from datasets.scoring import PredictionError, bootstrap_ci, score
+    from datasets.predictions import PredictionError
+    from datasets.scoring import bootstrap_ci, score
 
     competition = submission.competition
     if not submission.predictions:

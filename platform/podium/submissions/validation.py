@@ -1,4 +1,4 @@
-"""Intake validation: prediction files through datasets.scoring, configs through workers.spec.
+"""Intake validation: prediction files through datasets.predictions, configs through workers.spec.
 
 The rules live in those packages, where the CLI and the worker use them too; here their
 problems become the intake's refusal, with a detail that counts them.
@@ -12,17 +12,9 @@ from podium.competitions.models import Competition
 from podium.submissions.errors import SubmissionInvalid
 
 
-def _common(problem) -> Problem:
-    # TEMPORARY bridge (issue 11): until datasets.scoring and workers.spec report
-    # common.problems.Problem, their own problem types are converted here. Drop it then.
-    if isinstance(problem, Problem):
-        return problem
-    return Problem(**{k: v for k, v in problem.as_dict().items() if v not in (None, "")})
-
-
 def predictions_validate(*, competition: Competition, source) -> None:
     """Stream-validate a predictions CSV (a binary file object) against the answer key's ids."""
-    from datasets.scoring import PredictionError
+    from datasets.predictions import PredictionError
     from podium.submissions.scoring import answer_key_cached, parse
 
     answer_key = answer_key_cached(competition)
@@ -30,7 +22,7 @@ def predictions_validate(*, competition: Competition, source) -> None:
     try:
         parse(source=source, answer_key=answer_key, competition=competition)
     except PredictionError as exc:
-        problems = [_common(p) for p in exc.problems] or [Problem(message=str(exc))]
+        problems = list(exc.problems) or [Problem(message=str(exc))]
         raise SubmissionInvalid(
             f"The predictions file has {_count(exc.total, problems)} problem(s); nothing was stored.",
             problems,
@@ -51,19 +43,16 @@ def config_validate(*, competition: Competition, text: str) -> dict:
     try:
         config = parse_config(text)
     except ConfigError as exc:
-        problems = [_common(p) for p in exc.problems] or [Problem(message=str(exc))]
+        problems = list(exc.problems) or [Problem(message=str(exc))]
         raise SubmissionInvalid(
             f"The model config has {len(problems)} problem(s); nothing was stored.", problems
         ) from None
 
     manifest = competition.dataset.manifest
     allowed = {d.slug: d.manifest for d in competition.pretrain_datasets.all()}
-    problems = [
-        _common(p)
-        for p in validate_for_dataset(
-            config, manifest, budget=config_budget(competition), allowed_pretrain=allowed
-        )
-    ]
+    problems = validate_for_dataset(
+        config, manifest, budget=config_budget(competition), allowed_pretrain=allowed
+    )
     if problems:
         raise SubmissionInvalid(
             f"The model config does not fit this competition: {len(problems)} problem(s); nothing was stored.",
