@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.protocol import EpochRecord
 from workers.build import build_optimizer, build_scheduler
 from workers.lora import frozen_norms_to_eval
 from workers.training.gradients import GradNormTracker
@@ -70,7 +71,7 @@ class Loop:
         clock: WallClock,
         cancel: CancelPoll,
         epoch_cap: EpochCap,
-        on_epoch: Callable[[dict], None] | None = None,
+        on_epoch: Callable[[EpochRecord], None] | None = None,
     ):
         self.device = device
         self.metric = metric
@@ -80,7 +81,7 @@ class Loop:
         self.epoch_cap = epoch_cap
         self.on_epoch = on_epoch
         self.epochs_done = 0
-        self.history: list[dict] = []
+        self.history: list[EpochRecord] = []
 
     def autocast(self):
         if self.precision == "bf16":
@@ -174,7 +175,7 @@ class Loop:
                 val_metric = {"name": self.metric.name, "value": self._metric_value(val_out, tensors)}
             self.epochs_done += 1
             phase_epochs += 1
-            record = {
+            record: EpochRecord = {
                 "phase": plan.phase,
                 "epoch": self.epochs_done,
                 "train_loss": train_loss,

@@ -11,6 +11,8 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
+    from common.protocol import EpochRecord
+
 # Why a run stopped (TrainResult.stopped_reason).
 COMPLETED = "completed"
 EARLY_STOPPING = "early_stopping"
@@ -50,7 +52,7 @@ class TrainResult:
     predictions: np.ndarray | None
     # (n_test, n_classes) softmax probabilities in manifest class order (classification only).
     probabilities: np.ndarray | None
-    history: list[dict] = field(default_factory=list)
+    history: list[EpochRecord] = field(default_factory=list)
     stopped_reason: str = COMPLETED
     stop_message: str = ""
     epochs_run: int = 0

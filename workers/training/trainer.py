@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from common.protocol import Budget
+from common.protocol import Budget, EpochRecord
 from datasets.metrics import get_metric
 from workers.build import build_model, count_parameters
 from workers.data import TrainData, load_dataset
@@ -132,7 +132,7 @@ def train(
     data: TrainData,
     *,
     device: str | torch.device = "cpu",
-    on_epoch: Callable[[dict], None] | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
     budget: Budget | None = None,
     out_dir: str | Path | None = None,
     should_stop: Callable[[], bool] | None = None,
