@@ -1,4 +1,4 @@
-"""What the trainer's machinery costs: workers.train.train against a plain
+"""What the trainer's machinery costs: workers.training.train against a plain
 hand-written PyTorch loop, on the digits CNN example.
 
 Both loops get the same model (built once per repeat from the same seed, so
@@ -32,10 +32,12 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from workers import train as trainer  # noqa: E402
+from workers import training as trainer  # noqa: E402
 from workers.build import build_model, build_optimizer, build_scheduler  # noqa: E402
 from workers.data import load_dataset  # noqa: E402
+from workers.local import with_epochs  # noqa: E402
 from workers.spec import parse_config  # noqa: E402
+from workers.training.tensors import to_device  # noqa: E402
 
 EXAMPLE = ROOT / "examples" / "digits_cnn.yaml"
 
@@ -114,18 +116,18 @@ def main() -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device here")
 
-    config = trainer.with_epochs(parse_config(EXAMPLE.read_text(encoding="utf-8")), args.epochs)
+    config = with_epochs(parse_config(EXAMPLE.read_text(encoding="utf-8")), args.epochs)
     # No early stopping in either loop: both must run every epoch.
     config = config.model_copy(update={"train": config.train.model_copy(update={"early_stopping": None})})
     data = load_dataset("digits")
     seed = int(config.seed)
-    tensors, _ = trainer._to_device(
+    tensors, _ = to_device(
         data, seed=seed, val_fraction=float(config.train.validation_fraction), device=device
     )
     tensors.input_shape = data.input_shape
 
     # Warm-up (allocator, kernels, first-call imports), not measured.
-    interleaved_run(trainer.with_epochs(config, 2), data, tensors, device, seed)
+    interleaved_run(with_epochs(config, 2), data, tensors, device, seed)
 
     times: dict[str, list[float]] = {"trainer_wall": [], "trainer_cpu": [], "plain_wall": [], "plain_cpu": []}
     for r in range(args.repeats):

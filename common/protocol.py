@@ -81,6 +81,7 @@ class EpochRecord(TypedDict, total=False):
     lr: float | None
     seconds: float
     grad_norms: dict[str, float | None]
+    partial: bool  # present (true) on an epoch a stop interrupted
 
 
 def json_safe(value: Any) -> Any:

@@ -2,9 +2,10 @@
 
     celery -A workers.celery_app worker -Q gpu,cpu -c 1
 
-The broker comes from CELERY_BROKER_URL; without it, kombu's filesystem
-transport in the same folders as the web tier (PODIUM_VAR_DIR/broker), so
-`make run` needs no server. Settings that matter for not losing work:
+The broker and its options come from `common.broker`, as the web tier's do: without
+CELERY_BROKER_URL, kombu's filesystem transport in the same folders as the web tier
+(PODIUM_VAR_DIR/broker), so `make run` needs no server. Settings that matter for not
+losing work:
 
 - acks late + reject on worker lost: a message is acknowledged after the task
   ran, and a worker killed mid-task hands it back to the broker;
@@ -16,62 +17,38 @@ transport in the same folders as the web tier (PODIUM_VAR_DIR/broker), so
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from celery import Celery
 from celery.signals import worker_init
 from kombu import Exchange, Queue
 
+from common.broker import (
+    BrokerConfigError,
+    broker_url,
+    check_time_limit,
+    make_folders,
+    task_time_limit,
+    transport_options,
+)
+from common.env import env_int, env_str
+from common.protocol import GPU_QUEUE, TRAIN_QUEUES, TRAIN_TASK
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class WorkerConfigError(RuntimeError):
-    """A setting of the worker is wrong; the message names the variable."""
-
-
-def _env_int(name: str, default: int, *, minimum: int = 1) -> int:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise WorkerConfigError(f"environment variable {name}={raw!r} is not an integer") from None
-    if value < minimum:
-        raise WorkerConfigError(f"environment variable {name}={value} must be >= {minimum}")
-    return value
-
-
 def var_dir() -> Path:
-    return Path(os.environ.get("PODIUM_VAR_DIR") or ROOT / "var")
-
-
-def broker_config() -> tuple[str, dict]:
-    """The broker URL and transport options, matching platform/podium/settings.py."""
-    url = os.environ.get("CELERY_BROKER_URL") or "filesystem://"
-    if url.startswith("filesystem://"):
-        broker = var_dir() / "broker"
-        queue, processed = broker / "queue", broker / "processed"
-        queue.mkdir(parents=True, exist_ok=True)
-        processed.mkdir(parents=True, exist_ok=True)
-        return url, {
-            "data_folder_in": str(queue),
-            "data_folder_out": str(queue),
-            "processed_folder": str(processed),
-            "store_processed": False,
-            # Exchange bindings; kombu's default is ./control in the working directory.
-            "control_folder": str(broker / "control"),
-        }
-    return url, {"visibility_timeout": _env_int("PODIUM_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+    return Path(env_str("PODIUM_VAR_DIR", "") or ROOT / "var")
 
 
 def make_app() -> Celery:
-    url, transport_options = broker_config()
-    time_limit = _env_int("PODIUM_TASK_TIME_LIMIT", 1800, minimum=10)
+    url = broker_url()
+    options = transport_options(url, var_dir())
+    make_folders(options)
+    time_limit = task_time_limit()
     app = Celery("podium-workers", broker=url, include=["workers.tasks"])
     app.conf.update(
-        broker_transport_options=transport_options,
+        broker_transport_options=options,
         broker_connection_retry_on_startup=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -83,31 +60,16 @@ def make_app() -> Celery:
         accept_content=["json"],
         result_backend=None,
         task_ignore_result=True,
-        task_default_queue="gpu",
+        task_default_queue=GPU_QUEUE,
         # Exchange and routing key equal to the queue name: what the web tier's app creates
         # when it sends to a queue by name, so the two tiers' bindings agree.
-        task_queues=[Queue(name, Exchange(name), routing_key=name) for name in ("gpu", "cpu")],
-        task_routes={"workers.tasks.train_submission": {"queue": "gpu"}},
+        task_queues=[Queue(name, Exchange(name), routing_key=name) for name in TRAIN_QUEUES],
+        task_routes={TRAIN_TASK: {"queue": GPU_QUEUE}},
         worker_hijack_root_logger=False,
         # A training process that has run many tasks holds fragmented CUDA/CPU memory.
-        worker_max_tasks_per_child=_env_int("PODIUM_WORKER_MAX_TASKS_PER_CHILD", 50),
+        worker_max_tasks_per_child=env_int("PODIUM_WORKER_MAX_TASKS_PER_CHILD", 50, minimum=1),
     )
     return app
-
-
-def check_time_limits(conf) -> None:
-    """Refuse to start when a task could outlive the broker's visibility timeout."""
-    options = conf.broker_transport_options or {}
-    visibility = options.get("visibility_timeout")
-    if visibility is None:
-        return  # the filesystem transport never redelivers by timeout
-    hard = conf.task_time_limit
-    if hard is None or hard >= visibility:
-        raise WorkerConfigError(
-            f"the hard task time limit (PODIUM_TASK_TIME_LIMIT={hard}) must be below the broker's visibility "
-            f"timeout (PODIUM_VISIBILITY_TIMEOUT={visibility}); otherwise the broker hands a running "
-            "task to a second worker"
-        )
 
 
 app = make_app()
@@ -117,6 +79,6 @@ app = make_app()
 def _check_on_start(sender=None, **_):
     # Celery logs and swallows a receiver's exception; SystemExit is what really stops the start.
     try:
-        check_time_limits(app.conf)
-    except WorkerConfigError as exc:
+        check_time_limit(app.conf.broker_url, app.conf.broker_transport_options, app.conf.task_time_limit)
+    except BrokerConfigError as exc:
         raise SystemExit(f"podium worker refuses to start: {exc}") from None

@@ -13,34 +13,24 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from common.env import EnvError, env_float, env_str
+from common.protocol import Budget, EpochRecord, json_safe
+from datasets.arrays import DatasetFileError
 from podium_client.errors import ApiError, AuthError, Conflict, PodiumError
 from podium_client.worker import WorkerClient
 from workers.cache import CacheError, FileCache
+from workers.data import DataError
+from workers.spec import ConfigError
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
-    if value <= 0:
-        raise ValueError(f"environment variable {name}={value} must be > 0")
-    return value
 
 
 @dataclass(frozen=True)
@@ -53,18 +43,19 @@ class RunnerSettings:
 
     @classmethod
     def from_env(cls) -> RunnerSettings:
-        var = Path(os.environ.get("PODIUM_VAR_DIR") or ROOT / "var")
-        device = os.environ.get("PODIUM_WORKER_DEVICE", "auto")
+        var = Path(env_str("PODIUM_VAR_DIR", "") or ROOT / "var")
+        device = env_str("PODIUM_WORKER_DEVICE", "auto")
         if device not in ("auto", "cpu", "cuda"):
-            raise ValueError(
-                f"environment variable PODIUM_WORKER_DEVICE={device!r} must be auto, cpu or cuda"
-            )
-        work = os.environ.get("PODIUM_WORKER_WORK_DIR")
+            raise EnvError(f"environment variable PODIUM_WORKER_DEVICE={device!r} must be auto, cpu or cuda")
+        heartbeat = env_float("PODIUM_HEARTBEAT_INTERVAL_S", 10.0)
+        if heartbeat <= 0:
+            raise EnvError(f"environment variable PODIUM_HEARTBEAT_INTERVAL_S={heartbeat} must be > 0")
+        work = env_str("PODIUM_WORKER_WORK_DIR", "")
         return cls(
-            api_url=os.environ.get("PODIUM_API_URL", "http://127.0.0.1:8000"),
-            cache_dir=Path(os.environ.get("PODIUM_WORKER_CACHE") or var / "worker-cache"),
+            api_url=env_str("PODIUM_API_URL", "http://127.0.0.1:8000"),
+            cache_dir=Path(env_str("PODIUM_WORKER_CACHE", "") or var / "worker-cache"),
             work_dir=Path(work) if work else None,
-            heartbeat_interval=_env_float("PODIUM_HEARTBEAT_INTERVAL_S", 10.0),
+            heartbeat_interval=heartbeat,
             device=device,
         )
 
@@ -181,7 +172,7 @@ def run_submission(
 
 
 def _attempt(client, order: dict, attempt: int, settings, work: Path, progress: Progress, beat) -> str:
-    from workers import train as trainer  # torch: imported in the worker process only
+    from workers import training  # torch: imported in the worker process only
 
     progress.stage = "reading the model config"
     config = _parse_config(order)
@@ -195,7 +186,7 @@ def _attempt(client, order: dict, attempt: int, settings, work: Path, progress: 
     metric = (order.get("metric") or {}).get("name")
     progress.stage = "training"
 
-    def on_epoch(record: dict) -> None:
+    def on_epoch(record: EpochRecord) -> None:
         payload = epoch_payload(record)
         epoch = int(payload.get("epoch", len(progress.epochs_done) + 1))
         progress.epoch = epoch
@@ -204,22 +195,22 @@ def _attempt(client, order: dict, attempt: int, settings, work: Path, progress: 
         if beat.stopped.is_set():
             raise Stop()
 
-    result = trainer.train(
+    result = training.train(
         config,
         data,
         device=device,
         on_epoch=on_epoch,
-        budget=order.get("budget"),
+        budget=Budget.from_dict(order.get("budget")),
         out_dir=work / "out",
         should_stop=beat.stopped.is_set,
         metric=metric,
         pretrain_data=pretrain or None,
     )
-    if beat.stopped.is_set() or result.stopped_reason == trainer.CANCELLED:
+    if beat.stopped.is_set() or result.stopped_reason == training.CANCELLED:
         raise Stop()
 
     progress.stage = "uploading the predictions"
-    csv_bytes = trainer.predictions_csv(result, data.manifest, metric)
+    csv_bytes = training.predictions_csv(result, data.manifest, metric)
     weights = None
     if result.weights_path is not None and Path(result.weights_path).is_file():
         weights = Path(result.weights_path).read_bytes()
@@ -282,8 +273,7 @@ def _load_dataset(client, cache: FileCache, dataset: dict, folder: Path):
 
 def _pretrain_data(client, cache: FileCache, order: dict, config, work: Path) -> dict:
     """Arrays of the pre-training dataset the config names, when the competition allows it."""
-    pretrain = getattr(config, "pretrain", None)
-    wanted = getattr(pretrain, "dataset", None) if pretrain is not None else None
+    wanted = config.pretrain.dataset if config.pretrain is not None else None
     if not wanted:
         return {}
     for dataset in order.get("pretrain") or []:
@@ -311,48 +301,32 @@ def _parse_config(order: dict):
     return parse_config(text)
 
 
-def _json_safe(value: Any) -> Any:
-    """JSON cannot carry NaN/inf (a diverged loss): they travel as null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
-        return _json_safe(value.item())
-    return value
-
-
-def epoch_payload(report: Any) -> dict:
-    if hasattr(report, "as_dict"):
-        report = report.as_dict()
-    elif hasattr(report, "__dataclass_fields__"):
-        import dataclasses
-
-        report = dataclasses.asdict(report)
-    return _json_safe(dict(report))
+def epoch_payload(record: EpochRecord) -> dict:
+    """An epoch record as JSON can carry it (a diverged loss is NaN: it travels as null)."""
+    return json_safe(dict(record))
 
 
 def describe_error(exc: BaseException, progress: Progress, order: dict | None = None) -> str:
     """A reason a participant can act on, never a traceback."""
+    import torch  # in the worker process already: the attempt trains with it
+    from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
+
+    from workers.training import TrainError
+
     name = type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     where = progress.where()
-    if name == "OutOfMemoryError" or "out of memory" in text.lower():
-        device = "CUDA" if "cuda" in text.lower() or name == "OutOfMemoryError" else "memory"
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text.lower():
+        device = "CUDA" if "cuda" in text.lower() or isinstance(exc, torch.OutOfMemoryError) else "memory"
         return f"{device} out of memory {where}; use a smaller batch_size or a smaller model"
-    if name in ("SoftTimeLimitExceeded", "TimeLimitExceeded"):
+    if isinstance(exc, (SoftTimeLimitExceeded, TimeLimitExceeded)):
         return f"training exceeded the worker's time limit {where}"
-    if isinstance(exc, TrainingRefused) or any(c.__name__ == "TrainError" for c in type(exc).__mro__):
+    if isinstance(exc, (TrainingRefused, TrainError)):
         return str(exc)  # the trainer's messages are written for the participant
-    if name == "ConfigError":
-        problems = getattr(exc, "problems", None) or []
-        listed = "; ".join(
-            f"{getattr(p, 'path', None) or ''}: {getattr(p, 'message', p)}" for p in problems[:5]
-        )
+    if isinstance(exc, ConfigError):
+        listed = "; ".join(f"{p.path or ''}: {p.message}" for p in exc.problems[:5])
         return f"the model config is invalid: {listed or text}"
-    if name in ("DataError", "DatasetError") or isinstance(exc, CacheError):
+    if isinstance(exc, (DataError, DatasetFileError, CacheError)):
         return f"dataset problem {where}: {text}"
     if isinstance(exc, ApiError):
         return f"the platform refused a request {where}: {exc.summary}" + (
@@ -360,6 +334,6 @@ def describe_error(exc: BaseException, progress: Progress, order: dict | None = 
         )
     if isinstance(exc, PodiumError):
         return f"could not reach the platform {where}: {text}"
-    if name == "FloatingPointError" or "nan" in text.lower() and "loss" in text.lower():
+    if isinstance(exc, FloatingPointError) or "nan" in text.lower() and "loss" in text.lower():
         return f"training diverged {where}: {text}"
     return f"the worker failed {where}: {name}" + (f": {text}" if text else "")

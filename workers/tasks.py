@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 
+from common.protocol import TRAIN_TASK
 from workers.celery_app import app
 from workers.runner import run_submission
 
 log = logging.getLogger(__name__)
 
 
-@app.task(name="workers.tasks.train_submission", ignore_result=True)
+@app.task(name=TRAIN_TASK, ignore_result=True)
 def train_submission(submission_id: int, attempt: int, token: str) -> str:
     outcome = run_submission(int(submission_id), int(attempt), token)
     log.info("submission %s attempt %s: %s", submission_id, attempt, outcome)

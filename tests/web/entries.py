@@ -32,7 +32,7 @@ def record_epoch(entry, epoch: int, *, lr="0.01", loss0=1.2):
         data={
             "train_loss": loss,
             "val_loss": loss * 1.1,
-            "val_metric": {"name": "accuracy", "value": 0.5 + 0.1 * epoch},  # as workers.train reports it
+            "val_metric": {"name": "accuracy", "value": 0.5 + 0.1 * epoch},  # as workers.training reports it
             "lr": float(lr),
             "grad_norms": {"layers.0.linear": 0.5 / epoch, "layers.2.linear": 1e-4 / epoch},
         },

@@ -26,7 +26,7 @@ def test_the_charts_read_what_the_trainer_really_reports():
     from types import SimpleNamespace
 
     from podium.web.charts import compare_charts, submission_charts
-    from workers import train as trainer
+    from workers import training as trainer
     from workers.data import load_dataset
     from workers.runner import epoch_payload
     from workers.spec import parse_config

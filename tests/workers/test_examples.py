@@ -15,7 +15,8 @@ import torch
 from datasets.answer_key import make_answer_key
 from datasets.catalog import build as build_bundle
 from datasets.predictions import parse_predictions
-from workers import train as trainer
+from workers import local
+from workers import training as trainer
 from workers.data import load_dataset
 from workers.spec import parse_config
 
@@ -40,7 +41,7 @@ def dataset_of(name: str) -> str:
 
 
 def cut(name: str, epochs: int):
-    return trainer.with_epochs(parse_config((EXAMPLES / name).read_text(encoding="utf-8")), epochs)
+    return local.with_epochs(parse_config((EXAMPLES / name).read_text(encoding="utf-8")), epochs)
 
 
 _DATA: dict[str, object] = {}
@@ -164,7 +165,7 @@ def test_pretrain_then_lora_finetune_runs_and_merges_the_adapters():
 def test_head_only_full_and_partly_frozen_finetuning(finetune, trained_layers):
     text = (EXAMPLES / "pretrain_lora_digits.yaml").read_text(encoding="utf-8")
     text = text[: text.index("finetune:")] + finetune + "\n"
-    config = trainer.with_epochs(parse_config(text), 1)
+    config = local.with_epochs(parse_config(text), 1)
     result = trainer.train(config, data("digits-5to9-fewshot"))
     assert [h["phase"] for h in result.history] == ["pretrain", "train"]
     assert set(result.history[-1]["grad_norms"]) == trained_layers
@@ -177,10 +178,10 @@ def test_head_only_full_and_partly_frozen_finetuning(finetune, trained_layers):
 @pytest.mark.slow
 def test_quality_bars_with_the_examples_own_settings(tmp_path):
     """Measured with the local runner (what docs/techniques.md records)."""
-    cnn = trainer.run_local(EXAMPLES / "digits_cnn.yaml", "digits", out_dir=tmp_path / "cnn", progress=False)
+    cnn = local.run_local(EXAMPLES / "digits_cnn.yaml", "digits", out_dir=tmp_path / "cnn", progress=False)
     assert cnn["epochs_run"] == 30
     assert cnn["test_metrics"]["accuracy"] >= 0.98
-    mlp = trainer.run_local(
+    mlp = local.run_local(
         EXAMPLES / "breast_cancer_mlp.yaml", "breast-cancer", out_dir=tmp_path / "mlp", progress=False
     )
     assert mlp["test_metrics"]["accuracy"] >= 0.95

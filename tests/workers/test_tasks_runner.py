@@ -8,7 +8,10 @@ import time
 from datetime import timedelta
 
 import pytest
+import torch
+from celery.exceptions import SoftTimeLimitExceeded
 
+from datasets.arrays import DatasetFileError
 from tests.e2e.helpers import SLOW_CONFIG, TINY_CONFIG
 from workers.runner import Progress, RunnerSettings, describe_error, run_submission
 
@@ -146,19 +149,11 @@ def test_a_token_for_another_attempt_cannot_claim(competition, alice, settings_f
     assert Submission.objects.get(pk=entry.pk).status == "queued"
 
 
-class OutOfMemoryError(RuntimeError):
-    """Named as torch.cuda.OutOfMemoryError is; describe_error goes by the name."""
-
-
-class SoftTimeLimitExceeded(Exception):
-    pass
-
-
 @pytest.mark.parametrize(
     ("exc", "expected"),
     [
         (
-            OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+            torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
             "CUDA out of memory while training epoch 3; use a smaller batch_size or a smaller model",
         ),
         (SoftTimeLimitExceeded(), "training exceeded the worker's time limit while training epoch 3"),
@@ -174,7 +169,22 @@ def test_failure_messages_are_readable_and_say_where(exc, expected):
 
 
 def test_the_trainers_own_messages_pass_through_unchanged():
-    from workers.train import TrainError
+    from workers.training import TrainError
 
     message = "training diverged: the train loss is nan at epoch 4 (train); try a lower learning rate"
     assert describe_error(TrainError(message), Progress(stage="training", epoch=3)) == message
+
+
+def test_a_dataset_file_the_arrays_refuse_is_a_dataset_problem(tmp_path):
+    """The real error of datasets.arrays, raised by reading a file that does not match its manifest."""
+    from datasets.arrays import load_arrays
+    from datasets.catalog import build as build_bundle
+
+    bundle = build_bundle("iris")
+    for name, body in bundle.files.items():
+        (tmp_path / name).write_bytes(body)
+    (tmp_path / "train.csv").write_bytes(b"id,nothing\n1,2\n")
+    with pytest.raises(DatasetFileError) as exc:
+        load_arrays(tmp_path, bundle.manifest)
+    message = describe_error(exc.value, Progress(stage="downloading the dataset"))
+    assert message == f"dataset problem while downloading the dataset: {exc.value}"

@@ -23,12 +23,13 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from common.protocol import Budget as SpecBudget
+from common.protocol import Budget
 from datasets.answer_key import make_answer_key
 from datasets.catalog import build as build_bundle
 from datasets.predictions import parse_predictions
 from datasets.scoring import score
-from workers import train as trainer
+from workers import local
+from workers import training as trainer
 from workers.build import build_model, layer_names
 from workers.data import DataError, Standardizer, TrainData, load_dataset, stratified_split
 from workers.spec import ConfigError, load_config, parse_config
@@ -99,7 +100,7 @@ def mlp(epochs=3, seed=0, lr=0.01, opt="adam", sched="cosine", batch_size=32, dr
 
 
 def example(name: str, epochs: int):
-    return trainer.with_epochs(parse_config((EXAMPLES / name).read_text(encoding="utf-8")), epochs)
+    return local.with_epochs(parse_config((EXAMPLES / name).read_text(encoding="utf-8")), epochs)
 
 
 def with_train(config, **updates):
@@ -222,7 +223,7 @@ def test_gradient_clipping_bounds_the_update(small):
 
 
 def test_epoch_budget_stops_the_run_with_a_reason(small):
-    result = trainer.train(mlp(epochs=5), small, budget={"epochs": 2})
+    result = trainer.train(mlp(epochs=5), small, budget=Budget(epochs=2))
     assert result.stopped_reason == trainer.BUDGET_EPOCHS
     assert result.epochs_run == 2 and len(result.history) == 2
     assert "the budget allows 2" in result.stop_message
@@ -233,7 +234,7 @@ def test_wall_clock_budget_is_checked_during_the_epoch(small):
     # Batches of one row: the first epoch (320 steps) takes far longer than the budget.
     config = example("digits_cnn.yaml", epochs=50)
     config = with_train(config, batch_size=1)
-    result = trainer.train(config, small, budget=SpecBudget(seconds=0.05))
+    result = trainer.train(config, small, budget=Budget(seconds=0.05))
     assert result.stopped_reason == trainer.BUDGET_SECONDS
     assert "budget allows 0.05 s" in result.stop_message
     # Stopped inside epoch 1, which is reported and marked partial.
@@ -245,12 +246,12 @@ def test_wall_clock_budget_is_checked_during_the_epoch(small):
 def test_budget_with_pretraining_caps_each_phase_and_a_clock_stop_in_pretraining_gives_no_model():
     few = load_dataset("digits-5to9-fewshot")
     config = example("pretrain_lora_digits.yaml", epochs=3)
-    capped = trainer.train(config, few, budget={"epochs": 1})
+    capped = trainer.train(config, few, budget=Budget(epochs=1))
     assert [h["phase"] for h in capped.history] == ["pretrain", "train"]
     assert capped.stopped_reason == trainer.BUDGET_EPOCHS
     assert capped.predictions is not None and set(capped.predictions) <= {"5", "6", "7", "8", "9"}
 
-    timed_out = trainer.train(config, few, budget={"seconds": 0.01})
+    timed_out = trainer.train(config, few, budget=Budget(seconds=0.01))
     assert timed_out.stopped_reason == trainer.BUDGET_SECONDS
     assert {h["phase"] for h in timed_out.history} == {"pretrain"}
     assert timed_out.predictions is None
@@ -262,18 +263,10 @@ def test_budget_with_pretraining_caps_each_phase_and_a_clock_stop_in_pretraining
 
 def test_parameter_budget_refuses_before_building(small):
     with pytest.raises(trainer.BudgetExceeded) as exc:
-        trainer.train(mlp(), small, budget=trainer.Budget(max_parameters=1000))
+        trainer.train(mlp(), small, budget=Budget(params=1000))
     assert exc.value.reason == trainer.BUDGET_PARAMETERS
     # 64*32+32 + 32*10+10 = 2,410 parameters
     assert str(exc.value) == "the model has 2,410 parameters; the budget allows 1,000"
-
-
-def test_budget_accepts_the_specs_budget_and_the_protocols_keys():
-    assert repr(trainer.Budget.coerce(SpecBudget(epochs=3, params=10, seconds=1.5))) == repr(
-        trainer.Budget(3, 10, 1.5)
-    )
-    b = trainer.Budget.coerce({"max_epochs": 4, "max_params": 7})
-    assert (b.max_epochs, b.max_parameters, b.max_seconds) == (4, 7, None)
 
 
 def test_should_stop_cancels_with_no_predictions(small):
@@ -382,7 +375,7 @@ def test_local_runner_writes_predictions_metrics_and_weights(tmp_path):
         [
             sys.executable,
             "-m",
-            "workers.train",
+            "workers.local",
             str(EXAMPLES / "breast_cancer_mlp.yaml"),
             "--dataset",
             "breast-cancer",
@@ -414,7 +407,7 @@ def test_local_runner_says_why_the_clock_budget_stopped_the_run(tmp_path):
         [
             sys.executable,
             "-m",
-            "workers.train",
+            "workers.local",
             str(EXAMPLES / "digits_cnn.yaml"),
             "--dataset",
             "digits",
@@ -443,7 +436,7 @@ def test_local_runner_says_why_the_clock_budget_stopped_the_run(tmp_path):
 
 def _runner(tmp_path, config: Path, dataset: str, *args: str) -> int:
     try:
-        return trainer.main(
+        return local.main(
             [str(config), "--dataset", dataset, "--out", str(tmp_path / "out"), "--no-progress", *args]
         )
     except SystemExit as exc:
@@ -531,7 +524,7 @@ def test_local_runner_refuses_bad_input_with_a_message_and_writes_nothing(
         path = tmp_path / "bad.yaml"
         path.write_text(config)
     with pytest.raises(SystemExit) as exc:
-        trainer.main([str(path), "--dataset", dataset, "--out", str(tmp_path / "out"), "--no-progress"])
+        local.main([str(path), "--dataset", dataset, "--out", str(tmp_path / "out"), "--no-progress"])
     assert exc.value.code == 1
     err = capsys.readouterr().err
     assert expected in err
@@ -616,18 +609,18 @@ def test_with_epochs_gives_a_config_the_schema_accepts():
     text = (EXAMPLES / "transformer_digits.yaml").read_text(encoding="utf-8")
     full = parse_config(text)
     assert full.train.scheduler.name == "warmup_cosine" and full.train.scheduler.warmup_epochs == 3
-    assert trainer.with_epochs(full, full.train.epochs) == full
+    assert local.with_epochs(full, full.train.epochs) == full
     # A warm-up as long as the cut run would be refused (warmup_epochs < epochs): it is shortened.
-    two = trainer.with_epochs(full, 2)
+    two = local.with_epochs(full, 2)
     assert (two.train.epochs, two.train.scheduler.name, two.train.scheduler.warmup_epochs) == (
         2,
         "warmup_cosine",
         1,
     )
-    one = trainer.with_epochs(full, 1)
+    one = local.with_epochs(full, 1)
     assert (one.train.scheduler.name, one.train.scheduler.warmup_epochs) == ("cosine", 0)
     with pytest.raises(ConfigError, match="train.epochs: must be >= 1"):
-        trainer.with_epochs(full, 0)
+        local.with_epochs(full, 0)
 
 
 # --------------------------------------------------------------------------- fine-tuning
@@ -648,33 +641,33 @@ def lora_of(*layers: str) -> set[str]:
 def watch_phases(monkeypatch) -> dict:
     """What each phase of a run trains: the parameters with requires_grad, the
     ones the optimiser got (by name), and every parameter before and after."""
-    from workers import build
+    from workers.training import loop
 
     seen: dict = {}
-    real_fit, real_optimizer = trainer._Run.fit, build.build_optimizer
+    real_fit, real_optimizer = loop.Loop.fit, loop.build_optimizer
     handed: list[set[int]] = []
 
     def build_optimizer(params, cfg):
         handed.append({id(p) for p in params})
         return real_optimizer(params, cfg)
 
-    def fit(self, model, tensors, tcfg, *, epochs, seed, phase):
+    def fit(self, model, tensors, plan):
         named = dict(model.named_parameters())
         record = {
             "requires_grad": {n for n, p in named.items() if p.requires_grad},
             "before": {n: p.detach().clone() for n, p in named.items()},
             "stats_before": {n: b.clone() for n, b in model.named_buffers()},
         }
-        out = real_fit(self, model, tensors, tcfg, epochs=epochs, seed=seed, phase=phase)
+        out = real_fit(self, model, tensors, plan)
         record["optimised"] = {n for n, p in named.items() if id(p) in handed[-1]}
         record["after"] = {n: p.detach().clone() for n, p in named.items()}
         record["stats_after"] = {n: b.clone() for n, b in model.named_buffers()}
-        record["n_trainable"] = out["n_trainable"]
-        seen[phase] = record
+        record["n_trainable"] = out.n_trainable
+        seen[plan.phase] = record
         return out
 
-    monkeypatch.setattr(build, "build_optimizer", build_optimizer)
-    monkeypatch.setattr(trainer._Run, "fit", fit)
+    monkeypatch.setattr(loop, "build_optimizer", build_optimizer)
+    monkeypatch.setattr(loop.Loop, "fit", fit)
     return seen
 
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from workers import train as trainer
+from workers import local
+from workers import training as trainer
 from workers.data import load_dataset
 from workers.spec import load_config, parse_config
 
@@ -23,7 +24,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def example(name: str, epochs: int, **train_updates):
-    config = trainer.with_epochs(parse_config((EXAMPLES / name).read_text(encoding="utf-8")), epochs)
+    config = local.with_epochs(parse_config((EXAMPLES / name).read_text(encoding="utf-8")), epochs)
     if train_updates:
         # Through the whole schema again: a config a submission could be.
         data = config.model_dump(mode="json")

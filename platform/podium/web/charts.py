@@ -13,7 +13,7 @@ METRIC_KEYS = (("train_metric", "train metric"), ("val_metric", "validation metr
 
 def _num(value):
     if isinstance(value, dict):
-        # The trainer reports a metric as {"name": "accuracy", "value": 0.93} (workers.train).
+        # The trainer reports a metric as {"name": "accuracy", "value": 0.93} (workers.training).
         value = value.get("value")
     try:
         v = float(value)

@@ -1,0 +1,46 @@
+"""The compute tier's trainer: a model config and in-memory arrays in, a `TrainResult` out.
+
+    plan.py      the config resolved once into a typed plan per phase
+    tensors.py   the dataset on the device for the whole run
+    loop.py      the fit loop (forward, backward, step) and the epoch report
+    stopping.py  the rules that end a phase: clock, cancel, epoch cap, early stopping
+    gradients.py per-layer gradient norms and clipping from the same fused norms
+    outputs.py   weights (safetensors) and the predictions CSV
+    result.py    TrainResult, stop reasons, the trainer's errors
+    trainer.py   train(), which puts them together
+
+The local runner is `python -m workers.local`.
+"""
+
+from workers.training.outputs import predictions_csv, save_weights
+from workers.training.plan import PhasePlan, TrainingPlan, plan_for
+from workers.training.result import (
+    BUDGET_EPOCHS,
+    BUDGET_PARAMETERS,
+    BUDGET_SECONDS,
+    CANCELLED,
+    COMPLETED,
+    EARLY_STOPPING,
+    BudgetExceeded,
+    TrainError,
+    TrainResult,
+)
+from workers.training.trainer import train
+
+__all__ = [
+    "BUDGET_EPOCHS",
+    "BUDGET_PARAMETERS",
+    "BUDGET_SECONDS",
+    "CANCELLED",
+    "COMPLETED",
+    "EARLY_STOPPING",
+    "BudgetExceeded",
+    "PhasePlan",
+    "TrainError",
+    "TrainResult",
+    "TrainingPlan",
+    "plan_for",
+    "predictions_csv",
+    "save_weights",
+    "train",
+]

@@ -1,0 +1,224 @@
+"""The fit loop: forward, backward, step, over batches indexed into device tensors.
+
+The loop's policies live elsewhere: what a phase does comes from its `PhasePlan`,
+when it stops from the rules in `stopping`, the gradient norms and clipping from
+`gradients`. An epoch ends with one transfer to the host of all its numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from common.protocol import EpochRecord
+from workers.build import build_optimizer, build_scheduler
+from workers.lora import frozen_norms_to_eval
+from workers.training.gradients import GradNormTracker
+from workers.training.plan import PhasePlan
+from workers.training.result import CANCELLED, Stop, TrainError
+from workers.training.stopping import CancelPoll, EarlyStopper, EpochCap, WallClock
+from workers.training.tensors import DeviceTensors
+
+EVAL_CHUNK = 4096  # rows per forward pass when predicting a whole split
+
+
+def loss_fn(classification: bool) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    if classification:
+        return F.cross_entropy
+
+    def mse(out, y):
+        return F.mse_loss(out.reshape(-1), y)
+
+    return mse
+
+
+def steps_per_epoch(n_rows: int, batch_size: int) -> tuple[int, int]:
+    """The batch size used (at most the rows there are) and the batches of an epoch."""
+    bs = max(1, min(batch_size, n_rows))
+    steps = n_rows // bs
+    # A last batch of one row would break BatchNorm; smaller remainders still train.
+    if n_rows - steps * bs >= 2 or steps == 0:
+        steps += 1
+    return bs, steps
+
+
+@dataclass(frozen=True)
+class PhaseOutcome:
+    best_epoch: int | None  # the early-stopping epoch whose weights the model holds now
+    stop: Stop | None  # None: every epoch of the phase ran
+    n_trainable: int
+
+
+class Loop:
+    """Trains the phases of one run (pre-training, then training) and keeps their epoch history.
+
+    `metric` is a `datasets.metrics` metric, computed on the validation rows every epoch.
+    """
+
+    def __init__(
+        self,
+        *,
+        device: torch.device,
+        metric,
+        precision: str,
+        clock: WallClock,
+        cancel: CancelPoll,
+        epoch_cap: EpochCap,
+        on_epoch: Callable[[EpochRecord], None] | None = None,
+    ):
+        self.device = device
+        self.metric = metric
+        self.precision = precision
+        self.clock = clock
+        self.cancel = cancel
+        self.epoch_cap = epoch_cap
+        self.on_epoch = on_epoch
+        self.epochs_done = 0
+        self.history: list[EpochRecord] = []
+
+    def autocast(self):
+        if self.precision == "bf16":
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @torch.no_grad()
+    def forward_all(self, model: nn.Module, X: torch.Tensor) -> torch.Tensor:
+        model.eval()
+        outs = []
+        with self.autocast():
+            for i in range(0, X.shape[0], EVAL_CHUNK):
+                outs.append(model(X[i : i + EVAL_CHUNK]).float())
+        return torch.cat(outs) if outs else torch.zeros((0,), device=self.device)
+
+    def fit(self, model: nn.Module, tensors: DeviceTensors, plan: PhasePlan) -> PhaseOutcome:
+        """Train `model` for up to `plan.epochs` epochs, reporting each one."""
+        dev = self.device
+        criterion = loss_fn(tensors.classification)
+        X, Y = tensors.X_train, tensors.y_train
+        n = X.shape[0]
+        bs, steps = steps_per_epoch(n, plan.batch_size)
+
+        params = [p for p in model.parameters() if p.requires_grad]
+        if not params:
+            raise TrainError("nothing to train: every parameter is frozen")
+        optimizer = build_optimizer(params, plan.optimizer)
+        scheduler = build_scheduler(optimizer, plan.scheduler, steps, plan.epochs)
+        clip = plan.clip
+        tracker = GradNormTracker(model, params, dev, steps)
+        have_val = tensors.has_validation
+        early = EarlyStopper(plan.early_stopping) if plan.early_stopping is not None and have_val else None
+        best_state = None
+
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(plan.shuffle_seed)
+        stop: Stop | None = None
+        phase_epochs = 0
+
+        for _ in range(plan.epochs):
+            stop = self.epoch_cap.check(phase_epochs, plan.phase)
+            if stop is not None:
+                break
+            t0 = time.perf_counter()
+            model.train()
+            frozen_norms_to_eval(model)
+            tracker.reset()
+            loss_sum = torch.zeros((), device=dev)
+            perm = torch.randperm(n, generator=gen, device=dev)
+            lr = optimizer.param_groups[0]["lr"]
+            for s in range(steps):
+                idx = perm[s * bs : (s + 1) * bs]
+                xb = X.index_select(0, idx)
+                yb = Y.index_select(0, idx)
+                with self.autocast():
+                    out = model(xb)
+                loss = criterion(out.float(), yb)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                tracker.step(clip)
+                lr = optimizer.param_groups[0]["lr"]
+                optimizer.step()
+                scheduler.step()
+                loss_sum += loss.detach()
+                now = time.perf_counter()
+                stop = self.clock.check(now) or self.cancel.check(now)
+                if stop is not None:
+                    break
+            if stop is not None and stop.reason == CANCELLED:
+                break
+            # An epoch the clock interrupted is still reported, marked partial.
+
+            # Validation, then a single transfer of the epoch's numbers.
+            parts = [(loss_sum / max(tracker.batches, 1)).reshape(1)]
+            val_out = None
+            if have_val:
+                val_out = self.forward_all(model, tensors.X_val)
+                parts.append(criterion(val_out, tensors.y_val).reshape(1))
+            parts.append(tracker.epoch_means())
+            numbers = torch.cat(parts).tolist()
+            train_loss = numbers[0]
+            val_loss = numbers[1] if have_val else None
+            norms = numbers[2:] if have_val else numbers[1:]
+            if not math.isfinite(train_loss):
+                raise TrainError(
+                    f"training diverged: the train loss is {train_loss} at epoch {self.epochs_done + 1} "
+                    f"({plan.phase}); try a lower learning rate or gradient clipping"
+                )
+            val_metric = None
+            if val_out is not None:
+                val_metric = {"name": self.metric.name, "value": self._metric_value(val_out, tensors)}
+            self.epochs_done += 1
+            phase_epochs += 1
+            record: EpochRecord = {
+                "phase": plan.phase,
+                "epoch": self.epochs_done,
+                "train_loss": train_loss,
+                "val_loss": val_loss,
+                "val_metric": val_metric,
+                "lr": lr,
+                "seconds": time.perf_counter() - t0,
+                "grad_norms": dict(zip(tracker.layers, norms, strict=True)),
+            }
+            if stop is not None:
+                record["partial"] = True
+            self.history.append(record)
+            if self.on_epoch is not None:
+                self.on_epoch(record)
+            if stop is not None:
+                break
+
+            if early is not None:
+                if early.observe(self.epochs_done, val_loss):
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                stop = early.check(self.epochs_done)
+                if stop is not None:
+                    break
+            # Asked between epochs too, so a short epoch still notices a cancel or the deadline.
+            now = time.perf_counter()
+            stop = self.clock.check(now) or self.cancel.check(now, force=True)
+            if stop is not None:
+                break
+
+        # With early stopping the result is the best validation epoch's model,
+        # whether the run stopped early or used up its epochs.
+        if best_state is not None and (stop is None or stop.reason != CANCELLED):
+            model.load_state_dict(best_state)
+        return PhaseOutcome(
+            best_epoch=early.best_epoch if early is not None else None,
+            stop=stop,
+            n_trainable=sum(p.numel() for p in params),
+        )
+
+    def _metric_value(self, out: torch.Tensor, tensors: DeviceTensors) -> float:
+        if tensors.classification:
+            proba = torch.softmax(out, dim=1).double().cpu().numpy()
+            pred = proba if self.metric.needs_proba else proba.argmax(axis=1)
+            return float(self.metric(tensors.y_val_np, pred, tensors.n_classes))
+        pred = out.reshape(-1).double().cpu().numpy() * tensors.y_std + tensors.y_mean
+        return float(self.metric(tensors.y_val_np, pred, None))
