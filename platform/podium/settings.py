@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "podium.accounts",
     "podium.competitions",
+    "podium.teams",
     "podium.submissions",
     "podium.leaderboards",
     "podium.web",
@@ -145,6 +146,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "podium.errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Podium API",

@@ -20,13 +20,13 @@ from django.utils import timezone
 from podium.competitions.models import Competition
 from podium.leaderboards.services import board_record_entry, board_record_score
 from podium.submissions import dispatch
+from podium.submissions.entrants import Entrant
 from podium.submissions.errors import (
     SubmissionConflict,
     SubmissionInvalid,
     SubmissionNotAllowed,
 )
 from podium.submissions.limits import (
-    Entrant,
     Usage,
     entrant_get,
     limit_scope_lock,

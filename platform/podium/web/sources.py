@@ -21,8 +21,8 @@ BOARD_SEL = "podium.leaderboards.selectors"
 BOARD_SVC = "podium.leaderboards.services"
 ACC_SVC = "podium.accounts.services"
 ACC_SEL = "podium.accounts.selectors"
-TEAM_SVC = "podium.accounts.team_services"
-TEAM_SEL = "podium.accounts.team_selectors"
+TEAM_SVC = "podium.teams.services"
+TEAM_SEL = "podium.teams.selectors"
 
 
 def _user(user):
@@ -138,7 +138,7 @@ def usage(competition, user):
     """Today's and total entries against the limits (the intake's own count)."""
     from django.utils import timezone
 
-    team = deps.get("podium.submissions.limits", "team_of")(competition=competition, user=user)
+    team = deps.get(TEAM_SEL, "team_for")(competition=competition, user=user)
     return deps.get("podium.submissions.limits", "submission_usage")(
         competition=competition, user=user, team=team, now=timezone.now()
     )

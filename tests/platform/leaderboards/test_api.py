@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from podium.accounts.team_services import team_create
+from podium.teams.services import team_create
 from podium.leaderboards.models import BoardEntry
 
 from .conftest import join, make_entry

@@ -175,7 +175,7 @@ def test_applying_a_score_is_a_fixed_few_statements(competition, alice, bob):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from podium.accounts.team_services import team_create
+    from podium.teams.services import team_create
     from podium.leaderboards.services import board_record_score
 
     join(competition, alice, bob)

@@ -134,7 +134,7 @@ def test_private_pages_equal_the_whole_board_ranking(django_user_model, admin_us
     """Index slices and one public pass give every page exactly what numbering the whole
     board by both orders gives: ties in score, teams, and rows with no private score (the
     unranked tail, after every ranked row)."""
-    from podium.accounts.team_services import team_create
+    from podium.teams.services import team_create
 
     competition = make_competition()
     users = [django_user_model.objects.create_user(username=f"r{i}") for i in range(23)]

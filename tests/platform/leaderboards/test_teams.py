@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from podium.accounts.models import Team, TeamMembership
-from podium.accounts.team_selectors import team_for
-from podium.accounts.team_services import days_elapsed, team_create, team_join, team_leave
+from podium.errors import ApplicationError
 from podium.leaderboards.models import BoardEntry
 from podium.leaderboards.selectors import board_page
 from podium.submissions.models import Status
+from podium.teams.models import Team, TeamMembership
+from podium.teams.selectors import team_for
+from podium.teams.services import days_elapsed, team_create, team_join, team_leave
 
 from .conftest import join, make_competition, make_entry
 
@@ -79,7 +79,7 @@ def test_merging_is_refused_beyond_daily_limit_times_days(alice, bob):
     make_entry(competition, alice, 0.8, team=team)
     make_entry(competition, bob, 0.9)
     assert days_elapsed(competition=competition, now=now) == 2
-    with pytest.raises(ValidationError, match=r"3 entries, but on day 2 .* at most 1 × 2 = 2"):
+    with pytest.raises(ApplicationError, match=r"3 entries, but on day 2 .* at most 1 × 2 = 2"):
         team_join(user=bob, join_code=team.join_code, now=now)
     # Nothing changed.
     assert team_for(competition=competition, user=bob) is None
@@ -91,24 +91,24 @@ def test_merging_is_refused_after_the_merger_deadline(alice, bob):
     competition = make_competition(merger_deadline=now - timedelta(minutes=1))
     join(competition, alice, bob)
     team = team_create(user=alice, competition=competition, name="Owls")
-    with pytest.raises(ValidationError, match="merger deadline"):
+    with pytest.raises(ApplicationError, match="merger deadline"):
         team_join(user=bob, join_code=team.join_code)
 
 
 def test_join_and_create_errors(competition, alice, bob, charlie):
     join(competition, alice, bob)
     team = team_create(user=alice, competition=competition, name="Owls")
-    with pytest.raises(ValidationError, match="No team has the join code 'nope'"):
+    with pytest.raises(ApplicationError, match="No team has the join code 'nope'"):
         team_join(user=bob, join_code="nope")
-    with pytest.raises(ValidationError, match="have not joined the competition"):
+    with pytest.raises(ApplicationError, match="have not joined the competition"):
         team_join(user=charlie, join_code=team.join_code)
-    with pytest.raises(ValidationError, match="already exists"):
+    with pytest.raises(ApplicationError, match="already exists"):
         team_create(user=bob, competition=competition, name="owls")
-    with pytest.raises(ValidationError, match="name is empty"):
+    with pytest.raises(ApplicationError, match="name is empty"):
         team_create(user=bob, competition=competition, name="  ")
-    with pytest.raises(ValidationError, match="already in team 'Owls'"):
+    with pytest.raises(ApplicationError, match="already in team 'Owls'"):
         team_create(user=alice, competition=competition, name="Other")
-    with pytest.raises(ValidationError, match="already in team 'Owls'"):
+    with pytest.raises(ApplicationError, match="already in team 'Owls'"):
         team_join(user=alice, join_code=team.join_code)
 
 
@@ -120,9 +120,9 @@ def test_leave_only_before_the_first_entry(competition, alice, bob):
     assert team_for(competition=competition, user=bob) is None
     team_join(user=bob, join_code=team.join_code)
     make_entry(competition, alice, 0.5, team=team)
-    with pytest.raises(ValidationError, match="cannot leave team 'Owls': it has made 1 entry"):
+    with pytest.raises(ApplicationError, match="cannot leave team 'Owls': it has made 1 entry"):
         team_leave(user=bob, competition=competition)
-    with pytest.raises(ValidationError, match="not in a team"):
+    with pytest.raises(ApplicationError, match="not in a team"):
         team_leave(user=bob, competition=make_competition())
 
 

@@ -80,7 +80,7 @@ def test_total_limit(alice, alice_api, broker):
 
 
 def test_a_team_shares_one_count(alice, bob, charlie, alice_api, bob_api, charlie_api, broker):
-    from podium.accounts.models import Team, TeamMembership
+    from podium.teams.models import Team, TeamMembership
 
     competition = make_competition(slug="teams", daily_limit=2)
     join(competition, alice, bob, charlie)

@@ -95,7 +95,12 @@ def team_join(request):
         except deps.Missing:
             messages.error(request, "Teams are not available on this server yet.")
         except Exception as exc:
-            if exc.__class__.__name__ not in {"ValidationError", "ServiceError", "PermissionDenied"}:
+            if exc.__class__.__name__ not in {
+                "ApplicationError",
+                "ValidationError",
+                "ServiceError",
+                "PermissionDenied",
+            }:
                 raise
             messages.error(request, _message(exc))
         else:
@@ -116,7 +121,12 @@ def team_create(request, slug):
     except deps.Missing:
         messages.error(request, "Teams are not available on this server yet.")
     except Exception as exc:
-        if exc.__class__.__name__ not in {"ValidationError", "ServiceError", "PermissionDenied"}:
+        if exc.__class__.__name__ not in {
+            "ApplicationError",
+            "ValidationError",
+            "ServiceError",
+            "PermissionDenied",
+        }:
             raise
         messages.error(request, _message(exc))
     else:
