@@ -11,8 +11,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from podium.teams.services import team_create
 from podium.leaderboards.models import BoardEntry
+from podium.teams.services import team_create
 
 from .conftest import join, make_entry
 

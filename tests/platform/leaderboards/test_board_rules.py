@@ -175,8 +175,8 @@ def test_applying_a_score_is_a_fixed_few_statements(competition, alice, bob):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from podium.teams.services import team_create
     from podium.leaderboards.services import board_record_score
+    from podium.teams.services import team_create
 
     join(competition, alice, bob)
     for i in range(6):
