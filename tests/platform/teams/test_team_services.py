@@ -14,8 +14,8 @@ from podium.submissions.models import Status
 from podium.teams.models import Team, TeamMembership
 from podium.teams.selectors import team_for
 from podium.teams.services import days_elapsed, team_create, team_join, team_leave
-
-from .conftest import join, make_competition, make_entry
+from tests.factories.competitions import make_bare_competition, make_participations
+from tests.factories.leaderboards import make_entry
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ def standings(competition):
 
 
 def test_creating_a_team_turns_the_persons_row_into_the_teams(competition, alice, bob):
-    join(competition, alice, bob)
+    make_participations(competition, alice, bob)
     make_entry(competition, alice, 0.7)
     make_entry(competition, bob, 0.8)
     team = team_create(user=alice, competition=competition, name="Owls")
@@ -37,7 +37,7 @@ def test_creating_a_team_turns_the_persons_row_into_the_teams(competition, alice
 
 
 def test_joining_merges_the_rows(competition, alice, bob, charlie):
-    join(competition, alice, bob, charlie)
+    make_participations(competition, alice, bob, charlie)
     team = team_create(user=alice, competition=competition, name="Owls")
     make_entry(competition, alice, 0.70, team=team)
     make_entry(competition, alice, 0.90, team=team)
@@ -54,7 +54,7 @@ def test_joining_merges_the_rows(competition, alice, bob, charlie):
 
 
 def test_a_joiner_in_a_team_brings_the_whole_team(competition, alice, bob, charlie):
-    join(competition, alice, bob, charlie)
+    make_participations(competition, alice, bob, charlie)
     owls = team_create(user=alice, competition=competition, name="Owls")
     make_entry(competition, alice, 0.7, team=owls)
     larks = team_create(user=bob, competition=competition, name="Larks")
@@ -72,8 +72,10 @@ def test_a_joiner_in_a_team_brings_the_whole_team(competition, alice, bob, charl
 
 def test_merging_is_refused_beyond_daily_limit_times_days(alice, bob):
     now = timezone.now()
-    competition = make_competition(starts_at=now - timedelta(hours=30), daily_limit=1)  # day 2: at most 2
-    join(competition, alice, bob)
+    competition = make_bare_competition(
+        starts_at=now - timedelta(hours=30), daily_limit=1
+    )  # day 2: at most 2
+    make_participations(competition, alice, bob)
     team = team_create(user=alice, competition=competition, name="Owls")
     make_entry(competition, alice, 0.7, team=team)
     make_entry(competition, alice, 0.8, team=team)
@@ -88,15 +90,15 @@ def test_merging_is_refused_beyond_daily_limit_times_days(alice, bob):
 
 def test_merging_is_refused_after_the_merger_deadline(alice, bob):
     now = timezone.now()
-    competition = make_competition(merger_deadline=now - timedelta(minutes=1))
-    join(competition, alice, bob)
+    competition = make_bare_competition(merger_deadline=now - timedelta(minutes=1))
+    make_participations(competition, alice, bob)
     team = team_create(user=alice, competition=competition, name="Owls")
     with pytest.raises(ApplicationError, match="merger deadline"):
         team_join(user=bob, join_code=team.join_code)
 
 
 def test_join_and_create_errors(competition, alice, bob, charlie):
-    join(competition, alice, bob)
+    make_participations(competition, alice, bob)
     team = team_create(user=alice, competition=competition, name="Owls")
     with pytest.raises(ApplicationError, match="No team has the join code 'nope'"):
         team_join(user=bob, join_code="nope")
@@ -113,7 +115,7 @@ def test_join_and_create_errors(competition, alice, bob, charlie):
 
 
 def test_leave_only_before_the_first_entry(competition, alice, bob):
-    join(competition, alice, bob)
+    make_participations(competition, alice, bob)
     team = team_create(user=alice, competition=competition, name="Owls")
     team_join(user=bob, join_code=team.join_code)
     team_leave(user=bob, competition=competition)
@@ -123,11 +125,11 @@ def test_leave_only_before_the_first_entry(competition, alice, bob):
     with pytest.raises(ApplicationError, match="cannot leave team 'Owls': it has made 1 entry"):
         team_leave(user=bob, competition=competition)
     with pytest.raises(ApplicationError, match="not in a team"):
-        team_leave(user=bob, competition=make_competition())
+        team_leave(user=bob, competition=make_bare_competition())
 
 
 def test_last_member_leaving_dissolves_the_team(competition, alice):
-    join(competition, alice)
+    make_participations(competition, alice)
     team = team_create(user=alice, competition=competition, name="Owls")
     team_leave(user=alice, competition=competition)
     assert not Team.objects.filter(pk=team.pk).exists()
@@ -136,7 +138,7 @@ def test_last_member_leaving_dissolves_the_team(competition, alice):
 def test_too_many_picks_after_a_merge_are_cleared(competition, alice, bob, admin_user):
     from podium.leaderboards.services import final_pick_toggle
 
-    join(competition, alice, bob)
+    make_participations(competition, alice, bob)
     team = team_create(user=alice, competition=competition, name="Owls")
     a1 = make_entry(competition, alice, 0.7, 0.9, team=team)
     a2 = make_entry(competition, alice, 0.6, 0.8, team=team)
@@ -151,7 +153,7 @@ def test_too_many_picks_after_a_merge_are_cleared(competition, alice, bob, admin
 
 
 def test_an_entry_without_its_team_stamped_still_counts_for_the_team(competition, alice, bob):
-    join(competition, alice, bob)
+    make_participations(competition, alice, bob)
     team = team_create(user=alice, competition=competition, name="Owls")
     team_join(user=bob, join_code=team.join_code)
     entry = make_entry(competition, bob, 0.6)  # the intake left Submission.team empty
