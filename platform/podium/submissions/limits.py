@@ -53,15 +53,18 @@ def utc_day_bounds(now: datetime) -> tuple[datetime, datetime]:
 
 
 def entrant_get(*, competition: Competition, user) -> Entrant | None:
-    """Who the user's next entry counts for, in one query: None when the user has not joined."""
+    """Who the user's next entry counts for, in one query: None when the user has not joined.
+
+    The subquery is teams.selectors.team_id_for's lookup, folded into the participation
+    check so that the intake's hot path stays one statement."""
     participation, membership = Participation._meta, TeamMembership._meta
     row = _fetch_one(
-        f"""SELECT p.id, (SELECT m.team_id FROM {membership.db_table} m
-                         WHERE m.competition_id = p.competition_id AND m.user_id = p.user_id)
+        f"""SELECT (SELECT m.team_id FROM {membership.db_table} m
+                    WHERE m.competition_id = p.competition_id AND m.user_id = p.user_id)
             FROM {participation.db_table} p WHERE p.competition_id = %s AND p.user_id = %s""",
         [competition.pk, user.pk],
     )
-    return Entrant.of(competition_id=competition.pk, user_id=user.pk, team_id=row[1]) if row else None
+    return Entrant.of(competition_id=competition.pk, user_id=user.pk, team_id=row[0]) if row else None
 
 
 def limit_scope_lock(*, entrant: Entrant) -> None:
