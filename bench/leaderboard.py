@@ -246,10 +246,10 @@ def main() -> None:
         fill_s = time.perf_counter() - t0
 
         from podium.competitions.models import Competition
-        from podium.leaderboards.entrants import Entrant
         from podium.leaderboards.models import BoardEntry
         from podium.leaderboards.selectors import board_rank_of
         from podium.leaderboards.services import board_rebuild, board_record_score
+        from podium.submissions.entrants import Entrant
         from podium.submissions.models import Submission
 
         # The bulk fill must agree with the service's own rules: rebuild a sample and compare.

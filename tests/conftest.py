@@ -11,6 +11,8 @@ import os
 
 import pytest
 
+from tests.factories.accounts import make_user
+
 REQUIRE_SERVICES = os.environ.get("PODIUM_REQUIRE_SERVICES", "") == "1"
 
 
@@ -43,30 +45,24 @@ def postgres(settings):
     return settings.DATABASES["default"]
 
 
-def _make_user(django_user_model, username: str, **extra):
-    return django_user_model.objects.create_user(
-        username=username, email=f"{username}@example.com", password="correct-horse-battery", **extra
-    )
+@pytest.fixture
+def alice(db):
+    return make_user("alice")
 
 
 @pytest.fixture
-def alice(django_user_model):
-    return _make_user(django_user_model, "alice")
+def bob(db):
+    return make_user("bob")
 
 
 @pytest.fixture
-def bob(django_user_model):
-    return _make_user(django_user_model, "bob")
+def charlie(db):
+    return make_user("charlie")
 
 
 @pytest.fixture
-def charlie(django_user_model):
-    return _make_user(django_user_model, "charlie")
-
-
-@pytest.fixture
-def admin_user(django_user_model):
-    return _make_user(django_user_model, "admin", is_staff=True, is_superuser=True)
+def admin_user(db):
+    return make_user("admin", is_staff=True, is_superuser=True)
 
 
 def _api_client(user=None):

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "podium.accounts",
     "podium.competitions",
+    "podium.teams",
     "podium.submissions",
     "podium.leaderboards",
     "podium.web",

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 api_patterns = [
     path("", include("podium.accounts.api_urls")),
     path("", include("podium.competitions.api_urls")),
+    path("", include("podium.teams.api_urls")),
     path("", include("podium.submissions.api_urls")),
     path("", include("podium.leaderboards.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import timedelta
 
 import pytest
 
 from tests.e2e.harness import Platform, RedisServer, database_url
-from tests.e2e.helpers import make_token
+from tests.factories.accounts import make_api_token, make_user
+from tests.factories.competitions import make_competition
 
 REQUIRE_SERVICES = os.environ.get("PODIUM_REQUIRE_SERVICES", "") == "1"
 
@@ -77,19 +77,9 @@ def make_platform(shared_db, settings, tmp_path):
 
 @pytest.fixture
 def competition(shared_db):
-    from django.utils import timezone
-
-    from podium.competitions.services import competition_create, dataset_import_builtin
-
-    dataset = dataset_import_builtin(slug="iris")
-    now = timezone.now()
-    return competition_create(
-        dataset=dataset,
-        slug="iris-e2e",
+    return make_competition(
+        "iris-e2e",
         title="Iris end to end",
-        metric="accuracy",
-        starts_at=now - timedelta(days=1),
-        ends_at=now + timedelta(days=7),
         daily_limit=100,
         budget_epochs=400,
         budget_seconds=120,
@@ -97,11 +87,9 @@ def competition(shared_db):
 
 
 @pytest.fixture
-def participant(competition, django_user_model):
+def participant(competition):
     from podium.competitions.services import competition_join
 
-    user = django_user_model.objects.create_user(
-        username="eve", email="eve@example.com", password="x-Passw0rd-x"
-    )
+    user = make_user("eve", password="x-Passw0rd-x")
     competition_join(competition=competition, user=user)
-    return user, make_token(user)
+    return user, make_api_token(user, name="e2e")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import secrets
 import time
 
 from podium_client.client import FINAL_STATUSES, PodiumClient
@@ -85,13 +84,3 @@ def wait_for(predicate, *, timeout: float, what: str, platform=None, interval: f
 
 def board(client: PodiumClient, slug: str) -> list[dict]:
     return client.leaderboard(slug)["results"]
-
-
-def make_token(user) -> str:
-    """An API token for `user` (only its hash is stored, as the accounts app does)."""
-    from podium.accounts.authentication import hash_token_key
-    from podium.accounts.models import ApiToken
-
-    key = secrets.token_urlsafe(32)
-    ApiToken.objects.create(user=user, name="e2e", prefix=key[:8], key_hash=hash_token_key(key))
-    return key

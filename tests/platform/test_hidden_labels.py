@@ -202,7 +202,7 @@ def _record_on_board(submission) -> None:
 
 def _team(user, competition) -> None:
     try:
-        from podium.accounts.team_services import team_create
+        from podium.teams.services import team_create
     except ImportError:
         return
     team_create(user=user, competition=competition, name="walkers")
@@ -234,8 +234,9 @@ def _plain(regex: str) -> str:
 
 
 def _candidates(fmt: str, param: str, data: dict) -> list[str]:
-    from podium.accounts.models import ApiToken, Team, User
+    from podium.accounts.models import ApiToken, User
     from podium.submissions.models import Submission
+    from podium.teams.models import Team
 
     competitions = [c.slug for c in data["competitions"]]
     datasets = [d.slug for d in data["datasets"]]

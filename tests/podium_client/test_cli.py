@@ -6,37 +6,26 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
-from datetime import timedelta
 
 import pytest
 from typer.testing import CliRunner
 
 from podium_client.cli import app
-from tests.e2e.helpers import iris_truth, make_token, predictions_csv
+from tests.e2e.helpers import iris_truth, predictions_csv
+from tests.factories.accounts import make_api_token
+from tests.factories.competitions import make_competition
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def competition(transactional_db):
-    from django.utils import timezone
-
-    from podium.competitions.services import competition_create, dataset_import_builtin
-
-    now = timezone.now()
-    return competition_create(
-        dataset=dataset_import_builtin(slug="iris"),
-        slug="iris-cli",
-        title="Iris from the terminal",
-        metric="accuracy",
-        starts_at=now - timedelta(days=1),
-        ends_at=now + timedelta(days=7),
-    )
+    return make_competition("iris-cli", title="Iris from the terminal")
 
 
 @pytest.fixture
 def cli(live_server, tmp_path, alice):
-    token = make_token(alice)
+    token = make_api_token(alice)
     runner = CliRunner()
 
     def run(*args, token=token, **env):
@@ -163,7 +152,7 @@ def test_someone_elses_entry_is_not_found(cli, joined, bob, tmp_path):
     competition_join(competition=joined, user=bob)
     path = tmp_path / "preds.csv"
     path.write_bytes(predictions_csv(iris_truth()))
-    assert cli("submit", joined.slug, path, token=make_token(bob)).exit_code == 0
+    assert cli("submit", joined.slug, path, token=make_api_token(bob)).exit_code == 0
     from podium.submissions.models import Submission
 
     result = cli("status", Submission.objects.get().pk)

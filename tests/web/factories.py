@@ -1,29 +1,16 @@
-"""Test data for the browser tests, made through the platform's own services."""
+"""The web suite's competition: page texts with markup to render (and a script to escape)
+and a training budget, on top of tests/factories/competitions.py."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from tests.factories.competitions import make_competition
 
-from django.utils import timezone
+PAGE_FIELDS = {
+    "overview": "# Welcome\n\nPredict the **species**.\n\n<script>alert(1)</script>",
+    "rules": "Be kind. One account per person.",
+    "budget_epochs": 8,
+}
 
 
-def competition(slug="iris-cup", title="Iris cup", *, dataset="iris", starts=-1, ends=7, **extra):
-    """A competition on a built-in dataset, created the way an admin creates one."""
-    from podium.competitions.services import competition_create, dataset_import_builtin
-
-    now = timezone.now()
-    fields = {
-        "overview": "# Welcome\n\nPredict the **species**.\n\n<script>alert(1)</script>",
-        "rules": "Be kind. One account per person.",
-        "metric": "accuracy",
-        "budget_epochs": 8,
-        **extra,
-    }
-    return competition_create(
-        dataset=dataset_import_builtin(slug=dataset),
-        slug=slug,
-        title=title,
-        starts_at=now + timedelta(days=starts),
-        ends_at=now + timedelta(days=ends),
-        **fields,
-    )
+def competition(slug="iris-cup", title="Iris cup", **fields):
+    return make_competition(slug, title=title, **{**PAGE_FIELDS, **fields})

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils import timezone
 
-from podium.accounts.models import ApiToken, Team, TeamMembership, User
+from podium.accounts.models import ApiToken, User
 
 
 @admin.register(User)
@@ -30,20 +30,3 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         n = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
         self.message_user(request, f"Revoked {n} token(s).", messages.SUCCESS)
-
-
-class TeamMembershipInline(admin.TabularInline):
-    model = TeamMembership
-    extra = 0
-    fields = ["user", "competition", "joined_at"]
-    readonly_fields = ["joined_at"]
-    autocomplete_fields = ["user"]
-
-
-@admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "competition", "created_by", "created_at"]
-    list_filter = ["competition"]
-    search_fields = ["name"]
-    readonly_fields = ["join_code", "created_at"]
-    inlines = [TeamMembershipInline]

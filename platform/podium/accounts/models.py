@@ -30,38 +30,3 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
-
-
-class Team(models.Model):
-    """A team inside one competition; one board row per team."""
-
-    competition = models.ForeignKey(
-        "competitions.Competition", on_delete=models.CASCADE, related_name="teams"
-    )
-    name = models.CharField(max_length=80)
-    join_code = models.CharField(max_length=32, unique=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["competition", "name"], name="team_name_unique_in_competition")
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class TeamMembership(models.Model):
-    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="team_memberships"
-    )
-    competition = models.ForeignKey("competitions.Competition", on_delete=models.CASCADE, related_name="+")
-    joined_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        constraints = [
-            # A person is in at most one team per competition.
-            models.UniqueConstraint(fields=["competition", "user"], name="one_team_per_competition")
-        ]

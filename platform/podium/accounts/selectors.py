@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from podium.accounts.models import ApiToken
-from podium.accounts.team_selectors import team_list_for_user  # noqa: F401  (one import path for pages)
 
 
 def api_token_list(*, user, include_revoked: bool = False) -> QuerySet[ApiToken]:

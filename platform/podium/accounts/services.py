@@ -1,4 +1,4 @@
-"""Writes of accounts: users and API tokens (teams live in team_services)."""
+"""Writes of accounts: users and API tokens (teams live in podium.teams)."""
 
 from __future__ import annotations
 

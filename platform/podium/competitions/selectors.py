@@ -154,10 +154,6 @@ def dataset_get_by_id(*, dataset_id: int, user) -> Dataset:
     return found
 
 
-def dataset_latest(*, slug: str) -> Dataset | None:
-    return Dataset.objects.filter(slug=slug).order_by("-version").first()
-
-
 def _public_q() -> Q:
     # Two sources must agree that a file is public: the row's flag and the fixed list of
     # hidden names; a file wrongly flagged public by hand in the admin still stays hidden.

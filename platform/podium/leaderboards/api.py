@@ -1,23 +1,19 @@
-"""Board and team API: thin views over the leaderboard and team services/selectors."""
+"""Board API: thin views over the leaderboard services and selectors."""
 
 from __future__ import annotations
 
 import csv
 import io
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework import serializers
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from podium.accounts import team_selectors, team_services
 from podium.leaderboards import selectors, services
 
 
@@ -32,25 +28,6 @@ class CsvRenderer(BaseRenderer):
         if isinstance(data, (bytes, str)):
             return data
         return str(data.get("detail", "")) if isinstance(data, dict) else ""
-
-
-class ServiceErrorsMixin:
-    """The team views' answer to the team services' ValidationError (400 with its code, 404 for
-    "not_found"). TEMPORARY (issue 11): it goes when the team views move to podium.teams and the
-    team services raise podium.errors' ApplicationError; every other view has the one handler."""
-
-    def handle_exception(self, exc):
-        if isinstance(exc, DjangoValidationError):
-            code = getattr(exc, "code", None)
-            message = exc.messages[0] if exc.messages else str(exc)
-            if code == "not_found":
-                return Response({"detail": message}, status=status.HTTP_404_NOT_FOUND)
-            return Response({"detail": message, "code": code}, status=status.HTTP_400_BAD_REQUEST)
-        if isinstance(exc, DjangoPermissionDenied):
-            exc = PermissionDenied(str(exc))
-        if isinstance(exc, Http404):
-            exc = NotFound(str(exc) or "Not found.")
-        return super().handle_exception(exc)
 
 
 def _user(request):
@@ -316,92 +293,3 @@ class FinalPickApi(APIView):
     def post(self, request, submission_id):
         submission = services.final_pick_toggle(submission_id=submission_id, user=request.user)
         return Response({"submission_id": submission.pk, "is_final_pick": submission.is_final_pick})
-
-
-# --- teams -------------------------------------------------------------------------------
-
-
-class TeamSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    member_count = serializers.IntegerField()
-    created_at = serializers.DateTimeField()
-
-
-class TeamDetailSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    join_code = serializers.CharField()
-    members = serializers.SerializerMethodField()
-    created_at = serializers.DateTimeField()
-
-    def get_members(self, team) -> list[str]:
-        return [u.username for u in team_selectors.team_members(team=team)]
-
-
-class TeamCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, allow_blank=True)
-
-
-class TeamJoinSerializer(serializers.Serializer):
-    code = serializers.CharField(max_length=100)
-
-
-class TeamListCreateApi(ServiceErrorsMixin, APIView):
-    @extend_schema(responses=TeamSerializer(many=True))
-    def get(self, request, slug):
-        competition = selectors.competition_for_board(slug=slug, user=_user(request))
-        teams = team_selectors.team_list(competition=competition)
-        return Response({"results": TeamSerializer(teams, many=True).data})
-
-    @extend_schema(request=TeamCreateSerializer, responses=TeamDetailSerializer)
-    def post(self, request, slug):
-        if not request.user.is_authenticated:
-            raise PermissionDenied("Sign in to create a team.")
-        competition = selectors.competition_for_board(slug=slug, user=request.user)
-        data = TeamCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        team = team_services.team_create(
-            user=request.user, competition=competition, name=data.validated_data["name"]
-        )
-        return Response(TeamDetailSerializer(team).data, status=status.HTTP_201_CREATED)
-
-
-class TeamMineApi(ServiceErrorsMixin, APIView):
-    permission_classes = [IsAuthenticated]
-
-    @extend_schema(responses=TeamDetailSerializer)
-    def get(self, request, slug):
-        competition = selectors.competition_for_board(slug=slug, user=request.user)
-        team = team_selectors.team_for(competition=competition, user=request.user)
-        if team is None:
-            raise NotFound(f"You are not in a team in '{competition.slug}'.")
-        return Response(TeamDetailSerializer(team).data)
-
-
-class TeamJoinApi(ServiceErrorsMixin, APIView):
-    permission_classes = [IsAuthenticated]
-
-    @extend_schema(request=TeamJoinSerializer, responses=TeamDetailSerializer)
-    def post(self, request, slug):
-        competition = selectors.competition_for_board(slug=slug, user=request.user)
-        data = TeamJoinSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        team = team_selectors.team_by_code(competition=competition, join_code=data.validated_data["code"])
-        if team is None:
-            raise DjangoValidationError(
-                f"No team in '{competition.slug}' has the join code '{data.validated_data['code'].strip()}'.",
-                code="bad_code",
-            )
-        team = team_services.team_join(user=request.user, join_code=team.join_code)
-        return Response(TeamDetailSerializer(team).data)
-
-
-class TeamLeaveApi(ServiceErrorsMixin, APIView):
-    permission_classes = [IsAuthenticated]
-
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
-    def post(self, request, slug):
-        competition = selectors.competition_for_board(slug=slug, user=request.user)
-        team_services.team_leave(user=request.user, competition=competition)
-        return Response({"left": True})

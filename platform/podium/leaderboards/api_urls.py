@@ -14,8 +14,4 @@ urlpatterns = [
         name="row-history",
     ),
     path("submissions/<int:submission_id>/final-pick/", api.FinalPickApi.as_view(), name="final-pick"),
-    path("competitions/<slug:slug>/teams/", api.TeamListCreateApi.as_view(), name="teams"),
-    path("competitions/<slug:slug>/teams/mine/", api.TeamMineApi.as_view(), name="team-mine"),
-    path("competitions/<slug:slug>/teams/join/", api.TeamJoinApi.as_view(), name="team-join"),
-    path("competitions/<slug:slug>/teams/leave/", api.TeamLeaveApi.as_view(), name="team-leave"),
 ]

@@ -23,7 +23,7 @@ class BoardEntry(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
     team = models.ForeignKey(
-        "accounts.Team", on_delete=models.CASCADE, null=True, blank=True, related_name="board_entries"
+        "teams.Team", on_delete=models.CASCADE, null=True, blank=True, related_name="board_entries"
     )
 
     # Public board: the shown entry (the best one, or the Ladder's last released one).

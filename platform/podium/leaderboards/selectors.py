@@ -14,10 +14,12 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import RowNumber
 from django.http import Http404
 
-from podium.accounts.models import Team, TeamMembership, User
-from podium.leaderboards.entrants import Entrant, aware
+from podium.accounts.models import User
 from podium.leaderboards.models import BoardEntry
+from podium.leaderboards.rows import aware
 from podium.leaderboards.services import final_picks_effective
+from podium.submissions.entrants import Entrant
+from podium.teams.models import Team, TeamMembership
 
 PUBLIC, PRIVATE = "public", "private"
 BOARDS = (PUBLIC, PRIVATE)

@@ -10,11 +10,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from podium.accounts.models import TeamMembership
 from podium.competitions.models import Competition
 from podium.errors import ApplicationError, NotFound
-from podium.leaderboards.entrants import NOT_COUNTED, Entrant, aware, entrant_of, rank_key
 from podium.leaderboards.models import BoardEntry
+from podium.leaderboards.rows import aware, rank_key
+from podium.submissions.entrants import NOT_COUNTED, Entrant, entrant_of
 from podium.submissions.models import Status, Submission
 
 # Float noise must not decide whether the Ladder releases a score.
@@ -33,10 +33,6 @@ _ROW_TIMES = [f.get_internal_type() == "DateTimeField" for f in _ROW_FIELDS]
 _ROW_SELECT = f"SELECT {', '.join(f.column for f in _ROW_FIELDS)} FROM {_BE} WHERE competition_id = %(c)s"
 _TEAM_ROW = " AND team_id = %(t)s"
 _USER_ROW = " AND user_id = %(u)s AND team_id IS NULL"
-_TEAM_OF = (
-    f"SELECT team_id FROM {TeamMembership._meta.db_table} "
-    "WHERE competition_id = %s AND user_id = %s ORDER BY id LIMIT 1"
-)
 # The row's written fields: everything a score, a recount or a pick can change.
 _WRITTEN = [
     BoardEntry._meta.get_field(name)
@@ -69,18 +65,6 @@ def _entries_sql(entrant: Entrant) -> tuple[str, dict]:
         "competition_id = %(c)s AND user_id = %(u)s AND team_id IS NULL",
         {"c": entrant.competition_id, "u": entrant.user_id},
     )
-
-
-def _entrant_of(submission: Submission) -> Entrant:
-    """entrant_of, with the team lookup (an intake that did not stamp the team) precomposed."""
-    if submission.team_id is not None:
-        return entrant_of(submission)
-    with connection.cursor() as cursor:
-        cursor.execute(_TEAM_OF, [submission.competition_id, submission.user_id])
-        found = cursor.fetchone()
-    if found is not None:
-        return Entrant(competition_id=submission.competition_id, user_id=None, team_id=found[0])
-    return Entrant(competition_id=submission.competition_id, user_id=submission.user_id, team_id=None)
 
 
 def _row_select_locked(entrant: Entrant) -> BoardEntry | None:
@@ -279,7 +263,7 @@ def board_record_score(*, submission: Submission) -> BoardEntry:
     that are not scored change only the entry count.
     """
     competition = submission.competition
-    entrant = _entrant_of(submission)
+    entrant = entrant_of(submission)
     _stamp_team(submission, entrant)
     row = _row_locked(entrant)
     if submission.status == Status.SCORED and submission.public_score is not None:

@@ -19,9 +19,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from podium.submissions import selectors, services
-from podium.submissions.limits import submission_usage, team_of
+from podium.submissions.limits import submission_usage
 from podium.submissions.models import Kind, Status, Submission
 from podium.submissions.uploads import CappedUploadHandler
+from podium.teams.selectors import team_for
 
 
 class SubmissionOutputSerializer(serializers.Serializer):
@@ -170,7 +171,7 @@ class SubmissionLimitsApi(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, slug):
         competition = selectors.competition_for_submissions(slug=slug, user=request.user)
-        team = team_of(competition=competition, user=request.user)
+        team = team_for(competition=competition, user=request.user)
         usage = submission_usage(competition=competition, user=request.user, team=team, now=timezone.now())
         return Response(usage.as_dict())
 

@@ -12,12 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 
-from podium.accounts.models import Team, TeamMembership
 from podium.competitions.models import Competition, Participation
+from podium.submissions.entrants import NOT_COUNTED, Entrant
 from podium.submissions.errors import SubmissionLimitReached
-from podium.submissions.models import Status, Submission
-
-NOT_COUNTED = (Status.FAILED, Status.CANCELLED)
+from podium.submissions.models import Submission
+from podium.teams.models import Team, TeamMembership
 
 
 @dataclass(frozen=True)
@@ -53,31 +52,19 @@ def utc_day_bounds(now: datetime) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-@dataclass(frozen=True)
-class Entrant:
-    """Who submits: the participation row, and the team when the user is in one."""
-
-    participation_id: int
-    team_id: int | None
-
-
 def entrant_get(*, competition: Competition, user) -> Entrant | None:
-    """One query: None when the user has not joined."""
+    """Who the user's next entry counts for, in one query: None when the user has not joined.
+
+    The subquery is teams.selectors.team_id_for's lookup, folded into the participation
+    check so that the intake's hot path stays one statement."""
     participation, membership = Participation._meta, TeamMembership._meta
     row = _fetch_one(
-        f"""SELECT p.id, (SELECT m.team_id FROM {membership.db_table} m
-                         WHERE m.competition_id = p.competition_id AND m.user_id = p.user_id LIMIT 1)
+        f"""SELECT (SELECT m.team_id FROM {membership.db_table} m
+                    WHERE m.competition_id = p.competition_id AND m.user_id = p.user_id)
             FROM {participation.db_table} p WHERE p.competition_id = %s AND p.user_id = %s""",
         [competition.pk, user.pk],
     )
-    return Entrant(participation_id=row[0], team_id=row[1]) if row else None
-
-
-def team_of(*, competition: Competition, user) -> Team | None:
-    membership = (
-        TeamMembership.objects.select_related("team").filter(competition=competition, user=user).first()
-    )
-    return membership.team if membership else None
+    return Entrant.of(competition_id=competition.pk, user_id=user.pk, team_id=row[0]) if row else None
 
 
 def limit_scope_lock(*, entrant: Entrant) -> None:
@@ -86,9 +73,13 @@ def limit_scope_lock(*, entrant: Entrant) -> None:
     On SQLite the transaction's BEGIN IMMEDIATE already holds the database's write lock."""
     if not connection.features.has_select_for_update:
         return
-    table = (Team if entrant.team_id is not None else Participation)._meta.db_table
-    pk = entrant.team_id if entrant.team_id is not None else entrant.participation_id
-    _fetch_one(f"SELECT id FROM {table} WHERE id = %s FOR UPDATE", [pk])
+    if entrant.team_id is not None:
+        _fetch_one(f"SELECT id FROM {Team._meta.db_table} WHERE id = %s FOR UPDATE", [entrant.team_id])
+    else:
+        _fetch_one(
+            f"SELECT id FROM {Participation._meta.db_table} WHERE competition_id = %s AND user_id = %s FOR UPDATE",
+            [entrant.competition_id, entrant.user_id],
+        )
 
 
 def submission_usage(*, competition: Competition, user, team: Team | int | None, now: datetime) -> Usage:

@@ -30,7 +30,7 @@ class Submission(models.Model):
     )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions")
     team = models.ForeignKey(
-        "accounts.Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="submissions"
+        "teams.Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="submissions"
     )
     kind = models.CharField(max_length=12, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.CREATED, db_index=True)

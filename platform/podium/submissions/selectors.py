@@ -10,9 +10,9 @@ from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from datasets.bundle import HIDDEN_FILES
-from podium.accounts.models import TeamMembership
 from podium.competitions.models import Competition, DatasetFile
 from podium.submissions.models import EpochMetric, Submission
+from podium.teams.models import TeamMembership
 
 
 def _is_admin(user) -> bool:

@@ -21,9 +21,9 @@ from podium.competitions.models import Competition
 from podium.errors import Conflict, NotAllowed
 from podium.leaderboards.services import board_record_entry, board_record_score
 from podium.submissions import dispatch
+from podium.submissions.entrants import Entrant
 from podium.submissions.errors import SubmissionInvalid
 from podium.submissions.limits import (
-    Entrant,
     Usage,
     entrant_get,
     limit_scope_lock,

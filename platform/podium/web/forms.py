@@ -23,10 +23,5 @@ class TokenForm(forms.Form):
     name = forms.CharField(max_length=80, help_text="What the token is for, e.g. “laptop CLI”.")
 
 
-class TeamCreateForm(forms.Form):
-    competition = forms.CharField(max_length=64, widget=forms.HiddenInput)
-    name = forms.CharField(max_length=80, label="Team name")
-
-
 class TeamJoinForm(forms.Form):
     code = forms.CharField(max_length=32, label="Join code")

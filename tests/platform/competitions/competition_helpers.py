@@ -1,25 +1,6 @@
-"""Competitions made the way an admin makes them: through the services."""
+"""What the competition tests check files with (their factories: tests/factories/competitions.py)."""
 
 from __future__ import annotations
-
-from datetime import timedelta
-
-from django.utils import timezone
-
-
-def make_competition(slug="iris-cup", *, dataset="iris", starts=-1, ends=7, _dataset=None, **fields):
-    from podium.competitions.services import competition_create, dataset_import_builtin
-
-    now = timezone.now()
-    fields.setdefault("title", f"{slug} title")
-    fields.setdefault("metric", "accuracy")
-    return competition_create(
-        dataset=_dataset or dataset_import_builtin(slug=dataset),
-        slug=slug,
-        starts_at=now + timedelta(days=starts),
-        ends_at=now + timedelta(days=ends),
-        **fields,
-    )
 
 
 def media_files(settings) -> list[str]:

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from competition_helpers import make_competition
+
+from tests.factories.competitions import make_competition
 
 
 @pytest.fixture

@@ -6,12 +6,13 @@ import re
 from datetime import timedelta
 
 import pytest
-from competition_helpers import hidden_label_lines, make_competition, media_files
+from competition_helpers import hidden_label_lines, media_files
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
 from podium.competitions.models import Competition, Dataset
+from tests.factories.competitions import make_competition, make_dataset
 
 pytestmark = pytest.mark.django_db
 
@@ -91,9 +92,7 @@ def test_upload_page_is_staff_only(alice, settings):
 
 
 def test_admin_creates_a_competition_through_the_service(staff_client, admin_user):
-    from podium.competitions.services import dataset_import_builtin
-
-    dataset = dataset_import_builtin(slug="wine")
+    dataset = make_dataset("wine")
     url = "/admin/competitions/competition/add/"
     now = timezone.now()
     data = {

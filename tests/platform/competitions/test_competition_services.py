@@ -6,12 +6,13 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from competition_helpers import make_competition, media_files
+from competition_helpers import media_files
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from podium.competitions import selectors, services
 from podium.competitions.models import Competition, Dataset, DatasetFile
+from tests.factories.competitions import make_competition
 
 pytestmark = pytest.mark.django_db
 

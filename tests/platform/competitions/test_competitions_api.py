@@ -7,9 +7,9 @@ import io
 import re
 
 import pytest
-from competition_helpers import make_competition
 
 from podium.competitions.models import Participation
+from tests.factories.competitions import make_competition, make_dataset
 
 pytestmark = pytest.mark.django_db
 
@@ -81,9 +81,7 @@ def test_list_paginates_and_counts_in_constant_queries(alice_api, alice, bob, dj
 
 
 def test_detail_shows_rules_budget_and_pretrain(anon_api):
-    from podium.competitions.services import dataset_import_builtin
-
-    source = dataset_import_builtin(slug="digits-0to4")
+    source = make_dataset("digits-0to4")
     make_competition(
         "fewshot",
         dataset="digits-5to9-fewshot",
@@ -248,7 +246,7 @@ def test_uploaded_dataset_of_a_draft_stays_private(anon_api, alice_api, admin_ap
         task_type="classification",
         target_column="label",
     )
-    draft = make_competition("secret-cup", dataset=None, is_published=False, _dataset=dataset)
+    draft = make_competition("secret-cup", dataset=dataset, is_published=False)
     for client in (anon_api, alice_api):
         assert client.get("/api/datasets/secret-set/").status_code == 404
         assert "secret-set" not in {d["slug"] for d in client.get("/api/datasets/").json()["results"]}

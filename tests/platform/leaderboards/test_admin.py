@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from .conftest import make_competition
+from tests.factories.competitions import make_bare_competition
 
 pytestmark = pytest.mark.django_db
 
 
 def test_admin_action_reveals_the_private_board(admin_user, alice):
-    competition = make_competition()
+    competition = make_bare_competition()
     client = Client()
     client.force_login(admin_user)
     listing = client.get("/admin/leaderboards/privateboard/")

@@ -1,4 +1,4 @@
-"""The board and team API as every persona: anonymous, the owner (alice), another
+"""The board API as every persona: anonymous, the owner (alice), another
 participant (bob), someone outside (charlie) and an admin."""
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from podium.accounts.team_services import team_create
 from podium.leaderboards.models import BoardEntry
-
-from .conftest import join, make_entry
+from podium.teams.services import team_create
+from tests.factories.accounts import make_user
+from tests.factories.competitions import make_participations
+from tests.factories.leaderboards import make_entry
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +25,7 @@ ALICE_PRIVATE, BOB_PRIVATE = 0.71234567, 0.61234567
 
 @pytest.fixture
 def board(competition, alice, bob):
-    join(competition, alice, bob)
+    make_participations(competition, alice, bob)
     a1 = make_entry(competition, alice, 0.80, ALICE_PRIVATE, ci=(0.75, 0.87))
     b1 = make_entry(competition, bob, 0.90, BOB_PRIVATE, ci=(0.86, 0.94))
     return {"a1": a1, "b1": b1}
@@ -137,14 +138,14 @@ def test_csv_export(board, competition, anon_api, alice, bob):
     assert same.content == response.content
 
 
-def test_list_query_count_does_not_grow_with_rows(competition, alice_api, django_user_model):
+def test_list_query_count_does_not_grow_with_rows(competition, alice_api):
     def queries():
         with CaptureQueriesContext(connection) as ctx:
             assert alice_api.get(url(competition), {"page_size": 100}).status_code == 200
         return len(ctx.captured_queries)
 
-    users = [django_user_model.objects.create_user(username=f"p{i}") for i in range(12)]
-    join(competition, *users)
+    users = [make_user(f"p{i}") for i in range(12)]
+    make_participations(competition, *users)
     for i, user in enumerate(users[:3]):
         make_entry(competition, user, 0.5 + i / 100)
     few = queries()
@@ -157,16 +158,16 @@ def test_list_query_count_does_not_grow_with_rows(competition, alice_api, django
 
 
 def test_public_page_statement_ranks_teams_and_the_callers_row(
-    competition, alice_api, bob_api, anon_api, alice, bob, django_user_model
+    competition, alice_api, bob_api, anon_api, alice, bob
 ):
-    users = [django_user_model.objects.create_user(username=f"q{i}", display_name=f"Q {i}") for i in range(4)]
-    join(competition, alice, bob, *users)
+    users = [make_user(f"q{i}", display_name=f"Q {i}") for i in range(4)]
+    make_participations(competition, alice, bob, *users)
     team = team_create(user=bob, competition=competition, name="Owls")
     make_entry(competition, bob, 0.70, team=team)
     for i, user in enumerate(users):
         make_entry(competition, user, 0.90 - i / 100)  # q0 0.90 … q3 0.87
     make_entry(competition, alice, 0.60)
-    make_entry(competition, django_user_model.objects.create_user(username="nobody"), None, status="failed")
+    make_entry(competition, make_user("nobody"), None, status="failed")
     body = bob_api.get(url(competition), {"page": 2, "page_size": 2}).json()
     assert (body["count"], body["pages"]) == (6, 3)
     assert [(r["rank"], r["entrant"], r["kind"], r["is_mine"]) for r in body["results"]] == [
@@ -218,34 +219,11 @@ def test_final_pick_toggle_api(board, competition, alice_api, bob_api, anon_api,
     assert "already chose 2 of 2 final picks" in response.json()["detail"]
 
 
-def test_team_api(competition, alice_api, bob_api, charlie_api, anon_api, alice, bob):
-    join(competition, alice, bob)
-    base = url(competition, "teams/")
-    assert anon_api.post(base, {"name": "Owls"}, format="json").status_code in (401, 403)
-    response = charlie_api.post(base, {"name": "Owls"}, format="json")
-    assert response.status_code == 400 and "have not joined" in response.json()["detail"]
-    created = alice_api.post(base, {"name": "Owls"}, format="json")
-    assert created.status_code == 201
-    code = created.json()["join_code"]
-    # The public list never shows join codes.
-    listed = anon_api.get(base).json()["results"]
-    assert [(t["name"], t["member_count"]) for t in listed] == [("Owls", 1)]
-    assert code not in json.dumps(listed)
-    bad = bob_api.post(base + "join/", {"code": "wrong"}, format="json")
-    assert bad.status_code == 400 and "wrong" in bad.json()["detail"]
-    joined = bob_api.post(base + "join/", {"code": code}, format="json")
-    assert joined.status_code == 200 and joined.json()["members"] == ["alice", "bob"]
-    assert bob_api.get(base + "mine/").json()["join_code"] == code
-    assert charlie_api.get(base + "mine/").status_code == 404
-    assert bob_api.post(base + "leave/").json() == {"left": True}
-    assert bob_api.post(base + "leave/").status_code == 400
-
-
 def test_history_under_the_ladder_withholds_exact_public_scores(alice_api, admin_api, alice):
-    from .conftest import make_competition
+    from tests.factories.competitions import make_bare_competition
 
-    competition = make_competition(ladder_enabled=True, ladder_step=0.05)
-    join(competition, alice)
+    competition = make_bare_competition(ladder_enabled=True, ladder_step=0.05)
+    make_participations(competition, alice)
     first = make_entry(competition, alice, 0.80)
     make_entry(competition, alice, 0.83)
     row = BoardEntry.objects.get(user=alice)

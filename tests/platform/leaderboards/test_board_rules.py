@@ -10,8 +10,8 @@ from django.utils import timezone
 from podium.leaderboards.models import BoardEntry
 from podium.leaderboards.selectors import board_page
 from podium.submissions.models import Status
-
-from .conftest import join, make_competition, make_entry
+from tests.factories.competitions import make_bare_competition, make_participations
+from tests.factories.leaderboards import make_entry
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,7 @@ def standings(competition, board="public"):
 
 
 def test_best_entry_per_participant_and_counts(competition, alice, bob, charlie):
-    join(competition, alice, bob, charlie)
+    make_participations(competition, alice, bob, charlie)
     make_entry(competition, alice, 0.70)
     make_entry(competition, alice, 0.90)
     make_entry(competition, alice, 0.80)
@@ -35,7 +35,7 @@ def test_best_entry_per_participant_and_counts(competition, alice, bob, charlie)
 
 def test_ties_go_to_the_earlier_submission_then_the_lower_id(competition, alice, bob, charlie):
     now = timezone.now()
-    join(competition, alice, bob, charlie)
+    make_participations(competition, alice, bob, charlie)
     # bob submitted first, but alice's entry is scored first: bob still wins the tie.
     make_entry(competition, alice, 0.80, at=now - timedelta(hours=1))
     bob_entry = make_entry(competition, bob, 0.80, at=now - timedelta(hours=2))
@@ -46,14 +46,14 @@ def test_ties_go_to_the_earlier_submission_then_the_lower_id(competition, alice,
 
 
 def test_an_equal_later_score_does_not_replace_the_earlier_entry(competition, alice):
-    join(competition, alice)
+    make_participations(competition, alice)
     first = make_entry(competition, alice, 0.80)
     make_entry(competition, alice, 0.80)
     assert BoardEntry.objects.get(user=alice).submission_id == first.pk
 
 
 def test_failed_cancelled_and_unscored_entries_never_rank(competition, alice, bob, charlie):
-    join(competition, alice, bob, charlie)
+    make_participations(competition, alice, bob, charlie)
     make_entry(competition, alice, 0.5)
     make_entry(competition, bob, status=Status.FAILED)
     make_entry(competition, bob, status=Status.CANCELLED)
@@ -64,8 +64,8 @@ def test_failed_cancelled_and_unscored_entries_never_rank(competition, alice, bo
 
 
 def test_lower_is_better_metrics_rank_ascending(alice, bob, charlie):
-    competition = make_competition(metric="rmse", higher_is_better=False, task_type="regression")
-    join(competition, alice, bob, charlie)
+    competition = make_bare_competition(metric="rmse", higher_is_better=False, task_type="regression")
+    make_participations(competition, alice, bob, charlie)
     make_entry(competition, alice, 2.5)
     make_entry(competition, alice, 1.5)
     make_entry(competition, alice, 3.0)
@@ -75,7 +75,7 @@ def test_lower_is_better_metrics_rank_ascending(alice, bob, charlie):
 
 
 def test_failing_the_shown_entry_falls_back_to_the_next_best(competition, alice):
-    join(competition, alice)
+    make_participations(competition, alice)
     make_entry(competition, alice, 0.7)
     best = make_entry(competition, alice, 0.9)
     best.status = Status.CANCELLED
@@ -88,7 +88,7 @@ def test_failing_the_shown_entry_falls_back_to_the_next_best(competition, alice)
 
 
 def test_the_interval_marker_flags_rows_that_overlap_the_leader(competition, alice, bob, charlie, dave):
-    join(competition, alice, bob, charlie, dave)
+    make_participations(competition, alice, bob, charlie, dave)
     make_entry(competition, alice, 0.90, ci=(0.86, 0.94))
     make_entry(competition, bob, 0.88, ci=(0.85, 0.91))  # 0.85..0.91 meets 0.86..0.94
     make_entry(competition, charlie, 0.80, ci=(0.78, 0.82))  # ends below 0.86
@@ -110,8 +110,8 @@ def test_the_interval_marker_flags_rows_that_overlap_the_leader(competition, ali
 
 
 def test_the_ladder_shows_a_new_score_only_beyond_the_step(alice, bob):
-    competition = make_competition(ladder_enabled=True, ladder_step=0.05)
-    join(competition, alice, bob)
+    competition = make_bare_competition(ladder_enabled=True, ladder_step=0.05)
+    make_participations(competition, alice, bob)
     shown = []
     for score in (0.80, 0.83, 0.86, 0.89, 0.91):
         make_entry(competition, alice, score)
@@ -125,10 +125,10 @@ def test_the_ladder_shows_a_new_score_only_beyond_the_step(alice, bob):
 
 
 def test_the_ladder_on_a_lower_is_better_metric(alice):
-    competition = make_competition(
+    competition = make_bare_competition(
         metric="rmse", higher_is_better=False, task_type="regression", ladder_enabled=True, ladder_step=0.1
     )
-    join(competition, alice)
+    make_participations(competition, alice)
     shown = []
     for score in (1.00, 0.95, 0.83, 0.76, 0.68):
         make_entry(competition, alice, score)
@@ -138,7 +138,7 @@ def test_the_ladder_on_a_lower_is_better_metric(alice):
 
 
 def test_the_ladder_is_off_by_default(competition, alice):
-    join(competition, alice)
+    make_participations(competition, alice)
     make_entry(competition, alice, 0.80)
     make_entry(competition, alice, 0.81)
     assert BoardEntry.objects.get(user=alice).score == 0.81
@@ -146,7 +146,7 @@ def test_the_ladder_is_off_by_default(competition, alice):
 
 
 def test_own_row_rank_on_a_deep_page(competition, alice, bob, charlie, dave, erin):
-    join(competition, alice, bob, charlie, dave, erin)
+    make_participations(competition, alice, bob, charlie, dave, erin)
     for user, score in ((bob, 0.9), (charlie, 0.8), (dave, 0.7), (erin, 0.6), (alice, 0.5)):
         make_entry(competition, user, score)
     page = board_page(competition=competition, page=1, page_size=2, user=alice)
@@ -158,7 +158,7 @@ def test_own_row_rank_on_a_deep_page(competition, alice, bob, charlie, dave, eri
 def test_rank_of_a_single_row_matches_the_page(competition, alice, bob, charlie):
     from podium.leaderboards.selectors import board_rank_of
 
-    join(competition, alice, bob, charlie)
+    make_participations(competition, alice, bob, charlie)
     now = timezone.now()
     make_entry(competition, alice, 0.8, 0.5, at=now - timedelta(hours=1))
     make_entry(competition, bob, 0.8, 0.9, at=now - timedelta(hours=2))
@@ -175,10 +175,10 @@ def test_applying_a_score_is_a_fixed_few_statements(competition, alice, bob):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from podium.accounts.team_services import team_create
     from podium.leaderboards.services import board_record_score
+    from podium.teams.services import team_create
 
-    join(competition, alice, bob)
+    make_participations(competition, alice, bob)
     for i in range(6):
         make_entry(competition, alice, 0.5 + i / 100)
     late = make_entry(competition, alice, 0.70, private=0.99, record=False)

@@ -10,20 +10,19 @@ from django.utils import timezone
 
 from podium.leaderboards.models import BoardEntry
 from podium.leaderboards.services import board_record_score
-from podium.submissions.models import Status, Submission
-
-from .conftest import join, make_competition
+from podium.submissions.models import Status
+from tests.factories.competitions import make_bare_competition, make_participations
+from tests.factories.submissions import make_submission
 
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_first_scores_make_one_row_with_the_best(postgres, alice):
-    competition = make_competition()
-    join(competition, alice)
+    competition = make_bare_competition()
+    make_participations(competition, alice)
     entries = [
-        Submission.objects.create(
-            competition=competition,
-            user=alice,
-            kind="predictions",
+        make_submission(
+            competition,
+            alice,
             status=Status.SCORED,
             public_score=score,
             private_score=score,

@@ -14,8 +14,9 @@ from podium.leaderboards.selectors import board_page
 from podium.leaderboards.services import boards_reveal_due, final_pick_toggle
 from podium.leaderboards.tasks import reveal_due
 from podium.submissions.models import Status
-
-from .conftest import join, make_competition, make_entry
+from tests.factories.accounts import make_user
+from tests.factories.competitions import make_bare_competition, make_participations
+from tests.factories.leaderboards import make_entry
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def board(competition, alice, bob):
     """alice: public .90/.85/.80 with private .70/.88/.95; bob: public .95, private .60."""
-    join(competition, alice, bob)
+    make_participations(competition, alice, bob)
     a1 = make_entry(competition, alice, 0.90, 0.70)
     a2 = make_entry(competition, alice, 0.85, 0.88)
     a3 = make_entry(competition, alice, 0.80, 0.95)
@@ -84,7 +85,7 @@ def test_the_beat_task_reveals_at_the_deadline_not_before(board, alice):
 
 
 def test_the_task_reveals_a_past_competition(alice):
-    past = make_competition(
+    past = make_bare_competition(
         starts_at=timezone.now() - timedelta(days=9), ends_at=timezone.now() - timedelta(minutes=1)
     )
     assert past.slug in reveal_due.apply().get()
@@ -93,8 +94,8 @@ def test_the_task_reveals_a_past_competition(alice):
 
 
 def test_lower_is_better_private_board(alice, bob, admin_user):
-    competition = make_competition(metric="rmse", higher_is_better=False, task_type="regression")
-    join(competition, alice, bob)
+    competition = make_bare_competition(metric="rmse", higher_is_better=False, task_type="regression")
+    make_participations(competition, alice, bob)
     make_entry(competition, alice, 1.0, 2.0)
     make_entry(competition, alice, 1.1, 1.5)
     make_entry(competition, alice, 1.2, 0.5)  # third best public: not a default pick
@@ -104,7 +105,7 @@ def test_lower_is_better_private_board(alice, bob, admin_user):
 
 
 def test_shake_up_with_three_rows(competition, alice, bob, charlie, admin_user):
-    join(competition, alice, bob, charlie)
+    make_participations(competition, alice, bob, charlie)
     make_entry(competition, alice, 0.90, 0.70)
     make_entry(competition, bob, 0.80, 0.90)
     make_entry(competition, charlie, 0.70, 0.80)
@@ -131,15 +132,15 @@ def _reference_private_page(competition, *, offset, page_size):
     ]
 
 
-def test_private_pages_equal_the_whole_board_ranking(django_user_model, admin_user):
+def test_private_pages_equal_the_whole_board_ranking(admin_user):
     """Index slices and one public pass give every page exactly what numbering the whole
     board by both orders gives: ties in score, teams, and rows with no private score (the
     unranked tail, after every ranked row)."""
-    from podium.accounts.team_services import team_create
+    from podium.teams.services import team_create
 
-    competition = make_competition()
-    users = [django_user_model.objects.create_user(username=f"r{i}") for i in range(23)]
-    join(competition, *users)
+    competition = make_bare_competition()
+    users = [make_user(f"r{i}") for i in range(23)]
+    make_participations(competition, *users)
     team = team_create(user=users[0], competition=competition, name="Herons")
     start = timezone.now() - timedelta(hours=5)
     for i, user in enumerate(users):

@@ -5,9 +5,10 @@ that reads what was really sent to the broker."""
 from __future__ import annotations
 
 import pytest
-from submission_helpers import TINY_CONFIG, join, make_competition
 
 from tests.broker_folders import use_broker_folder
+from tests.factories.competitions import make_competition, make_participations
+from tests.factories.submissions import TINY_CONFIG, make_submission
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +87,7 @@ def broker(_broker_in_tmp):
 @pytest.fixture
 def competition(db, alice, bob):
     competition = make_competition()
-    join(competition, alice, bob)
+    make_participations(competition, alice, bob)
     return competition
 
 
@@ -95,16 +96,12 @@ def queue_config_entry(broker):
     """A model-config entry queued through the real service; returns (submission, token).
 
     The message goes out when the enqueue commits (or the probe plays the commit)."""
-    from podium.submissions.models import Kind, Submission
+    from podium.submissions.models import Kind
     from podium.submissions.services import submission_enqueue
 
     def make(competition, user):
-        submission = Submission.objects.create(
-            competition=competition,
-            user=user,
-            kind=Kind.CONFIG,
-            config={"version": 1},
-            config_text=TINY_CONFIG,
+        submission = make_submission(
+            competition, user, kind=Kind.CONFIG, config={"version": 1}, config_text=TINY_CONFIG
         )
         submission_enqueue(submission=submission)
         sent = broker.take("gpu")

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 from django.utils import timezone
-from submission_helpers import TINY_CONFIG, competition_test_ids, join, make_competition, predictions_csv
 
-from podium.submissions.models import EpochMetric, Kind, Status, Submission
+from podium.submissions.models import EpochMetric, Status, Submission
 from podium.submissions.tokens import worker_token_read
+from tests.factories.competitions import make_competition, make_participations
+from tests.factories.submissions import TINY_CONFIG, competition_test_ids, make_submission, predictions_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -64,10 +65,9 @@ def test_a_prediction_entry_costs_six_queries_with_a_token(competition, alice, b
     from django.test.utils import CaptureQueriesContext
     from rest_framework.test import APIClient
 
-    from podium.accounts.authentication import hash_token_key
-    from podium.accounts.models import ApiToken
+    from tests.factories.accounts import make_api_token
 
-    ApiToken.objects.create(user=alice, name="cli", prefix="k", key_hash=hash_token_key("alice-key"))
+    make_api_token(alice, "alice-key")
     client = APIClient(HTTP_AUTHORIZATION="Token alice-key")
     body = predictions_csv(competition)
     assert submit(client, competition, csv=body).status_code == 201  # and last_used_at is set
@@ -207,7 +207,7 @@ def test_invalid_config_is_refused_with_paths_and_nothing_stored(
 
 def test_config_over_the_parameter_budget_is_refused(alice, alice_api, settings, broker):
     competition = make_competition(slug="tiny-budget", budget_params=50)
-    join(competition, alice)
+    make_participations(competition, alice)
     response = submit(alice_api, competition, config=TINY_CONFIG)
     assert response.status_code == 400, response.content
     assert "parameters" in str(response.json())
@@ -224,7 +224,7 @@ def test_exactly_one_of_file_or_config(competition, alice_api, settings):
 
 def test_kinds_the_competition_does_not_accept(alice, alice_api, settings):
     competition = make_competition(slug="configs-only", accepts_predictions=False)
-    join(competition, alice)
+    make_participations(competition, alice)
     response = submit(alice_api, competition, csv=predictions_csv(competition))
     assert response.status_code == 400
     assert "does not accept prediction files" in response.json()["detail"]
@@ -259,12 +259,7 @@ def make_competition_draft():
 
 
 def _entries(competition, user, n, **fields):
-    return [
-        Submission.objects.create(
-            competition=competition, user=user, kind=Kind.PREDICTIONS, attempt=1, **fields
-        )
-        for _ in range(n)
-    ]
+    return [make_submission(competition, user, attempt=1, **fields) for _ in range(n)]
 
 
 def test_list_shows_own_entries_with_filters_and_pagination(
@@ -370,7 +365,7 @@ def test_cancel_by_persona_and_final_states(competition, alice, alice_api, bob_a
 
 def test_probabilities_must_be_valid_for_log_loss(alice, alice_api, settings):
     competition = make_competition(slug="iris-logloss", metric="log_loss")
-    join(competition, alice)
+    make_participations(competition, alice)
     ids = competition_test_ids(competition)
     rows = [
         f"{i},0.5,0.4,0.3" if n == 0 else f"{i},1.5,-0.5,0" if n == 1 else f"{i},0.2,0.3,0.5"
@@ -388,10 +383,9 @@ def test_probabilities_must_be_valid_for_log_loss(alice, alice_api, settings):
 
 
 def test_regression_values_must_be_finite_numbers(alice, alice_api, settings):
-    from submission_helpers import make_dataset
 
-    competition = make_competition(dataset=make_dataset("diabetes"), slug="diabetes-cup", metric="rmse")
-    join(competition, alice)
+    competition = make_competition("diabetes-cup", dataset="diabetes", metric="rmse")
+    make_participations(competition, alice)
     ids = competition_test_ids(competition)
     rows = [f"{i},{'nan' if n == 0 else 'abc' if n == 1 else '12.5'}" for n, i in enumerate(ids)]
     response = submit(alice_api, competition, csv=("id,target\n" + "\n".join(rows) + "\n").encode())

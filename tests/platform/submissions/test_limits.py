@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from django.utils import timezone
-from submission_helpers import join, make_competition, predictions_csv
 
 from podium.submissions.models import Status, Submission
+from tests.factories.competitions import make_competition, make_participations
+from tests.factories.submissions import predictions_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +35,7 @@ def stored_files(settings) -> list[Path]:
 
 def test_daily_limit_says_which_limit_and_when_it_resets(alice, alice_api, broker, settings):
     competition = make_competition(slug="daily", daily_limit=2)
-    join(competition, alice)
+    make_participations(competition, alice)
     assert [submit(alice_api, competition).status_code for _ in range(2)] == [201, 201]
     refused = submit(alice_api, competition)
     assert refused.status_code == 429
@@ -51,7 +52,7 @@ def test_daily_limit_says_which_limit_and_when_it_resets(alice, alice_api, broke
 
 def test_failed_and_cancelled_entries_do_not_count(alice, alice_api, broker):
     competition = make_competition(slug="daily", daily_limit=2)
-    join(competition, alice)
+    make_participations(competition, alice)
     first = submit(alice_api, competition).json()
     second = submit(alice_api, competition).json()
     assert submit(alice_api, competition).status_code == 429
@@ -64,7 +65,7 @@ def test_failed_and_cancelled_entries_do_not_count(alice, alice_api, broker):
 
 def test_yesterdays_entries_do_not_count_today(alice, alice_api, broker):
     competition = make_competition(slug="daily", daily_limit=1)
-    join(competition, alice)
+    make_participations(competition, alice)
     entry = submit(alice_api, competition).json()
     Submission.objects.filter(pk=entry["id"]).update(created_at=timezone.now() - timedelta(days=1))
     assert submit(alice_api, competition).status_code == 201
@@ -72,7 +73,7 @@ def test_yesterdays_entries_do_not_count_today(alice, alice_api, broker):
 
 def test_total_limit(alice, alice_api, broker):
     competition = make_competition(slug="total", daily_limit=10, total_limit=2)
-    join(competition, alice)
+    make_participations(competition, alice)
     assert [submit(alice_api, competition).status_code for _ in range(2)] == [201, 201]
     refused = submit(alice_api, competition)
     assert refused.status_code == 429
@@ -80,13 +81,11 @@ def test_total_limit(alice, alice_api, broker):
 
 
 def test_a_team_shares_one_count(alice, bob, charlie, alice_api, bob_api, charlie_api, broker):
-    from podium.accounts.models import Team, TeamMembership
+    from tests.factories.teams import make_team
 
     competition = make_competition(slug="teams", daily_limit=2)
-    join(competition, alice, bob, charlie)
-    team = Team.objects.create(competition=competition, name="ab", join_code="ab-code", created_by=alice)
-    for user in (alice, bob):
-        TeamMembership.objects.create(team=team, user=user, competition=competition)
+    make_participations(competition, alice, bob, charlie)
+    make_team(competition, alice, bob, name="ab")
     assert submit(alice_api, competition).status_code == 201
     assert submit(bob_api, competition).status_code == 201
     refused = submit(alice_api, competition)
@@ -101,14 +100,11 @@ def test_twenty_concurrent_submissions_at_a_limit_of_five(postgres, live_server,
     """Real HTTP through the live server, each request on its own connection: exactly 5 get in."""
     import httpx
 
-    from podium.accounts.authentication import hash_token_key
-    from podium.accounts.models import ApiToken
+    from tests.factories.accounts import make_api_token
 
     competition = make_competition(slug="race", daily_limit=5)
-    join(competition, alice)
-    ApiToken.objects.create(
-        user=alice, name="race", prefix="race", key_hash=hash_token_key("race-key-0123456789")
-    )
+    make_participations(competition, alice)
+    make_api_token(alice, "race-key-0123456789", name="race")
     csv = predictions_csv(competition)
     url = f"{live_server.url}/api/competitions/{competition.slug}/submissions/"
     barrier = threading.Barrier(20)

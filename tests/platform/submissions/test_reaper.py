@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from podium.submissions.models import Kind, Status, Submission
 from podium.submissions.services import submission_enqueue, submissions_reap_stale
+from tests.factories.submissions import make_submission
 
 pytestmark = pytest.mark.django_db
 
@@ -23,9 +24,7 @@ def reap(broker):
 
 
 def config_entry(competition, user, **fields):
-    entry = Submission.objects.create(
-        competition=competition, user=user, kind=Kind.CONFIG, config={"version": 1}
-    )
+    entry = make_submission(competition, user, kind=Kind.CONFIG, config={"version": 1})
     submission_enqueue(submission=entry)
     Submission.objects.filter(pk=entry.pk).update(**fields)
     entry.refresh_from_db()
@@ -73,7 +72,7 @@ def test_lost_queued_message_is_sent_again(competition, alice, broker, reap, set
 
 def test_stuck_scoring_is_sent_to_the_scorer_again_then_failed(competition, alice, broker, reap, settings):
     settings.PODIUM_MAX_ATTEMPTS = 2
-    entry = Submission.objects.create(competition=competition, user=alice, kind=Kind.PREDICTIONS)
+    entry = make_submission(competition, alice)
     submission_enqueue(submission=entry)
     stale = timezone.now() - settings.PODIUM_HEARTBEAT_TIMEOUT - timedelta(seconds=1)
     for _ in range(2):

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score
-from submission_helpers import predictions_csv
 
 from podium.submissions.models import Status, Submission
+from tests.factories.submissions import make_submission, predictions_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -222,7 +222,7 @@ def test_a_display_copy_with_withheld_scores_cannot_be_saved(competition, alice,
 
     competition.ladder_enabled = True
     competition.save()
-    entry = Submission.objects.create(competition=competition, user=alice, kind="predictions")
+    entry = make_submission(competition, alice)
     shown = submission_get(submission_id=entry.pk, user=alice)
     with pytest.raises(RuntimeError, match="withheld"):
         shown.save()

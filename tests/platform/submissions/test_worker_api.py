@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 from rest_framework.test import APIClient
-from submission_helpers import predictions_csv
 
 from podium.submissions.models import EpochMetric, Status, Submission
 from podium.submissions.tokens import SALT, worker_token_make
+from tests.factories.submissions import predictions_csv
 
 pytestmark = pytest.mark.django_db
 
@@ -102,11 +102,10 @@ def test_forged_and_missing_tokens_are_refused(competition, alice, queue_config_
 def test_user_credentials_cannot_post_worker_callbacks(
     competition, alice, alice_api, admin_api, queue_config_entry
 ):
-    from podium.accounts.authentication import hash_token_key
-    from podium.accounts.models import ApiToken
+    from tests.factories.accounts import make_api_token
 
     submission, _ = queue_config_entry(competition, alice)
-    ApiToken.objects.create(user=alice, name="cli", prefix="abc", key_hash=hash_token_key("user-key-123"))
+    make_api_token(alice, "user-key-123")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token user-key-123")
     assert client.post(url(submission.pk, "claim"), {"attempt": 1}, format="json").status_code == 401
@@ -260,7 +259,7 @@ def test_cancelled_before_claim_is_dropped(competition, alice, alice_api, queue_
 
 
 def test_dataset_files_for_workers(competition, alice, queue_config_entry):
-    from submission_helpers import make_competition, make_dataset
+    from tests.factories.competitions import make_competition, make_dataset
 
     submission, token = queue_config_entry(competition, alice)
     w = worker(token)
@@ -277,7 +276,7 @@ def test_dataset_files_for_workers(competition, alice, queue_config_entry):
     competition.pretrain_datasets.add(wine)
     assert w.get(f"/api/worker/submissions/{submission.pk}/files/wine/train.csv").status_code == 200
     assert w.get(f"/api/worker/submissions/{submission.pk}/files/wine/test_labels.csv").status_code == 404
-    other = make_competition(dataset=make_dataset("moons"), slug="other")
+    other = make_competition("other", dataset="moons")
     del other
     assert w.get(f"/api/worker/submissions/{submission.pk}/files/moons/train.csv").status_code == 404
     # A user's session never fetches worker files.

@@ -11,10 +11,12 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from podium.accounts import selectors, services, team_selectors, team_services
+from podium.accounts import selectors, services
 from podium.accounts.models import ApiToken
 from podium.competitions.selectors import competition_get
 from podium.errors import ApplicationError, page_message
+from podium.teams import selectors as team_selectors
+from podium.teams import services as team_services
 from podium.web.forms import SignupForm, TeamJoinForm, TokenForm
 
 
@@ -82,11 +84,6 @@ def token_revoke(request, token_id: int):
     return redirect("web:account")
 
 
-# The team services refuse with Django's ValidationError until they move to podium.teams
-# and raise application errors; page_message shows either.
-_TEAM_REFUSALS = (ApplicationError, ValidationError)
-
-
 @login_required
 @require_POST
 def team_join(request):
@@ -94,7 +91,7 @@ def team_join(request):
     if form.is_valid():
         try:
             team = team_services.team_join(user=request.user, join_code=form.cleaned_data["code"])
-        except _TEAM_REFUSALS as exc:
+        except ApplicationError as exc:
             page_message(request, exc)
         else:
             messages.success(request, f"You joined team {team}.")
@@ -111,7 +108,7 @@ def team_create(request, slug):
         return redirect("web:my_submissions", slug=slug)
     try:
         team = team_services.team_create(user=request.user, competition=competition, name=name)
-    except _TEAM_REFUSALS as exc:
+    except ApplicationError as exc:
         page_message(request, exc)
     else:
         messages.success(request, f"Team {team} created. Share its join code: {team.join_code}")

@@ -8,13 +8,13 @@ from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from podium.accounts.team_selectors import team_for
 from podium.competitions.selectors import competition_get
 from podium.errors import ApplicationError, page_message
 from podium.leaderboards.selectors import private_board_visible
 from podium.leaderboards.services import final_pick_toggle
 from podium.submissions.selectors import submission_epochs, submission_get, submission_list_with_progress
 from podium.submissions.services import submission_cancel
+from podium.teams.selectors import team_for
 from podium.web import charts
 from podium.web.views.common import competition_context
 

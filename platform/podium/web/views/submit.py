@@ -12,9 +12,10 @@ from django.views.decorators.http import require_POST
 
 from podium.competitions.selectors import competition_get
 from podium.errors import ApplicationError
-from podium.submissions.limits import submission_usage, team_of
+from podium.submissions.limits import submission_usage
 from podium.submissions.services import submission_create
 from podium.submissions.validation import config_validate
+from podium.teams.selectors import team_for
 from podium.web import config_lines, examples
 from podium.web.views.common import competition_context
 
@@ -49,7 +50,7 @@ def submit(request, slug):
         kind=kind, templates=examples.templates(), catalog=examples.catalog(), problems=[], config_text=""
     )
     if ctx["is_participant"]:
-        team = team_of(competition=competition, user=request.user)
+        team = team_for(competition=competition, user=request.user)
         ctx["usage"] = submission_usage(
             competition=competition, user=request.user, team=team, now=timezone.now()
         )

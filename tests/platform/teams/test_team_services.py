@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from podium.accounts.models import Team, TeamMembership
-from podium.accounts.team_selectors import team_for
-from podium.accounts.team_services import days_elapsed, team_create, team_join, team_leave
+from podium.errors import ApplicationError
 from podium.leaderboards.models import BoardEntry
 from podium.leaderboards.selectors import board_page
 from podium.submissions.models import Status
-
-from .conftest import join, make_competition, make_entry
+from podium.teams.models import Team, TeamMembership
+from podium.teams.selectors import team_for
+from podium.teams.services import days_elapsed, team_create, team_join, team_leave
+from tests.factories.competitions import make_bare_competition, make_participations
+from tests.factories.leaderboards import make_entry
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ def standings(competition):
 
 
 def test_creating_a_team_turns_the_persons_row_into_the_teams(competition, alice, bob):
-    join(competition, alice, bob)
+    make_participations(competition, alice, bob)
     make_entry(competition, alice, 0.7)
     make_entry(competition, bob, 0.8)
     team = team_create(user=alice, competition=competition, name="Owls")
@@ -37,7 +37,7 @@ def test_creating_a_team_turns_the_persons_row_into_the_teams(competition, alice
 
 
 def test_joining_merges_the_rows(competition, alice, bob, charlie):
-    join(competition, alice, bob, charlie)
+    make_participations(competition, alice, bob, charlie)
     team = team_create(user=alice, competition=competition, name="Owls")
     make_entry(competition, alice, 0.70, team=team)
     make_entry(competition, alice, 0.90, team=team)
@@ -54,7 +54,7 @@ def test_joining_merges_the_rows(competition, alice, bob, charlie):
 
 
 def test_a_joiner_in_a_team_brings_the_whole_team(competition, alice, bob, charlie):
-    join(competition, alice, bob, charlie)
+    make_participations(competition, alice, bob, charlie)
     owls = team_create(user=alice, competition=competition, name="Owls")
     make_entry(competition, alice, 0.7, team=owls)
     larks = team_create(user=bob, competition=competition, name="Larks")
@@ -72,14 +72,16 @@ def test_a_joiner_in_a_team_brings_the_whole_team(competition, alice, bob, charl
 
 def test_merging_is_refused_beyond_daily_limit_times_days(alice, bob):
     now = timezone.now()
-    competition = make_competition(starts_at=now - timedelta(hours=30), daily_limit=1)  # day 2: at most 2
-    join(competition, alice, bob)
+    competition = make_bare_competition(
+        starts_at=now - timedelta(hours=30), daily_limit=1
+    )  # day 2: at most 2
+    make_participations(competition, alice, bob)
     team = team_create(user=alice, competition=competition, name="Owls")
     make_entry(competition, alice, 0.7, team=team)
     make_entry(competition, alice, 0.8, team=team)
     make_entry(competition, bob, 0.9)
     assert days_elapsed(competition=competition, now=now) == 2
-    with pytest.raises(ValidationError, match=r"3 entries, but on day 2 .* at most 1 × 2 = 2"):
+    with pytest.raises(ApplicationError, match=r"3 entries, but on day 2 .* at most 1 × 2 = 2"):
         team_join(user=bob, join_code=team.join_code, now=now)
     # Nothing changed.
     assert team_for(competition=competition, user=bob) is None
@@ -88,46 +90,46 @@ def test_merging_is_refused_beyond_daily_limit_times_days(alice, bob):
 
 def test_merging_is_refused_after_the_merger_deadline(alice, bob):
     now = timezone.now()
-    competition = make_competition(merger_deadline=now - timedelta(minutes=1))
-    join(competition, alice, bob)
+    competition = make_bare_competition(merger_deadline=now - timedelta(minutes=1))
+    make_participations(competition, alice, bob)
     team = team_create(user=alice, competition=competition, name="Owls")
-    with pytest.raises(ValidationError, match="merger deadline"):
+    with pytest.raises(ApplicationError, match="merger deadline"):
         team_join(user=bob, join_code=team.join_code)
 
 
 def test_join_and_create_errors(competition, alice, bob, charlie):
-    join(competition, alice, bob)
+    make_participations(competition, alice, bob)
     team = team_create(user=alice, competition=competition, name="Owls")
-    with pytest.raises(ValidationError, match="No team has the join code 'nope'"):
+    with pytest.raises(ApplicationError, match="No team has the join code 'nope'"):
         team_join(user=bob, join_code="nope")
-    with pytest.raises(ValidationError, match="have not joined the competition"):
+    with pytest.raises(ApplicationError, match="have not joined the competition"):
         team_join(user=charlie, join_code=team.join_code)
-    with pytest.raises(ValidationError, match="already exists"):
+    with pytest.raises(ApplicationError, match="already exists"):
         team_create(user=bob, competition=competition, name="owls")
-    with pytest.raises(ValidationError, match="name is empty"):
+    with pytest.raises(ApplicationError, match="name is empty"):
         team_create(user=bob, competition=competition, name="  ")
-    with pytest.raises(ValidationError, match="already in team 'Owls'"):
+    with pytest.raises(ApplicationError, match="already in team 'Owls'"):
         team_create(user=alice, competition=competition, name="Other")
-    with pytest.raises(ValidationError, match="already in team 'Owls'"):
+    with pytest.raises(ApplicationError, match="already in team 'Owls'"):
         team_join(user=alice, join_code=team.join_code)
 
 
 def test_leave_only_before_the_first_entry(competition, alice, bob):
-    join(competition, alice, bob)
+    make_participations(competition, alice, bob)
     team = team_create(user=alice, competition=competition, name="Owls")
     team_join(user=bob, join_code=team.join_code)
     team_leave(user=bob, competition=competition)
     assert team_for(competition=competition, user=bob) is None
     team_join(user=bob, join_code=team.join_code)
     make_entry(competition, alice, 0.5, team=team)
-    with pytest.raises(ValidationError, match="cannot leave team 'Owls': it has made 1 entry"):
+    with pytest.raises(ApplicationError, match="cannot leave team 'Owls': it has made 1 entry"):
         team_leave(user=bob, competition=competition)
-    with pytest.raises(ValidationError, match="not in a team"):
-        team_leave(user=bob, competition=make_competition())
+    with pytest.raises(ApplicationError, match="not in a team"):
+        team_leave(user=bob, competition=make_bare_competition())
 
 
 def test_last_member_leaving_dissolves_the_team(competition, alice):
-    join(competition, alice)
+    make_participations(competition, alice)
     team = team_create(user=alice, competition=competition, name="Owls")
     team_leave(user=alice, competition=competition)
     assert not Team.objects.filter(pk=team.pk).exists()
@@ -136,7 +138,7 @@ def test_last_member_leaving_dissolves_the_team(competition, alice):
 def test_too_many_picks_after_a_merge_are_cleared(competition, alice, bob, admin_user):
     from podium.leaderboards.services import final_pick_toggle
 
-    join(competition, alice, bob)
+    make_participations(competition, alice, bob)
     team = team_create(user=alice, competition=competition, name="Owls")
     a1 = make_entry(competition, alice, 0.7, 0.9, team=team)
     a2 = make_entry(competition, alice, 0.6, 0.8, team=team)
@@ -151,7 +153,7 @@ def test_too_many_picks_after_a_merge_are_cleared(competition, alice, bob, admin
 
 
 def test_an_entry_without_its_team_stamped_still_counts_for_the_team(competition, alice, bob):
-    join(competition, alice, bob)
+    make_participations(competition, alice, bob)
     team = team_create(user=alice, competition=competition, name="Owls")
     team_join(user=bob, join_code=team.join_code)
     entry = make_entry(competition, bob, 0.6)  # the intake left Submission.team empty

@@ -9,15 +9,15 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from podium.accounts.models import Team, TeamMembership
 from podium.competitions.models import Competition, Participation
-from podium.leaderboards.entrants import NOT_COUNTED, Entrant
+from podium.errors import ApplicationError
 from podium.leaderboards.services import board_rebuild
+from podium.submissions.entrants import NOT_COUNTED, Entrant
 from podium.submissions.models import Submission
+from podium.teams.models import Team, TeamMembership
 
 MAX_NAME = 80
 
@@ -28,7 +28,7 @@ def _new_join_code() -> str:
 
 def _check_joined(*, competition: Competition, user) -> None:
     if not Participation.objects.filter(competition=competition, user=user).exists():
-        raise ValidationError(
+        raise ApplicationError(
             f"You have not joined the competition '{competition.slug}'. Join it (and accept its rules) first.",
             code="not_joined",
         )
@@ -36,7 +36,7 @@ def _check_joined(*, competition: Competition, user) -> None:
 
 def _check_open(*, competition: Competition, now: datetime) -> None:
     if now >= competition.ends_at:
-        raise ValidationError(
+        raise ApplicationError(
             f"The competition '{competition.slug}' closed at {competition.ends_at:%Y-%m-%d %H:%M} UTC; "
             "teams can no longer change.",
             code="closed",
@@ -60,21 +60,23 @@ def team_create(*, user, competition: Competition, name: str, now: datetime | No
     now = now or timezone.now()
     name = (name or "").strip()
     if not name:
-        raise ValidationError("The team name is empty: give the team a name.", code="name")
+        raise ApplicationError("The team name is empty: give the team a name.", code="name")
     if len(name) > MAX_NAME:
-        raise ValidationError(
+        raise ApplicationError(
             f"The team name is {len(name)} characters long; at most {MAX_NAME}.", code="name"
         )
     _check_joined(competition=competition, user=user)
     _check_open(competition=competition, now=now)
     current = TeamMembership.objects.select_related("team").filter(competition=competition, user=user).first()
     if current is not None:
-        raise ValidationError(
+        raise ApplicationError(
             f"You are already in team '{current.team.name}' in this competition; leave it first.",
             code="in_team",
         )
     if Team.objects.filter(competition=competition, name__iexact=name).exists():
-        raise ValidationError(f"A team named '{name}' already exists in this competition.", code="name_taken")
+        raise ApplicationError(
+            f"A team named '{name}' already exists in this competition.", code="name_taken"
+        )
     team = Team.objects.create(
         competition=competition, name=name, join_code=_new_join_code(), created_by=user
     )
@@ -97,19 +99,19 @@ def team_join(*, user, join_code: str, now: datetime | None = None) -> Team:
     code = (join_code or "").strip()
     team = Team.objects.select_for_update().select_related("competition").filter(join_code=code).first()
     if not code or team is None:
-        raise ValidationError(f"No team has the join code '{code}'.", code="bad_code")
+        raise ApplicationError(f"No team has the join code '{code}'.", code="bad_code")
     competition = team.competition
     _check_joined(competition=competition, user=user)
     _check_open(competition=competition, now=now)
     if competition.merger_deadline is not None and now >= competition.merger_deadline:
-        raise ValidationError(
+        raise ApplicationError(
             f"The team merger deadline of '{competition.slug}' passed at "
             f"{competition.merger_deadline:%Y-%m-%d %H:%M} UTC.",
             code="merger_deadline",
         )
     current = TeamMembership.objects.select_related("team").filter(competition=competition, user=user).first()
     if current is not None and current.team_id == team.pk:
-        raise ValidationError(f"You are already in team '{team.name}'.", code="already_member")
+        raise ApplicationError(f"You are already in team '{team.name}'.", code="already_member")
     if current is not None:
         joining = Entrant(competition_id=competition.pk, user_id=None, team_id=current.team_id)
         Team.objects.select_for_update().filter(pk=current.team_id).values_list("pk").get()
@@ -121,7 +123,7 @@ def team_join(*, user, join_code: str, now: datetime | None = None) -> Team:
     days = days_elapsed(competition=competition, now=now)
     allowed = competition.daily_limit * days
     if combined > allowed:
-        raise ValidationError(
+        raise ApplicationError(
             f"Merging would give team '{team.name}' {combined} entries, but on day {days} of the competition "
             f"a team may have at most {competition.daily_limit} × {days} = {allowed}.",
             code="too_many_entries",
@@ -145,18 +147,17 @@ def team_join(*, user, join_code: str, now: datetime | None = None) -> Team:
 
 
 @transaction.atomic
-def team_leave(*, user, competition: Competition, now: datetime | None = None) -> None:
+def team_leave(*, user, competition: Competition) -> None:
     """Leave before the team's first entry; the last member leaving dissolves the team."""
-    now = now or timezone.now()
     membership = (
         TeamMembership.objects.select_related("team").filter(competition=competition, user=user).first()
     )
     if membership is None:
-        raise ValidationError(f"You are not in a team in '{competition.slug}'.", code="not_member")
+        raise ApplicationError(f"You are not in a team in '{competition.slug}'.", code="not_member")
     team = Team.objects.select_for_update().get(pk=membership.team_id)
     entries = Submission.objects.filter(team=team).count()
     if entries:
-        raise ValidationError(
+        raise ApplicationError(
             f"You cannot leave team '{team.name}': it has made {entries} "
             f"entr{'y' if entries == 1 else 'ies'} already.",
             code="has_entries",
@@ -164,17 +165,3 @@ def team_leave(*, user, competition: Competition, now: datetime | None = None) -
     membership.delete()
     if not team.memberships.exists():
         team.delete()
-
-
-@transaction.atomic
-def team_rename(*, user, team: Team, name: str) -> Team:
-    name = (name or "").strip()
-    if not team.memberships.filter(user=user).exists():
-        raise ValidationError("Only members can rename a team.", code="not_member")
-    if not name or len(name) > MAX_NAME:
-        raise ValidationError(f"The team name must be 1 to {MAX_NAME} characters.", code="name")
-    if Team.objects.filter(competition=team.competition, name__iexact=name).exclude(pk=team.pk).exists():
-        raise ValidationError(f"A team named '{name}' already exists in this competition.", code="name_taken")
-    team.name = name
-    team.save(update_fields=["name"])
-    return team

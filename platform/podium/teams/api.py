@@ -1,0 +1,104 @@
+"""Team API: thin views over the team services and selectors.
+
+Service errors are `podium.errors.ApplicationError`s (400 `{detail, code}`), answered by
+the project's DRF exception handler."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from podium.competitions.selectors import competition_get
+from podium.errors import ApplicationError, NotAllowed, NotFound
+from podium.teams import selectors, services
+
+
+class TeamSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    member_count = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+
+
+class TeamDetailSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    join_code = serializers.CharField()
+    members = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_members(self, team) -> list[str]:
+        return [u.username for u in selectors.team_members(team=team)]
+
+
+class TeamCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, allow_blank=True)
+
+
+class TeamJoinSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=100)
+
+
+class TeamListCreateApi(APIView):
+    @extend_schema(responses=TeamSerializer(many=True))
+    def get(self, request, slug):
+        competition = competition_get(slug=slug, user=request.user)
+        teams = selectors.team_list(competition=competition)
+        return Response({"results": TeamSerializer(teams, many=True).data})
+
+    @extend_schema(request=TeamCreateSerializer, responses=TeamDetailSerializer)
+    def post(self, request, slug):
+        if not request.user.is_authenticated:
+            raise NotAllowed("Sign in to create a team.")
+        competition = competition_get(slug=slug, user=request.user)
+        data = TeamCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        team = services.team_create(
+            user=request.user, competition=competition, name=data.validated_data["name"]
+        )
+        return Response(TeamDetailSerializer(team).data, status=status.HTTP_201_CREATED)
+
+
+class TeamMineApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=TeamDetailSerializer)
+    def get(self, request, slug):
+        competition = competition_get(slug=slug, user=request.user)
+        team = selectors.team_for(competition=competition, user=request.user)
+        if team is None:
+            raise NotFound(f"You are not in a team in '{competition.slug}'.")
+        return Response(TeamDetailSerializer(team).data)
+
+
+class TeamJoinApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=TeamJoinSerializer, responses=TeamDetailSerializer)
+    def post(self, request, slug):
+        competition = competition_get(slug=slug, user=request.user)
+        data = TeamJoinSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        code = data.validated_data["code"]
+        # A code is looked up in this competition only: a code of another one is as bad as a typo.
+        team = selectors.team_by_code(competition=competition, join_code=code)
+        if team is None:
+            raise ApplicationError(
+                f"No team in '{competition.slug}' has the join code '{code.strip()}'.", code="bad_code"
+            )
+        team = services.team_join(user=request.user, join_code=team.join_code)
+        return Response(TeamDetailSerializer(team).data)
+
+
+class TeamLeaveApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    def post(self, request, slug):
+        competition = competition_get(slug=slug, user=request.user)
+        services.team_leave(user=request.user, competition=competition)
+        return Response({"left": True})

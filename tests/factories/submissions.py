@@ -1,0 +1,42 @@
+"""Submissions, and what an entry sends: a predictions file or a model config."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+TINY_CONFIG = """
+version: 1
+seed: 0
+model:
+  layers:
+    - linear: {units: 8}
+    - activation: relu
+    - linear: {units: auto}
+train:
+  epochs: 2
+  batch_size: 16
+  optimizer: {name: adam, lr: 0.01}
+"""
+
+
+def make_submission(competition, user, **fields):
+    """A submission row as the intake stores it (a predictions entry unless `kind` says otherwise);
+    nothing is sent or scored."""
+    from podium.submissions.models import Kind, Submission
+
+    fields.setdefault("kind", Kind.PREDICTIONS)
+    return Submission.objects.create(competition=competition, user=user, **fields)
+
+
+def competition_test_ids(competition) -> list[str]:
+    rows = competition.dataset.files.get(name="test.csv").file.open("rb").read().decode()
+    return [r["id"] for r in csv.DictReader(io.StringIO(rows))]
+
+
+def predictions_csv(competition, *, label: str | None = None, drop: int = 0) -> bytes:
+    """A predictions file with one label for every test id (less the first `drop`)."""
+    manifest = competition.dataset.manifest
+    ids = competition_test_ids(competition)[drop:]
+    label = label or manifest["classes"][0]
+    return ("id,target\n" + "".join(f"{i},{label}\n" for i in ids)).encode()

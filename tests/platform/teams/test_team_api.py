@@ -1,0 +1,39 @@
+"""The team API as every persona: anonymous, the creator (alice), a joiner (bob) and
+someone who has not joined the competition (charlie)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.factories.competitions import make_participations
+
+pytestmark = pytest.mark.django_db
+
+
+def url(competition, suffix):
+    return f"/api/competitions/{competition.slug}/{suffix}"
+
+
+def test_team_api(competition, alice_api, bob_api, charlie_api, anon_api, alice, bob):
+    make_participations(competition, alice, bob)
+    base = url(competition, "teams/")
+    assert anon_api.post(base, {"name": "Owls"}, format="json").status_code in (401, 403)
+    response = charlie_api.post(base, {"name": "Owls"}, format="json")
+    assert response.status_code == 400 and "have not joined" in response.json()["detail"]
+    created = alice_api.post(base, {"name": "Owls"}, format="json")
+    assert created.status_code == 201
+    code = created.json()["join_code"]
+    # The public list never shows join codes.
+    listed = anon_api.get(base).json()["results"]
+    assert [(t["name"], t["member_count"]) for t in listed] == [("Owls", 1)]
+    assert code not in json.dumps(listed)
+    bad = bob_api.post(base + "join/", {"code": "wrong"}, format="json")
+    assert bad.status_code == 400 and "wrong" in bad.json()["detail"]
+    joined = bob_api.post(base + "join/", {"code": code}, format="json")
+    assert joined.status_code == 200 and joined.json()["members"] == ["alice", "bob"]
+    assert bob_api.get(base + "mine/").json()["join_code"] == code
+    assert charlie_api.get(base + "mine/").status_code == 404
+    assert bob_api.post(base + "leave/").json() == {"left": True}
+    assert bob_api.post(base + "leave/").status_code == 400
