@@ -45,6 +45,7 @@ run: seed
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 # Debian's Chromium for the browser tests (Playwright's own download does not work here).
 browser:
@@ -54,7 +55,7 @@ test: install-dev assets browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
-	$(PY) ../shared/tools/check_boundaries.py . 2>/dev/null || [ ! -f ../shared/tools/check_boundaries.py ]
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: install-dev assets
