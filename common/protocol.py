@@ -62,6 +62,55 @@ class Budget:
         return {key: getattr(self, key) for key in self.KEYS}
 
 
+class DatasetFile(TypedDict):
+    name: str
+    sha256: str
+    size: int
+    path: str  # the worker's download path on the platform
+    url: str
+
+
+class DatasetOrder(TypedDict):
+    slug: str
+    version: int
+    task_type: str
+    manifest: dict[str, Any]  # hidden files removed
+    files: list[DatasetFile]  # participant-facing files only
+
+
+class MetricInfo(TypedDict):
+    name: str
+    higher_is_better: bool
+    needs_proba: bool
+
+
+class PredictionFormat(TypedDict):
+    id_column: str
+    header: list[str]
+    target: str | None
+    classes: list[str] | None
+    needs_proba: bool
+
+
+class ClaimOrder(TypedDict):
+    """The answer to `POST /api/worker/submissions/{id}/claim/`: all a worker needs, no hidden labels."""
+
+    submission_id: int
+    attempt: int
+    kind: str
+    config: dict[str, Any] | None
+    config_text: str
+    competition: dict[str, str]  # slug, task_type
+    metric: MetricInfo
+    dataset: DatasetOrder
+    pretrain: list[DatasetOrder]
+    allowed_pretrain: list[str]
+    prediction_format: PredictionFormat
+    budget: dict[str, Any]  # Budget.as_dict()
+    heartbeat_interval_s: int
+    callbacks: dict[str, str]  # heartbeat, epochs, predictions, fail -> path
+
+
 class MetricRef(TypedDict):
     name: str
     value: float | None

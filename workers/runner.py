@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.env import EnvError, env_float, env_str
-from common.protocol import Budget, EpochRecord, json_safe
+from common.protocol import Budget, ClaimOrder, DatasetOrder, EpochRecord, json_safe
 from datasets.arrays import DatasetFileError
 from podium_client.errors import ApiError, AuthError, Conflict, PodiumError
 from podium_client.worker import WorkerClient
@@ -171,7 +171,7 @@ def run_submission(
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _attempt(client, order: dict, attempt: int, settings, work: Path, progress: Progress, beat) -> str:
+def _attempt(client, order: ClaimOrder, attempt: int, settings, work: Path, progress: Progress, beat) -> str:
     from workers import training  # torch: imported in the worker process only
 
     progress.stage = "reading the model config"
@@ -240,7 +240,7 @@ def pick_device(wanted: str) -> str:
     return "cpu"
 
 
-def _load_dataset(client, cache: FileCache, dataset: dict, folder: Path):
+def _load_dataset(client, cache: FileCache, dataset: DatasetOrder, folder: Path):
     import numpy as np
 
     from datasets.arrays import load_arrays
@@ -271,7 +271,7 @@ def _load_dataset(client, cache: FileCache, dataset: dict, folder: Path):
     )
 
 
-def _pretrain_data(client, cache: FileCache, order: dict, config, work: Path) -> dict:
+def _pretrain_data(client, cache: FileCache, order: ClaimOrder, config, work: Path) -> dict:
     """Arrays of the pre-training dataset the config names, when the competition allows it."""
     wanted = config.pretrain.dataset if config.pretrain is not None else None
     if not wanted:
@@ -291,7 +291,7 @@ def _download(client, url: str, handle) -> None:
             handle.write(chunk)
 
 
-def _parse_config(order: dict):
+def _parse_config(order: ClaimOrder):
     import json
 
     from workers.spec import parse_config
@@ -306,7 +306,7 @@ def epoch_payload(record: EpochRecord) -> dict:
     return json_safe(dict(record))
 
 
-def describe_error(exc: BaseException, progress: Progress, order: dict | None = None) -> str:
+def describe_error(exc: BaseException, progress: Progress, order: ClaimOrder | None = None) -> str:
     """A reason a participant can act on, never a traceback."""
     import torch  # in the worker process already: the attempt trains with it
     from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from common.protocol import SCORING_QUEUE, TRAIN_QUEUES
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 BIN = Path(sys.executable).parent
 
@@ -40,7 +42,7 @@ def commands(host: str, port: int) -> dict[str, list[str]]:
             "podium",
             "worker",
             "-Q",
-            "scoring",
+            SCORING_QUEUE,
             "-c",
             "1",
             "-n",
@@ -52,7 +54,7 @@ def commands(host: str, port: int) -> dict[str, list[str]]:
             "workers.celery_app",
             "worker",
             "-Q",
-            "gpu,cpu",
+            ",".join(TRAIN_QUEUES),
             "-c",
             "1",
             "-n",

@@ -15,6 +15,7 @@ class Status(models.TextChoices):
 
 
 FINAL_STATUSES = (Status.SCORED, Status.FAILED, Status.CANCELLED)
+ACTIVE_STATUSES = (Status.CREATED, Status.QUEUED, Status.RUNNING, Status.SCORING)
 
 
 class Kind(models.TextChoices):

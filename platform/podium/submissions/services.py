@@ -30,12 +30,11 @@ from podium.submissions.limits import (
     limits_check,
     submission_usage,
 )
-from podium.submissions.models import FINAL_STATUSES, EpochMetric, Kind, Status, Submission
+from podium.submissions.models import ACTIVE_STATUSES, FINAL_STATUSES, EpochMetric, Kind, Status, Submission
 from podium.submissions.validation import config_validate, predictions_validate
 
 log = logging.getLogger(__name__)
 
-ACTIVE_STATUSES = (Status.CREATED, Status.QUEUED, Status.RUNNING, Status.SCORING)
 MAX_MESSAGE_CHARS = 1000
 
 

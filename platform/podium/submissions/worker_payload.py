@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.urls import reverse
 
+from common.protocol import ClaimOrder, DatasetOrder
 from datasets.formats import prediction_header
 from datasets.metrics import get_metric
 from podium.submissions.selectors import worker_datasets
@@ -23,7 +24,7 @@ def public_manifest(manifest: dict) -> dict:
     return out
 
 
-def _dataset_payload(*, submission, dataset, request) -> dict:
+def _dataset_payload(*, submission, dataset, request) -> DatasetOrder:
     files = []
     for f in dataset.files.filter(hidden=False).order_by("name"):
         if (dataset.manifest.get("files") or {}).get(f.name, {}).get("hidden"):
@@ -50,7 +51,7 @@ def _dataset_payload(*, submission, dataset, request) -> dict:
     }
 
 
-def claim_payload(*, submission, request) -> dict:
+def claim_payload(*, submission, request) -> ClaimOrder:
     competition = submission.competition
     metric = get_metric(competition.metric)
     manifest = competition.dataset.manifest

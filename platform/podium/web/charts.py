@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import json
 
 import yaml
 
@@ -131,7 +130,3 @@ def config_diff(a, b) -> list[tuple[str, str]]:
             cls = ""
         out.append((cls, line))
     return out
-
-
-def as_json(spec) -> str:
-    return json.dumps(spec)

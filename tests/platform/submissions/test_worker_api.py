@@ -288,3 +288,15 @@ def test_token_round_trip():
 
     grant = worker_token_read(worker_token_make(submission_id=7, attempt=3))
     assert (grant.submission_id, grant.attempt) == (7, 3)
+
+
+def test_claim_answer_has_the_shape_of_the_protocols_claim_order(competition, alice, queue_config_entry):
+    from common.protocol import ClaimOrder, DatasetFile, DatasetOrder, MetricInfo, PredictionFormat
+
+    submission, token = queue_config_entry(competition, alice)
+    order = worker(token).post(url(submission.pk, "claim"), {"attempt": 1}, format="json").json()
+    assert set(order) == set(ClaimOrder.__annotations__)
+    assert set(order["metric"]) == set(MetricInfo.__annotations__)
+    assert set(order["prediction_format"]) == set(PredictionFormat.__annotations__)
+    assert set(order["dataset"]) == set(DatasetOrder.__annotations__)
+    assert all(set(f) == set(DatasetFile.__annotations__) for f in order["dataset"]["files"])

@@ -12,13 +12,12 @@ from podium.competitions.selectors import competition_get
 from podium.errors import ApplicationError, page_message
 from podium.leaderboards.selectors import private_board_visible
 from podium.leaderboards.services import final_pick_toggle
+from podium.submissions.models import ACTIVE_STATUSES
 from podium.submissions.selectors import submission_epochs, submission_get, submission_list_with_progress
 from podium.submissions.services import submission_cancel
 from podium.teams.selectors import team_for
 from podium.web import charts
 from podium.web.views.common import competition_context
-
-ACTIVE = {"created", "queued", "running", "scoring"}
 
 
 def _visible_submission(submission_id: int, user):
@@ -29,7 +28,7 @@ def _visible_submission(submission_id: int, user):
 def _rows_context(request, ctx) -> dict:
     rows = submission_list_with_progress(competition=ctx["competition"], user=request.user)
     ctx["rows"] = rows
-    ctx["polling"] = any(r.status in ACTIVE for r in rows)
+    ctx["polling"] = any(r.status in ACTIVE_STATUSES for r in rows)
     ctx["budget_epochs"] = ctx["competition"].budget_epochs
     return ctx
 
