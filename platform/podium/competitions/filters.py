@@ -6,7 +6,7 @@ import django_filters
 from django.db.models import Q
 from django.utils import timezone
 
-from podium.competitions.models import Competition, Metric, TaskType
+from podium.competitions.models import Competition, TaskType, metric_choices
 
 
 class CompetitionFilter(django_filters.FilterSet):
@@ -14,7 +14,7 @@ class CompetitionFilter(django_filters.FilterSet):
         choices=[("open", "Open"), ("upcoming", "Upcoming"), ("past", "Past")], method="filter_status"
     )
     task_type = django_filters.ChoiceFilter(choices=TaskType.choices)
-    metric = django_filters.ChoiceFilter(choices=Metric.choices)
+    metric = django_filters.ChoiceFilter(choices=metric_choices)
     dataset = django_filters.CharFilter(field_name="dataset__slug")
     search = django_filters.CharFilter(method="filter_search", max_length=100)
 

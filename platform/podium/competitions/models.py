@@ -3,22 +3,18 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from datasets.metrics import METRICS
+
 
 class TaskType(models.TextChoices):
     CLASSIFICATION = "classification", "Classification"
     REGRESSION = "regression", "Regression"
 
 
-class Metric(models.TextChoices):
-    # Directions are fixed in datasets.metrics.METRICS; the choices mirror its names.
-    ACCURACY = "accuracy", "Accuracy"
-    BALANCED_ACCURACY = "balanced_accuracy", "Balanced accuracy"
-    MACRO_F1 = "macro_f1", "Macro F1"
-    LOG_LOSS = "log_loss", "Log loss"
-    ROC_AUC = "roc_auc", "ROC AUC"
-    RMSE = "rmse", "RMSE"
-    MAE = "mae", "MAE"
-    R2 = "r2", "R²"
+def metric_choices() -> list[tuple[str, str]]:
+    """Every metric of datasets.metrics.METRICS, where each is defined once; a new one needs
+    no migration."""
+    return [(metric.name, metric.title) for metric in METRICS.values()]
 
 
 def dataset_file_path(instance: DatasetFile, filename: str) -> str:
@@ -86,7 +82,7 @@ class Competition(models.Model):
     is_published = models.BooleanField(default=True)
     dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="competitions")
     task_type = models.CharField(max_length=20, choices=TaskType.choices)
-    metric = models.CharField(max_length=30, choices=Metric.choices)
+    metric = models.CharField(max_length=30, choices=metric_choices)
     higher_is_better = models.BooleanField()
 
     # The public/private partition of the test ids is fixed at creation (seeded) and stored.

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
-from podium.competitions.models import Metric, TaskType
+from podium.competitions.models import TaskType, metric_choices
 
 DT_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -63,7 +63,7 @@ class DatasetStepForm(forms.Form):
 class CompetitionStepForm(forms.Form):
     slug = forms.SlugField(max_length=64)
     title = forms.CharField(max_length=200)
-    metric = forms.ChoiceField(choices=Metric.choices)
+    metric = forms.ChoiceField(choices=metric_choices)
     starts_at = forms.DateTimeField(
         input_formats=[DT_FORMAT],
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format=DT_FORMAT),
