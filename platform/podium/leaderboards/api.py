@@ -14,6 +14,7 @@ from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRen
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from podium.api_schema import error_responses
 from podium.leaderboards import selectors, services
 
 
@@ -191,7 +192,9 @@ class LeaderboardApi(APIView):
 
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CsvRenderer]
 
-    @extend_schema(parameters=[BoardQuerySerializer], responses=BoardPageSerializer)
+    @extend_schema(
+        parameters=[BoardQuerySerializer], responses={200: BoardPageSerializer, **error_responses(403)}
+    )
     def get(self, request, slug):
         competition = selectors.competition_for_board_page(slug=slug, user=_user(request))
         query = _board_query(request.query_params)
@@ -226,9 +229,14 @@ class LeaderboardApi(APIView):
 
 
 class LeaderboardCsvApi(APIView):
-    renderer_classes = [CsvRenderer, JSONRenderer]
+    # The board itself is written by board_csv_response; the renderers answer the errors, as
+    # JSON unless the client asks for text/csv.
+    renderer_classes = [JSONRenderer, CsvRenderer]
 
-    @extend_schema(parameters=[BoardQuerySerializer], responses={(200, "text/csv"): OpenApiTypes.STR})
+    @extend_schema(
+        parameters=[BoardQuerySerializer],
+        responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(403)},
+    )
     def get(self, request, slug):
         competition = selectors.competition_for_board(slug=slug, user=_user(request))
         query = BoardQuerySerializer(data=request.query_params)
@@ -243,7 +251,7 @@ class LeaderboardRevealApi(APIView):
 
     permission_classes = [IsAdminUser]
 
-    @extend_schema(request=None, responses=RevealOutputSerializer)
+    @extend_schema(request=None, responses={200: RevealOutputSerializer, **error_responses(400)})
     def post(self, request, slug):
         competition = selectors.competition_for_board(slug=slug, user=_user(request))
         revealed = services.board_reveal(competition=competition)
@@ -289,7 +297,7 @@ class FinalPickApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses=FinalPickOutputSerializer)
+    @extend_schema(request=None, responses={200: FinalPickOutputSerializer, **error_responses(400)})
     def post(self, request, submission_id):
         submission = services.final_pick_toggle(submission_id=submission_id, user=request.user)
         return Response({"submission_id": submission.pk, "is_final_pick": submission.is_final_pick})
