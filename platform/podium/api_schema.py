@@ -51,7 +51,11 @@ ERROR_SCHEMA = {
     "`{field: [messages]}` instead of a detail.",
     "properties": {
         "detail": {"type": "string"},
-        "code": {"type": "string"},
+        "code": {
+            "description": "A machine-readable reason; a list when it is the refusals of an input "
+            "field named `code`.",
+            "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        },
         "problems": {"type": "array", "items": {"$ref": "#/components/schemas/Problem"}},
         "total": {"type": "integer"},
     },
@@ -112,6 +116,11 @@ def document_error_responses(result, generator, request, public):
             responses = operation.setdefault("responses", {})
             for status in sorted(_common_statuses(path, method, operation, views.get((path, method)))):
                 responses.setdefault(str(status), _error_response(status))
+            if _answers_csv_on_request(operation):
+                # `?format=csv` renders an error's detail as text, as it renders the board.
+                for status, response in responses.items():
+                    if status >= "400" and "content" in response:
+                        response["content"]["text/csv"] = {"schema": {"type": "string"}}
             if "429" in responses:
                 responses["429"].setdefault("headers", {})["Retry-After"] = {
                     "schema": {"type": "integer"},
@@ -119,6 +128,13 @@ def document_error_responses(result, generator, request, public):
                 }
     _add_links(result)
     return result
+
+
+def _answers_csv_on_request(operation: dict) -> bool:
+    return any(
+        p.get("name") == "format" and "csv" in p.get("schema", {}).get("enum", [])
+        for p in operation.get("parameters", [])
+    )
 
 
 def _error_response(status: int) -> dict:

@@ -83,9 +83,13 @@ def _row_out(row, fields: list[str]) -> dict:
     return out
 
 
+# Beyond any board's last page, and low enough that the page's offset fits the database's integers.
+MAX_PAGE = 1_000_000
+
+
 class BoardQuerySerializer(serializers.Serializer):
     board = serializers.ChoiceField(choices=selectors.BOARDS, default=selectors.PUBLIC)
-    page = serializers.IntegerField(min_value=1, default=1)
+    page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
     page_size = serializers.IntegerField(
         min_value=1, max_value=selectors.MAX_PAGE_SIZE, default=selectors.DEFAULT_PAGE_SIZE
     )
@@ -98,7 +102,7 @@ def _board_query(params) -> dict:
     page, page_size = params.get("page", "1"), params.get("page_size", str(selectors.DEFAULT_PAGE_SIZE))
     if board in selectors.BOARDS and page.isdecimal() and page_size.isdecimal():
         page_n, size_n = int(page), int(page_size)
-        if page_n >= 1 and 1 <= size_n <= selectors.MAX_PAGE_SIZE:
+        if 1 <= page_n <= MAX_PAGE and 1 <= size_n <= selectors.MAX_PAGE_SIZE:
             return {"board": board, "page": page_n, "page_size": size_n}
     query = BoardQuerySerializer(data=params)
     query.is_valid(raise_exception=True)
@@ -193,7 +197,12 @@ class LeaderboardApi(APIView):
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CsvRenderer]
 
     @extend_schema(
-        parameters=[BoardQuerySerializer], responses={200: BoardPageSerializer, **error_responses(403)}
+        parameters=[BoardQuerySerializer],
+        responses={
+            (200, "application/json"): BoardPageSerializer,
+            (200, "text/csv"): OpenApiTypes.STR,
+            **error_responses(403),
+        },
     )
     def get(self, request, slug):
         competition = selectors.competition_for_board_page(slug=slug, user=_user(request))

@@ -14,7 +14,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -212,7 +212,8 @@ class SubmissionLimitsApi(APIView):
 
 
 class SubmissionDetailApi(APIView):
-    permission_classes = []
+    # Anyone may ask; the selector answers 404 to anyone but the owner, the team and admins.
+    permission_classes = [AllowAny]
 
     @extend_schema(responses=SubmissionDetailOutputSerializer)
     def get(self, request, submission_id):
@@ -223,8 +224,8 @@ class SubmissionDetailApi(APIView):
 
 
 class SubmissionCancelApi(APIView):
-    # No permission gate: the selector answers 404 to anyone but the owner, the team and admins.
-    permission_classes = []
+    # Anyone may ask; the selector answers 404 to anyone but the owner, the team and admins.
+    permission_classes = [AllowAny]
 
     @extend_schema(request=None, responses={200: SubmissionOutputSerializer, **error_responses(409)})
     def post(self, request, submission_id):
@@ -235,7 +236,7 @@ class SubmissionCancelApi(APIView):
 
 
 class SubmissionPredictionsApi(APIView):
-    permission_classes = []
+    permission_classes = [AllowAny]
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
     def get(self, request, submission_id):
