@@ -3,8 +3,9 @@ live server, positive and negative cases and the schema's links, and every check
 
 The schema is read from the running server (`/api/schema/`), as a client generator reads it.
 The run is seeded and bounded (a few examples per operation), so it is the same run every time
-and fits in `make test`. The worker callbacks need a worker token, which names one submission
-and one attempt: they are fuzzed in a run of their own with such a token.
+and fits in `make test` (about two minutes here). The worker callbacks (`/api/worker/`) are left
+out: they take only a worker token, which names one submission and one attempt, so a participant's
+run would get 401 from all of them; tests/platform/submissions test them with real tokens.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from tests.factories.competitions import make_competition, make_participations
 from tests.factories.leaderboards import make_entry
 from tests.factories.submissions import make_submission
 from tests.factories.teams import make_team
-
-pytestmark = pytest.mark.slow
 
 SEED = 12
 # Every check but two that judge input validation, not the schema: a schema-valid request may
@@ -99,6 +98,7 @@ def seeded(transactional_db):
     return {"key": key, "entry": entry, "config": config}
 
 
+@pytest.mark.slow
 def test_schemathesis_finds_no_failure_as_a_participant(live_server, seeded, tmp_path):
     _schemathesis(
         live_server.url,
@@ -107,3 +107,36 @@ def test_schemathesis_finds_no_failure_as_a_participant(live_server, seeded, tmp
         max_examples=5,
         tmp_path=tmp_path,
     )
+
+
+def test_every_error_answer_refers_to_the_one_error_body(anon_api, db):
+    schema = anon_api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert set(schema["components"]["schemas"]["Error"]["properties"]) == {
+        "detail",
+        "code",
+        "problems",
+        "total",
+    }
+    errors = [
+        (path, method, status, response)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        for status, response in operation["responses"].items()
+        if status >= "400"
+    ]
+    assert errors
+    for path, method, status, response in errors:
+        assert response["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}, (
+            path,
+            method,
+            status,
+        )
+    lists = schema["paths"]["/api/competitions/"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert lists["schema"]["$ref"].endswith("/PaginatedCompetitionListOutputList")
+
+
+def test_an_unknown_api_url_answers_json_404(client, db):
+    answer = client.get("/api/submissions/not-a-number/")
+    assert answer.status_code == 404
+    assert answer["Content-Type"] == "application/json"
+    assert answer.json()["detail"].startswith("No such API endpoint")
