@@ -14,7 +14,8 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -119,3 +120,10 @@ def page_message(request, exc: ApplicationError | DjangoValidationError) -> None
     if exc.total is not None and exc.total > len(exc.problems):
         lines.append(f"… and {exc.total - len(exc.problems)} more")
     messages.error(request, "\n".join(lines))
+
+
+def not_found(request, exception=None):
+    """handler404: a URL under /api/ that names nothing answers JSON, as every API error does."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": f"No such API endpoint: {request.path[:200]}"}, status=404)
+    return page_not_found(request, exception)

@@ -160,6 +160,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One component per input and output shape, so a client generated from the schema parses
+    # every answer: nullable fields as null, not absent; writes and reads apart.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The one error body, the error answers every operation can give, and the links between
+    # operations (podium.api_schema).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "podium.api_schema.document_error_responses",
+    ],
 }
 
 # --- Celery -----------------------------------------------------------------

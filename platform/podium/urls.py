@@ -17,3 +17,5 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("", include("podium.web.urls")),
 ]
+
+handler404 = "podium.errors.not_found"

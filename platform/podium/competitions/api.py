@@ -8,7 +8,6 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_field,
     extend_schema_view,
@@ -21,6 +20,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from podium.api_schema import error_responses
 from podium.competitions import selectors, services
 from podium.competitions.models import Competition, Dataset, DatasetFile, TaskType
 from podium.competitions.upload_handlers import install_capped_handler
@@ -197,6 +197,7 @@ class DatasetDetailOutput(DatasetListOutput):
 
 class CompetitionListApi(APIView):
     permission_classes = [permissions.AllowAny]
+    pagination_class = Pagination
 
     @extend_schema(
         parameters=[
@@ -212,7 +213,7 @@ class CompetitionListApi(APIView):
     )
     def get(self, request):
         qs = selectors.competition_list(user=request.user, filters=request.query_params)
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(CompetitionListOutput(page, many=True).data)
 
@@ -289,7 +290,8 @@ class CompetitionDataFileApi(APIView):
     permission_classes = [permissions.AllowAny]
 
     @extend_schema(
-        operation_id="competitions_data_file_download", responses={(200, "text/csv"): OpenApiTypes.BINARY}
+        operation_id="competitions_data_file_download",
+        responses={(200, "text/csv"): OpenApiTypes.BINARY, **error_responses(403)},
     )
     def get(self, request, slug: str, name: str):
         competition = selectors.competition_get(slug=slug, user=request.user)
@@ -323,6 +325,7 @@ class IsStaff(permissions.BasePermission):
 
 class DatasetListCreateApi(APIView):
     parser_classes = [MultiPartParser, FormParser]
+    pagination_class = Pagination
 
     def get_permissions(self):
         if self.request.method == "POST":
@@ -356,18 +359,18 @@ class DatasetListCreateApi(APIView):
         license = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
         metric = serializers.CharField(required=False, allow_blank=True, default="")
 
-    @extend_schema(parameters=[OpenApiParameter("page", int)], responses=DatasetListOutput(many=True))
+    @extend_schema(
+        parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+        responses=DatasetListOutput(many=True),
+    )
     def get(self, request):
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.dataset_list(user=request.user), request, view=self)
         return paginator.get_paginated_response(DatasetListOutput(page, many=True).data)
 
     @extend_schema(
         request={"multipart/form-data": DatasetUploadInput},
-        responses={
-            201: DatasetDetailOutput,
-            400: OpenApiResponse(description="every problem, by file/row/column"),
-        },
+        responses={201: DatasetDetailOutput},
     )
     def post(self, request):
         from datasets.upload import UploadError

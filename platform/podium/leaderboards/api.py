@@ -14,6 +14,7 @@ from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRen
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from podium.api_schema import error_responses
 from podium.leaderboards import selectors, services
 
 
@@ -82,9 +83,13 @@ def _row_out(row, fields: list[str]) -> dict:
     return out
 
 
+# Beyond any board's last page, and low enough that the page's offset fits the database's integers.
+MAX_PAGE = 1_000_000
+
+
 class BoardQuerySerializer(serializers.Serializer):
     board = serializers.ChoiceField(choices=selectors.BOARDS, default=selectors.PUBLIC)
-    page = serializers.IntegerField(min_value=1, default=1)
+    page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
     page_size = serializers.IntegerField(
         min_value=1, max_value=selectors.MAX_PAGE_SIZE, default=selectors.DEFAULT_PAGE_SIZE
     )
@@ -97,7 +102,7 @@ def _board_query(params) -> dict:
     page, page_size = params.get("page", "1"), params.get("page_size", str(selectors.DEFAULT_PAGE_SIZE))
     if board in selectors.BOARDS and page.isdecimal() and page_size.isdecimal():
         page_n, size_n = int(page), int(page_size)
-        if page_n >= 1 and 1 <= size_n <= selectors.MAX_PAGE_SIZE:
+        if 1 <= page_n <= MAX_PAGE and 1 <= size_n <= selectors.MAX_PAGE_SIZE:
             return {"board": board, "page": page_n, "page_size": size_n}
     query = BoardQuerySerializer(data=params)
     query.is_valid(raise_exception=True)
@@ -191,7 +196,14 @@ class LeaderboardApi(APIView):
 
     renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CsvRenderer]
 
-    @extend_schema(parameters=[BoardQuerySerializer], responses=BoardPageSerializer)
+    @extend_schema(
+        parameters=[BoardQuerySerializer],
+        responses={
+            (200, "application/json"): BoardPageSerializer,
+            (200, "text/csv"): OpenApiTypes.STR,
+            **error_responses(403),
+        },
+    )
     def get(self, request, slug):
         competition = selectors.competition_for_board_page(slug=slug, user=_user(request))
         query = _board_query(request.query_params)
@@ -226,9 +238,14 @@ class LeaderboardApi(APIView):
 
 
 class LeaderboardCsvApi(APIView):
-    renderer_classes = [CsvRenderer, JSONRenderer]
+    # The board itself is written by board_csv_response; the renderers answer the errors, as
+    # JSON unless the client asks for text/csv.
+    renderer_classes = [JSONRenderer, CsvRenderer]
 
-    @extend_schema(parameters=[BoardQuerySerializer], responses={(200, "text/csv"): OpenApiTypes.STR})
+    @extend_schema(
+        parameters=[BoardQuerySerializer],
+        responses={(200, "text/csv"): OpenApiTypes.STR, **error_responses(403)},
+    )
     def get(self, request, slug):
         competition = selectors.competition_for_board(slug=slug, user=_user(request))
         query = BoardQuerySerializer(data=request.query_params)
@@ -243,7 +260,7 @@ class LeaderboardRevealApi(APIView):
 
     permission_classes = [IsAdminUser]
 
-    @extend_schema(request=None, responses=RevealOutputSerializer)
+    @extend_schema(request=None, responses={200: RevealOutputSerializer, **error_responses(400)})
     def post(self, request, slug):
         competition = selectors.competition_for_board(slug=slug, user=_user(request))
         revealed = services.board_reveal(competition=competition)
@@ -289,7 +306,7 @@ class FinalPickApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses=FinalPickOutputSerializer)
+    @extend_schema(request=None, responses={200: FinalPickOutputSerializer, **error_responses(400)})
     def post(self, request, submission_id):
         submission = services.final_pick_toggle(submission_id=submission_id, user=request.user)
         return Response({"submission_id": submission.pk, "is_final_pick": submission.is_final_pick})

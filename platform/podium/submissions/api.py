@@ -14,10 +14,11 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import PageNumberPagination
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from podium.api_schema import error_responses
 from podium.submissions import selectors, services
 from podium.submissions.limits import submission_usage
 from podium.submissions.models import Kind, Status, Submission
@@ -29,9 +30,9 @@ class SubmissionOutputSerializer(serializers.Serializer):
     # Declared field by field rather than as a ModelSerializer: building the fields from the
     # model costs a millisecond per response, a tenth of the intake's budget.
     id = serializers.IntegerField(read_only=True)
-    competition = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    competition = serializers.CharField(source="competition.slug", read_only=True)
     user = serializers.CharField(source="user.username", read_only=True)
-    team = serializers.CharField(source="team.name", read_only=True, default=None)
+    team = serializers.CharField(source="team.name", read_only=True, default=None, allow_null=True)
     kind = serializers.ChoiceField(choices=Kind.choices, read_only=True)
     status = serializers.ChoiceField(choices=Status.choices, read_only=True)
     description = serializers.CharField(read_only=True)
@@ -59,6 +60,31 @@ class SubmissionOutputSerializer(serializers.Serializer):
 
     def get_has_predictions(self, obj) -> bool:
         return bool(obj.predictions)
+
+
+class DailyLimitSerializer(serializers.Serializer):
+    allowed = serializers.IntegerField()
+    used = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+    resets_at = serializers.DateTimeField()
+
+
+class TotalLimitSerializer(serializers.Serializer):
+    allowed = serializers.IntegerField(allow_null=True, help_text="null: no total limit")
+    used = serializers.IntegerField()
+    remaining = serializers.IntegerField(allow_null=True)
+
+
+class LimitsOutputSerializer(serializers.Serializer):
+    """`podium.submissions.limits.SubmissionUsage.as_dict()`: what is left today and in total."""
+
+    scope = serializers.ChoiceField(choices=["participant", "team"])
+    daily = DailyLimitSerializer()
+    total = TotalLimitSerializer()
+
+
+class SubmissionCreatedOutputSerializer(SubmissionOutputSerializer):
+    limits = LimitsOutputSerializer()
 
 
 class SubmissionDetailOutputSerializer(SubmissionOutputSerializer):
@@ -137,15 +163,24 @@ class SubmissionListCreateApi(GenericAPIView):
         return super().initialize_request(request, *args, **kwargs)
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema's pass: no competition in the URL
+            return Submission.objects.none()
         competition = selectors.competition_for_submissions(slug=self.kwargs["slug"], user=self.request.user)
         return selectors.submission_list(competition=competition, user=self.request.user)
 
+    @extend_schema(responses=SubmissionOutputSerializer(many=True))
     def get(self, request, slug):
         queryset = self.filter_queryset(self.get_queryset())
         page = selectors.submissions_shown(self.paginate_queryset(queryset), user=request.user)
         return self.get_paginated_response(SubmissionOutputSerializer(page, many=True).data)
 
-    @extend_schema(request=SubmissionInputSerializer, responses={201: SubmissionOutputSerializer})
+    @extend_schema(
+        request={
+            "multipart/form-data": SubmissionInputSerializer,
+            "application/json": SubmissionInputSerializer,
+        },
+        responses={201: SubmissionCreatedOutputSerializer},
+    )
     def post(self, request, slug):
         competition = selectors.competition_for_submissions(slug=slug, user=request.user)
         serializer = SubmissionInputSerializer(data=request.data)
@@ -168,7 +203,7 @@ class SubmissionLimitsApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=LimitsOutputSerializer)
     def get(self, request, slug):
         competition = selectors.competition_for_submissions(slug=slug, user=request.user)
         team = team_for(competition=competition, user=request.user)
@@ -177,7 +212,8 @@ class SubmissionLimitsApi(APIView):
 
 
 class SubmissionDetailApi(APIView):
-    permission_classes = []
+    # Anyone may ask; the selector answers 404 to anyone but the owner, the team and admins.
+    permission_classes = [AllowAny]
 
     @extend_schema(responses=SubmissionDetailOutputSerializer)
     def get(self, request, submission_id):
@@ -188,10 +224,10 @@ class SubmissionDetailApi(APIView):
 
 
 class SubmissionCancelApi(APIView):
-    # No permission gate: the selector answers 404 to anyone but the owner, the team and admins.
-    permission_classes = []
+    # Anyone may ask; the selector answers 404 to anyone but the owner, the team and admins.
+    permission_classes = [AllowAny]
 
-    @extend_schema(request=None, responses=SubmissionOutputSerializer)
+    @extend_schema(request=None, responses={200: SubmissionOutputSerializer, **error_responses(409)})
     def post(self, request, submission_id):
         submission = selectors.submission_get(submission_id=submission_id, user=request.user)
         submission = services.submission_cancel(submission=submission)
@@ -200,7 +236,7 @@ class SubmissionCancelApi(APIView):
 
 
 class SubmissionPredictionsApi(APIView):
-    permission_classes = []
+    permission_classes = [AllowAny]
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
     def get(self, request, submission_id):

@@ -5,13 +5,13 @@ the project's DRF exception handler."""
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from podium.api_schema import error_responses
 from podium.competitions.selectors import competition_get
 from podium.errors import ApplicationError, NotAllowed, NotFound
 from podium.teams import selectors, services
@@ -44,13 +44,13 @@ class TeamJoinSerializer(serializers.Serializer):
 
 
 class TeamListCreateApi(APIView):
-    @extend_schema(responses=TeamSerializer(many=True))
+    @extend_schema(responses=inline_serializer("TeamList", {"results": TeamSerializer(many=True)}))
     def get(self, request, slug):
         competition = competition_get(slug=slug, user=request.user)
         teams = selectors.team_list(competition=competition)
         return Response({"results": TeamSerializer(teams, many=True).data})
 
-    @extend_schema(request=TeamCreateSerializer, responses=TeamDetailSerializer)
+    @extend_schema(request=TeamCreateSerializer, responses={201: TeamDetailSerializer})
     def post(self, request, slug):
         if not request.user.is_authenticated:
             raise NotAllowed("Sign in to create a team.")
@@ -97,7 +97,13 @@ class TeamJoinApi(APIView):
 class TeamLeaveApi(APIView):
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        request=None,
+        responses={
+            200: inline_serializer("TeamLeft", {"left": serializers.BooleanField()}),
+            **error_responses(400),
+        },
+    )
     def post(self, request, slug):
         competition = competition_get(slug=slug, user=request.user)
         services.team_leave(user=request.user, competition=competition)
