@@ -98,8 +98,11 @@ def test_new_participant_submits_a_config_and_watches_it_scored(web, podium_plat
 
     page.get_by_test_id("my-rows").get_by_role("link", name=re.compile(r"^#\d+$")).first.click()
     page.wait_for_selector("canvas[data-chart='chart-loss']")
+    # chart.umd.js is deferred: until it has run, `Chart` is not defined, and a predicate that
+    # throws ends the wait at once instead of polling again.
     page.wait_for_function(
-        "Chart.getChart(document.querySelector(\"canvas[data-chart='chart-grad']\")) !== undefined"
+        "window.Chart !== undefined"
+        " && Chart.getChart(document.querySelector(\"canvas[data-chart='chart-grad']\")) !== undefined"
     )
     n_points = page.evaluate(
         "Chart.getChart(document.querySelector(\"canvas[data-chart='chart-loss']\")).data.labels.length"
