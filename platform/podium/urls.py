@@ -17,3 +17,7 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("", include("podium.web.urls")),
 ]
+
+# A request body Django refuses before any view (past DATA_UPLOAD_MAX_MEMORY_SIZE): JSON for
+# the API, a page for the site.
+handler400 = "podium.errors.bad_request"
