@@ -12,6 +12,25 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 MAX_PROBLEMS = 20  # listed in an answer; the rest are only counted
+# A user's value shown back in a problem: enough to recognise it, never the whole of a
+# 4 MB header line.
+MAX_ECHO_CHARS = 200
+
+
+def clip(value: object, limit: int = MAX_ECHO_CHARS) -> str:
+    """A user's value as text, cut to `limit` characters with its full length said."""
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def echo(value: object, limit: int = MAX_ECHO_CHARS) -> str:
+    """A user's value quoted in a message (as `!r` would), cut to `limit` characters."""
+    text = str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}… ({len(text):,} characters)"
 
 
 @dataclass(frozen=True)
@@ -22,6 +41,13 @@ class Problem:
     column: str | None = None
     id: str | None = None
     path: str | None = None
+
+    def __post_init__(self) -> None:
+        # Where a problem is located comes from the input itself (a header's column name, an id).
+        for key in ("column", "id", "path"):
+            value = getattr(self, key)
+            if value is not None:
+                object.__setattr__(self, key, clip(value))
 
     def where(self) -> str:
         parts = [self.file] if self.file else []

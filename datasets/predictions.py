@@ -23,7 +23,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from common.problems import Problem, ProblemList, ProblemsError
+from common.problems import Problem, ProblemList, ProblemsError, clip, echo
 from datasets.answer_key import AnswerKey
 from datasets.formats import prediction_header, prediction_kind
 from datasets.metrics import get_metric
@@ -87,7 +87,7 @@ def parse_predictions(
     header = [h.strip() for h in next(csv.reader([first_line.rstrip("\r")]), [])]
     if header != expected:
         raise PredictionError(
-            [Problem(f"the header must be {','.join(expected)!r}; found {','.join(header)!r}", row=1)]
+            [Problem(f"the header must be {','.join(expected)!r}; found {echo(','.join(header))}", row=1)]
         )
     kind = prediction_kind(m)
     if _fast is None:
@@ -248,7 +248,11 @@ def _slow_values(row, header, kind, classes, values, pos, line_no, raw_id, probl
         label = row[1].strip()
         if label not in classes:
             allowed = ", ".join(list(classes)[:10]) + (", …" if len(classes) > 10 else "")
-            msg = "missing label" if label == "" else f"{label!r} is not a class of this dataset ({allowed})"
+            msg = (
+                "missing label"
+                if label == ""
+                else f"{echo(label)} is not a class of this dataset ({allowed})"
+            )
             problems.add(msg, row=line_no, column=header[1], id=raw_id)
             return
         values[pos] = classes[label]
@@ -258,11 +262,11 @@ def _slow_values(row, header, kind, classes, values, pos, line_no, raw_id, probl
         cell = cell.strip()
         v = float(cell) if _FLOAT_RE.fullmatch(cell) else None
         if v is None or not np.isfinite(v):
-            msg = "missing value" if cell == "" else f"{cell!r} is not a finite number"
+            msg = "missing value" if cell == "" else f"{echo(cell)} is not a finite number"
             problems.add(msg, row=line_no, column=col, id=raw_id)
             return
         if kind == "proba" and not 0.0 <= v <= 1.0:
-            problems.add(f"probability {cell} is outside [0, 1]", row=line_no, column=col, id=raw_id)
+            problems.add(f"probability {clip(cell)} is outside [0, 1]", row=line_no, column=col, id=raw_id)
             return
         nums.append(v)
     if kind == "value":

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from common.problems import MAX_PROBLEMS, ProblemList, ProblemsError
+from common.problems import MAX_PROBLEMS, ProblemList, ProblemsError, echo
 from datasets.bundle import HIDDEN_FILES, DatasetBundle, make_manifest, write_csv
 from datasets.formats import sample_submission
 from datasets.metrics import METRICS
@@ -133,7 +133,7 @@ def _check_numbers(
         msg = (
             f"missing value; {what} must be numbers"
             if v == ""
-            else f"{v!r} is not a finite number; {what} must be numbers"
+            else f"{echo(v)} is not a finite number; {what} must be numbers"
         )
         problems.add(msg, file=table.name, row=int(table.lines[j]), column=col)
         if problems.total > MAX_PROBLEMS:
@@ -151,7 +151,7 @@ def _check_ids(table: _Table, ids: np.ndarray, id_column: str, problems: Problem
             first.setdefault(v, j)
         for j in np.flatnonzero(dup):
             problems.add(
-                f"duplicate id {ids[j]!r} (first on row {int(table.lines[first[ids[j]]])})",
+                f"duplicate id {echo(ids[j])} (first on row {int(table.lines[first[ids[j]]])})",
                 file=table.name,
                 row=int(table.lines[j]),
                 column=id_column,
@@ -192,14 +192,14 @@ def bundle_from_upload(
     """
     problems = ProblemList()
     if not SLUG_RE.match(slug or ""):
-        problems.add(f"slug {slug!r} must be lower-case letters, digits and single dashes")
+        problems.add(f"slug {echo(slug)} must be lower-case letters, digits and single dashes")
     if not (title or "").strip():
         problems.add("the title is empty")
     if task_type not in TASK_TYPES:
-        problems.add(f"task type {task_type!r} must be one of {', '.join(TASK_TYPES)}")
+        problems.add(f"task type {echo(task_type)} must be one of {', '.join(TASK_TYPES)}")
     metric = metric or DEFAULT_METRIC.get(task_type, "accuracy")
     if metric not in METRICS:
-        problems.add(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+        problems.add(f"unknown metric {echo(metric)}; choose one of {', '.join(METRICS)}")
     elif task_type in TASK_TYPES and METRICS[metric].task_type != task_type:
         problems.add(f"metric {metric!r} is for {METRICS[metric].task_type}, not {task_type}")
     if test is None:
@@ -225,7 +225,7 @@ def bundle_from_upload(
             if col not in tr.header:
                 what = "id" if col == id_column else "target"
                 problems.add(
-                    f"the {what} column {col!r} is missing from the header",
+                    f"the {what} column {echo(col)} is missing from the header",
                     file="train.csv",
                     row=1,
                     column=col,
@@ -238,7 +238,7 @@ def bundle_from_upload(
             if col not in te.header:
                 what = "id" if col == id_column else "target (upload the test set with its labels)"
                 problems.add(
-                    f"the {what} column {col!r} is missing from the header",
+                    f"the {what} column {echo(col)} is missing from the header",
                     file="test.csv",
                     row=1,
                     column=col,
@@ -284,7 +284,10 @@ def bundle_from_upload(
         for j, v in enumerate(test_ids):
             if v in train_ids and v != "":
                 problems.add(
-                    f"id {v!r} is also in train.csv", file="test.csv", row=int(te.lines[j]), column=id_column
+                    f"id {echo(v)} is also in train.csv",
+                    file="test.csv",
+                    row=int(te.lines[j]),
+                    column=id_column,
                 )
     classes = None
     if task_type == "classification":
@@ -293,7 +296,7 @@ def bundle_from_upload(
         if len(present) < 2:
             only = next(iter(present))
             problems.add(
-                f"has a single class {only!r}; classification needs at least two",
+                f"has a single class {echo(only)}; classification needs at least two",
                 file="train.csv",
                 column=target_column,
             )
@@ -307,7 +310,7 @@ def bundle_from_upload(
             y_te = parsed["test.csv"][1]
             for j in np.flatnonzero(~np.isin(y_te, list(present))):
                 problems.add(
-                    f"label {y_te[j]!r} does not occur in train.csv",
+                    f"label {echo(y_te[j])} does not occur in train.csv",
                     file="test.csv",
                     row=int(te.lines[j]),
                     column=target_column,

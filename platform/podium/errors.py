@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
-from django.views.defaults import page_not_found
+from django.shortcuts import render
+from django.views import defaults
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -90,8 +93,35 @@ class LimitReached(ApplicationError):
     status_code = 429
 
 
+def request_refusal(exc: Exception) -> ApplicationError | None:
+    """Django's refusals of a request body past its limits, as the application error they are.
+
+    Django raises these while parsing the body (a form field past DATA_UPLOAD_MAX_MEMORY_SIZE,
+    too many fields or files); left alone they become a bare HTML 400, which an API
+    client cannot read."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return TooLarge(
+            f"The request body (beside uploaded files) is larger than the limit of {limit:,} bytes; "
+            "nothing was stored.",
+            extra={"limit": limit},
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return ApplicationError(
+            f"The request has more than {limit:,} fields; nothing was stored.", extra={"limit": limit}
+        )
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return ApplicationError(
+            f"The request has more than {limit:,} files; nothing was stored.", extra={"limit": limit}
+        )
+    return None
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """REST_FRAMEWORK["EXCEPTION_HANDLER"]: application errors as their body and status."""
+    exc = request_refusal(exc) or exc
     if isinstance(exc, ApplicationError):
         response = Response(exc.body(), status=exc.status_code)
         if exc.retry_after is not None:
@@ -126,4 +156,19 @@ def not_found(request, exception=None):
     """handler404: a URL under /api/ that names nothing answers JSON, as every API error does."""
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": f"No such API endpoint: {request.path[:200]}"}, status=404)
-    return page_not_found(request, exception)
+    return defaults.page_not_found(request, exception)
+
+
+def bad_request(request, exception):
+    """handler400: a request Django refused before any view could (a body past its limits,
+    a suspicious operation). API clients get JSON, pages a readable page."""
+    refusal = request_refusal(exception)
+    if request.path.startswith("/api/"):
+        if refusal is None:
+            refusal = ApplicationError("The request could not be read.")
+        return JsonResponse(refusal.body(), status=refusal.status_code)
+    if refusal is not None:
+        return render(
+            request, "web/request_refused.html", {"detail": refusal.detail}, status=refusal.status_code
+        )
+    return defaults.bad_request(request, exception)

@@ -137,6 +137,13 @@ PODIUM_MAX_DATASET_FILE_BYTES = env_int("PODIUM_MAX_DATASET_FILE_BYTES", 200 * 1
 PODIUM_MAX_SUBMISSION_BYTES = env_int("PODIUM_MAX_SUBMISSION_BYTES", 100 * 1024 * 1024, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# A chunked body (no Content-Length) is read before Django sees it (podium.request_body), up
+# to the largest body any endpoint takes: a dataset's two files and the form beside them.
+PODIUM_MAX_CHUNKED_BODY_BYTES = env_int(
+    "PODIUM_MAX_CHUNKED_BODY_BYTES",
+    2 * PODIUM_MAX_DATASET_FILE_BYTES + DATA_UPLOAD_MAX_MEMORY_SIZE,
+    minimum=1,
+)
 
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {

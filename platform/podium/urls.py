@@ -19,3 +19,6 @@ urlpatterns = [
 ]
 
 handler404 = "podium.errors.not_found"
+# A request body Django refuses before any view (past DATA_UPLOAD_MAX_MEMORY_SIZE): JSON for
+# the API, a page for the site.
+handler400 = "podium.errors.bad_request"

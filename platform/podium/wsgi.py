@@ -10,8 +10,10 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from podium.request_body import ChunkedBodies
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "podium.settings")
-application = get_wsgi_application()
+application = ChunkedBodies(get_wsgi_application())
 
 
 def _import_request_paths() -> None:

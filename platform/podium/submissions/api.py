@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 
 import django_filters
-from django.conf import settings
-from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
 from django.http import FileResponse, Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -22,7 +20,7 @@ from podium.api_schema import error_responses
 from podium.submissions import selectors, services
 from podium.submissions.limits import submission_usage
 from podium.submissions.models import Kind, Status, Submission
-from podium.submissions.uploads import CappedUploadHandler
+from podium.submissions.uploads import submission_upload_handlers
 from podium.teams.selectors import team_for
 
 
@@ -153,13 +151,7 @@ class SubmissionListCreateApi(GenericAPIView):
     def initialize_request(self, request, *args, **kwargs):
         # Before anything reads the body, so the cap applies while the upload streams in.
         if request.method == "POST":
-            request.upload_handlers = [
-                CappedUploadHandler(request, cap=settings.PODIUM_MAX_SUBMISSION_BYTES),
-                # Small files stay in memory (a temporary file costs more than parsing them);
-                # large ones spool to disk, as Django's defaults do.
-                MemoryFileUploadHandler(request),
-                TemporaryFileUploadHandler(request),
-            ]
+            request.upload_handlers = submission_upload_handlers(request)
         return super().initialize_request(request, *args, **kwargs)
 
     def get_queryset(self):

@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 from podium.errors import ApplicationError, Conflict
 from podium.submissions import selectors, services
 from podium.submissions.tokens import InvalidWorkerToken, WorkerGrant, worker_token_read
-from podium.submissions.uploads import CappedUploadHandler
+from podium.submissions.uploads import RefusingUploadHandler
 from podium.submissions.worker_payload import claim_payload
 
 
@@ -156,7 +156,7 @@ class WorkerEpochApi(WorkerApi):
 class WorkerPredictionsApi(WorkerApi):
     def initialize_request(self, request, *args, **kwargs):
         request.upload_handlers = [
-            CappedUploadHandler(request, cap=settings.PODIUM_MAX_SUBMISSION_BYTES),
+            RefusingUploadHandler(request, max_bytes=settings.PODIUM_MAX_SUBMISSION_BYTES),
             TemporaryFileUploadHandler(request),
         ]
         return super().initialize_request(request, *args, **kwargs)

@@ -163,7 +163,7 @@ def test_size_cap_is_checked_while_streaming(competition, alice_api, settings):
     assert 200 < len(csv) < 200 + 64 * 1024  # past the cap, but not by the Content-Length shortcut
     response = submit(alice_api, competition, csv=csv)
     assert response.status_code == 413
-    assert "200 bytes" in response.json()["detail"]
+    assert "200 bytes" in response.json()["detail"] and response.json()["limit"] == 200
     assert_nothing_stored(settings)
     huge = csv * 200
     assert submit(alice_api, competition, csv=huge).status_code == 413
@@ -171,9 +171,9 @@ def test_size_cap_is_checked_while_streaming(competition, alice_api, settings):
 
 
 def test_capped_handler_stops_at_the_chunk_that_passes_the_cap():
-    from podium.submissions.uploads import CappedUploadHandler, UploadTooLarge
+    from podium.submissions.uploads import RefusingUploadHandler, UploadTooLarge
 
-    handler = CappedUploadHandler(None, cap=100)
+    handler = RefusingUploadHandler(None, max_bytes=100)
     handler.new_file("file", "p.csv", "text/csv", None)
     assert handler.receive_data_chunk(b"x" * 60, 0) == b"x" * 60
     with pytest.raises(UploadTooLarge):
@@ -407,3 +407,26 @@ def test_pretraining_on_a_dataset_the_competition_does_not_allow(competition, al
     assert response.status_code == 400, response.content
     assert "pretrain" in str(response.json()).lower()
     assert_nothing_stored(settings)
+
+
+def test_a_refused_header_is_echoed_cut_short(competition, alice_api, settings):
+    """A 4 MB header line once came back whole in the error body."""
+    header = "id," + ",".join(f"column_{i}_" + "x" * 300 for i in range(13_000))
+    assert len(header) > 4_000_000
+    response = submit(alice_api, competition, csv=f"{header}\n1,2\n".encode())
+    assert response.status_code == 400
+    assert len(response.content) < 2_000, len(response.content)
+    message = response.json()["problems"][0]["message"]
+    assert "the header must be" in message and f"({len(header):,} characters)" in message
+    assert_nothing_stored(settings)
+
+
+def test_echoed_values_and_locations_are_cut_to_a_bound():
+    from common.problems import MAX_ECHO_CHARS, Problem, echo
+
+    long = "é" * 10_000
+    assert echo("short") == "'short'"
+    assert echo(long) == repr("é" * MAX_ECHO_CHARS) + "… (10,000 characters)"
+    problem = Problem("unknown id", column=long, id=long, row=2)
+    assert len(str(problem)) < 3 * MAX_ECHO_CHARS + 100
+    assert problem.as_dict()["column"].endswith("… (10,000 characters)")

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import RequestDataTooBig
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from podium.competitions.selectors import competition_get
-from podium.errors import ApplicationError
+from podium.competitions.upload_handlers import CappedUploadHandler, install_capped_handler
+from podium.errors import ApplicationError, request_refusal
 from podium.submissions.limits import submission_usage
 from podium.submissions.services import submission_create
+from podium.submissions.uploads import UploadTooLarge
 from podium.submissions.validation import config_validate
 from podium.teams.selectors import team_for
 from podium.web import config_lines, examples
@@ -40,7 +45,23 @@ def _problems(exc: ApplicationError, text: str | None) -> list[dict]:
 
 
 @login_required
+@csrf_exempt
 def submit(request, slug):
+    # The cap goes in front of Django's upload handlers before anything reads the body, and
+    # CSRF checking reads it: hence csrf_exempt here and csrf_protect on the page itself.
+    capped = None
+    if request.method == "POST":
+        capped = install_capped_handler(request, max_bytes=settings.PODIUM_MAX_SUBMISSION_BYTES)
+        try:
+            request.POST  # noqa: B018  (the body is read here, under the cap)
+        except RequestDataTooBig as exc:
+            # The form's text fields alone are past Django's limit: nothing was parsed, so
+            # the page says so instead of a bare 400 (nothing is stored, CSRF is moot).
+            return _submit_page(request, slug, capped, refused=request_refusal(exc))
+    return csrf_protect(_submit_page)(request, slug, capped)
+
+
+def _submit_page(request, slug, capped: CappedUploadHandler | None, refused: ApplicationError | None = None):
     # A refused entry re-renders the form (200) with the reasons beside the field, as a
     # Django form does; the REST API is where the 4xx status codes are the contract.
     ctx = competition_context(request, slug, "submit")
@@ -54,6 +75,9 @@ def submit(request, slug):
         ctx["usage"] = submission_usage(
             competition=competition, user=request.user, team=team, now=timezone.now()
         )
+    if refused is not None:
+        ctx["error"] = refused.detail
+        return render(request, "web/competition/submit.html", ctx, status=refused.status_code)
     if request.method == "POST":
         description = (request.POST.get("description") or "")[:500]
         ctx["description"] = description
@@ -70,6 +94,8 @@ def submit(request, slug):
                     competition=competition, user=request.user, config_text=text, description=description
                 )
             else:
+                if capped is not None and capped.too_large:
+                    raise UploadTooLarge(field="file", cap=capped.max_bytes)
                 upload = request.FILES.get("file")
                 if upload is None:
                     ctx["file_error"] = "Choose a predictions CSV file to upload."
