@@ -18,8 +18,9 @@ import pytest
 from common.broker import FILESYSTEM_TRANSPORT, broker_transport
 
 ROOT = Path(__file__).resolve().parents[2]
+# bench/broker_faults.py runs the same burst with many more messages.
 PRODUCERS = 4
-PER_PRODUCER = 300
+PER_PRODUCER = int(os.environ.get("PODIUM_STRESS_BURST_PER_PRODUCER", "300"))
 CONSUMERS = 3
 
 
@@ -38,17 +39,17 @@ def _start(*args: str) -> subprocess.Popen:
 def burst(folder: Path, transport: str, *, producers: int, per_producer: int, consumers: int) -> list[str]:
     """Every tag the consumers received; fails with a consumer's traceback."""
     stop = folder / "stop"
-    readers = [_start("consume", str(folder), transport, str(stop), "150") for _ in range(consumers)]
+    readers = [_start("consume", str(folder), transport, str(stop), "600") for _ in range(consumers)]
     writers = [
         _start("produce", str(folder), transport, f"p{n}", str(per_producer)) for n in range(producers)
     ]
     for writer in writers:
-        _, err = writer.communicate(timeout=180)
+        _, err = writer.communicate(timeout=900)
         assert writer.returncode == 0, err
     stop.touch()
     received: list[str] = []
     for reader in readers:
-        out, err = reader.communicate(timeout=180)
+        out, err = reader.communicate(timeout=900)
         assert reader.returncode == 0, err
         received += out.split()
     return received
