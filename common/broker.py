@@ -1,7 +1,7 @@
 """Broker options both Celery apps use, and the one start-up check of task time limits.
 
-`make run` needs no server: without CELERY_BROKER_URL both tiers use kombu's filesystem
-transport in the same folders under PODIUM_VAR_DIR/broker. On Redis an unacknowledged
+`make run` needs no server: without CELERY_BROKER_URL both tiers use the filesystem
+transport of `common.transports` in the same folders under PODIUM_VAR_DIR/broker. On Redis an unacknowledged
 message goes to another worker after the visibility timeout, so a task's hard time
 limit must stay below it or a long task runs twice.
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 from common.env import env_int, env_str
 
 DEFAULT_VISIBILITY_TIMEOUT_S = 3600
+FILESYSTEM_TRANSPORT = "common.transports:FilesystemTransport"
 DEFAULT_TASK_TIME_LIMIT_S = 1800
 # Transports that hand an unacknowledged message to another consumer after a timeout.
 _REDELIVER_BY_TIMEOUT = ("redis://", "rediss://", "sentinel://", "sqs://")
@@ -24,6 +25,17 @@ class BrokerConfigError(RuntimeError):
 
 def broker_url() -> str:
     return env_str("CELERY_BROKER_URL", "") or "filesystem://"
+
+
+def broker_transport(url: str) -> str | None:
+    """The kombu transport class for `url`, by name (Celery's `broker_transport`); None: kombu's own.
+
+    The filesystem broker is read and written through `common.transports`, whose message
+    files are written atomically (kombu's own can be read empty under a burst).
+    """
+    if url.startswith("filesystem://"):
+        return FILESYSTEM_TRANSPORT
+    return None
 
 
 def transport_options(url: str, var_dir: Path) -> dict:

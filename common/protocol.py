@@ -20,6 +20,9 @@ REVEAL_TASK = "podium.leaderboards.tasks.reveal_due"
 GPU_QUEUE = "gpu"
 CPU_QUEUE = "cpu"
 SCORING_QUEUE = "scoring"
+# Beat's periodic tasks (the reaper, the reveal), consumed by a worker of their own: the
+# reaper rescues entries stuck behind a dead scorer, so it must not wait in the scorer's queue.
+MAINTENANCE_QUEUE = "maintenance"
 TRAIN_QUEUES = (GPU_QUEUE, CPU_QUEUE)
 
 

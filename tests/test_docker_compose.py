@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = {"postgres", "redis", "web", "scorer", "gpu-worker", "beat"}
+SERVICES = {"postgres", "redis", "web", "scorer", "maintenance", "gpu-worker", "beat"}
+CELERY_WORKERS = {"scorer": "podium", "maintenance": "podium", "gpu-worker": "workers.celery_app"}
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,7 @@ def test_commands_match_the_architecture(compose):
     assert any(d["driver"] == "nvidia" and "gpu" in d["capabilities"] for d in devices)
     # The trainer never touches the database (DESIGN.md): no DATABASE_URL for it.
     assert "DATABASE_URL" not in services["gpu-worker"]["environment"]
-    for name in ("web", "scorer", "beat"):
+    for name in ("web", "scorer", "maintenance", "beat"):
         env = services[name]["environment"]
         assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:" in env["DATABASE_URL"]
         assert env["CELERY_BROKER_URL"].startswith("redis://redis:")
@@ -131,3 +132,54 @@ def test_dockerfiles_copy_paths_that_exist(dockerfile):
             assert (ROOT / source).exists(), f"{dockerfile}: COPY {source} is not in the repository"
     # The compute tier's image pins pyproject's torch; the web image installs none.
     assert ("torch==2.13.0" in text) == (dockerfile == "Dockerfile.worker")
+
+
+def _argv(service: dict) -> list[str]:
+    return [a for cmd in _commands(service) for a in cmd]
+
+
+def test_the_reaper_has_a_worker_of_its_own(compose):
+    """Beat's tasks go to MAINTENANCE_QUEUE; its worker is not the scorer it may have to rescue."""
+    from common.protocol import MAINTENANCE_QUEUE, SCORING_QUEUE
+
+    services = compose["services"]
+    maintenance, scorer = _argv(services["maintenance"]), _argv(services["scorer"])
+    assert maintenance[:5] == ["celery", "-A", "podium", "worker", "-Q"]
+    assert maintenance[5] == MAINTENANCE_QUEUE
+    assert scorer[5] == SCORING_QUEUE
+    assert services["maintenance"]["environment"] == services["beat"]["environment"]
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_service_comes_back_by_itself_and_says_whether_it_is_healthy(compose, name):
+    service = compose["services"][name]
+    assert service.get("restart") in ("always", "unless-stopped"), f"{name} has no restart policy"
+    check = service.get("healthcheck")
+    assert check and check.get("test"), f"{name} has no healthcheck"
+    assert check["test"][0] in ("CMD", "CMD-SHELL"), check
+    for key in ("interval", "timeout", "retries"):
+        assert key in check, f"{name}'s healthcheck has no {key}"
+
+
+def test_web_is_checked_over_http(compose):
+    test = " ".join(compose["services"]["web"]["healthcheck"]["test"])
+    port = _argv(compose["services"]["web"])
+    bind = port[port.index("--bind") + 1].rsplit(":", 1)[1]
+    assert f"http://127.0.0.1:{bind}/api/" in test
+
+
+@pytest.mark.parametrize("name", sorted(CELERY_WORKERS))
+def test_each_celery_worker_is_pinged_by_its_own_node_name(compose, name):
+    """`celery inspect ping` of the node the command names (-n NAME@%h), through the same app."""
+    service = compose["services"][name]
+    argv = _argv(service)
+    node = argv[argv.index("-n") + 1]
+    assert node.endswith("@%h"), node
+    test = service["healthcheck"]["test"]
+    assert test[0] == "CMD-SHELL"
+    check = shlex.split(test[1])
+    assert check[:5] == ["celery", "-A", CELERY_WORKERS[name], "inspect", "ping"], check
+    assert argv[argv.index("-A") + 1] == CELERY_WORKERS[name]
+    _check_program(check)
+    # Compose turns $$ into $: the shell expands the container's hostname, as Celery's %h does.
+    assert check[check.index("-d") + 1] == node.replace("%h", "$$HOSTNAME")

@@ -64,6 +64,8 @@ def test_sanctioned_upward_imports_close_no_cycle():
     assert sanctioned, "no sanctioned imports found: the contracts changed shape"
     for line in sorted(sanctioned):
         importer, imported = (part.strip() for part in line.split("->"))
+        if imported.split(".")[0] not in config["root_packages"]:
+            continue  # an allowed third-party import (common.transports -> kombu) closes no cycle of ours
         assert graph.direct_import_exists(importer=importer, imported=imported), f"stale exception: {line}"
         back = graph.find_shortest_chain(importer=imported, imported=importer)
         assert back is None, f"{line} closes a cycle: {' -> '.join(back)} -> {imported}"

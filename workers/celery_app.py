@@ -3,7 +3,7 @@
     celery -A workers.celery_app worker -Q gpu,cpu -c 1
 
 The broker and its options come from `common.broker`, as the web tier's do: without
-CELERY_BROKER_URL, kombu's filesystem transport in the same folders as the web tier
+CELERY_BROKER_URL, the filesystem transport of common.transports in the same folders as the web tier
 (PODIUM_VAR_DIR/broker), so `make run` needs no server. Settings that matter for not
 losing work:
 
@@ -25,6 +25,7 @@ from kombu import Exchange, Queue
 
 from common.broker import (
     BrokerConfigError,
+    broker_transport,
     broker_url,
     check_time_limit,
     make_folders,
@@ -48,6 +49,7 @@ def make_app() -> Celery:
     time_limit = task_time_limit()
     app = Celery("podium-workers", broker=url, include=["workers.tasks"])
     app.conf.update(
+        broker_transport=broker_transport(url),
         broker_transport_options=options,
         broker_connection_retry_on_startup=True,
         task_acks_late=True,

@@ -1,4 +1,8 @@
-"""The web tier's Celery app: the scorer and beat run it; the web server sends with it.
+"""The web tier's Celery app: the scorer, the maintenance worker and beat run it; the web server sends with it.
+
+Beat's periodic tasks go to their own queue (MAINTENANCE_QUEUE), consumed by a
+lightweight worker of their own: the reaper exists to rescue entries a dead scorer
+left behind, so it must never wait in the scorer's queue.
 
 Training tasks live in the Django-free compute tier (workers.tasks) and are sent
 by name, so the web tier never imports torch.
@@ -11,7 +15,7 @@ from celery.signals import beat_init, worker_init
 from kombu import Exchange, Queue
 
 from common.broker import BrokerConfigError, check_time_limit, make_folders
-from common.protocol import CPU_QUEUE, GPU_QUEUE, REAP_TASK, REVEAL_TASK, TRAIN_TASK
+from common.protocol import CPU_QUEUE, GPU_QUEUE, MAINTENANCE_QUEUE, REAP_TASK, REVEAL_TASK, TRAIN_TASK
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "podium.settings")
 
@@ -28,7 +32,7 @@ def _queues():
     # training messages into the scoring queue.
     return tuple(
         Queue(name, Exchange(name), routing_key=name)
-        for name in (settings.PODIUM_SCORING_QUEUE, GPU_QUEUE, CPU_QUEUE)
+        for name in (settings.PODIUM_SCORING_QUEUE, MAINTENANCE_QUEUE, GPU_QUEUE, CPU_QUEUE)
     )
 
 
@@ -39,15 +43,12 @@ def _beat_schedule():
         "submissions-reap-stale": {
             "task": REAP_TASK,
             "schedule": float(settings.PODIUM_REAPER_INTERVAL_S),
-            "options": {
-                "queue": settings.PODIUM_SCORING_QUEUE,
-                "expires": float(settings.PODIUM_REAPER_INTERVAL_S),
-            },
+            "options": {"queue": MAINTENANCE_QUEUE, "expires": float(settings.PODIUM_REAPER_INTERVAL_S)},
         },
         "leaderboards-reveal-due": {
             "task": REVEAL_TASK,
             "schedule": 60.0,
-            "options": {"queue": settings.PODIUM_SCORING_QUEUE, "expires": 60.0},
+            "options": {"queue": MAINTENANCE_QUEUE, "expires": 60.0},
         },
     }
 
@@ -59,6 +60,9 @@ def _configure(sender, **kwargs):
     sender.conf.task_queues = _queues()
     make_folders(sender.conf.broker_transport_options or {})
     sender.conf.task_routes = {
+        # Exact names are matched before the patterns below.
+        REAP_TASK: {"queue": MAINTENANCE_QUEUE},
+        REVEAL_TASK: {"queue": MAINTENANCE_QUEUE},
         "podium.submissions.tasks.*": {"queue": settings.PODIUM_SCORING_QUEUE},
         "podium.leaderboards.tasks.*": {"queue": settings.PODIUM_SCORING_QUEUE},
         TRAIN_TASK: {"queue": settings.PODIUM_TRAIN_QUEUE},

@@ -1,9 +1,12 @@
-"""`make run`: start the whole platform on one machine and stop it all on Ctrl-C.
+"""`make run`: start the whole platform on one machine, keep it running, stop it all on Ctrl-C.
 
 Starts the web server (gunicorn), the scorer (Celery, queue `scoring`), the
-Django-free trainer (Celery, queues `gpu` and `cpu`) and beat, on the embedded
-defaults unless the environment points elsewhere. If one process dies the rest
-are stopped too, so a half-running platform is never left behind.
+maintenance worker (beat's reaper and reveal, queue `maintenance`), the Django-free
+trainer (Celery, queues `gpu` and `cpu`) and beat, on the embedded defaults unless the
+environment points elsewhere. A process that dies is started again after a backoff
+(1 s, doubling up to 30 s, back to 1 s once it has stayed up a minute), with a line
+that says which one died and how (exit code or signal): one crash never takes the
+site down. Ctrl-C (or SIGTERM) stops every process.
 """
 
 from __future__ import annotations
@@ -13,16 +16,25 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
-from common.protocol import SCORING_QUEUE, TRAIN_QUEUES
+from common.protocol import MAINTENANCE_QUEUE, SCORING_QUEUE, TRAIN_QUEUES
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BIN = Path(sys.executable).parent
 
+FIRST_BACKOFF_S = 1.0
+MAX_BACKOFF_S = 30.0
+# A process that ran this long before dying starts again after the first backoff.
+STABLE_AFTER_S = 60.0
+STOP_GRACE_S = 15.0
+POLL_S = 0.2
+
 
 def commands(host: str, port: int) -> dict[str, list[str]]:
     var_dir = Path(os.environ.get("PODIUM_VAR_DIR", ROOT / "var"))
+    celery = str(BIN / "celery")
     return {
         "web": [
             str(BIN / "gunicorn"),
@@ -36,20 +48,22 @@ def commands(host: str, port: int) -> dict[str, list[str]]:
             "--access-logfile",
             "-",
         ],
-        "scorer": [
-            str(BIN / "celery"),
+        "scorer": [celery, "-A", "podium", "worker", "-Q", SCORING_QUEUE, "-c", "1", "-n", "scorer@%h"],
+        # The reaper must run while the scorer is down: its own queue, one light process.
+        "maintenance": [
+            celery,
             "-A",
             "podium",
             "worker",
             "-Q",
-            SCORING_QUEUE,
-            "-c",
-            "1",
+            MAINTENANCE_QUEUE,
+            "--pool",
+            "solo",
             "-n",
-            "scorer@%h",
+            "maintenance@%h",
         ],
         "trainer": [
-            str(BIN / "celery"),
+            celery,
             "-A",
             "workers.celery_app",
             "worker",
@@ -60,8 +74,114 @@ def commands(host: str, port: int) -> dict[str, list[str]]:
             "-n",
             "trainer@%h",
         ],
-        "beat": [str(BIN / "celery"), "-A", "podium", "beat", "-s", str(var_dir / "celerybeat-schedule")],
+        "beat": [celery, "-A", "podium", "beat", "-s", str(var_dir / "celerybeat-schedule")],
     }
+
+
+def how_it_ended(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"killed by signal {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    return f"exit code {returncode}"
+
+
+def say(message: str) -> None:
+    print(f"podium: {message}", flush=True)
+
+
+class Child:
+    """One supervised process, in its own process group (Ctrl-C reaches it through us)."""
+
+    def __init__(self, name: str, cmd: list[str], env: Mapping[str, str]):
+        self.name = name
+        self.cmd = cmd
+        self.env = dict(env)
+        self.popen: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.backoff = FIRST_BACKOFF_S
+        self.restart_at: float | None = None
+        self.restarts = 0
+
+    def start(self) -> None:
+        self.popen = subprocess.Popen(self.cmd, cwd=ROOT, env=self.env, start_new_session=True)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+        say(f"started {self.name} (pid {self.popen.pid})")
+
+    def check(self, now: float) -> None:
+        """Notice a death and schedule the restart; start it again when its backoff is over."""
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.restarts += 1
+                self.start()
+            return
+        if self.popen is None or self.popen.poll() is None:
+            return
+        self._kill_group(signal.SIGKILL)  # what it left behind (a pool process) goes with it
+        if now - self.started_at >= STABLE_AFTER_S:
+            self.backoff = FIRST_BACKOFF_S
+        say(
+            f"{self.name} (pid {self.popen.pid}) died: {how_it_ended(self.popen.returncode)} after "
+            f"{now - self.started_at:.0f} s; restarting it in {self.backoff:.0f} s"
+        )
+        self.restart_at = now + self.backoff
+        self.backoff = min(self.backoff * 2, MAX_BACKOFF_S)
+
+    def _kill_group(self, sig: int) -> None:
+        if self.popen is None:
+            return
+        try:
+            os.killpg(self.popen.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def stop(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self._kill_group(signal.SIGTERM)
+
+    def wait(self, deadline: float) -> None:
+        if self.popen is None:
+            return
+        try:
+            self.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            say(f"{self.name} did not stop in time; killing it")
+            self._kill_group(signal.SIGKILL)
+            self.popen.wait()
+        self._kill_group(signal.SIGKILL)
+
+
+def supervise(cmds: Mapping[str, list[str]], env: Mapping[str, str], banner: str = "") -> int:
+    """Run `cmds` until SIGINT or SIGTERM, restarting any that dies; 0 after a clean stop."""
+    stopping = False
+
+    def stop(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    children = [Child(name, cmd, env) for name, cmd in cmds.items()]
+    for child in children:
+        child.start()
+    if banner:
+        say(banner)
+    while not stopping:
+        now = time.monotonic()
+        for child in children:
+            child.check(now)
+        time.sleep(POLL_S)
+
+    say("stopping")
+    for child in children:
+        child.stop()
+    deadline = time.monotonic() + STOP_GRACE_S
+    for child in children:
+        child.wait(deadline)
+    say("stopped")
+    return 0
 
 
 def main() -> int:
@@ -71,45 +191,8 @@ def main() -> int:
     env.setdefault("PODIUM_API_URL", f"http://{host}:{port}")
     env.setdefault("DJANGO_SETTINGS_MODULE", "podium.settings")
     (ROOT / "var" / "broker").mkdir(parents=True, exist_ok=True)
-
-    procs: dict[str, subprocess.Popen] = {}
-    for name, cmd in commands(host, port).items():
-        # Own process group each, so Ctrl-C reaches them through us, in order.
-        procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-        print(f"podium: started {name} (pid {procs[name].pid})", flush=True)
-    print(f"podium: open http://{host}:{port}/  (API: /api/, docs: /api/docs/, admin: /admin/)", flush=True)
-
-    stopping = False
-
-    def stop(*_):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    exit_code = 0
-    while not stopping:
-        for name, proc in procs.items():
-            if proc.poll() is not None:
-                print(f"podium: {name} exited with {proc.returncode}; stopping the rest", flush=True)
-                exit_code = proc.returncode or 1
-                stopping = True
-                break
-        time.sleep(0.5)
-
-    for proc in procs.values():
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for name, proc in procs.items():
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            print(f"podium: {name} did not stop in time; killing it", flush=True)
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    print("podium: stopped", flush=True)
-    return exit_code
+    banner = f"open http://{host}:{port}/  (API: /api/, docs: /api/docs/, admin: /admin/)"
+    return supervise(commands(host, port), env, banner)
 
 
 if __name__ == "__main__":

@@ -179,8 +179,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery -----------------------------------------------------------------
-# The embedded default needs no server: kombu's filesystem transport under var/broker.
+# The embedded default needs no server: the filesystem transport (common.transports) under var/broker.
 CELERY_BROKER_URL = broker.broker_url()
+CELERY_BROKER_TRANSPORT = broker.broker_transport(CELERY_BROKER_URL)
 # On Redis, the visibility timeout every task's hard time limit must stay below (checked at start-up).
 CELERY_BROKER_TRANSPORT_OPTIONS = broker.transport_options(CELERY_BROKER_URL, VAR_DIR)
 CELERY_TASK_ACKS_LATE = True

@@ -1,5 +1,5 @@
 """Real processes for the end-to-end tests: a private redis-server, gunicorn, the
-Django-aware scorer, the Django-free trainer and beat, all pointed at the test
+Django-aware scorer, the Django-free trainer, the maintenance worker and beat, all pointed at the test
 database and stopped by the test.
 
 Nothing here is a stand-in: the processes are the ones `make run` starts, with
@@ -19,6 +19,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+
+from common.protocol import MAINTENANCE_QUEUE
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -308,6 +310,30 @@ class Platform:
         proc.wait_for_log(" ready.", 60)
         return proc
 
+    def start_maintenance(self) -> Proc:
+        """The worker of beat's periodic tasks (the reaper, the reveal), as `make run` starts it."""
+        proc = self._proc(
+            "maintenance",
+            [
+                str(BIN / "celery"),
+                "-A",
+                "podium",
+                "worker",
+                "-Q",
+                MAINTENANCE_QUEUE,
+                "--pool",
+                "solo",
+                "-n",
+                f"maintenance-{self.port}@%h",
+                "--without-mingle",
+                "--without-gossip",
+                "-l",
+                "INFO",
+            ],
+        )
+        proc.wait_for_log(" ready.", 60)
+        return proc
+
     def start_beat(self) -> Proc:
         proc = self._proc(
             "beat",
@@ -329,6 +355,7 @@ class Platform:
         self.start_web()
         self.start_scorer()
         self.start_trainer()
+        self.start_maintenance()
         self.start_beat()
         return self
 

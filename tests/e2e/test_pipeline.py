@@ -215,6 +215,7 @@ def test_scorer_crash_while_scoring_is_redelivered_and_scored_once(
     platform = make_platform(broker="redis", redis=private_redis)
     platform.start_web()
     scorer = platform.start_scorer(faults_armed_by=crash_flag)
+    platform.start_maintenance()
     platform.start_beat()
     _, token = participant
     with _client(platform, token) as client:
