@@ -19,7 +19,6 @@ from sklearn.model_selection import train_test_split
 from datasets.bundle import HIDDEN_FILES, DatasetBundle, make_manifest, write_csv
 from datasets.formats import sample_submission
 
-VERSION = 1
 TEST_FRACTION = 0.25
 
 UCI_CC_BY = "CC BY 4.0 (UCI Machine Learning Repository), as redistributed with scikit-learn"
@@ -40,6 +39,8 @@ class CatalogEntry:
     license: str
     description: str
     make: Callable[[], dict]
+    # Raised whenever the files change, so an import stores a new version beside the old.
+    version: int = 1
 
 
 def _format_matrix(x: np.ndarray) -> list[list[str]]:
@@ -83,7 +84,7 @@ def _bundle(entry: CatalogEntry, data: dict) -> DatasetBundle:
     hidden = set(HIDDEN_FILES)
     manifest = make_manifest(
         slug=entry.slug,
-        version=VERSION,
+        version=entry.version,
         title=entry.title,
         description=entry.description,
         license=entry.license,
@@ -123,64 +124,95 @@ def _image_columns(h: int, w: int) -> list[str]:
 # --- the sklearn datasets ------------------------------------------------------------
 
 
-def _digits(labels: range | None = None, seed: int = 8) -> tuple[np.ndarray, np.ndarray]:
+# The three digits datasets share the 1,797 images of one source, so each image goes to
+# exactly one of three pools, drawn once per class with one seed: every train.csv takes
+# its rows from the labelled pool, `digits` its test rows from the second pool, and the
+# class-subset datasets (`digits-0to4` for 0-4, `digits-5to9-fewshot` for 5-9) theirs from
+# the third. No hidden test row is then served anywhere, neither with its label in a
+# train.csv nor in another dataset's test.csv (whose membership would tell 0-4 from 5-9).
+DIGITS_POOL_SEED = 8
+DIGITS_POOL_FRACTIONS = {"labelled": 0.6, "digits_test": 0.2, "subset_test": 0.2}
+FEWSHOT_PER_CLASS = 10
+
+
+@functools.cache
+def _digits_pools() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     d = skd.load_digits()
     x, y = d.data, d.target
-    if labels is not None:
-        keep = np.isin(y, list(labels))
-        x, y = x[keep], y[keep] - labels.start
-    return x, y
+    rng = np.random.default_rng(DIGITS_POOL_SEED)
+    pools: dict[str, list[np.ndarray]] = {name: [] for name in DIGITS_POOL_FRACTIONS}
+    for label in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == label))
+        cuts = np.round(np.cumsum(list(DIGITS_POOL_FRACTIONS.values())) * idx.shape[0]).astype(int)
+        for name, part in zip(DIGITS_POOL_FRACTIONS, np.split(idx, cuts[:-1]), strict=True):
+            pools[name].append(part)
+    return x, y, {name: np.sort(np.concatenate(parts)) for name, parts in pools.items()}
 
 
-def make_digits() -> dict:
-    x, y = _digits()
+def _digits_rows(pool: str, labels: range, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A pool's images of `labels`, in an order shuffled by `seed`, labels counted from
+    `labels.start`."""
+    x, y, pools = _digits_pools()
+    idx = pools[pool][np.isin(y[pools[pool]], list(labels))]
+    idx = idx[np.random.default_rng(seed).permutation(idx.shape[0])]
+    return x[idx], y[idx] - labels.start
+
+
+def _digits_data(
+    *, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], seed: int, labels: range
+) -> dict:
     return {
-        **_split(x, y, seed=8),
+        "x_train": train[0],
+        "y_train": train[1],
+        "x_test": test[0],
+        "y_test": test[1],
+        "seed": seed,
         "features": _image_columns(8, 8),
         "input_shape": [1, 8, 8],
-        "classes": [str(i) for i in range(10)],
+        "classes": [str(i) for i in labels],
         "target": "label",
     }
 
 
+def make_digits() -> dict:
+    labels = range(10)
+    return _digits_data(
+        train=_digits_rows("labelled", labels, seed=8),
+        test=_digits_rows("digits_test", labels, seed=9),
+        seed=8,
+        labels=labels,
+    )
+
+
 def make_digits_0to4() -> dict:
-    x, y = _digits(range(0, 5))
+    labels = range(0, 5)
     return {
-        **_split(x, y, seed=4),
-        "features": _image_columns(8, 8),
-        "input_shape": [1, 8, 8],
-        "classes": [str(i) for i in range(5)],
-        "target": "label",
+        **_digits_data(
+            train=_digits_rows("labelled", labels, seed=4),
+            test=_digits_rows("subset_test", labels, seed=5),
+            seed=4,
+            labels=labels,
+        ),
         "extra": {"transfer": {"role": "pretrain", "pair": "digits-5to9-fewshot"}},
     }
 
 
-FEWSHOT_PER_CLASS = 10
-
-
 def make_digits_5to9_fewshot() -> dict:
-    x, y = _digits(range(5, 10))
+    labels = range(5, 10)
     seed = 59
+    x, y = _digits_rows("labelled", labels, seed=seed)
     rng = np.random.default_rng(seed)
-    train_idx = np.sort(
-        np.concatenate(
-            [rng.choice(np.flatnonzero(y == c), FEWSHOT_PER_CLASS, replace=False) for c in range(5)]
-        )
+    train_idx = np.concatenate(
+        [rng.choice(np.flatnonzero(y == c), FEWSHOT_PER_CLASS, replace=False) for c in range(len(labels))]
     )
     train_idx = train_idx[rng.permutation(train_idx.shape[0])]
-    test_mask = np.ones(y.shape[0], dtype=bool)
-    test_mask[train_idx] = False
-    test_idx = np.flatnonzero(test_mask)[rng.permutation(int(test_mask.sum()))]
     return {
-        "x_train": x[train_idx],
-        "y_train": y[train_idx],
-        "x_test": x[test_idx],
-        "y_test": y[test_idx],
-        "seed": seed,
-        "features": _image_columns(8, 8),
-        "input_shape": [1, 8, 8],
-        "classes": [str(i) for i in range(5, 10)],
-        "target": "label",
+        **_digits_data(
+            train=(x[train_idx], y[train_idx]),
+            test=_digits_rows("subset_test", labels, seed=seed + 1),
+            seed=seed,
+            labels=labels,
+        ),
         "extra": {
             "transfer": {"role": "finetune", "pair": "digits-0to4", "train_per_class": FEWSHOT_PER_CLASS}
         },
@@ -295,9 +327,12 @@ BUILTINS: dict[str, CatalogEntry] = {
             "classification",
             "accuracy",
             UCI_CC_BY,
-            "1,797 grey-scale 8×8 images of handwritten digits 0–9 (UCI Optical Recognition of "
-            "Handwritten Digits). Pixels are 0–16, columns `px_<row>_<col>`; reshape to 1×8×8.",
+            "1,438 of the 1,797 grey-scale 8×8 images of handwritten digits 0–9 (UCI Optical "
+            "Recognition of Handwritten Digits); the other 359 are the test sets of `digits-0to4` and "
+            "`digits-5to9-fewshot`, so that no test image of one is served by another. Pixels are 0–16, "
+            "columns `px_<row>_<col>`; reshape to 1×8×8.",
             make_digits,
+            version=2,
         ),
         CatalogEntry(
             "breast-cancer",
@@ -374,9 +409,11 @@ BUILTINS: dict[str, CatalogEntry] = {
             "classification",
             "accuracy",
             UCI_CC_BY,
-            "The digits 0–4 of the 8×8 digits set, all labelled: the source task for pre-training "
-            "before fine-tuning on `digits-5to9-fewshot`.",
+            "Digits 0–4 of the 8×8 digits set: the source task for pre-training before fine-tuning "
+            "on `digits-5to9-fewshot`. Its images are none of the test images of `digits` or "
+            "`digits-5to9-fewshot`.",
             make_digits_0to4,
+            version=2,
         ),
         CatalogEntry(
             "digits-5to9-fewshot",
@@ -384,9 +421,11 @@ BUILTINS: dict[str, CatalogEntry] = {
             "classification",
             "accuracy",
             UCI_CC_BY,
-            f"The digits 5–9 with only {FEWSHOT_PER_CLASS} labelled images per class for training and "
-            "all the others as the test set: a transfer-learning benchmark (pre-train on `digits-0to4`).",
+            f"The digits 5–9 with only {FEWSHOT_PER_CLASS} labelled images per class for training: a "
+            "transfer-learning benchmark (pre-train on `digits-0to4`). Its test images are in no "
+            "other dataset, so none of their labels can be looked up in another train.csv.",
             make_digits_5to9_fewshot,
+            version=2,
         ),
     ]
 }

@@ -15,10 +15,10 @@ def test_digits_from_a_folder_equals_from_bytes(tmp_path):
     from_bytes = load_arrays(b.files, b.manifest)
     for a, c in zip(from_dir, from_bytes, strict=True):
         np.testing.assert_array_equal(a, c)
-    assert from_dir.X_train.shape == (1347, 1, 8, 8) and from_dir.X_train.dtype == np.float32
-    assert from_dir.X_test.shape == (450, 1, 8, 8)
+    assert from_dir.X_train.shape == (1078, 1, 8, 8) and from_dir.X_train.dtype == np.float32
+    assert from_dir.X_test.shape == (360, 1, 8, 8)
     assert from_dir.y_train.dtype == np.int64 and set(from_dir.y_train.tolist()) == set(range(10))
-    assert from_dir.test_ids[0] == "1347"
+    assert from_dir.test_ids[0] == "1078"
 
 
 def test_values_and_labels_match_the_csv():

@@ -14,6 +14,8 @@ import pytest
 from datasets import catalog
 from datasets.bundle import sha256
 from datasets.metrics import METRICS
+from datasets.overlap import bundle_duplicates, served_files
+from datasets.upload import bundle_from_upload
 
 ROOT = Path(__file__).resolve().parents[2]
 SLUGS = list(catalog.BUILTINS)
@@ -85,7 +87,10 @@ def test_shapes_of_images_series_and_transfer_pair():
     assert few.manifest["classes"] == ["5", "6", "7", "8", "9"]
     labels = [r[-1] for r in rows(few.files["train.csv"])[1:]]
     assert {c: labels.count(c) for c in set(labels)} == {c: 10 for c in few.manifest["classes"]}
-    assert few.manifest["rows"]["test"] > 800  # the whole rest is the test set
+    # The digits sets split one source into disjoint pools (see test_no_hidden_test_row_is_served).
+    assert catalog.build("digits").manifest["rows"] == {"train": 1078, "test": 360}
+    assert src["rows"] == {"train": 541, "test": 180}
+    assert few.manifest["rows"] == {"train": 50, "test": 179}
     assert catalog.build("diabetes").manifest["task_type"] == "regression"
 
 
@@ -117,3 +122,62 @@ def test_same_slug_gives_the_same_bytes_in_a_fresh_process():
         env={**os.environ, "PYTHONHASHSEED": "12345"},
     )
     assert json.loads(out.stdout) == here
+
+
+# --- no hidden test row is served ---------------------------------------------------------
+
+
+def _served_elsewhere(bundles: dict, but: str) -> list:
+    return [file for slug, bundle in bundles.items() if slug != but for file in served_files(slug, bundle)]
+
+
+def test_no_hidden_test_row_is_served():
+    """No test row of any built-in dataset (its features, as written or rounded to 6 digits)
+    is in its own train.csv or in any downloadable file of another: its hidden label can be
+    looked up nowhere. (636 of the 846 test rows of digits-5to9-fewshot once were rows of
+    digits' train.csv.)"""
+    bundles = {slug: catalog.build(slug) for slug in SLUGS}
+    found = {}
+    for slug, bundle in bundles.items():
+        duplicates = bundle_duplicates(bundle, _served_elsewhere(bundles, but=slug))
+        if duplicates.n_rows:
+            found[slug] = duplicates.by_file
+    assert found == {}
+
+
+def _upload(train: bytes, test: bytes):
+    return bundle_from_upload(
+        train=train, test=test, slug="copy", title="Copy", task_type="classification", target_column="label"
+    )
+
+
+def test_the_check_finds_copies_exact_and_rounded():
+    """The walk above proves something only if it sees copies: exact ones, and ones written
+    with other precision."""
+    digits = catalog.build("digits")
+    train = rows(digits.files["train.csv"])
+    header = train[0]
+    exact = train[1:4]
+    # Pixels written as 3.0000001 (rounded to 6 decimals: 3) and 3.0000004e0 (6 significant digits: 3).
+    decimals = [[r[0], *(f"{int(v) + 1e-7:.7f}" for v in r[1:-1]), r[-1]] for r in train[4:6]]
+    significant = [[r[0], *(f"{int(v) * 1.0000004:.7e}" for v in r[1:-1]), r[-1]] for r in train[6:7]]
+    # Rows on no other file (every pixel plus a half), all ten classes.
+    fresh = [[f"f{r[0]}", *(f"{int(v) + 0.5}" for v in r[1:-1]), r[-1]] for r in train[7:107]]
+
+    def csv_bytes(body):
+        return ("\n".join(",".join(r) for r in [header, *body]) + "\n").encode()
+
+    copy = _upload(csv_bytes(fresh), csv_bytes([*exact, *decimals, *significant, ["t0", *fresh[0][1:]]]))
+    duplicates = bundle_duplicates(copy, served_files("digits", digits))
+    assert duplicates.n_test == 7 and duplicates.n_rows == 7
+    assert duplicates.by_file == {"its own train.csv": 1, "digits train.csv": 6}
+    assert duplicates.as_warnings()[1] == {
+        "message": "6 of the 7 test rows (whose labels are hidden) are also rows of digits train.csv: "
+        "participants can look their labels up there",
+        "rows": 6,
+        "file": "digits train.csv",
+    }
+    # A test.csv of another dataset counts too: its rows are that one's hidden test set.
+    test_rows = rows(digits.files["test.csv"])[1:3]
+    copy = _upload(csv_bytes(fresh), csv_bytes([[*r, "0"] for r in test_rows]))
+    assert bundle_duplicates(copy, served_files("digits", digits)).by_file == {"digits test.csv": 2}

@@ -39,9 +39,10 @@ def _class_csvs() -> tuple[bytes, bytes]:
     train = "id,a,b,label\n" + "".join(
         f"r-{i:04d},{i % 7},{(i * 3) % 11},{CLASSES[i % len(CLASSES)]}\n" for i in range(120)
     )
-    # The test labels follow a pattern unrelated to the train rows' order.
+    # The test labels follow a pattern unrelated to the train rows' order; the test features
+    # (halves and quarters) are on no train row, so no hidden row is served.
     test = "id,a,b,label\n" + "".join(
-        f"t-{i:04d},{i % 5},{i % 9},{CLASSES[(i * 5 + 3) % len(CLASSES)]}\n" for i in range(N_CLASS_TEST)
+        f"t-{i:04d},{i % 5}.5,{i % 9}.25,{CLASSES[(i * 5 + 3) % len(CLASSES)]}\n" for i in range(N_CLASS_TEST)
     )
     return train.encode(), test.encode()
 
@@ -53,7 +54,7 @@ def _reg_target(i: int) -> str:
 def _reg_csvs() -> tuple[bytes, bytes]:
     train = "id,x1,x2,y\n" + "".join(f"{i},{i % 13},{i % 5},{i * 0.5}\n" for i in range(80))
     test = "id,x1,x2,y\n" + "".join(
-        f"{1000 + i},{i % 13},{i % 5},{_reg_target(i)}\n" for i in range(N_REG_TEST)
+        f"{1000 + i},{i % 13}.5,{i % 5},{_reg_target(i)}\n" for i in range(N_REG_TEST)
     )
     return train.encode(), test.encode()
 
@@ -344,3 +345,33 @@ def test_public_files_are_served_but_labels_never(seeded, alice):
     assert test.status_code == 200 and b"t-0001" in _body(test) and not leaks(_body(test))
     for name in HIDDEN_NAMES:
         assert client.get(f"/api/competitions/walk-open/data/{name}").status_code == 404
+
+
+# --- no hidden row is served in another file ------------------------------------------------
+
+
+def test_no_stored_test_row_is_served_in_any_file(seeded):
+    """Beside the built-in catalog, every dataset this walk uploads: no test row of one is
+    a row of its own train.csv or of any downloadable file of another (read back from
+    storage, as served), so no hidden label can be looked up."""
+    from datasets import catalog
+    from datasets.overlap import find_duplicates, row_keys
+    from podium.competitions.models import Dataset
+    from podium.competitions.selectors import dataset_served_feature_files
+    from podium.competitions.services import dataset_import_builtin
+
+    assert [d.upload_warnings for d in seeded["datasets"]] == [[], []]
+    for slug in catalog.BUILTINS:
+        dataset_import_builtin(slug=slug)
+    served = dataset_served_feature_files()
+    found = {}
+    for dataset in Dataset.objects.all():
+        own = f"{dataset.slug} v{dataset.version} "
+        with dataset.files.get(name="test.csv").file.open("rb") as fh:
+            test_keys = row_keys(fh.read(), dataset.manifest["features"])
+        elsewhere = [f for f in served if not f.name.startswith(own) or f.name == own + "train.csv"]
+        duplicates = find_duplicates(test_keys, elsewhere)
+        if duplicates.n_rows:
+            found[str(dataset)] = duplicates.by_file
+    assert Dataset.objects.count() == len(catalog.BUILTINS) + 2
+    assert found == {}

@@ -99,6 +99,8 @@ class DatasetAdmin(admin.ModelAdmin):
                     form.add_error(None, exc)
                 else:
                     self.message_user(request, f"Stored dataset {dataset}.", messages.SUCCESS)
+                    for warning in dataset.upload_warnings:
+                        self.message_user(request, f"Warning: {warning['message']}.", messages.WARNING)
                     return HttpResponseRedirect(
                         reverse("admin:competitions_dataset_change", args=[dataset.pk])
                     )

@@ -192,6 +192,23 @@ class DatasetDetailOutput(DatasetListOutput):
         )
 
 
+class UploadWarningOutput(serializers.Serializer):
+    message = serializers.CharField()
+    rows = serializers.IntegerField(help_text="test rows also found in that file")
+    file = serializers.CharField(help_text="the dataset, version and file, e.g. 'digits v2 train.csv'")
+
+
+class DatasetUploadOutput(DatasetDetailOutput):
+    warnings = UploadWarningOutput(
+        many=True,
+        source="upload_warnings",
+        help_text="files served elsewhere (or this dataset's train.csv) that hold some of its test rows",
+    )
+
+    class Meta(DatasetDetailOutput.Meta):
+        fields = [*DatasetDetailOutput.Meta.fields, "warnings"]
+
+
 # --- competitions --------------------------------------------------------------------------
 
 
@@ -370,7 +387,7 @@ class DatasetListCreateApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": DatasetUploadInput},
-        responses={201: DatasetDetailOutput},
+        responses={201: DatasetUploadOutput},
     )
     def post(self, request):
         from datasets.upload import UploadError
@@ -397,7 +414,7 @@ class DatasetListCreateApi(APIView):
                 "The upload was refused; nothing was stored.",
                 extra={"problems": exc.as_dicts(), "total": exc.total},
             ) from None
-        return Response(DatasetDetailOutput(dataset).data, status=status.HTTP_201_CREATED)
+        return Response(DatasetUploadOutput(dataset).data, status=status.HTTP_201_CREATED)
 
     def _too_large_problems(self, request) -> list[dict]:
         request.data  # noqa: B018  (parses the body through the capped handler)

@@ -17,6 +17,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from datasets.bundle import HIDDEN_FILES
+from datasets.overlap import FEATURE_FILES, ServedFile
 from podium.competitions.models import Competition, Dataset, DatasetFile, Participation
 
 STATUSES = ("open", "upcoming", "past")
@@ -172,6 +173,22 @@ def dataset_public_file(*, dataset: Dataset, name: str) -> DatasetFile:
     if found is None:
         raise Http404(f"No file {name!r} in dataset {dataset.slug!r}.")
     return found
+
+
+def dataset_served_feature_files() -> list[ServedFile]:
+    """Every downloadable file with feature rows, of every dataset version (an old version
+    stays downloadable), for finding a new upload's test rows in them."""
+    files = DatasetFile.objects.filter(_public_q(), name__in=FEATURE_FILES).select_related("dataset")
+    served = []
+    for row in files.order_by("dataset__slug", "dataset__version", "name"):
+        features = row.dataset.manifest.get("features")
+        if not features:
+            continue
+        with row.file.open("rb") as fh:
+            served.append(
+                ServedFile.read(f"{row.dataset.slug} v{row.dataset.version} {row.name}", fh.read(), features)
+            )
+    return served
 
 
 def public_manifest(dataset: Dataset) -> dict:

@@ -19,9 +19,10 @@ from django.utils import timezone
 from datasets.bundle import HIDDEN_FILES, DatasetBundle
 from datasets.metrics import METRICS
 from podium.competitions.models import Competition, Dataset, DatasetFile, Participation
-from podium.competitions.selectors import (  # noqa: F401  (re-exported for the scorer)
+from podium.competitions.selectors import (  # noqa: F401  (answer_key_* re-exported for the scorer)
     answer_key_for,
     answer_key_sha256,
+    dataset_served_feature_files,
 )
 from podium.errors import ApplicationError
 
@@ -88,7 +89,7 @@ def dataset_import_builtin(*, slug: str) -> Dataset:
         raise ValidationError(
             {"slug": f"unknown built-in dataset {slug!r}; known: {', '.join(catalog.BUILTINS)}"}
         )
-    version = catalog.VERSION
+    version = catalog.BUILTINS[slug].version
     existing = Dataset.objects.filter(slug=slug, version=version).first()
     if existing is not None:
         return existing
@@ -119,8 +120,12 @@ def dataset_create_from_upload(
     """Validate uploaded CSVs with datasets.upload and store them as a new version.
 
     Raises datasets.upload.UploadError (nothing stored) when the files are not usable.
-    An existing slug gets its next version.
+    An existing slug gets its next version. The returned dataset carries `upload_warnings`
+    (not stored): one per downloadable file, of another dataset or its own train.csv, that
+    holds some of its test rows, whose hidden labels could then be looked up there. The
+    upload is stored all the same: the admin decides.
     """
+    from datasets.overlap import bundle_duplicates
     from datasets.upload import bundle_from_upload
 
     bundle = bundle_from_upload(
@@ -140,7 +145,10 @@ def dataset_create_from_upload(
         input_shape=input_shape,
         version=dataset_next_version(slug=slug),
     )
-    return dataset_create_from_bundle(bundle=bundle, source=Dataset.Source.UPLOAD)
+    duplicates = bundle_duplicates(bundle, dataset_served_feature_files())
+    dataset = dataset_create_from_bundle(bundle=bundle, source=Dataset.Source.UPLOAD)
+    dataset.upload_warnings = duplicates.as_warnings()
+    return dataset
 
 
 def _validate_competition(

@@ -104,7 +104,7 @@ def test_detail_shows_rules_budget_and_pretrain(anon_api):
     assert rules["pretrain_datasets"] == ["digits-0to4"]
     assert rules["text"] == "No external data."
     assert body["higher_is_better"] is True
-    assert body["n_public"] + body["n_private"] == 846
+    assert body["n_public"] + body["n_private"] == 179
     assert body["has_joined"] is False
 
 

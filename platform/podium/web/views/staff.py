@@ -28,6 +28,7 @@ def new_competition(request):
     ctx = {"nav": "staff", "form": form, "problems": []}
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        warnings = []
         try:
             if data["source"] == "builtin":
                 dataset = services.dataset_import_builtin(slug=data["builtin"])
@@ -44,6 +45,7 @@ def new_competition(request):
                     description=data.get("description") or "",
                     license=data.get("license") or "",
                 )
+                warnings = dataset.upload_warnings
         except ValidationError as exc:
             _add_errors(form, exc)
         except UploadError as exc:
@@ -53,6 +55,8 @@ def new_competition(request):
             messages.success(
                 request, f"Dataset {dataset.slug} v{dataset.version} stored. Check the report, then publish."
             )
+            for warning in warnings:
+                messages.warning(request, f"Warning: {warning['message']}.")
             return redirect("web:staff_new_competition_step2", dataset_id=dataset.pk)
     return render(request, "web/staff/new_competition.html", ctx)
 
