@@ -125,3 +125,18 @@ def test_behind_a_proxy_the_address_is_the_one_the_proxy_saw(settings, alice, bo
     assert (
         log_in(client, "bob", PASSWORD, address=proxy, HTTP_X_FORWARDED_FOR="198.51.100.8").status_code == 302
     )
+
+
+def test_an_operator_lifts_a_lockout_with_the_axes_commands(settings, alice):
+    from django.core.management import call_command
+
+    settings.AXES_FAILURE_LIMIT = 2
+    client = Client()
+    for _ in range(2):
+        log_in(client, "alice", "wrong", address="10.0.6.1")
+    assert_locked_out(log_in(client, "alice", PASSWORD, address="10.0.6.2"))
+    call_command("axes_reset_username", "alice")
+    assert log_in(client, "alice", PASSWORD, address="10.0.6.2").status_code == 302
+    assert_locked_out(log_in(Client(), "alice", PASSWORD, address="10.0.6.1"))  # the address still counts
+    call_command("axes_reset_ip", "10.0.6.1")
+    assert log_in(Client(), "alice", PASSWORD, address="10.0.6.1").status_code == 302
