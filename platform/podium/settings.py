@@ -229,6 +229,7 @@ AXES_COOLOFF_TIME = timedelta(seconds=env_int("PODIUM_LOGIN_LOCKOUT_S", 15 * 60,
 AXES_CLIENT_IP_CALLABLE = "podium.accounts.throttling.client_address"
 AXES_LOCKOUT_CALLABLE = "podium.web.views.account.login_locked_out"
 AXES_ENABLE_ADMIN = False  # the cache handler keeps no rows for the admin to list
+AXES_DISABLE_ACCESS_LOG = True
 if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
     if PRODUCTION:
         raise EnvError(
@@ -237,7 +238,6 @@ if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
     # axes.W001 says a local-memory cache is counted per process; on one machine (make run's two
     # gunicorn workers) that allows up to twice a limit, which docs/operations.md says.
     SILENCED_SYSTEM_CHECKS = ["axes.W001"]
-AXES_DISABLE_ACCESS_LOG = True
 # Failed API token attempts per address, and new entries per participant (DRF throttles).
 PODIUM_TOKEN_FAILURE_RATE = env_str("PODIUM_TOKEN_FAILURE_RATE", "20/15m")
 PODIUM_INTAKE_RATE = env_str("PODIUM_INTAKE_RATE", "60/1m")
