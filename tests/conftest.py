@@ -100,6 +100,16 @@ def admin_api(admin_user):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_caches():
+    """Every test starts with empty caches: the rate limits (logins, token failures, intake)
+    count per test, at their real defaults, and no test inherits another's counts."""
+    from django.core.cache import caches
+
+    for cache in caches.all():
+        cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     """Every test writes files under its own folder, never into var/media."""
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "podium.accounts",
     "podium.competitions",
     "podium.teams",
@@ -68,6 +69,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a login its backend refused into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "podium.urls"
@@ -223,6 +226,38 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- sign-in and rate limits -------------------------------------------------
+# Every counter is in the default cache (CACHE_URL): see "Rate limits" in docs/operations.md.
+# How many proxies stand in front of the web tier: their X-Forwarded-For entries name the
+# client. 0 (no proxy): the connection's address, whatever the client writes in headers.
+PODIUM_PROXY_COUNT = env_int("PODIUM_PROXY_COUNT", 0, minimum=0, maximum=10)
+AUTHENTICATION_BACKENDS = [
+    # First: a locked-out account or address is refused before its password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Failed logins (site, admin) per account and, separately, per address (django-axes).
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env_int("PODIUM_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+# The window and the lockout: each failure restarts it, so a guesser stays locked out.
+AXES_COOLOFF_TIME = timedelta(seconds=env_int("PODIUM_LOGIN_LOCKOUT_S", 15 * 60, minimum=1))
+AXES_CLIENT_IP_CALLABLE = "podium.accounts.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "podium.web.views.account.login_locked_out"
+AXES_ENABLE_ADMIN = False  # the cache handler keeps no rows for the admin to list
+AXES_DISABLE_ACCESS_LOG = True
+if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+    if PRODUCTION:
+        raise EnvError(
+            "PODIUM_ENV=production needs CACHE_URL=redis://…: every web process must share the rate limits"
+        )
+    # axes.W001 says a local-memory cache is counted per process; on one machine (make run's two
+    # gunicorn workers) that allows up to twice a limit, which docs/operations.md says.
+    SILENCED_SYSTEM_CHECKS = ["axes.W001"]
+# Failed API token attempts per address, and new entries per participant (DRF throttles).
+PODIUM_TOKEN_FAILURE_RATE = env_str("PODIUM_TOKEN_FAILURE_RATE", "20/15m")
+PODIUM_INTAKE_RATE = env_str("PODIUM_INTAKE_RATE", "60/1m")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

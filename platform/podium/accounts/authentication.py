@@ -1,4 +1,5 @@
-"""`Authorization: Token <key>` for scripts and the CLI, checked against stored hashes."""
+"""`Authorization: Token <key>` for scripts and the CLI, checked against stored hashes; an
+address whose keys keep failing is refused before any lookup (`FailedTokenThrottle`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from podium.accounts.models import ApiToken
+from podium.accounts.throttling import FailedTokenThrottle
 
 
 def hash_token_key(key: str) -> str:
@@ -16,6 +18,18 @@ def hash_token_key(key: str) -> str:
 
 class ApiTokenAuthentication(authentication.TokenAuthentication):
     keyword = "Token"
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword.lower().encode():
+            return None  # another scheme, or none: not a token attempt
+        failures = FailedTokenThrottle()
+        failures.refuse_if_blocked(request)
+        try:
+            return super().authenticate(request)
+        except exceptions.AuthenticationFailed:
+            failures.record_failure(request)
+            raise
 
     def authenticate_credentials(self, key):
         # get(), not first(): a unique key needs no ORDER BY, whose compiling is a fair share

@@ -9,13 +9,14 @@ from django.http import FileResponse, Http404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from podium.accounts.throttling import SettingRateThrottle
 from podium.api_schema import error_responses
 from podium.submissions import selectors, services
 from podium.submissions.limits import submission_usage
@@ -140,10 +141,30 @@ class SubmissionPagination(PageNumberPagination):
     max_page_size = 200
 
 
+class IntakeThrottle(SettingRateThrottle):
+    """New entries per participant (`PODIUM_INTAKE_RATE`), refused before the body is read.
+    The daily and total limits count entries; this bounds how fast they may come."""
+
+    scope = "intake"
+    rate_setting = "PODIUM_INTAKE_RATE"
+
+    def get_cache_key(self, request, view):
+        if request.method != "POST":
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+class IntakeThrottled(exceptions.Throttled):
+    default_detail = "Too many new entries in a short time."
+    extra_detail_singular = "Try again in {wait} second."
+    extra_detail_plural = "Try again in {wait} seconds."
+
+
 class SubmissionListCreateApi(GenericAPIView):
     """GET: your entries in this competition (admins: all). POST: a new entry."""
 
     permission_classes = [IsAuthenticated]
+    throttle_classes = [IntakeThrottle]
     pagination_class = SubmissionPagination
     serializer_class = SubmissionOutputSerializer
     filterset_class = SubmissionFilter
@@ -153,6 +174,9 @@ class SubmissionListCreateApi(GenericAPIView):
         if request.method == "POST":
             request.upload_handlers = submission_upload_handlers(request)
         return super().initialize_request(request, *args, **kwargs)
+
+    def throttled(self, request, wait):
+        raise IntakeThrottled(wait=wait)
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # the schema's pass: no competition in the URL

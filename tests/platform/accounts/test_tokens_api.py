@@ -66,7 +66,11 @@ def test_create_needs_a_name(alice_api):
 
 def test_session_writes_need_csrf(alice):
     client = APIClient(enforce_csrf_checks=True)
-    client.login(username="alice", password="correct-horse-battery")
+    # Through the login page, as a browser does: django-axes guards authenticate() with the request.
+    client.get("/accounts/login/")
+    csrf = client.cookies["csrftoken"].value
+    login = {"username": "alice", "password": "correct-horse-battery", "csrfmiddlewaretoken": csrf}
+    assert client.post("/accounts/login/", login).status_code == 302
     refused = client.post("/api/tokens/", {"name": "x"}, format="json")
     assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
     assert not ApiToken.objects.exists()

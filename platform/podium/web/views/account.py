@@ -1,17 +1,19 @@
-"""Sign up, the account page, API tokens and teams."""
+"""Sign up, the login lockout, the account page, API tokens and teams."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from podium.accounts import selectors, services
+from podium.accounts.lockout import login_lockout_error
 from podium.accounts.models import ApiToken
 from podium.competitions.selectors import competition_get
 from podium.errors import ApplicationError, page_message
@@ -41,6 +43,22 @@ def signup(request):
         messages.success(request, f"Welcome to Podium, {user.username}!")
         return redirect(_safe_next(request) or "web:home")
     return render(request, "web/account/signup.html", {"form": form, "next": _safe_next(request) or ""})
+
+
+def login_locked_out(request, original_response=None, credentials=None) -> HttpResponse:
+    """AXES_LOCKOUT_CALLABLE, for every login axes guards (this site's, the admin's): the
+    login page again with the reason, or the error's JSON body for a script; 429 and Retry-After."""
+    error = login_lockout_error()
+    if request.path_info.startswith("/api/") or request.headers.get("x-requested-with") == "XMLHttpRequest":
+        response = JsonResponse(error.body(), status=error.status_code)
+    else:
+        page_message(request, error)
+        username = (credentials or {}).get("username", "")
+        form = AuthenticationForm(request, initial={"username": username})
+        context = {"form": form, "next": _safe_next(request) or ""}
+        response = render(request, "web/account/login.html", context, status=error.status_code)
+    response["Retry-After"] = str(error.retry_after)
+    return response
 
 
 @login_required
