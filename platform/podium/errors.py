@@ -1,4 +1,5 @@
-"""The one application error of the web tier, its one DRF exception handler, and its page message.
+"""The one application error of the web tier, its one DRF exception handler, its page message,
+and the site's error answers (JSON under /api/, pages elsewhere).
 
 A service raises `ApplicationError` (or a subclass that fixes the status) with a detail a
 person can act on; the API answers `{detail, code?, problems?, total?, …extra}` with that
@@ -16,9 +17,9 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
-from django.views import defaults
+from django.template import loader
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -152,23 +153,66 @@ def page_message(request, exc: ApplicationError | DjangoValidationError) -> None
     messages.error(request, "\n".join(lines))
 
 
-def not_found(request, exception=None):
-    """handler404: a URL under /api/ that names nothing answers JSON, as every API error does."""
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": f"No such API endpoint: {request.path[:200]}"}, status=404)
-    return defaults.page_not_found(request, exception)
+# --- the site's own error answers (urls.handler400/403/404/500) ------------------------
+#
+# Under /api/ every error is JSON `{"detail": …}`, as DRF's answers are, also for a URL no
+# view matches and for a crash outside DRF; elsewhere a page in the site's style. With
+# DEBUG off these replace Django's pages, which would list the whole URLconf on a 404.
+
+API_PREFIX = "/api/"
 
 
-def bad_request(request, exception):
-    """handler400: a request Django refused before any view could (a body past its limits,
-    a suspicious operation). API clients get JSON, pages a readable page."""
-    refusal = request_refusal(exception)
-    if request.path.startswith("/api/"):
-        if refusal is None:
-            refusal = ApplicationError("The request could not be read.")
-        return JsonResponse(refusal.body(), status=refusal.status_code)
-    if refusal is not None:
-        return render(
-            request, "web/request_refused.html", {"detail": refusal.detail}, status=refusal.status_code
+def _is_api(request) -> bool:
+    return request.path_info.startswith(API_PREFIX)
+
+
+def _message(exception, default: str) -> str:
+    # Our own Http404/PermissionDenied carry a sentence; the resolver's 404 carries a dict
+    # (the URL patterns tried), which must never be shown.
+    if exception is not None and exception.args and isinstance(exception.args[0], str) and exception.args[0]:
+        return exception.args[0]
+    return default
+
+
+def _answer(request, *, status: int, title: str, detail: str) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse({"detail": detail}, status=status)
+    return render(
+        request, f"{status}.html", {"status": status, "title": title, "detail": detail}, status=status
+    )
+
+
+def bad_request(request, exception=None) -> HttpResponse:
+    """A request Django refused before any view could. A body past its limits is an
+    application error with the limit in it (413, or 400 for too many fields); any other
+    refusal (a suspicious operation, whose text names server settings) is not echoed."""
+    refusal = request_refusal(exception) if exception is not None else None
+    if refusal is None:
+        return _answer(
+            request, status=400, title="Bad request", detail="The request could not be understood."
         )
-    return defaults.bad_request(request, exception)
+    if _is_api(request):
+        return JsonResponse(refusal.body(), status=refusal.status_code)
+    return render(request, "web/request_refused.html", {"detail": refusal.detail}, status=refusal.status_code)
+
+
+def permission_denied(request, exception=None) -> HttpResponse:
+    detail = _message(exception, "You may not see this.")
+    return _answer(request, status=403, title="Not allowed", detail=detail)
+
+
+def page_not_found(request, exception=None) -> HttpResponse:
+    if _is_api(request):
+        default = f"No API resource at {request.path}. The API's index is {API_PREFIX}."
+    else:
+        default = "There is no page at this address."
+    return _answer(request, status=404, title="Not found", detail=_message(exception, default))
+
+
+def server_error(request) -> HttpResponse:
+    detail = "The server failed to answer this request. The error was logged; please try again later."
+    if _is_api(request):
+        return JsonResponse({"detail": detail}, status=500)
+    # Rendered without the request: its context processors (the session, the database) may be
+    # what failed.
+    return HttpResponseServerError(loader.get_template("500.html").render({"detail": detail}))

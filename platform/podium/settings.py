@@ -25,7 +25,9 @@ if PODIUM_ENV not in {"development", "test", "production"}:
     raise EnvError(f"PODIUM_ENV={PODIUM_ENV!r} must be development, test or production")
 PRODUCTION = PODIUM_ENV == "production"
 
-DEBUG = env_bool("PODIUM_DEBUG", default=not PRODUCTION)
+# Off unless asked for (PODIUM_DEBUG=1), `make run` included: Django's debug pages show
+# settings and the whole URLconf to anyone who finds an error.
+DEBUG = env_bool("PODIUM_DEBUG", default=False)
 if PRODUCTION:
     SECRET_KEY = env_str("PODIUM_SECRET_KEY")
     if len(SECRET_KEY) < 50:

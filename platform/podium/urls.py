@@ -1,8 +1,41 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, reverse
+from drf_spectacular.utils import extend_schema, inline_serializer
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework import serializers
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.response import Response
+
+# Django's error views, replaced: JSON under /api/, the site's pages elsewhere; a body past
+# Django's limits (DATA_UPLOAD_MAX_MEMORY_SIZE) is a 413 with the limit in it.
+handler400 = "podium.errors.bad_request"
+handler403 = "podium.errors.permission_denied"
+handler404 = "podium.errors.page_not_found"
+handler500 = "podium.errors.server_error"
+
+# The entry points of the API; the rest hangs off a competition (`{competition}…`).
+API_INDEX = {
+    "competitions": "competitions:list",
+    "datasets": "competitions:datasets",
+    "me": "accounts:me",
+    "tokens": "accounts:tokens",
+    "schema": "schema",
+    "docs": "api-docs",
+}
+
+
+@extend_schema(
+    responses=inline_serializer("ApiIndex", {name: serializers.URLField() for name in API_INDEX}),
+    description="Links to the API's resources, its OpenAPI schema and its documentation.",
+)
+@api_view(["GET"])
+@permission_classes([])
+def api_index(request):
+    return Response({name: request.build_absolute_uri(reverse(route)) for name, route in API_INDEX.items()})
+
 
 api_patterns = [
+    path("", api_index, name="api-index"),
     path("", include("podium.accounts.api_urls")),
     path("", include("podium.competitions.api_urls")),
     path("", include("podium.teams.api_urls")),
@@ -17,8 +50,3 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("", include("podium.web.urls")),
 ]
-
-handler404 = "podium.errors.not_found"
-# A request body Django refuses before any view (past DATA_UPLOAD_MAX_MEMORY_SIZE): JSON for
-# the API, a page for the site.
-handler400 = "podium.errors.bad_request"

@@ -113,7 +113,7 @@ def test_anonymous_visitor_cannot_reach_private_scores(browser, live_server, ali
 
     from podium.leaderboards.services import board_reveal
 
-    board_reveal(competition=comp)
+    board_reveal(competition=comp, close=True)  # before the deadline: the reveal closes it
     page.goto("/c/iris-cup/leaderboard/?board=private")
     assert page.get_by_test_id("board-private").locator("tbody tr").count() == 2
     shot(page, "leaderboard-private")

@@ -174,10 +174,19 @@ class BoardPageSerializer(serializers.Serializer):
     mine = PublicRowSerializer(allow_null=True)
 
 
+class RevealInputSerializer(serializers.Serializer):
+    close = serializers.BooleanField(
+        default=False,
+        help_text="Required before the deadline: the reveal then closes the competition (its end becomes now).",
+    )
+
+
 class RevealOutputSerializer(serializers.Serializer):
     revealed = serializers.BooleanField()
     revealed_now = serializers.BooleanField()
     revealed_at = serializers.DateTimeField()
+    closed_now = serializers.BooleanField()
+    ends_at = serializers.DateTimeField()
 
 
 class HistoryOutputSerializer(serializers.Serializer):
@@ -256,16 +265,27 @@ class LeaderboardCsvApi(APIView):
 
 
 class LeaderboardRevealApi(APIView):
-    """An admin reveals the private board before the deadline."""
+    """An admin reveals the private board before the deadline: 409 while the competition is
+    open, unless the body says {"close": true}, which closes it to entries first."""
 
     permission_classes = [IsAdminUser]
 
-    @extend_schema(request=None, responses={200: RevealOutputSerializer, **error_responses(400)})
+    @extend_schema(
+        request=RevealInputSerializer, responses={200: RevealOutputSerializer, **error_responses(409)}
+    )
     def post(self, request, slug):
         competition = selectors.competition_for_board(slug=slug, user=_user(request))
-        revealed = services.board_reveal(competition=competition)
+        body = RevealInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        reveal = services.board_reveal(competition=competition, close=body.validated_data["close"])
         return Response(
-            {"revealed": True, "revealed_now": revealed, "revealed_at": _iso(competition.private_revealed_at)}
+            {
+                "revealed": True,
+                "revealed_now": reveal.revealed_now,
+                "revealed_at": _iso(competition.private_revealed_at),
+                "closed_now": reveal.closed_now,
+                "ends_at": _iso(competition.ends_at),
+            }
         )
 
 

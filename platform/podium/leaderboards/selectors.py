@@ -19,6 +19,7 @@ from podium.leaderboards.models import BoardEntry
 from podium.leaderboards.rows import aware
 from podium.leaderboards.services import final_picks_effective
 from podium.submissions.entrants import Entrant
+from podium.submissions.selectors import private_scores_visible
 from podium.teams.models import Team, TeamMembership
 
 PUBLIC, PRIVATE = "public", "private"
@@ -65,17 +66,13 @@ class BoardPage:
         return max(1, -(-self.count // self.page_size))
 
 
-def private_board_visible(*, competition, user) -> bool:
-    return competition.private_revealed_at is not None or bool(user is not None and user.is_staff)
-
-
 def board_check_visible(*, competition, board: str, user) -> None:
     if board not in BOARDS:
         raise ValueError(f"board={board!r}: use 'public' or 'private'")
-    if board == PRIVATE and not private_board_visible(competition=competition, user=user):
+    if board == PRIVATE and not private_scores_visible(competition=competition, user=user):
         raise PermissionDenied(
-            f"The private board of '{competition.slug}' is hidden until it is revealed "
-            f"(at the deadline, {competition.ends_at:%Y-%m-%d %H:%M} UTC)."
+            f"The private board of '{competition.slug}' is hidden while entries are accepted and until "
+            f"it is revealed (at the deadline, {competition.ends_at:%Y-%m-%d %H:%M} UTC)."
         )
 
 
@@ -468,7 +465,7 @@ def board_row_get_for_owner(*, competition, row_id: int, user) -> BoardEntry:
 def board_row_history(*, competition, entry: BoardEntry, user) -> list[HistoryItem]:
     entrant = Entrant(competition_id=competition.pk, user_id=entry.user_id, team_id=entry.team_id)
     picks = {s.pk for s in final_picks_effective(entrant=entrant, competition=competition)}
-    show_private = private_board_visible(competition=competition, user=user)
+    show_private = private_scores_visible(competition=competition, user=user)
     # Under the Ladder the board withholds exact public scores: so does the history.
     show_public = not competition.ladder_enabled or bool(user and user.is_staff)
     items = []

@@ -11,7 +11,7 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from podium.competitions.models import Competition
-from podium.errors import ApplicationError, NotFound
+from podium.errors import ApplicationError, Conflict, NotFound
 from podium.leaderboards.models import BoardEntry
 from podium.leaderboards.rows import aware, rank_key
 from podium.submissions.entrants import NOT_COUNTED, Entrant, entrant_of
@@ -307,15 +307,42 @@ def board_rebuild(*, entrant: Entrant) -> BoardEntry | None:
 # --- the private board's reveal ---------------------------------------------------
 
 
+class Reveal(NamedTuple):
+    revealed_now: bool  # False when the board was revealed already
+    closed_now: bool  # the competition was open and the reveal closed it
+
+
 @transaction.atomic
-def board_reveal(*, competition: Competition, now: datetime | None = None) -> bool:
-    """Make the private board public. Idempotent: True only for the call that revealed it."""
+def board_reveal(*, competition: Competition, close: bool = False, now: datetime | None = None) -> Reveal:
+    """Make the private board public. Idempotent: revealed_now only for the call that revealed it.
+
+    Private scores are never shown while entries are accepted, since a participant could
+    then pick entries by their private score. So a reveal before the deadline closes the
+    competition (its end becomes now), and only when the caller asks for it with `close`."""
     now = now or timezone.now()
-    changed = Competition.objects.filter(pk=competition.pk, private_revealed_at__isnull=True).update(
-        private_revealed_at=now
-    )
-    competition.refresh_from_db(fields=["private_revealed_at"])
-    return changed == 1
+    fields = ("slug", "starts_at", "ends_at", "private_revealed_at")
+    locked = Competition.objects.select_for_update().only(*fields).get(pk=competition.pk)
+    result = Reveal(revealed_now=False, closed_now=False)
+    if locked.private_revealed_at is None:
+        if now < locked.starts_at:
+            raise Conflict(
+                f"The competition '{locked.slug}' has not started (it opens at "
+                f"{locked.starts_at:%Y-%m-%d %H:%M} UTC): there is no private board to reveal.",
+                code="not_started",
+            )
+        closes = now < locked.ends_at
+        if closes and not close:
+            raise Conflict(
+                f"The competition '{locked.slug}' accepts entries until {locked.ends_at:%Y-%m-%d %H:%M} UTC. "
+                "Revealing its private board now closes it: no entry is accepted afterwards. "
+                'Ask again with {"close": true} to close it and reveal the private board.',
+                code="still_open",
+            )
+        changes = {"private_revealed_at": now, **({"ends_at": now} if closes else {})}
+        Competition.objects.filter(pk=competition.pk).update(**changes)
+        result = Reveal(revealed_now=True, closed_now=closes)
+    competition.refresh_from_db(fields=["ends_at", "private_revealed_at"])
+    return result
 
 
 def boards_reveal_due(*, now: datetime | None = None) -> list[str]:
@@ -324,7 +351,7 @@ def boards_reveal_due(*, now: datetime | None = None) -> list[str]:
     revealed = []
     due = Competition.objects.filter(ends_at__lte=now, private_revealed_at__isnull=True).order_by("ends_at")
     for competition in due:
-        if board_reveal(competition=competition, now=now):
+        if board_reveal(competition=competition, now=now).revealed_now:
             revealed.append(competition.slug)
     return revealed
 

@@ -43,7 +43,8 @@ class SubmissionOutputSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(read_only=True, allow_null=True)
     public_score = serializers.FloatField(read_only=True, allow_null=True)
     public_ci = serializers.SerializerMethodField()
-    private_score = serializers.SerializerMethodField()
+    # Withheld by the selectors (submissions_shown) unless private_scores_visible.
+    private_score = serializers.FloatField(read_only=True, allow_null=True)
     error_message = serializers.CharField(read_only=True)
     has_predictions = serializers.SerializerMethodField()
 
@@ -52,10 +53,6 @@ class SubmissionOutputSerializer(serializers.Serializer):
         if obj.public_ci_low is None:
             return None
         return [obj.public_ci_low, obj.public_ci_high]
-
-    def get_private_score(self, obj) -> float | None:
-        # Hidden until the competition's private board is revealed, for everyone.
-        return obj.private_score if obj.competition.private_revealed_at else None
 
     def get_has_predictions(self, obj) -> bool:
         return bool(obj.predictions)

@@ -67,7 +67,7 @@ class Submission(models.Model):
             models.Index(fields=["competition", "status"], name="sub_comp_status"),
         ]
 
-    # Set on display copies whose exact scores a selector withheld (the Ladder).
+    # Set on display copies whose scores a selector withheld (the Ladder; private scores before the close).
     scores_withheld = False
 
     def __str__(self) -> str:

@@ -6,8 +6,11 @@ else gets nothing (the API answers 404, so ids do not leak).
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from datasets.bundle import HIDDEN_FILES
 from podium.competitions.models import Competition, DatasetFile
@@ -56,14 +59,34 @@ def public_scores_withheld(*, competition: Competition, user) -> bool:
     return bool(competition.ladder_enabled and not competition.private_revealed_at and not _is_admin(user))
 
 
+def private_scores_visible(*, competition: Competition, user, now: dt.datetime | None = None) -> bool:
+    """The one rule for every private score (boards, exports, entries, pages, the API).
+
+    Never while entries are accepted: a participant who saw private scores could choose
+    their next entries by them. After the close: to everyone once the board is revealed,
+    to staff before. A reveal before the deadline closes the competition first
+    (leaderboards.services.board_reveal), and a deadline moved later hides them again."""
+    if (now or timezone.now()) < competition.ends_at:
+        return False
+    return competition.private_revealed_at is not None or _is_admin(user)
+
+
 def submissions_shown(submissions, *, user) -> list[Submission]:
-    """The entries as `user` may see them: exact public scores withheld under the Ladder.
+    """The entries as `user` may see them: exact public scores withheld under the Ladder,
+    private scores withheld unless private_scores_visible.
 
     The instances are display copies from then on: Submission.save refuses them."""
     shown = list(submissions)
+    now = timezone.now()
     for submission in shown:
-        if public_scores_withheld(competition=submission.competition, user=user):
+        competition = submission.competition
+        if public_scores_withheld(competition=competition, user=user):
             submission.public_score = submission.public_ci_low = submission.public_ci_high = None
+            submission.scores_withheld = True
+        if submission.private_score is not None and not private_scores_visible(
+            competition=competition, user=user, now=now
+        ):
+            submission.private_score = None
             submission.scores_withheld = True
     return shown
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from podium.leaderboards.models import BoardEntry
 from podium.teams.services import team_create
@@ -29,6 +31,12 @@ def board(competition, alice, bob):
     a1 = make_entry(competition, alice, 0.80, ALICE_PRIVATE, ci=(0.75, 0.87))
     b1 = make_entry(competition, bob, 0.90, BOB_PRIVATE, ci=(0.86, 0.94))
     return {"a1": a1, "b1": b1}
+
+
+def close(competition):
+    """The deadline passes: the competition stops accepting entries (not revealed)."""
+    competition.ends_at = timezone.now() - timedelta(seconds=1)
+    competition.save(update_fields=["ends_at"])
 
 
 def url(competition, suffix="leaderboard/"):
@@ -52,7 +60,7 @@ def test_public_board_for_everyone_without_private_scores(request, board, compet
     assert "1234567" not in csv_text
 
 
-@pytest.mark.parametrize("persona", ["anon_api", "alice_api", "bob_api", "charlie_api"])
+@pytest.mark.parametrize("persona", ["anon_api", "alice_api", "bob_api", "charlie_api", "admin_api"])
 def test_private_board_is_refused_before_the_reveal(request, board, competition, persona):
     client = request.getfixturevalue(persona)
     for response in (
@@ -62,7 +70,7 @@ def test_private_board_is_refused_before_the_reveal(request, board, competition,
     ):
         assert response.status_code in (401, 403)
         assert "1234567" not in response.content.decode()
-        assert b"hidden until it is revealed" in response.content or response.status_code == 401
+        assert b"hidden while entries are accepted" in response.content or response.status_code == 401
 
 
 def test_history_hides_private_scores_from_the_owner_before_the_reveal(board, competition, alice_api, alice):
@@ -73,7 +81,8 @@ def test_history_hides_private_scores_from_the_owner_before_the_reveal(board, co
     assert response.json()["results"][0]["private_score"] is None
 
 
-def test_admin_sees_the_private_board_before_the_reveal(board, competition, admin_api):
+def test_admin_sees_the_private_board_after_the_close_before_the_reveal(board, competition, admin_api):
+    close(competition)
     response = admin_api.get(url(competition), {"board": "private"})
     assert response.status_code == 200
     rows = response.json()["results"]
@@ -90,7 +99,7 @@ def test_reveal_by_admin_only_then_everyone_sees_the_shake_up(
     assert alice_api.post(url(competition, "leaderboard/reveal/")).status_code == 403
     competition.refresh_from_db()
     assert competition.private_revealed_at is None
-    response = admin_api.post(url(competition, "leaderboard/reveal/"))
+    response = admin_api.post(url(competition, "leaderboard/reveal/"), {"close": True}, format="json")
     assert response.status_code == 200 and response.json()["revealed_now"] is True
     assert admin_api.post(url(competition, "leaderboard/reveal/")).json()["revealed_now"] is False
     body = anon_api.get(url(competition), {"board": "private"}).json()
@@ -197,8 +206,10 @@ def test_history_for_the_owner_and_admins_only(
     ] == [(board["a1"].pk, 0.80, True, True)]
     assert bob_api.get(path).status_code == 404
     assert anon_api.get(path).status_code in (401, 403)
-    admin_body = admin_api.get(path).json()
-    assert admin_body["results"][0]["private_score"] == ALICE_PRIVATE
+    assert admin_api.get(path).json()["results"][0]["private_score"] is None  # entries still accepted
+    close(competition)
+    assert admin_api.get(path).json()["results"][0]["private_score"] == ALICE_PRIVATE
+    assert alice_api.get(path).json()["results"][0]["private_score"] is None  # not revealed yet
 
 
 def test_final_pick_toggle_api(board, competition, alice_api, bob_api, anon_api, alice):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 
 import pytest
@@ -32,8 +33,16 @@ def board(competition, alice, bob):
     return {"a1": a1, "a2": a2, "a3": a3, "b1": b1}
 
 
+def closed(competition):
+    """The competition as it is once closed to entries (a copy: the row stays open), when
+    staff may see its private board."""
+    at_close = copy.copy(competition)
+    at_close.ends_at = timezone.now()
+    return at_close
+
+
 def private_rows(competition, admin_user):
-    page = board_page(competition=competition, board="private", page=1, page_size=10, user=admin_user)
+    page = board_page(competition=closed(competition), board="private", page=1, page_size=10, user=admin_user)
     return [(r.rank, r.entrant_name, r.score, r.public_rank, r.move) for r in page.rows]
 
 
@@ -64,11 +73,17 @@ def test_picks_are_validated(board, competition, alice, bob):
         final_pick_toggle(submission_id=board["a3"].pk, user=alice, now=competition.ends_at)
 
 
-def test_private_board_is_hidden_until_the_reveal(board, competition, alice):
-    with pytest.raises(PermissionDenied, match="hidden until it is revealed"):
+def test_private_board_is_hidden_until_the_reveal(board, competition, alice, admin_user):
+    with pytest.raises(PermissionDenied, match="hidden while entries are accepted and until it is revealed"):
         board_page(competition=competition, board="private", user=alice)
     with pytest.raises(PermissionDenied):
         board_page(competition=competition, board="private", user=None)
+    # Staff too, while entries are accepted; after the close they may look before the reveal.
+    with pytest.raises(PermissionDenied):
+        board_page(competition=competition, board="private", user=admin_user)
+    assert board_page(competition=closed(competition), board="private", user=admin_user).count == 2
+    with pytest.raises(PermissionDenied):
+        board_page(competition=closed(competition), board="private", user=alice)
 
 
 def test_the_beat_task_reveals_at_the_deadline_not_before(board, alice):
@@ -79,7 +94,7 @@ def test_the_beat_task_reveals_at_the_deadline_not_before(board, alice):
     assert boards_reveal_due(now=competition.ends_at) == [competition.slug]
     competition.refresh_from_db()
     assert competition.private_revealed_at == competition.ends_at
-    page = board_page(competition=competition, board="private", user=alice)
+    page = board_page(competition=closed(competition), board="private", user=alice)
     assert [(r.rank, r.entrant_name, r.score) for r in page.rows] == [(1, "alice", 0.88), (2, "bob", 0.60)]
     assert boards_reveal_due(now=competition.ends_at + timedelta(days=1)) == []  # once
 
@@ -160,7 +175,11 @@ def test_private_pages_equal_the_whole_board_ranking(admin_user):
         seen = []
         for page in range(1, total // page_size + 3):
             got = board_page(
-                competition=competition, board="private", page=page, page_size=page_size, user=admin_user
+                competition=closed(competition),
+                board="private",
+                page=page,
+                page_size=page_size,
+                user=admin_user,
             )
             assert got.count == total
             rows = [(r.id, r.rank, r.public_rank, r.score) for r in got.rows]
@@ -173,8 +192,8 @@ def test_private_pages_equal_the_whole_board_ranking(admin_user):
             seen += [r[0] for r in rows]
         assert sorted(seen) == sorted(set(seen)) and len(seen) == total  # every row once
     # The team's row is the caller's own, on the page and beside it (once revealed).
-    competition.private_revealed_at = timezone.now()
-    competition.save(update_fields=["private_revealed_at"])
+    competition.ends_at = competition.private_revealed_at = timezone.now()
+    competition.save(update_fields=["ends_at", "private_revealed_at"])
     mine = board_page(competition=competition, board="private", page=1, page_size=50, user=users[0])
     assert [r.entrant_name for r in mine.rows if r.is_mine] == [
         "Herons"

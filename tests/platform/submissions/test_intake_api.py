@@ -319,7 +319,7 @@ def test_detail_by_persona_with_epochs_and_hidden_private_score(
     assert bob_api.get(url).status_code == 404
     assert anon_api.get(url).status_code == 404
     assert admin_api.get(url).status_code == 200
-    competition.private_revealed_at = timezone.now()
+    competition.ends_at = competition.private_revealed_at = timezone.now()  # closed and revealed
     competition.save()
     assert alice_api.get(url).json()["private_score"] == 0.7
 

@@ -98,7 +98,7 @@ def test_private_score_is_shown_only_after_the_reveal(competition, alice_api, br
     entry_id = submit(alice_api, competition, mixed_predictions(competition))
     run_delivered(broker)
     assert alice_api.get(f"/api/submissions/{entry_id}/").json()["private_score"] is None
-    competition.private_revealed_at = timezone.now()
+    competition.ends_at = competition.private_revealed_at = timezone.now()  # closed and revealed
     competition.save()
     body = alice_api.get(f"/api/submissions/{entry_id}/").json()
     assert body["private_score"] == Submission.objects.get(pk=entry_id).private_score is not None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.shortcuts import render
 
-from podium.leaderboards.selectors import board_page, private_board_visible
+from podium.leaderboards.selectors import board_page
+from podium.submissions.selectors import private_scores_visible
 from podium.web.views.common import competition_context
 
 
@@ -14,7 +15,7 @@ def leaderboard(request, slug):
     which = "private" if request.GET.get("board") == "private" else "public"
     page = request.GET.get("page", "1")
     page = int(page) if page.isdigit() else 1
-    ctx["private_visible"] = private_board_visible(competition=competition, user=request.user)
+    ctx["private_visible"] = private_scores_visible(competition=competition, user=request.user)
     if which == "private" and not ctx["private_visible"]:
         # Asking for a hidden board shows the public one and says why; the selector would refuse too.
         ctx["private_hidden"] = True

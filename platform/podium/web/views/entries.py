@@ -10,10 +10,14 @@ from django.views.decorators.http import require_POST
 
 from podium.competitions.selectors import competition_get
 from podium.errors import ApplicationError, page_message
-from podium.leaderboards.selectors import private_board_visible
 from podium.leaderboards.services import final_pick_toggle
 from podium.submissions.models import ACTIVE_STATUSES
-from podium.submissions.selectors import submission_epochs, submission_get, submission_list_with_progress
+from podium.submissions.selectors import (
+    private_scores_visible,
+    submission_epochs,
+    submission_get,
+    submission_list_with_progress,
+)
 from podium.submissions.services import submission_cancel
 from podium.teams.selectors import team_for
 from podium.web import charts
@@ -89,7 +93,7 @@ def detail(request, submission_id):
         is_owner=request.user.is_authenticated and submission.user_id == request.user.pk,
         epochs=epochs,
         charts=charts.submission_charts(epochs) if epochs else None,
-        private_visible=private_board_visible(competition=submission.competition, user=request.user),
+        private_visible=private_scores_visible(competition=submission.competition, user=request.user),
     )
     return render(request, "web/submission/detail.html", ctx)
 

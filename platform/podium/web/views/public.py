@@ -6,9 +6,9 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from podium.competitions import selectors, services
@@ -57,7 +57,15 @@ def rules(request, slug):
 def download(request, slug, name):
     competition = selectors.competition_get(slug=slug, user=request.user)
     if not selectors.competition_can_download(competition=competition, user=request.user):
-        raise PermissionDenied("Join the competition (and accept its rules) to download its data.")
+        # The reason and the way on, on a page of the site (not a bare "403 Forbidden").
+        context = {
+            "status": 403,
+            "title": "Join to download the data",
+            "detail": f"Join {competition.title} and accept its rules to download {name}.",
+            "next_url": reverse("web:competition_rules", args=[competition.slug]),
+            "next_label": "Read the rules and join",
+        }
+        return render(request, "403.html", context, status=403)
     found = selectors.dataset_public_file(dataset=competition.dataset, name=name)  # Http404 for hidden names
     return FileResponse(found.file.open("rb"), as_attachment=True, filename=name, content_type="text/csv")
 
