@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework import serializers
 from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 # Django's error views, replaced: JSON under /api/, the site's pages elsewhere; a body past
@@ -29,7 +30,7 @@ API_INDEX = {
     description="Links to the API's resources, its OpenAPI schema and its documentation.",
 )
 @api_view(["GET"])
-@permission_classes([])
+@permission_classes([AllowAny])
 def api_index(request):
     return Response({name: request.build_absolute_uri(reverse(route)) for name, route in API_INDEX.items()})
 

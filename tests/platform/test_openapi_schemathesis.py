@@ -139,4 +139,4 @@ def test_an_unknown_api_url_answers_json_404(client, db):
     answer = client.get("/api/submissions/not-a-number/")
     assert answer.status_code == 404
     assert answer["Content-Type"] == "application/json"
-    assert answer.json()["detail"].startswith("No such API endpoint")
+    assert answer.json()["detail"].startswith("No API resource at /api/submissions/not-a-number/")
