@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from csp.constants import NONE, SELF
+
 from common import broker
 from common.env import EnvError, env_bool, env_int, env_list, env_str
 from common.protocol import GPU_QUEUE, SCORING_QUEUE
@@ -51,6 +53,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "podium.accounts",
     "podium.competitions",
     "podium.teams",
@@ -61,6 +64,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -196,6 +200,24 @@ PODIUM_SCORING_QUEUE = SCORING_QUEUE
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the site's htmx requests read it
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp) on every response: only the site's own files run, and
+# nothing inline, in scripts or in styles; pages keep their data in data-* attributes and
+# json_script blocks, and their behaviour in static/web/js/site.js. A page that would need
+# an exception gets it from its view (django-csp's decorators), never here.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],  # data: for the favicon placeholder and Swagger UI's icons
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if PRODUCTION:
