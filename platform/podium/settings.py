@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from csp.constants import NONE, SELF
+from csp import constants as csp
 
 from common import broker
 from common.env import EnvError, env_bool, env_int, env_list, env_str
@@ -206,16 +206,16 @@ X_FRAME_OPTIONS = "DENY"
 # an exception gets it from its view (django-csp's decorators), never here.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
-        "default-src": [SELF],
-        "script-src": [SELF],
-        "style-src": [SELF],
-        "img-src": [SELF, "data:"],  # data: for the favicon placeholder and Swagger UI's icons
-        "font-src": [SELF],
-        "connect-src": [SELF],
-        "object-src": [NONE],
-        "base-uri": [SELF],
-        "frame-ancestors": [NONE],
-        "form-action": [SELF],
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF],
+        "style-src": [csp.SELF],
+        "img-src": [csp.SELF, "data:"],  # data: for the favicon placeholder and Swagger UI's icons
+        "font-src": [csp.SELF],
+        "connect-src": [csp.SELF],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+        "form-action": [csp.SELF],
     },
 }
 SECURE_CONTENT_TYPE_NOSNIFF = True
