@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from csp import constants as csp
+
 from common import broker
 from common.env import EnvError, env_bool, env_int, env_list, env_str
 from common.protocol import GPU_QUEUE, SCORING_QUEUE
@@ -54,6 +56,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "csp",
     "podium.accounts",
     "podium.competitions",
     "podium.teams",
@@ -64,6 +67,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -218,6 +222,24 @@ PODIUM_SCORING_QUEUE = SCORING_QUEUE
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the site's htmx requests read it
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp) on every response: only the site's own files run, and
+# nothing inline, in scripts or in styles; pages keep their data in data-* attributes and
+# json_script blocks, and their behaviour in static/web/js/site.js. A page that would need
+# an exception gets it from its view (django-csp's decorators), never here.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF],
+        "style-src": [csp.SELF],
+        "img-src": [csp.SELF, "data:"],  # data: for the favicon placeholder and Swagger UI's icons
+        "font-src": [csp.SELF],
+        "connect-src": [csp.SELF],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+        "form-action": [csp.SELF],
+    },
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if PRODUCTION:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.conftest import login, shot
+from tests.web.conftest import login, shot, wait_until
 from tests.web.entries import config_entry, record_epoch, scored_predictions_entry
 from tests.web.factories import competition
 
@@ -31,14 +31,15 @@ def test_submission_page_charts_and_compare(browser, live_server, alice, bob):
     page = browser.new_page()
     login(page, "alice")
     page.goto(f"/submissions/{a.pk}/")
-    page.wait_for_function(
-        "typeof Chart !== 'undefined' && document.querySelector('canvas[data-chart]').dataset.ready"
+    wait_until(
+        page, "typeof Chart !== 'undefined' && document.querySelector('canvas[data-chart]').dataset.ready"
     )
     assert _chart(page, "chart-loss", "data.datasets.length") == 2  # train and validation
     assert _chart(page, "chart-loss", "data.labels") == [1, 2]
     # The worker reports another epoch: the open page follows without a manual reload.
     record_epoch(a, 3)
-    page.wait_for_function(
+    wait_until(
+        page,
         "window.Chart && Chart.getChart(document.querySelector(\"canvas[data-chart='chart-loss']\"))"
         "?.data.labels.length === 3",
         timeout=10_000,
@@ -53,8 +54,8 @@ def test_submission_page_charts_and_compare(browser, live_server, alice, bob):
     page.get_by_role("link", name="Compare…").click()
     page.get_by_label("Entry B").select_option(str(b.pk))
     page.get_by_role("button", name="Compare").click()
-    page.wait_for_function(
-        "typeof Chart !== 'undefined' && document.querySelector('canvas[data-chart]').dataset.ready"
+    wait_until(
+        page, "typeof Chart !== 'undefined' && document.querySelector('canvas[data-chart]').dataset.ready"
     )
     assert _chart(page, "cmp-loss", "data.datasets.length") == 4  # two entries × train/val
     diff = page.get_by_test_id("diff")

