@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import models
+
 from podium.errors import ApplicationError
 
 # The largest id or page a query parameter may name: PostgreSQL's `integer` (versions, and
@@ -63,3 +66,24 @@ def query_choice(params: Mapping[str, str], name: str, *, choices: Iterable[str]
     if raw in allowed:
         return raw
     raise InvalidParameter(name, "one of " + ", ".join(repr(c) for c in allowed), raw)
+
+
+class AdminQueryInitial:
+    """A ModelAdmin mixin. Django's admin fills an add form from `?field=value` as text, and a
+    date or time widget then fails on the text (a 500 for `?ends_at=x`). Such a value is parsed
+    by the field's own form field, and left out when it does not parse."""
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        for name, value in list(initial.items()):
+            try:
+                field = self.model._meta.get_field(name)
+            except FieldDoesNotExist:
+                continue
+            # DateTimeField is a DateField.
+            if isinstance(field, models.DateField | models.TimeField) and isinstance(value, str):
+                try:
+                    initial[name] = field.formfield().to_python(value)
+                except ValidationError:
+                    del initial[name]
+        return initial

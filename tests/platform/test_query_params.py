@@ -99,3 +99,16 @@ def test_dataset_version(db, anon_api, path, raw):
     assert response.json()["parameter"] == "version"
     assert anon_api.get(path, {"version": 1}).status_code == 200
     assert anon_api.get(path, {"version": 2}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path, field",
+    [
+        ("/admin/competitions/competition/add/", "ends_at"),
+        ("/admin/competitions/participation/add/", "accepted_rules_at"),
+    ],
+)
+def test_admin_add_form_takes_a_date_from_the_query_or_leaves_it_out(admin_client, path, field):
+    assert admin_client.get(path, {field: "²"}).status_code == 200
+    page = admin_client.get(path, {field: "2031-02-03 04:05"}).content.decode()
+    assert 'value="2031-02-03"' in page
