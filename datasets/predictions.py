@@ -25,6 +25,7 @@ import pandas as pd
 
 from common.problems import Problem, ProblemList, ProblemsError, clip, echo
 from datasets.answer_key import AnswerKey
+from datasets.csv_errors import describe_csv_error
 from datasets.formats import prediction_header, prediction_kind
 from datasets.metrics import get_metric
 from datasets.streams import NotUtf8, TooLarge, decode_utf8, read_capped
@@ -84,7 +85,10 @@ def parse_predictions(
     expected = prediction_header(manifest, metric)
     newline = text.find("\n")
     first_line = text if newline < 0 else text[:newline]
-    header = [h.strip() for h in next(csv.reader([first_line.rstrip("\r")]), [])]
+    try:
+        header = [h.strip() for h in next(csv.reader([first_line.rstrip("\r")]), [])]
+    except csv.Error as e:
+        raise PredictionError([Problem(describe_csv_error(e), row=1)]) from None
     if header != expected:
         raise PredictionError(
             [Problem(f"the header must be {','.join(expected)!r}; found {echo(','.join(header))}", row=1)]
@@ -219,7 +223,7 @@ def _slow_parse(body: str, header: list[str], kind: str, key: AnswerKey, metric:
             first_row[pos] = line_no
             _slow_values(row, header, kind, classes, values, pos, line_no, raw_id, problems)
     except csv.Error as e:
-        problems.add(f"malformed CSV: {e}", row=line + reader.line_num)
+        problems.add(describe_csv_error(e), row=line + reader.line_num)
     missing = np.flatnonzero(first_row < 0)
     if missing.size:
         shown = ", ".join(repr(str(key.ids[i])) for i in missing[:5])

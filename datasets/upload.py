@@ -18,6 +18,7 @@ import pandas as pd
 
 from common.problems import MAX_PROBLEMS, ProblemList, ProblemsError, echo
 from datasets.bundle import HIDDEN_FILES, DatasetBundle, make_manifest, write_csv
+from datasets.csv_errors import describe_csv_error
 from datasets.formats import sample_submission
 from datasets.metrics import METRICS
 from datasets.splits import stratified_mask
@@ -93,7 +94,7 @@ def _read_table(source, name: str, max_bytes: int, problems: ProblemList) -> _Ta
             rows.append(row)
             lines.append(reader.line_num)
     except csv.Error as e:
-        problems.add(f"malformed CSV: {e}", file=name, row=reader.line_num)
+        problems.add(describe_csv_error(e), file=name, row=reader.line_num)
         return None
     if not rows and problems.total == start:
         problems.add("the file has a header but no data rows", file=name)

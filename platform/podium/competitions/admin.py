@@ -21,6 +21,7 @@ from podium.competitions import services
 from podium.competitions.forms import FROZEN_AFTER_CREATION, CompetitionAdminForm, DatasetUploadForm
 from podium.competitions.models import Competition, Dataset, DatasetFile, Participation
 from podium.competitions.upload_handlers import install_capped_handler
+from podium.params import AdminQueryInitial
 
 
 class DatasetFileInline(admin.TabularInline):
@@ -154,7 +155,7 @@ class ParticipationInline(admin.TabularInline):
 
 
 @admin.register(Competition)
-class CompetitionAdmin(admin.ModelAdmin):
+class CompetitionAdmin(AdminQueryInitial, admin.ModelAdmin):
     form = CompetitionAdminForm
     list_display = ["slug", "title", "dataset", "metric", "starts_at", "ends_at", "is_published", "n_public"]
     list_filter = ["is_published", "task_type", "metric"]
@@ -188,7 +189,7 @@ class CompetitionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Participation)
-class ParticipationAdmin(admin.ModelAdmin):
+class ParticipationAdmin(AdminQueryInitial, admin.ModelAdmin):
     list_display = ["competition", "user", "joined_at", "accepted_rules_at"]
     list_filter = ["competition"]
     search_fields = ["user__username", "competition__slug"]

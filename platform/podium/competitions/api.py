@@ -14,7 +14,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import permissions, serializers, status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -25,6 +25,7 @@ from podium.competitions import selectors, services
 from podium.competitions.models import Competition, Dataset, DatasetFile, TaskType
 from podium.competitions.upload_handlers import install_capped_handler
 from podium.errors import ApplicationError
+from podium.params import query_int
 
 
 class Pagination(PageNumberPagination):
@@ -437,12 +438,8 @@ class DatasetDetailApi(APIView):
 
     @extend_schema(parameters=[OpenApiParameter("version", int)], responses=DatasetDetailOutput)
     def get(self, request, slug: str):
-        version = request.query_params.get("version")
-        if version is not None and not version.isdigit():
-            return Response({"version": ["must be a positive integer"]}, status=status.HTTP_400_BAD_REQUEST)
-        dataset = selectors.dataset_get(
-            slug=slug, user=request.user, version=int(version) if version else None
-        )
+        version = query_int(request.query_params, "version")
+        dataset = selectors.dataset_get(slug=slug, user=request.user, version=version)
         return Response(DatasetDetailOutput(dataset).data)
 
 
@@ -451,10 +448,6 @@ class DatasetManifestApi(APIView):
 
     @extend_schema(parameters=[OpenApiParameter("version", int)], responses=OpenApiTypes.OBJECT)
     def get(self, request, slug: str):
-        version = request.query_params.get("version")
-        if version is not None and not version.isdigit():
-            raise NotFound("No such dataset version.")
-        dataset = selectors.dataset_get(
-            slug=slug, user=request.user, version=int(version) if version else None
-        )
+        version = query_int(request.query_params, "version")
+        dataset = selectors.dataset_get(slug=slug, user=request.user, version=version)
         return Response(selectors.public_manifest(dataset))

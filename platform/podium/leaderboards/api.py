@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from podium.api_schema import error_responses
 from podium.leaderboards import selectors, services
+from podium.params import MAX_QUERY_INT, query_choice, query_int
 
 
 class CsvRenderer(BaseRenderer):
@@ -83,30 +84,25 @@ def _row_out(row, fields: list[str]) -> dict:
     return out
 
 
-# Beyond any board's last page, and low enough that the page's offset fits the database's integers.
-MAX_PAGE = 1_000_000
-
-
 class BoardQuerySerializer(serializers.Serializer):
+    """The board query as the schema documents it; `_board_query` reads it."""
+
     board = serializers.ChoiceField(choices=selectors.BOARDS, default=selectors.PUBLIC)
-    page = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=1)
+    page = serializers.IntegerField(min_value=1, max_value=MAX_QUERY_INT, default=1)
     page_size = serializers.IntegerField(
         min_value=1, max_value=selectors.MAX_PAGE_SIZE, default=selectors.DEFAULT_PAGE_SIZE
     )
 
 
 def _board_query(params) -> dict:
-    """The board query, read directly when it is plainly valid (every page read goes through
-    here); anything else goes to BoardQuerySerializer, whose errors the API answers with."""
-    board = params.get("board", selectors.PUBLIC)
-    page, page_size = params.get("page", "1"), params.get("page_size", str(selectors.DEFAULT_PAGE_SIZE))
-    if board in selectors.BOARDS and page.isdecimal() and page_size.isdecimal():
-        page_n, size_n = int(page), int(page_size)
-        if 1 <= page_n <= MAX_PAGE and 1 <= size_n <= selectors.MAX_PAGE_SIZE:
-            return {"board": board, "page": page_n, "page_size": size_n}
-    query = BoardQuerySerializer(data=params)
-    query.is_valid(raise_exception=True)
-    return query.validated_data
+    """The board query, as BoardQuerySerializer documents it; InvalidParameter names what is wrong."""
+    return {
+        "board": query_choice(params, "board", choices=selectors.BOARDS, default=selectors.PUBLIC),
+        "page": query_int(params, "page", default=1),
+        "page_size": query_int(
+            params, "page_size", default=selectors.DEFAULT_PAGE_SIZE, maximum=selectors.MAX_PAGE_SIZE
+        ),
+    }
 
 
 CSV_PUBLIC = [
@@ -257,11 +253,8 @@ class LeaderboardCsvApi(APIView):
     )
     def get(self, request, slug):
         competition = selectors.competition_for_board(slug=slug, user=_user(request))
-        query = BoardQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        return board_csv_response(
-            competition=competition, board=query.validated_data["board"], user=_user(request)
-        )
+        board = _board_query(request.query_params)["board"]
+        return board_csv_response(competition=competition, board=board, user=_user(request))
 
 
 class LeaderboardRevealApi(APIView):

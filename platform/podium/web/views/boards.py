@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.shortcuts import render
 
+from podium.errors import page_message
 from podium.leaderboards.selectors import board_page
+from podium.params import InvalidParameter, query_int
 from podium.submissions.selectors import private_scores_visible
 from podium.web.views.common import competition_context
 
@@ -13,8 +15,13 @@ def leaderboard(request, slug):
     ctx = competition_context(request, slug, "leaderboard")
     competition = ctx["competition"]
     which = "private" if request.GET.get("board") == "private" else "public"
-    page = request.GET.get("page", "1")
-    page = int(page) if page.isdigit() else 1
+    status = 200
+    try:
+        page = query_int(request.GET, "page", default=1)
+    except InvalidParameter as exc:
+        # The board's first page, with the reason the page asked for is not shown.
+        page_message(request, exc)
+        page, status = 1, 400
     ctx["private_visible"] = private_scores_visible(competition=competition, user=request.user)
     if which == "private" and not ctx["private_visible"]:
         # Asking for a hidden board shows the public one and says why; the selector would refuse too.
@@ -28,4 +35,4 @@ def leaderboard(request, slug):
         rows=board.rows,
         mine_off_page=board.mine if board.mine is not None and board.mine.id not in on_page else None,
     )
-    return render(request, "web/competition/leaderboard.html", ctx)
+    return render(request, "web/competition/leaderboard.html", ctx, status=status)

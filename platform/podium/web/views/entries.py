@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from podium.competitions.selectors import competition_get
 from podium.errors import ApplicationError, page_message
 from podium.leaderboards.services import final_pick_toggle
+from podium.params import InvalidParameter, query_int
 from podium.submissions.models import ACTIVE_STATUSES
 from podium.submissions.selectors import (
     private_scores_visible,
@@ -129,20 +130,24 @@ def compare(request, slug):
     rows = submission_list_with_progress(competition=ctx["competition"], user=request.user)
     ctx["rows"] = rows
     ids = [r.pk for r in rows]
-    wanted = [int(v) for v in (request.GET.get("a", ""), request.GET.get("b", "")) if v.isdigit()]
+    status = 200
+    try:
+        asked = [query_int(request.GET, key) for key in ("a", "b")]
+    except InvalidParameter as exc:
+        page_message(request, exc)
+        asked, status = [], 400
+    wanted = [pk for pk in asked if pk is not None]
     # Preselect what was asked for, else the two newest entries.
     ctx["sel_a"] = wanted[0] if wanted else (ids[1] if len(ids) > 1 else (ids[0] if ids else None))
     ctx["sel_b"] = wanted[1] if len(wanted) > 1 else next((i for i in ids if i != ctx["sel_a"]), None)
     picked = []
-    for key in ("a", "b"):
-        raw = request.GET.get(key, "")
-        if raw.isdigit():
-            sub = _visible_submission(int(raw), request.user)
-            if sub.user_id != request.user.pk or sub.competition_id != ctx["competition"].pk:
-                raise Http404("No such submission")
-            picked.append(sub)
+    for pk in wanted:
+        sub = _visible_submission(pk, request.user)
+        if sub.user_id != request.user.pk or sub.competition_id != ctx["competition"].pk:
+            raise Http404("No such submission")
+        picked.append(sub)
     if len(picked) == 2:
         a, b = picked
         ea, eb = submission_epochs(a), submission_epochs(b)
         ctx.update(a=a, b=b, diff=charts.config_diff(a, b), charts=charts.compare_charts(a, ea, b, eb))
-    return render(request, "web/submission/compare.html", ctx)
+    return render(request, "web/submission/compare.html", ctx, status=status)
