@@ -128,3 +128,41 @@ def _broker_in_tmp(_session_broker_folder):
     from tests.broker_folders import use_broker_folder
 
     return use_broker_folder(_session_broker_folder)
+
+
+@pytest.fixture(autouse=True)
+def _no_hidden_test_row_served(request):
+    """Every dataset a test uploads is walked when the test ends: none of its hidden test rows
+    may be a row of its own train.csv or of any other downloadable file (docs/architecture.md,
+    hidden labels). A test that uploads a leaking dataset on purpose (the warning's tests)
+    says so with `@pytest.mark.leaking_upload`."""
+    uses_db = request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(
+        request.fixturenames
+    )
+    if not uses_db or request.node.get_closest_marker("leaking_upload"):
+        yield
+        return
+    request.getfixturevalue("db" if "transactional_db" not in request.fixturenames else "transactional_db")
+    yield
+    from datasets.overlap import find_duplicates, row_keys
+    from podium.competitions.models import Dataset
+    from podium.competitions.selectors import dataset_served_feature_files
+
+    uploaded = list(Dataset.objects.filter(source=Dataset.Source.UPLOAD).prefetch_related("files"))
+    if not uploaded:
+        return
+    served = dataset_served_feature_files()
+    found = {}
+    for dataset in uploaded:
+        test_file = next((f for f in dataset.files.all() if f.name == "test.csv"), None)
+        if test_file is None or not dataset.manifest.get("features"):
+            continue
+        with test_file.file.open("rb") as fh:
+            keys = row_keys(fh.read(), dataset.manifest["features"])
+        # Its own test.csv, and those of its other versions (the same task), tell no label.
+        same_task = f"{dataset.slug} v"
+        elsewhere = [f for f in served if not f.name.startswith(same_task) or f.name.endswith(" train.csv")]
+        duplicates = find_duplicates(keys, elsewhere)
+        if duplicates.n_rows:
+            found[str(dataset)] = duplicates.by_file
+    assert found == {}, f"uploaded test rows are served elsewhere: {found}"

@@ -10,8 +10,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    # Only what a production host sets: nothing another test left in this process's environment.
     env = {
-        **os.environ,
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "DATABASE_URL": os.environ.get("DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite3'}"),
         "PYTHONPATH": os.pathsep.join([str(ROOT / "platform"), str(ROOT)]),
         "DJANGO_SETTINGS_MODULE": "podium.settings",
         "PODIUM_ENV": "production",
@@ -22,7 +25,6 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
         "CACHE_URL": "redis://127.0.0.1:6379/1",
         "PODIUM_VAR_DIR": str(tmp_path),
     }
-    env.pop("PODIUM_DEBUG", None)
     out = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,

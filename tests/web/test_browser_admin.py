@@ -14,7 +14,8 @@ TRAIN = "id,f1,f2,kind\n" + "".join(
     for i in range(1, 61)
 )
 TEST = "id,f1,f2,kind\n" + "".join(
-    f"{i},{(i * 13 % 100) / 10:.1f},{(i * 7 % 50) / 10:.1f},{'cat' if i % 2 else 'dog'}\n"
+    # f2 in hundredths, where the train rows hold tenths: no test row is also a train row.
+    f"{i},{(i * 13 % 100) / 10:.1f},{(i * 7 % 50) / 10 + 0.05:.2f},{'cat' if i % 2 else 'dog'}\n"
     for i in range(100, 130)
 )
 

@@ -66,6 +66,7 @@ def _warnings_in(page: str) -> list[str]:
     return re.findall(r"Warning: (\d+) of the 10 test rows[^<]*?rows of ([^:<]+):", page)
 
 
+@pytest.mark.leaking_upload
 def test_the_api_stores_the_upload_and_returns_the_warnings(admin_api, iris_copy):
     train, test = iris_copy
     answer = admin_api.post(
@@ -113,6 +114,7 @@ def staff(admin_user):
     return client
 
 
+@pytest.mark.leaking_upload
 def test_the_staff_page_shows_the_warnings(staff, iris_copy):
     train, test = iris_copy
     answer = staff.post(
@@ -136,6 +138,7 @@ def test_the_staff_page_shows_the_warnings(staff, iris_copy):
     assert 'class="alert alert-warning"' in page
 
 
+@pytest.mark.leaking_upload
 def test_the_admin_upload_shows_the_warnings(staff, iris_copy):
     train, test = iris_copy
     answer = staff.post(
