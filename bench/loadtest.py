@@ -162,7 +162,7 @@ def main() -> int:
     parser.add_argument("--step", type=int, default=45, help="seconds of each step of the search")
     parser.add_argument("--light", type=int, default=30, help="seconds of the light-load baseline")
     parser.add_argument("--participants", type=int, default=250)
-    parser.add_argument("--steps", default="10,20,40,60,80,120")
+    parser.add_argument("--steps", default="10,20,25,30,35,40,50,60")
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--web-threads", type=int, default=4)
     args = parser.parse_args()
