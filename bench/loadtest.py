@@ -222,6 +222,8 @@ def main() -> int:
         started = time.monotonic()
         run = run_locust(platform.url, env, held, args.duration, tmp / "run")
         took = time.monotonic() - started
+        with open(tmp / "run_failures.csv", newline="") as f:
+            failure_rows = list(csv.DictReader(f))
     except BaseException:
         print(f"the processes' logs are kept in {tmp}", file=sys.stderr)
         tmp = None
@@ -252,6 +254,8 @@ def main() -> int:
             f"{row['50%']:>7} {row['95%']:>7} {row['99%']:>7}"
         )
     print(f"rate: {rate(run):.1f} requests/s sustained, {failures(run)} failed")
+    for row in failure_rows:
+        print(f"  failed x{row['Occurrences']}: {row['Method']} {row['Name']}: {row['Error'][:300]}")
     metric, baseline = pages_p95(run), pages_p95(light)
     print(f"bench: loadtest metric={metric:.0f}ms baseline={baseline:.0f}ms ratio={metric / baseline:.2f}")
     return 0 if failures(run) == 0 and metric < PAGE_GOAL_MS else 1
