@@ -95,11 +95,13 @@ def test_a_file_that_is_not_a_whole_message_is_set_aside_not_fatal(tmp_path, cap
 
     with _connection(str(tmp_path), FILESYSTEM_TRANSPORT) as conn:
         queue = conn.SimpleQueue(_queue())
-        (tmp_path / "broker" / "queue" / f"1_cut.{QUEUE}.msg").write_bytes(b'{"body": "trunc')
+        # Named to sort before every real message (their names start with the monotonic clock's
+        # milliseconds, never 0), so the consumer meets it first whatever the machine's uptime.
+        (tmp_path / "broker" / "queue" / f"0_cut.{QUEUE}.msg").write_bytes(b'{"body": "trunc')
         queue.put({"tag": "whole"})
         with caplog.at_level("ERROR", logger="common.transports"):
             message = queue.get(timeout=10)
         assert message.payload == {"tag": "whole"}
         message.ack()
     assert "is not a whole message (15 bytes)" in caplog.text
-    assert (tmp_path / "broker" / "processed" / f"1_cut.{QUEUE}.msg.unreadable").exists()
+    assert (tmp_path / "broker" / "processed" / f"0_cut.{QUEUE}.msg.unreadable").exists()
