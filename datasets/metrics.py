@@ -97,7 +97,9 @@ class Metric:
         if self.task_type != "classification" or n_classes is None:
             return None
         if n_classes < self.min_classes:
-            return f"metric {self.name!r} needs at least {self.min_classes} classes; the dataset has {n_classes}"
+            return (
+                f"metric {self.name!r} needs at least {self.min_classes} classes; the dataset has {n_classes}"
+            )
         if self.max_classes is not None and n_classes > self.max_classes:
             exactly = "exactly" if self.max_classes == self.min_classes else "at most"
             return f"metric {self.name!r} needs {exactly} {self.max_classes} classes; the dataset has {n_classes}"
@@ -418,8 +420,7 @@ BUILT_IN: list[Metric] = [
         "Balanced accuracy",
         balanced_accuracy,
         PerResample(_balanced_accuracy_per_resample),
-        "The mean recall of the classes present in the answer key: each class counts the same, "
-        "however rare.",
+        "The mean recall of the classes present in the answer key: each class counts the same, however rare.",
     ),
     _classification(
         "top_3_accuracy",

@@ -34,6 +34,12 @@ from datasets.streams import NotUtf8, TooLarge, decode_utf8, read_capped
 # decimals, or any number of classes to 6, stays within it. Rows are then divided by their
 # sum, so every metric sees probabilities that sum to 1 (Kaggle normalises the same way).
 PROBA_TOLERANCE = 0.01
+# The rule as participants read it (the competition's rules page and API, docs/leaderboard.md).
+PROBABILITY_RULE = (
+    f"One probability column per class, each in [0, 1]. A row must sum to 1 within {PROBA_TOLERANCE:g}, "
+    "so rows rounded to a few decimals pass; each row is then divided by its sum. Log loss clips "
+    "probabilities to [2.2e-16, 1 - 2.2e-16], so a 0 for the true class costs about 36, not infinity."
+)
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 # pandas' reader costs about a millisecond to set up; the reference parser reads a small
 # file in a fraction of that (an intake of small files is the common case).
@@ -117,9 +123,7 @@ def _value_bounds(metrics) -> tuple[float, str] | None:
     return max(bounded) if bounded else None
 
 
-def _fast_parse(
-    body: bytes, header: list[str], kind: str, key: AnswerKey, bounds=None
-) -> np.ndarray | None:
+def _fast_parse(body: bytes, header: list[str], kind: str, key: AnswerKey, bounds=None) -> np.ndarray | None:
     """Strictly typed vectorised parse; None when the slow path must judge the file."""
     if not body or b'"' in body:
         return None  # quoted fields may span lines: the slow path counts rows

@@ -56,7 +56,10 @@ def score(answer_key: AnswerKey, predictions: Predictions, metric) -> tuple[floa
 
 def score_metrics(answer_key: AnswerKey, predictions: Predictions, metrics) -> dict[str, tuple[float, float]]:
     """(public, private) of each metric, from one parsed file (a competition's other metrics)."""
-    return {get_metric(m).name if isinstance(m, str) else m.name: score(answer_key, predictions, m) for m in metrics}
+    return {
+        get_metric(m).name if isinstance(m, str) else m.name: score(answer_key, predictions, m)
+        for m in metrics
+    }
 
 
 def bootstrap_ci(

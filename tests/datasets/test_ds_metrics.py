@@ -32,7 +32,13 @@ def test_registry_directions_and_kinds():
     assert {"accuracy", "balanced_accuracy", "macro_f1", "log_loss", "roc_auc", "rmse", "mae", "r2"} < set(
         METRICS
     )
-    assert [m for m in METRICS if not METRICS[m].higher_is_better] == ["log_loss", "rmse", "mae", "rmsle", "mape"]
+    assert [m for m in METRICS if not METRICS[m].higher_is_better] == [
+        "log_loss",
+        "rmse",
+        "mae",
+        "rmsle",
+        "mape",
+    ]
     assert [m for m in METRICS if METRICS[m].needs_proba] == [
         "top_3_accuracy",
         "top_5_accuracy",

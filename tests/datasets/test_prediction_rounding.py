@@ -77,7 +77,9 @@ def test_label_metrics_score_a_probability_file(digits):
     preds = parse_predictions(data, answer_key=key, manifest=b.manifest, metric="log_loss")
     scores = score_metrics(key, preds, ["accuracy", "macro_f1"])
     labels = preds.values.argmax(axis=1)
-    assert scores["accuracy"][0] == pytest.approx(skm.accuracy_score(key.targets[key.public], labels[key.public]))
+    assert scores["accuracy"][0] == pytest.approx(
+        skm.accuracy_score(key.targets[key.public], labels[key.public])
+    )
     assert scores["macro_f1"][1] == pytest.approx(
         skm.f1_score(key.targets[~key.public], labels[~key.public], average="macro")
     )
