@@ -145,3 +145,23 @@ def test_the_page_and_the_rules_show_the_metrics(multi, alice, client, alice_api
     detail = alice_api.get(f"/api/competitions/{multi.slug}/").json()
     assert detail["extra_metrics"] == EXTRA
     assert detail["rules"]["scoring"]["probability_rule"].startswith("One probability column per class")
+
+
+def test_under_the_ladder_the_other_metrics_public_scores_are_withheld(alice, alice_api, bob, broker):
+    ladder = make_competition(
+        "iris-ladder-columns",
+        metric="log_loss",
+        extra_metrics=["accuracy"],
+        ladder_enabled=True,
+        ladder_step=0.01,
+    )
+    make_participations(ladder, alice, bob)
+    body, _ = _proba_file(ladder, seed=5)
+    entry_id = submit(alice_api, ladder, body)
+    run_delivered(broker)
+    assert Submission.objects.get(pk=entry_id).extra_scores["accuracy"]["public"] is not None
+    row = alice_api.get(f"/api/competitions/{ladder.slug}/leaderboard/").json()["results"][0]
+    assert row["extra_scores"] == {}
+    assert alice_api.get(f"/api/submissions/{entry_id}/").json()["extra_scores"] == {
+        "accuracy": {"public": None, "private": None}
+    }
