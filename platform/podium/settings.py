@@ -13,7 +13,7 @@ from pathlib import Path
 from csp import constants as csp
 
 from common import broker
-from common.env import EnvError, env_bool, env_int, env_list, env_str
+from common.env import EnvError, env_bool, env_float, env_int, env_list, env_str
 from common.protocol import GPU_QUEUE, SCORING_QUEUE
 from podium.env import database_from_url
 
@@ -223,6 +223,9 @@ PODIUM_WORKER_TOKEN_TTL = timedelta(seconds=env_int("PODIUM_WORKER_TOKEN_TTL_S",
 # An entry queued this long without a claim is assumed lost with its message (broker restart).
 PODIUM_QUEUED_TIMEOUT = timedelta(seconds=env_int("PODIUM_QUEUED_TIMEOUT_S", 1800, minimum=5))
 PODIUM_REAPER_INTERVAL_S = env_int("PODIUM_REAPER_INTERVAL_S", 30, minimum=1)
+# How long one plugin metric may compute for one entry before the entry fails; well below
+# the heartbeat timeout, after which the reaper would send a scoring entry again.
+PODIUM_METRIC_PLUGIN_TIMEOUT_S = env_float("PODIUM_METRIC_PLUGIN_TIMEOUT_S", 30.0, minimum=0.1, maximum=600.0)
 PODIUM_TRAIN_QUEUE = env_str("PODIUM_TRAIN_QUEUE", GPU_QUEUE)
 PODIUM_SCORING_QUEUE = SCORING_QUEUE
 

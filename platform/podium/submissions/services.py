@@ -350,6 +350,7 @@ def submission_score(*, submission_id: int, attempt: int) -> Submission | None:
         locked.public_score = result.public
         locked.private_score = result.private
         locked.public_ci_low, locked.public_ci_high = result.public_ci
+        locked.extra_scores = result.extra
         locked.status = Status.SCORED
         locked.finished_at = timezone.now()
         locked.save(
@@ -358,6 +359,7 @@ def submission_score(*, submission_id: int, attempt: int) -> Submission | None:
                 "private_score",
                 "public_ci_low",
                 "public_ci_high",
+                "extra_scores",
                 "status",
                 "finished_at",
             ]
