@@ -15,7 +15,7 @@ from csp import constants as csp
 from common import broker
 from common.env import EnvError, env_bool, env_float, env_int, env_list, env_str
 from common.protocol import GPU_QUEUE, SCORING_QUEUE
-from podium.env import database_from_url
+from podium.env import database_from_url, email_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent  # the repository root
 VAR_DIR = Path(env_str("PODIUM_VAR_DIR", str(BASE_DIR / "var")))
@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "podium.teams",
     "podium.submissions",
     "podium.leaderboards",
+    "podium.mail",
     "podium.web",
 ]
 
@@ -194,6 +195,27 @@ SPECTACULAR_SETTINGS = {
         "podium.api_schema.document_error_responses",
     ],
 }
+
+# --- email ------------------------------------------------------------------
+# console:// on the embedded defaults (mails appear on the process's output); an SMTP
+# server in production. Links in mails point at PODIUM_PUBLIC_URL.
+PODIUM_EMAIL_URL = env_str("PODIUM_EMAIL_URL", "console://")
+_email = email_from_url(PODIUM_EMAIL_URL)
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _email.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = _email.get("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("PODIUM_EMAIL_FROM", "Podium <noreply@podium.localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# How long a sign-up's verification link and a password-reset link stay valid.
+PODIUM_EMAIL_VERIFY_MAX_AGE_S = env_int("PODIUM_EMAIL_VERIFY_MAX_AGE_S", 3 * 24 * 3600, minimum=60)
+PASSWORD_RESET_TIMEOUT = env_int("PODIUM_PASSWORD_RESET_TIMEOUT_S", 24 * 3600, minimum=60)
+# How long before a joined competition closes its participants are reminded.
+PODIUM_CLOSING_REMINDER_S = env_int("PODIUM_CLOSING_REMINDER_S", 24 * 3600, minimum=60)
 
 # --- Celery -----------------------------------------------------------------
 # The embedded default needs no server: the filesystem transport (common.transports) under var/broker.

@@ -15,6 +15,7 @@ from podium.competitions.models import Competition
 from podium.errors import ApplicationError, Conflict, NotFound
 from podium.leaderboards.models import BoardEntry
 from podium.leaderboards.rows import aware, rank_key
+from podium.submissions.dispatch import send_reveal_mail
 from podium.submissions.entrants import NOT_COUNTED, Entrant, entrant_of
 from podium.submissions.models import Status, Submission
 
@@ -373,6 +374,8 @@ def board_reveal(*, competition: Competition, close: bool = False, now: datetime
         changes = {"private_revealed_at": now, **({"ends_at": now} if closes else {})}
         Competition.objects.filter(pk=competition.pk).update(**changes)
         result = Reveal(revealed_now=True, closed_now=closes)
+        competition_id = competition.pk
+        transaction.on_commit(lambda: send_reveal_mail(competition_id), robust=True)
     competition.refresh_from_db(fields=["ends_at", "private_revealed_at"])
     return result
 

@@ -319,7 +319,13 @@ def submission_fail(*, submission_id: int, attempt: int, message: str) -> Submis
         raise _conflict_reason(submission_id, attempt)
     if changed == 1:
         board_record_entry(submission=submission)
+        _mail_on_commit(submission_id)
     return submission
+
+
+def _mail_on_commit(submission_id: int) -> None:
+    """Its author hears of an entry's end (podium.mail decides whether they want to)."""
+    transaction.on_commit(lambda: dispatch.send_entry_mail(submission_id), robust=True)
 
 
 # --- scoring ------------------------------------------------------------------
@@ -365,6 +371,7 @@ def submission_score(*, submission_id: int, attempt: int) -> Submission | None:
             ]
         )
         board_record_score(submission=locked)
+        _mail_on_commit(submission_id)
     return locked
 
 
@@ -409,6 +416,7 @@ def _reap_one(*, submission_id: int, now: datetime) -> str | None:
             sub.finished_at = now
             sub.save(update_fields=["status", "error_message", "finished_at"])
             board_record_entry(submission=sub)
+            _mail_on_commit(sub.pk)
             return "failed"
         sub.score_sends += 1
         sub.heartbeat_at = now
@@ -429,6 +437,7 @@ def _reap_one(*, submission_id: int, now: datetime) -> str | None:
         sub.finished_at = now
         sub.save(update_fields=["status", "error_message", "finished_at"])
         board_record_entry(submission=sub)
+        _mail_on_commit(sub.pk)
         return "failed"
     submission_enqueue(submission=sub)
     return "requeued"
