@@ -10,6 +10,7 @@ from pydantic import ValidationError, WrapValidator
 from pydantic_core import PydanticCustomError
 
 from . import activations
+from .initialisers import LayerInit
 from .base import Float, Int, Params, Shape, Technique, Weights, dense, kind_of, named_union, no_weights, norm
 
 MAX_UNITS = 8192
@@ -32,6 +33,7 @@ class LinearParams(Params):
     shorthand = "units"
     units: Units
     bias: bool = True
+    init: LayerInit | None = None  # None: the model's init
 
 
 def _linear_infer(p: LinearParams, shape: Shape, ctx) -> Shape:
