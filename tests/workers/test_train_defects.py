@@ -102,14 +102,14 @@ model:
   layers: [linear: 64, batchnorm, relu, linear: auto]
 train:
   epochs: 2
-  optimizer: {name: sgd, lr: 10.0, grad_clip: 1000.0}
+  optimizer: {name: momentum, lr: 10.0, grad_clip: 1000.0}
   scheduler: {name: warmup_cosine, warmup_epochs: 1}
 """
     )
     with pytest.raises(trainer.TrainError) as caught:
         trainer.train(config, small)
     message = str(caught.value)
-    assert "try a lower learning rate (optimizer.lr is 10 with sgd)" in message
+    assert message.endswith("; try a lower learning rate (optimizer.lr is 10 with momentum)")
     assert "grad_clip" not in message and "batchnorm" not in message and "warm-up" not in message
 
 

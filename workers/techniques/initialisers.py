@@ -46,7 +46,7 @@ class Orthogonal(NamedParams):
 # A layer's own initialiser (`linear: {units: 64, init: zeros}`), over the model's.
 LayerInit = named_union(
     "initialiser",
-    {c.model_fields["name"].default: c for c in (Default, XavierUniform, XavierNormal, HeUniform, HeNormal, Zeros, Orthogonal)},
+    {c.model_fields["name"].default: c for c in (Default, XavierUniform, XavierNormal, HeUniform, HeNormal, Orthogonal, Zeros)},
 )
 
 
@@ -125,15 +125,15 @@ TECHNIQUES = [
     ),
     Technique("he_normal", "init", "Kaiming with a normal distribution.", HeNormal),
     Technique(
-        "zeros",
-        "init",
-        "All zeros: for single layers only (a head, a residual block's last layer), never a whole model.",
-        Zeros,
-    ),
-    Technique(
         "orthogonal",
         "init",
         "Orthogonal matrices preserve norms exactly at the start of training.",
         Orthogonal,
+    ),
+    Technique(
+        "zeros",
+        "init",
+        "All zeros: for single layers only (a head, a residual block's last layer), never a whole model.",
+        Zeros,
     ),
 ]

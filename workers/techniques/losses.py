@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, ValidationError, WrapValidator
+from pydantic import Discriminator, Field, Tag, ValidationError, WrapValidator
 from pydantic_core import PydanticCustomError
 
-from .base import Float, NamedParams, Technique
+from .base import TAG, Float, NamedParams, Technique
 
 MAX_CLASS_WEIGHTS = 1000  # as many classes as a weights list may name
 
@@ -26,11 +26,20 @@ def _one_weights_error(value: Any, handler: Any) -> Any:
         ) from exc
 
 
+def _weights_kind(value: Any) -> str:
+    return TAG + ("list" if isinstance(value, list) else "balanced")
+
+
+# Tagged, so that a list's bad item is named by its index alone (the tags leave the path).
 ClassWeights = Annotated[
     Union[  # noqa: UP007
-        Literal["balanced"],
-        Annotated[list[Float(gt=0.0, le=1000.0)], Field(min_length=2, max_length=MAX_CLASS_WEIGHTS)],
+        Annotated[Literal["balanced"], Tag(TAG + "balanced")],
+        Annotated[
+            Annotated[list[Float(gt=0.0, le=1000.0)], Field(min_length=2, max_length=MAX_CLASS_WEIGHTS)],
+            Tag(TAG + "list"),
+        ],
     ],
+    Discriminator(_weights_kind),
     WrapValidator(_one_weights_error),
 ]
 

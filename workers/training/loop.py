@@ -98,7 +98,8 @@ class Loop:
             plan.loss, classification=tensors.classification, y_train=Y, n_classes=tensors.n_classes
         )
         n_out = tensors.n_classes if tensors.classification else 1
-        guard = DivergenceGuard(reference_loss=constant_output_loss(criterion, Y, n_out), plan=plan, model=model)
+        guard = DivergenceGuard(constant_loss=constant_output_loss(criterion, Y, n_out), plan=plan, model=model)
+        first_loss = None  # the phase's first batch loss: where this network started
         n = X.shape[0]
         bs, steps = steps_per_epoch(n, plan.batch_size)
 
@@ -151,6 +152,8 @@ class Loop:
                 optimizer.step()
                 scheduler.step()
                 loss_sum += loss.detach()
+                if first_loss is None:
+                    first_loss = loss.detach().clone()
                 torch.maximum(loss_max, loss.detach(), out=loss_max)
                 now = time.perf_counter()
                 stop = self.clock.check(now) or self.cancel.check(now)
@@ -161,20 +164,21 @@ class Loop:
             # An epoch the clock interrupted is still reported, marked partial.
 
             # Validation, then a single transfer of the epoch's numbers.
-            parts = [(loss_sum / max(tracker.batches, 1)).reshape(1), loss_max.reshape(1)]
+            parts = [(loss_sum / max(tracker.batches, 1)).reshape(1), loss_max.reshape(1), first_loss.reshape(1)]
             val_out = None
             if have_val:
                 val_out = self.forward_all(model, tensors.X_val)
                 parts.append(criterion(val_out, tensors.y_val).reshape(1))
             parts.append(tracker.epoch_means())
             numbers = torch.cat(parts).tolist()
-            train_loss, max_batch_loss = numbers[0], numbers[1]
-            val_loss = numbers[2] if have_val else None
-            norms = numbers[3:] if have_val else numbers[2:]
+            train_loss, max_batch_loss, first_batch_loss = numbers[0], numbers[1], numbers[2]
+            val_loss = numbers[3] if have_val else None
+            norms = numbers[4:] if have_val else numbers[3:]
             diverged = guard.check(
                 epoch=self.epochs_done + 1,
                 train_loss=train_loss,
                 max_batch_loss=max_batch_loss,
+                first_batch_loss=first_batch_loss,
                 grad_norms=dict(zip(tracker.layers, norms, strict=True)),
             )
             val_metric = None
