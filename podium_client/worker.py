@@ -8,7 +8,6 @@ of them are retried on network errors.
 from __future__ import annotations
 
 import json
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -68,6 +67,7 @@ class WorkerClient:
         self, attempt: int, csv: bytes, *, weights: bytes | None = None, report: dict | None = None
     ) -> dict | None:
         """Post the test predictions (and the weights, and the run's `common.protocol.RunReport`)."""
+
         def files() -> dict:
             parts = {"file": ("predictions.csv", csv, "text/csv")}
             if weights is not None:

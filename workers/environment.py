@@ -50,7 +50,9 @@ def run_environment(device: str, *, precision_asked: str, precision: str) -> Run
 def run_report(result, *, precision_asked: str) -> RunReport:
     """A `workers.training.TrainResult` as the worker posts it with its predictions."""
     return {
-        "environment": run_environment(result.device, precision_asked=precision_asked, precision=result.precision),
+        "environment": run_environment(
+            result.device, precision_asked=precision_asked, precision=result.precision
+        ),
         "stopped_reason": result.stopped_reason,
         "stop_message": result.stop_message,
         "notes": list(result.notes),

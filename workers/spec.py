@@ -809,15 +809,13 @@ def validate_for_dataset(
 
 
 def _loss_problems(config: ModelConfig, manifest: Mapping[str, Any], slug: str) -> list[Problem]:
-    from workers.techniques.losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
-
     loss = config.train.loss
     if loss is None:
         return []
-    regression = manifest.get("task_type") == "regression"
-    fitting = REGRESSION_LOSSES if regression else CLASSIFICATION_LOSSES
+    task = "regression" if manifest.get("task_type") == "regression" else "classification"
+    # Each loss says which task it is for (its registry entry's `task`).
+    fitting = [name for name, t in techniques.family("loss").items() if t.extra["task"] == task]
     if loss.name not in fitting:
-        task = "regression" if regression else "classification"
         return [
             Problem(
                 f"{loss.name} is not a {task} loss; dataset '{slug}' is {task}: use {' or '.join(fitting)}",

@@ -135,7 +135,9 @@ def test_a_run_that_diverges_after_early_stopping_kept_a_good_epoch_predicts_fro
     assert result.stopped_reason == trainer.DIVERGED
     assert result.best_epoch is not None and result.best_epoch < result.epochs_run
     assert result.stop_message.startswith(f"training diverged at epoch {result.epochs_run} (train)")
-    assert f"Training stopped early: the predictions come from epoch {result.best_epoch}" in result.stop_message
+    assert (
+        f"Training stopped early: the predictions come from epoch {result.best_epoch}" in result.stop_message
+    )
     best = result.history[result.best_epoch - 1]
     assert result.val_metric == best["val_metric"] and best["val_metric"]["value"] > 0.5
     assert result.predictions is not None and len(collections.Counter(result.predictions)) > 3

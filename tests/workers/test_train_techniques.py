@@ -34,7 +34,9 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def config(train: str = "", model: str = "", layers: str = "[linear: 16, relu, linear: auto]", epochs: int = 3):
+def config(
+    train: str = "", model: str = "", layers: str = "[linear: 16, relu, linear: auto]", epochs: int = 3
+):
     return f"version: 1\nmodel:\n  layers: {layers}\n{model}train:\n  epochs: {epochs}\n{train}"
 
 
@@ -54,18 +56,36 @@ def fit_problems(text: str, manifest) -> list[str]:
 @pytest.mark.parametrize(
     "train, expected",
     [
-        ("  loss: {name: cross_entropy, label_smoothing: 0.6}\n", "train.loss.label_smoothing: must be <= 0.5"),
-        ("  loss: {name: cross_entropy, label_smoothing: -0.1}\n", "train.loss.label_smoothing: must be >= 0.0"),
-        ("  loss: {name: cross_entropy, class_weights: [1.0, 0]}\n", "train.loss.class_weights[1]: must be > 0.0"),
+        (
+            "  loss: {name: cross_entropy, label_smoothing: 0.6}\n",
+            "train.loss.label_smoothing: must be <= 0.5",
+        ),
+        (
+            "  loss: {name: cross_entropy, label_smoothing: -0.1}\n",
+            "train.loss.label_smoothing: must be >= 0.0",
+        ),
+        (
+            "  loss: {name: cross_entropy, class_weights: [1.0, 0]}\n",
+            "train.loss.class_weights[1]: must be > 0.0",
+        ),
         (
             "  loss: {name: cross_entropy, class_weights: even}\n",
             "train.loss.class_weights: must be balanced, or a list of one positive weight per class",
         ),
-        ("  loss: {name: cross_entropy, class_weights: [2.0]}\n", "train.loss.class_weights: must have at least 2 items"),
+        (
+            "  loss: {name: cross_entropy, class_weights: [2.0]}\n",
+            "train.loss.class_weights: must have at least 2 items",
+        ),
         ("  loss: {name: huber, delta: 0}\n", "train.loss.delta: must be > 0.0"),
         ("  loss: {name: mae, delta: 1}\n", "train.loss.delta: unknown field of mae"),
-        ("  loss: hinge\n", "train.loss: unknown loss 'hinge'; expected one of: cross_entropy, mse, huber, mae"),
-        ("  early_stopping: {monitor: accuracy}\n", "train.early_stopping.monitor: must be 'val_loss' or 'metric'"),
+        (
+            "  loss: hinge\n",
+            "train.loss: unknown loss 'hinge'; expected one of: cross_entropy, mse, huber, mae",
+        ),
+        (
+            "  early_stopping: {monitor: accuracy}\n",
+            "train.early_stopping.monitor: must be 'val_loss' or 'metric'",
+        ),
     ],
 )
 def test_loss_and_early_stopping_settings_are_bounded_with_their_paths(train, expected):
@@ -99,7 +119,11 @@ def test_zeros_is_a_layers_initialiser_and_zero_init_residual_needs_a_residual_b
         "model.layers[0].linear.init: unknown initialiser 'he'; expected one of: default, xavier_uniform, "
         "xavier_normal, he_uniform, he_normal, orthogonal, zeros"
     ]
-    parse_config(config(layers="[conv2d: {channels: 4, init: {name: orthogonal, gain: 2}}, linear: {units: auto, init: zeros}]"))
+    parse_config(
+        config(
+            layers="[conv2d: {channels: 4, init: {name: orthogonal, gain: 2}}, linear: {units: auto, init: zeros}]"
+        )
+    )
 
 
 def test_attention_pool_needs_positions_and_channels_that_split_into_heads():
@@ -117,12 +141,19 @@ def test_attention_pool_needs_positions_and_channels_that_split_into_heads():
 
 
 def test_warnings_name_a_small_batch_under_batchnorm_and_bf16():
-    small = parse_config(config("  batch_size: 2\n  precision: bf16\n", layers="[linear: 8, batchnorm, relu, linear: auto]"))
+    small = parse_config(
+        config("  batch_size: 2\n  precision: bf16\n", layers="[linear: 8, batchnorm, relu, linear: auto]")
+    )
     warned = [(p.path, p.message) for p in config_warnings(small)]
     assert [path for path, _ in warned] == ["train.batch_size", "train.precision"]
     assert warned[0][1].startswith("2 rows per batch is too few for model.layers[1].batchnorm")
     assert "a CPU worker trains in fp32" in warned[1][1]
-    assert config_warnings(parse_config(config("  batch_size: 8\n", layers="[linear: 8, batchnorm, linear: auto]"))) == []
+    assert (
+        config_warnings(
+            parse_config(config("  batch_size: 8\n", layers="[linear: 8, batchnorm, linear: auto]"))
+        )
+        == []
+    )
     assert config_warnings(parse_config(config("  batch_size: 2\n"))) == []  # no BatchNorm
 
 
@@ -133,7 +164,9 @@ def test_losses_compute_what_torch_and_scikit_learn_define():
     torch.manual_seed(0)
     out, y = torch.randn(50, 3), torch.randint(0, 3, (50,))
     y[:5] = 0  # an imbalance
-    smooth = parse_config(config("  loss: {name: cross_entropy, label_smoothing: 0.2, class_weights: balanced}\n")).train.loss
+    smooth = parse_config(
+        config("  loss: {name: cross_entropy, label_smoothing: 0.2, class_weights: balanced}\n")
+    ).train.loss
     got = build_loss(smooth, classification=True, y_train=y, n_classes=3)(out, y)
     weights = compute_class_weight("balanced", classes=np.arange(3), y=y.numpy())
     want = F.cross_entropy(out, y, weight=torch.tensor(weights, dtype=torch.float32), label_smoothing=0.2)
@@ -147,7 +180,9 @@ def test_losses_compute_what_torch_and_scikit_learn_define():
         ("  loss: mae\n", F.l1_loss(r.reshape(-1), t)),
     ]:
         loss = parse_config(config(text)).train.loss
-        assert float(build_loss(loss, classification=False, y_train=t, n_classes=None)(r, t)) == pytest.approx(float(want))
+        assert float(
+            build_loss(loss, classification=False, y_train=t, n_classes=None)(r, t)
+        ) == pytest.approx(float(want))
     # Unset: the task's default.
     assert float(build_loss(None, classification=True, y_train=y, n_classes=3)(out, y)) == pytest.approx(
         float(F.cross_entropy(out, y))
@@ -163,8 +198,12 @@ def diabetes():
 def small_digits():
     d = load_dataset("digits")
     return TrainData(
-        X_train=d.X_train[:400], y_train=d.y_train[:400], X_test=d.X_test[:100],
-        test_ids=d.test_ids[:100], manifest=d.manifest, slug="digits",
+        X_train=d.X_train[:400],
+        y_train=d.y_train[:400],
+        X_test=d.X_test[:100],
+        test_ids=d.test_ids[:100],
+        manifest=d.manifest,
+        slug="digits",
     )
 
 
@@ -196,7 +235,9 @@ def test_class_weights_move_predictions_towards_the_heavier_class(small_digits):
 
 
 def test_the_stopper_follows_the_metrics_direction():
-    higher = EarlyStopper(EarlyStopping(2, 0.0, "metric"), name="the validation accuracy", higher_is_better=True)
+    higher = EarlyStopper(
+        EarlyStopping(2, 0.0, "metric"), name="the validation accuracy", higher_is_better=True
+    )
     assert higher.observe(1, 0.5) and higher.observe(2, 0.6)
     assert not higher.observe(3, 0.55) and not higher.observe(4, float("nan"))
     assert higher.check(4).message == (
@@ -236,7 +277,9 @@ def test_per_layer_init_and_zero_init_residual_blocks_start_as_the_identity():
     block_one, block_two = model.layers[1].inner.block, model.layers[2].inner.block
     assert block_one[0].inner.weight.abs().sum() > 0  # the model's he_normal
     assert block_one[2].inner.weight.abs().sum() == 0  # the block's last linear
-    assert block_two[0].inner.weight.abs().sum() > 0 and block_two[1].inner.weight.abs().sum() == 0  # its norm's scale
+    assert (
+        block_two[0].inner.weight.abs().sum() > 0 and block_two[1].inner.weight.abs().sum() == 0
+    )  # its norm's scale
     assert model.layers[3].inner.weight.abs().sum() == 0
     # Each block is the identity at the start: the residual part adds nothing.
     x = torch.randn(5, 6)
@@ -245,7 +288,9 @@ def test_per_layer_init_and_zero_init_residual_blocks_start_as_the_identity():
         h = model.layers[0](x)
         assert torch.equal(model.layers[2](model.layers[1](h)), h)
     # Without the option the blocks are not the identity.
-    plain = build_model(parse_config(text.replace("zero_init_residual: true", "zero_init_residual: false")), (6,), 3)
+    plain = build_model(
+        parse_config(text.replace("zero_init_residual: true", "zero_init_residual: false")), (6,), 3
+    )
     assert plain.layers[1].inner.block[2].inner.weight.abs().sum() > 0
 
 
@@ -278,7 +323,9 @@ def test_attention_pool_is_a_learned_weighted_average_over_positions():
         pool.query[0] = torch.tensor([100.0, 0, 0, 0])  # head 0 looks at where channel 0 peaks
         picked = x[:, :2, :].gather(2, x[:, 0, :].argmax(dim=1).view(3, 1, 1).expand(3, 2, 1)).squeeze(2)
         assert torch.allclose(pool(x)[:, :2], picked, atol=1e-4)
-    images = build_model(parse_config(config(layers="[conv2d: {channels: 4}, attention_pool, linear: auto]")), (1, 8, 8), 10)
+    images = build_model(
+        parse_config(config(layers="[conv2d: {channels: 4}, attention_pool, linear: auto]")), (1, 8, 8), 10
+    )
     assert images(torch.randn(2, 1, 8, 8)).shape == (2, 10)
 
 

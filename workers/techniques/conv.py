@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .initialisers import LayerInit
 from .base import Int, Params, Shape, ShapeError, Technique, Weights, conv, fmt_shape, need_kind, no_weights
+from .initialisers import LayerInit
 
 
 def _out(size: int, kernel: int, stride: int, pad: int) -> int:

@@ -10,8 +10,8 @@ from pydantic import ValidationError, WrapValidator
 from pydantic_core import PydanticCustomError
 
 from . import activations
-from .initialisers import LayerInit
 from .base import Float, Int, Params, Shape, Technique, Weights, dense, kind_of, named_union, no_weights, norm
+from .initialisers import LayerInit
 
 MAX_UNITS = 8192
 

@@ -46,7 +46,10 @@ class Orthogonal(NamedParams):
 # A layer's own initialiser (`linear: {units: 64, init: zeros}`), over the model's.
 LayerInit = named_union(
     "initialiser",
-    {c.model_fields["name"].default: c for c in (Default, XavierUniform, XavierNormal, HeUniform, HeNormal, Orthogonal, Zeros)},
+    {
+        c.model_fields["name"].default: c
+        for c in (Default, XavierUniform, XavierNormal, HeUniform, HeNormal, Orthogonal, Zeros)
+    },
 )
 
 
@@ -96,7 +99,9 @@ def zero_last_layer(block) -> bool:
 
     last = None
     for module in block.modules():
-        if isinstance(module, nn.Linear | nn.Conv1d | nn.Conv2d | nn.modules.batchnorm._BatchNorm | nn.LayerNorm):
+        if isinstance(
+            module, nn.Linear | nn.Conv1d | nn.Conv2d | nn.modules.batchnorm._BatchNorm | nn.LayerNorm
+        ):
             if getattr(module, "weight", None) is not None:
                 last = module
     if last is None:

@@ -65,10 +65,6 @@ class MAE(NamedParams):
     name: Literal["mae"] = "mae"
 
 
-CLASSIFICATION_LOSSES = ("cross_entropy",)
-REGRESSION_LOSSES = ("mse", "huber", "mae")
-
-
 def default_loss(classification: bool) -> NamedParams:
     return CrossEntropy() if classification else MSE()
 
@@ -120,13 +116,27 @@ TECHNIQUES = [
         "loss",
         "Classification loss; label_smoothing keeps the net from over-confident logits, class_weights counter class imbalance.",
         CrossEntropy,
+        extra={"task": "classification"},
     ),
-    Technique("mse", "loss", "Mean squared error: regression's default, pulls hardest on the largest errors.", MSE),
+    Technique(
+        "mse",
+        "loss",
+        "Mean squared error: regression's default, pulls hardest on the largest errors.",
+        MSE,
+        extra={"task": "regression"},
+    ),
     Technique(
         "huber",
         "loss",
         "Squared below delta, linear above (Huber, 1964): regression that outliers cannot dominate.",
         Huber,
+        extra={"task": "regression"},
     ),
-    Technique("mae", "loss", "Mean absolute error: fits the median, the most robust to outliers.", MAE),
+    Technique(
+        "mae",
+        "loss",
+        "Mean absolute error: fits the median, the most robust to outliers.",
+        MAE,
+        extra={"task": "regression"},
+    ),
 ]

@@ -77,7 +77,11 @@ class DivergenceGuard:
         grad_norms: Mapping[str, float],
     ) -> Stop | None:
         where = f"at epoch {epoch} ({self.plan.phase})"
-        start = max(self.constant_loss, first_batch_loss) if math.isfinite(first_batch_loss) else self.constant_loss
+        start = (
+            max(self.constant_loss, first_batch_loss)
+            if math.isfinite(first_batch_loss)
+            else self.constant_loss
+        )
         grad = math.sqrt(sum(v * v for v in grad_norms.values())) if grad_norms else 0.0
         if not math.isfinite(train_loss) or not math.isfinite(max_batch_loss):
             bad = train_loss if not math.isfinite(train_loss) else max_batch_loss

@@ -18,10 +18,10 @@ from torch import nn
 from common.protocol import EpochRecord
 from workers.build import build_optimizer, build_scheduler
 from workers.lora import frozen_norms_to_eval
-from workers.training.gradients import GradNormTracker
-from workers.training.plan import PhasePlan
 from workers.techniques.losses import build_loss
 from workers.training.divergence import DivergenceGuard, constant_output_loss
+from workers.training.gradients import GradNormTracker
+from workers.training.plan import PhasePlan
 from workers.training.result import CANCELLED, DIVERGED, Stop, TrainError
 from workers.training.stopping import CancelPoll, EarlyStopper, EpochCap, WallClock
 from workers.training.tensors import DeviceTensors
@@ -98,7 +98,9 @@ class Loop:
             plan.loss, classification=tensors.classification, y_train=Y, n_classes=tensors.n_classes
         )
         n_out = tensors.n_classes if tensors.classification else 1
-        guard = DivergenceGuard(constant_loss=constant_output_loss(criterion, Y, n_out), plan=plan, model=model)
+        guard = DivergenceGuard(
+            constant_loss=constant_output_loss(criterion, Y, n_out), plan=plan, model=model
+        )
         first_loss = None  # the phase's first batch loss: where this network started
         n = X.shape[0]
         bs, steps = steps_per_epoch(n, plan.batch_size)
@@ -164,7 +166,11 @@ class Loop:
             # An epoch the clock interrupted is still reported, marked partial.
 
             # Validation, then a single transfer of the epoch's numbers.
-            parts = [(loss_sum / max(tracker.batches, 1)).reshape(1), loss_max.reshape(1), first_loss.reshape(1)]
+            parts = [
+                (loss_sum / max(tracker.batches, 1)).reshape(1),
+                loss_max.reshape(1),
+                first_loss.reshape(1),
+            ]
             val_out = None
             if have_val:
                 val_out = self.forward_all(model, tensors.X_val)

@@ -13,7 +13,6 @@ from workers.data import TrainData
 from workers.spec import ModelConfig
 from workers.training.result import TrainError, TrainResult
 
-
 HEADER_ALIGN = 8  # safetensors pads its JSON header so the data starts 8-byte aligned
 
 

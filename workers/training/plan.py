@@ -40,7 +40,9 @@ class PhasePlan:
     validation_fraction: float
     split_seed: int  # the validation split (the same rows for both phases of a dataset)
     shuffle_seed: int  # the order of the batches
-    loss: NamedParams | None = None  # as workers.techniques.losses.build_loss takes it; None: the task's default
+    loss: NamedParams | None = (
+        None  # as workers.techniques.losses.build_loss takes it; None: the task's default
+    )
 
 
 @dataclass(frozen=True)

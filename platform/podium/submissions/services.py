@@ -316,7 +316,9 @@ def clean_message(message: str) -> str:
 
 
 @transaction.atomic
-def submission_fail(*, submission_id: int, attempt: int, message: str, report: dict | None = None) -> Submission:
+def submission_fail(
+    *, submission_id: int, attempt: int, message: str, report: dict | None = None
+) -> Submission:
     """Fail the current attempt; a repeat is a no-op, a stale attempt changes nothing.
     `report` (a `common.protocol.RunReport` from the worker) is stored with the reason."""
     extra = {"training_report": report} if report is not None else {}

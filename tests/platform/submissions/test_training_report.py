@@ -26,7 +26,9 @@ REPORT = {
     },
     "stopped_reason": "diverged",
     "stop_message": "training diverged at epoch 7 (train): ... Training stopped early",
-    "notes": ["precision bf16 was asked for, but it applies on a CUDA GPU only: this run on cpu trained in fp32"],
+    "notes": [
+        "precision bf16 was asked for, but it applies on a CUDA GPU only: this run on cpu trained in fp32"
+    ],
 }
 
 BATCHNORM_OF_TWO = """\
@@ -63,7 +65,9 @@ def post_predictions(w, submission, competition, report):
     return w.post(url(submission.pk, "predictions"), body, format="multipart")
 
 
-def test_the_report_travels_with_the_predictions_and_is_stored(competition, alice, queue_config_entry, broker):
+def test_the_report_travels_with_the_predictions_and_is_stored(
+    competition, alice, queue_config_entry, broker
+):
     submission, w = claimed(queue_config_entry, competition, alice)
     assert post_predictions(w, submission, competition, REPORT).status_code == 202
     submission.refresh_from_db()
@@ -103,7 +107,11 @@ def test_a_bad_report_is_refused_and_nothing_is_stored(
 
 def test_a_failure_keeps_the_environment_it_happened_in(competition, alice, queue_config_entry):
     submission, w = claimed(queue_config_entry, competition, alice)
-    body = {"attempt": 1, "message": "training diverged at epoch 1", "report": {"environment": REPORT["environment"]}}
+    body = {
+        "attempt": 1,
+        "message": "training diverged at epoch 1",
+        "report": {"environment": REPORT["environment"]},
+    }
     assert w.post(url(submission.pk, "fail"), body, format="json").status_code == 200
     submission.refresh_from_db()
     assert submission.status == Status.FAILED
@@ -164,7 +172,9 @@ def test_a_config_without_a_warning_gets_an_empty_list(competition, alice_api, b
 
 def test_the_submit_page_warns_while_typing_and_after_submitting(client, competition, alice, broker):
     client.force_login(alice)
-    html = client.post(f"/c/{competition.slug}/submit/validate/", {"config": BATCHNORM_OF_TWO}).content.decode()
+    html = client.post(
+        f"/c/{competition.slug}/submit/validate/", {"config": BATCHNORM_OF_TWO}
+    ).content.decode()
     assert "Valid config" in html and 'data-testid="validation-warnings"' in html
     assert "too few for model.layers[1].batchnorm" in html
     page = client.post(

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('submissions', '0004_submission_team_in_teams_app'),
+        ("submissions", "0004_submission_team_in_teams_app"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='submission',
-            name='config_warnings',
+            model_name="submission",
+            name="config_warnings",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='submission',
-            name='training_report',
+            model_name="submission",
+            name="training_report",
             field=models.JSONField(blank=True, null=True),
         ),
     ]
