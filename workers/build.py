@@ -18,7 +18,7 @@ from workers import spec, techniques
 from workers.lora import apply_lora, freeze, head_slot, merge_lora, prepare_finetune, replace_head
 from workers.techniques._modules import Slot
 from workers.techniques.base import BuildContext, Shape, ShapeContext
-from workers.techniques.initialisers import apply_init
+from workers.techniques.initialisers import apply_init, zero_last_layer
 from workers.techniques.optimizers import build_optimizer, clip_gradients
 from workers.techniques.schedulers import build_scheduler
 
@@ -70,7 +70,24 @@ def build_model(config: spec.ModelConfig, input_shape: Iterable[int], n_outputs:
         torch.manual_seed(config.seed)
         model = _construct(config, input_shape, n_outputs)
         apply_init(model, config.model.init)
+        _apply_layer_inits(config.model.layers, model.layers, zero_residual=config.model.zero_init_residual)
     return model
+
+
+def _apply_layer_inits(items, slots: nn.ModuleList, *, zero_residual: bool) -> None:
+    """Each layer's own `init` over the model's, then (with `zero_init_residual`) the last
+    layer of every residual block to zero, inner blocks first: in config order, so the
+    result depends only on the seed."""
+    for item, slot in zip(items, slots, strict=True):
+        if item.technique == "residual":
+            block = slot.inner.block
+            _apply_layer_inits(item.params, block, zero_residual=zero_residual)
+            if zero_residual:
+                zero_last_layer(block)
+            continue
+        own = getattr(item.params, "init", None)
+        if own is not None:
+            apply_init(slot.inner, own, keep_default=False)
 
 
 def layer_of(param_name: str) -> str:

@@ -194,16 +194,22 @@ for _m in LAYER_MODELS.values():
 Init = named_union("initialiser", {n: t.params for n, t in techniques.family("init").items()})
 Optimizer = named_union("optimizer", {n: t.params for n, t in techniques.family("optimizer").items()})
 Scheduler = named_union("scheduler", {n: t.params for n, t in techniques.family("scheduler").items()})
+Loss = named_union("loss", {n: t.params for n, t in techniques.family("loss").items()})
 
 
 class ModelSpec(_Strict):
     init: Init = Field(default_factory=lambda: techniques.get("init", "default").params())
+    # The last weighted or normalising layer of every residual block starts at zero, so each
+    # block starts as the identity (Goyal et al., 2017; torchvision's zero_init_residual).
+    zero_init_residual: bool = False
     layers: list[Layer] = Field(min_length=1, max_length=64)
 
 
 class EarlyStopping(_Strict):
     patience: Int(1, 100) = 5
     min_delta: Float(ge=0.0, le=1000.0) = 0.0
+    # val_loss, or metric: the competition's own metric on the validation rows, in its direction.
+    monitor: Literal["val_loss", "metric"] = "val_loss"
 
 
 class TrainSpec(_Strict):
@@ -214,6 +220,7 @@ class TrainSpec(_Strict):
     validation_fraction: Float(ge=0.0, le=0.5) = 0.1
     early_stopping: EarlyStopping | None = None
     precision: Literal["fp32", "bf16"] = "fp32"
+    loss: Loss | None = None  # None: cross_entropy for classification, mse for regression
 
 
 Slug = Annotated[str, Field(pattern=SLUG)]
@@ -489,6 +496,19 @@ def _semantic_problems(config: ModelConfig) -> list[Problem]:
     if count > MAX_LAYERS:
         out.append(Problem(f"has {count} layers in all, more than {MAX_LAYERS}", path="model.layers"))
 
+    if config.model.init.name == "zeros":
+        out.append(
+            Problem(
+                "zeros for every layer leaves all units of a layer identical, so they never learn apart; "
+                "give init: zeros to single layers (e.g. the head) instead",
+                path="model.init",
+            )
+        )
+    if config.model.zero_init_residual and not any(
+        item.technique == "residual" for _, _, item in iter_layers(config.model.layers)
+    ):
+        out.append(Problem("the model has no residual block", path="model.zero_init_residual"))
+
     train = config.train
     batchnorm = next(
         (p for p, _, item in iter_layers(config.model.layers) if item.technique == "batchnorm"), None
@@ -741,6 +761,8 @@ def validate_for_dataset(
                 )
             shapes_ok = False
 
+    problems.extend(_loss_problems(config, manifest, slug))
+
     limits = budget or Budget()
     if limits.epochs is not None:
         if config.train.epochs > limits.epochs:
@@ -784,6 +806,72 @@ def validate_for_dataset(
                 Problem(f"has {n:,} parameters, more than the budget of {limits.params:,}", path="model")
             )
     return problems
+
+
+def _loss_problems(config: ModelConfig, manifest: Mapping[str, Any], slug: str) -> list[Problem]:
+    loss = config.train.loss
+    if loss is None:
+        return []
+    task = "regression" if manifest.get("task_type") == "regression" else "classification"
+    # Each loss says which task it is for (its registry entry's `task`).
+    fitting = [name for name, t in techniques.family("loss").items() if t.extra["task"] == task]
+    if loss.name not in fitting:
+        return [
+            Problem(
+                f"{loss.name} is not a {task} loss; dataset '{slug}' is {task}: use {' or '.join(fitting)}",
+                path="train.loss.name",
+            )
+        ]
+    weights = getattr(loss, "class_weights", None)
+    classes = list(manifest.get("classes") or ())
+    if isinstance(weights, list) and len(weights) != len(classes):
+        shown = ", ".join(str(c) for c in classes[:20]) + (", ..." if len(classes) > 20 else "")
+        return [
+            Problem(
+                f"has {len(weights)} weights; dataset '{slug}' has {len(classes)} classes ({shown}), "
+                "one weight each in that order",
+                path="train.loss.class_weights",
+            )
+        ]
+    return []
+
+
+# ---------------------------------------------------------------- warnings
+
+# Below this many rows per batch BatchNorm's statistics are too noisy to train on: a batch of 2
+# trains the digits CNN to chance.
+BATCHNORM_MIN_BATCH = 8
+
+
+def config_warnings(config: ModelConfig) -> list[Problem]:
+    """What a valid config is allowed to do but probably should not: the entry is accepted,
+    and these are shown with it (the intake's answer, the Submit page)."""
+    out: list[Problem] = []
+    batchnorm = next(
+        (p for p, _, item in iter_layers(config.model.layers) if item.technique == "batchnorm"), None
+    )
+    if batchnorm is not None:
+        sizes = [("train.batch_size", config.train.batch_size)]
+        if config.pretrain is not None and config.pretrain.batch_size is not None:
+            sizes.append(("pretrain.batch_size", config.pretrain.batch_size))
+        for path, size in sizes:
+            if size < BATCHNORM_MIN_BATCH:
+                out.append(
+                    Problem(
+                        f"{size} rows per batch is too few for {batchnorm}: it normalises over the batch, and "
+                        f"below {BATCHNORM_MIN_BATCH} rows its statistics are mostly noise (a batch of 2 can "
+                        "train to chance); use a larger batch_size, or layernorm",
+                        path=path,
+                    )
+                )
+    if config.train.precision == "bf16":
+        out.append(
+            Problem(
+                "bf16 applies on a GPU worker only; a CPU worker trains in fp32 (the entry says which it used)",
+                path="train.precision",
+            )
+        )
+    return out
 
 
 # ---------------------------------------------------------------- published schema
@@ -862,6 +950,7 @@ __all__ = [
     "ModelSpec",
     "PretrainSpec",
     "TrainSpec",
+    "config_warnings",
     "count_parameters",
     "infer_shapes",
     "iter_layers",

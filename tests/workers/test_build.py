@@ -140,6 +140,14 @@ CASES = [
         (2,),
     ),
     ("regression-head", "[linear: 8, relu, linear: auto]", TAB, 1, (1,)),
+    (
+        "attention-pool-sequence",
+        "[conv1d: {channels: 4}, attention_pool: {heads: 2}, linear: auto]",
+        SEQ,
+        2,
+        (2,),
+    ),
+    ("attention-pool-image", "[conv2d: {channels: 3}, attention_pool, linear: auto]", IMG, 3, (3,)),
 ]
 
 

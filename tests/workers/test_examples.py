@@ -58,6 +58,7 @@ def test_there_is_one_example_per_technique_family():
         "breast_cancer_mlp.yaml",
         "conv1d_waveforms.yaml",
         "deep_relu_bn_mlp.yaml",
+        "deep_residual_mlp.yaml",
         "deep_sigmoid_mlp.yaml",
         "diabetes_regression.yaml",
         "digits_cnn.yaml",

@@ -32,6 +32,7 @@ from workers.training.result import (
     BUDGET_PARAMETERS,
     CANCELLED,
     COMPLETED,
+    DIVERGED,
     EARLY_STOPPING,
     BudgetExceeded,
     Stop,
@@ -191,8 +192,9 @@ def train(
             )
             stop = loop.fit(model, pre_tensors, plan.pretrain).stop
             del pre_tensors
-            # Early stopping or the per-phase epoch cap end pre-training, not the run.
-            if stop is None or stop.reason in (EARLY_STOPPING, BUDGET_EPOCHS):
+            # Early stopping, the per-phase epoch cap, or a divergence after early stopping kept
+            # a good epoch end pre-training, not the run.
+            if stop is None or stop.reason in (EARLY_STOPPING, BUDGET_EPOCHS, DIVERGED):
                 stop = None
                 model = _prepare_finetune(model, plan, source, data).to(dev)
             else:
@@ -240,6 +242,15 @@ def train(
                 "target_std": tensors.y_std,
             },
         )
+        if plan.precision != precision:
+            result.notes.append(
+                f"precision {plan.precision} was asked for, but it applies on a CUDA GPU only: "
+                f"this run on {dev.type} trained in {precision}"
+            )
+        if result.stopped_reason == DIVERGED:
+            result.notes.append(
+                f"training stopped early: the loss diverged, so the predictions come from epoch {best_epoch}"
+            )
         if result.stopped_reason == CANCELLED or no_model:
             result.seconds = time.perf_counter() - start
             return result
