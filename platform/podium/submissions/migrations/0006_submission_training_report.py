@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("submissions", "0004_submission_team_in_teams_app"),
+        ("submissions", "0005_extra_metrics"),
     ]
 
     operations = [
