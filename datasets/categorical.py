@@ -44,3 +44,8 @@ def encode_categories(values: Sequence[str], categories: Sequence[str]) -> np.nd
 def cardinality(column: Mapping) -> int:
     """How many codes a column's embedding needs: its categories and the unknown one."""
     return len(column["categories"]) + 1
+
+
+def split_columns(text: str | None) -> list[str]:
+    """Column names written in one form field, comma-separated ("color, city")."""
+    return [name.strip() for name in (text or "").split(",") if name.strip()]
