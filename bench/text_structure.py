@@ -66,7 +66,9 @@ def main() -> None:
 
     t0 = time.perf_counter()
     baseline, how = bag_of_words_accuracy()
-    print(f"bag-of-words logistic regression: test accuracy {baseline:.4f} ({how}), {time.perf_counter() - t0:.1f} s")
+    print(
+        f"bag-of-words logistic regression: test accuracy {baseline:.4f} ({how}), {time.perf_counter() - t0:.1f} s"
+    )
     data = load_dataset(SLUG, with_test_labels=True)
     scores = {}
     for name in args.configs:
@@ -82,7 +84,9 @@ def main() -> None:
         )
     best = max(scores, key=scores.get)
     margin = scores[best] - baseline
-    print(f"best reader {best}: margin {margin * 100:.1f} points (needed {MARGIN * 100:.0f}): {'met' if margin >= MARGIN else 'NOT met'}")
+    print(
+        f"best reader {best}: margin {margin * 100:.1f} points (needed {MARGIN * 100:.0f}): {'met' if margin >= MARGIN else 'NOT met'}"
+    )
     print(
         f"bench: text_structure metric={scores[best]:.4f} baseline={baseline:.4f} "
         f"ratio={scores[best] / baseline:.3f}"

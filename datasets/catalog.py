@@ -16,8 +16,8 @@ import numpy as np
 from sklearn import datasets as skd
 from sklearn.model_selection import train_test_split
 
-from datasets.bundle import HIDDEN_FILES, DatasetBundle, make_manifest, write_csv
 from datasets import textgen
+from datasets.bundle import HIDDEN_FILES, DatasetBundle, make_manifest, write_csv
 from datasets.formats import sample_submission
 from datasets.text import encode_splits
 from datasets.text_upload import text_bundle
@@ -448,8 +448,8 @@ BUILTINS: dict[str, CatalogEntry] = {
             "accuracy",
             SYNTHETIC,
             f"{textgen.N_SENTENCES:,} generated film reviews, positive or negative, where word order and "
-            "structure decide the label: contrast clauses (\"A but B\", \"although A, B\"), negation scope "
-            "(\"not\", \"never\", \"hardly\") and nesting (\"it is not true that A\"). Both classes use "
+            'structure decide the label: contrast clauses ("A but B", "although A, B"), negation scope '
+            '("not", "never", "hardly") and nesting ("it is not true that A"). Both classes use '
             "the same words about equally often, so a bag of words is near chance; a model that reads "
             "in order is not. Texts come tokenized (tokenizer.json, trained on train.csv's texts) as "
             "token-id arrays train_tokens.npy and test_tokens.npy; start a config with `embedding`.",
@@ -496,7 +496,6 @@ def _text_bundle(entry: CatalogEntry, data: dict) -> DatasetBundle:
             "metric": entry.metric,
         },
     )
-
 
 
 def build(slug: str) -> DatasetBundle:

@@ -16,7 +16,9 @@ import pandas as pd
 UNKNOWN_CODE = 0
 
 
-def categorical_inputs(features: Sequence[str], categorical: Sequence[str], rows: Sequence[Sequence[str]]) -> dict:
+def categorical_inputs(
+    features: Sequence[str], categorical: Sequence[str], rows: Sequence[Sequence[str]]
+) -> dict:
     """The manifest's `inputs` of a table whose `categorical` columns hold category names;
     `rows` are the training rows' feature cells in `features` order."""
     columns = {}

@@ -35,7 +35,9 @@ def train_tokenizer(texts: Sequence[str], vocab_size: int):
     tokenizer = Tokenizer(models.BPE(unk_token=SPECIAL_TOKENS[UNKNOWN_ID]))
     tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False
+    )
     tokenizer.train_from_iterator(list(texts), trainer=trainer)
     return tokenizer
 
@@ -138,7 +140,11 @@ def token_arrays(read: Callable[[str], bytes], manifest: Mapping) -> tuple[np.nd
         name = inputs["arrays"][split]
         ids = read_npy(read(name))
         rows = manifest["rows"][split]
-        if ids.ndim != 2 or ids.shape != (rows, inputs["max_length"]) or not np.issubdtype(ids.dtype, np.integer):
+        if (
+            ids.ndim != 2
+            or ids.shape != (rows, inputs["max_length"])
+            or not np.issubdtype(ids.dtype, np.integer)
+        ):
             raise ValueError(
                 f"{name} holds {ids.dtype} {list(ids.shape)}, the manifest wants integers "
                 f"[{rows}, {inputs['max_length']}]"

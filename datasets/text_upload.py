@@ -71,7 +71,12 @@ def _read_text_table(source, name: str, max_bytes: int, problems: ProblemList) -
 def _check_header(table: _Table, columns: dict[str, str], problems: ProblemList) -> None:
     for what, col in columns.items():
         if col not in table.header:
-            problems.add(f"the {what} column {echo(col)} is missing from the header", file=table.name, row=1, column=col)
+            problems.add(
+                f"the {what} column {echo(col)} is missing from the header",
+                file=table.name,
+                row=1,
+                column=col,
+            )
     extra = [h for h in table.header if h not in columns.values()]
     if extra:
         problems.add(
@@ -118,9 +123,13 @@ def bundle_from_text_upload(
         test_fraction=test_fraction,
     )
     if not (isinstance(vocab_size, int) and MIN_VOCAB <= vocab_size <= MAX_VOCAB):
-        problems.add(f"vocabulary size {echo(vocab_size)} must be a whole number from {MIN_VOCAB} to {MAX_VOCAB}")
+        problems.add(
+            f"vocabulary size {echo(vocab_size)} must be a whole number from {MIN_VOCAB} to {MAX_VOCAB}"
+        )
     if not (isinstance(max_length, int) and MIN_LENGTH <= max_length <= MAX_LENGTH):
-        problems.add(f"maximum length {echo(max_length)} must be a whole number from {MIN_LENGTH} to {MAX_LENGTH}")
+        problems.add(
+            f"maximum length {echo(max_length)} must be a whole number from {MIN_LENGTH} to {MAX_LENGTH}"
+        )
     if len({id_column, text_column, target_column}) < 3:
         problems.add("the id, text and label columns must be three different columns")
     problems.raise_if_any(UploadError)
@@ -163,7 +172,13 @@ def bundle_from_text_upload(
         te_ids, te_y = parsed["test.csv"]
         splits = {
             "train": (tr_ids, tr_text, tr_y, tr_files, tr_lines),
-            "test": (te_ids, texts["test.csv"], te_y, np.full(len(te_ids), "test.csv", dtype=object), te.lines),
+            "test": (
+                te_ids,
+                texts["test.csv"],
+                te_y,
+                np.full(len(te_ids), "test.csv", dtype=object),
+                te.lines,
+            ),
         }
     encoded = encode_splits(
         splits["train"][1].tolist(), splits["test"][1].tolist(), vocab_size=vocab_size, max_length=max_length
@@ -225,7 +240,12 @@ def text_bundle(
         "test_labels.csv": write_csv([id_column, target_column], zip(te_ids, te_y, strict=True)),
         **token_files(encoded),
     }
-    partial = {"id_column": id_column, "target": target_column, "classes": classes, "task_type": meta["task_type"]}
+    partial = {
+        "id_column": id_column,
+        "target": target_column,
+        "classes": classes,
+        "task_type": meta["task_type"],
+    }
     files["sample_submission.csv"] = sample_submission(partial, meta["metric"], [str(i) for i in te_ids])
     hidden = set(HIDDEN_FILES)
     manifest = make_manifest(

@@ -23,11 +23,37 @@ CLASSES = ["negative", "positive"]
 VOCAB_SIZE, MAX_LENGTH = 400, 32  # the longest review has 25 words
 
 SUBJECTS = [
-    "the plot", "the acting", "the music", "the ending", "the script", "the camera work", "the cast",
-    "the pacing", "the dialogue", "the story", "the director's choice", "the soundtrack", "the finale",
-    "the lead actor", "the villain", "the humour", "the set design", "the premise",
+    "the plot",
+    "the acting",
+    "the music",
+    "the ending",
+    "the script",
+    "the camera work",
+    "the cast",
+    "the pacing",
+    "the dialogue",
+    "the story",
+    "the director's choice",
+    "the soundtrack",
+    "the finale",
+    "the lead actor",
+    "the villain",
+    "the humour",
+    "the set design",
+    "the premise",
 ]
-POSITIVE = ["good", "great", "wonderful", "brilliant", "moving", "clever", "charming", "superb", "fun", "gripping"]
+POSITIVE = [
+    "good",
+    "great",
+    "wonderful",
+    "brilliant",
+    "moving",
+    "clever",
+    "charming",
+    "superb",
+    "fun",
+    "gripping",
+]
 NEGATIVE = ["bad", "awful", "boring", "dull", "clumsy", "weak", "tedious", "messy", "bland", "silly"]
 INTENSIFIERS = ["", "", "very ", "really ", "quite ", "rather ", "truly "]
 VERBS = ["was", "is", "seemed", "felt"]

@@ -169,7 +169,13 @@ def _sorted_labels(labels) -> list[str]:
 
 
 def check_ids_and_targets(
-    tr: _Table, te: _Table | None, *, id_column: str, target_column: str, task_type: str, problems: ProblemList
+    tr: _Table,
+    te: _Table | None,
+    *,
+    id_column: str,
+    target_column: str,
+    task_type: str,
+    problems: ProblemList,
 ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str] | None]:
     """Ids (present, unique, none of test.csv's in train.csv) and targets (present; numbers
     for a regression; at least two classes, each of test.csv's in train.csv) of the tables:
@@ -405,7 +411,18 @@ def bundle_from_upload(
 
 
 def _assemble(
-    *, tr, te, parsed, features, categorical, id_column, target_column, classes, test_fraction, split_seed, meta
+    *,
+    tr,
+    te,
+    parsed,
+    features,
+    categorical,
+    id_column,
+    target_column,
+    classes,
+    test_fraction,
+    split_seed,
+    meta,
 ):
     def cells(table: _Table) -> list[tuple[str, ...]]:
         # Feature cells are written as the admin wrote them: they were checked to read as

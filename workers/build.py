@@ -67,7 +67,9 @@ def _build_layers(
     return modules, shape
 
 
-def _construct(config: spec.ModelConfig, input_shape: Iterable[int], n_outputs: int, inputs=None) -> PodiumNet:
+def _construct(
+    config: spec.ModelConfig, input_shape: Iterable[int], n_outputs: int, inputs=None
+) -> PodiumNet:
     shape = tuple(int(s) for s in input_shape)
     out = spec.output_shape(config, shape, n_outputs, inputs=inputs)  # raises ConfigError with paths
     layers, built_out = _build_layers(config.model.layers, shape, n_outputs, inputs, at_input=True)

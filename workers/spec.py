@@ -673,13 +673,20 @@ def count_parameters(
 
 
 def output_shape(
-    config: ModelConfig, input_shape: Iterable[int], n_outputs: int, *, inputs: Mapping[str, Any] | None = None
+    config: ModelConfig,
+    input_shape: Iterable[int],
+    n_outputs: int,
+    *,
+    inputs: Mapping[str, Any] | None = None,
 ) -> Shape:
     """The network's output shape; raises ConfigError when a layer cannot take its input.
     `inputs`: the manifest's description of token or categorical input."""
     problems: list[Problem] = []
     out = infer_shapes(
-        config.model.layers, tuple(input_shape), ShapeContext(n_outputs, at_input=True, inputs=inputs), problems
+        config.model.layers,
+        tuple(input_shape),
+        ShapeContext(n_outputs, at_input=True, inputs=inputs),
+        problems,
     )
     if out is None:
         raise ConfigError(problems)

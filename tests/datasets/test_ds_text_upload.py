@@ -97,9 +97,7 @@ def test_non_utf8_text_names_file_row_and_column():
     data = csv_bytes(texts(5)).replace(b'"', b"", 2)
     data = data + b'77,"caf\xe9 was good",pos\n'
     problems = refusal(data)
-    assert problems == [
-        {"file": "train.csv", "row": 7, "column": "text", "message": problems[0]["message"]}
-    ]
+    assert problems == [{"file": "train.csv", "row": 7, "column": "text", "message": problems[0]["message"]}]
     assert "UTF-8" in problems[0]["message"]
 
 

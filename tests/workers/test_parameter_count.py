@@ -77,7 +77,10 @@ def config_of(layers: list[str], rest: str = "") -> str:
 TOKENS = {"kind": "tokens", "vocab_size": 50, "max_length": 12, "pad_id": 0}
 CATEGORICAL = {
     "kind": "tabular",
-    "categorical": {"color": {"index": 1, "categories": ["red", "blue"]}, "city": {"index": 4, "categories": ["a"]}},
+    "categorical": {
+        "color": {"index": 1, "categories": ["red", "blue"]},
+        "city": {"index": 4, "categories": ["a"]},
+    },
 }
 INPUTS = {None: None, "tokens": TOKENS, "categorical": CATEGORICAL}
 
@@ -111,7 +114,9 @@ def test_every_layer_technique_is_counted_with_every_setting():
             assert [shape for case, shape, _ in LAYER_CASES if case == layer], f"{layer} fits no input shape"
     # Every kind of input a technique takes is counted: here, all three for the shape-agnostic ones.
     kinds = {(layer.split(":")[0], len(shape)) for layer, shape, _ in LAYER_CASES}
-    assert {("embedding: 8", "tokens"), ("embedding: 8", "categorical")} <= {(c[0], c[2]) for c in LAYER_CASES}
+    assert {("embedding: 8", "tokens"), ("embedding: 8", "categorical")} <= {
+        (c[0], c[2]) for c in LAYER_CASES
+    }
     assert {("linear", 1), ("linear", 2), ("linear", 3), ("transformer_encoder", 1)} <= kinds
     assert {("transformer_encoder", 2), ("transformer_encoder", 3), ("residual", 1), ("residual", 3)} <= kinds
 

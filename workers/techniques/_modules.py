@@ -145,7 +145,9 @@ class Recurrent(nn.Module):
 
         t = x.shape[2]
         lengths = mask.sum(dim=1).clamp(min=1)
-        packed = pack_padded_sequence(x.transpose(1, 2), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(
+            x.transpose(1, 2), lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
         out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=t)
         if self.return_sequence:
             return out.transpose(1, 2)

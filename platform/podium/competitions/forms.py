@@ -46,7 +46,9 @@ class DatasetUploadForm(forms.Form):
     max_length = forms.IntegerField(
         required=False, help_text="Text: tokens kept per text (4 to 1,024; default 128)."
     )
-    truncate = forms.BooleanField(required=False, help_text="Text: cut over-long texts instead of refusing them.")
+    truncate = forms.BooleanField(
+        required=False, help_text="Text: cut over-long texts instead of refusing them."
+    )
 
     def __init__(self, *args, too_large: list[str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)

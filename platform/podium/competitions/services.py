@@ -165,7 +165,9 @@ def dataset_create_from_upload(
             truncate=truncate,
         )
     else:
-        bundle = bundle_from_upload(**common, input_shape=input_shape, categorical_columns=categorical_columns)
+        bundle = bundle_from_upload(
+            **common, input_shape=input_shape, categorical_columns=categorical_columns
+        )
     duplicates = bundle_duplicates(bundle, dataset_served_feature_files())
     dataset = dataset_create_from_bundle(bundle=bundle, source=Dataset.Source.UPLOAD)
     dataset.upload_warnings = duplicates.as_warnings()

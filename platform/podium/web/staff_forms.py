@@ -52,12 +52,18 @@ class DatasetStepForm(forms.Form):
         help_text="For a text dataset: the column of texts (the files then hold id, text and label columns).",
     )
     vocab_size = forms.IntegerField(
-        required=False, label="Vocabulary size", help_text="Text: the tokenizer's vocabulary (64 to 65,536; default 8,000)."
+        required=False,
+        label="Vocabulary size",
+        help_text="Text: the tokenizer's vocabulary (64 to 65,536; default 8,000).",
     )
     max_length = forms.IntegerField(
-        required=False, label="Maximum length", help_text="Text: tokens kept per text (4 to 1,024; default 128)."
+        required=False,
+        label="Maximum length",
+        help_text="Text: tokens kept per text (4 to 1,024; default 128).",
     )
-    truncate = forms.BooleanField(required=False, help_text="Text: cut over-long texts instead of refusing them.")
+    truncate = forms.BooleanField(
+        required=False, help_text="Text: cut over-long texts instead of refusing them."
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

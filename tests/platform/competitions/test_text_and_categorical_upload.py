@@ -76,7 +76,9 @@ def test_participant_downloads_the_arrays_but_never_the_labels(admin_api, alice_
 
     dataset = Dataset.objects.get(slug="reviews")
     competition = make_competition(dataset=dataset, slug="reviews-cup")
-    assert alice_api.post(f"/api/competitions/{competition.slug}/join/", {"accept_rules": True}).status_code in (
+    assert alice_api.post(
+        f"/api/competitions/{competition.slug}/join/", {"accept_rules": True}
+    ).status_code in (
         200,
         201,
     )
@@ -122,7 +124,9 @@ def test_text_upload_is_staff_only(anon_api, alice_api, settings):
     assert _nothing_stored(settings)
 
 
-CATEGORICAL_TRAIN = b"id,size,color,label\n1,1.0,red,a\n2,2.0,blue,b\n3,3.0,red,a\n4,4.0,green,b\n5,5.0,blue,a\n"
+CATEGORICAL_TRAIN = (
+    b"id,size,color,label\n1,1.0,red,a\n2,2.0,blue,b\n3,3.0,red,a\n4,4.0,green,b\n5,5.0,blue,a\n"
+)
 CATEGORICAL_TEST = b"id,size,color,label\n10,1.5,purple,a\n11,2.5,red,b\n"
 
 
@@ -141,7 +145,9 @@ def test_categorical_columns_are_declared_at_upload(admin_api):
 
 
 def test_undeclared_category_names_are_refused_as_numbers(admin_api, settings):
-    answer = _post(admin_api, train=CATEGORICAL_TRAIN, test=CATEGORICAL_TEST, target_column="label", text_column="")
+    answer = _post(
+        admin_api, train=CATEGORICAL_TRAIN, test=CATEGORICAL_TEST, target_column="label", text_column=""
+    )
     assert answer.status_code == 400
     assert {(p["file"], p["column"]) for p in answer.json()["problems"]} >= {("train.csv", "color")}
     assert _nothing_stored(settings)
