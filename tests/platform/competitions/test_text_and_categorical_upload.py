@@ -165,3 +165,77 @@ def test_unknown_categorical_column_is_named(admin_api, settings):
     assert answer.status_code == 400
     assert answer.json()["problems"][0]["column"] == "colour"
     assert _nothing_stored(settings)
+
+
+@pytest.fixture
+def staff(admin_user):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(admin_user)
+    return client
+
+
+def test_the_staff_page_uploads_a_text_dataset(staff):
+    answer = staff.post(
+        "/staff/competitions/new/",
+        {
+            "source": "upload",
+            "train_file": SimpleUploadedFile("train.csv", TRAIN),
+            "test_file": SimpleUploadedFile("test.csv", TEST),
+            "slug": "reviews",
+            "title": "Reviews",
+            "task_type": "classification",
+            "target_column": "sentiment",
+            "id_column": "id",
+            "text_column": "review",
+            "vocab_size": 64,
+            "max_length": 12,
+        },
+        follow=True,
+    )
+    dataset = Dataset.objects.get(slug="reviews")
+    assert answer.redirect_chain[-1][0] == f"/staff/competitions/new/{dataset.pk}/"
+    assert dataset.manifest["inputs"]["kind"] == "tokens"
+
+
+def test_the_staff_page_names_an_over_long_text_and_stores_nothing(staff, settings):
+    answer = staff.post(
+        "/staff/competitions/new/",
+        {
+            "source": "upload",
+            "train_file": SimpleUploadedFile("train.csv", TRAIN + b"97," + b"good film " * 10 + b",pos\n"),
+            "slug": "reviews",
+            "title": "Reviews",
+            "task_type": "classification",
+            "target_column": "sentiment",
+            "id_column": "id",
+            "text_column": "review",
+            "vocab_size": 64,
+            "max_length": 12,
+        },
+    )
+    assert answer.status_code == 200
+    assert "more than the maximum length 12" in answer.content.decode()
+    assert _nothing_stored(settings)
+
+
+def test_the_admin_upload_stores_categorical_columns(staff):
+    answer = staff.post(
+        "/admin/competitions/dataset/upload/",
+        {
+            "slug": "shapes",
+            "title": "Shapes",
+            "task_type": "classification",
+            "target_column": "label",
+            "id_column": "id",
+            "split_seed": 0,
+            "categorical_columns": "color",
+            "train_file": SimpleUploadedFile("train.csv", CATEGORICAL_TRAIN),
+            "test_file": SimpleUploadedFile("test.csv", CATEGORICAL_TEST),
+        },
+        follow=True,
+    )
+    dataset = Dataset.objects.get(slug="shapes")
+    assert answer.redirect_chain[-1][0] == f"/admin/competitions/dataset/{dataset.pk}/change/"
+    assert list(dataset.manifest["inputs"]["categorical"]) == ["color"]
