@@ -64,7 +64,7 @@ def test_text_upload_then_transformer_entry_is_trained_and_ranked(private_redis,
                 "target_column": "sentiment",
                 "text_column": "review",
                 "vocab_size": "200",
-                "max_length": "32",
+                "max_length": "64",
             },
             files={
                 "train_file": ("train.csv", _csv(rows[:180], 0), "text/csv"),
