@@ -661,15 +661,20 @@ def _weigh_nested(layers, shape, *, ctx):
 
 
 def count_parameters(
-    config: ModelConfig, input_shape: Iterable[int], n_outputs: int, *, with_adapters: bool = False
+    config: ModelConfig,
+    input_shape: Iterable[int],
+    n_outputs: int,
+    *,
+    with_adapters: bool = False,
+    inputs: Mapping[str, Any] | None = None,
 ) -> int:
     """The number of parameters `workers.build.build_model` gives the config, counted
     without building it (nothing allocated, no torch); raises ConfigError where a layer
     cannot take its input. `with_adapters`: also the LoRA adapters fine-tuning adds
     (`workers.lora.prepare_finetune`), which wrap every target layer but the head."""
     shape = tuple(int(s) for s in input_shape)
-    output_shape(config, shape, n_outputs)  # raises ConfigError with paths
-    ctx = ShapeContext(n_outputs)
+    output_shape(config, shape, n_outputs, inputs=inputs)  # raises ConfigError with paths
+    ctx = ShapeContext(n_outputs, at_input=True, inputs=inputs)
     ctx.weigh_layers = partial(_weigh_nested, ctx=ctx)
     layers = config.model.layers
     per_layer, _ = _weigh(layers, shape, ctx)
@@ -687,11 +692,21 @@ def count_parameters(
     return n
 
 
-def output_shape(config: ModelConfig, input_shape: Iterable[int], n_outputs: int) -> Shape:
-    """The network's output shape; raises ConfigError when a layer cannot take its input."""
+def output_shape(
+    config: ModelConfig,
+    input_shape: Iterable[int],
+    n_outputs: int,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+) -> Shape:
+    """The network's output shape; raises ConfigError when a layer cannot take its input.
+    `inputs`: the manifest's description of token or categorical input."""
     problems: list[Problem] = []
     out = infer_shapes(
-        config.model.layers, tuple(input_shape), ShapeContext(n_outputs, at_input=True), problems
+        config.model.layers,
+        tuple(input_shape),
+        ShapeContext(n_outputs, at_input=True, inputs=inputs),
+        problems,
     )
     if out is None:
         raise ConfigError(problems)
@@ -725,7 +740,18 @@ def validate_for_dataset(
         problems.append(Problem(f"dataset '{slug}' lists no classes"))
         return problems
 
-    ctx = ShapeContext(n_out, dataset=slug, at_input=True)
+    inputs = manifest.get("inputs") or {}
+    first = config.model.layers[0].technique if config.model.layers else None
+    if inputs.get("kind") == "tokens" and first != "embedding":
+        # Token ids are names, not quantities: a layer that multiplies them learns nothing.
+        problems.append(
+            Problem(
+                f"dataset '{slug}' is text (token ids): start with embedding: {{dim: 64}}",
+                path="model.layers[0]",
+            )
+        )
+        return problems
+    ctx = ShapeContext(n_out, dataset=slug, at_input=True, inputs=inputs or None)
     out = infer_shapes(config.model.layers, shape, ctx, problems)
     shapes_ok = out is not None
     if out is not None:
@@ -800,7 +826,7 @@ def validate_for_dataset(
 
     # Only a config valid so far has a model to count.
     if limits.params is not None and shapes_ok and not problems:
-        n = count_parameters(config, shape, n_out)
+        n = count_parameters(config, shape, n_out, inputs=manifest.get("inputs"))
         if n > limits.params:
             problems.append(
                 Problem(f"has {n:,} parameters, more than the budget of {limits.params:,}", path="model")

@@ -66,6 +66,8 @@ def test_there_is_one_example_per_technique_family():
         "pretrain_lora_digits.yaml",
         "residual_cnn.yaml",
         "separable_cnn.yaml",
+        "text_lstm.yaml",
+        "text_transformer.yaml",
         "transformer_digits.yaml",
     ]
 

@@ -22,6 +22,7 @@ _ORDER = [
     "activations",
     "initialisers",
     "dense",
+    "embedding",
     "conv",
     "recurrent",
     "residual",

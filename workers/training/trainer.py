@@ -80,8 +80,8 @@ def _resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def _check_parameters(config: ModelConfig, input_shape, n_outputs: int, budget: Budget) -> int:
-    n_params = int(count_parameters(config, input_shape, n_outputs))
+def _check_parameters(config: ModelConfig, data: TrainData, budget: Budget) -> int:
+    n_params = int(count_parameters(config, data.input_shape, data.n_outputs, inputs=data.inputs))
     if budget.params is not None and n_params > budget.params:
         raise BudgetExceeded(
             BUDGET_PARAMETERS,
@@ -181,9 +181,9 @@ def train(
         no_model = False
         if plan.pretrain is not None:
             source = _pretrain_source(plan.pretrain_dataset, pretrain_data, data)
-            n_params = _check_parameters(config, source.input_shape, source.n_outputs, budget)
+            n_params = _check_parameters(config, source, budget)
             torch.manual_seed(plan.seed)
-            model = build_model(config, source.input_shape, source.n_outputs).to(dev)
+            model = build_model(config, source.input_shape, source.n_outputs, inputs=source.inputs).to(dev)
             pre_tensors, standardizer = to_device(
                 source,
                 seed=plan.pretrain.split_seed,
@@ -204,9 +204,9 @@ def train(
                 )
                 no_model = True
         else:
-            n_params = _check_parameters(config, data.input_shape, data.n_outputs, budget)
+            n_params = _check_parameters(config, data, budget)
             torch.manual_seed(plan.seed)
-            model = build_model(config, data.input_shape, data.n_outputs).to(dev)
+            model = build_model(config, data.input_shape, data.n_outputs, inputs=data.inputs).to(dev)
 
         # Pre-trained inputs keep the pre-training normalisation, as a backbone expects.
         tensors, standardizer = to_device(
