@@ -2,8 +2,9 @@
 competition's own), its reveal copied: participants see no change."""
 
 import django.db.models.deletion
-import podium.competitions.models
 from django.db import migrations, models
+
+import podium.competitions.models
 
 
 def one_phase_per_competition(apps, schema_editor):
