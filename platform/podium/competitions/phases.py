@@ -68,9 +68,16 @@ class PhaseView:
     def late_entries(self) -> bool:
         return self.phase.late_entries
 
+    is_last: bool = True
+
     @property
     def private_revealed_at(self) -> dt.datetime | None:
-        return self.phase.private_revealed_at
+        """The phase's reveal; the last phase's board is the competition's final one, so the
+        competition's reveal (as before phases) reveals it too."""
+        own = self.phase.private_revealed_at
+        if own is None and self.is_last:
+            return self.competition.private_revealed_at
+        return own
 
     @property
     def higher_is_better(self) -> bool:

@@ -314,3 +314,11 @@ def competition_phase(
         f"{', '.join(repr(v.slug) for v in views)}.",
         code="unknown_phase",
     )
+
+
+def submission_phase(submission) -> PhaseView:
+    """The phase an entry belongs to, with its settings resolved."""
+    for view in competition_phases(submission.competition):
+        if view.pk == submission.phase_id:
+            return view
+    raise NotFound(f"Submission #{submission.pk} names a phase its competition does not have.")
