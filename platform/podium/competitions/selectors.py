@@ -283,17 +283,17 @@ def sample_submission_for(*, competition: Competition) -> bytes:
 
 def competition_phases(competition: Competition) -> list[PhaseView]:
     """The competition's phases with their settings resolved (competitions.phases), in order.
-    Loaded once per competition instance: a request that asks twice runs one query."""
-    cached = getattr(competition, "_phase_views", None)
-    if cached is None:
+    The rows are loaded once per competition instance (a request that asks twice runs one
+    query); the settings are resolved on every call, from the competition as it is now."""
+    rows = getattr(competition, "_phase_rows", None)
+    if rows is None:
         rows = list(
             Phase.objects.filter(competition=competition).select_related("dataset").order_by("number")
         )
-        for row in rows:
-            row.competition = competition
-        cached = phase_views(competition, rows)
-        competition._phase_views = cached
-    return cached
+        competition._phase_rows = rows
+    for row in rows:
+        row.competition = competition
+    return phase_views(competition, rows)
 
 
 def competition_phase(

@@ -16,7 +16,7 @@ from django.http import Http404
 
 from podium.accounts.models import User
 from podium.competitions.phases import INHERITED, PhaseView
-from podium.competitions.selectors import competition_phase, competition_phases
+from podium.competitions.selectors import competition_phase, competition_phases  # noqa: F401  (the API's too)
 from podium.leaderboards.models import BoardEntry
 from podium.leaderboards.rows import aware
 from podium.leaderboards.services import final_picks_effective

@@ -385,7 +385,7 @@ def board_reveal(
             Competition.objects.filter(pk=competition.pk).update(**competition_changes)
         result = Reveal(revealed_now=True, closed_now=closes)
     competition.refresh_from_db(fields=["ends_at", "private_revealed_at"])
-    competition._phase_views = None
+    competition._phase_rows = None
     return result
 
 

@@ -90,13 +90,13 @@ def submissions_shown(submissions, *, user) -> list[Submission]:
     The instances are display copies from then on: Submission.save refuses them."""
     shown = list(submissions)
     now = timezone.now()
-    views: dict[int, list[PhaseView]] = {}  # one phases query per competition, not per entry
+    views: dict[int, list] = {}  # one phases query per competition, not per entry
     for submission in shown:
         competition = submission.competition
         if competition.pk in views:
-            competition._phase_views = views[competition.pk]
+            competition._phase_rows = views[competition.pk]
         phase = submission_phase(submission)
-        views[competition.pk] = competition._phase_views
+        views[competition.pk] = competition._phase_rows
         if public_scores_withheld(competition=competition, user=user, phase=phase) and not submission.is_late:
             submission.public_score = submission.public_ci_low = submission.public_ci_high = None
             submission.scores_withheld = True

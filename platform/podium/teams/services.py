@@ -35,7 +35,7 @@ def _check_joined(*, competition: Competition, user) -> None:
 
 
 def _check_open(*, competition: Competition, now: datetime) -> None:
-    if now >= competition.ends_at:
+    if competition.ends_at is not None and now >= competition.ends_at:  # no end: always open
         raise ApplicationError(
             f"The competition '{competition.slug}' closed at {competition.ends_at:%Y-%m-%d %H:%M} UTC; "
             "teams can no longer change.",

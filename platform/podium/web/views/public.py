@@ -22,7 +22,7 @@ def home(request):
     for competition in selectors.competition_list(user=request.user):
         groups[phase(competition)].append(competition)
     groups["upcoming"].sort(key=lambda c: c.starts_at)
-    groups["open"].sort(key=lambda c: c.ends_at)
+    groups["open"].sort(key=lambda c: (c.ends_at is None, c.ends_at or c.starts_at))  # no end: last
     sections = [
         ("open", "Open now", "Deadline soonest first."),
         ("upcoming", "Upcoming", "Opening soon."),
