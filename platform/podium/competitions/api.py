@@ -121,7 +121,7 @@ class CompetitionDetailOutput(CompetitionListOutput):
             },
             "pretrain_datasets": [d.slug for d in obj.pretrain_datasets.all()],
             "merger_deadline": obj.merger_deadline.isoformat() if obj.merger_deadline else None,
-            "ends_at": obj.ends_at.isoformat(),
+            "ends_at": obj.ends_at.isoformat() if obj.ends_at else None,  # none: a permanent benchmark
         }
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from podium.competitions import api
+from podium.competitions import api, phases_api
 
 app_name = "competitions"
 
@@ -12,6 +12,13 @@ urlpatterns = [
     # The CLI's name for the same listing.
     path("competitions/<slug:slug>/files/", api.CompetitionFilesApi.as_view(), name="files"),
     path("competitions/<slug:slug>/data/<str:name>", api.CompetitionDataFileApi.as_view(), name="data-file"),
+    path("competitions/<slug:slug>/phases/", phases_api.PhaseListApi.as_view(), name="phases"),
+    path("competitions/<slug:slug>/phases/<slug:phase>/", phases_api.PhaseDetailApi.as_view(), name="phase"),
+    path(
+        "competitions/<slug:slug>/phases/<slug:phase>/close/",
+        phases_api.PhaseCloseApi.as_view(),
+        name="phase-close",
+    ),
     path("datasets/", api.DatasetListCreateApi.as_view(), name="datasets"),
     path("datasets/<slug:slug>/", api.DatasetDetailApi.as_view(), name="dataset-detail"),
     path("datasets/<slug:slug>/manifest/", api.DatasetManifestApi.as_view(), name="dataset-manifest"),

@@ -435,12 +435,18 @@ def phase_create(
     _phase_validate(competition, phase, existing)
     phase.save()
     if dataset is not None:
-        _answer_key_store(
-            phase,
-            dataset=dataset,
-            seed=split_seed,
-            public_fraction=competition.public_fraction if public_fraction is None else public_fraction,
-        )
+        phase_build_answer_key(phase=phase)
+    return phase
+
+
+@transaction.atomic
+def phase_build_answer_key(*, phase: Phase) -> Phase:
+    """Fix a phase's own test split: its dataset's hidden labels, partitioned by its seed and
+    public fraction (the competition's when it sets none). Called once, when the phase is made."""
+    fraction = (
+        phase.public_fraction if phase.public_fraction is not None else phase.competition.public_fraction
+    )
+    _answer_key_store(phase, dataset=phase.dataset, seed=phase.split_seed, public_fraction=fraction)
     return phase
 
 
