@@ -28,7 +28,9 @@ def make_entry(
     from podium.submissions.models import Status, Submission
 
     phase = phase or competition.phases.get(number=1)
-    submission = make_submission(competition, user, team=team, status=Status.QUEUED, phase=phase, is_late=late)
+    submission = make_submission(
+        competition, user, team=team, status=Status.QUEUED, phase=phase, is_late=late
+    )
     if at is not None:
         Submission.objects.filter(pk=submission.pk).update(created_at=at)
         submission.refresh_from_db()

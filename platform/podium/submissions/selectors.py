@@ -40,7 +40,7 @@ def competition_for_submissions(*, slug: str, user) -> Competition:
 
 
 def submissions_visible_to(*, user) -> QuerySet[Submission]:
-    qs = Submission.objects.select_related("competition", "user", "team")
+    qs = Submission.objects.select_related("competition", "phase", "user", "team")
     if _is_admin(user):
         return qs
     if user is None or not user.is_authenticated:

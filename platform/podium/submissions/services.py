@@ -113,7 +113,7 @@ def submission_create(
 
     submission = Submission(
         competition=competition,
-        phase_id=view.pk,
+        phase=view.phase,
         is_late=late,
         user=user,
         team_id=entrant.team_id,
