@@ -200,7 +200,9 @@ def window_problems(competition, phases) -> list[Problem]:
                     f"({_fmt(competition.starts_at)}).",
                 )
             )
-        if competition.ends_at is not None and (end is None or end > competition.ends_at):
+        if competition.ends_at is not None and (
+            end is None and last or end is not None and end > competition.ends_at
+        ):
             problems.append(
                 Problem(
                     path=f"phases[{i}].ends_at",
