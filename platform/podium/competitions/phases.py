@@ -68,7 +68,7 @@ class PhaseView:
     def late_entries(self) -> bool:
         return self.phase.late_entries
 
-    is_last: bool = True
+    is_last: bool  # the last phase's board is the competition's final one
 
     @property
     def private_revealed_at(self) -> dt.datetime | None:
@@ -144,7 +144,14 @@ def phase_views(competition, phases) -> list[PhaseView]:
     for phase, (start, end) in zip(ordered, windows(competition, ordered), strict=True):
         settings = {name: _resolved(getattr(phase, name), getattr(competition, name)) for name in INHERITED}
         views.append(
-            PhaseView(phase=phase, competition=competition, starts_at=start, ends_at=end, **settings)
+            PhaseView(
+                phase=phase,
+                competition=competition,
+                starts_at=start,
+                ends_at=end,
+                is_last=phase is ordered[-1],
+                **settings,
+            )
         )
     return views
 
