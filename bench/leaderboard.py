@@ -111,6 +111,9 @@ def fill(n_users: int, per_user: int, seed: int):
         ends_at=now + timedelta(days=30),
         daily_limit=100,
     )
+    from podium.competitions.services import phase_create_default
+
+    phase = phase_create_default(competition=competition)
     with connection.cursor() as cur:
         insert_generated(
             cur,
@@ -153,6 +156,7 @@ def fill(n_users: int, per_user: int, seed: int):
             Submission,
             {
                 "competition_id": "%(c)s",
+                "phase_id": "%(p)s",
                 "user_id": "uid",
                 "kind": "'predictions'",
                 "status": "'scored'",
@@ -176,7 +180,13 @@ def fill(n_users: int, per_user: int, seed: int):
                      %(start)s::timestamptz + random() * %(span)s * interval '1 second' AS at
               FROM a
             ) AS generated""",
-            {"c": competition.pk, "per": per_user, "start": start, "span": (now - start).total_seconds()},
+            {
+                "c": competition.pk,
+                "p": phase.pk,
+                "per": per_user,
+                "start": start,
+                "span": (now - start).total_seconds(),
+            },
         )
         for _, definition in index_defs:
             cur.execute(definition)
@@ -186,7 +196,7 @@ def fill(n_users: int, per_user: int, seed: int):
 
 BOARD_FILL = """
 INSERT INTO leaderboards_boardentry
-  (competition_id, user_id, team_id, score, rank_key, submission_id, submitted_at, ci_low, ci_high,
+  (competition_id, phase_id, late, user_id, team_id, score, rank_key, submission_id, submitted_at, ci_low, ci_high,
    entry_count, last_submitted_at, private_score, private_rank_key, private_submission_id,
    private_submitted_at, updated_at)
 WITH ranked AS (
@@ -199,7 +209,7 @@ WITH ranked AS (
   SELECT DISTINCT ON (user_id) user_id, id, private_score, created_at
   FROM ranked WHERE rn <= %(k)s ORDER BY user_id, private_score DESC, created_at, id
 )
-SELECT %(c)s, b.user_id, NULL, b.public_score, -b.public_score, b.id, b.created_at, b.public_ci_low,
+SELECT %(c)s, %(p)s, false, b.user_id, NULL, b.public_score, -b.public_score, b.id, b.created_at, b.public_ci_low,
        b.public_ci_high, b.n, b.last_at, p.private_score, -p.private_score, p.id, p.created_at, now()
 FROM ranked b JOIN picks p ON p.user_id = b.user_id WHERE b.rn = 1
 """
@@ -239,13 +249,15 @@ def main() -> None:
         t0 = time.perf_counter()
         competition, user_ids, key, ApiToken, hash_token_key = fill(args.users, args.per_user, args.seed)
         with connection.cursor() as cur:
-            cur.execute(BOARD_FILL, {"c": competition.pk, "k": competition.max_final_picks})
+            phase_id = competition.phases.get().pk
+            cur.execute(BOARD_FILL, {"c": competition.pk, "p": phase_id, "k": competition.max_final_picks})
         # What autovacuum does on a live database: statistics and the visibility map.
         with connection.cursor() as cur:
             cur.execute("VACUUM ANALYZE")
         fill_s = time.perf_counter() - t0
 
         from podium.competitions.models import Competition
+        from podium.competitions.services import phase_create_default
         from podium.leaderboards.models import BoardEntry
         from podium.leaderboards.selectors import board_rank_of
         from podium.leaderboards.services import board_rebuild, board_record_score
@@ -256,7 +268,9 @@ def main() -> None:
         fields = ["score", "submission_id", "entry_count", "private_score", "private_submission_id"]
         for uid in random.Random(1).sample(user_ids, 20):
             bulk = BoardEntry.objects.values(*fields).get(competition=competition, user_id=uid)
-            board_rebuild(entrant=Entrant(competition_id=competition.pk, user_id=uid, team_id=None))
+            board_rebuild(
+                entrant=Entrant(competition_id=competition.pk, user_id=uid, team_id=None, phase_id=phase_id)
+            )
             again = BoardEntry.objects.values(*fields).get(competition=competition, user_id=uid)
             assert bulk == again, (uid, bulk, again)
 
@@ -341,6 +355,7 @@ def main() -> None:
             starts_at=competition.starts_at,
             ends_at=competition.ends_at,
         )
+        phase_create_default(competition=empty)
         empty_url = base.replace(competition.slug, empty.slug)
         floor_ms = []
         for _ in range(100):
@@ -356,6 +371,7 @@ def main() -> None:
             public = round(rng.uniform(0.5, 0.95), 4)
             s = Submission.objects.create(
                 competition=competition,
+                phase_id=phase_id,
                 user_id=uid,
                 kind="predictions",
                 status="scored",
