@@ -27,7 +27,7 @@ class PhaseOutput(serializers.Serializer):
     number = serializers.IntegerField()
     title = serializers.CharField()
     description = serializers.CharField()
-    status = serializers.ChoiceField(choices=["upcoming", "open", "late", "closed"])
+    status = serializers.CharField(help_text="upcoming, open, late (taking late entries) or closed.")
     current = serializers.BooleanField(
         help_text="Where entries go and which board is shown when none is named."
     )
@@ -106,13 +106,20 @@ class PhaseUpdateInput(PhaseWriteInput):
     title = serializers.CharField(max_length=200, required=False)
 
 
-class IsStaffOrReadOnly(permissions.BasePermission):
+class IsStaff(permissions.BasePermission):
     message = "Only staff may create, change or close phases."
 
     def has_permission(self, request, view):
-        if request.method in permissions.SAFE_METHODS:
-            return True
         return bool(request.user and request.user.is_authenticated and request.user.is_staff)
+
+
+class _PhaseView(APIView):
+    # Reads are public (the competition's own visibility applies), writes are staff's; said
+    # per method so that the schema documents reads as needing no authentication.
+    def get_permissions(self):
+        if self.request is not None and self.request.method in permissions.SAFE_METHODS:
+            return [permissions.AllowAny()]
+        return [IsStaff()]
 
 
 def _dataset(slug: str, version: int | None) -> Dataset:
@@ -134,10 +141,8 @@ def _phases_answer(competition, *, code=status.HTTP_200_OK) -> Response:
     return Response([phase_out(v, current=current, now=now) for v in views], status=code)
 
 
-class PhaseListApi(APIView):
+class PhaseListApi(_PhaseView):
     """GET the competition's phases (which is current, the windows); POST (staff) adds one after the last."""
-
-    permission_classes = [IsStaffOrReadOnly]
 
     @extend_schema(responses=PhaseOutput(many=True))
     def get(self, request, slug: str):
@@ -164,10 +169,8 @@ def _phase_answer(competition, phase_slug: str, *, code=status.HTTP_200_OK) -> R
     return Response(phase_out(view, current=current, now=now), status=code)
 
 
-class PhaseDetailApi(APIView):
+class PhaseDetailApi(_PhaseView):
     """GET one phase (404 naming the phases for an unknown one); PATCH (staff) changes it."""
-
-    permission_classes = [IsStaffOrReadOnly]
 
     @extend_schema(responses=PhaseOutput)
     def get(self, request, slug: str, phase: str):
@@ -190,7 +193,7 @@ class PhaseDetailApi(APIView):
 class PhaseCloseApi(APIView):
     """POST (staff): end an open phase now (a rolling benchmark included). 409 when it is not open."""
 
-    permission_classes = [IsStaffOrReadOnly]
+    permission_classes = [IsStaff]
 
     @extend_schema(request=None, responses={200: PhaseOutput, **error_responses(409)})
     def post(self, request, slug: str, phase: str):

@@ -257,7 +257,7 @@ def _test_ids(dataset: Dataset) -> list[str]:
         return [r[position] for r in reader if r]
 
 
-def sample_submission_for(*, competition: Competition) -> bytes:
+def sample_submission_for(*, competition: Competition, dataset: Dataset | None = None) -> bytes:
     """A valid predictions file in this competition's format (its metric decides the columns).
 
     The dataset's stored sample follows the dataset's default metric, which a competition
@@ -267,13 +267,12 @@ def sample_submission_for(*, competition: Competition) -> bytes:
 
     from datasets.formats import sample_submission
 
-    test_file = competition.dataset.files.filter(name="test.csv").values_list("sha256", flat=True).first()
+    dataset = dataset or competition.dataset  # a phase with its own test split passes its dataset
+    test_file = dataset.files.filter(name="test.csv").values_list("sha256", flat=True).first()
     key = f"podium:sample-submission:{competition.metric}:{test_file}"
     data = cache.get(key)
     if data is None:
-        data = sample_submission(
-            competition.dataset.manifest, competition.metric, _test_ids(competition.dataset)
-        )
+        data = sample_submission(dataset.manifest, competition.metric, _test_ids(dataset))
         cache.set(key, data, 3600)
     return data
 

@@ -229,3 +229,27 @@ def test_a_phase_with_its_own_test_split_is_scored_on_it(alice, alice_api, broke
     want = sum(predicted[r["id"]] == r["target"] for r in public) / len(public)
     assert entry.phase_id == phase.pk and entry.public_score == pytest.approx(want, abs=1e-12)
     assert len(public) == phase.n_public
+
+
+def test_a_phase_on_another_dataset_serves_its_files_and_scores_its_ids(alice, alice_api, broker):
+    """A final phase on another dataset: its files on the data API and its test ids in entries."""
+    competition = make_competition(slug="two-sets", dataset="iris")
+    Phase.objects.filter(competition=competition).update(ends_at=timezone.now() - timedelta(minutes=1))
+    wine = make_dataset("wine")
+    services.phase_create(competition=competition, slug="final", title="Final", dataset=wine)
+    make_participations(competition, alice)
+    listing = alice_api.get(f"/api/competitions/{competition.slug}/data/").json()
+    assert listing["dataset"]["slug"] == "wine"
+    dev = alice_api.get(f"/api/competitions/{competition.slug}/data/", {"phase": "main"}).json()
+    assert dev["dataset"]["slug"] == "iris"
+    sample = alice_api.get(f"/api/competitions/{competition.slug}/data/sample_submission.csv")
+    assert sample.status_code == 200
+    body = b"".join(sample.streaming_content) if sample.streaming else sample.content
+    answer = post(alice_api, competition, body)
+    assert answer.status_code == 201, answer.content
+    run_delivered(broker)
+    entry = Submission.objects.get(pk=answer.json()["id"])
+    assert entry.status == "scored" and entry.phase.slug == "final"
+    iris_body = predictions_csv(competition)  # iris ids: not this phase's
+    refused = post(alice_api, competition, iris_body)
+    assert refused.status_code == 400 and refused.json()["problems"]
