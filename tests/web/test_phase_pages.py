@@ -65,6 +65,17 @@ def test_the_submit_tab_says_where_entries_go(client, phased, alice):
     assert 'data-testid="submit-phase"' in page and "Final round" in page
 
 
+def test_my_entries_of_every_phase_with_their_rows_polled(client, phased, alice):
+    comp, development, final = phased
+    make_entry(comp, alice, 0.4321, phase=development)
+    make_entry(comp, alice, 0.8765, phase=final)
+    client.force_login(alice)
+    for url in ("/c/iris-cup/submissions/", "/c/iris-cup/submissions/rows/"):
+        answer = client.get(url)
+        assert answer.status_code == 200, url
+        assert "0.4321" in answer.content.decode() and "0.8765" in answer.content.decode()
+
+
 def test_a_permanent_benchmark_says_it_has_no_end(client, alice):
     comp = competition(slug="bench")
     services.competition_update(competition=comp, ends_at=None)
