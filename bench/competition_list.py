@@ -56,7 +56,7 @@ def fill() -> None:
     from django.utils import timezone
 
     from podium.accounts.models import User
-    from podium.competitions.models import Competition, Participation
+    from podium.competitions.models import Competition, Participation, Phase
     from podium.competitions.services import dataset_import_builtin
     from podium.submissions.models import Submission
 
@@ -78,6 +78,10 @@ def fill() -> None:
     )
     User.objects.bulk_create(User(username=f"u{i}", password="!") for i in range(N_USERS))
     comp_ids = list(Competition.objects.values_list("pk", flat=True))
+    Phase.objects.bulk_create(
+        Phase(competition_id=c, number=1, slug="main", title="Main phase") for c in comp_ids
+    )
+    phase_of = dict(Phase.objects.values_list("competition_id", "pk"))
     user_ids = list(User.objects.values_list("pk", flat=True))
     joins = [(c, u) for u in user_ids for c in rng.sample(comp_ids, JOINS_PER_USER)]
     Participation.objects.bulk_create(
@@ -86,7 +90,13 @@ def fill() -> None:
     statuses = ["scored", "scored", "scored", "failed", "queued"]
     Submission.objects.bulk_create(
         (
-            Submission(competition_id=c, user_id=u, kind="predictions", status=rng.choice(statuses))
+            Submission(
+                competition_id=c,
+                phase_id=phase_of[c],
+                user_id=u,
+                kind="predictions",
+                status=rng.choice(statuses),
+            )
             for c, u in joins
             for _ in range(ENTRIES_PER_JOIN)
         ),

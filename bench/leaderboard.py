@@ -130,6 +130,9 @@ def fill(n_users: int, per_user: int, seed: int, columns: list[str]):
         ends_at=now + timedelta(days=30),
         daily_limit=100,
     )
+    from podium.competitions.services import phase_create_default
+
+    phase = phase_create_default(competition=competition)
     with connection.cursor() as cur:
         insert_generated(
             cur,
@@ -172,6 +175,7 @@ def fill(n_users: int, per_user: int, seed: int, columns: list[str]):
             Submission,
             {
                 "competition_id": "%(c)s",
+                "phase_id": "%(p)s",
                 "user_id": "uid",
                 "kind": "'predictions'",
                 "status": "'scored'",
@@ -196,7 +200,13 @@ def fill(n_users: int, per_user: int, seed: int, columns: list[str]):
                      %(start)s::timestamptz + random() * %(span)s * interval '1 second' AS at
               FROM a
             ) AS generated""",
-            {"c": competition.pk, "per": per_user, "start": start, "span": (now - start).total_seconds()},
+            {
+                "c": competition.pk,
+                "p": phase.pk,
+                "per": per_user,
+                "start": start,
+                "span": (now - start).total_seconds(),
+            },
         )
         for _, definition in index_defs:
             cur.execute(definition)
@@ -206,7 +216,7 @@ def fill(n_users: int, per_user: int, seed: int, columns: list[str]):
 
 BOARD_FILL = """
 INSERT INTO leaderboards_boardentry
-  (competition_id, user_id, team_id, score, rank_key, submission_id, submitted_at, ci_low, ci_high,
+  (competition_id, phase_id, late, user_id, team_id, score, rank_key, submission_id, submitted_at, ci_low, ci_high,
    entry_count, last_submitted_at, private_score, private_rank_key, private_submission_id,
    private_submitted_at, updated_at, extra_scores, private_extra_scores)
 WITH ranked AS (
@@ -219,7 +229,7 @@ WITH ranked AS (
   SELECT DISTINCT ON (user_id) user_id, id, private_score, created_at, extra_scores
   FROM ranked WHERE rn <= %(k)s ORDER BY user_id, private_score DESC, created_at, id
 )
-SELECT %(c)s, b.user_id, NULL, b.public_score, -b.public_score, b.id, b.created_at, b.public_ci_low,
+SELECT %(c)s, %(p)s, false, b.user_id, NULL, b.public_score, -b.public_score, b.id, b.created_at, b.public_ci_low,
        b.public_ci_high, b.n, b.last_at, p.private_score, -p.private_score, p.id, p.created_at, now(),
        COALESCE((SELECT jsonb_object_agg(k, v -> 'public') FROM jsonb_each(b.extra_scores) AS e(k, v)), '{}'),
        COALESCE((SELECT jsonb_object_agg(k, v -> 'private') FROM jsonb_each(p.extra_scores) AS e(k, v)), '{}')
@@ -267,13 +277,15 @@ def main() -> None:
             args.users, args.per_user, args.seed, columns
         )
         with connection.cursor() as cur:
-            cur.execute(BOARD_FILL, {"c": competition.pk, "k": competition.max_final_picks})
+            phase_id = competition.phases.get().pk
+            cur.execute(BOARD_FILL, {"c": competition.pk, "p": phase_id, "k": competition.max_final_picks})
         # What autovacuum does on a live database: statistics and the visibility map.
         with connection.cursor() as cur:
             cur.execute("VACUUM ANALYZE")
         fill_s = time.perf_counter() - t0
 
         from podium.competitions.models import Competition
+        from podium.competitions.services import phase_create_default
         from podium.leaderboards.models import BoardEntry
         from podium.leaderboards.selectors import board_rank_of
         from podium.leaderboards.services import board_rebuild, board_record_score
@@ -292,7 +304,9 @@ def main() -> None:
         ]
         for uid in random.Random(1).sample(user_ids, 20):
             bulk = BoardEntry.objects.values(*fields).get(competition=competition, user_id=uid)
-            board_rebuild(entrant=Entrant(competition_id=competition.pk, user_id=uid, team_id=None))
+            board_rebuild(
+                entrant=Entrant(competition_id=competition.pk, user_id=uid, team_id=None, phase_id=phase_id)
+            )
             again = BoardEntry.objects.values(*fields).get(competition=competition, user_id=uid)
             assert bulk == again, (uid, bulk, again)
 
@@ -379,6 +393,7 @@ def main() -> None:
             starts_at=competition.starts_at,
             ends_at=competition.ends_at,
         )
+        phase_create_default(competition=empty)
         empty_url = base.replace(competition.slug, empty.slug)
         floor_ms = []
         for _ in range(100):
@@ -394,6 +409,7 @@ def main() -> None:
             public = round(rng.uniform(0.5, 0.95), 4)
             s = Submission.objects.create(
                 competition=competition,
+                phase_id=phase_id,
                 user_id=uid,
                 kind="predictions",
                 status="scored",

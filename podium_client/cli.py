@@ -6,7 +6,8 @@
     podium submit SLUG FILE          submit a predictions CSV
     podium submit SLUG --config X    submit a model config (YAML or JSON)
     podium status ID [--watch]       an entry's state, epochs and scores
-    podium leaderboard SLUG          the public board
+    podium leaderboard SLUG          the public board (--phase P, --late: a phase's, its late board)
+    podium phases SLUG               a competition's phases: windows, which is current
 
 PODIUM_URL and PODIUM_TOKEN override the saved login.
 """
@@ -142,14 +143,17 @@ def submit(
     ] = None,
     description: Annotated[str, typer.Option("--description", "-m")] = "",
     wait: Annotated[bool, typer.Option("--wait", "-w", help="Watch it until it is scored")] = False,
+    phase: Annotated[
+        str | None, typer.Option("--phase", "-p", help="A phase's slug (default: the current phase)")
+    ] = None,
 ) -> None:
-    """Submit a predictions CSV or a model config."""
+    """Submit a predictions CSV or a model config (to the current phase unless --phase names one)."""
     if (file is None) == (config is None):
         err.print("error: give either a predictions FILE or --config CONFIG")
         raise typer.Exit(2)
     try:
         with _client() as client:
-            entry = client.submit(slug, file=file, config=config, description=description)
+            entry = client.submit(slug, file=file, config=config, description=description, phase=phase)
             daily = (entry.get("limits") or {}).get("daily") or {}
             out.print(
                 f"Submitted entry [bold]#{entry['id']}[/bold] ({entry.get('kind')}): {entry.get('status')}"
@@ -241,12 +245,18 @@ def leaderboard(
     slug: str,
     private: Annotated[bool, typer.Option("--private", help="The private board (after the reveal)")] = False,
     page: Annotated[int | None, typer.Option(help="Page number")] = None,
+    phase: Annotated[
+        str | None, typer.Option("--phase", "-p", help="A phase's slug (default: the current phase)")
+    ] = None,
+    late: Annotated[
+        bool, typer.Option("--late", help="The phase's late board (entries after its end)")
+    ] = False,
 ) -> None:
-    """Show a competition's board."""
+    """Show a competition's board (a phase's, or its late board)."""
     board = "private" if private else "public"
     try:
         with _client(need_token=False) as client:
-            answer = client.leaderboard(slug, board=board, page=page)
+            answer = client.leaderboard(slug, board=board, page=page, phase=phase, late=late)
     except ApiError as exc:
         raise _fail(exc) from None
     except PodiumError as exc:
@@ -255,7 +265,9 @@ def leaderboard(
     # The ranking metric heads the score column; the competition's other metrics follow it.
     extra = [m["name"] for m in answer.get("extra_metrics", [])] if isinstance(answer, dict) else []
     metric = answer.get("metric", "score") if isinstance(answer, dict) else "score"
-    table = Table(title=f"{slug}: {board} leaderboard")
+    shown = (answer.get("phase") or {}).get("slug") if isinstance(answer, dict) else None
+    where = f"{slug}/{shown}" if shown and shown != "main" else slug
+    table = Table(title=f"{where}: {board} {'late ' if late else ''}leaderboard")
     table.add_column("rank", justify="right")
     table.add_column("participant")
     table.add_column(metric, justify="right")
@@ -272,5 +284,29 @@ def leaderboard(
             *(_score(others.get(name)) for name in extra),
             str(row.get("entry_count", "")),
             str(row.get("last_submitted_at") or "")[:16],
+        )
+    out.print(table)
+
+
+@app.command()
+def phases(slug: str) -> None:
+    """Show a competition's phases: windows, limits, which one is current."""
+    try:
+        with _client(need_token=False) as client:
+            listed = client.phases(slug)
+    except PodiumError as exc:
+        raise _fail(exc) from None
+    table = Table(title=f"{slug}: phases")
+    for column in ("#", "phase", "status", "starts", "ends", "daily", "late entries"):
+        table.add_column(column, justify="right" if column in ("#", "daily") else "left")
+    for p in listed:
+        table.add_row(
+            str(p.get("number")),
+            f"{p.get('slug')}{' (current)' if p.get('current') else ''}",
+            str(p.get("status")),
+            str(p.get("starts_at") or "")[:16],
+            str(p.get("ends_at") or "no end")[:16],
+            str(p.get("daily_limit")),
+            "yes" if p.get("late_entries") else "no",
         )
     out.print(table)

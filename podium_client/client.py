@@ -115,8 +115,10 @@ class PodiumClient:
         file: str | Path | None = None,
         config: str | Path | None = None,
         description: str = "",
+        phase: str | None = None,
     ) -> dict:
-        """Submit a predictions CSV (`file`) or a model config (`config`, YAML or JSON)."""
+        """Submit a predictions CSV (`file`) or a model config (`config`, YAML or JSON), to
+        `phase` (a phase's slug; none: the current phase)."""
         if (file is None) == (config is None):
             raise PodiumError("submit exactly one of a predictions file or a model config")
         field, path = ("file", Path(file)) if file is not None else ("config", Path(config))
@@ -132,7 +134,7 @@ class PodiumClient:
         return self.http.json(
             "POST",
             f"/api/competitions/{slug}/submissions/",
-            data={"description": description},
+            data={"description": description, **({"phase": phase} if phase else {})},
             files_factory=files,
             idempotent=False,
         )
@@ -186,8 +188,24 @@ class PodiumClient:
             time.sleep(interval)
 
     # --- leaderboards -----------------------------------------------------
-    def leaderboard(self, slug: str, *, board: str = "public", page: int | None = None) -> dict:
+    def leaderboard(
+        self,
+        slug: str,
+        *,
+        board: str = "public",
+        page: int | None = None,
+        phase: str | None = None,
+        late: bool = False,
+    ) -> dict:
+        """A board page: `phase` (a slug; none: the current phase), `late`: its late board."""
         params: dict[str, Any] = {"board": board}
         if page is not None:
             params["page"] = page
+        if phase:
+            params["phase"] = phase
+        if late:
+            params["late"] = "true"
         return self.http.json("GET", f"/api/competitions/{slug}/leaderboard/", params=params)
+
+    def phases(self, slug: str) -> list[dict]:
+        return self.http.json("GET", f"/api/competitions/{slug}/phases/")

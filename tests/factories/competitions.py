@@ -60,7 +60,11 @@ def make_bare_competition(**fields):
         max_final_picks=2,
     )
     values.update(fields)
-    return Competition.objects.create(**values)
+    from podium.competitions.services import phase_create_default
+
+    competition = Competition.objects.create(**values)
+    phase_create_default(competition=competition)
+    return competition
 
 
 def make_participations(competition, *users) -> None:

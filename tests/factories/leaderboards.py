@@ -19,13 +19,19 @@ def make_entry(
     team=None,
     record=True,
     extra_scores=None,
+    phase=None,
+    late=False,
 ):
     """A submission in `status` (scored: with `public`/`private` scores and the interval `ci`),
-    created at `at`, and its board row brought up to date unless `record` is False."""
+    created at `at`, in `phase` (default: the first; `late`: after its end), and its board row
+    brought up to date unless `record` is False."""
     from podium.leaderboards.services import board_record_entry, board_record_score
     from podium.submissions.models import Status, Submission
 
-    submission = make_submission(competition, user, team=team, status=Status.QUEUED)
+    phase = phase or competition.phases.get(number=1)
+    submission = make_submission(
+        competition, user, team=team, status=Status.QUEUED, phase=phase, is_late=late
+    )
     if at is not None:
         Submission.objects.filter(pk=submission.pk).update(created_at=at)
         submission.refresh_from_db()

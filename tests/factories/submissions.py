@@ -26,6 +26,8 @@ def make_submission(competition, user, **fields):
     from podium.submissions.models import Kind, Submission
 
     fields.setdefault("kind", Kind.PREDICTIONS)
+    if "phase" not in fields and "phase_id" not in fields:
+        fields["phase"] = competition.phases.get(number=1)
     return Submission.objects.create(competition=competition, user=user, **fields)
 
 

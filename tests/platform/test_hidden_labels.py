@@ -174,6 +174,7 @@ def seeded(alice, bob, admin_user):
                 competition_join(competition=competition, user=user)
             sub = Submission(
                 competition=competition,
+                phase=competition.phases.get(number=1),
                 user=user,
                 kind="predictions",
                 status=Status.SCORED,

@@ -192,3 +192,42 @@ def test_submit_needs_exactly_one_of_file_or_config(cli, joined, tmp_path):
     result = cli("submit", joined.slug)
     assert result.exit_code == 2
     assert "give either a predictions FILE or --config CONFIG" in result.output
+
+
+def test_phases_and_the_phase_option_of_submit_and_leaderboard(cli, joined, tmp_path):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from podium.competitions import services
+    from podium.submissions.models import Submission
+
+    services.phase_update(
+        phase=joined.phases.get(),
+        slug="development",
+        title="Development",
+        ends_at=timezone.now() - timedelta(minutes=1),
+        late_entries=True,
+    )
+    services.phase_create(competition=joined, slug="final", title="Final")
+    listed = cli("phases", joined.slug)
+    assert listed.exit_code == 0, listed.output
+    assert "development" in listed.output and "final (current)" in listed.output
+
+    path = tmp_path / "preds.csv"
+    path.write_bytes(predictions_csv(iris_truth()))
+    late = cli("submit", joined.slug, path, "--phase", "development")
+    assert late.exit_code == 0, late.output
+    assert Submission.objects.get().phase.slug == "development" and Submission.objects.get().is_late
+    current = cli("submit", joined.slug, path)
+    assert current.exit_code == 0, current.output
+    assert Submission.objects.latest("id").phase.slug == "final"
+
+    unknown = cli("submit", joined.slug, path, "--phase", "nope")
+    assert unknown.exit_code == 1
+    assert "has no phase 'nope'; its phases are 'development', 'final'" in unknown.output
+    assert Submission.objects.count() == 2
+
+    board = cli("leaderboard", joined.slug, "--phase", "development", "--late")
+    assert board.exit_code == 0, board.output
+    assert "iris-cli/development: public late leaderboard" in board.output

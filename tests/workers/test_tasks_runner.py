@@ -47,6 +47,7 @@ def queued_entry(competition, user, config_text: str):
     config = parse_config(config_text)
     entry = Submission.objects.create(
         competition=competition,
+        phase=competition.phases.get(number=1),
         user=user,
         kind=Kind.CONFIG,
         status=Status.QUEUED,

@@ -11,6 +11,7 @@ import inspect
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -19,7 +20,8 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from podium.competitions import services
 from podium.competitions.forms import FROZEN_AFTER_CREATION, CompetitionAdminForm, DatasetUploadForm
-from podium.competitions.models import Competition, Dataset, DatasetFile, Participation
+from podium.competitions.models import Competition, Dataset, DatasetFile, Participation, Phase
+from podium.competitions.phases import window_problems
 from podium.competitions.upload_handlers import install_capped_handler
 from podium.params import AdminQueryInitial
 
@@ -154,6 +156,68 @@ class ParticipationInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+class PhaseInlineFormSet(BaseInlineFormSet):
+    """The phases as one set: the windows checked together, with the API's rules
+    (competitions.phases.window_problems); a phase's test split fixed once it exists."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        kept = []
+        for form in self.forms:
+            if not form.cleaned_data or form.cleaned_data.get("DELETE"):
+                if (
+                    form.instance.pk
+                    and form.cleaned_data.get("DELETE")
+                    and form.instance.submissions.exists()
+                ):
+                    raise ValidationError(f"Phase '{form.instance.slug}' has entries: it cannot be deleted.")
+                continue
+            if form.instance.pk and {"dataset", "split_seed", "public_fraction"} & set(form.changed_data):
+                raise ValidationError(
+                    f"Phase '{form.instance.slug}': its test split (dataset, split seed, public fraction) is "
+                    "fixed once it exists; add a new phase instead."
+                )
+            kept.append(form.instance)
+        slugs = [p.slug for p in kept]
+        duplicated = sorted({s for s in slugs if slugs.count(s) > 1})
+        if duplicated:
+            raise ValidationError(f"Two phases share the slug {', '.join(duplicated)}.")
+        numbers = [p.number for p in kept]
+        if len(set(numbers)) != len(numbers):
+            raise ValidationError("Two phases share a number: number them 1, 2, … in order.")
+        if not kept:
+            raise ValidationError("A competition needs at least one phase.")
+        problems = window_problems(self.instance, kept)
+        if problems:
+            raise ValidationError([p.message for p in problems])
+
+
+class PhaseInline(admin.StackedInline):
+    model = Phase
+    formset = PhaseInlineFormSet
+    extra = 0
+    fields = [
+        ("number", "slug", "title"),
+        "description",
+        ("starts_at", "ends_at", "late_entries"),
+        ("daily_limit", "total_limit", "max_final_picks"),
+        ("accepts_predictions", "accepts_configs"),
+        ("budget_epochs", "budget_params", "budget_seconds"),
+        ("dataset", "split_seed", "public_fraction"),
+        ("answer_key_info", "private_revealed_at"),
+    ]
+    readonly_fields = ["answer_key_info", "private_revealed_at"]
+
+    @admin.display(description="Own answer key")
+    def answer_key_info(self, obj):
+        # Never the key itself, not even to staff: its fingerprint, or where the phase is scored.
+        if not obj or not obj.answer_key_sha256:
+            return "the competition's"
+        return format_html("sha256 <code>{}</code>", obj.answer_key_sha256)
+
+
 @admin.register(Competition)
 class CompetitionAdmin(AdminQueryInitial, admin.ModelAdmin):
     form = CompetitionAdminForm
@@ -162,7 +226,18 @@ class CompetitionAdmin(AdminQueryInitial, admin.ModelAdmin):
     search_fields = ["slug", "title"]
     filter_horizontal = ["pretrain_datasets"]
     readonly_fields = ["task_type", "higher_is_better", "n_public", "n_private", "answer_key_info"]
-    inlines = [ParticipationInline]
+    inlines = [PhaseInline, ParticipationInline]
+
+    def get_inlines(self, request, obj):
+        # A new competition gets its first phase from competition_create; more are added after.
+        return self.inlines if obj is not None else [ParticipationInline]
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        if formset.model is Phase:
+            for phase in formset.new_objects:
+                if phase.dataset_id is not None:
+                    services.phase_build_answer_key(phase=phase)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None:

@@ -124,7 +124,7 @@ class CompetitionDetailOutput(CompetitionListOutput):
             },
             "pretrain_datasets": [d.slug for d in obj.pretrain_datasets.all()],
             "merger_deadline": obj.merger_deadline.isoformat() if obj.merger_deadline else None,
-            "ends_at": obj.ends_at.isoformat(),
+            "ends_at": obj.ends_at.isoformat() if obj.ends_at else None,  # none: a permanent benchmark
             "scoring": scoring_rules(obj),
         }
 
@@ -267,12 +267,18 @@ class CompetitionJoinApi(APIView):
         return Response(CompetitionDetailOutput(competition).data, status=status.HTTP_200_OK)
 
 
+PHASE_PARAMETER = OpenApiParameter(
+    "phase", str, description="A phase's slug (its own test split's files); none: the current phase."
+)
+
+
 class CompetitionDataApi(APIView):
     """The dataset card, the participant-facing files and the manifest (hidden files never listed)."""
 
     permission_classes = [permissions.AllowAny]
 
     @extend_schema(
+        parameters=[PHASE_PARAMETER],
         responses=inline_serializer(
             "CompetitionData",
             {
@@ -282,11 +288,14 @@ class CompetitionDataApi(APIView):
                 "files": CompetitionFileOutput(many=True),
                 "can_download": serializers.BooleanField(),
             },
-        )
+        ),
     )
     def get(self, request, slug: str):
         competition = selectors.competition_get(slug=slug, user=request.user)
-        dataset = competition.dataset
+        # A phase with its own test split has its own files (`?phase=`; none: the current phase).
+        dataset = selectors.competition_phase(
+            competition=competition, slug=request.query_params.get("phase")
+        ).dataset
         files = selectors.dataset_public_files(dataset=dataset)
         return Response(
             {
@@ -313,17 +322,21 @@ class CompetitionDataFileApi(APIView):
 
     @extend_schema(
         operation_id="competitions_data_file_download",
+        parameters=[PHASE_PARAMETER],
         responses={(200, "text/csv"): OpenApiTypes.BINARY, **error_responses(403)},
     )
     def get(self, request, slug: str, name: str):
         competition = selectors.competition_get(slug=slug, user=request.user)
-        found = selectors.dataset_public_file(dataset=competition.dataset, name=name)
+        phase = selectors.competition_phase(competition=competition, slug=request.query_params.get("phase"))
+        found = selectors.dataset_public_file(dataset=phase.dataset, name=name)
         if not request.user.is_authenticated:
             raise PermissionDenied("Log in and join the competition to download its data.")
         if not selectors.competition_can_download(competition=competition, user=request.user):
             raise PermissionDenied("Join the competition (accepting its rules) to download its data.")
         if name == "sample_submission.csv":
-            return _csv_response(selectors.sample_submission_for(competition=competition), name)
+            return _csv_response(
+                selectors.sample_submission_for(competition=competition, dataset=phase.dataset), name
+            )
         return FileResponse(found.file.open("rb"), as_attachment=True, filename=name, content_type="text/csv")
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from podium.competitions import api, metrics_api
+from podium.competitions import api, metrics_api, phases_api
 
 app_name = "competitions"
 
@@ -13,6 +13,13 @@ urlpatterns = [
     path("competitions/<slug:slug>/files/", api.CompetitionFilesApi.as_view(), name="files"),
     path("competitions/<slug:slug>/data/<str:name>", api.CompetitionDataFileApi.as_view(), name="data-file"),
     path("metrics/", metrics_api.MetricListApi.as_view(), name="metrics"),
+    path("competitions/<slug:slug>/phases/", phases_api.PhaseListApi.as_view(), name="phases"),
+    path("competitions/<slug:slug>/phases/<slug:phase>/", phases_api.PhaseDetailApi.as_view(), name="phase"),
+    path(
+        "competitions/<slug:slug>/phases/<slug:phase>/close/",
+        phases_api.PhaseCloseApi.as_view(),
+        name="phase-close",
+    ),
     path("datasets/", api.DatasetListCreateApi.as_view(), name="datasets"),
     path("datasets/<slug:slug>/", api.DatasetDetailApi.as_view(), name="dataset-detail"),
     path("datasets/<slug:slug>/manifest/", api.DatasetManifestApi.as_view(), name="dataset-manifest"),

@@ -25,7 +25,8 @@ class CompetitionFilter(django_filters.FilterSet):
     def filter_status(self, queryset, name, value):
         now = timezone.now()
         if value == "open":
-            return queryset.filter(starts_at__lte=now, ends_at__gt=now)
+            # No end: a permanent benchmark, open for good.
+            return queryset.filter(Q(ends_at__gt=now) | Q(ends_at__isnull=True), starts_at__lte=now)
         if value == "upcoming":
             return queryset.filter(starts_at__gt=now)
         return queryset.filter(ends_at__lte=now)

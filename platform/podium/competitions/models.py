@@ -100,8 +100,10 @@ class Competition(models.Model):
     n_public = models.PositiveIntegerField(default=0)
     n_private = models.PositiveIntegerField(default=0)
 
+    # The whole competition's window; its phases divide it (competitions.phases). No end: a
+    # permanent benchmark, whose last phase never closes.
     starts_at = models.DateTimeField()
-    ends_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)
     merger_deadline = models.DateTimeField(null=True, blank=True)
     daily_limit = models.PositiveIntegerField(default=5)
     total_limit = models.PositiveIntegerField(null=True, blank=True)
@@ -130,6 +132,60 @@ class Competition(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+def phase_answer_key_path(instance: Phase, filename: str) -> str:
+    return f"answer_keys/{instance.competition.slug}/phase-{instance.number}/{filename}"
+
+
+class Phase(models.Model):
+    """One stage of a competition (docs/leaderboard.md, "Phases").
+
+    A setting left empty is the competition's: a competition made before phases existed
+    has one phase with every setting empty and behaves as it did. A window bound left
+    empty meets the neighbouring phase (or the competition's own bound)."""
+
+    competition = models.ForeignKey(Competition, on_delete=models.CASCADE, related_name="phases")
+    number = models.PositiveSmallIntegerField()  # 1, 2, …: the phases' order
+    slug = models.SlugField(max_length=64)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    # After the phase's end: entries scored on both splits, ranked on a separate late board.
+    late_entries = models.BooleanField(default=False)
+
+    daily_limit = models.PositiveIntegerField(null=True, blank=True)
+    total_limit = models.PositiveIntegerField(null=True, blank=True)
+    max_final_picks = models.PositiveIntegerField(null=True, blank=True)
+    accepts_predictions = models.BooleanField(null=True, blank=True)
+    accepts_configs = models.BooleanField(null=True, blank=True)
+    budget_epochs = models.PositiveIntegerField(null=True, blank=True)
+    budget_params = models.PositiveBigIntegerField(null=True, blank=True)
+    budget_seconds = models.PositiveIntegerField(null=True, blank=True)
+
+    # The phase's own test split (a validation set for a development phase): a dataset whose
+    # hidden labels build the phase's answer key. Empty: the competition's answer key.
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    split_seed = models.PositiveIntegerField(default=0)
+    public_fraction = models.FloatField(null=True, blank=True)
+    answer_key = models.FileField(upload_to=phase_answer_key_path, blank=True, max_length=300)  # never served
+    answer_key_sha256 = models.CharField(max_length=64, blank=True)
+    n_public = models.PositiveIntegerField(default=0)
+    n_private = models.PositiveIntegerField(default=0)
+
+    private_revealed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["competition", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["competition", "number"], name="phase_number_unique"),
+            models.UniqueConstraint(fields=["competition", "slug"], name="phase_slug_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.competition_id}/{self.slug}"
 
 
 class Participation(models.Model):

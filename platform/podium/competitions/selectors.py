@@ -16,9 +16,12 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 
+from common.problems import echo
 from datasets.bundle import HIDDEN_FILES
 from datasets.overlap import FEATURE_FILES, ServedFile
-from podium.competitions.models import Competition, Dataset, DatasetFile, Participation
+from podium.competitions.models import Competition, Dataset, DatasetFile, Participation, Phase
+from podium.competitions.phases import PhaseView, current_view, phase_views
+from podium.errors import NotFound
 
 STATUSES = ("open", "upcoming", "past")
 
@@ -35,7 +38,7 @@ def competition_status(competition: Competition, *, now: dt.datetime | None = No
     now = now or timezone.now()
     if competition.starts_at > now:
         return "upcoming"
-    if competition.ends_at <= now:
+    if competition.ends_at is not None and competition.ends_at <= now:  # no end: a permanent benchmark
         return "past"
     return "open"
 
@@ -205,19 +208,20 @@ def public_manifest(dataset: Dataset) -> dict:
 # --- answer keys (scorer only) -------------------------------------------------------------
 
 
-def answer_key_sha256(competition: Competition) -> str:
+def answer_key_sha256(competition: Competition | Phase) -> str:
     return competition.answer_key_sha256
 
 
-def answer_key_bytes(competition: Competition) -> bytes:
+def answer_key_bytes(competition: Competition | Phase) -> bytes:
     if not competition.answer_key:
-        raise ValueError(f"competition {competition.slug!r} has no answer key")
+        raise ValueError(f"{competition._meta.model_name} {competition.pk} has no answer key")
     with competition.answer_key.open("rb") as fh:
         return fh.read()
 
 
-def answer_key_for(competition: Competition):
-    """The competition's datasets.answer_key.AnswerKey, for the scorer alone (never for a view).
+def answer_key_for(competition: Competition | Phase):
+    """The answer key of a competition (or of a phase with its own split) as a
+    datasets.answer_key.AnswerKey, for the scorer alone (never for a view).
 
     Parsing a key of a million rows costs far more than scoring against it, so each
     process keeps the keys it has loaded, keyed by content hash: a rebuilt key is never
@@ -225,7 +229,7 @@ def answer_key_for(competition: Competition):
     """
     from datasets.answer_key import AnswerKey
 
-    cache_key = (competition.pk, competition.answer_key_sha256)
+    cache_key = (competition._meta.model_name, competition.pk, competition.answer_key_sha256)
     key = _parsed_keys.get(cache_key)
     if key is None:
         key = AnswerKey.from_bytes(answer_key_bytes(competition), competition.dataset.manifest)
@@ -236,7 +240,7 @@ def answer_key_for(competition: Competition):
     return key
 
 
-_parsed_keys: dict[tuple[int, str], object] = {}
+_parsed_keys: dict[tuple[str, int, str], object] = {}
 _parsed_lock = threading.Lock()
 _PARSED_KEYS_LIMIT = 16
 
@@ -253,7 +257,7 @@ def _test_ids(dataset: Dataset) -> list[str]:
         return [r[position] for r in reader if r]
 
 
-def sample_submission_for(*, competition: Competition) -> bytes:
+def sample_submission_for(*, competition: Competition, dataset: Dataset | None = None) -> bytes:
     """A valid predictions file in this competition's format (its metric decides the columns).
 
     The dataset's stored sample follows the dataset's default metric, which a competition
@@ -263,12 +267,57 @@ def sample_submission_for(*, competition: Competition) -> bytes:
 
     from datasets.formats import sample_submission
 
-    test_file = competition.dataset.files.filter(name="test.csv").values_list("sha256", flat=True).first()
+    dataset = dataset or competition.dataset  # a phase with its own test split passes its dataset
+    test_file = dataset.files.filter(name="test.csv").values_list("sha256", flat=True).first()
     key = f"podium:sample-submission:{competition.metric}:{test_file}"
     data = cache.get(key)
     if data is None:
-        data = sample_submission(
-            competition.dataset.manifest, competition.metric, _test_ids(competition.dataset)
-        )
+        data = sample_submission(dataset.manifest, competition.metric, _test_ids(dataset))
         cache.set(key, data, 3600)
     return data
+
+
+# --- phases ----------------------------------------------------------------------------------
+
+
+def competition_phases(competition: Competition) -> list[PhaseView]:
+    """The competition's phases with their settings resolved (competitions.phases), in order.
+    The rows are loaded once per competition instance (a request that asks twice runs one
+    query); the settings are resolved on every call, from the competition as it is now."""
+    rows = getattr(competition, "_phase_rows", None)
+    if rows is None:
+        rows = list(
+            Phase.objects.filter(competition=competition).select_related("dataset").order_by("number")
+        )
+        competition._phase_rows = rows
+    for row in rows:
+        row.competition = competition
+    return phase_views(competition, rows)
+
+
+def competition_phase(
+    *, competition: Competition, slug: str | None = None, now: dt.datetime | None = None
+) -> PhaseView:
+    """The phase named by `slug`, or the current one when none is named (the phase is
+    optional in URLs and the API). An unknown slug is a 404 that lists the phases."""
+    views = competition_phases(competition)
+    if not views:
+        raise NotFound(f"The competition '{competition.slug}' has no phases.")
+    if slug in (None, ""):
+        return current_view(views, now or timezone.now())
+    for view in views:
+        if view.slug == slug:
+            return view
+    raise NotFound(
+        f"The competition '{competition.slug}' has no phase {echo(slug)}; its phases are "
+        f"{', '.join(repr(v.slug) for v in views)}.",
+        code="unknown_phase",
+    )
+
+
+def submission_phase(submission) -> PhaseView:
+    """The phase an entry belongs to, with its settings resolved."""
+    for view in competition_phases(submission.competition):
+        if view.pk == submission.phase_id:
+            return view
+    raise NotFound(f"Submission #{submission.pk} names a phase its competition does not have.")

@@ -16,16 +16,18 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from common.problems import Problem
 from datasets.bundle import HIDDEN_FILES, DatasetBundle
 from datasets.metrics import METRICS
 from podium.competitions.metric_choice import answer_key_problems, metrics_problems
-from podium.competitions.models import Competition, Dataset, DatasetFile, Participation
+from podium.competitions.models import Competition, Dataset, DatasetFile, Participation, Phase
+from podium.competitions.phases import window_problems
 from podium.competitions.selectors import (  # noqa: F401  (answer_key_* re-exported for the scorer)
     answer_key_for,
     answer_key_sha256,
     dataset_served_feature_files,
 )
-from podium.errors import ApplicationError
+from podium.errors import ApplicationError, Conflict
 
 
 class _StoredFiles:
@@ -186,7 +188,7 @@ def _validate_competition(
     extra_metrics=(),
 ) -> None:
     errors = metrics_problems(dataset=dataset, metric=metric, extra_metrics=extra_metrics)
-    if starts_at >= ends_at:
+    if ends_at is not None and starts_at >= ends_at:  # no end: a permanent benchmark
         errors["ends_at"] = "the competition must end after it starts"
     if not (accepts_predictions or accepts_configs):
         errors["accepts_predictions"] = "accept prediction files, model configs, or both"
@@ -281,6 +283,7 @@ def competition_create(
     if pretrain_datasets:
         competition.pretrain_datasets.set(pretrain_datasets)
     competition_build_answer_key(competition=competition)
+    phase_create_default(competition=competition)
     return competition
 
 
@@ -295,9 +298,10 @@ def competition_update(*, competition: Competition, **fields) -> Competition:
     pretrain = fields.pop("pretrain_datasets", None)
     for name, value in fields.items():
         setattr(competition, name, value)
-    if competition.starts_at >= competition.ends_at:
+    if competition.ends_at is not None and competition.starts_at >= competition.ends_at:
         raise ValidationError({"ends_at": "the competition must end after it starts"})
     competition.full_clean()
+    _phases_check(competition, list(competition.phases.all()))
     competition.save()
     if pretrain is not None:
         competition.pretrain_datasets.set(pretrain)
@@ -309,29 +313,39 @@ def competition_build_answer_key(*, competition: Competition) -> Competition:
     """Fix the public/private partition of the test ids (seeded by `split_seed`) and store the
     answer key. Called once at creation; the stored key is what every score is computed from.
     """
-    from datasets.answer_key import make_answer_key
-
-    key = make_answer_key(
-        _hidden_labels(competition.dataset),
-        competition.dataset.manifest,
+    _answer_key_store(
+        competition,
+        dataset=competition.dataset,
         seed=competition.split_seed,
         public_fraction=competition.public_fraction,
     )
+    return competition
+
+
+def _answer_key_store(
+    holder: Competition | Phase, *, dataset: Dataset, seed: int, public_fraction: float
+) -> None:
+    """Build and store an answer key on its holder (a competition, or a phase with its own split)."""
+    from datasets.answer_key import make_answer_key
+
+    key = make_answer_key(
+        _hidden_labels(dataset), dataset.manifest, seed=seed, public_fraction=public_fraction
+    )
+    competition = holder if isinstance(holder, Competition) else holder.competition
     errors = answer_key_problems(key=key, metric=competition.metric, extra_metrics=competition.extra_metrics)
     if errors:
         raise ValidationError(errors)
     data = key.to_bytes()
-    old_name = competition.answer_key.name if competition.answer_key else None
-    competition.n_public = int(key.public.sum())
-    competition.n_private = int(key.public.shape[0] - competition.n_public)
-    competition.answer_key_sha256 = _sha256(data)
+    old_name = holder.answer_key.name if holder.answer_key else None
+    holder.n_public = int(key.public.sum())
+    holder.n_private = int(key.public.shape[0] - holder.n_public)
+    holder.answer_key_sha256 = _sha256(data)
     with _StoredFiles() as stored:
-        competition.answer_key.save("answer_key.csv", ContentFile(data), save=False)
-        stored.names.append(competition.answer_key.name)
-        competition.save(update_fields=["answer_key", "answer_key_sha256", "n_public", "n_private"])
-    if old_name and old_name != competition.answer_key.name:
+        holder.answer_key.save("answer_key.csv", ContentFile(data), save=False)
+        stored.names.append(holder.answer_key.name)
+        holder.save(update_fields=["answer_key", "answer_key_sha256", "n_public", "n_private"])
+    if old_name and old_name != holder.answer_key.name:
         transaction.on_commit(lambda: default_storage.delete(old_name))
-    return competition
 
 
 class JoinRefused(ApplicationError):
@@ -353,3 +367,192 @@ def competition_join(*, competition: Competition, user, now: dt.datetime | None 
         competition=competition, user=user, defaults={"accepted_rules_at": now}
     )
     return participation
+
+
+# --- phases (docs/leaderboard.md, "Phases") -------------------------------------------------
+
+# What a phase's answer key depends on: fixed once the phase has its key, as a competition's.
+PHASE_FROZEN = frozenset({"dataset", "split_seed", "public_fraction"})
+PHASE_FIELDS = frozenset(
+    {
+        "slug",
+        "title",
+        "description",
+        "starts_at",
+        "ends_at",
+        "late_entries",
+        "daily_limit",
+        "total_limit",
+        "max_final_picks",
+        "accepts_predictions",
+        "accepts_configs",
+        "budget_epochs",
+        "budget_params",
+        "budget_seconds",
+    }
+)
+
+
+class PhaseInvalid(ApplicationError):
+    """Phase settings that cannot stand; every problem names the phase and the field."""
+
+
+def _phases_check(competition: Competition, phases: list[Phase]) -> None:
+    problems = window_problems(competition, phases)
+    for i, phase in enumerate(sorted(phases, key=lambda p: p.number)):
+        accepts_predictions = _or(phase.accepts_predictions, competition.accepts_predictions)
+        accepts_configs = _or(phase.accepts_configs, competition.accepts_configs)
+        if not (accepts_predictions or accepts_configs):
+            problems.append(
+                Problem(
+                    path=f"phases[{i}].accepts_predictions",
+                    message=f"phase {phase.number} ('{phase.slug}') accepts no entries: accept prediction "
+                    "files, model configs, or both.",
+                )
+            )
+    if problems:
+        raise PhaseInvalid(
+            f"The phases of '{competition.slug}' cannot stand as asked ({len(problems)} problem"
+            f"{'s' if len(problems) != 1 else ''}).",
+            problems=problems,
+            code="invalid_phases",
+        )
+
+
+def _or(value, fallback):
+    return fallback if value is None else value
+
+
+def phase_create_default(*, competition: Competition) -> Phase:
+    """The one phase a competition has unless its host adds more: every setting its own."""
+    phase, _ = Phase.objects.get_or_create(
+        competition=competition, number=1, defaults={"slug": "main", "title": "Main phase"}
+    )
+    return phase
+
+
+@transaction.atomic
+def phase_create(
+    *,
+    competition: Competition,
+    slug: str,
+    title: str,
+    dataset: Dataset | None = None,
+    split_seed: int = 0,
+    public_fraction: float | None = None,
+    **fields,
+) -> Phase:
+    """Add a phase after the competition's last one. With a dataset, the phase is scored on that
+    dataset's hidden labels (its own answer key, partitioned by `split_seed` and
+    `public_fraction`); without one, on the competition's answer key."""
+    unknown = set(fields) - PHASE_FIELDS
+    if unknown:
+        raise ApplicationError(
+            f"Unknown phase settings: {', '.join(sorted(unknown))}.", code="invalid_phases"
+        )
+    Competition.objects.select_for_update().filter(pk=competition.pk).first()  # one phase added at a time
+    existing = list(competition.phases.all())
+    phase = Phase(
+        competition=competition,
+        number=max((p.number for p in existing), default=0) + 1,
+        slug=slug,
+        title=title,
+        dataset=dataset,
+        split_seed=split_seed,
+        public_fraction=public_fraction,
+        **fields,
+    )
+    _phase_validate(competition, phase, existing)
+    phase.save()
+    if dataset is not None:
+        phase_build_answer_key(phase=phase)
+    return phase
+
+
+@transaction.atomic
+def phase_build_answer_key(*, phase: Phase) -> Phase:
+    """Fix a phase's own test split: its dataset's hidden labels, partitioned by its seed and
+    public fraction (the competition's when it sets none). Called once, when the phase is made."""
+    fraction = (
+        phase.public_fraction if phase.public_fraction is not None else phase.competition.public_fraction
+    )
+    _answer_key_store(phase, dataset=phase.dataset, seed=phase.split_seed, public_fraction=fraction)
+    return phase
+
+
+@transaction.atomic
+def phase_update(*, phase: Phase, **fields) -> Phase:
+    """Change a phase's window, limits, budget, accepted kinds or late entries; its split stays."""
+    frozen = PHASE_FROZEN & fields.keys()
+    if frozen:
+        raise PhaseInvalid(
+            "A phase's test split is fixed when it is created: its scores depend on it.",
+            problems=[Problem(path=name, message=f"'{name}' cannot change") for name in sorted(frozen)],
+            code="invalid_phases",
+        )
+    unknown = set(fields) - PHASE_FIELDS
+    if unknown:
+        raise ApplicationError(
+            f"Unknown phase settings: {', '.join(sorted(unknown))}.", code="invalid_phases"
+        )
+    phase = Phase.objects.select_for_update().get(pk=phase.pk)
+    for name, value in fields.items():
+        setattr(phase, name, value)
+    others = [p for p in phase.competition.phases.all() if p.pk != phase.pk]
+    _phase_validate(phase.competition, phase, others)
+    phase.save()
+    return phase
+
+
+@transaction.atomic
+def phase_close(*, phase: Phase, now: dt.datetime | None = None) -> Phase:
+    """End a phase now (a rolling benchmark included); its late entries follow its setting.
+    A phase that has not started, or has ended, is refused with the reason."""
+    from podium.competitions.phases import OPEN, phase_views
+
+    now = now or timezone.now()
+    phase = Phase.objects.select_for_update().select_related("competition").get(pk=phase.pk)
+    view = next(v for v in phase_views(phase.competition, phase.competition.phases.all()) if v.pk == phase.pk)
+    if view.status(now) != OPEN:
+        raise Conflict(
+            f"Phase '{phase.slug}' of '{phase.competition.slug}' is {view.status(now)}: only an open phase "
+            "can be closed.",
+            code="not_open",
+        )
+    phase.ends_at = now
+    phase.save(update_fields=["ends_at"])
+    return phase
+
+
+def _phase_validate(competition: Competition, phase: Phase, others: list[Phase]) -> None:
+    try:
+        phase.full_clean(exclude=["competition", "number", "answer_key", "answer_key_sha256"])
+    except ValidationError as exc:
+        problems = [
+            Problem(path=field, message=f"{field}: {message}")
+            for field, messages in exc.message_dict.items()
+            for message in messages
+        ]
+        raise PhaseInvalid(
+            f"The phase '{phase.slug}' is not valid.", problems=problems, code="invalid_phases"
+        )
+    if any(p.slug == phase.slug for p in others):
+        raise PhaseInvalid(
+            f"The competition '{competition.slug}' already has a phase '{phase.slug}'.",
+            problems=[Problem(path="slug", message=f"'{phase.slug}' is taken")],
+            code="invalid_phases",
+        )
+    if phase.dataset is not None and phase.dataset.task_type != competition.task_type:
+        raise PhaseInvalid(
+            f"The phase's dataset '{phase.dataset.slug}' is {phase.dataset.task_type}, the competition "
+            f"'{competition.slug}' is {competition.task_type}.",
+            problems=[Problem(path="dataset", message="the task type differs from the competition's")],
+            code="invalid_phases",
+        )
+    if phase.public_fraction is not None and not 0.0 < phase.public_fraction < 1.0:
+        raise PhaseInvalid(
+            "The public fraction must be between 0 and 1 (exclusive).",
+            problems=[Problem(path="public_fraction", message=f"{phase.public_fraction} is outside (0, 1)")],
+            code="invalid_phases",
+        )
+    _phases_check(competition, [*others, phase])

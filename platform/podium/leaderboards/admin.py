@@ -3,6 +3,8 @@ from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from podium.competitions.phases import OPEN
+from podium.competitions.selectors import competition_phase
 from podium.errors import ApplicationError
 from podium.leaderboards.models import BoardEntry, PrivateBoard
 from podium.leaderboards.services import board_reveal
@@ -41,11 +43,15 @@ def _confirm_close(modeladmin, request, *, selected, still_open) -> TemplateResp
     return TemplateResponse(request, "admin/leaderboards/privateboard/reveal_confirmation.html", context)
 
 
-@admin.action(description="Reveal the private board now (closes an open competition)")
+@admin.action(description="Reveal the current phase's private board now (closes it when open)")
 def reveal_private_board(modeladmin, request, queryset):
     now = timezone.now()
     selected = list(queryset.order_by("slug"))
-    still_open = [c for c in selected if c.private_revealed_at is None and c.starts_at <= now < c.ends_at]
+    # Each competition's current phase is revealed (the phases API reveals a named one).
+    current = {c.pk: competition_phase(competition=c, now=now) for c in selected}
+    still_open = [
+        c for c in selected if current[c.pk].private_revealed_at is None and current[c.pk].status(now) == OPEN
+    ]
     confirmed = set(request.POST.getlist("close"))
     if any(str(c.pk) not in confirmed for c in still_open):
         return _confirm_close(modeladmin, request, selected=selected, still_open=still_open)

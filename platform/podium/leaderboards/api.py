@@ -81,6 +81,9 @@ _SOURCES = {"entrant": "entrant_name"}
 _TIMES = {"submitted_at", "last_submitted_at"}
 
 
+LATE_CHOICES = ("true", "false", "1", "0")
+
+
 def _row_out(row, fields: list[str]) -> dict:
     out = {}
     for name in fields:
@@ -93,6 +96,14 @@ class BoardQuerySerializer(serializers.Serializer):
     """The board query as the schema documents it; `_board_query` reads it."""
 
     board = serializers.ChoiceField(choices=selectors.BOARDS, default=selectors.PUBLIC)
+    phase = serializers.SlugField(
+        required=False, help_text="A phase's slug (GET …/phases/ lists them); none: the current phase."
+    )
+    late = serializers.ChoiceField(
+        choices=LATE_CHOICES,
+        default="false",
+        help_text="true: the phase's late board (entries after its end; never changes its ranks).",
+    )
     page = serializers.IntegerField(min_value=1, max_value=MAX_QUERY_INT, default=1)
     page_size = serializers.IntegerField(
         min_value=1, max_value=selectors.MAX_PAGE_SIZE, default=selectors.DEFAULT_PAGE_SIZE
@@ -100,9 +111,12 @@ class BoardQuerySerializer(serializers.Serializer):
 
 
 def _board_query(params) -> dict:
-    """The board query, as BoardQuerySerializer documents it; InvalidParameter names what is wrong."""
+    """The board query, as BoardQuerySerializer documents it; InvalidParameter names what is wrong.
+    An unknown phase is a 404 that lists the phases (competitions.selectors.competition_phase)."""
     return {
         "board": query_choice(params, "board", choices=selectors.BOARDS, default=selectors.PUBLIC),
+        "phase": params.get("phase") or None,
+        "late": query_choice(params, "late", choices=LATE_CHOICES, default="false") in ("true", "1"),
         "page": query_int(params, "page", default=1),
         "page_size": query_int(
             params, "page_size", default=selectors.DEFAULT_PAGE_SIZE, maximum=selectors.MAX_PAGE_SIZE
@@ -158,8 +172,9 @@ def extra_metrics_out(names) -> list[dict]:
     ]
 
 
-def board_csv_response(*, competition, board: str, user) -> HttpResponse:
-    rows = selectors.board_rows_all(competition=competition, board=board, user=user)
+def board_csv_response(*, competition, board: str, user, phase=None, late: bool = False) -> HttpResponse:
+    phase = selectors.board_phase(competition=competition, phase=phase)
+    rows = selectors.board_rows_all(competition=competition, board=board, user=user, phase=phase, late=late)
     columns = CSV_PUBLIC if board == selectors.PUBLIC else CSV_PRIVATE
     extra = selectors.board_extra_metrics(competition)
     # The other metrics follow the board's own columns, each headed by its metric's name.
@@ -172,12 +187,26 @@ def board_csv_response(*, competition, board: str, user) -> HttpResponse:
             [_csv_cell(values[c]) for c in columns] + [_csv_cell(v) for v in row.extra_values(extra)]
         )
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{competition.slug}-{board}-leaderboard.csv"'
+    name = (
+        competition.slug
+        if len(selectors.competition_phases(competition)) == 1
+        else f"{competition.slug}-{phase.slug}"
+    )
+    late_part = "-late" if late else ""
+    response["Content-Disposition"] = f'attachment; filename="{name}{late_part}-{board}-leaderboard.csv"'
     return response
+
+
+class BoardPhaseSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    number = serializers.IntegerField()
+    title = serializers.CharField()
 
 
 class BoardPageSerializer(serializers.Serializer):
     competition = serializers.CharField()
+    phase = BoardPhaseSerializer()
+    late = serializers.BooleanField()
     board = serializers.ChoiceField(choices=selectors.BOARDS)
     metric = serializers.CharField()
     higher_is_better = serializers.BooleanField()
@@ -199,8 +228,9 @@ class BoardPageSerializer(serializers.Serializer):
 class RevealInputSerializer(serializers.Serializer):
     close = serializers.BooleanField(
         default=False,
-        help_text="Required before the deadline: the reveal then closes the competition (its end becomes now).",
+        help_text="Required before the deadline: the reveal then closes the phase (its end becomes now).",
     )
+    phase = serializers.SlugField(required=False, help_text="The phase's slug; none: the current phase.")
 
 
 class RevealOutputSerializer(serializers.Serializer):
@@ -208,6 +238,7 @@ class RevealOutputSerializer(serializers.Serializer):
     revealed_now = serializers.BooleanField()
     revealed_at = serializers.DateTimeField()
     closed_now = serializers.BooleanField()
+    phase = serializers.CharField()
     ends_at = serializers.DateTimeField()
 
 
@@ -239,26 +270,33 @@ class LeaderboardApi(APIView):
         competition = selectors.competition_for_board_page(slug=slug, user=_user(request))
         query = _board_query(request.query_params)
         board = query["board"]
+        phase = selectors.board_phase(competition=competition, phase=query["phase"])
         if request.accepted_renderer.format == "csv":
-            return board_csv_response(competition=competition, board=board, user=_user(request))
+            return board_csv_response(
+                competition=competition, board=board, user=_user(request), phase=phase, late=query["late"]
+            )
         page = selectors.board_page(
             competition=competition,
             board=board,
             page=query["page"],
             page_size=query["page_size"],
             user=_user(request),
+            phase=phase,
+            late=query["late"],
         )
         fields = PUBLIC_FIELDS if board == selectors.PUBLIC else PRIVATE_FIELDS
         return Response(
             {
                 "competition": competition.slug,
+                "phase": {"slug": phase.slug, "number": phase.number, "title": phase.title},
+                "late": query["late"],
                 "board": page.board,
                 "metric": competition.metric,
                 "higher_is_better": competition.higher_is_better,
                 "extra_metrics": extra_metrics_out(page.extra_metrics),
                 "ladder": {"enabled": competition.ladder_enabled, "step": competition.ladder_step},
                 "revealed": page.revealed,
-                "revealed_at": _iso(competition.private_revealed_at),
+                "revealed_at": _iso(phase.private_revealed_at),
                 "count": page.count,
                 "page": page.page,
                 "page_size": page.page_size,
@@ -280,8 +318,14 @@ class LeaderboardCsvApi(APIView):
     )
     def get(self, request, slug):
         competition = selectors.competition_for_board(slug=slug, user=_user(request))
-        board = _board_query(request.query_params)["board"]
-        return board_csv_response(competition=competition, board=board, user=_user(request))
+        query = _board_query(request.query_params)
+        return board_csv_response(
+            competition=competition,
+            board=query["board"],
+            user=_user(request),
+            phase=query["phase"],
+            late=query["late"],
+        )
 
 
 class LeaderboardRevealApi(APIView):
@@ -297,14 +341,20 @@ class LeaderboardRevealApi(APIView):
         competition = selectors.competition_for_board(slug=slug, user=_user(request))
         body = RevealInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        reveal = services.board_reveal(competition=competition, close=body.validated_data["close"])
+        slug_of_phase = body.validated_data.get("phase")
+        phase = selectors.board_phase(competition=competition, phase=slug_of_phase)
+        reveal = services.board_reveal(
+            competition=competition, close=body.validated_data["close"], phase=phase.slug
+        )
+        phase = selectors.board_phase(competition=competition, phase=phase.slug)  # as revealed
         return Response(
             {
                 "revealed": True,
                 "revealed_now": reveal.revealed_now,
-                "revealed_at": _iso(competition.private_revealed_at),
+                "revealed_at": _iso(phase.private_revealed_at),
                 "closed_now": reveal.closed_now,
-                "ends_at": _iso(competition.ends_at),
+                "phase": phase.slug,
+                "ends_at": _iso(phase.ends_at),
             }
         )
 

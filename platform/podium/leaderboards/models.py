@@ -18,6 +18,9 @@ class BoardEntry(models.Model):
     competition = models.ForeignKey(
         "competitions.Competition", on_delete=models.CASCADE, related_name="board_entries"
     )
+    # One board per phase, and a late board per phase for entries after its end.
+    phase = models.ForeignKey("competitions.Phase", on_delete=models.CASCADE, related_name="board_entries")
+    late = models.BooleanField(default=False)
     # Exactly one of user / team: a team's row replaces its members' rows.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
@@ -55,10 +58,14 @@ class BoardEntry(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["competition", "user"], condition=Q(team__isnull=True), name="board_one_row_per_user"
+                fields=["phase", "late", "user"],
+                condition=Q(team__isnull=True),
+                name="board_one_row_per_user_phase",
             ),
             models.UniqueConstraint(
-                fields=["competition", "team"], condition=Q(team__isnull=False), name="board_one_row_per_team"
+                fields=["phase", "late", "team"],
+                condition=Q(team__isnull=False),
+                name="board_one_row_per_team_phase",
             ),
             models.CheckConstraint(
                 condition=(Q(user__isnull=False) & Q(team__isnull=True))
@@ -68,15 +75,15 @@ class BoardEntry(models.Model):
         ]
         indexes = [
             models.Index(
-                fields=["competition", "rank_key", "submitted_at", "submission"],
-                name="board_public_rank",
+                fields=["phase", "late", "rank_key", "submitted_at", "submission"],
+                name="board_phase_public_rank",
                 condition=Q(rank_key__isnull=False),
                 # With the id in the index a page's ids come from an index-only scan (PostgreSQL).
                 include=["id"],
             ),
             models.Index(
-                fields=["competition", "private_rank_key", "private_submitted_at", "private_submission"],
-                name="board_private_rank",
+                fields=["phase", "late", "private_rank_key", "private_submitted_at", "private_submission"],
+                name="board_phase_private_rank",
                 condition=Q(private_rank_key__isnull=False),
                 include=["id"],
             ),

@@ -16,6 +16,8 @@ from django.db.models.functions import RowNumber
 from django.http import Http404
 
 from podium.accounts.models import User
+from podium.competitions.phases import INHERITED, PhaseView
+from podium.competitions.selectors import competition_phase, competition_phases  # noqa: F401  (the API's too)
 from podium.leaderboards.models import BoardEntry
 from podium.leaderboards.rows import aware
 from podium.leaderboards.services import final_picks_effective
@@ -74,18 +76,29 @@ class BoardPage:
         return max(1, -(-self.count // self.page_size))
 
 
-def board_check_visible(*, competition, board: str, user) -> None:
+def board_phase(*, competition, phase: str | PhaseView | None = None) -> PhaseView:
+    """The phase a board read means: a PhaseView as given, a slug, or none (the current phase)."""
+    if isinstance(phase, PhaseView):
+        return phase
+    return competition_phase(competition=competition, slug=phase)
+
+
+def board_check_visible(*, competition, board: str, user, phase: PhaseView | None = None) -> None:
     if board not in BOARDS:
         raise ValueError(f"board={board!r}: use 'public' or 'private'")
-    if board == PRIVATE and not private_scores_visible(competition=competition, user=user):
+    phase = board_phase(competition=competition, phase=phase)
+    if board == PRIVATE and not private_scores_visible(competition=competition, user=user, phase=phase):
+        when = (
+            f"at the deadline, {phase.ends_at:%Y-%m-%d %H:%M} UTC" if phase.ends_at else "it has no deadline"
+        )
         raise PermissionDenied(
             f"The private board of '{competition.slug}' is hidden while entries are accepted and until "
-            f"it is revealed (at the deadline, {competition.ends_at:%Y-%m-%d %H:%M} UTC)."
+            f"it is revealed ({when})."
         )
 
 
-def _ranked(competition) -> QuerySet[BoardEntry]:
-    return BoardEntry.objects.filter(competition=competition, rank_key__isnull=False).select_related(
+def _ranked(phase: PhaseView, late: bool) -> QuerySet[BoardEntry]:
+    return BoardEntry.objects.filter(phase_id=phase.pk, late=late, rank_key__isnull=False).select_related(
         "user", "team"
     )
 
@@ -153,7 +166,7 @@ def _mark_overlaps(rows: list[BoardRow], leader: BoardEntry | None) -> None:
         row.overlaps_leader = row.ci_low <= leader.ci_high and row.ci_high >= leader.ci_low
 
 
-def _count_before(*, competition_id: int, entry: BoardEntry, columns: tuple[str, str, str]) -> int:
+def _count_before(*, entry: BoardEntry, columns: tuple[str, str, str]) -> int:
     """How many rows rank before this one: an index range count on the row-value order."""
     values = [getattr(entry, columns[0]), getattr(entry, columns[1]), getattr(entry, columns[2] + "_id")]
     if None in values:
@@ -162,11 +175,11 @@ def _count_before(*, competition_id: int, entry: BoardEntry, columns: tuple[str,
     table = BoardEntry._meta.db_table
     key_col = columns[0]
     sql = (
-        f"SELECT COUNT(*) FROM {table} WHERE competition_id = %s AND {key_col} IS NOT NULL "
+        f"SELECT COUNT(*) FROM {table} WHERE phase_id = %s AND late = %s AND {key_col} IS NOT NULL "
         f"AND ({columns[0]}, {columns[1]}, {columns[2]}_id) < (%s, %s, %s)"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [competition_id, *values])
+        cursor.execute(sql, [entry.phase_id, entry.late, *values])
         return cursor.fetchone()[0]
 
 
@@ -180,7 +193,7 @@ def board_rank_of(*, entry: BoardEntry, board: str) -> int | None:
         if entry.private_rank_key is None:
             return None
         columns = ("private_rank_key", "private_submitted_at", "private_submission")
-    return 1 + _count_before(competition_id=entry.competition_id, entry=entry, columns=columns)
+    return 1 + _count_before(entry=entry, columns=columns)
 
 
 def _rank_sql(columns: tuple[str, str, str]) -> RawSQL:
@@ -188,18 +201,21 @@ def _rank_sql(columns: tuple[str, str, str]) -> RawSQL:
     t = BoardEntry._meta.db_table
     a, b, c = columns
     return RawSQL(
-        f"SELECT 1 + COUNT(*) FROM {t} AS before WHERE before.competition_id = {t}.competition_id "
+        f"SELECT 1 + COUNT(*) FROM {t} AS before WHERE before.phase_id = {t}.phase_id AND before.late = {t}.late "
         f"AND before.{a} IS NOT NULL AND (before.{a}, before.{b}, before.{c}) < ({t}.{a}, {t}.{b}, {t}.{c})",
         [],
     )
 
 
-def board_row_of(*, competition, user, with_ranks: tuple[str, ...] = ()) -> BoardEntry | None:
-    """The caller's row (their team's when they are in one), with its ranks, in one query."""
+def board_row_of(
+    *, competition, user, with_ranks: tuple[str, ...] = (), phase: PhaseView | None = None, late: bool = False
+) -> BoardEntry | None:
+    """The caller's row on a board (their team's when they are in one), with its ranks, in one query."""
     if user is None or not user.is_authenticated:
         return None
+    phase = board_phase(competition=competition, phase=phase)
     teams = TeamMembership.objects.filter(competition=competition, user=user).values("team_id")
-    qs = BoardEntry.objects.select_related("user", "team").filter(competition=competition)
+    qs = BoardEntry.objects.select_related("user", "team").filter(phase_id=phase.pk, late=late)
     qs = qs.filter(Q(user=user, team__isnull=True) | Q(team__in=Subquery(teams)))
     if PUBLIC in with_ranks:
         qs = qs.annotate(own_public_rank=_rank_sql(("rank_key", "submitted_at", "submission_id")))
@@ -240,24 +256,24 @@ _PUBLIC_PAGE_SQL = f"""
 SELECT 0, {_ROW_COLUMNS}, ROW_NUMBER() OVER (ORDER BY p.rank_key, p.submitted_at, p.submission_id)
 FROM (
   SELECT id, rank_key, submitted_at, submission_id FROM {_BE}
-  WHERE competition_id = %(c)s AND rank_key IS NOT NULL
+  WHERE phase_id = %(p)s AND late = %(l)s AND rank_key IS NOT NULL
   ORDER BY rank_key, submitted_at, submission_id LIMIT %(limit)s OFFSET %(offset)s
 ) p JOIN {_BE} b ON b.id = p.id {_ROW_JOINS}
 UNION ALL
 SELECT 1, {_ROW_COLUMNS},
-  1 + (SELECT COUNT(*) FROM {_BE} x WHERE x.competition_id = b.competition_id AND x.rank_key IS NOT NULL
+  1 + (SELECT COUNT(*) FROM {_BE} x WHERE x.phase_id = b.phase_id AND x.late = b.late AND x.rank_key IS NOT NULL
        AND (x.rank_key, x.submitted_at, x.submission_id) < (b.rank_key, b.submitted_at, b.submission_id))
 FROM {_BE} b {_ROW_JOINS}
 WHERE b.rank_key IS NOT NULL AND b.id = (
-  SELECT o.id FROM {_BE} o WHERE o.competition_id = %(c)s
+  SELECT o.id FROM {_BE} o WHERE o.phase_id = %(p)s AND o.late = %(l)s
   AND (o.team_id = ({_MY_TEAM}) OR (o.user_id = %(u)s AND o.team_id IS NULL))
   ORDER BY o.team_id IS NULL LIMIT 1
 )
 UNION ALL
 SELECT 2, l.id, NULL, ({_MY_TEAM}), NULL, NULL, NULL, NULL, NULL, l.ci_low, l.ci_high, NULL, NULL, NULL,
-  NULL, (SELECT COUNT(*) FROM {_BE} WHERE competition_id = %(c)s AND rank_key IS NOT NULL)
+  NULL, (SELECT COUNT(*) FROM {_BE} WHERE phase_id = %(p)s AND late = %(l)s AND rank_key IS NOT NULL)
 FROM (SELECT 1 AS one) AS facts LEFT JOIN (
-  SELECT id, ci_low, ci_high FROM {_BE} WHERE competition_id = %(c)s AND rank_key IS NOT NULL
+  SELECT id, ci_low, ci_high FROM {_BE} WHERE phase_id = %(p)s AND late = %(l)s AND rank_key IS NOT NULL
   ORDER BY rank_key, submitted_at, submission_id LIMIT 1
 ) l ON 1 = 1
 """
@@ -297,11 +313,21 @@ def _row_of_values(values, *, rank: int | None, user_id: int | None, team_id: in
     )
 
 
-def _public_page(*, competition, offset: int, page_size: int, user, result: BoardPage) -> BoardPage:
+def _public_page(
+    *, competition, phase: PhaseView, late: bool, offset: int, page_size: int, user, result: BoardPage
+) -> BoardPage:
     user_id = user.pk if user is not None and user.is_authenticated else None
     with connection.cursor() as cursor:
         cursor.execute(
-            _PUBLIC_PAGE_SQL, {"c": competition.pk, "u": user_id, "limit": page_size, "offset": offset}
+            _PUBLIC_PAGE_SQL,
+            {
+                "c": competition.pk,
+                "p": phase.pk,
+                "l": late,
+                "u": user_id,
+                "limit": page_size,
+                "offset": offset,
+            },
         )
         fetched = cursor.fetchall()
     page, own, facts = [], None, None
@@ -338,7 +364,7 @@ def _public_page(*, competition, offset: int, page_size: int, user, result: Boar
 # COUNT(column) counts the rows where it is set: the ranked rows, and those with a private
 # score (which always have a public one), in one pass.
 _PRIVATE_COUNTS_SQL = (
-    f"SELECT COUNT(rank_key), COUNT(private_rank_key) FROM {_BE} WHERE competition_id = %(c)s"
+    f"SELECT COUNT(rank_key), COUNT(private_rank_key) FROM {_BE} WHERE phase_id = %(p)s AND late = %(l)s"
 )
 _PRIVATE_PAGE_SQL = f"""
 SELECT s.part, s.position, b.id, b.user_id, b.team_id, b.private_score, b.private_submission_id,
@@ -350,7 +376,7 @@ FROM (
   FROM (
     SELECT id, rank_key, submitted_at, submission_id, private_rank_key, private_submitted_at,
       private_submission_id
-    FROM {_BE} WHERE competition_id = %(c)s AND private_rank_key IS NOT NULL
+    FROM {_BE} WHERE phase_id = %(p)s AND late = %(l)s AND private_rank_key IS NOT NULL
     ORDER BY private_rank_key, private_submitted_at, private_submission_id
     LIMIT %(ranked_limit)s OFFSET %(ranked_offset)s
   ) ranked
@@ -358,7 +384,7 @@ FROM (
   SELECT 1, id, rank_key, submitted_at, submission_id, ROW_NUMBER() OVER (ORDER BY id)
   FROM (
     SELECT id, rank_key, submitted_at, submission_id FROM {_BE}
-    WHERE competition_id = %(c)s AND rank_key IS NOT NULL AND private_rank_key IS NULL
+    WHERE phase_id = %(p)s AND late = %(l)s AND rank_key IS NOT NULL AND private_rank_key IS NULL
     ORDER BY id LIMIT %(tail_limit)s OFFSET %(tail_offset)s
   ) tail
 ) s
@@ -366,24 +392,25 @@ JOIN {_BE} b ON b.id = s.id {_ROW_JOINS}
 LEFT JOIN (
   SELECT rank_key, submitted_at, submission_id,
     ROW_NUMBER() OVER (ORDER BY rank_key, submitted_at, submission_id) AS public_rank
-  FROM {_BE} WHERE competition_id = %(c)s AND rank_key IS NOT NULL
+  FROM {_BE} WHERE phase_id = %(p)s AND late = %(l)s AND rank_key IS NOT NULL
 ) pub ON pub.rank_key = s.rank_key AND pub.submitted_at = s.submitted_at
   AND pub.submission_id = s.submission_id
 """
 
 
 def _private_page_rows(
-    *, competition_id: int, offset: int, page_size: int, user
+    *, phase_id: int, late: bool, offset: int, page_size: int, user
 ) -> tuple[list[BoardRow], int]:
     """One private page in board order, and the board's row count."""
     with connection.cursor() as cursor:
-        cursor.execute(_PRIVATE_COUNTS_SQL, {"c": competition_id})
+        cursor.execute(_PRIVATE_COUNTS_SQL, {"p": phase_id, "l": late})
         count, with_private = cursor.fetchone()
         ranked_limit = max(0, min(page_size, with_private - offset))
         cursor.execute(
             _PRIVATE_PAGE_SQL,
             {
-                "c": competition_id,
+                "p": phase_id,
+                "l": late,
                 "ranked_limit": ranked_limit,
                 "ranked_offset": min(offset, with_private),
                 "tail_limit": page_size - ranked_limit,
@@ -407,16 +434,25 @@ def _private_page_rows(
 
 
 def board_page(
-    *, competition, board: str = PUBLIC, page: int = 1, page_size: int = DEFAULT_PAGE_SIZE, user=None
+    *,
+    competition,
+    board: str = PUBLIC,
+    page: int = 1,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    user=None,
+    phase: str | PhaseView | None = None,
+    late: bool = False,
 ) -> BoardPage:
-    """One page of a board plus the caller's own row (wherever it ranks)."""
-    board_check_visible(competition=competition, board=board, user=user)
+    """One page of a board plus the caller's own row (wherever it ranks). `phase`: the
+    phase's board (none: the current phase's); `late`: its late board."""
+    phase = board_phase(competition=competition, phase=phase)
+    board_check_visible(competition=competition, board=board, user=user, phase=phase)
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))
     page = max(1, page)
     offset = (page - 1) * page_size
     result = BoardPage(
         board=board,
-        revealed=competition.private_revealed_at is not None,
+        revealed=phase.private_revealed_at is not None,
         count=0,
         page=page,
         page_size=page_size,
@@ -424,12 +460,20 @@ def board_page(
     )
     if board == PUBLIC:
         return _public_page(
-            competition=competition, offset=offset, page_size=page_size, user=user, result=result
+            competition=competition,
+            phase=phase,
+            late=late,
+            offset=offset,
+            page_size=page_size,
+            user=user,
+            result=result,
         )
 
-    own = board_row_of(competition=competition, user=user, with_ranks=(PUBLIC, PRIVATE))
+    own = board_row_of(
+        competition=competition, user=user, with_ranks=(PUBLIC, PRIVATE), phase=phase, late=late
+    )
     result.rows, result.count = _private_page_rows(
-        competition_id=competition.pk, offset=offset, page_size=page_size, user=user
+        phase_id=phase.pk, late=late, offset=offset, page_size=page_size, user=user
     )
     if own is not None and own.rank_key is not None:
         own.public_rank = own.own_public_rank
@@ -444,10 +488,13 @@ def board_extra_metrics(competition) -> list[str]:
     return list(competition.extra_metrics or ())
 
 
-def board_rows_all(*, competition, board: str, user) -> list[BoardRow]:
-    """Every ranked row in board order, for the CSV export."""
-    board_check_visible(competition=competition, board=board, user=user)
-    ranked = _ranked(competition)
+def board_rows_all(
+    *, competition, board: str, user, phase: str | PhaseView | None = None, late: bool = False
+) -> list[BoardRow]:
+    """Every ranked row of a board in board order, for the CSV export."""
+    phase = board_phase(competition=competition, phase=phase)
+    board_check_visible(competition=competition, board=board, user=user, phase=phase)
+    ranked = _ranked(phase, late)
     if board == PUBLIC:
         entries = ranked.order_by(*PUBLIC_ORDER)
         rows = [_to_row(e, board=PUBLIC, rank=i + 1, user=None) for i, e in enumerate(entries.iterator())]
@@ -494,11 +541,19 @@ def board_row_get_for_owner(*, competition, row_id: int, user) -> BoardEntry:
 
 
 def board_row_history(*, competition, entry: BoardEntry, user) -> list[HistoryItem]:
-    entrant = Entrant(competition_id=competition.pk, user_id=entry.user_id, team_id=entry.team_id)
-    picks = {s.pk for s in final_picks_effective(entrant=entrant, competition=competition)}
-    show_private = private_scores_visible(competition=competition, user=user)
+    """The entries behind a board row: those of the row's board (its phase, late or not)."""
+    phase = next(v for v in competition_phases(competition) if v.pk == entry.phase_id)
+    entrant = Entrant(
+        competition_id=competition.pk,
+        user_id=entry.user_id,
+        team_id=entry.team_id,
+        phase_id=entry.phase_id,
+        late=entry.late,
+    )
+    picks = {s.pk for s in final_picks_effective(entrant=entrant, competition=phase)}
+    show_private = private_scores_visible(competition=competition, user=user, phase=phase)
     # Under the Ladder the board withholds exact public scores: so does the history.
-    show_public = not competition.ladder_enabled or bool(user and user.is_staff)
+    show_public = not competition.ladder_enabled or entry.late or bool(user and user.is_staff)
     items = []
     for s in entrant.submissions().order_by("-created_at", "-id"):
         items.append(
@@ -526,8 +581,11 @@ _PAGE_COMPETITION_FIELDS = (
     "higher_is_better",
     "ladder_enabled",
     "ladder_step",
+    "starts_at",
     "ends_at",
     "private_revealed_at",
+    # What a phase inherits (competitions.phases): the board resolves the current phase.
+    *INHERITED,
 )
 
 

@@ -11,7 +11,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from podium.competitions.models import Competition
+from podium.competitions.models import Competition, Phase
+from podium.competitions.phases import PhaseView
+from podium.competitions.selectors import competition_phase, competition_phases, submission_phase
 from podium.errors import ApplicationError, Conflict, NotFound
 from podium.leaderboards.models import BoardEntry
 from podium.leaderboards.rows import aware, rank_key
@@ -34,7 +36,9 @@ _ROW_FIELDS = list(BoardEntry._meta.concrete_fields)
 _ROW_TIMES = [f.get_internal_type() == "DateTimeField" for f in _ROW_FIELDS]
 # Django reads JSON columns as text and decodes them in the field: raw statements must too.
 _ROW_JSON = [f.get_internal_type() == "JSONField" for f in _ROW_FIELDS]
-_ROW_SELECT = f"SELECT {', '.join(f.column for f in _ROW_FIELDS)} FROM {_BE} WHERE competition_id = %(c)s"
+_ROW_SELECT = (
+    f"SELECT {', '.join(f.column for f in _ROW_FIELDS)} FROM {_BE} WHERE phase_id = %(p)s AND late = %(l)s"
+)
 _TEAM_ROW = " AND team_id = %(t)s"
 _USER_ROW = " AND user_id = %(u)s AND team_id IS NULL"
 # The row's written fields: everything a score, a recount or a pick can change.
@@ -62,14 +66,12 @@ _ROW_UPDATE = f"UPDATE {_BE} SET {', '.join(f.column + ' = %s' for f in _WRITTEN
 
 
 def _entries_sql(entrant: Entrant) -> tuple[str, dict]:
+    board = {"p": entrant.phase_id, "l": entrant.late}
     if entrant.team_id is not None:
-        return "competition_id = %(c)s AND team_id = %(t)s", {
-            "c": entrant.competition_id,
-            "t": entrant.team_id,
-        }
+        return "phase_id = %(p)s AND is_late = %(l)s AND team_id = %(t)s", {**board, "t": entrant.team_id}
     return (
-        "competition_id = %(c)s AND user_id = %(u)s AND team_id IS NULL",
-        {"c": entrant.competition_id, "u": entrant.user_id},
+        "phase_id = %(p)s AND is_late = %(l)s AND user_id = %(u)s AND team_id IS NULL",
+        {**board, "u": entrant.user_id},
     )
 
 
@@ -78,7 +80,9 @@ def _row_select_locked(entrant: Entrant) -> BoardEntry | None:
     if connection.features.has_select_for_update:
         sql += " FOR UPDATE"
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"c": entrant.competition_id, "t": entrant.team_id, "u": entrant.user_id})
+        cursor.execute(
+            sql, {"p": entrant.phase_id, "l": entrant.late, "t": entrant.team_id, "u": entrant.user_id}
+        )
         values = cursor.fetchone()
     if values is None:
         return None
@@ -110,7 +114,12 @@ class _Pick(NamedTuple):
     extra_scores: dict
 
 
-def _counts_and_picks(row: BoardEntry, entrant: Entrant, competition: Competition) -> list[_Pick]:
+def _picks_allowed(entrant: Entrant, competition: PhaseView) -> int:
+    # The late board has no picks to choose: an entrant's best public late entry stands for them.
+    return 1 if entrant.late else competition.max_final_picks
+
+
+def _counts_and_picks(row: BoardEntry, entrant: Entrant, competition: PhaseView) -> list[_Pick]:
     """_counts_refresh and final_picks_effective in one statement: the entry count and the
     newest entry's time, then the K picks (chosen ones first, then the best public)."""
     where, params = _entries_sql(entrant)
@@ -127,7 +136,7 @@ def _counts_and_picks(row: BoardEntry, entrant: Entrant, competition: Competitio
         failed=Status.FAILED.value,
         cancelled=Status.CANCELLED.value,
         scored=Status.SCORED.value,
-        k=competition.max_final_picks,
+        k=_picks_allowed(entrant, competition),
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -159,7 +168,11 @@ def _row_locked(entrant: Entrant) -> BoardEntry:
     try:
         with transaction.atomic():
             BoardEntry.objects.create(
-                competition_id=entrant.competition_id, user_id=entrant.user_id, team_id=entrant.team_id
+                competition_id=entrant.competition_id,
+                phase_id=entrant.phase_id,
+                late=entrant.late,
+                user_id=entrant.user_id,
+                team_id=entrant.team_id,
             )
     except IntegrityError:  # a concurrent first score created it: the unique constraint held
         pass
@@ -211,12 +224,13 @@ def _private_extras(extra_scores: dict | None, competition: Competition) -> dict
     return {name: (extra_scores.get(name) or {}).get("private") for name in competition.extra_metrics or ()}
 
 
-def _public_offer(row: BoardEntry, submission: Submission, competition: Competition) -> None:
+def _public_offer(row: BoardEntry, submission: Submission, competition: PhaseView) -> None:
     """Insert or improve the shown entry with one newly scored entry."""
     hib = competition.higher_is_better
     score = submission.public_score
     key = rank_key(higher_is_better=hib, score=score)
-    if competition.ladder_enabled:
+    # Late entries come after the reveal: the Ladder has nothing left to protect there.
+    if competition.ladder_enabled and not submission.is_late:
         step = max(competition.ladder_step, 0.0)
         if row.rank_key is None or key < row.rank_key - step - LADDER_EPS:
             _public_take(row, submission, shown=ladder_round(score, step), competition=competition)
@@ -229,12 +243,12 @@ def _public_offer(row: BoardEntry, submission: Submission, competition: Competit
         _public_take(row, submission, shown=score, competition=competition)
 
 
-def _public_rebuild(row: BoardEntry, entrant: Entrant, competition: Competition) -> None:
+def _public_rebuild(row: BoardEntry, entrant: Entrant, competition: PhaseView) -> None:
     for field in ("score", "rank_key", "submission_id", "submitted_at", "ci_low", "ci_high"):
         setattr(row, field, None)
     row.extra_scores = {}
     scored = entrant.submissions().filter(status=Status.SCORED, public_score__isnull=False)
-    if competition.ladder_enabled:
+    if competition.ladder_enabled and not entrant.late:
         # The Ladder depends on the order scores were released: replay it.
         for submission in scored.order_by("finished_at", "id"):
             _public_offer(row, submission, competition)
@@ -244,16 +258,17 @@ def _public_rebuild(row: BoardEntry, entrant: Entrant, competition: Competition)
         _public_take(row, best, shown=best.public_score, competition=competition)
 
 
-def _public_order(competition: Competition) -> tuple[str, ...]:
+def _public_order(competition: PhaseView) -> tuple[str, ...]:
     return ("-public_score" if competition.higher_is_better else "public_score", "created_at", "id")
 
 
-def final_picks_effective(*, entrant: Entrant, competition: Competition) -> list[Submission]:
-    """The chosen final picks, or the best K public entries when none is chosen.
+def final_picks_effective(*, entrant: Entrant, competition: PhaseView) -> list[Submission]:
+    """The chosen final picks, or the best K public entries when none is chosen, on the
+    entrant's board (`competition`: its phase, settings resolved).
 
     One query: chosen picks sort first (there are at most K of them), then the best public.
     """
-    k = competition.max_final_picks
+    k = _picks_allowed(entrant, competition)
     scored = entrant.submissions().filter(status=Status.SCORED, public_score__isnull=False)
     fields = ("id", "created_at", "public_score", "private_score", "is_final_pick", "extra_scores")
     first = list(scored.order_by("-is_final_pick", *_public_order(competition)).only(*fields)[:k])
@@ -262,11 +277,11 @@ def final_picks_effective(*, entrant: Entrant, competition: Competition) -> list
     return first
 
 
-def _private_refresh(row: BoardEntry, entrant: Entrant, competition: Competition) -> None:
+def _private_refresh(row: BoardEntry, entrant: Entrant, competition: PhaseView) -> None:
     _private_from_picks(row, final_picks_effective(entrant=entrant, competition=competition), competition)
 
 
-def _private_from_picks(row: BoardEntry, picks, competition: Competition) -> None:
+def _private_from_picks(row: BoardEntry, picks, competition: PhaseView) -> None:
     """The private row: the best private score among the picks (ties as on the public board)."""
     hib = competition.higher_is_better
     best = None
@@ -295,7 +310,7 @@ def board_record_score(*, submission: Submission) -> BoardEntry:
     The entry must already be saved as scored with its scores and interval. Entries
     that are not scored change only the entry count.
     """
-    competition = submission.competition
+    competition = submission_phase(submission)
     entrant = entrant_of(submission)
     _stamp_team(submission, entrant)
     row = _row_locked(entrant)
@@ -315,17 +330,26 @@ def board_record_entry(*, submission: Submission) -> BoardEntry:
     row = _row_locked(entrant)
     _counts_refresh(row, entrant)
     if submission.status in NOT_COUNTED:
+        phase = submission_phase(submission)
         if row.submission_id == submission.pk:
-            _public_rebuild(row, entrant, submission.competition)
-        _private_refresh(row, entrant, submission.competition)
+            _public_rebuild(row, entrant, phase)
+        _private_refresh(row, entrant, phase)
     row.save()
     return row
 
 
 @transaction.atomic
 def board_rebuild(*, entrant: Entrant) -> BoardEntry | None:
-    """Recompute one entrant's row from its entries (after a team merge); removes an empty row."""
+    """Recompute one entrant's row from its entries (after a team merge); removes an empty row.
+    An entrant without a phase has a row on every board of the competition: each is rebuilt."""
     competition = Competition.objects.get(pk=entrant.competition_id)
+    if entrant.phase_id is None:
+        row = None
+        for view in competition_phases(competition):
+            for late in (False, True):
+                row = board_rebuild(entrant=entrant.on_board(phase_id=view.pk, late=late)) or row
+        return row
+    competition = next(v for v in competition_phases(competition) if v.pk == entrant.phase_id)
     if not entrant.submissions().exists():
         BoardEntry.objects.filter(entrant.row_filter).delete()
         return None
@@ -346,48 +370,75 @@ class Reveal(NamedTuple):
 
 
 @transaction.atomic
-def board_reveal(*, competition: Competition, close: bool = False, now: datetime | None = None) -> Reveal:
-    """Make the private board public. Idempotent: revealed_now only for the call that revealed it.
+def board_reveal(
+    *, competition: Competition, close: bool = False, now: datetime | None = None, phase: str | None = None
+) -> Reveal:
+    """Make a phase's private board public (`phase`: its slug; none: the current phase).
+    Idempotent: revealed_now only for the call that revealed it.
 
-    Private scores are never shown while entries are accepted, since a participant could
-    then pick entries by their private score. So a reveal before the deadline closes the
-    competition (its end becomes now), and only when the caller asks for it with `close`."""
+    Private scores are never shown while the phase accepts entries in its window, since a
+    participant could then pick entries by their private score. So a reveal before the
+    phase's end closes it (its end becomes now), and only when the caller asks for it with
+    `close`. The last phase's board is the competition's final one: its reveal is the
+    competition's, and closing it early ends the competition (as before phases)."""
     now = now or timezone.now()
-    fields = ("slug", "starts_at", "ends_at", "private_revealed_at")
-    locked = Competition.objects.select_for_update().only(*fields).get(pk=competition.pk)
+    locked = Competition.objects.select_for_update().get(pk=competition.pk)
+    view = competition_phase(competition=locked, slug=phase, now=now)
+    what = (
+        f"The competition '{locked.slug}'"
+        if len(competition_phases(locked)) == 1
+        else f"Phase '{view.slug}' of '{locked.slug}'"
+    )
     result = Reveal(revealed_now=False, closed_now=False)
-    if locked.private_revealed_at is None:
-        if now < locked.starts_at:
+    if view.private_revealed_at is None:
+        if now < view.starts_at:
             raise Conflict(
-                f"The competition '{locked.slug}' has not started (it opens at "
-                f"{locked.starts_at:%Y-%m-%d %H:%M} UTC): there is no private board to reveal.",
+                f"{what} has not started (it opens at {view.starts_at:%Y-%m-%d %H:%M} UTC): there is no "
+                "private board to reveal.",
                 code="not_started",
             )
-        closes = now < locked.ends_at
+        closes = not view.is_over(now)
         if closes and not close:
+            until = f"until {view.ends_at:%Y-%m-%d %H:%M} UTC" if view.ends_at else "with no end"
             raise Conflict(
-                f"The competition '{locked.slug}' accepts entries until {locked.ends_at:%Y-%m-%d %H:%M} UTC. "
-                "Revealing its private board now closes it: no entry is accepted afterwards. "
-                'Ask again with {"close": true} to close it and reveal the private board.',
+                f"{what} accepts entries {until}. Revealing its private board now closes it: no entry "
+                'is accepted afterwards. Ask again with {"close": true} to close it and reveal the '
+                "private board.",
                 code="still_open",
             )
-        changes = {"private_revealed_at": now, **({"ends_at": now} if closes else {})}
-        Competition.objects.filter(pk=competition.pk).update(**changes)
+        phase_changes = {"private_revealed_at": now}
+        competition_changes = {"private_revealed_at": now} if view.is_last else {}
+        if closes:
+            if view.is_last and view.phase.ends_at is None:
+                competition_changes["ends_at"] = now
+            else:
+                phase_changes["ends_at"] = now
+        Phase.objects.filter(pk=view.pk).update(**phase_changes)
+        if competition_changes:
+            Competition.objects.filter(pk=competition.pk).update(**competition_changes)
         result = Reveal(revealed_now=True, closed_now=closes)
         competition_id = competition.pk
         transaction.on_commit(lambda: send_reveal_mail(competition_id), robust=True)
     competition.refresh_from_db(fields=["ends_at", "private_revealed_at"])
+    competition._phase_rows = None
     return result
 
 
 def boards_reveal_due(*, now: datetime | None = None) -> list[str]:
-    """Reveal every private board whose deadline has passed; returns their slugs."""
+    """Reveal every phase's private board whose end has passed; returns them as
+    'competition' (a competition of one phase) or 'competition/phase'."""
     now = now or timezone.now()
     revealed = []
-    due = Competition.objects.filter(ends_at__lte=now, private_revealed_at__isnull=True).order_by("ends_at")
+    due = Competition.objects.filter(starts_at__lte=now, private_revealed_at__isnull=True).order_by(
+        "ends_at", "pk"
+    )
     for competition in due:
-        if board_reveal(competition=competition, now=now).revealed_now:
-            revealed.append(competition.slug)
+        views = competition_phases(competition)
+        for view in views:
+            if view.is_over(now) and view.private_revealed_at is None:
+                if board_reveal(competition=competition, now=now, phase=view.slug).revealed_now:
+                    name = competition.slug if len(views) == 1 else f"{competition.slug}/{view.slug}"
+                    revealed.append(name)
     return revealed
 
 
@@ -402,6 +453,7 @@ def final_pick_toggle(*, submission_id: int, user, now: datetime | None = None) 
     if submission is None:
         raise NotFound(f"No submission #{submission_id}.")
     competition = submission.competition
+    phase = submission_phase(submission)
     entrant = entrant_of(submission)
     mine = (
         entrant.team_id is not None
@@ -411,9 +463,14 @@ def final_pick_toggle(*, submission_id: int, user, now: datetime | None = None) 
     if not mine:
         # Someone else's entry: answer as if it did not exist.
         raise NotFound(f"No submission #{submission_id}.")
-    if now >= competition.ends_at:
+    if submission.is_late:
         raise ApplicationError(
-            f"Final picks closed at the deadline, {competition.ends_at:%Y-%m-%d %H:%M} UTC.", code="closed"
+            f"#{submission.pk} is a late entry: late entries are ranked on the late board, never picked.",
+            code="late_entry",
+        )
+    if phase.is_over(now):
+        raise ApplicationError(
+            f"Final picks closed at the deadline, {phase.ends_at:%Y-%m-%d %H:%M} UTC.", code="closed"
         )
     # The entry before the board row: the scorer locks in that order too, so the two never deadlock.
     submission = Submission.objects.select_for_update().get(pk=submission.pk)
@@ -427,15 +484,15 @@ def final_pick_toggle(*, submission_id: int, user, now: datetime | None = None) 
         chosen = list(
             entrant.submissions().filter(is_final_pick=True).order_by("id").values_list("id", flat=True)
         )
-        if len(chosen) >= competition.max_final_picks:
+        if len(chosen) >= phase.max_final_picks:
             listed = ", ".join(f"#{pk}" for pk in chosen)
             raise ApplicationError(
-                f"You already chose {len(chosen)} of {competition.max_final_picks} final picks ({listed}); "
+                f"You already chose {len(chosen)} of {phase.max_final_picks} final picks ({listed}); "
                 "unpick one first.",
                 code="too_many",
             )
     submission.is_final_pick = not submission.is_final_pick
     submission.save(update_fields=["is_final_pick"])
-    _private_refresh(row, entrant, competition)
+    _private_refresh(row, entrant, phase)
     row.save()
     return submission

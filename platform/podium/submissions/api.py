@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from podium.accounts.throttling import SettingRateThrottle
 from podium.api_schema import error_responses
+from podium.competitions.selectors import competition_phase
 from podium.submissions import selectors, services
 from podium.submissions.limits import submission_usage
 from podium.submissions.models import Kind, Status, Submission
@@ -30,6 +31,13 @@ class SubmissionOutputSerializer(serializers.Serializer):
     # model costs a millisecond per response, a tenth of the intake's budget.
     id = serializers.IntegerField(read_only=True)
     competition = serializers.CharField(source="competition.slug", read_only=True)
+    phase = serializers.CharField(
+        source="phase.slug", read_only=True, help_text="The phase it was entered in."
+    )
+    is_late = serializers.BooleanField(
+        read_only=True,
+        help_text="Entered after the phase's end: on its late board, never in its final ranks.",
+    )
     user = serializers.CharField(source="user.username", read_only=True)
     team = serializers.CharField(source="team.name", read_only=True, default=None, allow_null=True)
     kind = serializers.ChoiceField(choices=Kind.choices, read_only=True)
@@ -138,6 +146,9 @@ class SubmissionInputSerializer(serializers.Serializer):
     file = serializers.FileField(required=False, allow_empty_file=True)
     config = ConfigField(required=False)
     description = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+    phase = serializers.SlugField(
+        required=False, max_length=64, help_text="A phase's slug; none: the current phase (GET …/phases/)."
+    )
 
 
 class SubmissionPagination(PageNumberPagination):
@@ -213,6 +224,7 @@ class SubmissionListCreateApi(GenericAPIView):
             predictions_file=data.get("file"),
             config_text=data.get("config"),
             description=data.get("description", ""),
+            phase=data.get("phase"),
         )
         body = SubmissionOutputSerializer(submission).data
         body["limits"] = usage.as_dict()
@@ -228,7 +240,8 @@ class SubmissionLimitsApi(APIView):
     def get(self, request, slug):
         competition = selectors.competition_for_submissions(slug=slug, user=request.user)
         team = team_for(competition=competition, user=request.user)
-        usage = submission_usage(competition=competition, user=request.user, team=team, now=timezone.now())
+        phase = competition_phase(competition=competition, slug=request.query_params.get("phase") or None)
+        usage = submission_usage(phase=phase, user=request.user, team=team, now=timezone.now())
         return Response(usage.as_dict())
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import connection
 
 from podium.competitions.models import Competition, Participation
+from podium.competitions.phases import PhaseView
 from podium.submissions.entrants import NOT_COUNTED, Entrant
 from podium.submissions.errors import SubmissionLimitReached
 from podium.submissions.models import Submission
@@ -82,28 +83,31 @@ def limit_scope_lock(*, entrant: Entrant) -> None:
         )
 
 
-def submission_usage(*, competition: Competition, user, team: Team | int | None, now: datetime) -> Usage:
+def submission_usage(*, phase: PhaseView, user, team: Team | int | None, now: datetime) -> Usage:
+    """The entrant's counts in one phase: the daily limit counts every entry of the day (late
+    ones too), the total limit the phase's entries inside its window; late entries have no total."""
     team_id = team.pk if isinstance(team, Team) else team
     day_start, day_end = utc_day_bounds(now)
     owner = "team_id = %s" if team_id is not None else "user_id = %s"
     not_counted = ", ".join(["%s"] * len(NOT_COUNTED))
     # Failed and cancelled entries do not count. SQL, see _fetch_one.
     total, today = _fetch_one(
-        f"""SELECT COUNT(*), COALESCE(SUM(CASE WHEN created_at >= %s AND created_at < %s THEN 1 ELSE 0 END), 0)
+        f"""SELECT COALESCE(SUM(CASE WHEN is_late THEN 0 ELSE 1 END), 0),
+                   COALESCE(SUM(CASE WHEN created_at >= %s AND created_at < %s THEN 1 ELSE 0 END), 0)
             FROM {Submission._meta.db_table}
-            WHERE competition_id = %s AND {owner} AND status NOT IN ({not_counted})""",
+            WHERE phase_id = %s AND {owner} AND status NOT IN ({not_counted})""",
         [
             *map(connection.ops.adapt_datetimefield_value, (day_start, day_end)),
-            competition.pk,
+            phase.pk,
             team_id if team_id is not None else user.pk,
             *(status.value for status in NOT_COUNTED),
         ],
     )
     return Usage(
         scope="team" if team is not None else "participant",
-        daily_allowed=competition.daily_limit,
+        daily_allowed=phase.daily_limit,
         daily_used=today,
-        total_allowed=competition.total_limit,
+        total_allowed=None if phase.is_over(now) else phase.total_limit,
         total_used=total,
         resets_at=day_end,
     )

@@ -29,6 +29,9 @@ class Submission(models.Model):
     competition = models.ForeignKey(
         "competitions.Competition", on_delete=models.CASCADE, related_name="submissions"
     )
+    # The phase it was entered in; is_late: after that phase's end (its late board, never its ranks).
+    phase = models.ForeignKey("competitions.Phase", on_delete=models.CASCADE, related_name="submissions")
+    is_late = models.BooleanField(default=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="submissions")
     team = models.ForeignKey(
         "teams.Team", on_delete=models.SET_NULL, null=True, blank=True, related_name="submissions"
@@ -71,6 +74,7 @@ class Submission(models.Model):
             models.Index(fields=["status", "heartbeat_at"], name="sub_status_heartbeat"),
             # The competition list counts scored entries per competition: index-only with this.
             models.Index(fields=["competition", "status"], name="sub_comp_status"),
+            models.Index(fields=["phase", "user", "created_at"], name="sub_phase_user_created"),
         ]
 
     # Set on display copies whose scores a selector withheld (the Ladder; private scores before the close).

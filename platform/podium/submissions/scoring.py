@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from podium.competitions.models import Competition
+from podium.competitions.phases import PhaseView
 
 
 class ScoringFailed(Exception):
@@ -31,14 +31,15 @@ class Scores:
     extra: dict = field(default_factory=dict)
 
 
-def answer_key_cached(competition: Competition):
-    """The parsed key, cached per process by (competition id, key sha256) in the selector."""
+def answer_key_cached(phase: PhaseView):
+    """The phase's parsed key (its own, or the competition's), cached per process by
+    (holder, id, key sha256) in the selector."""
     from podium.competitions.selectors import answer_key_for
 
-    return answer_key_for(competition)
+    return answer_key_for(phase.key_holder)
 
 
-def parse(*, source, answer_key, competition: Competition):
+def parse(*, source, answer_key, phase: PhaseView):
     from django.conf import settings
 
     from datasets.predictions import parse_predictions
@@ -46,10 +47,10 @@ def parse(*, source, answer_key, competition: Competition):
     return parse_predictions(
         source,
         answer_key=answer_key,
-        manifest=competition.dataset.manifest,
-        metric=competition.metric,
+        manifest=phase.dataset.manifest,
+        metric=phase.competition.metric,
         max_bytes=settings.PODIUM_MAX_SUBMISSION_BYTES,
-        other_metrics=tuple(competition.extra_metrics or ()),
+        other_metrics=tuple(phase.competition.extra_metrics or ()),
     )
 
 
@@ -60,14 +61,16 @@ def _finite_or_none(value: float) -> float | None:
 def scores_compute(*, submission) -> Scores:
     from datasets.predictions import PredictionError
     from datasets.scoring import bootstrap_ci, score
+    from podium.competitions.selectors import submission_phase
 
-    competition = submission.competition
+    phase = submission_phase(submission)
+    competition = phase.competition
     if not submission.predictions:
         raise ScoringFailed("No predictions were stored for this entry.")
-    answer_key = answer_key_cached(competition)
+    answer_key = answer_key_cached(phase)
     try:
         with submission.predictions.open("rb") as source:
-            predictions = parse(source=source, answer_key=answer_key, competition=competition)
+            predictions = parse(source=source, answer_key=answer_key, phase=phase)
     except PredictionError as exc:
         raise ScoringFailed(f"The predictions file could not be scored: {exc}") from None
     except FileNotFoundError:

@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from datasets.bundle import HIDDEN_FILES
 from podium.competitions.models import Competition, DatasetFile
+from podium.competitions.phases import PhaseView
+from podium.competitions.selectors import competition_phase, submission_phase
 from podium.submissions.models import EpochMetric, Submission
 from podium.teams.models import TeamMembership
 
@@ -38,7 +40,7 @@ def competition_for_submissions(*, slug: str, user) -> Competition:
 
 
 def submissions_visible_to(*, user) -> QuerySet[Submission]:
-    qs = Submission.objects.select_related("competition", "user", "team")
+    qs = Submission.objects.select_related("competition", "phase", "user", "team")
     if _is_admin(user):
         return qs
     if user is None or not user.is_authenticated:
@@ -52,23 +54,33 @@ def submission_list(*, competition: Competition, user) -> QuerySet[Submission]:
     return submissions_visible_to(user=user).filter(competition=competition)
 
 
-def public_scores_withheld(*, competition: Competition, user) -> bool:
+def public_scores_withheld(*, competition: Competition, user, phase: PhaseView | None = None) -> bool:
     """Under the Ladder (Blum & Hardt) a participant learns a public score only as the
     board releases it; the exact score of each entry would undo the protection. Withheld
-    until the private reveal; staff see everything."""
-    return bool(competition.ladder_enabled and not competition.private_revealed_at and not _is_admin(user))
-
-
-def private_scores_visible(*, competition: Competition, user, now: dt.datetime | None = None) -> bool:
-    """The one rule for every private score (boards, exports, entries, pages, the API).
-
-    Never while entries are accepted: a participant who saw private scores could choose
-    their next entries by them. After the close: to everyone once the board is revealed,
-    to staff before. A reveal before the deadline closes the competition first
-    (leaderboards.services.board_reveal), and a deadline moved later hides them again."""
-    if (now or timezone.now()) < competition.ends_at:
+    until the phase's private reveal; staff see everything."""
+    if not competition.ladder_enabled or _is_admin(user):
         return False
-    return competition.private_revealed_at is not None or _is_admin(user)
+    phase = phase or competition_phase(competition=competition)
+    return phase.private_revealed_at is None
+
+
+def private_scores_visible(
+    *, competition: Competition, user, now: dt.datetime | None = None, phase: PhaseView | None = None
+) -> bool:
+    """The one rule for every private score (boards, exports, entries, pages, the API), per
+    phase (none named: the current one).
+
+    Never while the phase accepts entries inside its window: a participant who saw private
+    scores could choose their next entries by them; a phase without an end never shows them.
+    After the close: to everyone once the phase's board is revealed, to staff before. Late
+    entries come after the close, so the same rule shows theirs. A reveal before the deadline
+    closes the phase first (leaderboards.services.board_reveal), and a deadline moved later
+    hides them again."""
+    now = now or timezone.now()
+    phase = phase or competition_phase(competition=competition, now=now)
+    if not phase.is_over(now):
+        return False
+    return phase.private_revealed_at is not None or _is_admin(user)
 
 
 def submissions_shown(submissions, *, user) -> list[Submission]:
@@ -78,13 +90,20 @@ def submissions_shown(submissions, *, user) -> list[Submission]:
     The instances are display copies from then on: Submission.save refuses them."""
     shown = list(submissions)
     now = timezone.now()
+    views: dict[int, list] = {}  # one phases query per competition, not per entry
     for submission in shown:
         competition = submission.competition
-        hide_public = public_scores_withheld(competition=competition, user=user)
+        if competition.pk in views:
+            competition._phase_rows = views[competition.pk]
+        phase = submission_phase(submission)
+        views[competition.pk] = competition._phase_rows
+        hide_public = (
+            public_scores_withheld(competition=competition, user=user, phase=phase) and not submission.is_late
+        )
         if hide_public:
             submission.public_score = submission.public_ci_low = submission.public_ci_high = None
             submission.scores_withheld = True
-        hide_private = not private_scores_visible(competition=competition, user=user, now=now)
+        hide_private = not private_scores_visible(competition=competition, user=user, now=now, phase=phase)
         if submission.private_score is not None and hide_private:
             submission.private_score = None
             submission.scores_withheld = True
@@ -110,7 +129,7 @@ def submission_list_with_progress(*, competition: Competition, user) -> list[Sub
     rows = submissions_shown(counted, user=user)
     for row in rows:
         train = (row.config or {}).get("train") or {}
-        row.epochs_total = train.get("epochs") or competition.budget_epochs
+        row.epochs_total = train.get("epochs") or submission_phase(row).budget_epochs
         row.progress = min(100, round(100 * row.epochs_done / row.epochs_total)) if row.epochs_total else 0
     return rows
 
@@ -140,15 +159,22 @@ def submission_for_worker(*, submission_id: int) -> Submission:
     return submission
 
 
-def worker_datasets(*, competition: Competition) -> list:
-    """The competition's dataset first, then the pre-training datasets it allows."""
-    return [competition.dataset, *competition.pretrain_datasets.all()]
+def worker_datasets(*, competition: Competition, phase=None) -> list:
+    """The phase's dataset (the competition's unless the phase has its own test split) first,
+    then the pre-training datasets the competition allows."""
+    first = phase.dataset if phase is not None else competition.dataset
+    return [first, *competition.pretrain_datasets.all()]
 
 
 def worker_dataset_file(*, submission: Submission, dataset_slug: str, name: str) -> DatasetFile:
     """A participant-facing file of a dataset this entry may use; hidden files never match."""
+    from podium.competitions.selectors import submission_phase
+
+    phase = submission_phase(submission)
     allowed_ids = [
-        d.pk for d in worker_datasets(competition=submission.competition) if d.slug == dataset_slug
+        d.pk
+        for d in worker_datasets(competition=submission.competition, phase=phase)
+        if d.slug == dataset_slug
     ]
     found = (
         DatasetFile.objects.filter(dataset_id__in=allowed_ids, name=name, hidden=False)

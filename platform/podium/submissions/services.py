@@ -18,6 +18,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from podium.competitions.models import Competition
+from podium.competitions.phases import CLOSED, LATE, UPCOMING, PhaseView
+from podium.competitions.selectors import competition_phase, competition_phases, submission_phase
 from podium.errors import Conflict, NotAllowed
 from podium.leaderboards.services import board_record_entry, board_record_score
 from podium.submissions import dispatch
@@ -46,26 +48,34 @@ MAX_MESSAGE_CHARS = 1000
 PRECHECK_LIMITS_ABOVE_BYTES = 1024 * 1024
 
 
-def submission_check_allowed(*, competition: Competition, user, kind: str, now: datetime) -> Entrant:
-    """The cheap checks before any file is read: joined, inside the window, kind accepted."""
+def submission_check_allowed(
+    *, competition: Competition, user, kind: str, now: datetime, phase: str | None = None
+) -> tuple[Entrant, PhaseView, bool]:
+    """The cheap checks before any file is read: joined, the phase (named, else the current
+    one) open or taking late entries, kind accepted. Returns the entrant, the phase and
+    whether the entry is late (after the phase's end: its late board)."""
     entrant = entrant_get(competition=competition, user=user)
     if entrant is None:
         raise NotAllowed(
             f"You have not joined the competition '{competition.slug}'. Join it (and accept its rules) first."
         )
-    if now < competition.starts_at:
-        raise NotAllowed(
-            f"The competition '{competition.slug}' opens at {competition.starts_at:%Y-%m-%d %H:%M} UTC."
-        )
-    if now >= competition.ends_at:
-        raise NotAllowed(
-            f"The competition '{competition.slug}' closed at {competition.ends_at:%Y-%m-%d %H:%M} UTC."
-        )
-    if kind == Kind.PREDICTIONS and not competition.accepts_predictions:
+    view = competition_phase(competition=competition, slug=phase, now=now)
+    # A competition of one phase speaks of itself, as it did before phases.
+    what = (
+        f"The competition '{competition.slug}'"
+        if len(competition_phases(competition)) == 1
+        else f"Phase '{view.slug}' of '{competition.slug}'"
+    )
+    status = view.status(now)
+    if status == UPCOMING:
+        raise NotAllowed(f"{what} opens at {view.starts_at:%Y-%m-%d %H:%M} UTC.")
+    if status == CLOSED:
+        raise NotAllowed(f"{what} closed at {view.ends_at:%Y-%m-%d %H:%M} UTC.")
+    if kind == Kind.PREDICTIONS and not view.accepts_predictions:
         raise SubmissionInvalid("This competition does not accept prediction files; submit a model config.")
-    if kind == Kind.CONFIG and not competition.accepts_configs:
+    if kind == Kind.CONFIG and not view.accepts_configs:
         raise SubmissionInvalid("This competition does not accept model configs; submit a predictions file.")
-    return entrant
+    return entrant, view, status == LATE
 
 
 def submission_create(
@@ -75,11 +85,13 @@ def submission_create(
     predictions_file=None,
     config_text: str | None = None,
     description: str = "",
+    phase: str | None = None,
 ) -> tuple[Submission, Usage]:
     """Validate, count against the limits under a lock, store, and dispatch on commit.
 
-    Nothing is stored when any step fails: validation runs before the row and the
-    file exist, and a file written before a failing insert is deleted again.
+    `phase`: a phase's slug; none names the current phase. Nothing is stored when any step
+    fails: validation runs before the row and the file exist, and a file written before a
+    failing insert is deleted again.
     """
     if (predictions_file is None) == (config_text is None):
         raise SubmissionInvalid(
@@ -87,19 +99,23 @@ def submission_create(
         )
     kind = Kind.PREDICTIONS if predictions_file is not None else Kind.CONFIG
     now = timezone.now()
-    entrant = submission_check_allowed(competition=competition, user=user, kind=kind, now=now)
+    entrant, view, late = submission_check_allowed(
+        competition=competition, user=user, kind=kind, now=now, phase=phase
+    )
     if predictions_file is not None and (predictions_file.size or 0) > PRECHECK_LIMITS_ABOVE_BYTES:
-        limits_check(submission_usage(competition=competition, user=user, team=entrant.team_id, now=now))
+        limits_check(submission_usage(phase=view, user=user, team=entrant.team_id, now=now))
 
     config = None
     warnings: list[dict] = []
     if kind == Kind.PREDICTIONS:
-        predictions_validate(competition=competition, source=predictions_file)
+        predictions_validate(phase=view, source=predictions_file)
     else:
-        config, warnings = config_check(competition=competition, text=config_text)
+        config, warnings = config_check(phase=view, text=config_text)
 
     submission = Submission(
         competition=competition,
+        phase=view.phase,
+        is_late=late,
         user=user,
         team_id=entrant.team_id,
         kind=kind,
@@ -118,9 +134,7 @@ def submission_create(
             stored_name = submission.predictions.name
         with transaction.atomic():
             limit_scope_lock(entrant=entrant)
-            usage = submission_usage(
-                competition=competition, user=user, team=entrant.team_id, now=timezone.now()
-            )
+            usage = submission_usage(phase=view, user=user, team=entrant.team_id, now=timezone.now())
             limits_check(usage)
             _next_attempt(submission)
             submission.save()
@@ -263,7 +277,7 @@ def submission_store_predictions(
     if current.attempt != attempt or current.status != Status.RUNNING:
         raise _conflict_reason(submission_id, attempt)
     try:
-        predictions_validate(competition=current.competition, source=file)
+        predictions_validate(phase=submission_phase(current), source=file)
     except SubmissionInvalid as exc:
         summary = "; ".join(p.as_dict().get("message", "") for p in exc.problems[:3])
         submission_fail(

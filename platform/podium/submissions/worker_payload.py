@@ -52,10 +52,13 @@ def _dataset_payload(*, submission, dataset, request) -> DatasetOrder:
 
 
 def claim_payload(*, submission, request) -> ClaimOrder:
+    from podium.competitions.selectors import submission_phase
+
+    phase = submission_phase(submission)
     competition = submission.competition
     metric = get_metric(competition.metric)
-    manifest = competition.dataset.manifest
-    datasets = worker_datasets(competition=competition)
+    manifest = phase.dataset.manifest
+    datasets = worker_datasets(competition=competition, phase=phase)
 
     def callback(name: str) -> str:
         return reverse(f"submissions:worker-{name}", kwargs={"submission_id": submission.pk})
@@ -84,7 +87,7 @@ def claim_payload(*, submission, request) -> ClaimOrder:
             "classes": manifest.get("classes"),
             "needs_proba": metric.needs_proba,
         },
-        "budget": config_budget(competition).as_dict(),
+        "budget": config_budget(phase).as_dict(),
         "heartbeat_interval_s": max(int(settings.PODIUM_HEARTBEAT_TIMEOUT.total_seconds() // 4), 1),
         "callbacks": {name: callback(name) for name in ("heartbeat", "epochs", "predictions", "fail")},
     }

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from podium.competitions.models import Competition, Participation
+from podium.competitions.selectors import competition_phases
 from podium.errors import ApplicationError
 from podium.leaderboards.services import board_rebuild
 from podium.submissions.entrants import NOT_COUNTED, Entrant
@@ -35,7 +36,7 @@ def _check_joined(*, competition: Competition, user) -> None:
 
 
 def _check_open(*, competition: Competition, now: datetime) -> None:
-    if now >= competition.ends_at:
+    if competition.ends_at is not None and now >= competition.ends_at:  # no end: always open
         raise ApplicationError(
             f"The competition '{competition.slug}' closed at {competition.ends_at:%Y-%m-%d %H:%M} UTC; "
             "teams can no longer change.",
@@ -131,9 +132,11 @@ def team_join(*, user, join_code: str, now: datetime | None = None) -> Team:
 
     joining.submissions().update(team=team)
     merged = target.submissions()
-    if merged.filter(is_final_pick=True).count() > competition.max_final_picks:
-        # Too many picks between the two sides: the merged team chooses again.
-        merged.filter(is_final_pick=True).update(is_final_pick=False)
+    for phase in competition_phases(competition):
+        picks = merged.filter(phase_id=phase.pk, is_final_pick=True)
+        if picks.count() > phase.max_final_picks:
+            # Too many picks between the two sides in this phase: the merged team chooses again.
+            picks.update(is_final_pick=False)
     if current is not None:
         old_team = current.team
         TeamMembership.objects.filter(team=old_team).update(team=team)

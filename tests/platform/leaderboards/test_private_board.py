@@ -137,10 +137,13 @@ def _reference_private_page(competition, *, offset, page_size):
     the whole board (ties in the tail broken by id). (id, rank, public rank, score)."""
     from django.db.models import F
 
+    from podium.competitions.selectors import competition_phase
     from podium.leaderboards.selectors import PRIVATE_ORDER, _ranked, _with_both_ranks
 
     private_order = [F(name).asc(nulls_last=True) for name in PRIVATE_ORDER]
-    ranked = _with_both_ranks(_ranked(competition)).order_by(*private_order, "id")
+    ranked = _with_both_ranks(_ranked(competition_phase(competition=competition), False)).order_by(
+        *private_order, "id"
+    )
     return [
         (e.pk, e.private_rank if e.private_rank_key is not None else None, e.public_rank, e.private_score)
         for e in ranked[offset : offset + page_size]

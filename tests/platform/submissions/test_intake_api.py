@@ -57,9 +57,10 @@ def test_prediction_file_is_accepted_and_sent_to_the_scorer(competition, alice_a
     assert len(stored_files(settings)) == 1
 
 
-def test_a_prediction_entry_costs_six_queries_with_a_token(competition, alice, broker):
+def test_a_prediction_entry_costs_seven_queries_with_a_token(competition, alice, broker):
     """The intake takes a hundred entries a second only while it stays this lean: token and
-    user, competition and dataset, entrant, limit lock (PostgreSQL; SQLite's BEGIN IMMEDIATE
+    user, competition and dataset, entrant, the competition's phases (which one takes the
+    entry, with its window and limits), limit lock (PostgreSQL; SQLite's BEGIN IMMEDIATE
     locks), usage count, insert."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -78,7 +79,7 @@ def test_a_prediction_entry_costs_six_queries_with_a_token(competition, alice, b
         for q in ctx.captured_queries
         if not q["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))
     ]
-    assert len(statements) == (6 if connection.features.has_select_for_update else 5), "\n".join(
+    assert len(statements) == (7 if connection.features.has_select_for_update else 6), "\n".join(
         s[:90] for s in statements
     )
 

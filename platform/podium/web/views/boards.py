@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.shortcuts import render
 
 from datasets.metrics import METRICS
-from podium.errors import page_message
+from podium.competitions.selectors import competition_phase
+from podium.errors import ApplicationError, page_message
 from podium.leaderboards.selectors import board_page
 from podium.params import InvalidParameter, query_int
 from podium.submissions.selectors import private_scores_visible
@@ -28,16 +29,29 @@ def leaderboard(request, slug):
         # The board's first page, with the reason the page asked for is not shown.
         page_message(request, exc)
         page, status = 1, 400
-    ctx["private_visible"] = private_scores_visible(competition=competition, user=request.user)
+    late = request.GET.get("late") in ("1", "true")
+    try:
+        shown = competition_phase(competition=competition, slug=request.GET.get("phase") or None)
+    except ApplicationError as exc:
+        # An unknown phase: the current phase's board, with the reason (which names the phases).
+        page_message(request, exc)
+        shown, status = ctx["current_phase"], 404
+    late = late and shown.late_entries
+    ctx["private_visible"] = private_scores_visible(competition=competition, user=request.user, phase=shown)
     if which == "private" and not ctx["private_visible"]:
         # Asking for a hidden board shows the public one and says why; the selector would refuse too.
         ctx["private_hidden"] = True
         which = "public"
-    board = board_page(competition=competition, board=which, page=page, user=request.user)
+    board = board_page(
+        competition=competition, board=which, page=page, user=request.user, phase=shown, late=late
+    )
     on_page = {r.id for r in board.rows}
     for row in [*board.rows, *([board.mine] if board.mine else [])]:
         row.extra_cells = row.extra_values(board.extra_metrics)
     ctx.update(
+        shown_phase=shown,
+        late=late,
+        board_query=f"phase={shown.slug}{'&late=1' if late else ''}",
         which=which,
         board=board,
         rows=board.rows,

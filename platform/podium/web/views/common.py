@@ -1,6 +1,13 @@
 from __future__ import annotations
 
-from podium.competitions.selectors import competition_get, participation_exists
+from django.utils import timezone
+
+from podium.competitions.selectors import (
+    competition_get,
+    competition_phase,
+    competition_phases,
+    participation_exists,
+)
 from podium.web.templatetags.podium_web import phase
 
 TABS = [
@@ -16,8 +23,18 @@ TABS = [
 def competition_context(request, slug: str, tab: str) -> dict:
     """The competition (Http404 unless the visitor may see it) and what every tab shows of it."""
     competition = competition_get(slug=slug, user=request.user)
+    now = timezone.now()
+    current = competition_phase(competition=competition, now=now)
     return {
         "competition": competition,
+        # Every phase with its state (upcoming, open, late, closed); the current one is where
+        # entries go and which board a visitor sees first.
+        "phases": [
+            {"view": v, "status": v.status(now), "current": v.pk == current.pk}
+            for v in competition_phases(competition)
+        ],
+        "current_phase": current,
+        "current_status": current.status(now),
         "tab": tab,
         "tabs": TABS,
         "phase": phase(competition),

@@ -8,7 +8,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from podium.competitions.selectors import competition_get
+from podium.competitions.selectors import competition_get, competition_phase, submission_phase
 from podium.errors import ApplicationError, page_message
 from podium.leaderboards.services import final_pick_toggle
 from podium.params import InvalidParameter, query_int
@@ -34,7 +34,7 @@ def _rows_context(request, ctx) -> dict:
     rows = submission_list_with_progress(competition=ctx["competition"], user=request.user)
     ctx["rows"] = rows
     ctx["polling"] = any(r.status in ACTIVE_STATUSES for r in rows)
-    ctx["budget_epochs"] = ctx["competition"].budget_epochs
+    ctx["budget_epochs"] = competition_phase(competition=ctx["competition"]).budget_epochs
     return ctx
 
 
@@ -94,7 +94,9 @@ def detail(request, submission_id):
         is_owner=request.user.is_authenticated and submission.user_id == request.user.pk,
         epochs=epochs,
         charts=charts.submission_charts(epochs) if epochs else None,
-        private_visible=private_scores_visible(competition=submission.competition, user=request.user),
+        private_visible=private_scores_visible(
+            competition=submission.competition, user=request.user, phase=submission_phase(submission)
+        ),
     )
     return render(request, "web/submission/detail.html", ctx)
 

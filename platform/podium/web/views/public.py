@@ -23,7 +23,7 @@ def home(request):
     for competition in selectors.competition_list(user=request.user):
         groups[phase(competition)].append(competition)
     groups["upcoming"].sort(key=lambda c: c.starts_at)
-    groups["open"].sort(key=lambda c: c.ends_at)
+    groups["open"].sort(key=lambda c: (c.ends_at is None, c.ends_at or c.starts_at))  # no end: last
     sections = [
         ("open", "Open now", "Deadline soonest first."),
         ("upcoming", "Upcoming", "Opening soon."),
@@ -40,11 +40,12 @@ def overview(request, slug):
 def data(request, slug):
     ctx = competition_context(request, slug, "data")
     competition = ctx["competition"]
-    manifest = selectors.public_manifest(competition.dataset)
+    dataset = ctx["current_phase"].dataset  # a phase with its own test split has its own files
+    manifest = selectors.public_manifest(dataset)
     ctx["manifest"] = manifest
     ctx["can_download"] = selectors.competition_can_download(competition=competition, user=request.user)
     ctx["manifest_json"] = json.dumps(manifest, indent=2, sort_keys=True)
-    ctx["files"] = list(selectors.dataset_public_files(dataset=competition.dataset))
+    ctx["files"] = list(selectors.dataset_public_files(dataset=dataset))
     return render(request, "web/competition/data.html", ctx)
 
 
@@ -68,7 +69,8 @@ def download(request, slug, name):
             "next_label": "Read the rules and join",
         }
         return render(request, "403.html", context, status=403)
-    found = selectors.dataset_public_file(dataset=competition.dataset, name=name)  # Http404 for hidden names
+    dataset = selectors.competition_phase(competition=competition).dataset
+    found = selectors.dataset_public_file(dataset=dataset, name=name)  # Http404 for hidden names
     return FileResponse(found.file.open("rb"), as_attachment=True, filename=name, content_type="text/csv")
 
 

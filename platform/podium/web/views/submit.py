@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
-from podium.competitions.selectors import competition_get
+from podium.competitions.selectors import competition_get, competition_phase
 from podium.competitions.upload_handlers import CappedUploadHandler, install_capped_handler
 from podium.errors import ApplicationError, request_refusal
 from podium.submissions.limits import submission_usage
@@ -27,10 +27,10 @@ from podium.web.views.common import competition_context
 MAX_CONFIG_CHARS = 100_000
 
 
-def _kind(request, competition) -> str:
+def _kind(request, phase) -> str:
     kind = request.POST.get("kind") or request.GET.get("kind")
     if kind not in {"config", "predictions"}:
-        kind = "config" if competition.accepts_configs else "predictions"
+        kind = "config" if phase.accepts_configs else "predictions"
     return kind
 
 
@@ -66,14 +66,14 @@ def _submit_page(request, slug, capped: CappedUploadHandler | None, refused: App
     # Django form does; the REST API is where the 4xx status codes are the contract.
     ctx = competition_context(request, slug, "submit")
     competition = ctx["competition"]
-    kind = _kind(request, competition)
+    kind = _kind(request, ctx["current_phase"])
     ctx.update(
         kind=kind, templates=examples.templates(), catalog=examples.catalog(), problems=[], config_text=""
     )
     if ctx["is_participant"]:
         team = team_for(competition=competition, user=request.user)
         ctx["usage"] = submission_usage(
-            competition=competition, user=request.user, team=team, now=timezone.now()
+            phase=ctx["current_phase"], user=request.user, team=team, now=timezone.now()
         )
     if refused is not None:
         ctx["error"] = refused.detail
@@ -138,7 +138,7 @@ def validate(request, slug):
         ]
         return render(request, "web/partials/validation.html", ctx)
     try:
-        ctx["warnings"] = config_check(competition=competition, text=text)[1]
+        ctx["warnings"] = config_check(phase=competition_phase(competition=competition), text=text)[1]
     except ApplicationError as exc:
         ctx["detail"] = exc.detail
         ctx["problems"] = _problems(exc, text)
