@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 
 from datasets.bundle import sha256
+from datasets.images import is_image_manifest, read_array
 
 
 class Arrays(NamedTuple):
-    X_train: np.ndarray  # float32, (n, *input_shape)
+    X_train: np.ndarray  # float32, (n, *input_shape); uint8 for an image dataset
     y_train: np.ndarray  # int64 class index into manifest["classes"], or float32 for regression
-    X_test: np.ndarray  # float32, (m, *input_shape)
+    X_test: np.ndarray  # as X_train
     test_ids: np.ndarray  # object array of id strings, in test.csv order
 
 
@@ -87,9 +88,23 @@ def load_arrays(source, manifest: dict, *, verify: bool = False) -> Arrays:
         y = train[target].to_numpy(dtype=np.float32)
         if not np.isfinite(y).all():
             raise DatasetFileError("train.csv has missing or non-finite targets")
+    if is_image_manifest(manifest):
+        X_train = _image_rows(source, manifest, verify, "train", len(train))
+        X_test = _image_rows(source, manifest, verify, "test", len(test))
+    else:
+        X_train, X_test = _features(train, manifest, "train.csv"), _features(test, manifest, "test.csv")
     return Arrays(
-        X_train=_features(train, manifest, "train.csv"),
+        X_train=X_train,
         y_train=y,
-        X_test=_features(test, manifest, "test.csv"),
+        X_test=X_test,
         test_ids=test[manifest["id_column"]].to_numpy(dtype=object),
     )
+
+
+def _image_rows(source, manifest: dict, verify: bool, split: str, n_rows: int) -> np.ndarray:
+    """An image dataset's decoded array of a split (uint8 N x C x H x W, as stored), one row per CSV row."""
+    name = manifest["images"][split]
+    array = read_array(_read_bytes(source, name, manifest, verify), name, manifest)
+    if array.shape[0] != n_rows:
+        raise DatasetFileError(f"{name} holds {array.shape[0]} images, {split}.csv has {n_rows} rows")
+    return array
