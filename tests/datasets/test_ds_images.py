@@ -232,3 +232,30 @@ def test_a_stored_array_is_read_without_unpickling():
 
     with pytest.raises(DatasetFileError, match="not a readable .npy array"):
         load_arrays(files, bundle.manifest)
+
+
+
+def test_the_leak_check_finds_test_images_served_elsewhere():
+    """An image test row is its pixels: one served in another dataset's images, exactly or
+    re-saved with small changes, is found; fresh images are not."""
+    from datasets.overlap import bundle_duplicates, served_files
+
+    members, train = labelled_set(8)
+    coarse = pixels(1) // 16 * 16
+    members["imgs/1.png"] = png(coarse)
+    other = upload(members, train, slug="other", test_fraction=0.25)
+    test_members, test_csv = labelled_set(4, start=100)
+    test_members["imgs/100.png"] = members["imgs/0.png"]  # the same file
+    test_members["imgs/101.png"] = png(coarse + 3)  # every value 3 levels brighter
+    fresh, fresh_csv = labelled_set(8, start=200, seed=7)
+    mine = upload({**fresh, **test_members}, fresh_csv, test_csv, slug="mine")
+    served = served_files("other", other)
+    assert {f.name for f in served} == {"other train_images.npy", "other test_images.npy"}
+    duplicates = bundle_duplicates(mine, served)
+    assert duplicates.n_test == 4 and duplicates.n_rows == 2
+    fresh_test, fresh_test_csv = labelled_set(4, start=300, seed=9)
+    clean = upload({**fresh, **fresh_test}, fresh_csv, fresh_test_csv, slug="clean")
+    assert bundle_duplicates(clean, served).n_rows == 0
+    # Its own train images count too.
+    own = upload({**fresh, "imgs/300.png": fresh["imgs/200.png"]}, fresh_csv, b"id,label\n300,cat\n", slug="own")
+    assert bundle_duplicates(own, []).by_file == {"its own train_images.npy": 1}

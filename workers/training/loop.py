@@ -20,6 +20,7 @@ from torch import nn
 from common.protocol import EpochRecord
 from workers.build import build_optimizer, build_scheduler
 from workers.lora import frozen_norms_to_eval
+from workers.training.augment import BatchAugment, augment_for
 from workers.training.gradients import GradNormTracker
 from workers.training.plan import PhasePlan
 from workers.training.result import CANCELLED, Stop, TrainError
@@ -114,6 +115,7 @@ class Loop:
         tracker = GradNormTracker(model, params, dev, steps)
         have_val = tensors.has_validation
         early = EarlyStopper(plan.early_stopping) if plan.early_stopping is not None and have_val else None
+        augment = augment_for(plan.augment, tensors, dev)
         best_state = None
 
         gen = torch.Generator(device=dev)
@@ -136,9 +138,12 @@ class Loop:
                 idx = perm[s * bs : (s + 1) * bs]
                 xb = X.index_select(0, idx)
                 yb = Y.index_select(0, idx)
+                mixed = None
+                if augment is not None:
+                    xb, mixed = augment.apply(xb, yb)
                 with self.autocast():
                     out = model(xb)
-                loss = criterion(out.float(), yb)
+                loss = criterion(out.float(), yb) if mixed is None else BatchAugment.mixed_loss(out.float(), mixed)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 tracker.step(clip)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from workers.spec import FinetuneSpec, ModelConfig
+from workers.spec import AugmentSpec, FinetuneSpec, ModelConfig
 from workers.techniques.base import NamedParams
 from workers.techniques.optimizers import OptimizerParams
 
@@ -38,6 +38,7 @@ class PhasePlan:
     validation_fraction: float
     split_seed: int  # the validation split (the same rows for both phases of a dataset)
     shuffle_seed: int  # the order of the batches
+    augment: AugmentSpec | None = None  # image augmentation of training batches (both phases)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ def plan_for(config: ModelConfig) -> TrainingPlan:
         split_seed=config.seed,
         # The training phase shuffles with another stream than pre-training's.
         shuffle_seed=config.seed + 1,
+        augment=train.augment,
     )
     pretrain = config.pretrain
     pretrain_plan = None
@@ -89,6 +91,7 @@ def plan_for(config: ModelConfig) -> TrainingPlan:
             validation_fraction=train.validation_fraction,
             split_seed=config.seed,
             shuffle_seed=config.seed,
+            augment=train.augment,
         )
     return TrainingPlan(
         seed=config.seed,
