@@ -13,6 +13,7 @@ urlpatterns = [
     path("competitions/<slug:slug>/files/", api.CompetitionFilesApi.as_view(), name="files"),
     path("competitions/<slug:slug>/data/<str:name>", api.CompetitionDataFileApi.as_view(), name="data-file"),
     path("datasets/", api.DatasetListCreateApi.as_view(), name="datasets"),
+    path("image-datasets/", api.ImageDatasetCreateApi.as_view(), name="image-datasets"),
     path("datasets/<slug:slug>/", api.DatasetDetailApi.as_view(), name="dataset-detail"),
     path("datasets/<slug:slug>/manifest/", api.DatasetManifestApi.as_view(), name="dataset-manifest"),
 ]
