@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from datasets.bundle import sha256
-from datasets.images import is_image_manifest, read_array
+from datasets.images import is_image_manifest
 
 
 class Arrays(NamedTuple):
@@ -107,4 +107,18 @@ def _image_rows(source, manifest: dict, verify: bool, split: str, n_rows: int) -
     array = read_array(_read_bytes(source, name, manifest, verify), name, manifest)
     if array.shape[0] != n_rows:
         raise DatasetFileError(f"{name} holds {array.shape[0]} images, {split}.csv has {n_rows} rows")
+    return array
+
+
+def read_array(data: bytes, name: str, manifest) -> np.ndarray:
+    """A stored image array, checked against the manifest; never unpickles (allow_pickle=False)."""
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise DatasetFileError(f"{name} is not a readable .npy array: {e}") from None
+    shape = tuple(int(s) for s in manifest["input_shape"])
+    if array.dtype != np.uint8 or array.ndim != 4 or tuple(array.shape[1:]) != shape:
+        raise DatasetFileError(
+            f"{name} holds {array.dtype} {list(array.shape)}, the manifest says uint8 [N, {', '.join(map(str, shape))}]"
+        )
     return array

@@ -347,7 +347,9 @@ def _png_archive(folder: str, ids: list[str], pixels: np.ndarray) -> bytes:
         for i, image in zip(ids, pixels, strict=True):
             png = io.BytesIO()
             # Level 1: noisy images hardly compress, and level 6 only costs time.
-            Image.fromarray(np.ascontiguousarray(image.transpose(1, 2, 0))).save(png, format="PNG", compress_level=1)
+            Image.fromarray(np.ascontiguousarray(image.transpose(1, 2, 0))).save(
+                png, format="PNG", compress_level=1
+            )
             info = zipfile.ZipInfo(f"{folder}/{i}.png", date_time=(2020, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
             archive.writestr(info, png.getvalue())

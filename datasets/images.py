@@ -96,7 +96,13 @@ def decode_image(data: bytes, resize: Resize | None = None) -> np.ndarray:
         raise
     except Image.UnidentifiedImageError:
         raise ImageProblem("is not a PNG or JPEG image (its content is not one)") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    except (
+        OSError,
+        SyntaxError,
+        ValueError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as e:
         raise ImageProblem(f"cannot be decoded, the file is corrupt or truncated ({e})") from None
     mode = _MODES.get(img.mode)
     if img.mode == "P":
@@ -163,7 +169,8 @@ def _read_labels(table, *, id_column, target_column, task_type, problems):
         if extra:
             parts.append(f"unexpected {', '.join(echo(c) for c in extra)}")
         problems.add(
-            f"the header must be {id_column},{target_column} (the images hold the features): " + "; ".join(parts),
+            f"the header must be {id_column},{target_column} (the images hold the features): "
+            + "; ".join(parts),
             file=table.name,
             row=1,
         )
@@ -293,7 +300,10 @@ def bundle_from_image_upload(
         for j, v in enumerate(parsed["test.csv"][0]):
             if v in train_ids and v != "":
                 problems.add(
-                    f"id {echo(v)} is also in train.csv", file="test.csv", row=int(te.lines[j]), column=id_column
+                    f"id {echo(v)} is also in train.csv",
+                    file="test.csv",
+                    row=int(te.lines[j]),
+                    column=id_column,
                 )
     listed: set[str] = set()
     for table in tables:
@@ -310,7 +320,9 @@ def bundle_from_image_upload(
     for stem, member in by_id.items():
         if stem not in listed:
             where = "train.csv or test.csv" if test is not None else "train.csv"
-            problems.add(f"has no row in {where} (its id would be {echo(stem)})", file=_member_label(member.name))
+            problems.add(
+                f"has no row in {where} (its id would be {echo(stem)})", file=_member_label(member.name)
+            )
     classes = None
     if task_type == "classification":
         y_tr = parsed["train.csv"][1]
@@ -356,7 +368,10 @@ def bundle_from_image_upload(
         test_ids=te_ids.tolist(),
         test_labels=te_y.tolist(),
         test_pixels=te_x,
-        archives={"train": _archive("train", tr_ids.tolist(), by_id), "test": _archive("test", te_ids.tolist(), by_id)},
+        archives={
+            "train": _archive("train", tr_ids.tolist(), by_id),
+            "test": _archive("test", te_ids.tolist(), by_id),
+        },
         id_column=id_column,
         target_column=target_column,
         classes=classes,
@@ -399,7 +414,11 @@ def _decode_all(order: list[str], by_id: dict[str, Member], resize: Resize | Non
     sizes = [a.shape for a in decoded]
     if len(set(sizes)) > 1:
         _odd_ones(
-            [_fmt_size(s) for s in sizes], names, "the size", problems, "all images need one size, or choose a resize"
+            [_fmt_size(s) for s in sizes],
+            names,
+            "the size",
+            problems,
+            "all images need one size, or choose a resize",
         )
         return None
     shape = decoded[0].shape
@@ -442,7 +461,12 @@ def assemble_image_bundle(
         TRAIN_ARCHIVE: archives["train"],
         TEST_ARCHIVE: archives["test"],
     }
-    partial = {"id_column": id_column, "target": target_column, "classes": classes, "task_type": meta["task_type"]}
+    partial = {
+        "id_column": id_column,
+        "target": target_column,
+        "classes": classes,
+        "task_type": meta["task_type"],
+    }
     files["sample_submission.csv"] = sample_submission(partial, meta["metric"], test_ids)
     hidden = set(HIDDEN_FILES)
     manifest = make_manifest(
@@ -478,19 +502,3 @@ def is_image_manifest(manifest) -> bool:
 def worker_files(manifest) -> tuple[str, ...] | None:
     """The files a worker needs of this dataset (None: every public file)."""
     return WORKER_FILES if is_image_manifest(manifest) else None
-
-
-def read_array(data: bytes, name: str, manifest) -> np.ndarray:
-    """A stored image array, checked against the manifest; never unpickles (allow_pickle=False)."""
-    from datasets.arrays import DatasetFileError
-
-    try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise DatasetFileError(f"{name} is not a readable .npy array: {e}") from None
-    shape = tuple(int(s) for s in manifest["input_shape"])
-    if array.dtype != np.uint8 or array.ndim != 4 or tuple(array.shape[1:]) != shape:
-        raise DatasetFileError(
-            f"{name} holds {array.dtype} {list(array.shape)}, the manifest says uint8 [N, {', '.join(map(str, shape))}]"
-        )
-    return array

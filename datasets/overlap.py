@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from datasets.arrays import read_array
 from datasets.bundle import DatasetBundle
-from datasets.images import TEST_ARRAY, TRAIN_ARRAY, is_image_manifest, read_array
+from datasets.images import TEST_ARRAY, TRAIN_ARRAY, is_image_manifest
 
 ROUND_DIGITS = 6
 # The participant-facing files that hold feature rows; sample_submission.csv holds none.

@@ -60,13 +60,21 @@ def _is_symlink(info: zipfile.ZipInfo) -> bool:
 def _skipped(name: str) -> bool:
     """Folders and the metadata macOS and Windows add when zipping: not members to read."""
     base = name.rsplit("/", 1)[-1]
-    return name.endswith("/") or name.startswith("__MACOSX/") or base.startswith("._") or base in (
-        ".DS_Store",
-        "Thumbs.db",
+    return (
+        name.endswith("/")
+        or name.startswith("__MACOSX/")
+        or base.startswith("._")
+        or base
+        in (
+            ".DS_Store",
+            "Thumbs.db",
+        )
     )
 
 
-def read_zip(data: bytes, *, label: str, problems: ProblemList, limits: ZipLimits = ZipLimits()) -> list[Member]:
+def read_zip(
+    data: bytes, *, label: str, problems: ProblemList, limits: ZipLimits = ZipLimits()
+) -> list[Member]:
     """The members of the zip `data` (named `label` in problems), or [] after recording why not.
 
     Every problem names the member. Extraction stops at the first cap crossed: a bomb is
@@ -80,7 +88,10 @@ def read_zip(data: bytes, *, label: str, problems: ProblemList, limits: ZipLimit
     with archive:
         infos = [i for i in archive.infolist() if not _skipped(i.filename)]
         if len(infos) > limits.max_members:
-            problems.add(f"the zip holds {len(infos):,} files, more than the limit of {limits.max_members:,}", file=label)
+            problems.add(
+                f"the zip holds {len(infos):,} files, more than the limit of {limits.max_members:,}",
+                file=label,
+            )
             return []
         start = problems.total
         for info in infos:

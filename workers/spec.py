@@ -589,9 +589,7 @@ def _semantic_problems(config: ModelConfig) -> list[Problem]:
                 )
     cutout = train.augment.cutout if train.augment is not None else None
     if cutout is not None and cutout.min_area > cutout.max_area:
-        out.append(
-            Problem(f"must be <= max_area ({cutout.max_area})", path="train.augment.cutout.min_area")
-        )
+        out.append(Problem(f"must be <= max_area ({cutout.max_area})", path="train.augment.cutout.min_area"))
     if train.early_stopping is not None and train.validation_fraction == 0:
         out.append(
             Problem("needs a validation split (train.validation_fraction > 0)", path="train.early_stopping")
@@ -854,7 +852,9 @@ def validate_for_dataset(
     return problems
 
 
-def _augment_problems(augment: AugmentSpec | None, manifest: Mapping[str, Any], shape: Shape) -> list[Problem]:
+def _augment_problems(
+    augment: AugmentSpec | None, manifest: Mapping[str, Any], shape: Shape
+) -> list[Problem]:
     """What of the augmentation this dataset's input cannot take."""
     if augment is None:
         return []

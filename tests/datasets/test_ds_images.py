@@ -127,7 +127,10 @@ def test_an_image_missing_for_an_id_names_the_row():
     members, train = labelled_set(6)
     del members["imgs/4.png"]
     (msg,) = refused(members, train)
-    assert msg == "train.csv, row 6, column 'id': no image for id '4' in images.zip (expected a file named '4'.png or .jpg)"
+    assert (
+        msg
+        == "train.csv, row 6, column 'id': no image for id '4' in images.zip (expected a file named '4'.png or .jpg)"
+    )
 
 
 def test_an_image_with_no_row_is_named():
@@ -163,7 +166,10 @@ def test_a_test_id_also_in_train_is_named():
 def test_a_header_other_than_id_label_is_named():
     members, train = labelled_set(6)
     (msg,) = refused(members, train.replace(b"id,label", b"id,target"))
-    assert msg == "train.csv, row 1: the header must be id,label (the images hold the features): missing 'label'; unexpected 'target'"
+    assert (
+        msg
+        == "train.csv, row 1: the header must be id,label (the images hold the features): missing 'label'; unexpected 'target'"
+    )
 
 
 @pytest.mark.parametrize(
@@ -234,7 +240,6 @@ def test_a_stored_array_is_read_without_unpickling():
         load_arrays(files, bundle.manifest)
 
 
-
 def test_the_leak_check_finds_test_images_served_elsewhere():
     """An image test row is its pixels: one served in another dataset's images, exactly or
     re-saved with small changes, is found; fresh images are not."""
@@ -257,5 +262,7 @@ def test_the_leak_check_finds_test_images_served_elsewhere():
     clean = upload({**fresh, **fresh_test}, fresh_csv, fresh_test_csv, slug="clean")
     assert bundle_duplicates(clean, served).n_rows == 0
     # Its own train images count too.
-    own = upload({**fresh, "imgs/300.png": fresh["imgs/200.png"]}, fresh_csv, b"id,label\n300,cat\n", slug="own")
+    own = upload(
+        {**fresh, "imgs/300.png": fresh["imgs/200.png"]}, fresh_csv, b"id,label\n300,cat\n", slug="own"
+    )
     assert bundle_duplicates(own, []).by_file == {"its own train_images.npy": 1}

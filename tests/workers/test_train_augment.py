@@ -120,7 +120,9 @@ def test_validation_and_test_rows_are_never_augmented(shapes, mix):
     with torch.no_grad():
         proba = torch.softmax(model(z(shapes.X_test)), dim=1).double().numpy()
         _, val_rows = stratified_split(shapes.y_train, 0.2, config.seed, stratify=True)
-        val_loss = F.cross_entropy(model(z(shapes.X_train[val_rows])), torch.as_tensor(shapes.y_train[val_rows]))
+        val_loss = F.cross_entropy(
+            model(z(shapes.X_train[val_rows])), torch.as_tensor(shapes.y_train[val_rows])
+        )
     np.testing.assert_allclose(result.probabilities, proba, rtol=1e-5, atol=1e-6)
     assert result.history[-1]["val_loss"] == pytest.approx(float(val_loss), rel=1e-5)
 
@@ -172,7 +174,9 @@ def test_each_transform_does_what_it_says():
         value_range=(0.0, 255.0),
     ).apply((x - 1.0) * 2 - 1, y)
     torch.testing.assert_close(same, (x - 1.0) * 2 - 1, rtol=0, atol=1e-5)
-    bright, _ = _augment("{color_jitter: {brightness: 0.5, contrast: 0, saturation: 0, p: 1.0}}").apply(x - 1.0, y)
+    bright, _ = _augment("{color_jitter: {brightness: 0.5, contrast: 0, saturation: 0, p: 1.0}}").apply(
+        x - 1.0, y
+    )
     assert not torch.allclose(bright, x - 1.0)
     blended, labels = _augment("{mix: {name: mixup, p: 1.0, max_lambda: 0.3}}").apply(x, y)
     assert labels.shape == (16, 3) and (labels[:, 2] >= 0).all() and (labels[:, 2] <= 0.3).all()
@@ -191,7 +195,8 @@ def test_the_mixed_loss_weighs_both_labels_by_their_share():
     lam = torch.tensor([0.0, 0.5, 1.0, 0.25])
     labels = torch.stack([a.float(), b.float(), lam], dim=1)
     expected = (
-        (1 - lam) * F.cross_entropy(out, a, reduction="none") + lam * F.cross_entropy(out, b, reduction="none")
+        (1 - lam) * F.cross_entropy(out, a, reduction="none")
+        + lam * F.cross_entropy(out, b, reduction="none")
     ).mean()
     torch.testing.assert_close(BatchAugment.mixed_loss(out, labels), expected)
 
@@ -203,7 +208,10 @@ def test_the_mixed_loss_weighs_both_labels_by_their_share():
         ("{flip: {p: 1.5}}", ("train.augment.flip.p", "must be <= 1")),
         ("{mix: {name: blend}}", ("train.augment.mix.name", "must be 'mixup' or 'cutmix'")),
         ("{mix: {}}", ("train.augment.mix.name", "is required")),
-        ("{cutout: {min_area: 0.5, max_area: 0.2}}", ("train.augment.cutout.min_area", "must be <= max_area (0.2)")),
+        (
+            "{cutout: {min_area: 0.5, max_area: 0.2}}",
+            ("train.augment.cutout.min_area", "must be <= max_area (0.2)"),
+        ),
         ("{tta: rotate}", ("train.augment.tta", "must be 'none' or 'flip'")),
         ("{color_jitter: {hue: 0.7}}", ("train.augment.color_jitter.hue", "must be <= 0.5")),
         ("{rotate: {}}", ("train.augment.rotate", "unknown field")),
@@ -221,8 +229,14 @@ def test_the_dataset_check_names_what_the_input_cannot_take():
     assert validate_for_dataset(config, _manifest()) == []
     problems = validate_for_dataset(config, _manifest(shape=(1, 16, 16)))
     assert [(p.path, p.message) for p in problems] == [
-        ("train.augment.color_jitter.saturation", "needs RGB images; dataset 'tiny-shapes' has 1 channel(s): set it to 0"),
-        ("train.augment.color_jitter.hue", "needs RGB images; dataset 'tiny-shapes' has 1 channel(s): set it to 0"),
+        (
+            "train.augment.color_jitter.saturation",
+            "needs RGB images; dataset 'tiny-shapes' has 1 channel(s): set it to 0",
+        ),
+        (
+            "train.augment.color_jitter.hue",
+            "needs RGB images; dataset 'tiny-shapes' has 1 channel(s): set it to 0",
+        ),
     ]
     small = validate_for_dataset(cnn(augment="  augment: {crop: {padding: 4}}\n"), _manifest(shape=(3, 4, 4)))
     assert ("train.augment.crop.padding", "must be less than the image's height and width (4×4)") in [

@@ -76,7 +76,9 @@ class BatchAugment:
         if spec.mix is not None:
             m = spec.mix
             if m.name == "mixup":
-                self.mix = K.RandomMixUpV2(lambda_val=(0.0, m.max_lambda), p=m.p, data_keys=["input", "class"])
+                self.mix = K.RandomMixUpV2(
+                    lambda_val=(0.0, m.max_lambda), p=m.p, data_keys=["input", "class"]
+                )
             else:
                 self.mix = K.RandomCutMixV2(p=m.p, use_correct_lambda=True, data_keys=["input", "class"])
             self.mix = self.mix.to(device)
@@ -115,7 +117,9 @@ def augment_for(spec: AugmentSpec | None, tensors, device: torch.device) -> Batc
     )
 
 
-def predict_with_flips(forward_all: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, classification: bool):
+def predict_with_flips(
+    forward_all: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, classification: bool
+):
     """Test-time augmentation: the mean of the predictions for each image and its mirror
     (class probabilities for classification, as log-probabilities; outputs for regression)."""
     a, b = forward_all(X), forward_all(torch.flip(X, dims=(-1,)))

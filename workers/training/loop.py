@@ -143,7 +143,11 @@ class Loop:
                     xb, mixed = augment.apply(xb, yb)
                 with self.autocast():
                     out = model(xb)
-                loss = criterion(out.float(), yb) if mixed is None else BatchAugment.mixed_loss(out.float(), mixed)
+                loss = (
+                    criterion(out.float(), yb)
+                    if mixed is None
+                    else BatchAugment.mixed_loss(out.float(), mixed)
+                )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 tracker.step(clip)

@@ -463,7 +463,8 @@ class ImageDatasetCreateApi(APIView):
     class ImageUploadInput(serializers.Serializer):
         # Empty files go on to the dataset validator, whose message names the file.
         images_file = serializers.FileField(
-            allow_empty_file=True, help_text="images.zip: PNG or JPEG files named <id>.png / <id>.jpg, any folders"
+            allow_empty_file=True,
+            help_text="images.zip: PNG or JPEG files named <id>.png / <id>.jpg, any folders",
         )
         train_file = serializers.FileField(allow_empty_file=True, help_text="train.csv: id,label")
         test_file = serializers.FileField(
@@ -479,7 +480,10 @@ class ImageDatasetCreateApi(APIView):
         test_fraction = serializers.FloatField(required=False, min_value=0.01, max_value=0.99)
         split_seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2**31 - 1)
         resize_height = serializers.IntegerField(
-            required=False, min_value=1, max_value=512, help_text="resize every image to this height (with resize_width)"
+            required=False,
+            min_value=1,
+            max_value=512,
+            help_text="resize every image to this height (with resize_width)",
         )
         resize_width = serializers.IntegerField(required=False, min_value=1, max_value=512)
         description = serializers.CharField(required=False, allow_blank=True, default="")
@@ -506,7 +510,8 @@ class ImageDatasetCreateApi(APIView):
         ]
         if too_large:
             raise ApplicationError(
-                "The upload was refused; nothing was stored.", extra={"problems": too_large, "total": len(too_large)}
+                "The upload was refused; nothing was stored.",
+                extra={"problems": too_large, "total": len(too_large)},
             )
         data = self.ImageUploadInput(data=request.data)
         data.is_valid(raise_exception=True)

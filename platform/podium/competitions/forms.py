@@ -47,7 +47,8 @@ class ImageDatasetUploadForm(forms.Form):
     """The image upload: a zip of PNG/JPEG files named by id, and id,label CSVs (datasets.images)."""
 
     images_file = forms.FileField(
-        allow_empty_file=True, help_text="images.zip: PNG or JPEG files named <id>.png or <id>.jpg, in any folders."
+        allow_empty_file=True,
+        help_text="images.zip: PNG or JPEG files named <id>.png or <id>.jpg, in any folders.",
     )
     train_file = forms.FileField(allow_empty_file=True, help_text="train.csv: id,label.")
     test_file = forms.FileField(
@@ -62,7 +63,9 @@ class ImageDatasetUploadForm(forms.Form):
     id_column = forms.CharField(max_length=100, initial="id")
     test_fraction = forms.FloatField(required=False, min_value=0.01, max_value=0.99)
     split_seed = forms.IntegerField(initial=0, min_value=0)
-    resize_height = forms.IntegerField(required=False, min_value=1, max_value=512, help_text="Optional resize, with the width.")
+    resize_height = forms.IntegerField(
+        required=False, min_value=1, max_value=512, help_text="Optional resize, with the width."
+    )
     resize_width = forms.IntegerField(required=False, min_value=1, max_value=512)
     metric = forms.ChoiceField(
         required=False,

@@ -185,7 +185,10 @@ def dataset_served_feature_files() -> list[ServedFile]:
     for row in files.order_by("dataset__slug", "dataset__version", "name"):
         with row.file.open("rb") as fh:
             file = ServedFile.of(
-                f"{row.dataset.slug} v{row.dataset.version} {row.name}", row.name, fh.read(), row.dataset.manifest
+                f"{row.dataset.slug} v{row.dataset.version} {row.name}",
+                row.name,
+                fh.read(),
+                row.dataset.manifest,
             )
         if file is not None:
             served.append(file)

@@ -40,7 +40,9 @@ class DatasetStepForm(forms.Form):
     resize_height = forms.IntegerField(
         required=False, min_value=1, max_value=512, help_text="Optional: resize every image to this height…"
     )
-    resize_width = forms.IntegerField(required=False, min_value=1, max_value=512, help_text="…and this width.")
+    resize_width = forms.IntegerField(
+        required=False, min_value=1, max_value=512, help_text="…and this width."
+    )
     train_file = forms.FileField(
         required=False, label="train.csv", help_text="Ids, features and the target column."
     )
@@ -72,7 +74,9 @@ class DatasetStepForm(forms.Form):
         if data.get("source") == "images":
             required.insert(0, "images_file")
             if (data.get("resize_height") is None) != (data.get("resize_width") is None):
-                self.add_error("resize_width", "Give both the height and the width of the resize, or neither.")
+                self.add_error(
+                    "resize_width", "Give both the height and the width of the resize, or neither."
+                )
         for name in required:
             if not data.get(name):
                 self.add_error(name, "Required for an upload.")

@@ -30,7 +30,9 @@ def _images():
 def _post(client, members=None, train=None, test=None, *, images=None, **fields):
     default_members, default_train, default_test = _images()
     data = {"slug": "pets", "title": "Pets", **fields}
-    data["images_file"] = SimpleUploadedFile("images.zip", images if images is not None else zip_of(members or default_members))
+    data["images_file"] = SimpleUploadedFile(
+        "images.zip", images if images is not None else zip_of(members or default_members)
+    )
     data["train_file"] = SimpleUploadedFile("train.csv", train if train is not None else default_train)
     if test is not False:
         data["test_file"] = SimpleUploadedFile("test.csv", test if test is not None else default_test)
@@ -125,7 +127,18 @@ def _bad(kind):
 
 @pytest.mark.parametrize(
     "kind",
-    ["corrupt", "truncated", "missing", "no-row", "sizes", "channels", "not-image", "duplicate-id", "dotdot", "bomb"],
+    [
+        "corrupt",
+        "truncated",
+        "missing",
+        "no-row",
+        "sizes",
+        "channels",
+        "not-image",
+        "duplicate-id",
+        "dotdot",
+        "bomb",
+    ],
 )
 def test_every_bad_upload_names_its_file_and_stores_nothing(admin_api, settings, kind):
     members, train, test, file, message = _bad(kind)
@@ -152,10 +165,15 @@ def test_an_upload_over_the_size_cap_is_refused_while_it_streams(admin_api, sett
     _assert_nothing_stored(settings)
 
 
-def test_participants_download_images_csvs_and_arrays_but_never_the_labels(admin_api, alice_api, bob_api, anon_api):
+def test_participants_download_images_csvs_and_arrays_but_never_the_labels(
+    admin_api, alice_api, bob_api, anon_api
+):
     assert _post(admin_api).status_code == 201
     competition = make_competition("pets-cup", dataset=Dataset.objects.get(slug="pets"))
-    assert alice_api.post(f"/api/competitions/{competition.slug}/join/", {"accept_rules": True}).status_code == 200
+    assert (
+        alice_api.post(f"/api/competitions/{competition.slug}/join/", {"accept_rules": True}).status_code
+        == 200
+    )
     listed = anon_api.get(f"/api/competitions/{competition.slug}/data/").json()
     assert {f["name"] for f in listed["files"]} == {
         "train.csv",
@@ -189,7 +207,9 @@ def test_test_images_served_by_another_dataset_are_warned_about(admin_api):
     # The new test set's images are the first dataset's train images 0-3.
     first, _ = labelled_set(12)
     test_members = {f"t/{900 + k}.png": first[f"imgs/{k}.png"] for k in range(4)}
-    test = b"id,label\n" + b"".join(f"{900 + k},{'cat' if k % 2 == 0 else 'dog'}\n".encode() for k in range(4))
+    test = b"id,label\n" + b"".join(
+        f"{900 + k},{'cat' if k % 2 == 0 else 'dog'}\n".encode() for k in range(4)
+    )
     answer = _post(admin_api, {**members, **test_members}, train, test, slug="copy")
     assert answer.status_code == 201, answer.json()
     assert answer.json()["warnings"] == [
