@@ -29,12 +29,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from datasets.catalog import make_shapes_32  # noqa: E402
 from workers import training as trainer  # noqa: E402
 from workers.build import build_model, build_optimizer, build_scheduler  # noqa: E402
-from workers.data import TrainData, load_dataset  # noqa: E402
+from workers.data import TrainData  # noqa: E402
 from workers.local import with_epochs  # noqa: E402
 from workers.spec import parse_config  # noqa: E402
 from workers.training.augment import augment_for  # noqa: E402
@@ -96,13 +98,20 @@ def main() -> int:
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device here")
 
-    full = load_dataset("shapes-32")
+    # The catalog's arrays without its PNG archives: the same pixels, built in half the time.
+    shapes = make_shapes_32()
     data = TrainData(
-        X_train=full.X_train[: args.rows],
-        y_train=full.y_train[: args.rows],
-        X_test=full.X_test[:500],
-        test_ids=full.test_ids[:500],
-        manifest=full.manifest,
+        X_train=shapes["pixels_train"][: args.rows],
+        y_train=shapes["y_train"][: args.rows],
+        X_test=shapes["pixels_test"][:500],
+        test_ids=np.array([str(i) for i in range(500)], dtype=object),
+        manifest={
+            "slug": "shapes-32",
+            "task_type": "classification",
+            "classes": shapes["classes"],
+            "input_shape": [3, 32, 32],
+            "metric": "accuracy",
+        },
         slug="shapes-32",
     )
     config = with_epochs(parse_config(EXAMPLE.read_text(encoding="utf-8")), args.epochs)
