@@ -230,7 +230,11 @@ def test_an_image_entry_with_augmentation_trains_on_the_arrays_alone_and_is_scor
     members, train = labelled_set(40, classes=("cat", "dog", "owl"))
     test_members, test = labelled_set(12, start=100, classes=("cat", "dog", "owl"))
     dataset = dataset_create_from_image_upload(
-        images_file=zip_of({**members, **test_members}), train_file=train, test_file=test, slug="pets", title="Pets"
+        images_file=zip_of({**members, **test_members}),
+        train_file=train,
+        test_file=test,
+        slug="pets",
+        title="Pets",
     )
     now = timezone.now()
     competition = competition_create(
@@ -245,7 +249,9 @@ def test_an_image_entry_with_augmentation_trains_on_the_arrays_alone_and_is_scor
     assert run_submission(entry.pk, 1, token, settings=settings_for) == "done"
     cached = {p.name for p in (tmp_path / "cache").rglob("*") if p.is_file() and len(p.name) == 64}
     files = dataset.manifest["files"]
-    assert cached == {files[n]["sha256"] for n in ("train.csv", "test.csv", "train_images.npy", "test_images.npy")}
+    assert cached == {
+        files[n]["sha256"] for n in ("train.csv", "test.csv", "train_images.npy", "test_images.npy")
+    }
     score_submission(entry.pk, 1)
     entry = Submission.objects.get(pk=entry.pk)
     assert entry.status == "scored" and entry.public_score is not None
