@@ -73,7 +73,7 @@ def classical(data, labels: np.ndarray, *, threads: int, svc_rows: int) -> dict[
     return out
 
 
-def cnn(config, data, labels: np.ndarray, label: str) -> dict:
+def cnn(config, data, labels: np.ndarray, label: str, device: str = "cpu") -> dict:
     t0 = time.perf_counter()
 
     def on_epoch(rec):
@@ -84,7 +84,7 @@ def cnn(config, data, labels: np.ndarray, label: str) -> dict:
             flush=True,
         )
 
-    result = trainer.train(config, data, on_epoch=on_epoch)
+    result = trainer.train(config, data, on_epoch=on_epoch, device=device)
     correct = np.asarray(result.predictions) == labels
     seconds = time.perf_counter() - t0
     print(f"{label}: accuracy {correct.mean():.4f} ({seconds:.0f} s)", flush=True)
@@ -95,6 +95,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=None, help="default: the example's own")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the CNNs train")
     parser.add_argument("--svc-rows", type=int, default=5_000)
     parser.add_argument(
         "--part",
@@ -126,8 +127,8 @@ def main() -> int:
 
     results = {}
     if args.part in ("all", "cnn"):
-        results["CNN with augmentation"] = cnn(config, data, labels, "CNN with augmentation")
-        results["CNN, no augmentation"] = cnn(plain, data, labels, "CNN, no augmentation")
+        results["CNN with augmentation"] = cnn(config, data, labels, "CNN with augmentation", args.device)
+        results["CNN, no augmentation"] = cnn(plain, data, labels, "CNN, no augmentation", args.device)
     if args.part in ("all", "classical"):
         results.update(classical(data, labels, threads=args.threads, svc_rows=args.svc_rows))
 
