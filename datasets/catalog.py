@@ -346,9 +346,10 @@ def _png_archive(folder: str, ids: list[str], pixels: np.ndarray) -> bytes:
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as archive:
         for i, image in zip(ids, pixels, strict=True):
             png = io.BytesIO()
-            # Level 1: noisy images hardly compress, and level 6 only costs time.
+            # Level 0 (stored): noisy images hardly compress (3.2 KB an image against 2.8 KB at
+            # level 1), and deflating 30,000 of them costs about a third more time.
             Image.fromarray(np.ascontiguousarray(image.transpose(1, 2, 0))).save(
-                png, format="PNG", compress_level=1
+                png, format="PNG", compress_level=0
             )
             info = zipfile.ZipInfo(f"{folder}/{i}.png", date_time=(2020, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
