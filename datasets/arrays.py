@@ -16,13 +16,14 @@ import pandas as pd
 
 from datasets.bundle import sha256
 from datasets.categorical import categorical_columns, encode_categories
+from datasets.images import is_image_manifest
 from datasets.text import is_text, token_arrays
 
 
 class Arrays(NamedTuple):
-    X_train: np.ndarray  # float32, (n, *input_shape)
+    X_train: np.ndarray  # float32, (n, *input_shape); uint8 for an image dataset
     y_train: np.ndarray  # int64 class index into manifest["classes"], or float32 for regression
-    X_test: np.ndarray  # float32, (m, *input_shape)
+    X_test: np.ndarray  # as X_train
     test_ids: np.ndarray  # object array of id strings, in test.csv order
 
 
@@ -94,10 +95,15 @@ def load_arrays(source, manifest: dict, *, verify: bool = False) -> Arrays:
         except ValueError as e:
             raise DatasetFileError(str(e)) from None
         return Arrays(X_train, y, X_test, test[manifest["id_column"]].to_numpy(dtype=object))
+    if is_image_manifest(manifest):
+        X_train = _image_rows(source, manifest, verify, "train", len(train))
+        X_test = _image_rows(source, manifest, verify, "test", len(test))
+    else:
+        X_train, X_test = _features(train, manifest, "train.csv"), _features(test, manifest, "test.csv")
     return Arrays(
-        X_train=_features(train, manifest, "train.csv"),
+        X_train=X_train,
         y_train=y,
-        X_test=_features(test, manifest, "test.csv"),
+        X_test=X_test,
         test_ids=test[manifest["id_column"]].to_numpy(dtype=object),
     )
 
@@ -116,3 +122,26 @@ def target_array(train: pd.DataFrame, manifest: dict) -> np.ndarray:
         if not np.isfinite(y).all():
             raise DatasetFileError("train.csv has missing or non-finite targets")
     return y
+
+
+def _image_rows(source, manifest: dict, verify: bool, split: str, n_rows: int) -> np.ndarray:
+    """An image dataset's decoded array of a split (uint8 N x C x H x W, as stored), one row per CSV row."""
+    name = manifest["images"][split]
+    array = read_array(_read_bytes(source, name, manifest, verify), name, manifest)
+    if array.shape[0] != n_rows:
+        raise DatasetFileError(f"{name} holds {array.shape[0]} images, {split}.csv has {n_rows} rows")
+    return array
+
+
+def read_array(data: bytes, name: str, manifest) -> np.ndarray:
+    """A stored image array, checked against the manifest; never unpickles (allow_pickle=False)."""
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise DatasetFileError(f"{name} is not a readable .npy array: {e}") from None
+    shape = tuple(int(s) for s in manifest["input_shape"])
+    if array.dtype != np.uint8 or array.ndim != 4 or tuple(array.shape[1:]) != shape:
+        raise DatasetFileError(
+            f"{name} holds {array.dtype} {list(array.shape)}, the manifest says uint8 [N, {', '.join(map(str, shape))}]"
+        )
+    return array

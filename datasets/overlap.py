@@ -7,6 +7,10 @@ different classes). A row is compared by its feature values only (ids, labels an
 names aside), three ways: the cells as written, and the numbers rounded to 6 decimal
 places and to 6 significant digits, so a copy written with other precision is found too.
 Rows are compared by 64-bit hashes, so a catalog-sized walk takes milliseconds.
+
+An image dataset's rows are its decoded images (`datasets.images`): an image is compared
+by its pixels, exactly and quantised to 16 levels a channel, against the images of every
+served array; the archives of image files hold the same images as the arrays.
 """
 
 from __future__ import annotations
@@ -18,11 +22,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from datasets.arrays import read_array
 from datasets.bundle import DatasetBundle
+from datasets.images import TEST_ARRAY, TRAIN_ARRAY, is_image_manifest
 
 ROUND_DIGITS = 6
 # The participant-facing files that hold feature rows; sample_submission.csv holds none.
 FEATURE_FILES = ("train.csv", "test.csv")
+IMAGE_ROW_FILES = (TRAIN_ARRAY, TEST_ARRAY)
+# Keys of CSV rows have 3 columns, keys of images 2: only keys of one kind are compared.
+IMAGE_WAYS = 2
 
 
 def row_keys(data: bytes, features: Sequence[str]) -> np.ndarray:
@@ -47,6 +56,28 @@ def row_keys(data: bytes, features: Sequence[str]) -> np.ndarray:
     return keys
 
 
+def image_keys(pixels: np.ndarray) -> np.ndarray:
+    """One hash per image of a uint8 (N, C, H, W) array, two ways: its pixels exactly, and
+    quantised to 16 levels (a copy re-saved with small changes is found too). Shape (N, 2)."""
+    flat = np.ascontiguousarray(pixels.reshape(pixels.shape[0], -1))
+    coarse = np.ascontiguousarray(flat >> 4)
+    return np.array([_hash_rows(flat), _hash_rows(coarse)], dtype=np.int64).T.reshape(-1, IMAGE_WAYS)
+
+
+def served_keys(name: str, data: bytes, manifest) -> np.ndarray | None:
+    """The keys of a downloadable file's rows (feature rows or images), or None when it holds none."""
+    if is_image_manifest(manifest):
+        return image_keys(read_array(data, name, manifest)) if name in IMAGE_ROW_FILES else None
+    features = manifest.get("features")
+    return row_keys(data, features) if name in FEATURE_FILES and features else None
+
+
+def hidden_test_keys(files: dict[str, bytes], manifest) -> np.ndarray | None:
+    """The keys of a dataset's hidden test rows, from its test.csv or test images."""
+    name = TEST_ARRAY if is_image_manifest(manifest) else "test.csv"
+    return served_keys(name, files[name], manifest) if name in files else None
+
+
 def _round_significant(x: np.ndarray, digits: int) -> np.ndarray:
     magnitude = np.floor(np.log10(np.abs(x), out=np.zeros_like(x), where=(x != 0) & np.isfinite(x)))
     scale = 10.0 ** (digits - 1 - magnitude)
@@ -69,6 +100,12 @@ class ServedFile:
     @classmethod
     def read(cls, name: str, data: bytes, features: Sequence[str]) -> ServedFile:
         return cls(name, row_keys(data, features))
+
+    @classmethod
+    def of(cls, name: str, file_name: str, data: bytes, manifest) -> ServedFile | None:
+        """A served file of any dataset (tabular or image), or None when it holds no rows."""
+        keys = served_keys(file_name, data, manifest)
+        return None if keys is None else cls(name, keys)
 
 
 @dataclass(frozen=True)
@@ -97,6 +134,8 @@ def find_duplicates(test_keys: np.ndarray, served: Iterable[ServedFile]) -> Dupl
     found_any = np.zeros(test_keys.shape[0], dtype=bool)
     by_file: dict[str, int] = {}
     for file in served:
+        if file.keys.shape[1] != test_keys.shape[1]:
+            continue  # images against CSV rows: different kinds of row
         found = np.zeros(test_keys.shape[0], dtype=bool)
         for way in range(test_keys.shape[1]):
             found |= np.isin(test_keys[:, way], file.keys[:, way])
@@ -107,18 +146,19 @@ def find_duplicates(test_keys: np.ndarray, served: Iterable[ServedFile]) -> Dupl
 
 
 def served_files(name: str, bundle: DatasetBundle) -> list[ServedFile]:
-    """The feature-holding public files of a bundle, named `<name> <file>`."""
-    features = bundle.manifest["features"]
-    public = bundle.public_files()
-    return [
-        ServedFile.read(f"{name} {file}", public[file], features) for file in FEATURE_FILES if file in public
-    ]
+    """The row-holding public files of a bundle (CSV rows or images), named `<name> <file>`."""
+    out = []
+    for file, data in sorted(bundle.public_files().items()):
+        served = ServedFile.of(f"{name} {file}", file, data, bundle.manifest)
+        if served is not None:
+            out.append(served)
+    return out
 
 
 def bundle_duplicates(bundle: DatasetBundle, elsewhere: Iterable[ServedFile]) -> Duplicates:
     """The bundle's test rows found in its own train.csv or in any of the `elsewhere` files
     (the downloadable files of every other dataset)."""
-    features = bundle.manifest["features"]
-    own_train = ServedFile.read("its own train.csv", bundle.files["train.csv"], features)
-    test_keys = row_keys(bundle.files["test.csv"], features)
-    return find_duplicates(test_keys, [own_train, *elsewhere])
+    manifest = bundle.manifest
+    train = TRAIN_ARRAY if is_image_manifest(manifest) else "train.csv"
+    own_train = ServedFile.of(f"its own {train}", train, bundle.files[train], manifest)
+    return find_duplicates(hidden_test_keys(bundle.files, manifest), [own_train, *elsewhere])

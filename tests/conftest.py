@@ -144,7 +144,7 @@ def _no_hidden_test_row_served(request):
         return
     request.getfixturevalue("db" if "transactional_db" not in request.fixturenames else "transactional_db")
     yield
-    from datasets.overlap import find_duplicates, row_keys
+    from datasets.overlap import find_duplicates, hidden_test_keys
     from podium.competitions.models import Dataset
     from podium.competitions.selectors import dataset_served_feature_files
 
@@ -154,11 +154,15 @@ def _no_hidden_test_row_served(request):
     served = dataset_served_feature_files()
     found = {}
     for dataset in uploaded:
-        test_file = next((f for f in dataset.files.all() if f.name == "test.csv"), None)
-        if test_file is None or not dataset.manifest.get("features"):
+        # Test rows are test.csv's feature rows, or an image dataset's test images.
+        test_files = {}
+        for f in dataset.files.all():
+            if f.name in ("test.csv", "test_images.npy"):
+                with f.file.open("rb") as fh:
+                    test_files[f.name] = fh.read()
+        keys = hidden_test_keys(test_files, dataset.manifest)
+        if keys is None:
             continue
-        with test_file.file.open("rb") as fh:
-            keys = row_keys(fh.read(), dataset.manifest["features"])
         # Its own test.csv, and those of its other versions (the same task), tell no label.
         same_task = f"{dataset.slug} v"
         elsewhere = [f for f in served if not f.name.startswith(same_task) or f.name.endswith(" train.csv")]

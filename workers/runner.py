@@ -255,14 +255,18 @@ def _load_dataset(client, cache: FileCache, dataset: DatasetOrder, folder: Path)
     import numpy as np
 
     from datasets.arrays import load_arrays
+    from datasets.images import worker_files
     from workers.data import TrainData
 
     manifest = dataset["manifest"]
+    needed = worker_files(manifest)
     linked = []
     for entry in dataset["files"]:
         name = entry["name"]
         if entry.get("hidden"):
             continue  # never asked for; the platform does not serve it anyway
+        if needed is not None and name not in needed:
+            continue  # an image dataset's archives: the worker trains on the decoded arrays
         path = cache.fetch(
             entry["sha256"],
             lambda handle, url=entry["url"]: _download(client, url, handle),

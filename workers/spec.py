@@ -212,6 +212,65 @@ class EarlyStopping(_Strict):
     monitor: Literal["val_loss", "metric"] = "val_loss"
 
 
+class RandomCropSpec(_Strict):
+    """Pad each side by `padding` pixels (zeros), then crop back to the image size at a random place."""
+
+    padding: Int(1, 16) = 4
+
+
+class FlipSpec(_Strict):
+    """Mirror left-right with probability `p`."""
+
+    p: Float(ge=0.0, le=1.0) = 0.5
+
+
+class ColorJitterSpec(_Strict):
+    """Random brightness, contrast, saturation (factors drawn in 1 +- each) and hue (a shift of
+    up to `hue` of the colour circle), with probability `p`; saturation and hue need RGB."""
+
+    brightness: Float(ge=0.0, le=1.0) = 0.2
+    contrast: Float(ge=0.0, le=1.0) = 0.2
+    saturation: Float(ge=0.0, le=1.0) = 0.2
+    hue: Float(ge=0.0, le=0.5) = 0.0
+    p: Float(ge=0.0, le=1.0) = 0.8
+
+
+class CutoutSpec(_Strict):
+    """Erase a random rectangle (to the mean: zero after standardising) of `min_area` to
+    `max_area` of the image, with probability `p`."""
+
+    p: Float(ge=0.0, le=1.0) = 0.5
+    min_area: Float(ge=0.0, le=1.0) = 0.02
+    max_area: Float(gt=0.0, le=1.0) = 0.25
+
+
+class MixSpec(_Strict):
+    """mixup: blend each image with another of the batch, weight of the other drawn in
+    [0, max_lambda]; cutmix: paste a rectangle of another. The loss mixes both labels alike."""
+
+    name: Literal["mixup", "cutmix"]
+    p: Float(ge=0.0, le=1.0) = 0.5
+    max_lambda: Float(gt=0.0, le=0.5) = 0.5
+
+
+class AugmentSpec(_Strict):
+    """Augmentation of image input, per batch on the training device, in this order: crop,
+    flip, colour jitter, cutout, then mixup/cutmix. Never applied to validation or test rows;
+    `tta: flip` averages the test predictions of each image and its mirror."""
+
+    crop: RandomCropSpec | None = None
+    flip: FlipSpec | None = None
+    color_jitter: ColorJitterSpec | None = None
+    cutout: CutoutSpec | None = None
+    mix: MixSpec | None = None
+    tta: Literal["none", "flip"] = "none"
+
+    @property
+    def trains(self) -> bool:
+        """Whether any training-time augmentation is asked for."""
+        return any(x is not None for x in (self.crop, self.flip, self.color_jitter, self.cutout, self.mix))
+
+
 class TrainSpec(_Strict):
     epochs: Int(1, 1000) = 10
     batch_size: Int(1, 4096) = 64
@@ -221,6 +280,7 @@ class TrainSpec(_Strict):
     early_stopping: EarlyStopping | None = None
     precision: Literal["fp32", "bf16"] = "fp32"
     loss: Loss | None = None  # None: cross_entropy for classification, mse for regression
+    augment: AugmentSpec | None = None
 
 
 Slug = Annotated[str, Field(pattern=SLUG)]
@@ -294,6 +354,7 @@ _FIELD_NAMES: set[str] = {
     name
     for model in [t.params for t in techniques.REGISTRY.values() if t.params is not None]
     + [ModelConfig, ModelSpec, TrainSpec, PretrainSpec, FinetuneSpec, EarlyStopping]
+    + [AugmentSpec, RandomCropSpec, FlipSpec, ColorJitterSpec, CutoutSpec, MixSpec]
     for name in model.model_fields
 }
 
@@ -546,6 +607,9 @@ def _semantic_problems(config: ModelConfig) -> list[Problem]:
                         path="pretrain.epochs",
                     )
                 )
+    cutout = train.augment.cutout if train.augment is not None else None
+    if cutout is not None and cutout.min_area > cutout.max_area:
+        out.append(Problem(f"must be <= max_area ({cutout.max_area})", path="train.augment.cutout.min_area"))
     if train.early_stopping is not None and train.validation_fraction == 0:
         out.append(
             Problem("needs a validation split (train.validation_fraction > 0)", path="train.early_stopping")
@@ -788,6 +852,7 @@ def validate_for_dataset(
             shapes_ok = False
 
     problems.extend(_loss_problems(config, manifest, slug))
+    problems.extend(_augment_problems(config.train.augment, manifest, shape))
 
     limits = budget or Budget()
     if limits.epochs is not None:
@@ -897,6 +962,44 @@ def config_warnings(config: ModelConfig) -> list[Problem]:
                 path="train.precision",
             )
         )
+    return out
+
+
+def _augment_problems(
+    augment: AugmentSpec | None, manifest: Mapping[str, Any], shape: Shape
+) -> list[Problem]:
+    """What of the augmentation this dataset's input cannot take."""
+    if augment is None:
+        return []
+    slug = str(manifest.get("slug", "the dataset"))
+    if len(shape) != 3:
+        return [
+            Problem(
+                f"augments images (C×H×W input); dataset '{slug}' has {kind_of(shape)} input {fmt_shape(shape)}",
+                path="train.augment",
+            )
+        ]
+    out = []
+    channels, height, width = shape
+    if augment.crop is not None and augment.crop.padding >= min(height, width):
+        out.append(
+            Problem(
+                f"must be less than the image's height and width ({height}×{width})",
+                path="train.augment.crop.padding",
+            )
+        )
+    jitter = augment.color_jitter
+    if jitter is not None and channels != 3:
+        for name in ("saturation", "hue"):
+            if getattr(jitter, name) > 0:
+                out.append(
+                    Problem(
+                        f"needs RGB images; dataset '{slug}' has {channels} channel(s): set it to 0",
+                        path=f"train.augment.color_jitter.{name}",
+                    )
+                )
+    if augment.mix is not None and manifest.get("task_type") == "regression":
+        out.append(Problem(f"mixes class labels; dataset '{slug}' is a regression", path="train.augment.mix"))
     return out
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from datasets import catalog
 from datasets.bundle import sha256
+from datasets.images import IMAGE_FILES
 from datasets.metrics import METRICS
 from datasets.overlap import bundle_duplicates, served_files
 from datasets.text import TOKEN_FILES, is_text
@@ -43,9 +44,13 @@ def test_bundle_files_match_the_manifest(slug):
     m = b.manifest
     assert MANIFEST_KEYS <= set(m)
     assert m["slug"] == slug and m["title"] and m["description"] and m["license"]
-    # A text set also serves its tokenizer and token arrays.
+    # A text set also serves its tokenizer and token arrays; an image set its archives and arrays.
     tokens = {"tokenizer.json", *TOKEN_FILES.values()} if is_text(m) else set()
-    assert set(b.files) == {"train.csv", "test.csv", "sample_submission.csv", "test_labels.csv", *tokens}
+    images = set(IMAGE_FILES) if m.get("images") else set()
+    assert (
+        set(b.files)
+        == {"train.csv", "test.csv", "sample_submission.csv", "test_labels.csv", *tokens} | images
+    )
     assert b.hidden == {"test_labels.csv"}
     assert "test_labels.csv" not in b.public_files()
     for name, data in b.files.items():
@@ -55,6 +60,8 @@ def test_bundle_files_match_the_manifest(slug):
     assert metric.task_type == m["task_type"]
     if is_text(m):
         assert m["input_shape"] == [m["inputs"]["max_length"]] and len(m["features"]) == 1
+    if images:  # the pixels are in the arrays: the CSVs are id,label
+        assert m["features"] == [] and len(m["input_shape"]) == 3
     else:
         assert int(np.prod(m["input_shape"])) == len(m["features"])
 
@@ -80,6 +87,22 @@ def test_bundle_files_match_the_manifest(slug):
     sample = rows(b.files["sample_submission.csv"])
     expected_header = ["id", *m["classes"]] if metric.needs_proba else ["id", m["target"]]
     assert sample[0] == expected_header and [r[0] for r in sample[1:]] == test_ids
+
+
+def test_shapes_32_is_30000_colour_images_of_ten_balanced_classes():
+    from datasets.arrays import load_arrays
+
+    b = catalog.build("shapes-32")
+    m = b.manifest
+    assert m["input_shape"] == [3, 32, 32] and m["rows"] == {"train": 22500, "test": 7500}
+    assert len(m["classes"]) == 10
+    arrays = load_arrays(b.files, m, verify=True)
+    assert arrays.X_train.dtype == np.uint8 and arrays.X_train.shape == (22500, 3, 32, 32)
+    assert np.bincount(arrays.y_train).tolist() == [2250] * 10
+    # Colour, noise and variety: no two images alike, every channel used.
+    flat = np.concatenate([arrays.X_train, arrays.X_test]).reshape(30000, -1)
+    assert len({row.tobytes() for row in flat}) == 30000
+    assert (arrays.X_train[:100].std(axis=(0, 2, 3)) > 30).all()
 
 
 def test_shapes_of_images_series_and_transfer_pair():

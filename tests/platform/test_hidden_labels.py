@@ -356,7 +356,7 @@ def test_no_stored_test_row_is_served_in_any_file(seeded):
     a row of its own train.csv or of any downloadable file of another (read back from
     storage, as served), so no hidden label can be looked up."""
     from datasets import catalog
-    from datasets.overlap import find_duplicates, row_keys
+    from datasets.overlap import find_duplicates, hidden_test_keys
     from podium.competitions.models import Dataset
     from podium.competitions.selectors import dataset_served_feature_files
     from podium.competitions.services import dataset_import_builtin
@@ -368,9 +368,11 @@ def test_no_stored_test_row_is_served_in_any_file(seeded):
     found = {}
     for dataset in Dataset.objects.all():
         own = f"{dataset.slug} v{dataset.version} "
-        with dataset.files.get(name="test.csv").file.open("rb") as fh:
-            test_keys = row_keys(fh.read(), dataset.manifest["features"])
-        elsewhere = [f for f in served if not f.name.startswith(own) or f.name == own + "train.csv"]
+        test_name = "test_images.npy" if dataset.manifest.get("images") else "test.csv"
+        with dataset.files.get(name=test_name).file.open("rb") as fh:
+            test_keys = hidden_test_keys({test_name: fh.read()}, dataset.manifest)
+        own_train = {own + "train.csv", own + "train_images.npy"}
+        elsewhere = [f for f in served if not f.name.startswith(own) or f.name in own_train]
         duplicates = find_duplicates(test_keys, elsewhere)
         if duplicates.n_rows:
             found[str(dataset)] = duplicates.by_file

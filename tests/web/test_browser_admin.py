@@ -86,3 +86,52 @@ def test_admin_creates_a_competition_from_csv_and_a_participant_submits(browser,
     assert page.get_by_text("received").is_visible()
     row = page.get_by_test_id("my-rows").locator("tr").first
     assert row.get_by_test_id("status").inner_text() in {"Queued", "Scoring", "Scored"}
+
+
+def test_admin_creates_an_image_competition_from_a_zip(browser, admin_user, tmp_path):
+    """The "Upload images (zip)" source: a bad image is named with nothing stored; then the
+    images become the dataset, and the report lists the arrays and archives beside the CSVs."""
+    from podium.competitions.models import Dataset
+    from tests.image_zips import labelled_set, zip_of
+
+    members, train = labelled_set(24)
+    test_members, test = labelled_set(8, start=100)
+    files = {
+        "images.zip": zip_of({**members, **test_members}),
+        "bad.zip": zip_of({**members, **test_members, "imgs/5.png": b"broken"}),
+        "train.csv": train,
+        "test.csv": test,
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+
+    page = browser.new_page()
+    login(page, "admin")
+    page.goto("/staff/competitions/new/")
+    page.get_by_text("Upload images (zip)").click()
+    assert page.get_by_label("images.zip").is_visible()
+    page.get_by_label("images.zip").set_input_files(str(tmp_path / "bad.zip"))
+    page.get_by_label("train.csv", exact=True).set_input_files(str(tmp_path / "train.csv"))
+    page.get_by_label("test.csv (with its labels)").set_input_files(str(tmp_path / "test.csv"))
+    page.get_by_label("Slug").fill("pet-pictures")
+    page.get_by_label("Title").fill("Pet pictures")
+    page.get_by_label("Task type").select_option("classification")
+    page.get_by_label("Target column").fill("label")
+    page.get_by_role("button", name="Validate dataset").click()
+    problems = page.get_by_test_id("upload-problems")
+    assert "images.zip/imgs/5.png" in problems.inner_text()
+    assert "is not a PNG or JPEG image" in problems.inner_text()
+    assert not Dataset.objects.filter(slug="pet-pictures").exists()
+
+    page.get_by_label("images.zip").set_input_files(str(tmp_path / "images.zip"))
+    page.get_by_label("train.csv", exact=True).set_input_files(str(tmp_path / "train.csv"))
+    page.get_by_label("test.csv (with its labels)").set_input_files(str(tmp_path / "test.csv"))
+    page.get_by_role("button", name="Validate dataset").click()
+    report = page.get_by_test_id("validation-report")
+    report.wait_for()
+    text = report.inner_text()
+    assert "24 train · 8 test" in text and "train_images.npy" in text and "test_images.zip" in text
+    shot(page, "staff-image-validation-report")
+    page.get_by_label("Budget epochs").fill("5")
+    page.get_by_role("button", name="Create competition").click()
+    page.wait_for_url("**/c/pet-pictures/")

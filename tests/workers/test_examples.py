@@ -68,6 +68,7 @@ def test_there_is_one_example_per_technique_family():
         "separable_cnn.yaml",
         "text_lstm.yaml",
         "text_transformer.yaml",
+        "shapes_cnn_augment.yaml",
         "transformer_digits.yaml",
     ]
 

@@ -259,11 +259,12 @@ def test_example_count_equals_torch_on_its_dataset(path):
     config = parse_config(path.read_text(encoding="utf-8"))
     manifest = build_bundle(_dataset_of(path)).manifest
     shape, n_out = tuple(manifest["input_shape"]), n_outputs_for(manifest)
-    model = build_model(config, shape, n_out)
-    assert count_parameters(config, shape, n_out) == torch_count(model)
+    inputs = manifest.get("inputs")  # token ids or categorical codes: what `embedding` reads
+    model = build_model(config, shape, n_out, inputs=inputs)
+    assert count_parameters(config, shape, n_out, inputs=inputs) == torch_count(model)
     if config.finetune is not None:
         model = prepare_finetune(model, config.finetune, n_out)
-    assert count_parameters(config, shape, n_out, with_adapters=True) == torch_count(model)
+    assert count_parameters(config, shape, n_out, with_adapters=True, inputs=inputs) == torch_count(model)
 
 
 def test_a_layer_that_cannot_take_its_input_is_refused_by_path():

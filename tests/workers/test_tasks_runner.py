@@ -268,3 +268,72 @@ def test_a_dataset_file_the_arrays_refuse_is_a_dataset_problem(tmp_path):
         load_arrays(tmp_path, bundle.manifest)
     message = describe_error(exc.value, Progress(stage="downloading the dataset"))
     assert message == f"dataset problem while downloading the dataset: {exc.value}"
+
+
+IMAGE_CONFIG = """\
+version: 1
+seed: 0
+model:
+  layers:
+    - conv2d: {channels: 4, kernel: 3}
+    - activation: relu
+    - global_avg_pool: {}
+    - linear: {units: auto}
+train:
+  epochs: 2
+  batch_size: 16
+  optimizer: {name: adam, lr: 0.01}
+  augment:
+    crop: {padding: 2}
+    flip: {}
+    color_jitter: {}
+    cutout: {}
+    mix: {name: cutmix}
+    tta: flip
+"""
+
+
+def test_an_image_entry_with_augmentation_trains_on_the_arrays_alone_and_is_scored_and_ranked(
+    transactional_db, alice, settings_for, tmp_path
+):
+    """An uploaded image dataset: the worker fetches the CSVs and decoded arrays (never the
+    archives, never the hidden labels), trains with augmentation, and the entry is scored
+    and on the board."""
+    from django.utils import timezone
+
+    from podium.competitions.services import competition_create, dataset_create_from_image_upload
+    from podium.leaderboards.models import BoardEntry
+    from podium.submissions.models import Submission
+    from podium.submissions.tasks import score_submission
+    from tests.image_zips import labelled_set, zip_of
+
+    members, train = labelled_set(40, classes=("cat", "dog", "owl"))
+    test_members, test = labelled_set(12, start=100, classes=("cat", "dog", "owl"))
+    dataset = dataset_create_from_image_upload(
+        images_file=zip_of({**members, **test_members}),
+        train_file=train,
+        test_file=test,
+        slug="pets",
+        title="Pets",
+    )
+    now = timezone.now()
+    competition = competition_create(
+        dataset=dataset,
+        slug="pets-runner",
+        title="Pets",
+        metric="accuracy",
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=7),
+    )
+    entry, token = queued_entry(competition, alice, IMAGE_CONFIG)
+    assert run_submission(entry.pk, 1, token, settings=settings_for) == "done"
+    cached = {p.name for p in (tmp_path / "cache").rglob("*") if p.is_file() and len(p.name) == 64}
+    files = dataset.manifest["files"]
+    assert cached == {
+        files[n]["sha256"] for n in ("train.csv", "test.csv", "train_images.npy", "test_images.npy")
+    }
+    score_submission(entry.pk, 1)
+    entry = Submission.objects.get(pk=entry.pk)
+    assert entry.status == "scored" and entry.public_score is not None
+    row = BoardEntry.objects.get(competition=competition, user=alice)
+    assert row.submission_id == entry.pk and row.score == entry.public_score

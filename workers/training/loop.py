@@ -19,6 +19,7 @@ from common.protocol import EpochRecord
 from workers.build import build_optimizer, build_scheduler
 from workers.lora import frozen_norms_to_eval
 from workers.techniques.losses import build_loss
+from workers.training.augment import BatchAugment, augment_for
 from workers.training.divergence import DivergenceGuard, constant_output_loss
 from workers.training.gradients import GradNormTracker
 from workers.training.plan import PhasePlan
@@ -121,6 +122,7 @@ class Loop:
                 name=f"the validation {self.metric.name}" if on_metric else "val_loss",
                 higher_is_better=on_metric and self.metric.higher_is_better,
             )
+        augment = augment_for(plan.augment, tensors, dev)
         best_state = None
 
         gen = torch.Generator(device=dev)
@@ -144,9 +146,16 @@ class Loop:
                 idx = perm[s * bs : (s + 1) * bs]
                 xb = X.index_select(0, idx)
                 yb = Y.index_select(0, idx)
+                mixed = None
+                if augment is not None:
+                    xb, mixed = augment.apply(xb, yb)
                 with self.autocast():
                     out = model(xb)
-                loss = criterion(out.float(), yb)
+                loss = (
+                    criterion(out.float(), yb)
+                    if mixed is None
+                    else BatchAugment.mixed_loss(out.float(), mixed)
+                )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 tracker.step(clip)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from workers.spec import FinetuneSpec, ModelConfig
+from workers.spec import AugmentSpec, FinetuneSpec, ModelConfig
 from workers.techniques.base import NamedParams
 from workers.techniques.optimizers import OptimizerParams
 
@@ -43,6 +43,7 @@ class PhasePlan:
     loss: NamedParams | None = (
         None  # as workers.techniques.losses.build_loss takes it; None: the task's default
     )
+    augment: AugmentSpec | None = None  # image augmentation of training batches (both phases)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ def plan_for(config: ModelConfig) -> TrainingPlan:
         # The training phase shuffles with another stream than pre-training's.
         shuffle_seed=config.seed + 1,
         loss=train.loss,
+        augment=train.augment,
     )
     pretrain = config.pretrain
     pretrain_plan = None
@@ -106,6 +108,7 @@ def plan_for(config: ModelConfig) -> TrainingPlan:
             split_seed=config.seed,
             shuffle_seed=config.seed,
             loss=_pretrain_loss(train.loss),
+            augment=train.augment,
         )
     return TrainingPlan(
         seed=config.seed,

@@ -26,6 +26,9 @@ class DeviceTensors:
     n_classes: int | None  # None: regression
     y_mean: float = 0.0
     y_std: float = 1.0
+    # Image input (C x H x W) only: what augmentation needs to work in pixel units.
+    standardizer: Standardizer | None = None
+    value_range: tuple[float, float] = (0.0, 1.0)  # of the training rows, before standardising
 
     @property
     def classification(self) -> bool:
@@ -79,4 +82,7 @@ def to_device(
         y_mean=y_mean,
         y_std=y_std,
     )
+    if X_tr.ndim == 4 and X_tr.size:
+        tensors.standardizer = standardizer
+        tensors.value_range = (float(X_tr.min()), float(X_tr.max()))
     return tensors, standardizer

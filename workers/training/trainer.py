@@ -24,6 +24,7 @@ from workers.build import build_model
 from workers.data import TrainData, load_dataset
 from workers.lora import merge_lora, prepare_finetune
 from workers.spec import FinetuneSpec, ModelConfig, count_parameters
+from workers.training.augment import predict_with_flips
 from workers.training.loop import Loop
 from workers.training.outputs import save_weights
 from workers.training.plan import TrainingPlan, plan_for
@@ -118,8 +119,11 @@ def _pretrain_source(
     return pretrain_data
 
 
-def _predict(loop: Loop, model: nn.Module, tensors: DeviceTensors, result: TrainResult) -> None:
-    out = loop.forward_all(model, tensors.X_test)
+def _predict(loop: Loop, model: nn.Module, tensors: DeviceTensors, result: TrainResult, tta: str) -> None:
+    if tta == "flip":
+        out = predict_with_flips(lambda X: loop.forward_all(model, X), tensors.X_test, tensors.classification)
+    else:
+        out = loop.forward_all(model, tensors.X_test)
     if tensors.classification:
         proba = torch.softmax(out, dim=1).double().cpu().numpy()
         result.probabilities = proba
@@ -257,7 +261,8 @@ def train(
 
         if plan.pretrain is not None or plan.finetune is not None:
             model = merge_lora(model)
-        _predict(loop, model, tensors, result)
+        augment = plan.train.augment
+        _predict(loop, model, tensors, result, augment.tta if augment is not None else "none")
         for rec in reversed(loop.history):
             if rec["val_metric"] is not None and (best_epoch is None or rec["epoch"] == best_epoch):
                 result.val_metric = rec["val_metric"]

@@ -1,4 +1,4 @@
-"""Django admin for datasets and competitions, with CSV upload of a new dataset.
+"""Django admin for datasets and competitions, with CSV and image uploads of a new dataset.
 
 Creation goes through the services, so an admin-made competition gets its answer key
 and partition exactly like one made through the API or seed_demo.
@@ -19,7 +19,12 @@ from django.utils.html import format_html
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from podium.competitions import services
-from podium.competitions.forms import FROZEN_AFTER_CREATION, CompetitionAdminForm, DatasetUploadForm
+from podium.competitions.forms import (
+    FROZEN_AFTER_CREATION,
+    CompetitionAdminForm,
+    DatasetUploadForm,
+    ImageDatasetUploadForm,
+)
 from podium.competitions.models import Competition, Dataset, DatasetFile, Participation, Phase
 from podium.competitions.phases import window_problems
 from podium.competitions.upload_handlers import install_capped_handler
@@ -55,6 +60,11 @@ class DatasetAdmin(admin.ModelAdmin):
         return [
             path("upload/", self.admin_site.admin_view(self.upload_view), name="competitions_dataset_upload"),
             path(
+                "upload-images/",
+                self.admin_site.admin_view(self.upload_images_view),
+                name="competitions_dataset_upload_images",
+            ),
+            path(
                 "import-builtin/",
                 self.admin_site.admin_view(self.import_builtin_view),
                 name="competitions_dataset_import_builtin",
@@ -64,8 +74,15 @@ class DatasetAdmin(admin.ModelAdmin):
 
     @csrf_exempt
     def upload_view(self, request):
+        return self._capped_upload(request, images=False)
+
+    @csrf_exempt
+    def upload_images_view(self, request):
+        return self._capped_upload(request, images=True)
+
+    def _capped_upload(self, request, *, images: bool):
         # The cap must be installed before CSRF checking reads the body, hence csrf_exempt
-        # here and csrf_protect on the inner view.
+        # on the views and csrf_protect on the inner one.
         if not self.has_change_permission(request):
             from django.core.exceptions import PermissionDenied
 
@@ -73,26 +90,34 @@ class DatasetAdmin(admin.ModelAdmin):
         handler = None
         if request.method == "POST":
             handler = install_capped_handler(request, max_bytes=settings.PODIUM_MAX_DATASET_FILE_BYTES)
-        return csrf_protect(self._upload)(request, handler)
+        return csrf_protect(self._upload)(request, handler, images)
 
-    def _upload(self, request, handler):
+    def _upload(self, request, handler, images: bool = False):
         from datasets.upload import UploadError
 
-        form = DatasetUploadForm()
+        form_class = ImageDatasetUploadForm if images else DatasetUploadForm
+        form = form_class()
         problems = []
         if request.method == "POST":
-            form = DatasetUploadForm(
-                request.POST, request.FILES, too_large=handler.too_large if handler else []
-            )
+            form = form_class(request.POST, request.FILES, too_large=handler.too_large if handler else [])
             if form.is_valid():
                 data = dict(form.cleaned_data)
                 try:
-                    dataset = services.dataset_create_from_upload(
-                        train_file=data.pop("train_file"),
-                        test_file=data.pop("test_file") or None,
-                        metric=data.pop("metric") or None,
-                        **data,
-                    )
+                    if images:
+                        dataset = services.dataset_create_from_image_upload(
+                            images_file=data.pop("images_file"),
+                            train_file=data.pop("train_file"),
+                            test_file=data.pop("test_file") or None,
+                            metric=data.pop("metric") or None,
+                            **data,
+                        )
+                    else:
+                        dataset = services.dataset_create_from_upload(
+                            train_file=data.pop("train_file"),
+                            test_file=data.pop("test_file") or None,
+                            metric=data.pop("metric") or None,
+                            **data,
+                        )
                 except UploadError as exc:
                     problems = [str(p) for p in exc.problems]
                     if exc.total > len(problems):
@@ -110,7 +135,8 @@ class DatasetAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": "Upload a dataset (CSV)",
+            "title": "Upload an image dataset (zip of PNG/JPEG)" if images else "Upload a dataset (CSV)",
+            "images": images,
             "form": form,
             "problems": problems,
             "max_bytes": settings.PODIUM_MAX_DATASET_FILE_BYTES,

@@ -323,7 +323,12 @@ class CompetitionDataFileApi(APIView):
     @extend_schema(
         operation_id="competitions_data_file_download",
         parameters=[PHASE_PARAMETER],
-        responses={(200, "text/csv"): OpenApiTypes.BINARY, **error_responses(403)},
+        responses={
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            (200, "application/zip"): OpenApiTypes.BINARY,
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            **error_responses(403),
+        },
     )
     def get(self, request, slug: str, name: str):
         competition = selectors.competition_get(slug=slug, user=request.user)
@@ -337,7 +342,15 @@ class CompetitionDataFileApi(APIView):
             return _csv_response(
                 selectors.sample_submission_for(competition=competition, dataset=phase.dataset), name
             )
-        return FileResponse(found.file.open("rb"), as_attachment=True, filename=name, content_type="text/csv")
+        return FileResponse(
+            found.file.open("rb"), as_attachment=True, filename=name, content_type=_content_type(name)
+        )
+
+
+def _content_type(name: str) -> str:
+    """CSVs, an image dataset's archives (.zip) and its decoded arrays (.npy)."""
+    suffix = name.rsplit(".", 1)[-1]
+    return {"csv": "text/csv", "zip": "application/zip"}.get(suffix, "application/octet-stream")
 
 
 def _csv_response(data: bytes, name: str):
@@ -471,6 +484,92 @@ class DatasetListCreateApi(APIView):
             }
             for field in (handler.too_large if handler else [])
         ]
+
+
+class ImageDatasetCreateApi(APIView):
+    """An image dataset from a zip of PNG/JPEG files and `id,label` CSVs (staff only)."""
+
+    parser_classes = [MultiPartParser, FormParser]
+    permission_classes = [permissions.IsAuthenticated, IsStaff]
+    # The form's file fields and the file each is called in a problem.
+    FILE_NAMES = {"images_file": "images.zip", "train_file": "train.csv", "test_file": "test.csv"}
+
+    def initialize_request(self, request, *args, **kwargs):
+        # The cap must be in place before anything reads the body.
+        if request.method == "POST":
+            self.capped = install_capped_handler(request, max_bytes=settings.PODIUM_MAX_DATASET_FILE_BYTES)
+        return super().initialize_request(request, *args, **kwargs)
+
+    class ImageUploadInput(serializers.Serializer):
+        # Empty files go on to the dataset validator, whose message names the file.
+        images_file = serializers.FileField(
+            allow_empty_file=True,
+            help_text="images.zip: PNG or JPEG files named <id>.png / <id>.jpg, any folders",
+        )
+        train_file = serializers.FileField(allow_empty_file=True, help_text="train.csv: id,label")
+        test_file = serializers.FileField(
+            required=False,
+            allow_empty_file=True,
+            help_text="test.csv: id,label (labels hidden from participants); without it, test_fraction of train is held out",
+        )
+        slug = serializers.SlugField(max_length=64)
+        title = serializers.CharField(max_length=200)
+        task_type = serializers.ChoiceField(choices=TaskType.choices, default="classification")
+        id_column = serializers.CharField(max_length=100, default="id")
+        target_column = serializers.CharField(max_length=100, default="label")
+        test_fraction = serializers.FloatField(required=False, min_value=0.01, max_value=0.99)
+        split_seed = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2**31 - 1)
+        resize_height = serializers.IntegerField(
+            required=False,
+            min_value=1,
+            max_value=512,
+            help_text="resize every image to this height (with resize_width)",
+        )
+        resize_width = serializers.IntegerField(required=False, min_value=1, max_value=512)
+        description = serializers.CharField(required=False, allow_blank=True, default="")
+        license = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+        metric = serializers.CharField(required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        request={"multipart/form-data": ImageUploadInput},
+        responses={201: DatasetUploadOutput},
+    )
+    def post(self, request):
+        from datasets.upload import UploadError
+
+        request.data  # noqa: B018  (parses the body through the capped handler)
+        limit = settings.PODIUM_MAX_DATASET_FILE_BYTES
+        too_large = [
+            {
+                "file": self.FILE_NAMES.get(field, field),
+                "row": None,
+                "column": None,
+                "message": f"the upload stopped: the file is larger than the limit of {limit:,} bytes",
+            }
+            for field in self.capped.too_large
+        ]
+        if too_large:
+            raise ApplicationError(
+                "The upload was refused; nothing was stored.",
+                extra={"problems": too_large, "total": len(too_large)},
+            )
+        data = self.ImageUploadInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        args = dict(data.validated_data)
+        try:
+            dataset = services.dataset_create_from_image_upload(
+                images_file=args.pop("images_file"),
+                train_file=args.pop("train_file"),
+                test_file=args.pop("test_file", None),
+                metric=args.pop("metric") or None,
+                **args,
+            )
+        except UploadError as exc:
+            raise ApplicationError(
+                "The upload was refused; nothing was stored.",
+                extra={"problems": exc.as_dicts(), "total": exc.total},
+            ) from None
+        return Response(DatasetUploadOutput(dataset).data, status=status.HTTP_201_CREATED)
 
 
 class DatasetDetailApi(APIView):

@@ -21,6 +21,7 @@ urlpatterns = [
         name="phase-close",
     ),
     path("datasets/", api.DatasetListCreateApi.as_view(), name="datasets"),
+    path("image-datasets/", api.ImageDatasetCreateApi.as_view(), name="image-datasets"),
     path("datasets/<slug:slug>/", api.DatasetDetailApi.as_view(), name="dataset-detail"),
     path("datasets/<slug:slug>/manifest/", api.DatasetManifestApi.as_view(), name="dataset-manifest"),
 ]

@@ -63,6 +63,48 @@ class DatasetUploadForm(forms.Form):
         return cleaned
 
 
+class ImageDatasetUploadForm(forms.Form):
+    """The image upload: a zip of PNG/JPEG files named by id, and id,label CSVs (datasets.images)."""
+
+    images_file = forms.FileField(
+        allow_empty_file=True,
+        help_text="images.zip: PNG or JPEG files named <id>.png or <id>.jpg, in any folders.",
+    )
+    train_file = forms.FileField(allow_empty_file=True, help_text="train.csv: id,label.")
+    test_file = forms.FileField(
+        required=False,
+        allow_empty_file=True,
+        help_text="test.csv: id,label (the labels stay hidden). Leave empty to hold out a fraction of train.",
+    )
+    slug = forms.SlugField(max_length=64, help_text="An existing slug gets a new version.")
+    title = forms.CharField(max_length=200)
+    task_type = forms.ChoiceField(choices=TaskType.choices, initial="classification")
+    target_column = forms.CharField(max_length=100, initial="label")
+    id_column = forms.CharField(max_length=100, initial="id")
+    test_fraction = forms.FloatField(required=False, min_value=0.01, max_value=0.99)
+    split_seed = forms.IntegerField(initial=0, min_value=0)
+    resize_height = forms.IntegerField(
+        required=False, min_value=1, max_value=512, help_text="Optional resize, with the width."
+    )
+    resize_width = forms.IntegerField(required=False, min_value=1, max_value=512)
+    metric = forms.ChoiceField(
+        required=False,
+        choices=[("", "default for the task")] + [(name, m.title) for name, m in METRICS.items()],
+    )
+    description = forms.CharField(widget=forms.Textarea, required=False)
+    license = forms.CharField(max_length=200, required=False)
+
+    def __init__(self, *args, too_large: list[str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.too_large = too_large or []
+
+    def clean(self):
+        cleaned = super().clean()
+        for field in self.too_large:
+            self.add_error(field, "The file is larger than the upload limit; it was not stored.")
+        return cleaned
+
+
 FROZEN_AFTER_CREATION = ("dataset", "slug", "metric", "extra_metrics", "split_seed", "public_fraction")
 
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from common.problems import echo
 from datasets.bundle import HIDDEN_FILES
-from datasets.overlap import FEATURE_FILES, ServedFile
+from datasets.overlap import FEATURE_FILES, IMAGE_ROW_FILES, ServedFile
 from podium.competitions.models import Competition, Dataset, DatasetFile, Participation, Phase
 from podium.competitions.phases import PhaseView, current_view, phase_views
 from podium.errors import NotFound
@@ -181,16 +181,20 @@ def dataset_public_file(*, dataset: Dataset, name: str) -> DatasetFile:
 def dataset_served_feature_files() -> list[ServedFile]:
     """Every downloadable file with feature rows, of every dataset version (an old version
     stays downloadable), for finding a new upload's test rows in them."""
-    files = DatasetFile.objects.filter(_public_q(), name__in=FEATURE_FILES).select_related("dataset")
+    files = DatasetFile.objects.filter(_public_q(), name__in=FEATURE_FILES + IMAGE_ROW_FILES).select_related(
+        "dataset"
+    )
     served = []
     for row in files.order_by("dataset__slug", "dataset__version", "name"):
-        features = row.dataset.manifest.get("features")
-        if not features:
-            continue
         with row.file.open("rb") as fh:
-            served.append(
-                ServedFile.read(f"{row.dataset.slug} v{row.dataset.version} {row.name}", fh.read(), features)
+            file = ServedFile.of(
+                f"{row.dataset.slug} v{row.dataset.version} {row.name}",
+                row.name,
+                fh.read(),
+                row.dataset.manifest,
             )
+        if file is not None:
+            served.append(file)
     return served
 
 

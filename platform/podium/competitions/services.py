@@ -177,6 +177,63 @@ def dataset_create_from_upload(
     return dataset
 
 
+def dataset_create_from_image_upload(
+    *,
+    images_file,
+    train_file,
+    test_file=None,
+    slug: str,
+    title: str,
+    task_type: str = "classification",
+    id_column: str = "id",
+    target_column: str = "label",
+    test_fraction: float | None = None,
+    split_seed: int = 0,
+    resize_height: int | None = None,
+    resize_width: int | None = None,
+    description: str = "",
+    license: str = "",
+    metric: str | None = None,
+) -> Dataset:
+    """Validate an image upload with datasets.images (a zip of PNG/JPEG files, `id,label` CSVs)
+    and store it as a new version: the CSVs, the decoded arrays and the image archives.
+
+    Raises datasets.upload.UploadError (nothing stored) naming the file of every problem. A
+    resize is both sides or neither. Carries `upload_warnings` as `dataset_create_from_upload`
+    does, for test images that are images of a served file.
+    """
+    from datasets.images import Resize, bundle_from_image_upload
+    from datasets.overlap import bundle_duplicates
+    from datasets.upload import UploadError
+
+    if (resize_height is None) != (resize_width is None):
+        from common.problems import Problem
+
+        raise UploadError([Problem("give both the resize height and width, or neither")])
+    bundle = bundle_from_image_upload(
+        images=images_file,
+        train=train_file,
+        test=test_file,
+        slug=slug,
+        title=title,
+        task_type=task_type,
+        id_column=id_column,
+        target_column=target_column,
+        test_fraction=test_fraction,
+        split_seed=split_seed,
+        resize=None if resize_height is None else Resize(height=resize_height, width=resize_width),
+        max_bytes=settings.PODIUM_MAX_DATASET_FILE_BYTES,
+        description=description,
+        license=license,
+        metric=metric,
+        version=dataset_next_version(slug=slug),
+    )
+    duplicates = bundle_duplicates(bundle, dataset_served_feature_files())
+    dataset = dataset_create_from_bundle(bundle=bundle, source=Dataset.Source.UPLOAD)
+    dataset.upload_warnings = duplicates.as_warnings()
+    return dataset
+
+
 def _validate_competition(
     *,
     dataset: Dataset,

@@ -22,11 +22,27 @@ def _builtin_choices():
 
 class DatasetStepForm(forms.Form):
     source = forms.ChoiceField(
-        choices=[("upload", "Upload CSV files"), ("builtin", "Built-in benchmark")],
+        choices=[
+            ("upload", "Upload CSV files"),
+            ("images", "Upload images (zip)"),
+            ("builtin", "Built-in benchmark"),
+        ],
         widget=forms.RadioSelect,
         initial="upload",
     )
     builtin = forms.ChoiceField(choices=(), required=False, label="Built-in dataset")
+    images_file = forms.FileField(
+        required=False,
+        label="images.zip",
+        help_text="PNG or JPEG files named by their id (<id>.png, <id>.jpg), in any folders. "
+        "train.csv and test.csv are then two columns: the id and the label.",
+    )
+    resize_height = forms.IntegerField(
+        required=False, min_value=1, max_value=512, help_text="Optional: resize every image to this height…"
+    )
+    resize_width = forms.IntegerField(
+        required=False, min_value=1, max_value=512, help_text="…and this width."
+    )
     train_file = forms.FileField(
         required=False, label="train.csv", help_text="Ids, features and the target column."
     )
@@ -75,7 +91,14 @@ class DatasetStepForm(forms.Form):
             if not data.get("builtin"):
                 self.add_error("builtin", "Choose a built-in dataset.")
             return data
-        for name in ("train_file", "slug", "title", "task_type", "target_column"):
+        required = ["train_file", "slug", "title", "task_type", "target_column"]
+        if data.get("source") == "images":
+            required.insert(0, "images_file")
+            if (data.get("resize_height") is None) != (data.get("resize_width") is None):
+                self.add_error(
+                    "resize_width", "Give both the height and the width of the resize, or neither."
+                )
+        for name in required:
             if not data.get(name):
                 self.add_error(name, "Required for an upload.")
         return data

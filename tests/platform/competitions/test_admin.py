@@ -165,3 +165,41 @@ def test_admin_imports_builtin(staff_client):
     answer = staff_client.post(url, {"slug": "moons", "csrfmiddlewaretoken": _csrf(staff_client, url)})
     assert answer.status_code == 302
     assert Dataset.objects.filter(slug="moons").exists()
+
+
+IMAGES_URL = "/admin/competitions/dataset/upload-images/"
+
+
+def _upload_images(client, members, train, test):
+    from tests.image_zips import zip_of
+
+    data = {
+        "slug": "pet-pictures",
+        "title": "Pet pictures",
+        "task_type": "classification",
+        "target_column": "label",
+        "id_column": "id",
+        "split_seed": 0,
+        "images_file": SimpleUploadedFile("images.zip", zip_of(members)),
+        "train_file": SimpleUploadedFile("train.csv", train),
+        "test_file": SimpleUploadedFile("test.csv", test),
+        "csrfmiddlewaretoken": _csrf(client, IMAGES_URL),
+    }
+    return client.post(IMAGES_URL, data)
+
+
+def test_admin_uploads_an_image_dataset_and_sees_each_bad_file(staff_client, settings):
+    from tests.image_zips import labelled_set
+
+    members, train = labelled_set(10)
+    test_members, test = labelled_set(4, start=100)
+    page = _upload_images(staff_client, {**members, **test_members, "imgs/notes.txt": b"x"}, train, test)
+    assert page.status_code == 200
+    assert "images.zip/imgs/notes.txt: is not an image file" in page.content.decode()
+    assert not Dataset.objects.exists() and media_files(settings) == []
+    answer = _upload_images(staff_client, {**members, **test_members}, train, test)
+    assert answer.status_code == 302
+    dataset = Dataset.objects.get(slug="pet-pictures")
+    assert dataset.manifest["input_shape"] == [3, 8, 8]
+    assert {f.name for f in dataset.files.all()} >= {"train_images.npy", "test_images.zip"}
+    assert "Upload image dataset" in staff_client.get("/admin/competitions/dataset/").content.decode()

@@ -1,4 +1,4 @@
-"""Staff: create a competition from uploaded CSVs or a built-in dataset, see the validation
+"""Staff: create a competition from uploaded CSVs, uploaded images or a built-in dataset, see the validation
 report, and publish. Step 1 stores the dataset (or lists every problem, storing nothing);
 step 2 shows its report and creates the competition."""
 
@@ -33,6 +33,23 @@ def new_competition(request):
         try:
             if data["source"] == "builtin":
                 dataset = services.dataset_import_builtin(slug=data["builtin"])
+            elif data["source"] == "images":
+                dataset = services.dataset_create_from_image_upload(
+                    images_file=data["images_file"],
+                    train_file=data["train_file"],
+                    test_file=data.get("test_file"),
+                    slug=data["slug"],
+                    title=data["title"],
+                    task_type=data["task_type"],
+                    target_column=data["target_column"],
+                    id_column=data.get("id_column") or "id",
+                    test_fraction=None if data.get("test_file") else (data.get("test_fraction") or 0.25),
+                    resize_height=data.get("resize_height"),
+                    resize_width=data.get("resize_width"),
+                    description=data.get("description") or "",
+                    license=data.get("license") or "",
+                )
+                warnings = dataset.upload_warnings
             else:
                 dataset = services.dataset_create_from_upload(
                     train_file=data["train_file"],

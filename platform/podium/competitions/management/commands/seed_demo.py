@@ -24,6 +24,9 @@ BUDGETS = {
     "digits-5to9-fewshot": {"budget_epochs": 60, "budget_params": 2_000_000, "budget_seconds": 600},
     # 18,000 reviews of up to 32 tokens: an LSTM or Transformer epoch takes tens of seconds on a CPU.
     "sentiment-structure": {"budget_epochs": 20, "budget_params": 2_000_000, "budget_seconds": 1200},
+    # 22,500 colour images: a small CNN with augmentation (examples/shapes_cnn_augment.yaml)
+    # takes minutes per epoch on a CPU worker.
+    "shapes-32": {"budget_epochs": 30, "budget_params": 2_000_000, "budget_seconds": 3600},
 }
 
 
@@ -44,6 +47,14 @@ def _overview(dataset: Dataset, metric: str) -> str:
         "Submit a predictions CSV in the format of `sample_submission.csv`, or a model config "
         "that Podium trains on its own hardware within the competition's budget.",
     ]
+    if m.get("images"):
+        lines += [
+            "",
+            "The images come as PNG files (`train_images.zip`, `test_images.zip`, named `<id>.png`) "
+            "and decoded, as uint8 arrays N×C×H×W in CSV row order (`train_images.npy`, "
+            "`test_images.npy`: `numpy.load(path, allow_pickle=False)`). A model config may augment "
+            "its training batches (`train.augment`: crop, flip, colour jitter, cutout, mixup/cutmix).",
+        ]
     return "\n".join(lines)
 
 

@@ -156,7 +156,8 @@ document.addEventListener("DOMContentLoaded", function () {
   function sync() {
     var checked = sw.querySelector("input:checked");
     document.querySelectorAll("[data-source]").forEach(function (fs) {
-      fs.hidden = !checked || fs.getAttribute("data-source") !== checked.value;
+      // A fieldset may serve several sources: data-source="upload images".
+      fs.hidden = !checked || fs.getAttribute("data-source").split(" ").indexOf(checked.value) < 0;
     });
   }
   sw.addEventListener("change", sync);
