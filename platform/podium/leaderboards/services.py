@@ -15,7 +15,7 @@ from podium.errors import ApplicationError, Conflict, NotFound
 from podium.leaderboards.models import BoardEntry
 from podium.leaderboards.rows import aware, rank_key
 from podium.submissions.entrants import NOT_COUNTED, Entrant, entrant_of
-from podium.submissions.models import Status, Submission
+from podium.submissions.models import RANKED, Status, Submission
 
 # Float noise must not decide whether the Ladder releases a score.
 LADDER_EPS = 1e-12
@@ -106,6 +106,7 @@ def _counts_and_picks(row: BoardEntry, entrant: Entrant, competition: Competitio
         f"WHERE {where} AND status NOT IN (%(failed)s, %(cancelled)s) "
         f"UNION ALL SELECT * FROM (SELECT 1, id, created_at, public_score, private_score, is_final_pick "
         f"FROM {_SUB} WHERE {where} AND status = %(scored)s AND public_score IS NOT NULL "
+        f"AND disqualified_at IS NULL "
         f"ORDER BY is_final_pick DESC, public_score {direction}, created_at, id LIMIT %(k)s) AS picks"
     )
     params.update(
@@ -202,7 +203,7 @@ def _public_offer(row: BoardEntry, submission: Submission, competition: Competit
 def _public_rebuild(row: BoardEntry, entrant: Entrant, competition: Competition) -> None:
     for field in ("score", "rank_key", "submission_id", "submitted_at", "ci_low", "ci_high"):
         setattr(row, field, None)
-    scored = entrant.submissions().filter(status=Status.SCORED, public_score__isnull=False)
+    scored = entrant.submissions().filter(RANKED)
     if competition.ladder_enabled:
         # The Ladder depends on the order scores were released: replay it.
         for submission in scored.order_by("finished_at", "id"):
@@ -223,7 +224,7 @@ def final_picks_effective(*, entrant: Entrant, competition: Competition) -> list
     One query: chosen picks sort first (there are at most K of them), then the best public.
     """
     k = competition.max_final_picks
-    scored = entrant.submissions().filter(status=Status.SCORED, public_score__isnull=False)
+    scored = entrant.submissions().filter(RANKED)
     fields = ("id", "created_at", "public_score", "private_score", "is_final_pick")
     first = list(scored.order_by("-is_final_pick", *_public_order(competition)).only(*fields)[:k])
     if first and first[0].is_final_pick:
@@ -266,7 +267,11 @@ def board_record_score(*, submission: Submission) -> BoardEntry:
     entrant = entrant_of(submission)
     _stamp_team(submission, entrant)
     row = _row_locked(entrant)
-    if submission.status == Status.SCORED and submission.public_score is not None:
+    if (
+        submission.status == Status.SCORED
+        and submission.public_score is not None
+        and submission.disqualified_at is None
+    ):
         if math.isfinite(submission.public_score):
             _public_offer(row, submission, competition)
     _private_from_picks(row, _counts_and_picks(row, entrant, competition), competition)
@@ -388,6 +393,12 @@ def final_pick_toggle(*, submission_id: int, user, now: datetime | None = None) 
             raise ApplicationError(
                 f"Only scored entries can be final picks: #{submission.pk} is {submission.status}.",
                 code="not_scored",
+            )
+        if submission.disqualified_at is not None:
+            raise ApplicationError(
+                f"Entry #{submission.pk} was disqualified ({submission.disqualified_reason}); "
+                "it cannot be a final pick.",
+                code="disqualified",
             )
         chosen = list(
             entrant.submissions().filter(is_final_pick=True).order_by("id").values_list("id", flat=True)
