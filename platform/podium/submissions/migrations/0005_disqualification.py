@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('competitions', '0004_competition_join_policy_auditevent_competitionhost_and_more'),
+        ('competitions', '0004_hosts_join_policy_audit'),
         ('submissions', '0004_submission_team_in_teams_app'),
         ('teams', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
