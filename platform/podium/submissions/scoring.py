@@ -24,6 +24,11 @@ class Scores:
     public_ci: tuple[float | None, float | None]
 
 
+def interval_seed(competition: Competition) -> int:
+    """The seed of every bootstrap interval of the competition's entries."""
+    return competition.split_seed
+
+
 def answer_key_cached(competition: Competition):
     """The parsed key, cached per process by (competition id, key sha256) in the selector."""
     from podium.competitions.selectors import answer_key_for
@@ -65,8 +70,10 @@ def scores_compute(*, submission) -> Scores:
     except FileNotFoundError:
         raise ScoringFailed("The stored predictions file is missing.") from None
     public, private = score(answer_key, predictions, competition.metric)
-    # Seeded by the entry: the interval of one entry is the same on every redelivery.
-    low, high = bootstrap_ci(answer_key, predictions, competition.metric, seed=submission.pk)
+    # One seed per competition: every entry's interval is drawn from the same resamples
+    # (common random numbers, so two entries' intervals compare on equal terms), the same on
+    # every redelivery, and a rescore draws them once for all its entries (bootstrap_ci_many).
+    low, high = bootstrap_ci(answer_key, predictions, competition.metric, seed=interval_seed(competition))
     return Scores(
         public=_finite_or_none(float(public)),
         private=_finite_or_none(float(private)),
