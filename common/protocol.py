@@ -16,6 +16,7 @@ TRAIN_TASK = "workers.tasks.train_submission"  # (submission_id, attempt, token)
 SCORE_TASK = "podium.submissions.tasks.score_submission"  # (submission_id, attempt)
 REAP_TASK = "podium.submissions.tasks.reap_stale"
 REVEAL_TASK = "podium.leaderboards.tasks.reveal_due"
+RESCORE_TASK = "podium.operations.tasks.rescore_advance"  # (job_id): one chunk of a rescore job
 
 GPU_QUEUE = "gpu"
 CPU_QUEUE = "cpu"

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "podium.teams",
     "podium.submissions",
     "podium.leaderboards",
+    "podium.operations",
     "podium.web",
 ]
 

@@ -159,7 +159,9 @@ class CompetitionHost(models.Model):
     added_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["competition", "user"], name="competition_host_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["competition", "user"], name="competition_host_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} hosts {self.competition}"

@@ -155,9 +155,8 @@ def participation_exists(*, competition: Competition, user) -> bool:
 def competition_can_download(*, competition: Competition, user) -> bool:
     """Data is downloaded after accepting the rules (joining), as on Kaggle; staff and the
     competition's hosts always may."""
-    return (
-        participation_exists(competition=competition, user=user)
-        or competition_can_manage(competition=competition, user=user)
+    return participation_exists(competition=competition, user=user) or competition_can_manage(
+        competition=competition, user=user
     )
 
 

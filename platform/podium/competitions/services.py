@@ -479,7 +479,11 @@ def join_request_create(*, competition: Competition, user) -> JoinRequest:
     if competition.join_policy != JoinPolicy.APPROVAL:
         raise ApplicationError(
             f"The competition '{competition.slug}' does not take join requests; "
-            + ("join it directly." if competition.join_policy == JoinPolicy.OPEN else "it is by invitation only."),
+            + (
+                "join it directly."
+                if competition.join_policy == JoinPolicy.OPEN
+                else "it is by invitation only."
+            ),
             code="no_requests",
         )
     if Participation.objects.filter(competition=competition, user=user).exists():
@@ -497,7 +501,9 @@ def join_request_decide(
 ) -> JoinRequest:
     """Approve (the person joins, accepting the rules they were shown) or decline a request."""
     now = now or timezone.now()
-    locked = JoinRequest.objects.select_for_update().select_related("competition", "user").get(pk=join_request.pk)
+    locked = (
+        JoinRequest.objects.select_for_update().select_related("competition", "user").get(pk=join_request.pk)
+    )
     if locked.state != JoinRequest.State.PENDING:
         raise Conflict(f"This request was {locked.state} already.", code=locked.state)
     locked.state = JoinRequest.State.APPROVED if approve else JoinRequest.State.DECLINED
@@ -507,7 +513,9 @@ def join_request_decide(
     locked.save(update_fields=["state", "decided_at", "decided_by", "reason"])
     if approve:
         Participation.objects.get_or_create(
-            competition=locked.competition, user=locked.user, defaults={"accepted_rules_at": locked.created_at}
+            competition=locked.competition,
+            user=locked.user,
+            defaults={"accepted_rules_at": locked.created_at},
         )
     audit_record(
         competition=locked.competition,
@@ -531,5 +539,7 @@ def invitation_create(*, competition: Competition, user, invited_by) -> Invitati
         competition=competition, user=user, defaults={"invited_by": invited_by}
     )
     if created:
-        audit_record(competition=competition, actor=invited_by, action="invite", target=f"user {user.username}")
+        audit_record(
+            competition=competition, actor=invited_by, action="invite", target=f"user {user.username}"
+        )
     return invitation

@@ -309,6 +309,98 @@ def board_rebuild(*, entrant: Entrant) -> BoardEntry | None:
     return row
 
 
+class _Entry(NamedTuple):
+    """An entry as the batched rebuild reads it (the attributes the row helpers use)."""
+
+    pk: int
+    user_id: int
+    team_id: int | None
+    status: str
+    public_score: float | None
+    private_score: float | None
+    public_ci_low: float | None
+    public_ci_high: float | None
+    created_at: datetime
+    finished_at: datetime | None
+    is_final_pick: bool
+    disqualified_at: datetime | None
+
+    @property
+    def ranked(self) -> bool:
+        return (
+            self.status == Status.SCORED
+            and self.public_score is not None
+            and math.isfinite(self.public_score)
+            and self.disqualified_at is None
+        )
+
+
+def _row_from_entries(row: BoardEntry, entries: list[_Entry], competition: Competition) -> None:
+    """board_rebuild's rules over entries already in memory (the same helpers, in the same order)."""
+    for field in ("score", "rank_key", "submission_id", "submitted_at", "ci_low", "ci_high"):
+        setattr(row, field, None)
+    counted = [e for e in entries if e.status not in NOT_COUNTED]
+    row.entry_count = len(counted)
+    row.last_submitted_at = max((e.created_at for e in counted), default=None)
+    ranked = [e for e in entries if e.ranked]
+    hib = competition.higher_is_better
+    if competition.ladder_enabled:
+        for entry in sorted(ranked, key=lambda e: (e.finished_at or e.created_at, e.pk)):
+            _public_offer(row, entry, competition)
+    elif ranked:
+        best = min(
+            ranked, key=lambda e: (rank_key(higher_is_better=hib, score=e.public_score), e.created_at, e.pk)
+        )
+        _public_take(row, best, shown=best.public_score, higher_is_better=hib)
+    by_pick = sorted(
+        ranked,
+        key=lambda e: (
+            not e.is_final_pick,
+            rank_key(higher_is_better=hib, score=e.public_score),
+            e.created_at,
+            e.pk,
+        ),
+    )[: competition.max_final_picks]
+    if by_pick and by_pick[0].is_final_pick:
+        by_pick = [e for e in by_pick if e.is_final_pick]
+    _private_from_picks(row, by_pick, competition)
+
+
+@transaction.atomic
+def boards_rebuild_competition(*, competition: Competition) -> int:
+    """Recompute every board row of a competition from its entries in a few statements: one
+    read of the entries, one of the rows (locked: the scorer waits), one bulk write.
+
+    The rules are board_rebuild's, entrant by entrant; this is what a rescore calls once at
+    its end instead of one board update per entry. Returns the number of rows written."""
+    from podium.teams.models import TeamMembership
+
+    competition = Competition.objects.get(pk=competition.pk)
+    rows = {
+        (r.team_id, None if r.team_id else r.user_id): r
+        for r in BoardEntry.objects.select_for_update().filter(competition=competition)
+    }
+    teams = dict(TeamMembership.objects.filter(competition=competition).values_list("user_id", "team_id"))
+    grouped: dict[tuple[int | None, int | None], list[_Entry]] = {}
+    fields = [f for f in _Entry._fields if f != "pk"]
+    for values in Submission.objects.filter(competition=competition).values_list("id", *fields):
+        entry = _Entry(*values)
+        team_id = entry.team_id or teams.get(entry.user_id)
+        grouped.setdefault((team_id, None if team_id else entry.user_id), []).append(entry)
+    written = []
+    for (team_id, user_id), entries in grouped.items():
+        row = rows.get((team_id, user_id))
+        if row is None:
+            row = BoardEntry(competition=competition, user_id=user_id, team_id=team_id)
+        _row_from_entries(row, entries, competition)
+        row.updated_at = timezone.now()
+        written.append(row)
+    existing = [r for r in written if r.pk is not None]
+    BoardEntry.objects.bulk_create([r for r in written if r.pk is None])
+    BoardEntry.objects.bulk_update(existing, [f.name for f in _WRITTEN], batch_size=1000)
+    return len(written)
+
+
 # --- the private board's reveal ---------------------------------------------------
 
 

@@ -79,3 +79,40 @@ def scores_compute(*, submission) -> Scores:
         private=_finite_or_none(float(private)),
         public_ci=(_finite_or_none(low), _finite_or_none(high)),
     )
+
+
+def scores_compute_many(*, submissions: list, competition: Competition) -> list[Scores | ScoringFailed]:
+    """scores_compute for many entries of one competition, each result equal to what
+    scores_compute gives that entry: the answer key is read once, and the intervals are
+    drawn once for all of them (datasets.scoring.bootstrap_ci_many). An entry that cannot be
+    scored gets its ScoringFailed in its place."""
+    from datasets.predictions import PredictionError
+    from datasets.scoring import bootstrap_ci_many, score
+
+    answer_key = answer_key_cached(competition)
+    results: list[Scores | ScoringFailed | None] = [None] * len(submissions)
+    parsed, places, splits = [], [], []
+    for i, submission in enumerate(submissions):
+        if not submission.predictions:
+            results[i] = ScoringFailed("No predictions were stored for this entry.")
+            continue
+        try:
+            with submission.predictions.open("rb") as source:
+                predictions = parse(source=source, answer_key=answer_key, competition=competition)
+        except PredictionError as exc:
+            results[i] = ScoringFailed(f"The predictions file could not be scored: {exc}")
+            continue
+        except FileNotFoundError:
+            results[i] = ScoringFailed("The stored predictions file is missing.")
+            continue
+        parsed.append(predictions)
+        places.append(i)
+        splits.append(score(answer_key, predictions, competition.metric))
+    intervals = bootstrap_ci_many(answer_key, parsed, competition.metric, seed=interval_seed(competition))
+    for i, (public, private), (low, high) in zip(places, splits, intervals, strict=True):
+        results[i] = Scores(
+            public=_finite_or_none(float(public)),
+            private=_finite_or_none(float(private)),
+            public_ci=(_finite_or_none(low), _finite_or_none(high)),
+        )
+    return results

@@ -6,46 +6,116 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('competitions', '0004_hosts_join_policy_audit'),
-        ('submissions', '0004_submission_team_in_teams_app'),
-        ('teams', '0001_initial'),
+        ("competitions", "0004_hosts_join_policy_audit"),
+        ("submissions", "0004_submission_team_in_teams_app"),
+        ("teams", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='submission',
-            name='disqualified_at',
+            model_name="submission",
+            name="disqualified_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='submission',
-            name='disqualified_reason',
+            model_name="submission",
+            name="disqualified_reason",
             field=models.CharField(blank=True, max_length=500),
         ),
         migrations.AddField(
-            model_name='submission',
-            name='disqualified_scope',
-            field=models.CharField(blank=True, choices=[('entry', 'This entry'), ('entrant', 'Its participant or team')], max_length=10),
+            model_name="submission",
+            name="disqualified_scope",
+            field=models.CharField(
+                blank=True,
+                choices=[("entry", "This entry"), ("entrant", "Its participant or team")],
+                max_length=10,
+            ),
         ),
         migrations.CreateModel(
-            name='Disqualification',
+            name="Disqualification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reason', models.CharField(max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('lifted_at', models.DateTimeField(blank=True, null=True)),
-                ('competition', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='disqualifications', to='competitions.competition')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('lifted_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('team', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='teams.team')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("reason", models.CharField(max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("lifted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "competition",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="disqualifications",
+                        to="competitions.competition",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "lifted_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="teams.team",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('user__isnull', False), ('team__isnull', True)), models.Q(('user__isnull', True), ('team__isnull', False)), _connector='OR'), name='disqualification_user_or_team'), models.UniqueConstraint(condition=models.Q(('lifted_at__isnull', True), ('team__isnull', True)), fields=('competition', 'user'), name='disqualification_one_active_user'), models.UniqueConstraint(condition=models.Q(('lifted_at__isnull', True), ('team__isnull', False)), fields=('competition', 'team'), name='disqualification_one_active_team')],
+                "ordering": ["-created_at", "-id"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("user__isnull", False), ("team__isnull", True)),
+                            models.Q(("user__isnull", True), ("team__isnull", False)),
+                            _connector="OR",
+                        ),
+                        name="disqualification_user_or_team",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("lifted_at__isnull", True), ("team__isnull", True)),
+                        fields=("competition", "user"),
+                        name="disqualification_one_active_user",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("lifted_at__isnull", True), ("team__isnull", False)),
+                        fields=("competition", "team"),
+                        name="disqualification_one_active_team",
+                    ),
+                ],
             },
         ),
     ]
