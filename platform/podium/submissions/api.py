@@ -46,6 +46,12 @@ class SubmissionOutputSerializer(serializers.Serializer):
     # Withheld by the selectors (submissions_shown) unless private_scores_visible.
     private_score = serializers.FloatField(read_only=True, allow_null=True)
     error_message = serializers.CharField(read_only=True)
+    disqualified_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="set when the hosts took this entry off every board"
+    )
+    disqualified_reason = serializers.CharField(
+        read_only=True, help_text="the hosts' reason, shown to the authors"
+    )
     has_predictions = serializers.SerializerMethodField()
 
     @extend_schema_field(serializers.ListField(child=serializers.FloatField(), allow_null=True))
