@@ -109,14 +109,19 @@ class CompetitionUpdateInput(_Settings):
             field.required = False
 
     def validate(self, attrs):
-        frozen = sorted(services.FROZEN_FIELDS & set(self.initial_data))
-        if frozen:
-            raise serializers.ValidationError(
-                {name: "fixed at creation: scores and the partition depend on it" for name in frozen}
-            )
-        unknown = sorted(set(self.initial_data) - set(self.fields) - services.FROZEN_FIELDS)
-        if unknown:
-            raise serializers.ValidationError({name: "not a setting of a competition" for name in unknown})
+        given = set(self.initial_data)
+        errors = {
+            name: "fixed at creation: scores and the partition depend on it"
+            for name in sorted(services.FROZEN_FIELDS & given)
+        }
+        errors.update(
+            {
+                name: "not a setting of a competition"
+                for name in sorted(given - set(self.fields) - services.FROZEN_FIELDS)
+            }
+        )
+        if errors:
+            raise serializers.ValidationError(errors)
         return attrs
 
 
