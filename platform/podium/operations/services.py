@@ -206,7 +206,7 @@ def entrant_reinstate(*, disqualification: Disqualification, actor, reason: str 
     """Lift a participant's (or team's) disqualification: their entries rank again, except those
     disqualified one by one."""
     record = (
-        Disqualification.objects.select_for_update()
+        Disqualification.objects.select_for_update(of=("self",))
         .select_related("competition", "user", "team")
         .get(pk=disqualification.pk)
     )

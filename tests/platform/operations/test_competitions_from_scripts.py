@@ -86,7 +86,9 @@ def test_host_updates_their_competition_and_it_is_audited(host_api, host, cup_a)
 
 
 def test_frozen_and_unknown_fields_are_refused_by_name(host_api, cup_a):
-    answer = host_api.patch("/api/competitions/cup-a/", {"metric": "macro_f1", "colour": "red"}, format="json")
+    answer = host_api.patch(
+        "/api/competitions/cup-a/", {"metric": "macro_f1", "colour": "red"}, format="json"
+    )
     assert answer.status_code == 400
     body = answer.json()
     assert "metric" in body and "colour" in body
@@ -126,7 +128,9 @@ def test_host_of_a_cannot_touch_b_nor_can_others(request, cup_b, host, who, stat
 
 
 def test_staff_manage_any_competition(admin_api, cup_b):
-    assert admin_api.patch("/api/competitions/cup-b/", {"title": "By staff"}, format="json").status_code == 200
+    assert (
+        admin_api.patch("/api/competitions/cup-b/", {"title": "By staff"}, format="json").status_code == 200
+    )
     assert admin_api.get("/api/competitions/cup-b/dashboard/").status_code == 200
 
 
@@ -136,14 +140,22 @@ def test_close_ends_the_competition_now_once(host_api, cup_a):
     assert answer.json()["status"] == "past"
     again = host_api.post("/api/competitions/cup-a/close/", {}, format="json")
     assert again.status_code == 409 and again.json()["code"] == "closed"
-    assert AuditEvent.objects.filter(competition=cup_a, action="competition_close", reason="done early").exists()
+    assert AuditEvent.objects.filter(
+        competition=cup_a, action="competition_close", reason="done early"
+    ).exists()
 
 
 def test_only_staff_make_hosts(admin_api, host_api, cup_a, alice):
-    assert host_api.post("/api/competitions/cup-a/hosts/", {"username": "alice"}, format="json").status_code == 403
+    assert (
+        host_api.post("/api/competitions/cup-a/hosts/", {"username": "alice"}, format="json").status_code
+        == 403
+    )
     answer = admin_api.post("/api/competitions/cup-a/hosts/", {"username": "alice"}, format="json")
     assert answer.status_code == 201 and answer.json()["username"] == "alice"
-    assert {h["username"] for h in host_api.get("/api/competitions/cup-a/hosts/").json()} == {"hannah", "alice"}
+    assert {h["username"] for h in host_api.get("/api/competitions/cup-a/hosts/").json()} == {
+        "hannah",
+        "alice",
+    }
     unknown = admin_api.post("/api/competitions/cup-a/hosts/", {"username": "nobody"}, format="json")
     assert unknown.status_code == 400 and "nobody" in unknown.json()["detail"]
     assert admin_api.delete("/api/competitions/cup-a/hosts/alice/").status_code == 204
@@ -171,7 +183,12 @@ def test_invite_only(host_api, alice_api, bob_api, cup_a, alice):
     host_api.patch("/api/competitions/cup-a/", {"join_policy": "invite"}, format="json")
     refused = alice_api.post("/api/competitions/cup-a/join/", {}, format="json")
     assert refused.status_code == 403 and refused.json()["code"] == "invitation_required"
-    assert host_api.post("/api/competitions/cup-a/invitations/", {"username": "alice"}, format="json").status_code == 201
+    assert (
+        host_api.post(
+            "/api/competitions/cup-a/invitations/", {"username": "alice"}, format="json"
+        ).status_code
+        == 201
+    )
     assert alice_api.post("/api/competitions/cup-a/join/", {}, format="json").status_code == 200
     assert bob_api.post("/api/competitions/cup-a/join/", {}, format="json").status_code == 403
     assert Participation.objects.filter(competition=cup_a).count() == 1
@@ -188,10 +205,14 @@ def test_approval_to_join(host_api, alice_api, bob_api, cup_a, alice, bob):
     assert alice_api.get("/api/competitions/cup-a/join-requests/").status_code == 403
     rid = asked.json()["id"]
     assert (
-        alice_api.post(f"/api/competitions/cup-a/join-requests/{rid}/", {"approve": True}, format="json").status_code
+        alice_api.post(
+            f"/api/competitions/cup-a/join-requests/{rid}/", {"approve": True}, format="json"
+        ).status_code
         == 403
     )
-    approved = host_api.post(f"/api/competitions/cup-a/join-requests/{rid}/", {"approve": True}, format="json")
+    approved = host_api.post(
+        f"/api/competitions/cup-a/join-requests/{rid}/", {"approve": True}, format="json"
+    )
     assert approved.status_code == 200 and approved.json()["state"] == "approved"
     declined = host_api.post(
         f"/api/competitions/cup-a/join-requests/{bob_asked['id']}/",
@@ -201,5 +222,7 @@ def test_approval_to_join(host_api, alice_api, bob_api, cup_a, alice, bob):
     assert declined.status_code == 200
     again = bob_api.post("/api/competitions/cup-a/join-requests/", {}, format="json")
     assert again.status_code == 409 and "not a lab member" in again.json()["detail"]
-    assert list(Participation.objects.filter(competition=cup_a).values_list("user__username", flat=True)) == ["alice"]
+    assert list(Participation.objects.filter(competition=cup_a).values_list("user__username", flat=True)) == [
+        "alice"
+    ]
     assert {p["username"] for p in host_api.get("/api/competitions/cup-a/participants/").json()} == {"alice"}

@@ -1,0 +1,242 @@
+"""Rescore, disqualify (entries and entrants), reinstate and re-run, through the API as a
+host, with the board, the participant's view of the reason and the audit log checked."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from podium.competitions.models import AuditEvent
+from podium.leaderboards.models import BoardEntry
+from podium.operations.models import RescoreJob
+from podium.operations.rescore import rescore_advance
+from podium.submissions.models import Kind, Status, Submission
+from podium.submissions.services import submission_score
+from tests.factories.competitions import make_participations
+from tests.factories.submissions import TINY_CONFIG, make_submission, predictions_csv
+
+pytestmark = pytest.mark.django_db
+
+
+def _scored_entry(client, competition, *, label=None, drop=0) -> Submission:
+    upload = io.BytesIO(predictions_csv(competition, label=label, drop=drop))
+    upload.name = "p.csv"
+    answer = client.post(
+        f"/api/competitions/{competition.slug}/submissions/", {"file": upload}, format="multipart"
+    )
+    assert answer.status_code == 201, answer.content
+    entry = Submission.objects.get(pk=answer.json()["id"])
+    return submission_score(submission_id=entry.pk, attempt=entry.attempt)
+
+
+def _board(competition) -> dict:
+    return {
+        (row.user.username if row.user else row.team.name): row.submission_id
+        for row in BoardEntry.objects.filter(competition=competition, rank_key__isnull=False).select_related(
+            "user"
+        )
+    }
+
+
+def test_disqualify_an_entry_takes_it_off_the_board_and_shows_the_reason(host_api, alice_api, cup_a, alice):
+    make_participations(cup_a, alice)
+    classes = cup_a.dataset.manifest["classes"]
+    worse = _scored_entry(alice_api, cup_a, label=classes[0])
+    better = _scored_entry(alice_api, cup_a, label=classes[1])
+    best = max((worse, better), key=lambda s: s.public_score)
+    other = worse if best is better else better
+    assert _board(cup_a) == {"alice": best.pk}
+
+    answer = host_api.post(
+        f"/api/competitions/cup-a/entries/{best.pk}/disqualify/",
+        {"reason": "hand-labelled test set"},
+        format="json",
+    )
+    assert answer.status_code == 200, answer.content
+    assert _board(cup_a) == {"alice": other.pk}
+    seen = alice_api.get(f"/api/submissions/{best.pk}/").json()
+    assert seen["disqualified_reason"] == "hand-labelled test set" and seen["disqualified_at"]
+    assert (
+        host_api.post(
+            f"/api/competitions/cup-a/entries/{best.pk}/disqualify/", {"reason": "again"}, format="json"
+        ).status_code
+        == 409
+    )
+
+    assert (
+        host_api.post(f"/api/competitions/cup-a/entries/{best.pk}/reinstate/", {}, format="json").status_code
+        == 200
+    )
+    assert _board(cup_a) == {"alice": best.pk}
+    actions = list(AuditEvent.objects.filter(competition=cup_a).values_list("action", flat=True))
+    assert {"entry_disqualify", "entry_reinstate"} <= set(actions)
+
+
+def test_a_reason_is_required(host_api, alice_api, cup_a, alice):
+    make_participations(cup_a, alice)
+    entry = _scored_entry(alice_api, cup_a)
+    answer = host_api.post(
+        f"/api/competitions/cup-a/entries/{entry.pk}/disqualify/", {"reason": "  "}, format="json"
+    )
+    assert answer.status_code == 400 and answer.json()["field"] == "reason"
+    entry.refresh_from_db()
+    assert entry.disqualified_at is None and not AuditEvent.objects.filter(action="entry_disqualify").exists()
+
+
+@pytest.mark.parametrize("who", ["alice_api", "bob_api", "anon_api"])
+def test_participants_and_anonymous_cannot_disqualify(request, cup_a, alice, alice_api, who):
+    make_participations(cup_a, alice)
+    entry = _scored_entry(alice_api, cup_a)
+    client = request.getfixturevalue(who)
+    answer = client.post(
+        f"/api/competitions/cup-a/entries/{entry.pk}/disqualify/", {"reason": "x"}, format="json"
+    )
+    assert answer.status_code in (401, 403)
+    entry.refresh_from_db()
+    assert entry.disqualified_at is None
+
+
+def test_an_entry_of_another_competition_is_not_found_through_mine(host_api, alice_api, cup_a, cup_b, alice):
+    make_participations(cup_b, alice)
+    entry = _scored_entry(alice_api, cup_b)
+    answer = host_api.post(
+        f"/api/competitions/cup-a/entries/{entry.pk}/disqualify/", {"reason": "x"}, format="json"
+    )
+    assert answer.status_code == 404
+
+
+def test_disqualify_a_participant_refuses_new_entries_and_is_reversible(
+    host_api, alice_api, cup_a, alice, bob
+):
+    make_participations(cup_a, alice, bob)
+    _scored_entry(alice_api, cup_a)
+    answer = host_api.post(
+        "/api/competitions/cup-a/disqualifications/",
+        {"username": "alice", "reason": "multiple accounts"},
+        format="json",
+    )
+    assert answer.status_code == 201, answer.content
+    assert _board(cup_a) == {}
+    upload = io.BytesIO(predictions_csv(cup_a))
+    upload.name = "p.csv"
+    refused = alice_api.post("/api/competitions/cup-a/submissions/", {"file": upload}, format="multipart")
+    assert refused.status_code == 403 and refused.json()["reason"] == "multiple accounts"
+    assert "multiple accounts" in refused.json()["detail"]
+    twice = host_api.post(
+        "/api/competitions/cup-a/disqualifications/", {"username": "alice", "reason": "x"}, format="json"
+    )
+    assert twice.status_code == 409
+
+    lifted = host_api.post(
+        f"/api/competitions/cup-a/disqualifications/{answer.json()['id']}/lift/", {}, format="json"
+    )
+    assert lifted.status_code == 200 and lifted.json()["lifted_at"]
+    assert set(_board(cup_a)) == {"alice"}
+    assert {"entrant_disqualify", "entrant_reinstate"} <= set(
+        AuditEvent.objects.filter(competition=cup_a).values_list("action", flat=True)
+    )
+
+
+def test_rescore_with_another_metric_equals_scoring_each_entry_anew(
+    host_api, alice_api, bob_api, cup_a, alice, bob
+):
+    from podium.submissions.scoring import scores_compute
+
+    make_participations(cup_a, alice, bob)
+    classes = cup_a.dataset.manifest["classes"]
+    entries = [
+        _scored_entry(alice_api, cup_a, label=classes[0]),
+        _scored_entry(bob_api, cup_a, label=classes[1]),
+        _scored_entry(bob_api, cup_a, label=classes[2]),
+    ]
+    answer = host_api.post(
+        "/api/competitions/cup-a/rescore/", {"metric": "macro_f1", "reason": "field standard"}, format="json"
+    )
+    assert answer.status_code == 202, answer.content
+    job_id = answer.json()["id"]
+    assert answer.json()["total"] == 3 and answer.json()["state"] == "queued"
+    assert host_api.post("/api/competitions/cup-a/rescore/", {}, format="json").status_code == 409
+
+    rescore_advance(job_id=job_id, chunk=2)
+    progress = host_api.get(f"/api/competitions/cup-a/rescores/{job_id}/").json()
+    assert progress["state"] == "running" and progress["done"] == 2
+    rescore_advance(job_id=job_id, chunk=2)
+    rescore_advance(job_id=job_id, chunk=2)
+    done = host_api.get(f"/api/competitions/cup-a/rescores/{job_id}/").json()
+    assert done["state"] == "done" and done["done"] == 3 and done["progress"] == 1.0
+    rescore_advance(job_id=job_id)  # a redelivery changes nothing
+
+    for entry in entries:
+        entry.refresh_from_db()
+        expected = scores_compute(
+            submission=Submission.objects.select_related("competition").get(pk=entry.pk)
+        )
+        assert entry.public_score == pytest.approx(expected.public, abs=1e-12)
+        assert entry.private_score == pytest.approx(expected.private, abs=1e-12)
+        assert (entry.public_ci_low, entry.public_ci_high) == pytest.approx(expected.public_ci, abs=1e-12)
+    bob_best = max(entries[1:], key=lambda s: (s.public_score, -s.pk))
+    assert _board(cup_a) == {"alice": entries[0].pk, "bob": bob_best.pk}
+    row = BoardEntry.objects.get(competition=cup_a, user=bob)
+    assert row.score == bob_best.public_score
+    assert RescoreJob.objects.get(pk=job_id).metric == "macro_f1"
+
+
+def test_rescore_fails_an_entry_that_no_longer_scores_with_a_reason(host_api, alice_api, cup_a, alice):
+    make_participations(cup_a, alice)
+    entry = _scored_entry(alice_api, cup_a)
+    entry.predictions.storage.delete(entry.predictions.name)
+    job = host_api.post("/api/competitions/cup-a/rescore/", {}, format="json").json()
+    rescore_advance(job_id=job["id"])
+    rescore_advance(job_id=job["id"])
+    entry.refresh_from_db()
+    assert entry.status == Status.FAILED and "missing" in entry.error_message
+    assert _board(cup_a) == {}
+
+
+def test_rerun_a_model_entry(host_api, cup_a, alice):
+    make_participations(cup_a, alice)
+    entry = make_submission(
+        cup_a,
+        alice,
+        kind=Kind.CONFIG,
+        config_text=TINY_CONFIG,
+        status=Status.SCORED,
+        attempt=1,
+        public_score=0.5,
+    )
+    answer = host_api.post(
+        f"/api/competitions/cup-a/entries/{entry.pk}/rerun/", {"reason": "worker fault"}, format="json"
+    )
+    assert answer.status_code == 202, answer.content
+    entry.refresh_from_db()
+    assert entry.status == Status.QUEUED and entry.attempt == 2 and entry.public_score is None
+    assert (
+        host_api.post(f"/api/competitions/cup-a/entries/{entry.pk}/rerun/", {}, format="json").status_code
+        == 409
+    )
+
+
+def test_rerun_refuses_a_prediction_file(host_api, alice_api, cup_a, alice):
+    make_participations(cup_a, alice)
+    entry = _scored_entry(alice_api, cup_a)
+    answer = host_api.post(f"/api/competitions/cup-a/entries/{entry.pk}/rerun/", {}, format="json")
+    assert answer.status_code == 400 and answer.json()["code"] == "not_a_model"
+
+
+def test_dashboard_numbers(host_api, alice_api, cup_a, alice):
+    make_participations(cup_a, alice)
+    _scored_entry(alice_api, cup_a)
+    failed = make_submission(cup_a, alice, status=Status.FAILED, error_message="bad header 'idd'")
+    body = host_api.get("/api/competitions/cup-a/dashboard/").json()
+    assert body["participants"] == 1
+    assert body["queue"]["scored"] == 1 and body["queue"]["failed"] == 1
+    assert sum(body["score_distribution"]["counts"]) == 1
+    assert sum(d["entries"] for d in body["entries_per_day"]) == 2
+    assert body["last_failures"][0] == {
+        "id": failed.pk,
+        "user": "alice",
+        "kind": "predictions",
+        "finished_at": None,
+        "reason": "bad header 'idd'",
+    }
