@@ -5,7 +5,6 @@ services, with the admin's validation (competition_create / competition_update).
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
@@ -151,11 +150,7 @@ class CompetitionListCreateApi(CompetitionListApi):
             raise ApplicationError(
                 f"A competition '{args['slug']}' exists already.", code="slug_taken", extra={"field": "slug"}
             )
-        join_policy = args.pop("join_policy", None)
-        with transaction.atomic():
-            competition = services.competition_create(dataset=dataset, created_by=request.user, **args)
-            if join_policy:
-                services.competition_update(competition=competition, join_policy=join_policy)
+        competition = services.competition_create(dataset=dataset, created_by=request.user, **args)
         return Response(_detail(competition.slug, request), status=status.HTTP_201_CREATED)
 
 

@@ -216,6 +216,7 @@ def competition_create(
     ladder_step: float = 0.0,
     is_published: bool = True,
     merger_deadline: dt.datetime | None = None,
+    join_policy: str = JoinPolicy.OPEN,
     created_by=None,
 ) -> Competition:
     """Create a competition and fix its public/private partition of the test ids for good.
@@ -258,6 +259,7 @@ def competition_create(
         ladder_step=ladder_step,
         is_published=is_published,
         merger_deadline=merger_deadline,
+        join_policy=join_policy,
         created_by=created_by,
     )
     competition.full_clean(exclude=["answer_key", "answer_key_sha256", "higher_is_better"])

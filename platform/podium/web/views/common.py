@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from podium.competitions.selectors import competition_get, participation_exists
+from podium.competitions.selectors import competition_can_manage, competition_get, participation_exists
 from podium.web.templatetags.podium_web import phase
 
 TABS = [
@@ -11,15 +11,21 @@ TABS = [
     ("submit", "Submit", "web:submit"),
     ("mine", "My submissions", "web:my_submissions"),
 ]
+HOST_TAB = ("host", "Host", "web:host_dashboard")
 
 
 def competition_context(request, slug: str, tab: str) -> dict:
     """The competition (Http404 unless the visitor may see it) and what every tab shows of it."""
     competition = competition_get(slug=slug, user=request.user)
+    # The hosts' tab is shown to those who manage the competition (its hosts and staff) alone.
+    can_manage = request.user.is_authenticated and competition_can_manage(
+        competition=competition, user=request.user
+    )
     return {
         "competition": competition,
         "tab": tab,
-        "tabs": TABS,
+        "tabs": [*TABS, HOST_TAB] if can_manage else TABS,
+        "can_manage": can_manage,
         "phase": phase(competition),
         "is_participant": is_participant(competition, request.user),
         "nav": "competitions",
