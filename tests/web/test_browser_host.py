@@ -61,7 +61,8 @@ def test_host_dashboard_disqualify_and_rescore(browser, live_server, alice, admi
 
     page.get_by_label("Metric").select_option("macro_f1")
     page.get_by_role("button", name="Rescore").click()
-    assert "0 of 1 entries" in page.get_by_test_id("rescore-state").inner_text()
+    # A disqualified entry is scored again too: reinstated, it ranks on current scores.
+    assert "0 of 2 entries" in page.get_by_test_id("rescore-state").inner_text()
     job = RescoreJob.objects.get(competition=comp)
     while RescoreJob.objects.get(pk=job.pk).state != "done":
         rescore_advance(job_id=job.pk)
@@ -72,7 +73,8 @@ def test_host_dashboard_disqualify_and_rescore(browser, live_server, alice, admi
         timeout=10_000,
     )
 
-    author = browser.new_page()
+    page.get_by_role("button", name="Log out").click()
+    author = page
     login(author, "alice")
     author.goto(f"/c/{comp.slug}/submissions/")
     assert "labels copied from the test set" in author.get_by_test_id("disqualified").inner_text()

@@ -66,7 +66,12 @@ def dashboard(request, slug: str):
             selectors.disqualifications(competition=competition).filter(lifted_at__isnull=True)
         ),
         audit=list(audit_list(competition=competition)[:20]),
-        metrics=[m for m in METRICS.values() if m.task_type == competition.task_type],
+        # Name and title only: a metric is callable, and templates call what they can.
+        metrics=[
+            {"name": m.name, "title": m.title}
+            for m in METRICS.values()
+            if m.task_type == competition.task_type
+        ],
     )
     return render(request, "web/competition/host.html", ctx)
 
