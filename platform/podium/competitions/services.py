@@ -431,6 +431,43 @@ def competition_build_answer_key(*, competition: Competition) -> Competition:
     return competition
 
 
+@transaction.atomic
+def competition_correct_answer_key(
+    *, competition: Competition, labels: bytes, actor, reason: str = ""
+) -> Competition:
+    """Replace the competition's answer key with corrected labels (hosts fix a wrong label).
+
+    The ids and the public/private partition stay as they are; the dataset's own files are
+    not touched (another competition may use them). Raises datasets.answer_key.AnswerKeyError
+    listing every problem, storing nothing. Scores change only when the entries are scored
+    again (the rescore job)."""
+    from datasets.answer_key import corrected_answer_key
+
+    current = answer_key_for(competition)
+    key = corrected_answer_key(current, labels, competition.dataset.manifest)
+    changed = int((key.targets != current.targets).sum())
+    data = key.to_bytes()
+    old_name = competition.answer_key.name if competition.answer_key else None
+    old_sha = competition.answer_key_sha256
+    competition.answer_key_sha256 = _sha256(data)
+    with _StoredFiles() as stored:
+        competition.answer_key.save("answer_key.csv", ContentFile(data), save=False)
+        stored.names.append(competition.answer_key.name)
+        competition.save(update_fields=["answer_key", "answer_key_sha256"])
+    if old_name and old_name != competition.answer_key.name:
+        transaction.on_commit(lambda: default_storage.delete(old_name))
+    audit_record(
+        competition=competition,
+        actor=actor,
+        action="answer_key_correct",
+        target=f"competition {competition.slug}",
+        reason=reason,
+        data={"labels_changed": changed, "sha256": {"from": old_sha, "to": competition.answer_key_sha256}},
+    )
+    competition.labels_changed = changed
+    return competition
+
+
 class JoinRefused(ApplicationError):
     """Why a user cannot join; worded for the user."""
 

@@ -3,11 +3,14 @@ the dashboard's numbers. Every view first checks that the caller manages the com
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -15,7 +18,9 @@ from podium.api_schema import error_responses
 from podium.competitions.audit import audit_list
 from podium.competitions.models import AuditEvent
 from podium.competitions.selectors import competition_get_managed
-from podium.errors import ApplicationError
+from podium.competitions.services import competition_correct_answer_key
+from podium.competitions.upload_handlers import install_capped_handler
+from podium.errors import ApplicationError, Conflict, TooLarge
 from podium.operations import rescore, selectors, services
 from podium.operations.models import RescoreJob
 from podium.submissions.models import Disqualification
@@ -232,3 +237,75 @@ class DashboardApi(_Managed):
         running = selectors.rescore_jobs(competition=competition).first()
         stats["last_rescore"] = RescoreJobOutput(running).data if running else None
         return Response(stats)
+
+
+class AnswerKeyApi(_Managed):
+    """Corrected test labels for the competition's answer key (same ids, same partition),
+    then, by default, a rescore of every entry."""
+
+    parser_classes = [MultiPartParser, FormParser]
+
+    class AnswerKeyInput(ReasonInput):
+        labels = serializers.FileField(
+            allow_empty_file=True,
+            help_text="test_labels.csv: the id column and the target column, every test id once",
+        )
+        rescore = serializers.BooleanField(required=False, default=True, help_text="score every entry again")
+
+    class AnswerKeyOutput(serializers.Serializer):
+        labels_changed = serializers.IntegerField()
+        answer_key_sha256 = serializers.CharField()
+        rescore = RescoreJobOutput(allow_null=True)
+
+    def initialize_request(self, request, *args, **kwargs):
+        # The cap must be in place before anything reads the body.
+        if request.method == "POST":
+            self.capped = install_capped_handler(request, max_bytes=settings.PODIUM_MAX_DATASET_FILE_BYTES)
+        return super().initialize_request(request, *args, **kwargs)
+
+    @extend_schema(
+        request={"multipart/form-data": AnswerKeyInput},
+        responses={200: AnswerKeyOutput, **error_responses(403, 409, 413)},
+    )
+    def post(self, request, slug: str):
+        from datasets.answer_key import AnswerKeyError
+
+        competition = competition_get_managed(slug=slug, user=request.user)
+        request.data  # noqa: B018  (parses the body through the capped handler)
+        if getattr(self, "capped", None) and self.capped.too_large:
+            limit = settings.PODIUM_MAX_DATASET_FILE_BYTES
+            raise TooLarge(
+                f"The labels file is larger than the limit of {limit:,} bytes; nothing was stored.",
+                extra={"limit": limit},
+            )
+        data = self.AnswerKeyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        args = data.validated_data
+        if args["rescore"] and selectors.rescore_running(competition=competition):
+            raise Conflict(
+                f"A rescore of '{slug}' is running; correct the labels when it has ended.", code="rescore_running"
+            )
+        try:
+            with transaction.atomic():
+                corrected = competition_correct_answer_key(
+                    competition=competition,
+                    labels=args["labels"].read(),
+                    actor=request.user,
+                    reason=args["reason"],
+                )
+                job = (
+                    rescore.rescore_start(competition=corrected, actor=request.user, reason=args["reason"])
+                    if args["rescore"]
+                    else None
+                )
+        except AnswerKeyError as exc:
+            raise ApplicationError.from_problems(
+                "The corrected labels were refused; nothing was stored.", exc
+            ) from None
+        return Response(
+            {
+                "labels_changed": corrected.labels_changed,
+                "answer_key_sha256": corrected.answer_key_sha256,
+                "rescore": RescoreJobOutput(job).data if job else None,
+            }
+        )

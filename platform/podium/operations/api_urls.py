@@ -8,6 +8,7 @@ _C = "competitions/<slug:slug>/"
 
 urlpatterns = [
     path(_C + "rescore/", api.RescoreApi.as_view(), name="rescore"),
+    path(_C + "answer-key/", api.AnswerKeyApi.as_view(), name="answer-key"),
     path(_C + "rescores/<int:job_id>/", api.RescoreJobApi.as_view(), name="rescore-job"),
     path(_C + "entries/<int:submission_id>/disqualify/", api.EntryDisqualifyApi.as_view(), name="disqualify"),
     path(_C + "entries/<int:submission_id>/reinstate/", api.EntryReinstateApi.as_view(), name="reinstate"),

@@ -22,6 +22,12 @@ def rescore_jobs(*, competition: Competition) -> QuerySet[RescoreJob]:
     return RescoreJob.objects.filter(competition=competition).select_related("requested_by")
 
 
+def rescore_running(*, competition: Competition) -> bool:
+    return RescoreJob.objects.filter(
+        competition=competition, state__in=[RescoreJob.State.QUEUED, RescoreJob.State.RUNNING]
+    ).exists()
+
+
 def rescore_job_get(*, competition: Competition, job_id: int) -> RescoreJob | None:
     return rescore_jobs(competition=competition).filter(pk=job_id).first()
 

@@ -240,3 +240,95 @@ def test_dashboard_numbers(host_api, alice_api, cup_a, alice):
         "finished_at": None,
         "reason": "bad header 'idd'",
     }
+
+
+def _labels_csv(
+    competition, *, change: int = 0, drop: int = 0, extra: str = "", header: str | None = None
+) -> bytes:
+    """The competition's test labels as its hosts would send them, with `change` labels altered."""
+    from podium.competitions.selectors import answer_key_bytes
+
+    manifest = competition.dataset.manifest
+    rows = answer_key_bytes(competition).decode().splitlines()[1:]
+    classes = manifest["classes"]
+    out = [header or f"{manifest['id_column']},{manifest['target']}"]
+    for n, line in enumerate(rows[drop:]):
+        id_, target, _split = line.split(",")
+        if n < change:
+            target = classes[(classes.index(target) + 1) % len(classes)]
+        out.append(f"{id_},{target}")
+    return ("\n".join(out) + "\n" + extra).encode()
+
+
+def _post_labels(client, slug, body: bytes, **fields):
+    upload = io.BytesIO(body)
+    upload.name = "test_labels.csv"
+    return client.post(
+        f"/api/competitions/{slug}/answer-key/", {"labels": upload, **fields}, format="multipart"
+    )
+
+
+def test_corrected_labels_keep_the_partition_and_rescore(host_api, alice_api, cup_a, alice):
+    from podium.competitions.selectors import answer_key_bytes
+    from podium.submissions.scoring import scores_compute
+
+    make_participations(cup_a, alice)
+    entry = _scored_entry(alice_api, cup_a)
+    before_key = answer_key_bytes(cup_a).decode().splitlines()
+    answer = _post_labels(host_api, "cup-a", _labels_csv(cup_a, change=5), reason="five labels were wrong")
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert body["labels_changed"] == 5 and body["rescore"]["total"] == 1
+    cup_a.refresh_from_db()
+    after_key = answer_key_bytes(cup_a).decode().splitlines()
+    # Same ids, same order, same split; five targets differ.
+    assert [r.split(",")[0::2] for r in after_key] == [r.split(",")[0::2] for r in before_key]
+    assert sum(a != b for a, b in zip(after_key, before_key, strict=True)) == 5
+    rescore_advance(job_id=body["rescore"]["id"])
+    rescore_advance(job_id=body["rescore"]["id"])
+    entry.refresh_from_db()
+    expected = scores_compute(submission=Submission.objects.select_related("competition").get(pk=entry.pk))
+    assert (entry.public_score, entry.private_score) == (expected.public, expected.private)
+    assert AuditEvent.objects.filter(
+        competition=cup_a, action="answer_key_correct", reason="five labels were wrong"
+    ).exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        ({"header": "id,label"}, "no column"),
+        ({"drop": 2}, "has no label here"),
+        ({"extra": "999999,x\n"}, "not in the answer key"),
+        ({"extra": "{first},{label}\n"}, "duplicate id"),
+        ({"extra": "{new},unicorn\n"}, "not one of the classes"),
+    ],
+)
+def test_bad_corrected_labels_list_the_problems_and_store_nothing(host_api, cup_a, kwargs, expected):
+    from podium.competitions.selectors import answer_key_bytes
+
+    before = (cup_a.answer_key_sha256, answer_key_bytes(cup_a))
+    first = answer_key_bytes(cup_a).decode().splitlines()[1].split(",")
+    if "extra" in kwargs:
+        kwargs["extra"] = kwargs["extra"].format(first=first[0], label=first[1], new="unknown-id")
+    answer = _post_labels(host_api, "cup-a", _labels_csv(cup_a, **kwargs))
+    assert answer.status_code == 400, answer.content
+    body = answer.json()
+    assert "nothing was stored" in body["detail"]
+    assert any(expected in p["message"] for p in body["problems"]), body
+    cup_a.refresh_from_db()
+    assert (cup_a.answer_key_sha256, answer_key_bytes(cup_a)) == before
+    assert not RescoreJob.objects.filter(competition=cup_a).exists()
+    assert not AuditEvent.objects.filter(action="answer_key_correct").exists()
+
+
+@pytest.mark.parametrize("who", ["alice_api", "anon_api", "host_api"])
+def test_only_its_hosts_correct_a_key(request, cup_a, cup_b, host, who):
+    from podium.competitions.selectors import answer_key_bytes
+
+    before = answer_key_bytes(cup_b)
+    client = request.getfixturevalue(who)
+    answer = _post_labels(client, "cup-b", _labels_csv(cup_b, change=3))
+    assert answer.status_code in (401, 403)
+    cup_b.refresh_from_db()
+    assert answer_key_bytes(cup_b) == before
