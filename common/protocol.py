@@ -17,6 +17,7 @@ SCORE_TASK = "podium.submissions.tasks.score_submission"  # (submission_id, atte
 REAP_TASK = "podium.submissions.tasks.reap_stale"
 REVEAL_TASK = "podium.leaderboards.tasks.reveal_due"
 RESCORE_TASK = "podium.operations.tasks.rescore_advance"  # (job_id): one chunk of a rescore job
+RESCORE_RESUME_TASK = "podium.operations.tasks.rescores_resume_stale"  # beat: re-send a stalled job's task
 
 GPU_QUEUE = "gpu"
 CPU_QUEUE = "cpu"

@@ -283,7 +283,8 @@ class AnswerKeyApi(_Managed):
         args = data.validated_data
         if args["rescore"] and selectors.rescore_running(competition=competition):
             raise Conflict(
-                f"A rescore of '{slug}' is running; correct the labels when it has ended.", code="rescore_running"
+                f"A rescore of '{slug}' is running; correct the labels when it has ended.",
+                code="rescore_running",
             )
         try:
             with transaction.atomic():

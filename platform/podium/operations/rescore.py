@@ -30,14 +30,35 @@ RESCORE_CHUNK = 500
 RESCORE_FAILED_PREFIX = "Scoring again after the hosts changed the answer key or metric failed: "
 
 
+def _send(job_id: int) -> None:
+    from common.protocol import RESCORE_TASK
+    from podium.celery import app
+
+    app.send_task(RESCORE_TASK, args=[job_id], queue=settings.PODIUM_SCORING_QUEUE)
+
+
 def _send_on_commit(job_id: int) -> None:
-    def send():
-        from common.protocol import RESCORE_TASK
-        from podium.celery import app
+    transaction.on_commit(lambda: _send(job_id), robust=True)
 
-        app.send_task(RESCORE_TASK, args=[job_id], queue=settings.PODIUM_SCORING_QUEUE)
 
-    transaction.on_commit(send, robust=True)
+def rescores_resume_stale(*, now=None) -> list[int]:
+    """Send again the task of every job that has not moved for the heartbeat timeout (its
+    message was lost: a broker restart, a worker killed between chunks). A duplicate is
+    harmless: the chunk's cursor claim lets one delivery write it."""
+    now = now or timezone.now()
+    cutoff = now - settings.PODIUM_HEARTBEAT_TIMEOUT
+    resent = []
+    stale = RescoreJob.objects.filter(
+        state__in=[RescoreJob.State.QUEUED, RescoreJob.State.RUNNING], updated_at__lt=cutoff
+    ).values_list("pk", "updated_at")
+    for job_id, updated_at in list(stale):
+        # Claimed by the time it was seen at: two maintenance workers never both resend it.
+        if RescoreJob.objects.filter(pk=job_id, updated_at=updated_at).update(updated_at=now) == 1:
+            _send(job_id)
+            resent.append(job_id)
+    if resent:
+        log.warning("rescore jobs %s had not moved for %s; their tasks were sent again", resent, cutoff)
+    return resent
 
 
 @transaction.atomic
@@ -104,7 +125,7 @@ def rescore_advance(*, job_id: int, chunk: int = RESCORE_CHUNK) -> RescoreJob | 
     now = timezone.now()
     with transaction.atomic():
         claimed = RescoreJob.objects.filter(pk=job_id, cursor=cursor).exclude(state=RescoreJob.State.DONE)
-        if claimed.update(cursor=entries[-1].pk, state=RescoreJob.State.RUNNING) != 1:
+        if claimed.update(cursor=entries[-1].pk, state=RescoreJob.State.RUNNING, updated_at=now) != 1:
             return RescoreJob.objects.get(pk=job_id)  # a redelivery: this chunk is written already
         # An entry re-run or rescored meanwhile by the scorer is left to that path.
         still_scored = set(
