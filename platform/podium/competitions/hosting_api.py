@@ -303,7 +303,11 @@ class JoinRequestDecideApi(APIView):
         approve = serializers.BooleanField()
         reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
-    @extend_schema(request=DecideInput, responses={200: JoinRequestOutput, **error_responses(403, 409)})
+    @extend_schema(
+        operation_id="competitions_join_requests_decide",
+        request=DecideInput,
+        responses={200: JoinRequestOutput, **error_responses(403, 409)},
+    )
     def post(self, request, slug: str, request_id: int):
         competition = selectors.competition_get_managed(slug=slug, user=request.user)
         found = JoinRequest.objects.filter(competition=competition, pk=request_id).first()
