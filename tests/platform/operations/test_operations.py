@@ -332,3 +332,33 @@ def test_only_its_hosts_correct_a_key(request, cup_a, cup_b, host, who):
     assert answer.status_code in (401, 403)
     cup_b.refresh_from_db()
     assert answer_key_bytes(cup_b) == before
+
+
+def test_disqualified_people_and_teams_cannot_change_teams(host_api, cup_a, alice, bob, charlie):
+    from podium.errors import ApplicationError
+    from podium.teams.services import team_create, team_join
+
+    make_participations(cup_a, alice, bob, charlie)
+    team = team_create(user=bob, competition=cup_a, name="Bobcats")
+    host_api.post(
+        "/api/competitions/cup-a/disqualifications/",
+        {"username": "alice", "reason": "shared labels"},
+        format="json",
+    )
+    with pytest.raises(ApplicationError, match="shared labels"):
+        team_create(user=alice, competition=cup_a, name="Alicorns")
+    with pytest.raises(ApplicationError, match="shared labels"):
+        team_join(user=alice, join_code=team.join_code)
+    answer = host_api.post(
+        "/api/competitions/cup-a/disqualifications/",
+        {"team": "Bobcats", "reason": "collusion"},
+        format="json",
+    )
+    assert answer.status_code == 201, answer.content
+    with pytest.raises(ApplicationError, match="collusion"):
+        team_join(user=charlie, join_code=team.join_code)
+    # A member of a disqualified team is named by the team.
+    refused = host_api.post(
+        "/api/competitions/cup-a/disqualifications/", {"username": "bob", "reason": "x"}, format="json"
+    )
+    assert refused.status_code == 400 and refused.json()["code"] == "in_team"
