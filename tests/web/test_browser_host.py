@@ -58,6 +58,10 @@ def test_host_dashboard_disqualify_and_rescore(browser, live_server, alice, admi
     page.get_by_role("button", name="Disqualify the entry").click()
     assert page.get_by_text(f"Entry #{entries[0].pk} disqualified.").is_visible()
     assert "entry_disqualify" in page.get_by_test_id("audit").inner_text()
+    page.get_by_label("Entry number").fill("12ab")
+    page.get_by_label("Reason (shown to its authors)").fill("x")
+    page.get_by_role("button", name="Disqualify the entry").click()
+    assert page.get_by_text("No entry #12ab in this competition.").is_visible()
 
     page.get_by_label("Metric").select_option("macro_f1")
     page.get_by_role("button", name="Rescore").click()
@@ -72,6 +76,11 @@ def test_host_dashboard_disqualify_and_rescore(browser, live_server, alice, admi
         "document.querySelector('[data-testid=rescore-state]').innerText.includes('Done')",
         timeout=10_000,
     )
+
+    page.get_by_label("Entry to reinstate").fill(str(entries[1].pk))
+    page.get_by_role("button", name="Reinstate").click()
+    # Entry 1 was never disqualified: the refusal says so, and nothing changes.
+    assert page.get_by_text(f"Entry #{entries[1].pk} is not disqualified.").is_visible()
 
     page.get_by_role("button", name="Log out").click()
     author = page

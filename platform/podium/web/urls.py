@@ -46,7 +46,7 @@ urlpatterns = [
     path("c/<slug:slug>/host/", host.dashboard, name="host_dashboard"),
     path("c/<slug:slug>/host/rescore/", host.rescore_start, name="host_rescore"),
     path("c/<slug:slug>/host/rescore/progress/", host.rescore_progress, name="host_rescore_progress"),
-    path("c/<slug:slug>/host/disqualify/entry/", host.disqualify_entry, name="host_disqualify_entry"),
+    path("c/<slug:slug>/host/entries/<str:action>/", host.entry_action, name="host_entry_action"),
     path(
         "c/<slug:slug>/host/disqualify/participant/",
         host.disqualify_participant,

@@ -108,23 +108,36 @@ def rescore_start(request, slug: str):
     )
 
 
+def _entry_of(competition, raw: str):
+    entry = None
+    if raw.isascii() and raw.isdigit() and len(raw) < 12:
+        entry = selectors.competition_entry(competition=competition, submission_id=int(raw))
+    if entry is None:
+        raise ApplicationError(f"No entry #{raw[:20]} in this competition.", code="unknown_entry")
+    return entry
+
+
+# What the entry forms do: the service, and the message on success.
+ENTRY_ACTIONS = {
+    "disqualify": (operations.submission_disqualify, "Entry #{} disqualified."),
+    "reinstate": (operations.submission_reinstate, "Entry #{} reinstated: it ranks again."),
+    "rerun": (operations.submission_rerun, "Entry #{} is queued to train again."),
+}
+
+
 @login_required
 @require_POST
-def disqualify_entry(request, slug: str):
-    entry_id = request.POST.get("entry", "")
+def entry_action(request, slug: str, action: str):
+    if action not in ENTRY_ACTIONS:
+        raise Http404("No such action.")
+    service, success = ENTRY_ACTIONS[action]
+    raw = request.POST.get("entry", "").strip()
     reason = request.POST.get("reason", "")
 
     def act(competition):
-        entry = (
-            selectors.competition_entry(competition=competition, submission_id=int(entry_id))
-            if entry_id.isascii() and entry_id.isdigit()
-            else None
-        )
-        if entry is None:
-            raise ApplicationError(f"No entry #{entry_id[:20]} in this competition.")
-        operations.submission_disqualify(submission=entry, actor=request.user, reason=reason)
+        service(submission=_entry_of(competition, raw), actor=request.user, reason=reason)
 
-    return _act(request, slug, act, f"Entry #{entry_id} disqualified.")
+    return _act(request, slug, act, success.format(raw))
 
 
 @login_required
