@@ -362,3 +362,11 @@ def test_disqualified_people_and_teams_cannot_change_teams(host_api, cup_a, alic
         "/api/competitions/cup-a/disqualifications/", {"username": "bob", "reason": "x"}, format="json"
     )
     assert refused.status_code == 400 and refused.json()["code"] == "in_team"
+
+
+def test_the_dashboard_page_refuses_an_unknown_metric_with_a_message(host, cup_a, client):
+    client.force_login(host)
+    answer = client.post("/c/cup-a/host/rescore/", {"metric": "²"}, follow=True)
+    assert answer.status_code == 200
+    assert "unknown metric" in answer.content.decode()
+    assert not RescoreJob.objects.filter(competition=cup_a).exists()

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -88,7 +89,7 @@ def _act(request, slug: str, action, success: str):
     competition = _managed_context(request, slug)["competition"]
     try:
         action(competition)
-    except ApplicationError as exc:
+    except (ApplicationError, DjangoValidationError) as exc:  # a model rule (an unknown metric) too
         page_message(request, exc)
     else:
         messages.success(request, success)
