@@ -21,6 +21,8 @@ ENTRY_MAIL_TASK = "podium.mail.tasks.mail_entry_result"
 REVEAL_MAIL_TASK = "podium.mail.tasks.mail_reveal"
 VERIFY_MAIL_TASK = "podium.mail.tasks.mail_verification"
 CLOSING_MAIL_TASK = "podium.mail.tasks.mail_closing_reminders"
+RESCORE_TASK = "podium.operations.tasks.rescore_advance"  # (job_id): one chunk of a rescore job
+RESCORE_RESUME_TASK = "podium.operations.tasks.rescores_resume_stale"  # beat: re-send a stalled job's task
 
 GPU_QUEUE = "gpu"
 CPU_QUEUE = "cpu"

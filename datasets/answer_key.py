@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from common.problems import Problem, ProblemList, ProblemsError, echo
 from datasets.splits import stratified_mask
 
 _CANONICAL_INT_RE = re.compile(r"0|-?[1-9]\d{0,17}", re.ASCII)
@@ -156,3 +157,86 @@ def make_answer_key(
             True
         )
     return AnswerKey(ids, targets, public, manifest["task_type"], _classes(manifest))
+
+
+class AnswerKeyError(ProblemsError):
+    """Corrected test labels that cannot replace an answer key; each problem names its row
+    (header = 1), column or id."""
+
+    subject = "the corrected test labels"
+
+
+CORRECTED_LABELS_FILE = "test_labels.csv"
+
+
+def corrected_answer_key(key: AnswerKey, test_labels_csv: bytes, manifest: dict) -> AnswerKey:
+    """The same answer key with corrected labels: the same ids, in the same order, with the same
+    public/private partition (a partition that moved would change which rows every past
+    score was computed on). Raises AnswerKeyError listing every problem: a missing column,
+    a duplicate, missing or unknown id, a label outside the classes, a target that is not a
+    finite number."""
+    name = CORRECTED_LABELS_FILE
+    problems = ProblemList()
+
+    def _add(problem: Problem) -> None:
+        problems.extend([problem])
+
+    id_column, target_column = manifest["id_column"], manifest["target"]
+    try:
+        frame = pd.read_csv(io.BytesIO(test_labels_csv), dtype=str, keep_default_na=False, engine="c")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise AnswerKeyError(
+            [Problem(f"not a readable CSV file: {str(exc).splitlines()[0]}", file=name)]
+        ) from None
+    missing = [c for c in (id_column, target_column) if c not in frame.columns]
+    for column in missing:
+        _add(Problem(f"the header has no column {echo(column)}", file=name, row=1, column=column))
+    if missing:
+        problems.raise_if_any(AnswerKeyError)
+    ids = frame[id_column].astype(str).str.strip()
+    duplicated = ids.duplicated(keep="first")
+    for row in np.flatnonzero(duplicated.to_numpy()):
+        _add(Problem("a duplicate id", file=name, row=int(row) + 2, column=id_column, id=ids.iloc[row]))
+    positions = key.positions_of_strings(ids.tolist())
+    for row in np.flatnonzero(positions < 0):
+        _add(
+            Problem(
+                "an id that is not in the answer key",
+                file=name,
+                row=int(row) + 2,
+                column=id_column,
+                id=ids.iloc[row],
+            )
+        )
+    seen = np.zeros(len(key), dtype=bool)
+    seen[positions[positions >= 0]] = True
+    for position in np.flatnonzero(~seen):
+        _add(Problem("an id of the answer key has no label here", file=name, id=str(key.ids[position])))
+    raw = frame[target_column].astype(str).str.strip()
+    if key.classes is not None:
+        codes = pd.Index(key.classes).get_indexer(raw)
+        for row in np.flatnonzero(codes < 0):
+            _add(
+                Problem(
+                    f"the label {echo(raw.iloc[row])} is not one of the classes ({', '.join(key.classes)})",
+                    file=name,
+                    row=int(row) + 2,
+                    column=target_column,
+                )
+            )
+        values = codes.astype(np.int64)
+    else:
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        for row in np.flatnonzero(~np.isfinite(values)):
+            _add(
+                Problem(
+                    f"the target {echo(raw.iloc[row])} is not a finite number",
+                    file=name,
+                    row=int(row) + 2,
+                    column=target_column,
+                )
+            )
+    problems.raise_if_any(AnswerKeyError)
+    targets = np.empty_like(key.targets)
+    targets[positions] = values
+    return AnswerKey(key.ids, targets, key.public.copy(), key.task_type, key.classes)

@@ -21,6 +21,7 @@ from common.protocol import (
     GPU_QUEUE,
     MAINTENANCE_QUEUE,
     REAP_TASK,
+    RESCORE_RESUME_TASK,
     REVEAL_TASK,
     TRAIN_TASK,
 )
@@ -58,6 +59,11 @@ def _beat_schedule():
             "schedule": 900.0,
             "options": {"queue": MAINTENANCE_QUEUE, "expires": 900.0},
         },
+        "operations-rescores-resume-stale": {
+            "task": RESCORE_RESUME_TASK,
+            "schedule": float(settings.PODIUM_REAPER_INTERVAL_S),
+            "options": {"queue": MAINTENANCE_QUEUE, "expires": float(settings.PODIUM_REAPER_INTERVAL_S)},
+        },
         "leaderboards-reveal-due": {
             "task": REVEAL_TASK,
             "schedule": 60.0,
@@ -77,8 +83,10 @@ def _configure(sender, **kwargs):
         REAP_TASK: {"queue": MAINTENANCE_QUEUE},
         REVEAL_TASK: {"queue": MAINTENANCE_QUEUE},
         "podium.mail.tasks.*": {"queue": MAINTENANCE_QUEUE},
+        RESCORE_RESUME_TASK: {"queue": MAINTENANCE_QUEUE},
         "podium.submissions.tasks.*": {"queue": settings.PODIUM_SCORING_QUEUE},
         "podium.leaderboards.tasks.*": {"queue": settings.PODIUM_SCORING_QUEUE},
+        "podium.operations.tasks.*": {"queue": settings.PODIUM_SCORING_QUEUE},
         TRAIN_TASK: {"queue": settings.PODIUM_TRAIN_QUEUE},
     }
     sender.conf.beat_schedule = {**(settings.CELERY_BEAT_SCHEDULE or {}), **_beat_schedule()}

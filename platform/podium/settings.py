@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "podium.submissions",
     "podium.leaderboards",
     "podium.mail",
+    "podium.operations",
     "podium.web",
 ]
 

@@ -43,6 +43,7 @@ api_patterns = [
     path("", include("podium.teams.api_urls")),
     path("", include("podium.submissions.api_urls")),
     path("", include("podium.leaderboards.api_urls")),
+    path("", include("podium.operations.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file of its own: the CSP runs no inline script.
     path(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -25,7 +26,18 @@ from podium.competitions.forms import (
     DatasetUploadForm,
     ImageDatasetUploadForm,
 )
-from podium.competitions.models import Competition, Dataset, DatasetFile, Participation, Phase
+from podium.competitions.models import (
+    AuditEvent,
+    Competition,
+    CompetitionHost,
+    Dataset,
+    DatasetFile,
+    Invitation,
+    JoinPolicy,
+    JoinRequest,
+    Participation,
+    Phase,
+)
 from podium.competitions.phases import window_problems
 from podium.competitions.upload_handlers import install_capped_handler
 from podium.params import AdminQueryInitial
@@ -244,6 +256,18 @@ class PhaseInline(admin.StackedInline):
         return format_html("sha256 <code>{}</code>", obj.answer_key_sha256)
 
 
+class CompetitionHostInline(admin.TabularInline):
+    """A site admin makes a person a host of this one competition (through the service: audited)."""
+
+    model = CompetitionHost
+    extra = 0
+    fields = ["user", "added_by", "added_at"]
+    readonly_fields = ["added_by", "added_at"]
+    autocomplete_fields = ["user"]
+    verbose_name = "host"
+    verbose_name_plural = "hosts (manage this competition without being site staff)"
+
+
 @admin.register(Competition)
 class CompetitionAdmin(AdminQueryInitial, admin.ModelAdmin):
     form = CompetitionAdminForm
@@ -252,18 +276,33 @@ class CompetitionAdmin(AdminQueryInitial, admin.ModelAdmin):
     search_fields = ["slug", "title"]
     filter_horizontal = ["pretrain_datasets"]
     readonly_fields = ["task_type", "higher_is_better", "n_public", "n_private", "answer_key_info"]
-    inlines = [PhaseInline, ParticipationInline]
+    inlines = [PhaseInline, ParticipationInline, CompetitionHostInline]
 
     def get_inlines(self, request, obj):
         # A new competition gets its first phase from competition_create; more are added after.
-        return self.inlines if obj is not None else [ParticipationInline]
+        return self.inlines if obj is not None else [ParticipationInline, CompetitionHostInline]
 
     def save_formset(self, request, form, formset, change):
-        super().save_formset(request, form, formset, change)
-        if formset.model is Phase:
-            for phase in formset.new_objects:
-                if phase.dataset_id is not None:
-                    services.phase_build_answer_key(phase=phase)
+        if formset.model is not CompetitionHost:
+            super().save_formset(request, form, formset, change)
+            if formset.model is Phase:
+                for phase in formset.new_objects:
+                    if phase.dataset_id is not None:
+                        services.phase_build_answer_key(phase=phase)
+            return None
+        hosts = formset.save(commit=False)
+        for removed in formset.deleted_objects:
+            services.competition_host_remove(
+                competition=form.instance, user=removed.user, removed_by=request.user
+            )
+        for host in hosts:
+            if host.pk is None:
+                services.competition_host_add(
+                    competition=form.instance, user=host.user, added_by=request.user
+                )
+            else:
+                host.save()
+        return None
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None:
@@ -306,3 +345,80 @@ class DatasetFileAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit log: read only, as a log must be."""
+
+    list_display = ["created_at", "competition", "actor", "action", "target", "reason"]
+    list_filter = ["action", "competition"]
+    search_fields = ["target", "reason", "actor__username"]
+    readonly_fields = ["competition", "actor", "action", "target", "reason", "data", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(JoinRequest)
+class JoinRequestAdmin(admin.ModelAdmin):
+    list_display = ["competition", "user", "state", "created_at", "decided_at", "decided_by"]
+    list_filter = ["state", "competition"]
+    search_fields = ["user__username"]
+    readonly_fields = ["competition", "user", "state", "created_at", "decided_at", "decided_by", "reason"]
+    actions = ["approve", "decline"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Approve the selected requests")
+    def approve(self, request, queryset):
+        self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Decline the selected requests")
+    def decline(self, request, queryset):
+        self._decide(request, queryset, approve=False)
+
+    def _decide(self, request, queryset, *, approve: bool):
+        done = 0
+        for found in queryset.filter(state=JoinRequest.State.PENDING):
+            services.join_request_decide(join_request=found, approve=approve, decided_by=request.user)
+            done += 1
+        self.message_user(request, f"{done} request(s) {'approved' if approve else 'declined'}.")
+
+
+class InvitationAdminForm(forms.ModelForm):
+    class Meta:
+        model = Invitation
+        fields = ["competition", "user"]
+
+    def clean(self):
+        cleaned = super().clean()
+        competition = cleaned.get("competition")
+        if competition is not None and competition.join_policy != JoinPolicy.INVITE:
+            self.add_error(
+                "competition", f"'{competition.slug}' is not invite-only; anyone allowed may join it."
+            )
+        return cleaned
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    form = InvitationAdminForm
+    list_display = ["competition", "user", "invited_by", "created_at"]
+    list_filter = ["competition"]
+    search_fields = ["user__username"]
+    autocomplete_fields = ["user"]
+    readonly_fields = ["invited_by", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        created = services.invitation_create(
+            competition=obj.competition, user=obj.user, invited_by=request.user
+        )
+        obj.pk = created.pk

@@ -1,12 +1,33 @@
 from django.urls import path
 
-from podium.competitions import api, metrics_api, phases_api
+from podium.competitions import api, hosting_api, metrics_api, phases_api
 
 app_name = "competitions"
 
 urlpatterns = [
-    path("competitions/", api.CompetitionListApi.as_view(), name="list"),
-    path("competitions/<slug:slug>/", api.CompetitionDetailApi.as_view(), name="detail"),
+    path("competitions/", hosting_api.CompetitionListCreateApi.as_view(), name="list"),
+    path("competitions/<slug:slug>/", hosting_api.CompetitionDetailManageApi.as_view(), name="detail"),
+    path("competitions/<slug:slug>/close/", hosting_api.CompetitionCloseApi.as_view(), name="close"),
+    path("competitions/<slug:slug>/hosts/", hosting_api.CompetitionHostsApi.as_view(), name="hosts"),
+    path(
+        "competitions/<slug:slug>/hosts/<str:username>/",
+        hosting_api.CompetitionHostDeleteApi.as_view(),
+        name="host-delete",
+    ),
+    path(
+        "competitions/<slug:slug>/participants/",
+        hosting_api.CompetitionParticipantsApi.as_view(),
+        name="participants",
+    ),
+    path(
+        "competitions/<slug:slug>/join-requests/", hosting_api.JoinRequestsApi.as_view(), name="join-requests"
+    ),
+    path(
+        "competitions/<slug:slug>/join-requests/<int:request_id>/",
+        hosting_api.JoinRequestDecideApi.as_view(),
+        name="join-request-decide",
+    ),
+    path("competitions/<slug:slug>/invitations/", hosting_api.InvitationsApi.as_view(), name="invitations"),
     path("competitions/<slug:slug>/join/", api.CompetitionJoinApi.as_view(), name="join"),
     path("competitions/<slug:slug>/data/", api.CompetitionDataApi.as_view(), name="data"),
     # The CLI's name for the same listing.

@@ -71,6 +71,12 @@ class DatasetFile(models.Model):
         return f"{self.dataset}/{self.name}"
 
 
+class JoinPolicy(models.TextChoices):
+    OPEN = "open", "Anyone may join"
+    APPROVAL = "approval", "A host approves each request to join"
+    INVITE = "invite", "Invited people only"
+
+
 class Competition(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     title = models.CharField(max_length=200)
@@ -117,6 +123,8 @@ class Competition(models.Model):
     accepts_predictions = models.BooleanField(default=True)
     accepts_configs = models.BooleanField(default=True)
     pretrain_datasets = models.ManyToManyField(Dataset, blank=True, related_name="+")
+
+    join_policy = models.CharField(max_length=10, choices=JoinPolicy.choices, default=JoinPolicy.OPEN)
 
     ladder_enabled = models.BooleanField(default=False)
     ladder_step = models.FloatField(default=0.0)
@@ -200,3 +208,83 @@ class Participation(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["competition", "user"], name="participation_unique")]
+
+
+class CompetitionHost(models.Model):
+    """A person who manages one competition (settings, dataset, participants, rescore,
+    disqualification) without being site staff. Only site staff add or remove hosts."""
+
+    competition = models.ForeignKey(Competition, on_delete=models.CASCADE, related_name="hosts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hosting")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["competition", "user"], name="competition_host_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} hosts {self.competition}"
+
+
+class JoinRequest(models.Model):
+    """A request to join a competition whose hosts approve each participant."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        DECLINED = "declined", "Declined"
+
+    competition = models.ForeignKey(Competition, on_delete=models.CASCADE, related_name="join_requests")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reason = models.CharField(max_length=500, blank=True, help_text="shown to the person when declined")
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["competition", "user"], name="join_request_unique")]
+
+
+class Invitation(models.Model):
+    """An invitation to an invite-only competition; the invited person joins as usual."""
+
+    competition = models.ForeignKey(Competition, on_delete=models.CASCADE, related_name="invitations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["competition", "user"], name="invitation_unique")]
+
+
+class AuditEvent(models.Model):
+    """What a host or an admin did to a competition, its entries or its participants, and why.
+
+    Written by the services that act (never by views), kept when the actor is deleted."""
+
+    competition = models.ForeignKey(Competition, on_delete=models.CASCADE, related_name="audit_events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=40, db_index=True)
+    target = models.CharField(max_length=200, blank=True, help_text="what was acted on, e.g. 'entry #12'")
+    reason = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target} ({self.competition_id})"

@@ -19,7 +19,14 @@ from django.utils import timezone
 from common.problems import echo
 from datasets.bundle import HIDDEN_FILES
 from datasets.overlap import FEATURE_FILES, IMAGE_ROW_FILES, ServedFile
-from podium.competitions.models import Competition, Dataset, DatasetFile, Participation, Phase
+from podium.competitions.models import (
+    Competition,
+    CompetitionHost,
+    Dataset,
+    DatasetFile,
+    Participation,
+    Phase,
+)
 from podium.competitions.phases import PhaseView, current_view, phase_views
 from podium.errors import NotFound
 
@@ -65,9 +72,49 @@ def _count_subquery(model_qs: QuerySet, field: str) -> Coalesce:
 
 def _visible(user) -> QuerySet[Competition]:
     qs = Competition.objects.all()
-    if not _is_staff(user):
-        qs = qs.filter(is_published=True)
-    return qs
+    if _is_staff(user):
+        return qs
+    if _authenticated(user):
+        # A host sees the drafts of the competitions they host, as staff do.
+        hosted = CompetitionHost.objects.filter(competition=OuterRef("pk"), user=user)
+        return qs.filter(Q(is_published=True) | Exists(hosted))
+    return qs.filter(is_published=True)
+
+
+def competition_is_host(*, competition: Competition, user) -> bool:
+    """A host of this competition (site staff are not hosts, they manage every competition)."""
+    if not _authenticated(user):
+        return False
+    return CompetitionHost.objects.filter(competition=competition, user=user).exists()
+
+
+def competition_can_manage(*, competition: Competition, user) -> bool:
+    """Site staff, or a host of this very competition: the one rule for every host action."""
+    return _is_staff(user) or competition_is_host(competition=competition, user=user)
+
+
+def competition_get_managed(*, slug: str, user) -> Competition:
+    """The competition if the user manages it: Http404 when they cannot see it, NotAllowed
+    (403) when they see it but do not host it."""
+    from podium.errors import NotAllowed
+
+    competition = competition_get(slug=slug, user=user)
+    if not competition_can_manage(competition=competition, user=user):
+        raise NotAllowed(f"Only the hosts of '{competition.slug}' and site staff may manage it.")
+    return competition
+
+
+def competitions_hosted(*, user) -> QuerySet[Competition]:
+    """The competitions a person manages: every one for staff, their hosted ones otherwise."""
+    if _is_staff(user):
+        return Competition.objects.all()
+    if not _authenticated(user):
+        return Competition.objects.none()
+    return Competition.objects.filter(hosts__user=user)
+
+
+def competition_hosts(*, competition: Competition) -> QuerySet[CompetitionHost]:
+    return CompetitionHost.objects.filter(competition=competition).select_related("user").order_by("added_at")
 
 
 def _annotated(qs: QuerySet[Competition], user) -> QuerySet[Competition]:
@@ -116,8 +163,11 @@ def participation_exists(*, competition: Competition, user) -> bool:
 
 
 def competition_can_download(*, competition: Competition, user) -> bool:
-    """Data is downloaded after accepting the rules (joining), as on Kaggle; staff always may."""
-    return _is_staff(user) or participation_exists(competition=competition, user=user)
+    """Data is downloaded after accepting the rules (joining), as on Kaggle; staff and the
+    competition's hosts always may."""
+    return participation_exists(competition=competition, user=user) or competition_can_manage(
+        competition=competition, user=user
+    )
 
 
 # --- datasets ---------------------------------------------------------------------------

@@ -19,15 +19,26 @@ from django.utils import timezone
 from common.problems import Problem
 from datasets.bundle import HIDDEN_FILES, DatasetBundle
 from datasets.metrics import METRICS
+from podium.competitions.audit import audit_record
 from podium.competitions.metric_choice import answer_key_problems, metrics_problems
-from podium.competitions.models import Competition, Dataset, DatasetFile, Participation, Phase
+from podium.competitions.models import (
+    Competition,
+    CompetitionHost,
+    Dataset,
+    DatasetFile,
+    Invitation,
+    JoinPolicy,
+    JoinRequest,
+    Participation,
+    Phase,
+)
 from podium.competitions.phases import window_problems
 from podium.competitions.selectors import (  # noqa: F401  (answer_key_* re-exported for the scorer)
     answer_key_for,
     answer_key_sha256,
     dataset_served_feature_files,
 )
-from podium.errors import ApplicationError, Conflict
+from podium.errors import ApplicationError, Conflict, NotFound
 
 
 class _StoredFiles:
@@ -288,6 +299,7 @@ def competition_create(
     ladder_step: float = 0.0,
     is_published: bool = True,
     merger_deadline: dt.datetime | None = None,
+    join_policy: str = JoinPolicy.OPEN,
     created_by=None,
 ) -> Competition:
     """Create a competition and fix its public/private partition of the test ids for good.
@@ -333,6 +345,7 @@ def competition_create(
         ladder_step=ladder_step,
         is_published=is_published,
         merger_deadline=merger_deadline,
+        join_policy=join_policy,
         created_by=created_by,
     )
     competition.full_clean(exclude=["answer_key", "answer_key_sha256", "higher_is_better"])
@@ -344,25 +357,139 @@ def competition_create(
     return competition
 
 
+FROZEN_FIELDS = frozenset({"dataset", "metric", "extra_metrics", "split_seed", "public_fraction", "slug"})
+
+
 @transaction.atomic
-def competition_update(*, competition: Competition, **fields) -> Competition:
-    """Change a competition's presentation, dates, limits and budget; the split stays fixed."""
-    frozen = {"dataset", "metric", "extra_metrics", "split_seed", "public_fraction", "slug"} & fields.keys()
+def competition_update(*, competition: Competition, actor=None, **fields) -> Competition:
+    """Change a competition's presentation, dates, limits and budget; the split stays fixed.
+
+    On any refusal nothing is saved (the instance passed in may hold the refused values:
+    reload it). With an `actor` the change is written to the audit log."""
+    frozen = FROZEN_FIELDS & fields.keys()
     if frozen:
         raise ValidationError(
-            {name: "fixed at creation: scores and the partition depend on it" for name in frozen}
+            {name: "fixed at creation: scores and the partition depend on it" for name in sorted(frozen)}
         )
     pretrain = fields.pop("pretrain_datasets", None)
+    before = {name: getattr(competition, name) for name in fields}
     for name, value in fields.items():
         setattr(competition, name, value)
     if competition.ends_at is not None and competition.starts_at >= competition.ends_at:
         raise ValidationError({"ends_at": "the competition must end after it starts"})
+    if not (competition.accepts_predictions or competition.accepts_configs):
+        raise ValidationError({"accepts_predictions": "accept prediction files, model configs, or both"})
     competition.full_clean()
     _phases_check(competition, list(competition.phases.all()))
     competition.save()
     if pretrain is not None:
         competition.pretrain_datasets.set(pretrain)
+    if actor is not None:
+        changed = {
+            name: {"from": _loggable(before[name]), "to": _loggable(value)}
+            for name, value in fields.items()
+            if before[name] != value
+        }
+        if pretrain is not None:
+            changed["pretrain_datasets"] = {"to": [d.slug for d in pretrain]}
+        audit_record(
+            competition=competition,
+            actor=actor,
+            action="competition_update",
+            target=f"competition {competition.slug}",
+            data={"changed": changed},
+        )
     return competition
+
+
+def _loggable(value):
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value
+
+
+@transaction.atomic
+def competition_close(*, competition: Competition, actor, reason: str = "", now: dt.datetime | None = None):
+    """Stop accepting entries now (the deadline becomes now); a closed competition stays closed.
+
+    The private board is revealed by beat at the new deadline, as at any deadline."""
+    now = now or timezone.now()
+    locked = Competition.objects.select_for_update().get(pk=competition.pk)
+    if locked.ends_at <= now:
+        raise Conflict(
+            f"The competition '{locked.slug}' closed already, at {locked.ends_at:%Y-%m-%d %H:%M} UTC.",
+            code="closed",
+        )
+    if locked.starts_at > now:
+        raise Conflict(
+            f"The competition '{locked.slug}' has not started; change its dates instead of closing it.",
+            code="not_started",
+        )
+    Competition.objects.filter(pk=locked.pk).update(ends_at=now)
+    audit_record(
+        competition=locked,
+        actor=actor,
+        action="competition_close",
+        target=f"competition {locked.slug}",
+        reason=reason,
+        data={"ends_at": {"from": locked.ends_at.isoformat(), "to": now.isoformat()}},
+    )
+    competition.refresh_from_db(fields=["ends_at"])
+    return competition
+
+
+@transaction.atomic
+def competition_change_metric(*, competition: Competition, metric: str, actor) -> Competition:
+    """Rank by another metric of the same task (every score must then be computed again:
+    the rescore job calls this). Its direction comes from the metric registry."""
+    _validate_competition(
+        dataset=competition.dataset,
+        metric=metric,
+        starts_at=competition.starts_at,
+        ends_at=competition.ends_at,
+        accepts_predictions=competition.accepts_predictions,
+        accepts_configs=competition.accepts_configs,
+    )
+    old = competition.metric
+    competition.metric = metric
+    competition.higher_is_better = METRICS[metric].higher_is_better
+    competition.save(update_fields=["metric", "higher_is_better"])
+    audit_record(
+        competition=competition,
+        actor=actor,
+        action="metric_change",
+        target=f"competition {competition.slug}",
+        data={"metric": {"from": old, "to": metric}},
+    )
+    return competition
+
+
+# --- hosts ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def competition_host_add(*, competition: Competition, user, added_by) -> CompetitionHost:
+    """Make a person a host of this one competition (site staff only decide this; idempotent)."""
+    if not user.is_active:
+        raise ApplicationError(f"The account '{user.username}' is not active; it cannot host.")
+    host, created = CompetitionHost.objects.get_or_create(
+        competition=competition, user=user, defaults={"added_by": added_by}
+    )
+    if created:
+        audit_record(
+            competition=competition, actor=added_by, action="host_add", target=f"user {user.username}"
+        )
+    return host
+
+
+@transaction.atomic
+def competition_host_remove(*, competition: Competition, user, removed_by) -> None:
+    deleted, _ = CompetitionHost.objects.filter(competition=competition, user=user).delete()
+    if not deleted:
+        raise NotFound(f"'{user.username}' is not a host of '{competition.slug}'.")
+    audit_record(
+        competition=competition, actor=removed_by, action="host_remove", target=f"user {user.username}"
+    )
 
 
 @transaction.atomic
@@ -405,6 +532,43 @@ def _answer_key_store(
         transaction.on_commit(lambda: default_storage.delete(old_name))
 
 
+@transaction.atomic
+def competition_correct_answer_key(
+    *, competition: Competition, labels: bytes, actor, reason: str = ""
+) -> Competition:
+    """Replace the competition's answer key with corrected labels (hosts fix a wrong label).
+
+    The ids and the public/private partition stay as they are; the dataset's own files are
+    not touched (another competition may use them). Raises datasets.answer_key.AnswerKeyError
+    listing every problem, storing nothing. Scores change only when the entries are scored
+    again (the rescore job)."""
+    from datasets.answer_key import corrected_answer_key
+
+    current = answer_key_for(competition)
+    key = corrected_answer_key(current, labels, competition.dataset.manifest)
+    changed = int((key.targets != current.targets).sum())
+    data = key.to_bytes()
+    old_name = competition.answer_key.name if competition.answer_key else None
+    old_sha = competition.answer_key_sha256
+    competition.answer_key_sha256 = _sha256(data)
+    with _StoredFiles() as stored:
+        competition.answer_key.save("answer_key.csv", ContentFile(data), save=False)
+        stored.names.append(competition.answer_key.name)
+        competition.save(update_fields=["answer_key", "answer_key_sha256"])
+    if old_name and old_name != competition.answer_key.name:
+        transaction.on_commit(lambda: default_storage.delete(old_name))
+    audit_record(
+        competition=competition,
+        actor=actor,
+        action="answer_key_correct",
+        target=f"competition {competition.slug}",
+        reason=reason,
+        data={"labels_changed": changed, "sha256": {"from": old_sha, "to": competition.answer_key_sha256}},
+    )
+    competition.labels_changed = changed
+    return competition
+
+
 class JoinRefused(ApplicationError):
     """Why a user cannot join; worded for the user."""
 
@@ -420,6 +584,23 @@ def competition_join(*, competition: Competition, user, now: dt.datetime | None 
         raise JoinRefused("Log in to join a competition.")
     if not competition.is_published and not user.is_staff:
         raise JoinRefused("This competition is not published yet.")
+    existing = Participation.objects.filter(competition=competition, user=user).first()
+    if existing is not None:
+        return existing
+    if competition.join_policy == JoinPolicy.INVITE and not user.is_staff:
+        if not Invitation.objects.filter(competition=competition, user=user).exists():
+            raise JoinRefused(
+                f"The competition '{competition.slug}' is by invitation only; ask its hosts for an invitation.",
+                code="invitation_required",
+                status_code=403,
+            )
+    if competition.join_policy == JoinPolicy.APPROVAL and not user.is_staff:
+        raise JoinRefused(
+            f"The hosts of '{competition.slug}' approve each participant: ask to join "
+            f"(POST /api/competitions/{competition.slug}/join-requests/) and wait for their answer.",
+            code="approval_required",
+            status_code=403,
+        )
     participation, _ = Participation.objects.get_or_create(
         competition=competition, user=user, defaults={"accepted_rules_at": now}
     )
@@ -613,3 +794,81 @@ def _phase_validate(competition: Competition, phase: Phase, others: list[Phase])
             code="invalid_phases",
         )
     _phases_check(competition, [*others, phase])
+
+
+# --- join requests and invitations ------------------------------------------------------------
+
+
+@transaction.atomic
+def join_request_create(*, competition: Competition, user) -> JoinRequest:
+    """Ask to join a competition whose hosts approve each participant (idempotent while pending;
+    a declined request is not asked again: the hosts decided)."""
+    if user is None or not user.is_authenticated:
+        raise JoinRefused("Log in to ask to join a competition.")
+    if competition.join_policy != JoinPolicy.APPROVAL:
+        raise ApplicationError(
+            f"The competition '{competition.slug}' does not take join requests; "
+            + (
+                "join it directly."
+                if competition.join_policy == JoinPolicy.OPEN
+                else "it is by invitation only."
+            ),
+            code="no_requests",
+        )
+    if Participation.objects.filter(competition=competition, user=user).exists():
+        raise Conflict(f"You have joined '{competition.slug}' already.", code="joined")
+    request, _ = JoinRequest.objects.get_or_create(competition=competition, user=user)
+    if request.state == JoinRequest.State.DECLINED:
+        reason = f": {request.reason}" if request.reason else "."
+        raise Conflict(f"The hosts of '{competition.slug}' declined your request{reason}", code="declined")
+    return request
+
+
+@transaction.atomic
+def join_request_decide(
+    *, join_request: JoinRequest, approve: bool, decided_by, reason: str = "", now=None
+) -> JoinRequest:
+    """Approve (the person joins, accepting the rules they were shown) or decline a request."""
+    now = now or timezone.now()
+    locked = (
+        JoinRequest.objects.select_for_update().select_related("competition", "user").get(pk=join_request.pk)
+    )
+    if locked.state != JoinRequest.State.PENDING:
+        raise Conflict(f"This request was {locked.state} already.", code=locked.state)
+    locked.state = JoinRequest.State.APPROVED if approve else JoinRequest.State.DECLINED
+    locked.decided_at = now
+    locked.decided_by = decided_by
+    locked.reason = reason[:500]
+    locked.save(update_fields=["state", "decided_at", "decided_by", "reason"])
+    if approve:
+        Participation.objects.get_or_create(
+            competition=locked.competition,
+            user=locked.user,
+            defaults={"accepted_rules_at": locked.created_at},
+        )
+    audit_record(
+        competition=locked.competition,
+        actor=decided_by,
+        action="join_approve" if approve else "join_decline",
+        target=f"user {locked.user.username}",
+        reason=reason,
+    )
+    return locked
+
+
+@transaction.atomic
+def invitation_create(*, competition: Competition, user, invited_by) -> Invitation:
+    """Invite a person to an invite-only competition (idempotent); they then join as usual."""
+    if competition.join_policy != JoinPolicy.INVITE:
+        raise ApplicationError(
+            f"The competition '{competition.slug}' is not invite-only; anyone allowed may join or ask to join.",
+            code="not_invite_only",
+        )
+    invitation, created = Invitation.objects.get_or_create(
+        competition=competition, user=user, defaults={"invited_by": invited_by}
+    )
+    if created:
+        audit_record(
+            competition=competition, actor=invited_by, action="invite", target=f"user {user.username}"
+        )
+    return invitation

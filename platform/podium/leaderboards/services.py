@@ -19,7 +19,7 @@ from podium.leaderboards.models import BoardEntry
 from podium.leaderboards.rows import aware, rank_key
 from podium.submissions.dispatch import send_reveal_mail
 from podium.submissions.entrants import NOT_COUNTED, Entrant, entrant_of
-from podium.submissions.models import Status, Submission
+from podium.submissions.models import RANKED, Status, Submission
 
 # Float noise must not decide whether the Ladder releases a score.
 LADDER_EPS = 1e-12
@@ -130,6 +130,7 @@ def _counts_and_picks(row: BoardEntry, entrant: Entrant, competition: PhaseView)
         f"UNION ALL SELECT * FROM (SELECT 1, id, created_at, public_score, private_score, is_final_pick, "
         f"extra_scores "
         f"FROM {_SUB} WHERE {where} AND status = %(scored)s AND public_score IS NOT NULL "
+        f"AND disqualified_at IS NULL "
         f"ORDER BY is_final_pick DESC, public_score {direction}, created_at, id LIMIT %(k)s) AS picks"
     )
     params.update(
@@ -247,7 +248,7 @@ def _public_rebuild(row: BoardEntry, entrant: Entrant, competition: PhaseView) -
     for field in ("score", "rank_key", "submission_id", "submitted_at", "ci_low", "ci_high"):
         setattr(row, field, None)
     row.extra_scores = {}
-    scored = entrant.submissions().filter(status=Status.SCORED, public_score__isnull=False)
+    scored = entrant.submissions().filter(RANKED)
     if competition.ladder_enabled and not entrant.late:
         # The Ladder depends on the order scores were released: replay it.
         for submission in scored.order_by("finished_at", "id"):
@@ -269,7 +270,7 @@ def final_picks_effective(*, entrant: Entrant, competition: PhaseView) -> list[S
     One query: chosen picks sort first (there are at most K of them), then the best public.
     """
     k = _picks_allowed(entrant, competition)
-    scored = entrant.submissions().filter(status=Status.SCORED, public_score__isnull=False)
+    scored = entrant.submissions().filter(RANKED)
     fields = ("id", "created_at", "public_score", "private_score", "is_final_pick", "extra_scores")
     first = list(scored.order_by("-is_final_pick", *_public_order(competition)).only(*fields)[:k])
     if first and first[0].is_final_pick:
@@ -314,7 +315,11 @@ def board_record_score(*, submission: Submission) -> BoardEntry:
     entrant = entrant_of(submission)
     _stamp_team(submission, entrant)
     row = _row_locked(entrant)
-    if submission.status == Status.SCORED and submission.public_score is not None:
+    if (
+        submission.status == Status.SCORED
+        and submission.public_score is not None
+        and submission.disqualified_at is None
+    ):
         if math.isfinite(submission.public_score):
             _public_offer(row, submission, competition)
     _private_from_picks(row, _counts_and_picks(row, entrant, competition), competition)
@@ -359,6 +364,107 @@ def board_rebuild(*, entrant: Entrant) -> BoardEntry | None:
     _private_refresh(row, entrant, competition)
     row.save()
     return row
+
+
+class _Entry(NamedTuple):
+    """An entry as the batched rebuild reads it (the attributes the row helpers use)."""
+
+    pk: int
+    phase_id: int
+    is_late: bool
+    user_id: int
+    team_id: int | None
+    status: str
+    public_score: float | None
+    private_score: float | None
+    public_ci_low: float | None
+    public_ci_high: float | None
+    created_at: datetime
+    finished_at: datetime | None
+    is_final_pick: bool
+    disqualified_at: datetime | None
+    extra_scores: dict | None
+
+    @property
+    def ranked(self) -> bool:
+        return (
+            self.status == Status.SCORED
+            and self.public_score is not None
+            and math.isfinite(self.public_score)
+            and self.disqualified_at is None
+        )
+
+
+def _row_from_entries(row: BoardEntry, entries: list[_Entry], phase: PhaseView) -> None:
+    """board_rebuild's rules over entries already in memory (the same helpers, in the same order)."""
+    for field in ("score", "rank_key", "submission_id", "submitted_at", "ci_low", "ci_high"):
+        setattr(row, field, None)
+    row.extra_scores = {}
+    counted = [e for e in entries if e.status not in NOT_COUNTED]
+    row.entry_count = len(counted)
+    row.last_submitted_at = max((e.created_at for e in counted), default=None)
+    ranked = [e for e in entries if e.ranked]
+    hib = phase.higher_is_better
+    if phase.ladder_enabled and not row.late:
+        for entry in sorted(ranked, key=lambda e: (e.finished_at or e.created_at, e.pk)):
+            _public_offer(row, entry, phase)
+    elif ranked:
+        best = min(
+            ranked, key=lambda e: (rank_key(higher_is_better=hib, score=e.public_score), e.created_at, e.pk)
+        )
+        _public_take(row, best, shown=best.public_score, competition=phase)
+    by_pick = sorted(
+        ranked,
+        key=lambda e: (
+            not e.is_final_pick,
+            rank_key(higher_is_better=hib, score=e.public_score),
+            e.created_at,
+            e.pk,
+        ),
+    )[: 1 if row.late else phase.max_final_picks]
+    if by_pick and by_pick[0].is_final_pick:
+        by_pick = [e for e in by_pick if e.is_final_pick]
+    _private_from_picks(row, by_pick, phase)
+
+
+@transaction.atomic
+def boards_rebuild_competition(*, competition: Competition) -> int:
+    """Recompute every board row of a competition (every phase, its late boards too) from its
+    entries in a few statements: one read of the entries, one of the rows (locked: the scorer
+    waits), one bulk write.
+
+    The rules are board_rebuild's, entrant by entrant; this is what a rescore calls once at
+    its end instead of one board update per entry. Returns the number of rows written."""
+    from podium.teams.models import TeamMembership
+
+    competition = Competition.objects.get(pk=competition.pk)
+    views = {view.pk: view for view in competition_phases(competition)}
+    rows = {
+        (r.phase_id, r.late, r.team_id, None if r.team_id else r.user_id): r
+        for r in BoardEntry.objects.select_for_update().filter(competition=competition)
+    }
+    teams = dict(TeamMembership.objects.filter(competition=competition).values_list("user_id", "team_id"))
+    grouped: dict[tuple, list[_Entry]] = {}
+    fields = [f for f in _Entry._fields if f != "pk"]
+    for values in Submission.objects.filter(competition=competition).values_list("id", *fields):
+        entry = _Entry(*values)
+        team_id = entry.team_id or teams.get(entry.user_id)
+        key = (entry.phase_id, entry.is_late, team_id, None if team_id else entry.user_id)
+        grouped.setdefault(key, []).append(entry)
+    written = []
+    for (phase_id, late, team_id, user_id), entries in grouped.items():
+        row = rows.get((phase_id, late, team_id, user_id))
+        if row is None:
+            row = BoardEntry(
+                competition=competition, phase_id=phase_id, late=late, user_id=user_id, team_id=team_id
+            )
+        _row_from_entries(row, entries, views[phase_id])
+        row.updated_at = timezone.now()
+        written.append(row)
+    existing = [r for r in written if r.pk is not None]
+    BoardEntry.objects.bulk_create([r for r in written if r.pk is None])
+    BoardEntry.objects.bulk_update(existing, [f.name for f in _WRITTEN], batch_size=1000)
+    return len(written)
 
 
 # --- the private board's reveal ---------------------------------------------------
@@ -480,6 +586,12 @@ def final_pick_toggle(*, submission_id: int, user, now: datetime | None = None) 
             raise ApplicationError(
                 f"Only scored entries can be final picks: #{submission.pk} is {submission.status}.",
                 code="not_scored",
+            )
+        if submission.disqualified_at is not None:
+            raise ApplicationError(
+                f"Entry #{submission.pk} was disqualified ({submission.disqualified_reason}); "
+                "it cannot be a final pick.",
+                code="disqualified",
             )
         chosen = list(
             entrant.submissions().filter(is_final_pick=True).order_by("id").values_list("id", flat=True)

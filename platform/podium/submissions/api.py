@@ -60,6 +60,12 @@ class SubmissionOutputSerializer(serializers.Serializer):
     error_message = serializers.CharField(read_only=True)
     # What the config validator warned about (the entry was accepted all the same).
     config_warnings = serializers.ListField(child=serializers.DictField(), read_only=True)
+    disqualified_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="set when the hosts took this entry off every board"
+    )
+    disqualified_reason = serializers.CharField(
+        read_only=True, help_text="the hosts' reason, shown to the authors"
+    )
     has_predictions = serializers.SerializerMethodField()
 
     @extend_schema_field(serializers.ListField(child=serializers.FloatField(), allow_null=True))

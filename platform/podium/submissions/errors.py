@@ -8,7 +8,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from common.problems import Problem
-from podium.errors import ApplicationError, LimitReached
+from podium.errors import ApplicationError, LimitReached, NotAllowed
 
 
 class SubmissionInvalid(ApplicationError):
@@ -44,4 +44,17 @@ class SubmissionLimitReached(LimitReached):
                 "resets_at": resets_at.isoformat().replace("+00:00", "Z") if resets_at else None,
             },
             retry_after=int((resets_at - timezone.now()).total_seconds()) if resets_at else None,
+        )
+
+
+class EntrantDisqualified(NotAllowed):
+    """The participant (or their team) was disqualified from this competition; the reason is theirs to read."""
+
+    def __init__(self, *, competition, team: bool, reason: str):
+        who = "Your team was" if team else "You were"
+        super().__init__(
+            f"{who} disqualified from '{competition.slug}': {reason}. No more entries are accepted; "
+            "write to its hosts if you think this is a mistake.",
+            code="disqualified",
+            extra={"reason": reason},
         )

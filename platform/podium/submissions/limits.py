@@ -15,8 +15,8 @@ from django.db import connection
 from podium.competitions.models import Competition, Participation
 from podium.competitions.phases import PhaseView
 from podium.submissions.entrants import NOT_COUNTED, Entrant
-from podium.submissions.errors import SubmissionLimitReached
-from podium.submissions.models import Submission
+from podium.submissions.errors import EntrantDisqualified, SubmissionLimitReached
+from podium.submissions.models import Disqualification, Submission
 from podium.teams.models import Team, TeamMembership
 
 
@@ -56,16 +56,27 @@ def utc_day_bounds(now: datetime) -> tuple[datetime, datetime]:
 def entrant_get(*, competition: Competition, user) -> Entrant | None:
     """Who the user's next entry counts for, in one query: None when the user has not joined.
 
-    The subquery is teams.selectors.team_id_for's lookup, folded into the participation
-    check so that the intake's hot path stays one statement."""
+    The first subquery is teams.selectors.team_id_for's lookup, the second the reason of a
+    disqualification in force (the person's, or their team's), folded into the participation
+    check so that the intake's hot path stays one statement. A disqualified entrant is
+    refused (EntrantDisqualified, 403) with that reason."""
     participation, membership = Participation._meta, TeamMembership._meta
+    disqualification = Disqualification._meta.db_table
     row = _fetch_one(
-        f"""SELECT (SELECT m.team_id FROM {membership.db_table} m
-                    WHERE m.competition_id = p.competition_id AND m.user_id = p.user_id)
-            FROM {participation.db_table} p WHERE p.competition_id = %s AND p.user_id = %s""",
+        f"""SELECT t.team_id, (SELECT d.reason FROM {disqualification} d
+                    WHERE d.competition_id = t.competition_id AND d.lifted_at IS NULL
+                    AND ((d.team_id IS NULL AND d.user_id = t.user_id) OR d.team_id = t.team_id)
+                    ORDER BY d.id LIMIT 1)
+            FROM (SELECT p.competition_id, p.user_id, (SELECT m.team_id FROM {membership.db_table} m
+                    WHERE m.competition_id = p.competition_id AND m.user_id = p.user_id) AS team_id
+                  FROM {participation.db_table} p WHERE p.competition_id = %s AND p.user_id = %s) t""",
         [competition.pk, user.pk],
     )
-    return Entrant.of(competition_id=competition.pk, user_id=user.pk, team_id=row[0]) if row else None
+    if row is None:
+        return None
+    if row[1] is not None:
+        raise EntrantDisqualified(competition=competition, team=row[0] is not None, reason=row[1])
+    return Entrant.of(competition_id=competition.pk, user_id=user.pk, team_id=row[0])
 
 
 def limit_scope_lock(*, entrant: Entrant) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 
 class Status(models.TextChoices):
@@ -16,6 +17,10 @@ class Status(models.TextChoices):
 
 FINAL_STATUSES = (Status.SCORED, Status.FAILED, Status.CANCELLED)
 ACTIVE_STATUSES = (Status.CREATED, Status.QUEUED, Status.RUNNING, Status.SCORING)
+
+
+# The entries a board may show: scored, with a public score, not disqualified.
+RANKED = Q(status=Status.SCORED, public_score__isnull=False, disqualified_at__isnull=True)
 
 
 class Kind(models.TextChoices):
@@ -67,6 +72,15 @@ class Submission(models.Model):
     extra_scores = models.JSONField(default=dict, blank=True)
     is_final_pick = models.BooleanField(default=False)
 
+    # A disqualified entry never ranks, on any board; the reason is shown to its authors.
+    # `disqualified_scope` says which decision put it there: the entry's own, or its
+    # entrant's (lifting the entrant's disqualification clears only the latter).
+    disqualified_at = models.DateTimeField(null=True, blank=True)
+    disqualified_reason = models.CharField(max_length=500, blank=True)
+    disqualified_scope = models.CharField(
+        max_length=10, blank=True, choices=[("entry", "This entry"), ("entrant", "Its participant or team")]
+    )
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
@@ -105,3 +119,50 @@ class EpochMetric(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["submission", "attempt", "epoch"], name="epoch_metric_unique")
         ]
+
+
+class Disqualification(models.Model):
+    """A participant or a team removed from a competition's boards, with the reason shown to
+    them. Reversible: lifting it keeps the row (the audit log says who did what and when)."""
+
+    competition = models.ForeignKey(
+        "competitions.Competition", on_delete=models.CASCADE, related_name="disqualifications"
+    )
+    # Exactly one of user / team, as on the board rows.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    team = models.ForeignKey("teams.Team", on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    reason = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(user__isnull=False) & Q(team__isnull=True))
+                | (Q(user__isnull=True) & Q(team__isnull=False)),
+                name="disqualification_user_or_team",
+            ),
+            # At most one disqualification in force per entrant.
+            models.UniqueConstraint(
+                fields=["competition", "user"],
+                condition=Q(lifted_at__isnull=True, team__isnull=True),
+                name="disqualification_one_active_user",
+            ),
+            models.UniqueConstraint(
+                fields=["competition", "team"],
+                condition=Q(lifted_at__isnull=True, team__isnull=False),
+                name="disqualification_one_active_team",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"disqualified: {self.team or self.user} in {self.competition_id}"

@@ -31,6 +31,13 @@ class Scores:
     extra: dict = field(default_factory=dict)
 
 
+def interval_seed(competition) -> int:
+    """The seed of every bootstrap interval of the competition's entries: one for all of them
+    (common random numbers, so two entries' intervals compare on equal terms; the same on every
+    redelivery; a rescore draws the resamples once for all its entries, bootstrap_ci_many)."""
+    return competition.split_seed
+
+
 def answer_key_cached(phase: PhaseView):
     """The phase's parsed key (its own, or the competition's), cached per process by
     (holder, id, key sha256) in the selector."""
@@ -78,15 +85,11 @@ def scores_compute(*, submission) -> Scores:
 
     def primary() -> list[float]:
         public, private = score(answer_key, predictions, competition.metric)
-        # Seeded by the entry: the interval of one entry is the same on every redelivery.
-        low, high = bootstrap_ci(answer_key, predictions, competition.metric, seed=submission.pk)
+        low, high = bootstrap_ci(answer_key, predictions, competition.metric, seed=interval_seed(competition))
         return [public, private, low, high]
 
     public, private, low, high = _run(competition.metric, primary)
-    extra = {}
-    for name in competition.extra_metrics or ():
-        values = _run(name, lambda name=name: list(score(answer_key, predictions, name)))
-        extra[name] = {"public": _finite_or_none(values[0]), "private": _finite_or_none(values[1])}
+    extra = _extra_scores(competition, answer_key, predictions)
     return Scores(
         public=_finite_or_none(float(public)),
         private=_finite_or_none(float(private)),
@@ -113,3 +116,76 @@ def _run(name: str, work) -> list[float]:
         )
     except MetricFailed as exc:
         raise ScoringFailed(str(exc)) from None
+
+
+def _extra_scores(competition, answer_key, predictions) -> dict:
+    from datasets.scoring import score
+
+    extra = {}
+    for name in competition.extra_metrics or ():
+        values = _run(name, lambda name=name: list(score(answer_key, predictions, name)))
+        extra[name] = {"public": _finite_or_none(values[0]), "private": _finite_or_none(values[1])}
+    return extra
+
+
+def scores_compute_many(*, submissions: list, competition) -> list[Scores | ScoringFailed]:
+    """scores_compute for many entries of one competition, each result equal to what
+    scores_compute gives that entry: each phase's answer key is read once, and the primary
+    metric's intervals are drawn once for all of a phase's entries
+    (datasets.scoring.bootstrap_ci_many). An entry that cannot be scored gets its
+    ScoringFailed in its place. A plugin primary metric runs isolated, entry by entry, as the
+    scorer runs it."""
+    from datasets.metrics import get_metric
+    from datasets.predictions import PredictionError
+    from datasets.scoring import bootstrap_ci_many, score
+    from podium.competitions.selectors import competition_phases
+
+    results: list[Scores | ScoringFailed | None] = [None] * len(submissions)
+    if get_metric(competition.metric).is_plugin:
+        for i, submission in enumerate(submissions):
+            try:
+                results[i] = scores_compute(submission=submission)
+            except ScoringFailed as exc:
+                results[i] = exc
+        return results
+    views = {view.pk: view for view in competition_phases(competition)}
+    by_phase: dict[int, list[int]] = {}
+    for i, submission in enumerate(submissions):
+        by_phase.setdefault(submission.phase_id, []).append(i)
+    for phase_id, indices in by_phase.items():
+        phase = views[phase_id]
+        answer_key = answer_key_cached(phase)
+        parsed, places, splits = [], [], []
+        for i in indices:
+            submission = submissions[i]
+            if not submission.predictions:
+                results[i] = ScoringFailed("No predictions were stored for this entry.")
+                continue
+            try:
+                with submission.predictions.open("rb") as source:
+                    predictions = parse(source=source, answer_key=answer_key, phase=phase)
+            except PredictionError as exc:
+                results[i] = ScoringFailed(f"The predictions file could not be scored: {exc}")
+                continue
+            except FileNotFoundError:
+                results[i] = ScoringFailed("The stored predictions file is missing.")
+                continue
+            parsed.append(predictions)
+            places.append(i)
+            splits.append(score(answer_key, predictions, competition.metric))
+        intervals = bootstrap_ci_many(answer_key, parsed, competition.metric, seed=interval_seed(competition))
+        for i, predictions, (public, private), (low, high) in zip(
+            places, parsed, splits, intervals, strict=True
+        ):
+            try:
+                extra = _extra_scores(competition, answer_key, predictions)
+            except ScoringFailed as exc:
+                results[i] = exc
+                continue
+            results[i] = Scores(
+                public=_finite_or_none(float(public)),
+                private=_finite_or_none(float(private)),
+                public_ci=(_finite_or_none(low), _finite_or_none(high)),
+                extra=extra,
+            )
+    return results

@@ -17,7 +17,7 @@ from podium.competitions.selectors import competition_phases
 from podium.errors import ApplicationError
 from podium.leaderboards.services import board_rebuild
 from podium.submissions.entrants import NOT_COUNTED, Entrant
-from podium.submissions.models import Submission
+from podium.submissions.models import Disqualification, Submission
 from podium.teams.models import Team, TeamMembership
 
 MAX_NAME = 80
@@ -41,6 +41,24 @@ def _check_open(*, competition: Competition, now: datetime) -> None:
             f"The competition '{competition.slug}' closed at {competition.ends_at:%Y-%m-%d %H:%M} UTC; "
             "teams can no longer change.",
             code="closed",
+        )
+
+
+def _check_not_disqualified(*, competition: Competition, user=None, team_id: int | None = None) -> None:
+    """A disqualified participant or team cannot form, join or grow a team: their entries would
+    come back on the boards through it."""
+    from django.db.models import Q
+
+    active = Disqualification.objects.filter(competition=competition, lifted_at__isnull=True)
+    who = Q(user=user, team__isnull=True) if user is not None else Q()
+    if team_id is not None:
+        who |= Q(team_id=team_id)
+    found = active.filter(who).first()
+    if found is not None:
+        whose = "That team was" if found.team_id is not None and found.team_id == team_id else "You were"
+        raise ApplicationError(
+            f"{whose} disqualified from '{competition.slug}' ({found.reason}); teams cannot change.",
+            code="disqualified",
         )
 
 
@@ -68,6 +86,7 @@ def team_create(*, user, competition: Competition, name: str, now: datetime | No
         )
     _check_joined(competition=competition, user=user)
     _check_open(competition=competition, now=now)
+    _check_not_disqualified(competition=competition, user=user)
     current = TeamMembership.objects.select_related("team").filter(competition=competition, user=user).first()
     if current is not None:
         raise ApplicationError(
@@ -113,6 +132,9 @@ def team_join(*, user, join_code: str, now: datetime | None = None) -> Team:
     current = TeamMembership.objects.select_related("team").filter(competition=competition, user=user).first()
     if current is not None and current.team_id == team.pk:
         raise ApplicationError(f"You are already in team '{team.name}'.", code="already_member")
+    _check_not_disqualified(competition=competition, user=user, team_id=team.pk)
+    if current is not None:
+        _check_not_disqualified(competition=competition, team_id=current.team_id)
     if current is not None:
         joining = Entrant(competition_id=competition.pk, user_id=None, team_id=current.team_id)
         Team.objects.select_for_update().filter(pk=current.team_id).values_list("pk").get()

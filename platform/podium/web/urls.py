@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from podium.web.views import account, boards, entries, public, staff, submit
+from podium.web.views import account, boards, entries, host, public, staff, submit
 
 app_name = "web"
 
@@ -75,6 +75,26 @@ urlpatterns = [
     path("c/<slug:slug>/submissions/", entries.my_submissions, name="my_submissions"),
     path("c/<slug:slug>/submissions/rows/", entries.my_submissions_rows, name="my_submissions_rows"),
     path("c/<slug:slug>/compare/", entries.compare, name="compare"),
+    # the hosts' dashboard and actions
+    path("c/<slug:slug>/host/", host.dashboard, name="host_dashboard"),
+    path("c/<slug:slug>/host/rescore/", host.rescore_start, name="host_rescore"),
+    path("c/<slug:slug>/host/rescore/progress/", host.rescore_progress, name="host_rescore_progress"),
+    path("c/<slug:slug>/host/entries/<str:action>/", host.entry_action, name="host_entry_action"),
+    path(
+        "c/<slug:slug>/host/disqualify/participant/",
+        host.disqualify_participant,
+        name="host_disqualify_participant",
+    ),
+    path(
+        "c/<slug:slug>/host/disqualifications/<int:disqualification_id>/lift/",
+        host.lift_disqualification,
+        name="host_lift_disqualification",
+    ),
+    path(
+        "c/<slug:slug>/host/join-requests/<int:request_id>/",
+        host.decide_join_request,
+        name="host_join_decide",
+    ),
     # submissions
     path("submissions/<int:submission_id>/", entries.detail, name="submission"),
     path("submissions/<int:submission_id>/status/", entries.detail_status, name="submission_status"),

@@ -91,7 +91,7 @@ def test_upload_page_is_staff_only(alice, settings):
     assert not Dataset.objects.exists()
 
 
-def test_admin_creates_a_competition_through_the_service(staff_client, admin_user):
+def test_admin_creates_a_competition_through_the_service(staff_client, admin_user, alice):
     dataset = make_dataset("wine")
     url = "/admin/competitions/competition/add/"
     now = timezone.now()
@@ -118,6 +118,10 @@ def test_admin_creates_a_competition_through_the_service(staff_client, admin_use
         "ladder_step": 0,
         "participations-TOTAL_FORMS": 0,
         "participations-INITIAL_FORMS": 0,
+        "join_policy": "open",
+        "hosts-TOTAL_FORMS": 1,
+        "hosts-INITIAL_FORMS": 0,
+        "hosts-0-user": alice.pk,
     }
     answer = staff_client.post(url, data)
     assert answer.status_code == 302, answer.content.decode()[-3000:]
@@ -125,8 +129,12 @@ def test_admin_creates_a_competition_through_the_service(staff_client, admin_use
     assert created.higher_is_better is False and created.task_type == "classification"
     assert created.answer_key_sha256 and created.n_public + created.n_private == 45
     assert created.created_by == admin_user
+    # The host named in the form is added through the service, which audits it.
+    assert list(created.hosts.values_list("user__username", "added_by__username")) == [("alice", "admin")]
+    assert created.audit_events.filter(action="host_add", target="user alice").exists()
     # A metric of the wrong task type is a form error, not a crash.
     data["slug"], data["metric"] = "wine-rmse", "rmse"
+    data["hosts-TOTAL_FORMS"] = 0
     data["csrfmiddlewaretoken"] = _csrf(staff_client, url)
     refused = staff_client.post(url, data)
     assert (

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.utils import timezone
 
 from podium.competitions.selectors import (
+    competition_can_manage,
     competition_get,
     competition_phase,
     competition_phases,
@@ -18,6 +19,7 @@ TABS = [
     ("submit", "Submit", "web:submit"),
     ("mine", "My submissions", "web:my_submissions"),
 ]
+HOST_TAB = ("host", "Host", "web:host_dashboard")
 
 
 def competition_context(request, slug: str, tab: str) -> dict:
@@ -25,6 +27,10 @@ def competition_context(request, slug: str, tab: str) -> dict:
     competition = competition_get(slug=slug, user=request.user)
     now = timezone.now()
     current = competition_phase(competition=competition, now=now)
+    # The hosts' tab is shown to those who manage the competition (its hosts and staff) alone.
+    can_manage = request.user.is_authenticated and competition_can_manage(
+        competition=competition, user=request.user
+    )
     return {
         "competition": competition,
         # Every phase with its state (upcoming, open, late, closed); the current one is where
@@ -36,7 +42,8 @@ def competition_context(request, slug: str, tab: str) -> dict:
         "current_phase": current,
         "current_status": current.status(now),
         "tab": tab,
-        "tabs": TABS,
+        "tabs": [*TABS, HOST_TAB] if can_manage else TABS,
+        "can_manage": can_manage,
         "phase": phase(competition),
         "is_participant": is_participant(competition, request.user),
         "nav": "competitions",

@@ -114,7 +114,7 @@
         };
       });
       new Chart(canvas, {
-        type: "line",
+        type: spec.type || "line",
         data: { labels: spec.labels, datasets: datasets },
         options: {
           responsive: true, maintainAspectRatio: false, animation: false,
