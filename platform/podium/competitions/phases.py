@@ -92,6 +92,11 @@ class PhaseView:
         return self.competition.ladder_step
 
     @property
+    def extra_metrics(self) -> list[str]:
+        """The competition's other metrics (board columns): the same in every phase."""
+        return list(self.competition.extra_metrics or ())
+
+    @property
     def key_holder(self):
         """The row whose answer key scores this phase: the phase's own, else the competition's."""
         return self.phase if self.phase.answer_key_sha256 else self.competition
