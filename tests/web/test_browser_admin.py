@@ -69,7 +69,7 @@ def test_admin_creates_a_competition_from_csv_and_a_participant_submits(browser,
     page.wait_for_url("**/data/")
     assert "test_labels" not in page.content()
 
-    page.get_by_role("tab", name="Submit").click()
+    page.get_by_role("navigation", name="Competition sections").get_by_role("link", name="Submit").click()
     page.get_by_role("link", name="Predictions CSV").click()
     preds = tmp_path / "preds.csv"
     # Wrong: a missing row is named with its line.

@@ -27,9 +27,9 @@ def test_visitor_browses_signs_up_joins_and_downloads(page, tmp_path):
     assert "<script" not in page.get_by_test_id("overview").inner_html()
     shot(page, "competition-overview")
 
-    # The tabs are keyboard-operable: arrow right moves focus to the next tab.
-    page.get_by_role("tab", name="Overview").focus()
-    page.keyboard.press("ArrowRight")
+    # The sections are links: Tab moves from one to the next.
+    page.get_by_role("navigation", name="Competition sections").get_by_role("link", name="Overview").focus()
+    page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Data"
     page.keyboard.press("Enter")
     page.wait_for_url("**/data/")

@@ -1,4 +1,6 @@
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
+from django.views.generic import RedirectView
 from django.urls import path, reverse_lazy
 
 from podium.web.views import account, boards, entries, public, staff, submit
@@ -7,6 +9,8 @@ app_name = "web"
 
 urlpatterns = [
     path("", public.home, name="home"),
+    # Browsers ask for /favicon.ico where a page names no icon (the API docs, a bare file).
+    path("favicon.ico", RedirectView.as_view(url=static("web/favicon.svg"), permanent=True), name="favicon"),
     # account
     path("accounts/signup/", account.signup, name="signup"),
     path(
