@@ -50,7 +50,7 @@ def test_new_participant_submits_a_config_and_watches_it_scored(web, podium_plat
 
     page.goto("/c/iris-cup/rules/")
     page.get_by_label("I accept the rules of this competition").check()
-    page.get_by_role("button", name="Join competition").click()
+    page.get_by_role("button", name="Accept the rules and join").click()
     page.wait_for_url("**/data/")
     with page.expect_download() as info:
         page.get_by_role("link", name="Download train.csv").click()

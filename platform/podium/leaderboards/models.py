@@ -50,6 +50,8 @@ class BoardEntry(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "board entry"
+        verbose_name_plural = "board entries"
         constraints = [
             models.UniqueConstraint(
                 fields=["competition", "user"], condition=Q(team__isnull=True), name="board_one_row_per_user"

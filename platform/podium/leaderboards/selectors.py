@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import F, Q, QuerySet, Subquery, Window
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import RowNumber
+from django.db.models.functions import Rank
 from django.http import Http404
 
 from podium.accounts.models import User
@@ -85,8 +85,9 @@ def _ranked(competition) -> QuerySet[BoardEntry]:
 def _with_both_ranks(qs: QuerySet[BoardEntry]) -> QuerySet[BoardEntry]:
     private_order = [F(name).asc(nulls_last=True) for name in PRIVATE_ORDER]
     return qs.annotate(
-        public_rank=Window(RowNumber(), order_by=[F(name).asc() for name in PUBLIC_ORDER]),
-        private_rank=Window(RowNumber(), order_by=private_order),
+        # Rank, not RowNumber: tied scores share a rank (1, 2, 2, 4), on every board.
+        public_rank=Window(Rank(), order_by=F(PUBLIC_ORDER[0]).asc()),
+        private_rank=Window(Rank(), order_by=private_order[0]),
     )
 
 
@@ -144,19 +145,15 @@ def _mark_overlaps(rows: list[BoardRow], leader: BoardEntry | None) -> None:
 
 
 def _count_before(*, competition_id: int, entry: BoardEntry, columns: tuple[str, str, str]) -> int:
-    """How many rows rank before this one: an index range count on the row-value order."""
-    values = [getattr(entry, columns[0]), getattr(entry, columns[1]), getattr(entry, columns[2] + "_id")]
-    if None in values:
+    """How many rows rank before this one: those with a strictly better key (a tied score
+    shares the rank), an index range count."""
+    key = getattr(entry, columns[0])
+    if key is None:
         return 0
-    values[1] = connection.ops.adapt_datetimefield_value(values[1])
     table = BoardEntry._meta.db_table
-    key_col = columns[0]
-    sql = (
-        f"SELECT COUNT(*) FROM {table} WHERE competition_id = %s AND {key_col} IS NOT NULL "
-        f"AND ({columns[0]}, {columns[1]}, {columns[2]}_id) < (%s, %s, %s)"
-    )
+    sql = f"SELECT COUNT(*) FROM {table} WHERE competition_id = %s AND {columns[0]} < %s"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [competition_id, *values])
+        cursor.execute(sql, [competition_id, key])
         return cursor.fetchone()[0]
 
 
@@ -174,12 +171,12 @@ def board_rank_of(*, entry: BoardEntry, board: str) -> int | None:
 
 
 def _rank_sql(columns: tuple[str, str, str]) -> RawSQL:
-    """1 + the index entries before the outer row, as a correlated row-value count."""
+    """1 + the rows with a strictly better key than the outer row's (ties share a rank)."""
     t = BoardEntry._meta.db_table
-    a, b, c = columns
+    a = columns[0]
     return RawSQL(
         f"SELECT 1 + COUNT(*) FROM {t} AS before WHERE before.competition_id = {t}.competition_id "
-        f"AND before.{a} IS NOT NULL AND (before.{a}, before.{b}, before.{c}) < ({t}.{a}, {t}.{b}, {t}.{c})",
+        f"AND before.{a} < {t}.{a}",
         [],
     )
 
@@ -208,9 +205,9 @@ def board_row_of(*, competition, user, with_ranks: tuple[str, ...] = ()) -> Boar
 # A public page is the hot read: it is one precomposed statement rather than several
 # ORM-built queries (building them cost more than running them). Three parts, told apart
 # by the first column:
-#   0  the page's rows: ids sliced from the index board_public_rank, position by ROW_NUMBER;
-#   1  the caller's row (their team's when they are in one) with its rank, 1 + the index
-#      entries before it;
+#   0  the page's rows: ids sliced from the index board_public_rank, each ranked 1 + the
+#      rows with a strictly better key (tied scores share a rank: 1, 2, 2, 4), an index count;
+#   1  the caller's row (their team's when they are in one) with its rank, counted alike;
 #   2  one row of facts: the board's row count (index), the caller's team, the leader's
 #      id and interval (the overlap marker).
 _BE = BoardEntry._meta.db_table
@@ -227,7 +224,8 @@ _MY_TEAM = (
     "WHERE m.competition_id = %(c)s AND m.user_id = %(u)s ORDER BY m.id LIMIT 1"
 )
 _PUBLIC_PAGE_SQL = f"""
-SELECT 0, {_ROW_COLUMNS}, ROW_NUMBER() OVER (ORDER BY p.rank_key, p.submitted_at, p.submission_id)
+SELECT 0, {_ROW_COLUMNS},
+  1 + (SELECT COUNT(*) FROM {_BE} x WHERE x.competition_id = b.competition_id AND x.rank_key < b.rank_key)
 FROM (
   SELECT id, rank_key, submitted_at, submission_id FROM {_BE}
   WHERE competition_id = %(c)s AND rank_key IS NOT NULL
@@ -235,8 +233,7 @@ FROM (
 ) p JOIN {_BE} b ON b.id = p.id {_ROW_JOINS}
 UNION ALL
 SELECT 1, {_ROW_COLUMNS},
-  1 + (SELECT COUNT(*) FROM {_BE} x WHERE x.competition_id = b.competition_id AND x.rank_key IS NOT NULL
-       AND (x.rank_key, x.submitted_at, x.submission_id) < (b.rank_key, b.submitted_at, b.submission_id))
+  1 + (SELECT COUNT(*) FROM {_BE} x WHERE x.competition_id = b.competition_id AND x.rank_key < b.rank_key)
 FROM {_BE} b {_ROW_JOINS}
 WHERE b.rank_key IS NOT NULL AND b.id = (
   SELECT o.id FROM {_BE} o WHERE o.competition_id = %(c)s
@@ -292,7 +289,7 @@ def _public_page(*, competition, offset: int, page_size: int, user, result: Boar
     result.count = facts[14]
     page.sort(key=lambda values: values[14])
     result.rows = [
-        _row_of_values(v[1:14], rank=offset + v[14], user_id=user_id, team_id=team_id) for v in page
+        _row_of_values(v[1:14], rank=v[14], user_id=user_id, team_id=team_id) for v in page
     ]
     if own is not None:
         result.mine = _row_of_values(own[1:14], rank=own[14], user_id=user_id, team_id=team_id)
@@ -309,7 +306,8 @@ def _public_page(*, competition, offset: int, page_size: int, user, result: Boar
 # 10,000-row board. Instead the page is a slice of board_private_rank (rows with a
 # private score; then the rows without one, by id, as the unranked tail), and each
 # page row's public rank comes from one ordered pass over board_public_rank, matched
-# on its public order key.
+# on its public order key. Ranks count the rows with a strictly better key: tied scores
+# share a rank (1, 2, 2, 4) on both boards.
 #
 # COUNT(column) counts the rows where it is set: the ranked rows, and those with a private
 # score (which always have a public one), in one pass.
@@ -322,7 +320,8 @@ SELECT s.part, s.position, b.id, b.user_id, b.team_id, b.private_score, b.privat
   t.name, pub.public_rank
 FROM (
   SELECT 0 AS part, id, rank_key, submitted_at, submission_id,
-    ROW_NUMBER() OVER (ORDER BY private_rank_key, private_submitted_at, private_submission_id) AS position
+    1 + (SELECT COUNT(*) FROM {_BE} x WHERE x.competition_id = %(c)s
+         AND x.private_rank_key < ranked.private_rank_key) AS position
   FROM (
     SELECT id, rank_key, submitted_at, submission_id, private_rank_key, private_submitted_at,
       private_submission_id
@@ -341,7 +340,7 @@ FROM (
 JOIN {_BE} b ON b.id = s.id {_ROW_JOINS}
 LEFT JOIN (
   SELECT rank_key, submitted_at, submission_id,
-    ROW_NUMBER() OVER (ORDER BY rank_key, submitted_at, submission_id) AS public_rank
+    RANK() OVER (ORDER BY rank_key) AS public_rank
   FROM {_BE} WHERE competition_id = %(c)s AND rank_key IS NOT NULL
 ) pub ON pub.rank_key = s.rank_key AND pub.submitted_at = s.submitted_at
   AND pub.submission_id = s.submission_id
@@ -374,7 +373,7 @@ def _private_page_rows(
         part, position, public = values[0], values[1], values[15]
         if values[2] in rows:
             continue  # two rows with the same public order key: the first number is kept
-        rank = offset + position if part == 0 else None
+        rank = position if part == 0 else None  # part 0's position is its rank (ties share it)
         row = _row_of_values(values[2:15], rank=rank, user_id=user_id, team_id=team_id)
         row.public_rank, row.private_rank = public, rank
         row.move = (public - rank) if public is not None and rank is not None else None

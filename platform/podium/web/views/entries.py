@@ -22,6 +22,7 @@ from podium.submissions.selectors import (
 from podium.submissions.services import submission_cancel
 from podium.teams.selectors import team_for
 from podium.web import charts
+from podium.web.entry_status import entry_status
 from podium.web.views.common import competition_context
 
 
@@ -93,6 +94,7 @@ def detail(request, submission_id):
         submission=submission,
         is_owner=request.user.is_authenticated and submission.user_id == request.user.pk,
         epochs=epochs,
+        facts=entry_status(submission, epochs),
         charts=charts.submission_charts(epochs) if epochs else None,
         private_visible=private_scores_visible(competition=submission.competition, user=request.user),
     )
@@ -103,7 +105,8 @@ def detail_status(request, submission_id):
     """htmx: the status card of one entry, polled while it is running."""
     submission = _visible_submission(submission_id, request.user)
     epochs = submission_epochs(submission)
-    response = render(request, "web/partials/status_card.html", {"submission": submission, "epochs": epochs})
+    context = {"submission": submission, "epochs": epochs, "facts": entry_status(submission, epochs)}
+    response = render(request, "web/partials/status_card.html", context)
     seen = (request.GET.get("status"), request.GET.get("epochs"))
     if seen != (submission.status, str(len(epochs))):
         # A new epoch or a new state: reload the page so curves and scores follow live.

@@ -76,6 +76,8 @@ def join(request, slug):
     competition = selectors.competition_get(slug=slug, user=request.user)
     if request.POST.get("accept_rules") != "on":
         messages.error(request, "Tick “I accept the rules” to join.")
+        if request.POST.get("next") == "submit":
+            return redirect("web:submit", slug=slug)
         return redirect("web:competition_rules", slug=slug)
     try:
         services.competition_join(competition=competition, user=request.user)
@@ -83,4 +85,7 @@ def join(request, slug):
         page_message(request, exc)
         return redirect("web:competition", slug=slug)
     messages.success(request, f"You joined {competition.title}. Good luck!")
+    # Joined from the Submit tab: back there; from the rules: on to the data.
+    if request.POST.get("next") == "submit":
+        return redirect("web:submit", slug=slug)
     return redirect("web:competition_data", slug=slug)

@@ -167,6 +167,11 @@
     tickCountdowns();
     setInterval(tickCountdowns, 1000);
     document.body.addEventListener("htmx:afterSettle", function (ev) { initAll(ev.detail.elt); });
+    // A form that undoes something (cancel) asks first; delegated, so rows htmx swaps in ask too.
+    document.addEventListener("submit", function (ev) {
+      var form = ev.target.closest ? ev.target.closest("form[data-confirm]") : null;
+      if (form && !window.confirm(form.getAttribute("data-confirm"))) ev.preventDefault();
+    });
     document.querySelectorAll("[data-copy]").forEach(function (btn) {
       btn.addEventListener("click", function () {
         var el = document.getElementById(btn.getAttribute("data-copy"));
