@@ -287,7 +287,8 @@ def _public_page(*, competition, offset: int, page_size: int, user, result: Boar
             facts = values
     team_id = facts[3]
     result.count = facts[14]
-    page.sort(key=lambda values: values[14])
+    # By rank, then (tied rows) the earlier submission, then the lower id: the board's order.
+    page.sort(key=lambda values: (values[14], values[6], values[5]))
     result.rows = [
         _row_of_values(v[1:14], rank=v[14], user_id=user_id, team_id=team_id) for v in page
     ]
@@ -369,7 +370,9 @@ def _private_page_rows(
     user_id = user.pk if user is not None and user.is_authenticated else None
     team_id = getattr(user, "_board_team_id", None)  # set by board_row_of
     rows: dict[int, BoardRow] = {}
-    for values in sorted(fetched, key=lambda v: (v[0], v[1], v[15] or 0)):
+    # Part, rank (the tail: its position), then among tied rows the earlier private entry and
+    # its id; the tail's positions are unique, so its empty private columns are never compared.
+    for values in sorted(fetched, key=lambda v: (v[0], v[1], v[7], v[6], v[15] or 0)):
         part, position, public = values[0], values[1], values[15]
         if values[2] in rows:
             continue  # two rows with the same public order key: the first number is kept

@@ -84,6 +84,8 @@ def templates_for(competition) -> dict[str, str]:
     """The examples that fit this competition as offered: epochs clamped to its budget, and
     only those its own intake accepts (data type, shapes, parameters), checked by the same
     `config_validate` the Submit button runs. Cached per competition and budget."""
+    if not competition.accepts_configs:
+        return {}
     key = (competition.pk, competition.dataset_id, competition.budget_epochs, competition.budget_params)
     return dict(_fitting(key, competition))
 
@@ -100,7 +102,9 @@ def _fitting(key, competition) -> tuple[tuple[str, str], ...]:
         clamped = clamp_epochs(text, competition.budget_epochs)
         try:
             config_validate(competition=competition, text=clamped)
-        except ApplicationError:
+        except (ApplicationError, KeyError):
+            # Refused by the intake, or a manifest without the shape a config needs (a
+            # predictions-only dataset): not offered either way.
             continue
         fitting.append((name, clamped))
     if len(_FITTING) > 256:
