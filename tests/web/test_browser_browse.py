@@ -50,7 +50,11 @@ def test_visitor_browses_signs_up_joins_and_downloads(page, tmp_path):
     page.goto("/c/iris-cup/rules/")
     shot(page, "competition-rules")
     # The header's button leads to the one join form, on the rules.
-    assert page.get_by_role("link", name="Read the rules and join").get_attribute("href").endswith("/rules/#join")
+    assert (
+        page.get_by_role("link", name="Read the rules and join")
+        .get_attribute("href")
+        .endswith("/rules/#join")
+    )
     # Not ticking the rules is refused before anything is sent (the box is required);
     # the server refuses it too (test_pages).
     page.get_by_role("button", name="Accept the rules and join").click()

@@ -117,7 +117,9 @@ def test_new_participant_submits_a_config_and_watches_it_scored(web, podium_plat
     assert "hidden until the deadline" in page.get_by_test_id("private-score").inner_text()
     shot(page, "submission")
 
-    page.get_by_role("navigation", name="Competition sections").get_by_role("link", name="Leaderboard").click()
+    page.get_by_role("navigation", name="Competition sections").get_by_role(
+        "link", name="Leaderboard"
+    ).click()
     mine = page.get_by_test_id("my-row")
     assert "newbie" in mine.inner_text()
     shot(page, "leaderboard")

@@ -95,7 +95,9 @@ def test_config_templates_fit_the_competition(client, alice):
     refused = [name for name, text in everything.items() if name not in offered]
     for name in refused:
         with pytest.raises(ApplicationError):
-            config_validate(competition=comp, text=examples.clamp_epochs(everything[name], comp.budget_epochs))
+            config_validate(
+                competition=comp, text=examples.clamp_epochs(everything[name], comp.budget_epochs)
+            )
     client.force_login(alice)
     html = client.get("/c/iris-cup/submit/?kind=config").content.decode()
     assert 'value="digits_cnn"' not in html
@@ -151,7 +153,9 @@ def test_the_live_validator_counts_what_to_fix_and_stores_nothing(client, alice)
     comp = competition()
     _join(comp, alice)
     client.force_login(alice)
-    html = client.post("/c/iris-cup/submit/validate/", {"config": "version: 1\nseed: 0\nmodel: 3\n"}).content.decode()
+    html = client.post(
+        "/c/iris-cup/submit/validate/", {"config": "version: 1\nseed: 0\nmodel: 3\n"}
+    ).content.decode()
     assert "nothing was stored" not in html and "problem(s)" not in html
     assert re.search(r"\d+ things? to fix before submitting", html)
     assert Submission.objects.count() == 0
@@ -187,7 +191,7 @@ def test_one_join_form_on_the_rules_and_the_header_leads_to_it(client, alice):
     assert html.count("Join competition") == 0
     rules = client.get("/c/iris-cup/rules/").content.decode()
     assert rules.count('data-testid="join-form"') == 1 and 'name="accept_rules"' in rules
-    assert 'required' in rules[rules.index('name="accept_rules"') - 120 :][:300]
+    assert "required" in rules[rules.index('name="accept_rules"') - 120 :][:300]
 
 
 def test_cancel_asks_first(client, alice):

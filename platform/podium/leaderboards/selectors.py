@@ -289,9 +289,7 @@ def _public_page(*, competition, offset: int, page_size: int, user, result: Boar
     result.count = facts[14]
     # By rank, then (tied rows) the earlier submission, then the lower id: the board's order.
     page.sort(key=lambda values: (values[14], values[6], values[5]))
-    result.rows = [
-        _row_of_values(v[1:14], rank=v[14], user_id=user_id, team_id=team_id) for v in page
-    ]
+    result.rows = [_row_of_values(v[1:14], rank=v[14], user_id=user_id, team_id=team_id) for v in page]
     if own is not None:
         result.mine = _row_of_values(own[1:14], rank=own[14], user_id=user_id, team_id=team_id)
     if facts[1] is not None and facts[9] is not None and facts[10] is not None:

@@ -58,11 +58,17 @@ def entry_status(submission, epochs, *, now: dt.datetime | None = None) -> Entry
     train = (submission.config or {}).get("train") or {}
     planned = None
     if submission.config:
-        planned = min(train.get("epochs") or submission.competition.budget_epochs, submission.competition.budget_epochs)
+        planned = min(
+            train.get("epochs") or submission.competition.budget_epochs, submission.competition.budget_epochs
+        )
     run = len(epochs)
     elapsed = None
     if submission.started_at:
-        end = submission.finished_at if submission.status not in ("running",) and submission.finished_at else now
+        end = (
+            submission.finished_at
+            if submission.status not in ("running",) and submission.finished_at
+            else now
+        )
         elapsed = max(end - submission.started_at, dt.timedelta(0))
     remaining = None
     if submission.status == "running" and elapsed is not None and run and planned:

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.templatetags.static import static
-from django.views.generic import RedirectView
 from django.urls import path, reverse_lazy
+from django.views.generic import RedirectView
 
 from podium.web.views import account, boards, entries, public, staff, submit
 

@@ -4,14 +4,13 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('leaderboards', '0003_boardentry_team_in_teams_app'),
+        ("leaderboards", "0003_boardentry_team_in_teams_app"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='boardentry',
-            options={'verbose_name': 'board entry', 'verbose_name_plural': 'board entries'},
+            name="boardentry",
+            options={"verbose_name": "board entry", "verbose_name_plural": "board entries"},
         ),
     ]

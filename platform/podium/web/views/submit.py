@@ -68,7 +68,11 @@ def _submit_page(request, slug, capped: CappedUploadHandler | None, refused: App
     competition = ctx["competition"]
     kind = _kind(request, competition)
     ctx.update(
-        kind=kind, templates=examples.templates_for(competition), catalog=examples.catalog(), problems=[], config_text=""
+        kind=kind,
+        templates=examples.templates_for(competition),
+        catalog=examples.catalog(),
+        problems=[],
+        config_text="",
     )
     if ctx["is_participant"]:
         team = team_for(competition=competition, user=request.user)
