@@ -210,3 +210,37 @@ def test_dataset_descriptions_are_markdown_rendered_safely(client):
     html = client.get("/c/iris-cup/data/").content.decode()
     block = html[html.index('data-testid="dataset-description"') :][:400]
     assert "<strong>Fisher</strong>" in block and "<script" not in block
+
+
+def test_the_data_tab_shows_columns_a_preview_and_download_all(client, alice, bob):
+    import io
+    import zipfile
+
+    comp = competition()
+    _join(comp, alice)
+    anonymous = client.get("/c/iris-cup/data/").content.decode()
+    columns = anonymous[anonymous.index('data-testid="columns"') :]
+    columns = columns[: columns.index("</table>")]
+    for name in ("id", "sepal_length_cm", "petal_width_cm", "target"):
+        assert f'<td class="mono">{name}</td>' in columns, name
+    assert "one of 3 classes" in columns
+    # The manifest is whole (not cut off), folded; the rows are behind the join, as downloads are.
+    assert 'data-testid="manifest-details"' in anonymous and "split_seed" in anonymous
+    assert 'data-testid="preview"' not in anonymous and 'data-testid="download-all"' not in anonymous
+    assert client.get("/c/iris-cup/data/all.zip").status_code == 302  # log in first
+    client.force_login(bob)  # not joined
+    assert 'data-testid="preview"' not in client.get("/c/iris-cup/data/").content.decode()
+    refused = client.get("/c/iris-cup/data/all.zip")
+    assert refused.status_code == 403 and b"Join" in refused.content
+
+    client.force_login(alice)
+    page = client.get("/c/iris-cup/data/").content.decode()
+    preview = page[page.index('data-testid="preview"') :]
+    preview = preview[: preview.index("</table>")]
+    assert preview.count("<tr>") == 1 + 5  # the header and five rows
+    assert '<th scope="col" class="mono">sepal_length_cm</th>' in preview
+    answer = client.get("/c/iris-cup/data/all.zip")
+    assert answer.status_code == 200 and answer["Content-Type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(answer.streaming_content)))
+    assert sorted(archive.namelist()) == ["sample_submission.csv", "test.csv", "train.csv"]
+    assert archive.read("train.csv").startswith(b"id,sepal_length_cm")

@@ -36,6 +36,7 @@ urlpatterns = [
     # competitions
     path("c/<slug:slug>/", public.overview, name="competition"),
     path("c/<slug:slug>/data/", public.data, name="competition_data"),
+    path("c/<slug:slug>/data/all.zip", public.download_all, name="download_all"),
     path("c/<slug:slug>/data/<str:name>", public.download, name="download"),
     path("c/<slug:slug>/rules/", public.rules, name="competition_rules"),
     path("c/<slug:slug>/join/", public.join, name="join"),

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from podium.competitions import selectors, services
 from podium.errors import ApplicationError, page_message
+from podium.web import data_tab
 from podium.web.templatetags.podium_web import phase
 from podium.web.views.common import competition_context
 
@@ -44,6 +45,9 @@ def data(request, slug):
     ctx["can_download"] = selectors.competition_can_download(competition=competition, user=request.user)
     ctx["manifest_json"] = json.dumps(manifest, indent=2, sort_keys=True)
     ctx["files"] = list(selectors.dataset_public_files(dataset=competition.dataset))
+    ctx["columns"], ctx["column_count"] = data_tab.columns(manifest)
+    # The rows themselves are behind the same rule as the downloads.
+    ctx["preview"] = data_tab.preview(competition.dataset) if ctx["can_download"] else None
     return render(request, "web/competition/data.html", ctx)
 
 
@@ -53,21 +57,40 @@ def rules(request, slug):
     return render(request, "web/competition/rules.html", ctx)
 
 
+def _join_to_download(request, competition, what: str):
+    # The reason and the way on, on a page of the site (not a bare "403 Forbidden").
+    context = {
+        "status": 403,
+        "title": "Join to download the data",
+        "detail": f"Join {competition.title} and accept its rules to download {what}.",
+        "next_url": reverse("web:competition_rules", args=[competition.slug]),
+        "next_label": "Read the rules and join",
+    }
+    return render(request, "403.html", context, status=403)
+
+
 @login_required
 def download(request, slug, name):
     competition = selectors.competition_get(slug=slug, user=request.user)
     if not selectors.competition_can_download(competition=competition, user=request.user):
-        # The reason and the way on, on a page of the site (not a bare "403 Forbidden").
-        context = {
-            "status": 403,
-            "title": "Join to download the data",
-            "detail": f"Join {competition.title} and accept its rules to download {name}.",
-            "next_url": reverse("web:competition_rules", args=[competition.slug]),
-            "next_label": "Read the rules and join",
-        }
-        return render(request, "403.html", context, status=403)
+        return _join_to_download(request, competition, name)
     found = selectors.dataset_public_file(dataset=competition.dataset, name=name)  # Http404 for hidden names
     return FileResponse(found.file.open("rb"), as_attachment=True, filename=name, content_type="text/csv")
+
+
+@login_required
+def download_all(request, slug):
+    """Every public file of the competition's dataset as one zip, for participants and staff."""
+    competition = selectors.competition_get(slug=slug, user=request.user)
+    if not selectors.competition_can_download(competition=competition, user=request.user):
+        return _join_to_download(request, competition, "the data")
+    dataset = competition.dataset
+    return FileResponse(
+        data_tab.zip_of_public_files(dataset),
+        as_attachment=True,
+        filename=f"{competition.slug}-{dataset.slug}-v{dataset.version}.zip",
+        content_type="application/zip",
+    )
 
 
 @login_required
