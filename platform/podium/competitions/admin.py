@@ -84,6 +84,7 @@ class DatasetAdmin(admin.ModelAdmin):
             )
             if form.is_valid():
                 data = dict(form.cleaned_data)
+                data.pop("new_version")  # asked and checked by the form
                 try:
                     dataset = services.dataset_create_from_upload(
                         train_file=data.pop("train_file"),
