@@ -3,7 +3,7 @@ from django.templatetags.static import static
 from django.urls import path, reverse_lazy
 from django.views.generic import RedirectView
 
-from podium.web.views import account, boards, entries, public, staff, submit
+from podium.web.views import account, boards, entries, public, staff, submit, teams
 
 app_name = "web"
 
@@ -41,6 +41,17 @@ urlpatterns = [
     path("c/<slug:slug>/rules/", public.rules, name="competition_rules"),
     path("c/<slug:slug>/join/", public.join, name="join"),
     path("c/<slug:slug>/teams/", account.team_create, name="team_create"),
+    path("c/<slug:slug>/teams/leave/", teams.team_leave, name="team_leave"),
+    path(
+        "c/<slug:slug>/teams/requests/<int:request_id>/accept/",
+        teams.team_request_accept,
+        name="team_request_accept",
+    ),
+    path(
+        "c/<slug:slug>/teams/requests/<int:request_id>/decline/",
+        teams.team_request_decline,
+        name="team_request_decline",
+    ),
     path("c/<slug:slug>/leaderboard/", boards.leaderboard, name="leaderboard"),
     path("c/<slug:slug>/submit/", submit.submit, name="submit"),
     path("c/<slug:slug>/submit/validate/", submit.validate, name="validate_config"),

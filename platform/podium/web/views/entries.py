@@ -20,7 +20,13 @@ from podium.submissions.selectors import (
     submission_list_with_progress,
 )
 from podium.submissions.services import submission_cancel
-from podium.teams.selectors import team_for
+from podium.teams.selectors import (
+    team_for,
+    team_has_entries,
+    team_join_requests,
+    team_join_requests_of,
+    team_members,
+)
 from podium.web import charts
 from podium.web.entry_status import entry_status
 from podium.web.views.common import competition_context
@@ -42,7 +48,13 @@ def _rows_context(request, ctx) -> dict:
 @login_required
 def my_submissions(request, slug):
     ctx = _rows_context(request, competition_context(request, slug, "mine"))
-    ctx["team"] = team_for(competition=ctx["competition"], user=request.user)
+    team = ctx["team"] = team_for(competition=ctx["competition"], user=request.user)
+    if team is not None:
+        ctx["members"] = team_members(team=team)
+        ctx["join_requests"] = team_join_requests(team=team, user=request.user)
+        ctx["can_leave"] = not team_has_entries(team=team)
+    else:
+        ctx["my_requests"] = team_join_requests_of(competition=ctx["competition"], user=request.user)
     return render(request, "web/competition/mine.html", ctx)
 
 
