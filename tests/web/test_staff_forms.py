@@ -122,3 +122,29 @@ def test_the_competition_form_shows_every_error_at_once_and_fits_metrics(staff):
     for field in ("slug", "title", "metric", "ends_at", "accepts_predictions"):
         assert _field_errors(html, field), f"{field}: no error in the first round"
     assert Competition.objects.count() == 1
+
+
+def test_the_competition_form_sets_the_team_size(staff):
+    dataset = make_competition("iris-cup").dataset
+    answer = staff.post(
+        f"/staff/competitions/new/{dataset.pk}/",
+        {
+            "slug": "iris-teams",
+            "title": "Iris in teams",
+            "metric": "accuracy",
+            "starts_at": "2030-01-01T00:00",
+            "ends_at": "2030-02-01T00:00",
+            "public_fraction": "0.3",
+            "daily_limit": "5",
+            "max_final_picks": "2",
+            "budget_epochs": "30",
+            "budget_params": "5000000",
+            "budget_seconds": "600",
+            "max_team_size": "3",
+            "accepts_predictions": "on",
+        },
+    )
+    assert answer.status_code == 302
+    assert Competition.objects.get(slug="iris-teams").max_team_size == 3
+    rules = staff.get("/c/iris-teams/rules/").content.decode()
+    assert "at most 3 members" in rules

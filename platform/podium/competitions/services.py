@@ -206,6 +206,7 @@ def competition_create(
     ladder_step: float = 0.0,
     is_published: bool = True,
     merger_deadline: dt.datetime | None = None,
+    max_team_size: int = 5,
     created_by=None,
 ) -> Competition:
     """Create a competition and fix its public/private partition of the test ids for good.
@@ -248,6 +249,7 @@ def competition_create(
         ladder_step=ladder_step,
         is_published=is_published,
         merger_deadline=merger_deadline,
+        max_team_size=max_team_size,
         created_by=created_by,
     )
     competition.full_clean(exclude=["answer_key", "answer_key_sha256", "higher_is_better"])

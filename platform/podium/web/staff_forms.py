@@ -103,6 +103,13 @@ class CompetitionStepForm(forms.Form):
     budget_epochs = forms.IntegerField(min_value=1, max_value=1000, initial=30)
     budget_params = forms.IntegerField(min_value=1_000, max_value=1_000_000_000, initial=5_000_000)
     budget_seconds = forms.IntegerField(min_value=10, max_value=86_400, initial=600)
+    max_team_size = forms.IntegerField(
+        min_value=1,
+        max_value=100,
+        initial=5,
+        label="Team size",
+        help_text="The most members a team may have.",
+    )
     accepts_predictions = forms.BooleanField(required=False, initial=True, label="Accept prediction files")
     accepts_configs = forms.BooleanField(required=False, initial=True, label="Accept model configs")
     is_published = forms.BooleanField(required=False, initial=True, label="Publish now (visible to everyone)")
