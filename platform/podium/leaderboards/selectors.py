@@ -205,8 +205,11 @@ def board_row_of(*, competition, user, with_ranks: tuple[str, ...] = ()) -> Boar
 # A public page is the hot read: it is one precomposed statement rather than several
 # ORM-built queries (building them cost more than running them). Three parts, told apart
 # by the first column:
-#   0  the page's rows: ids sliced from the index board_public_rank, each ranked 1 + the
-#      rows with a strictly better key (tied scores share a rank: 1, 2, 2, 4), an index count;
+#   0  the page's rows: ids sliced from the index board_public_rank. A rank is 1 + the rows
+#      with a strictly better key (tied scores share a rank: 1, 2, 2, 4): for a row past the
+#      slice's first key that is the offset + its RANK within the slice (every earlier row
+#      has a key no worse than the first); rows tied with the first key take one index
+#      count of the rows before them, which may lie on earlier pages;
 #   1  the caller's row (their team's when they are in one) with its rank, counted alike;
 #   2  one row of facts: the board's row count (index), the caller's team, the leader's
 #      id and interval (the overlap marker).
@@ -225,11 +228,16 @@ _MY_TEAM = (
 )
 _PUBLIC_PAGE_SQL = f"""
 SELECT 0, {_ROW_COLUMNS},
-  1 + (SELECT COUNT(*) FROM {_BE} x WHERE x.competition_id = b.competition_id AND x.rank_key < b.rank_key)
+  CASE WHEN p.rank_key = p.first_key
+    THEN 1 + (SELECT COUNT(*) FROM {_BE} x WHERE x.competition_id = %(c)s AND x.rank_key < p.first_key)
+    ELSE %(offset)s + p.slice_rank END
 FROM (
-  SELECT id, rank_key, submitted_at, submission_id FROM {_BE}
-  WHERE competition_id = %(c)s AND rank_key IS NOT NULL
-  ORDER BY rank_key, submitted_at, submission_id LIMIT %(limit)s OFFSET %(offset)s
+  SELECT id, rank_key, RANK() OVER (ORDER BY rank_key) AS slice_rank, MIN(rank_key) OVER () AS first_key
+  FROM (
+    SELECT id, rank_key, submitted_at, submission_id FROM {_BE}
+    WHERE competition_id = %(c)s AND rank_key IS NOT NULL
+    ORDER BY rank_key, submitted_at, submission_id LIMIT %(limit)s OFFSET %(offset)s
+  ) s
 ) p JOIN {_BE} b ON b.id = p.id {_ROW_JOINS}
 UNION ALL
 SELECT 1, {_ROW_COLUMNS},
@@ -319,8 +327,10 @@ SELECT s.part, s.position, b.id, b.user_id, b.team_id, b.private_score, b.privat
   t.name, pub.public_rank
 FROM (
   SELECT 0 AS part, id, rank_key, submitted_at, submission_id,
-    1 + (SELECT COUNT(*) FROM {_BE} x WHERE x.competition_id = %(c)s
-         AND x.private_rank_key < ranked.private_rank_key) AS position
+    CASE WHEN private_rank_key = MIN(private_rank_key) OVER ()
+      THEN 1 + (SELECT COUNT(*) FROM {_BE} x WHERE x.competition_id = %(c)s
+                AND x.private_rank_key < ranked.private_rank_key)
+      ELSE %(ranked_offset)s + RANK() OVER (ORDER BY private_rank_key) END AS position
   FROM (
     SELECT id, rank_key, submitted_at, submission_id, private_rank_key, private_submitted_at,
       private_submission_id

@@ -201,3 +201,16 @@ def test_applying_a_score_is_a_fixed_few_statements(competition, alice, bob):
         row = board_record_score(submission=stamped)
     assert len(ctx.captured_queries) == 3, [q["sql"] for q in ctx.captured_queries]
     assert (row.team_id, row.score, row.entry_count) == (team.pk, 0.60, 2)
+
+
+def test_a_tie_across_a_page_boundary_keeps_its_rank(competition, alice, bob, charlie, dave, erin):
+    make_participations(competition, alice, bob, charlie, dave, erin)
+    now = timezone.now()
+    for i, (user, score) in enumerate(((alice, 0.9), (bob, 0.8), (charlie, 0.8), (dave, 0.8), (erin, 0.7))):
+        make_entry(competition, user, score, at=now - timedelta(hours=10 - i))
+    pages = [board_page(competition=competition, page=n, page_size=2).rows for n in (1, 2, 3)]
+    assert [[(r.rank, r.entrant_name) for r in rows] for rows in pages] == [
+        [(1, "alice"), (2, "bob")],
+        [(2, "charlie"), (2, "dave")],  # tied with bob on the page before
+        [(5, "erin")],
+    ]
