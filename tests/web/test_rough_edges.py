@@ -244,3 +244,13 @@ def test_the_data_tab_shows_columns_a_preview_and_download_all(client, alice, bo
     archive = zipfile.ZipFile(io.BytesIO(b"".join(answer.streaming_content)))
     assert sorted(archive.namelist()) == ["sample_submission.csv", "test.csv", "train.csv"]
     assert archive.read("train.csv").startswith(b"id,sepal_length_cm")
+
+
+def test_no_template_comment_leaks_into_a_page(client, alice):
+    """Django's {# #} comments end at the line: a multi-line one is shown as text."""
+    comp = competition()
+    _join(comp, alice)
+    client.force_login(alice)
+    for url in ("/", "/c/iris-cup/", "/c/iris-cup/data/", "/c/iris-cup/submissions/", "/c/iris-cup/rules/"):
+        html = client.get(url).content.decode()
+        assert "{#" not in html and "#}" not in html, url
