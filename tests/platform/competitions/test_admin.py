@@ -112,6 +112,7 @@ def test_admin_creates_a_competition_through_the_service(staff_client, admin_use
         "budget_epochs": 10,
         "budget_params": 100000,
         "budget_seconds": 60,
+        "max_team_size": 3,
         "accepts_predictions": "on",
         "accepts_configs": "on",
         "is_published": "on",
@@ -125,6 +126,7 @@ def test_admin_creates_a_competition_through_the_service(staff_client, admin_use
     assert created.higher_is_better is False and created.task_type == "classification"
     assert created.answer_key_sha256 and created.n_public + created.n_private == 45
     assert created.created_by == admin_user
+    assert created.max_team_size == 3  # the rules' team size goes through the service too
     # A metric of the wrong task type is a form error, not a crash.
     data["slug"], data["metric"] = "wine-rmse", "rmse"
     data["csrfmiddlewaretoken"] = _csrf(staff_client, url)
