@@ -32,4 +32,4 @@ RUN pip install . \
     && chown -R podium /var/lib/podium
 USER podium
 EXPOSE 8000
-CMD ["gunicorn", "podium.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+CMD ["gunicorn", "--config", "python:podium.gunicorn_conf", "podium.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]

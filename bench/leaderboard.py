@@ -17,6 +17,10 @@ and in-process:
 - the naive page query (best entry per participant by a window over all
   submissions, then the page), the same pages, for the ratio.
 
+The competition shows `--columns` other metrics (default 3) next to its ranking score,
+as a competition with several metrics does: every entry stores their scores, every board
+row the shown entry's, and every page answer carries them.
+
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/leaderboard.py
 """
 
@@ -88,7 +92,21 @@ def insert_generated(cursor, model, exprs: dict[str, str], from_sql: str, params
     )
 
 
-def fill(n_users: int, per_user: int, seed: int):
+COLUMN_METRICS = ["balanced_accuracy", "macro_f1", "matthews_corrcoef", "weighted_f1", "micro_f1"]
+
+
+def extra_scores_sql(names: list[str], public: str, private: str) -> str:
+    """A submission's `extra_scores` built server-side: each metric a shift of the primary."""
+    if not names:
+        return "'{}'::jsonb"
+    parts = ", ".join(
+        f"'{name}', jsonb_build_object('public', {public} - {0.01 * (i + 1)}, 'private', {private} - {0.01 * (i + 1)})"
+        for i, name in enumerate(names)
+    )
+    return f"jsonb_build_object({parts})"
+
+
+def fill(n_users: int, per_user: int, seed: int, columns: list[str]):
     from django.db import connection
     from django.utils import timezone
 
@@ -106,6 +124,7 @@ def fill(n_users: int, per_user: int, seed: int):
         dataset=dataset,
         task_type="classification",
         metric="accuracy",
+        extra_metrics=columns,
         higher_is_better=True,
         starts_at=start,
         ends_at=now + timedelta(days=30),
@@ -162,6 +181,7 @@ def fill(n_users: int, per_user: int, seed: int):
                 "private_score": "priv",
                 "public_ci_low": "pub - 0.02",
                 "public_ci_high": "pub + 0.02",
+                "extra_scores": extra_scores_sql(columns, "pub", "priv"),
                 "attempt": "1",
             },
             f"""FROM (
@@ -188,19 +208,21 @@ BOARD_FILL = """
 INSERT INTO leaderboards_boardentry
   (competition_id, user_id, team_id, score, rank_key, submission_id, submitted_at, ci_low, ci_high,
    entry_count, last_submitted_at, private_score, private_rank_key, private_submission_id,
-   private_submitted_at, updated_at)
+   private_submitted_at, updated_at, extra_scores, private_extra_scores)
 WITH ranked AS (
-  SELECT id, user_id, public_score, private_score, public_ci_low, public_ci_high, created_at,
+  SELECT id, user_id, public_score, private_score, public_ci_low, public_ci_high, created_at, extra_scores,
          ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY public_score DESC, created_at, id) AS rn,
          COUNT(*) OVER (PARTITION BY user_id) AS n,
          MAX(created_at) OVER (PARTITION BY user_id) AS last_at
   FROM submissions_submission WHERE competition_id = %(c)s AND status = 'scored'
 ), picks AS (
-  SELECT DISTINCT ON (user_id) user_id, id, private_score, created_at
+  SELECT DISTINCT ON (user_id) user_id, id, private_score, created_at, extra_scores
   FROM ranked WHERE rn <= %(k)s ORDER BY user_id, private_score DESC, created_at, id
 )
 SELECT %(c)s, b.user_id, NULL, b.public_score, -b.public_score, b.id, b.created_at, b.public_ci_low,
-       b.public_ci_high, b.n, b.last_at, p.private_score, -p.private_score, p.id, p.created_at, now()
+       b.public_ci_high, b.n, b.last_at, p.private_score, -p.private_score, p.id, p.created_at, now(),
+       COALESCE((SELECT jsonb_object_agg(k, v -> 'public') FROM jsonb_each(b.extra_scores) AS e(k, v)), '{}'),
+       COALESCE((SELECT jsonb_object_agg(k, v -> 'private') FROM jsonb_each(p.extra_scores) AS e(k, v)), '{}')
 FROM ranked b JOIN picks p ON p.user_id = b.user_id WHERE b.rn = 1
 """
 
@@ -221,6 +243,9 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=500)
     ap.add_argument("--naive", type=int, default=3, help="naive page queries to time")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--columns", type=int, default=3, choices=range(len(COLUMN_METRICS) + 1), help="other metrics shown"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the database (for EXPLAIN); drop it by hand")
     args = ap.parse_args()
     t_start = time.perf_counter()
@@ -237,7 +262,10 @@ def main() -> None:
 
         call_command("migrate", verbosity=0, interactive=False)
         t0 = time.perf_counter()
-        competition, user_ids, key, ApiToken, hash_token_key = fill(args.users, args.per_user, args.seed)
+        columns = COLUMN_METRICS[: args.columns]
+        competition, user_ids, key, ApiToken, hash_token_key = fill(
+            args.users, args.per_user, args.seed, columns
+        )
         with connection.cursor() as cur:
             cur.execute(BOARD_FILL, {"c": competition.pk, "k": competition.max_final_picks})
         # What autovacuum does on a live database: statistics and the visibility map.
@@ -253,7 +281,15 @@ def main() -> None:
         from podium.submissions.models import Submission
 
         # The bulk fill must agree with the service's own rules: rebuild a sample and compare.
-        fields = ["score", "submission_id", "entry_count", "private_score", "private_submission_id"]
+        fields = [
+            "score",
+            "submission_id",
+            "entry_count",
+            "private_score",
+            "private_submission_id",
+            "extra_scores",
+            "private_extra_scores",
+        ]
         for uid in random.Random(1).sample(user_ids, 20):
             bulk = BoardEntry.objects.values(*fields).get(competition=competition, user_id=uid)
             board_rebuild(entrant=Entrant(competition_id=competition.pk, user_id=uid, team_id=None))
@@ -324,6 +360,8 @@ def main() -> None:
             ms, body = timed_get({"page": rng.randint(1, pages)}, tokens[top_user])
             page_ms.append(ms)
         assert body["count"] == args.users and len(body["results"]) == 50
+        assert [m["name"] for m in body["extra_metrics"]] == columns
+        assert all(set(row["extra_scores"]) == set(columns) for row in body["results"])
         own_ms = []
         for _ in range(100):
             ms, body = timed_get({"page": 1}, tokens[deep_entry.user_id])
@@ -363,6 +401,7 @@ def main() -> None:
                 private_score=public,
                 public_ci_low=public - 0.02,
                 public_ci_high=public + 0.02,
+                extra_scores={n: {"public": public - 0.01, "private": public - 0.01} for n in columns},
                 attempt=1,
                 finished_at=datetime.now(UTC),
             )
@@ -430,7 +469,8 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, load average {load} at the end (other jobs share the box)")
     naive_p50 = statistics.median(naive_ms)
     print(
-        f"fill: {args.users:,} participants, {args.users * args.per_user:,} scored entries in {fill_s:.1f} s"
+        f"fill: {args.users:,} participants, {args.users * args.per_user:,} scored entries in {fill_s:.1f} s; "
+        f"{len(columns)} other metric columns ({', '.join(columns) or 'none'})"
     )
     print(f"{'measure':42} {'p50 ms':>9} {'p95 ms':>9}")
     print(f"{'GET board page (HTTP, kept on write)':42} {p50:9.2f} {p95:9.2f}   goal p95 <= 30")

@@ -138,6 +138,9 @@ def run_locust(url: str, env: dict, users: int, seconds: int, prefix: Path) -> d
     subprocess.run(
         cmd, env=env, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=seconds + 120
     )
+    with open(f"{prefix}_failures.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            print(f"  failed x{row['Occurrences']}: {row['Method']} {row['Name']}: {row['Error'][:300]}")
     with open(f"{prefix}_stats.csv", newline="") as f:
         return {row["Name"]: row for row in csv.DictReader(f)}
 
@@ -165,6 +168,7 @@ def main() -> int:
     parser.add_argument("--steps", default="10,20,25,30,35,40,50,60")
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--web-threads", type=int, default=4)
+    parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (printed folder)")
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="podium-load-"))
@@ -222,8 +226,6 @@ def main() -> int:
         started = time.monotonic()
         run = run_locust(platform.url, env, held, args.duration, tmp / "run")
         took = time.monotonic() - started
-        with open(tmp / "run_failures.csv", newline="") as f:
-            failure_rows = list(csv.DictReader(f))
     except BaseException:
         print(f"the processes' logs are kept in {tmp}", file=sys.stderr)
         tmp = None
@@ -237,7 +239,9 @@ def main() -> int:
 
         connections.close_all()
         drop_db()
-        if tmp is not None:
+        if tmp is not None and args.keep_logs:
+            print(f"the processes' logs are kept in {tmp}", file=sys.stderr)
+        elif tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
 
     print()
@@ -254,8 +258,6 @@ def main() -> int:
             f"{row['50%']:>7} {row['95%']:>7} {row['99%']:>7}"
         )
     print(f"rate: {rate(run):.1f} requests/s sustained, {failures(run)} failed")
-    for row in failure_rows:
-        print(f"  failed x{row['Occurrences']}: {row['Method']} {row['Name']}: {row['Error'][:300]}")
     metric, baseline = pages_p95(run), pages_p95(light)
     print(f"bench: loadtest metric={metric:.0f}ms baseline={baseline:.0f}ms ratio={metric / baseline:.2f}")
     return 0 if failures(run) == 0 and metric < PAGE_GOAL_MS else 1

@@ -16,6 +16,11 @@ TRAIN_TASK = "workers.tasks.train_submission"  # (submission_id, attempt, token)
 SCORE_TASK = "podium.submissions.tasks.score_submission"  # (submission_id, attempt)
 REAP_TASK = "podium.submissions.tasks.reap_stale"
 REVEAL_TASK = "podium.leaderboards.tasks.reveal_due"
+# The mails (podium.mail.tasks), sent by name from the services whose changes cause them.
+ENTRY_MAIL_TASK = "podium.mail.tasks.mail_entry_result"
+REVEAL_MAIL_TASK = "podium.mail.tasks.mail_reveal"
+VERIFY_MAIL_TASK = "podium.mail.tasks.mail_verification"
+CLOSING_MAIL_TASK = "podium.mail.tasks.mail_closing_reminders"
 
 GPU_QUEUE = "gpu"
 CPU_QUEUE = "cpu"

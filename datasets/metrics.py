@@ -7,7 +7,11 @@ path because its input checks cost more than the arithmetic on a million rows.
 
 A metric is one `Metric` entry in METRICS: its value function and its `resampling`,
 the form in which a bootstrap recomputes it on a thousand resamples at once. The
-bootstrap only asks the resampling; a metric without one cannot be registered.
+bootstrap only asks the resampling. Each metric also declares what it accepts: its task
+type, the prediction formats it scores (a label metric also scores a probability file,
+through its `labels_from_proba`), how many classes it needs and the values it is defined
+on. The built-in library is here and in datasets.metric_functions; operators add metrics
+as plugins (datasets.metric_plugins), which join METRICS when this module is imported.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 import numpy as np
+
+from datasets import metric_functions as mf
+from datasets.metric_functions import counts_per_resample, labels_argmax, labels_at_threshold
 
 
 class Resampling(Protocol):
@@ -39,13 +46,85 @@ class Metric:
     higher_is_better: bool
     needs_proba: bool
     fn: Callable[..., float]
-    resampling: Resampling
+    # None: recompute `fn` on each resample (a plugin that gives no vectorised form).
+    resampling: Resampling | None = None
+    description: str = ""
+    min_classes: int = 2
+    max_classes: int | None = None
+    # Regression metrics defined only above a bound (RMSLE: log1p needs values > -1).
+    values_above: float | None = None
+    # How a label metric reads a probability file; None: the most probable class.
+    labels_from_proba: Callable[[np.ndarray], np.ndarray] | None = None
+    # "built-in", or the plugin's distribution and entry point; plugins run isolated.
+    source: str = "built-in"
+
+    def __post_init__(self):
+        if self.resampling is None:
+            object.__setattr__(self, "resampling", EachResample(self.fn))
 
     def __call__(self, y_true, y_pred, n_classes: int | None = None) -> float:
         return float(self.fn(np.asarray(y_true), np.asarray(y_pred), n_classes))
 
     def better(self, a: float, b: float) -> bool:
         return a > b if self.higher_is_better else a < b
+
+    @property
+    def is_plugin(self) -> bool:
+        return self.source != "built-in"
+
+    @property
+    def prediction_kinds(self) -> tuple[str, ...]:
+        """The prediction formats it scores: `label`, `proba` (class probabilities), `value`."""
+        if self.task_type == "regression":
+            return ("value",)
+        return ("proba",) if self.needs_proba else ("label", "proba")
+
+    def labels_of(self, proba: np.ndarray) -> np.ndarray:
+        if self.labels_from_proba is not None:
+            return self.labels_from_proba(proba)
+        return labels_argmax(proba)
+
+    def input_of(self, values: np.ndarray, kind: str) -> np.ndarray:
+        """Predictions of `kind` as this metric reads them; ValueError for a format it cannot score."""
+        if kind not in self.prediction_kinds:
+            raise ValueError(f"metric {self.name!r} cannot score {kind} predictions")
+        if kind == "proba" and not self.needs_proba:
+            return self.labels_of(values)
+        return values
+
+    def classes_problem(self, n_classes: int | None) -> str | None:
+        """Why a dataset with this many classes cannot use the metric, or None."""
+        if self.task_type != "classification" or n_classes is None:
+            return None
+        if n_classes < self.min_classes:
+            return (
+                f"metric {self.name!r} needs at least {self.min_classes} classes; the dataset has {n_classes}"
+            )
+        if self.max_classes is not None and n_classes > self.max_classes:
+            exactly = "exactly" if self.max_classes == self.min_classes else "at most"
+            return f"metric {self.name!r} needs {exactly} {self.max_classes} classes; the dataset has {n_classes}"
+        return None
+
+    @property
+    def interval(self) -> str:
+        """How its bootstrap interval is computed, in words (the metric list shows it)."""
+        return INTERVAL_TEXT.get(type(self.resampling).__name__, INTERVAL_TEXT["EachResample"])
+
+
+INTERVAL_TEXT = {
+    "MeanOfRows": "95% percentile bootstrap of the public score, 1,000 resamples of the public rows: "
+    "the mean of per-row terms of each resample",
+    "PerResample": "95% percentile bootstrap of the public score, 1,000 resamples of the public rows, "
+    "computed for all resamples at once from per-resample counts",
+    "AucFromCounts": "95% percentile bootstrap of the public score, 1,000 resamples of the public rows: "
+    "rank counts along one sort of the scores",
+    "AveragePrecisionFromCounts": "95% percentile bootstrap of the public score, 1,000 resamples of the "
+    "public rows: precision steps along one sort of the scores",
+    "SpearmanFromCounts": "95% percentile bootstrap of the public score, 1,000 resamples of the public rows: "
+    "tied ranks from draw counts along one sort of each column",
+    "EachResample": "95% percentile bootstrap of the public score, 1,000 resamples of the public rows, "
+    "the metric recomputed on each",
+}
 
 
 # --- how metrics are resampled ----------------------------------------------------------
@@ -67,6 +146,20 @@ class MeanOfRows:
     def bind(self, y, p, n_classes=None):
         terms = self.term(y, p)
         return lambda draws: self.of_means(terms[draws].mean(axis=1))
+
+
+@dataclass(frozen=True)
+class EachResample:
+    """The metric recomputed on each resample: the form of a plugin that gives no other."""
+
+    fn: Callable[..., float]
+    working_arrays: ClassVar[int] = 1
+
+    def bind(self, y, p, n_classes=None):
+        def of(draws: np.ndarray) -> np.ndarray:
+            return np.array([float(self.fn(y[d], p[d], n_classes)) for d in draws], dtype=np.float64)
+
+        return of
 
 
 @dataclass(frozen=True)
@@ -123,17 +216,8 @@ def balanced_accuracy(y_true, y_pred, n_classes=None) -> float:
     return float(np.mean(correct[present] / support[present]))
 
 
-def _counts_per_resample(yt: np.ndarray, yp: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Offset labels (each resample's k classes apart), true counts and true positives, (r, k)."""
-    r = yt.shape[0]
-    offsets = (np.arange(r) * k)[:, None]
-    true_count = np.bincount((yt + offsets).ravel(), minlength=r * k).reshape(r, k)
-    tp = np.bincount((yt + offsets)[yt == yp], minlength=r * k).reshape(r, k)
-    return offsets, true_count, tp
-
-
 def _balanced_accuracy_per_resample(yt: np.ndarray, yp: np.ndarray, k: int) -> np.ndarray:
-    _, true_count, tp = _counts_per_resample(yt, yp, k)
+    _, true_count, tp = counts_per_resample(yt, yp, k)
     present = true_count > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         recall = np.where(present, tp / true_count, 0.0)
@@ -151,7 +235,7 @@ def macro_f1(y_true, y_pred, n_classes=None) -> float:
 
 
 def _macro_f1_per_resample(yt: np.ndarray, yp: np.ndarray, k: int) -> np.ndarray:
-    offsets, true_count, tp = _counts_per_resample(yt, yp, k)
+    offsets, true_count, tp = counts_per_resample(yt, yp, k)
     r = yt.shape[0]
     pred_count = np.bincount((yp + offsets).ravel(), minlength=r * k).reshape(r, k)
     present = (true_count + pred_count) > 0
@@ -291,83 +375,247 @@ def _r2_per_resample(yt: np.ndarray, yp: np.ndarray, n_classes=None) -> np.ndarr
     return r
 
 
-METRICS: dict[str, Metric] = {
-    m.name: m
-    for m in [
-        Metric(
-            name="accuracy",
-            title="Accuracy",
-            task_type="classification",
-            higher_is_better=True,
-            needs_proba=False,
-            fn=accuracy,
-            resampling=MeanOfRows(_hits),
-        ),
-        Metric(
-            name="balanced_accuracy",
-            title="Balanced accuracy",
-            task_type="classification",
-            higher_is_better=True,
-            needs_proba=False,
-            fn=balanced_accuracy,
-            resampling=PerResample(_balanced_accuracy_per_resample),
-        ),
-        Metric(
-            name="macro_f1",
-            title="Macro F1",
-            task_type="classification",
-            higher_is_better=True,
-            needs_proba=False,
-            fn=macro_f1,
-            resampling=PerResample(_macro_f1_per_resample),
-        ),
-        Metric(
-            name="log_loss",
-            title="Log loss",
-            task_type="classification",
-            higher_is_better=False,
-            needs_proba=True,
-            fn=log_loss,
-            resampling=MeanOfRows(_log_losses),
-        ),
-        Metric(
-            name="roc_auc",
-            title="ROC AUC (one-vs-rest macro)",
-            task_type="classification",
-            higher_is_better=True,
-            needs_proba=True,
-            fn=roc_auc,
-            resampling=AucFromCounts(),
-        ),
-        Metric(
-            name="rmse",
-            title="Root mean squared error",
-            task_type="regression",
-            higher_is_better=False,
-            needs_proba=False,
-            fn=rmse,
-            resampling=MeanOfRows(_squared_errors, finish=np.sqrt),
-        ),
-        Metric(
-            name="mae",
-            title="Mean absolute error",
-            task_type="regression",
-            higher_is_better=False,
-            needs_proba=False,
-            fn=mae,
-            resampling=MeanOfRows(_absolute_errors),
-        ),
-        Metric(
-            name="r2",
-            title="R²",
-            task_type="regression",
-            higher_is_better=True,
-            needs_proba=False,
-            fn=r2,
-            resampling=PerResample(_r2_per_resample),
-        ),
-    ]
-}
+def _classification(name, title, fn, resampling, description, **declared) -> Metric:
+    return Metric(
+        name=name,
+        title=title,
+        task_type="classification",
+        higher_is_better=declared.pop("higher_is_better", True),
+        needs_proba=declared.pop("needs_proba", False),
+        fn=fn,
+        resampling=resampling,
+        description=description,
+        **declared,
+    )
+
+
+def _regression(name, title, fn, resampling, description, *, higher_is_better=False, **declared) -> Metric:
+    return Metric(
+        name=name,
+        title=title,
+        task_type="regression",
+        higher_is_better=higher_is_better,
+        needs_proba=False,
+        fn=fn,
+        resampling=resampling,
+        description=description,
+        **declared,
+    )
+
+
+_BINARY = {"min_classes": 2, "max_classes": 2}
+_AT_THRESHOLD = {**_BINARY, "labels_from_proba": labels_at_threshold}
+_POSITIVE = "The positive class is the second class of the dataset's class list"
+
+BUILT_IN: list[Metric] = [
+    _classification(
+        "accuracy",
+        "Accuracy",
+        accuracy,
+        MeanOfRows(_hits),
+        "The share of rows whose predicted class is the true class.",
+    ),
+    _classification(
+        "balanced_accuracy",
+        "Balanced accuracy",
+        balanced_accuracy,
+        PerResample(_balanced_accuracy_per_resample),
+        "The mean recall of the classes present in the answer key: each class counts the same, however rare.",
+    ),
+    _classification(
+        "top_3_accuracy",
+        "Top-3 accuracy",
+        mf.top_k_accuracy(3),
+        MeanOfRows(mf.top_k_hits(3)),
+        "The share of rows whose true class is among the 3 most probable; of equal probabilities the "
+        "class later in the class list counts first (scikit-learn's order). Needs more than 3 classes.",
+        needs_proba=True,
+        min_classes=4,
+    ),
+    _classification(
+        "top_5_accuracy",
+        "Top-5 accuracy",
+        mf.top_k_accuracy(5),
+        MeanOfRows(mf.top_k_hits(5)),
+        "The share of rows whose true class is among the 5 most probable; of equal probabilities the "
+        "class later in the class list counts first (scikit-learn's order). Needs more than 5 classes.",
+        needs_proba=True,
+        min_classes=6,
+    ),
+    _classification(
+        "f1",
+        "F1 (binary)",
+        mf.binary_f1,
+        PerResample(mf.binary_f1_per_resample),
+        f"The harmonic mean of the positive class's precision and recall. {_POSITIVE}; a "
+        "probability file's row is positive at a probability of at least 0.5. 0 when nothing is "
+        "predicted positive and nothing is positive.",
+        **_AT_THRESHOLD,
+    ),
+    _classification(
+        "macro_f1",
+        "Macro F1",
+        macro_f1,
+        PerResample(_macro_f1_per_resample),
+        "The unweighted mean of the F1 of each class seen in the answer key or the predictions.",
+    ),
+    _classification(
+        "micro_f1",
+        "Micro F1",
+        accuracy,
+        MeanOfRows(_hits),
+        "F1 from the true and false positives summed over the classes; with one class per row it "
+        "equals accuracy.",
+    ),
+    _classification(
+        "weighted_f1",
+        "Weighted F1",
+        mf.weighted_f1,
+        PerResample(mf.weighted_f1_per_resample),
+        "The mean of the F1 of each class weighted by its number of rows in the answer key.",
+    ),
+    _classification(
+        "precision",
+        "Precision (binary)",
+        mf.precision,
+        PerResample(mf.precision_per_resample),
+        f"The share of rows predicted positive that are positive. {_POSITIVE}; a probability file's "
+        "row is positive at a probability of at least 0.5. 0 when nothing is predicted positive.",
+        **_AT_THRESHOLD,
+    ),
+    _classification(
+        "recall",
+        "Recall (binary)",
+        mf.recall,
+        PerResample(mf.recall_per_resample),
+        f"The share of positive rows predicted positive. {_POSITIVE}; a probability file's row is "
+        "positive at a probability of at least 0.5.",
+        **_AT_THRESHOLD,
+    ),
+    _classification(
+        "log_loss",
+        "Log loss",
+        log_loss,
+        MeanOfRows(_log_losses),
+        "The mean negative log of the probability given to the true class. Each row is divided by "
+        "its sum, and probabilities are clipped to [2.2e-16, 1 - 2.2e-16] so that a 0 costs a "
+        "large but finite amount.",
+        higher_is_better=False,
+        needs_proba=True,
+    ),
+    _classification(
+        "roc_auc",
+        "ROC AUC (binary, or one-vs-rest macro)",
+        roc_auc,
+        AucFromCounts(),
+        "The area under the ROC curve of the positive class (the second class) for two classes; "
+        "for more, the mean of each class's one-vs-rest area. Equal scores count half.",
+        needs_proba=True,
+    ),
+    _classification(
+        "average_precision",
+        "Average precision (binary)",
+        mf.average_precision,
+        mf.AveragePrecisionFromCounts(),
+        f"The area under the precision-recall curve as a step sum over the distinct scores of the "
+        f"positive class, highest first. {_POSITIVE}.",
+        needs_proba=True,
+        **_BINARY,
+    ),
+    _classification(
+        "matthews_corrcoef",
+        "Matthews correlation",
+        mf.matthews_corrcoef,
+        PerResample(mf.matthews_per_resample),
+        "The correlation between true and predicted classes from the confusion matrix (multiclass "
+        "by Gorodkin's formula), from -1 to 1; 0 when either side is a single class.",
+    ),
+    _classification(
+        "quadratic_kappa",
+        "Cohen's kappa (quadratic weights)",
+        mf.quadratic_kappa,
+        PerResample(mf.quadratic_kappa_per_resample),
+        "Agreement beyond chance for ordered classes, a disagreement weighted by the squared "
+        "distance between the classes' positions in the class list.",
+    ),
+    _regression(
+        "rmse",
+        "Root mean squared error",
+        rmse,
+        MeanOfRows(_squared_errors, finish=np.sqrt),
+        "The square root of the mean squared difference between prediction and target.",
+    ),
+    _regression(
+        "mae",
+        "Mean absolute error",
+        mae,
+        MeanOfRows(_absolute_errors),
+        "The mean absolute difference between prediction and target.",
+    ),
+    _regression(
+        "rmsle",
+        "Root mean squared log error",
+        mf.rmsle,
+        MeanOfRows(mf.squared_log_errors, finish=np.sqrt),
+        "RMSE of log(1 + value): relative errors, for targets that span orders of magnitude. "
+        "Targets and predictions must be greater than -1.",
+        values_above=-1.0,
+    ),
+    _regression(
+        "r2",
+        "R²",
+        r2,
+        PerResample(_r2_per_resample),
+        "1 - (squared error) / (variance of the targets). With constant targets: 1 for a perfect "
+        "prediction, else 0 (scikit-learn's convention).",
+        higher_is_better=True,
+    ),
+    _regression(
+        "mape",
+        "Mean absolute percentage error",
+        mf.mape,
+        MeanOfRows(mf.percentage_errors),
+        "The mean of |prediction - target| / |target|, as a fraction (0.1 is 10%); a target of 0 "
+        "divides by 2.2e-16, as scikit-learn does, so such rows dominate.",
+    ),
+    _regression(
+        "pearson",
+        "Pearson correlation",
+        mf.pearson,
+        PerResample(mf.pearson_per_resample),
+        "The linear correlation between predictions and targets, from -1 to 1; undefined (no "
+        "score) when the predictions are constant.",
+        higher_is_better=True,
+    ),
+    _regression(
+        "spearman",
+        "Spearman correlation",
+        mf.spearman,
+        mf.SpearmanFromCounts(),
+        "The Pearson correlation of the ranks (equal values share their mean rank), from -1 to 1; "
+        "undefined (no score) when the predictions are constant.",
+        higher_is_better=True,
+    ),
+]
+
+
+def _registry() -> dict[str, Metric]:
+    from datasets.metric_plugins import load_plugins
+
+    registry = {m.name: m for m in BUILT_IN}
+    for metric in load_plugins(metric_type=Metric, taken=set(registry)):
+        registry[metric.name] = metric
+    return registry
+
+
+METRICS: dict[str, Metric] = _registry()
+
+
+def metric_problems(metric: Metric, *, n_classes: int | None, task_type: str) -> str | None:
+    """Why a dataset of this task type and class count cannot be scored by `metric`, or None."""
+    if metric.task_type != task_type:
+        return f"metric {metric.name!r} is for {metric.task_type}, the dataset is {task_type}"
+    return metric.classes_problem(n_classes)
 
 
 def metrics_for(task_type: str) -> list[str]:

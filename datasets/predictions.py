@@ -30,7 +30,16 @@ from datasets.formats import prediction_header, prediction_kind
 from datasets.metrics import get_metric
 from datasets.streams import NotUtf8, TooLarge, decode_utf8, read_capped
 
-PROBA_TOLERANCE = 1e-6
+# A probability row may sum to 1 give or take this much: rounding each of 20 classes to 3
+# decimals, or any number of classes to 6, stays within it. Rows are then divided by their
+# sum, so every metric sees probabilities that sum to 1 (Kaggle normalises the same way).
+PROBA_TOLERANCE = 0.01
+# The rule as participants read it (the competition's rules page and API, docs/leaderboard.md).
+PROBABILITY_RULE = (
+    f"One probability column per class, each in [0, 1]. A row must sum to 1 within {PROBA_TOLERANCE:g}, "
+    "so rows rounded to a few decimals pass; each row is then divided by its sum. Log loss clips "
+    "probabilities to [2.2e-16, 1 - 2.2e-16], so a 0 for the true class costs about 36, not infinity."
+)
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 # pandas' reader costs about a millisecond to set up; the reference parser reads a small
 # file in a fraction of that (an intake of small files is the common case).
@@ -64,13 +73,17 @@ def parse_predictions(
     manifest: dict,
     metric: str,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    other_metrics: tuple[str, ...] = (),
     _fast: bool | None = None,
 ) -> Predictions:
     """Validate a predictions CSV and align it to the answer key, or raise PredictionError.
 
-    `source` is bytes or a file object; the size cap is enforced while reading.
+    `source` is bytes or a file object; the size cap is enforced while reading. The file's
+    format is the (primary) `metric`'s; `other_metrics` are scored from the same file, and
+    any bound on their values (RMSLE: above -1) is checked here too.
     """
     m = get_metric(metric)
+    bounds = _value_bounds([m, *(get_metric(name) for name in other_metrics)])
     if m.task_type != answer_key.task_type:
         raise ValueError(f"metric {metric!r} is for {m.task_type}, the dataset is {answer_key.task_type}")
     try:
@@ -98,13 +111,19 @@ def parse_predictions(
         _fast = len(data) >= FAST_PARSE_MIN_BYTES
     if _fast:
         start = data.index(b"\n") + 1 if b"\n" in data else len(data)
-        values = _fast_parse(data[start:], expected, kind, answer_key)
+        values = _fast_parse(data[start:], expected, kind, answer_key, bounds)
         if values is not None:
             return Predictions(values, kind, m.name)
-    return _slow_parse("" if newline < 0 else text[newline + 1 :], expected, kind, answer_key, m.name)
+    return _slow_parse("" if newline < 0 else text[newline + 1 :], expected, kind, answer_key, m.name, bounds)
 
 
-def _fast_parse(body: bytes, header: list[str], kind: str, key: AnswerKey) -> np.ndarray | None:
+def _value_bounds(metrics) -> tuple[float, str] | None:
+    """The tightest lower bound (exclusive) the metrics put on a predicted value, and whose."""
+    bounded = [(m.values_above, m.name) for m in metrics if m.values_above is not None]
+    return max(bounded) if bounded else None
+
+
+def _fast_parse(body: bytes, header: list[str], kind: str, key: AnswerKey, bounds=None) -> np.ndarray | None:
     """Strictly typed vectorised parse; None when the slow path must judge the file."""
     if not body or b'"' in body:
         return None  # quoted fields may span lines: the slow path counts rows
@@ -166,6 +185,8 @@ def _fast_parse(body: bytes, header: list[str], kind: str, key: AnswerKey) -> np
         values = frame[header[1]].to_numpy(dtype=np.float64)
         if not np.isfinite(values).all():
             return None
+        if bounds is not None and not (values > bounds[0]).all():
+            return None
         return aligned(values)
     # Column-major: each probability column is validated and aligned on its own.
     out = np.empty((n, len(header) - 1), dtype=np.float64, order="F")
@@ -178,10 +199,13 @@ def _fast_parse(body: bytes, header: list[str], kind: str, key: AnswerKey) -> np
         out[:, j] = aligned(column)
     if (np.abs(total - 1.0) > PROBA_TOLERANCE).any():
         return None
+    out /= out.sum(axis=1, keepdims=True)
     return out
 
 
-def _slow_parse(body: str, header: list[str], kind: str, key: AnswerKey, metric: str) -> Predictions:
+def _slow_parse(
+    body: str, header: list[str], kind: str, key: AnswerKey, metric: str, bounds=None
+) -> Predictions:
     problems = ProblemList()
     n = len(key)
     classes = {c: i for i, c in enumerate(key.classes or [])}
@@ -221,7 +245,7 @@ def _slow_parse(body: str, header: list[str], kind: str, key: AnswerKey, metric:
                 )
                 continue
             first_row[pos] = line_no
-            _slow_values(row, header, kind, classes, values, pos, line_no, raw_id, problems)
+            _slow_values(row, header, kind, classes, values, pos, line_no, raw_id, problems, bounds)
     except csv.Error as e:
         problems.add(describe_csv_error(e), row=line + reader.line_num)
     missing = np.flatnonzero(first_row < 0)
@@ -247,7 +271,7 @@ def _as_int(text: str) -> int | None:
     return None
 
 
-def _slow_values(row, header, kind, classes, values, pos, line_no, raw_id, problems) -> None:
+def _slow_values(row, header, kind, classes, values, pos, line_no, raw_id, problems, bounds=None) -> None:
     if kind == "label":
         label = row[1].strip()
         if label not in classes:
@@ -274,12 +298,23 @@ def _slow_values(row, header, kind, classes, values, pos, line_no, raw_id, probl
             return
         nums.append(v)
     if kind == "value":
+        if bounds is not None and not nums[0] > bounds[0]:
+            problems.add(
+                f"{clip(row[1].strip())} is not greater than {bounds[0]:g}, which metric {bounds[1]!r} needs",
+                row=line_no,
+                column=header[1],
+                id=raw_id,
+            )
+            return
         values[pos] = nums[0]
         return
     total = float(np.sum(nums))
     if abs(total - 1.0) > PROBA_TOLERANCE:
         problems.add(
-            f"the probabilities sum to {total:.9g}; they must sum to 1 (within 1e-06)", row=line_no, id=raw_id
+            f"the probabilities sum to {total:.9g}; they must sum to 1 (within {PROBA_TOLERANCE:g}: "
+            "each row is divided by its sum)",
+            row=line_no,
+            id=raw_id,
         )
         return
-    values[pos] = nums
+    values[pos] = np.asarray(nums) / total

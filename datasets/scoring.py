@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from datasets.answer_key import AnswerKey
-from datasets.formats import prediction_kind
 from datasets.metrics import MeanOfRows, Metric, get_metric
 from datasets.predictions import Predictions
 
@@ -25,23 +24,22 @@ _CHUNK_ELEMENTS = 1 << 22
 BOOTSTRAP_MAX_ROWS = 10_000
 
 
-def _check(key: AnswerKey, predictions: Predictions, metric) -> Metric:
+def _check(key: AnswerKey, predictions: Predictions, metric) -> tuple[Metric, np.ndarray]:
+    """The metric and the predictions as it reads them (a label metric reads a probability
+    file's labels); ValueError for a format the metric cannot score."""
     m = metric if isinstance(metric, Metric) else get_metric(metric)
-    kind = prediction_kind(m)
-    if kind != predictions.kind:
-        raise ValueError(f"these predictions are {predictions.kind}s; metric {m.name!r} needs {kind}s")
     if predictions.values.shape[0] != len(key):
         raise ValueError("the predictions are not aligned to this answer key")
-    return m
+    return m, m.input_of(predictions.values, predictions.kind)
 
 
 def score(answer_key: AnswerKey, predictions: Predictions, metric) -> tuple[float, float]:
     """(public, private) scores; nan for an empty split."""
-    m = _check(answer_key, predictions, metric)
+    m, values = _check(answer_key, predictions, metric)
     key = answer_key
     if isinstance(m.resampling, MeanOfRows):
         # A mean of row terms: one pass sums both splits.
-        terms = m.resampling.term(key.targets, predictions.values)
+        terms = m.resampling.term(key.targets, values)
         counts = np.bincount(key.public, minlength=2)
         sums = np.bincount(key.public, weights=terms, minlength=2)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -52,8 +50,16 @@ def score(answer_key: AnswerKey, predictions: Predictions, metric) -> tuple[floa
         if idx.size == 0:
             out.append(float("nan"))
             continue
-        out.append(m(key.targets[idx], predictions.values[idx], key.n_classes))
+        out.append(m(key.targets[idx], values[idx], key.n_classes))
     return out[0], out[1]
+
+
+def score_metrics(answer_key: AnswerKey, predictions: Predictions, metrics) -> dict[str, tuple[float, float]]:
+    """(public, private) of each metric, from one parsed file (a competition's other metrics)."""
+    return {
+        get_metric(m).name if isinstance(m, str) else m.name: score(answer_key, predictions, m)
+        for m in metrics
+    }
 
 
 def bootstrap_ci(
@@ -71,13 +77,13 @@ def bootstrap_ci(
 
     A public split of more than `max_rows` rows is resampled through a subsample of
     `max_rows` rows, the deviations from the subsample's score scaled to the split."""
-    m = _check(answer_key, predictions, metric)
+    m, values = _check(answer_key, predictions, metric)
     idx_public = np.flatnonzero(answer_key.public)
     size = idx_public.shape[0]
     if size == 0:
         return float("nan"), float("nan")
     y = answer_key.targets[idx_public]
-    p = predictions.values[idx_public]
+    p = values[idx_public]
     rng = np.random.default_rng(seed)
     rescale = None
     if size > max_rows:

@@ -252,14 +252,24 @@ def leaderboard(
     except PodiumError as exc:
         raise _fail(exc) from None
     rows = answer.get("results", answer.get("rows", [])) if isinstance(answer, dict) else answer
+    # The ranking metric heads the score column; the competition's other metrics follow it.
+    extra = [m["name"] for m in answer.get("extra_metrics", [])] if isinstance(answer, dict) else []
+    metric = answer.get("metric", "score") if isinstance(answer, dict) else "score"
     table = Table(title=f"{slug}: {board} leaderboard")
-    for column in ("rank", "participant", "score", "entries", "last"):
-        table.add_column(column, justify="right" if column in ("rank", "score", "entries") else "left")
+    table.add_column("rank", justify="right")
+    table.add_column("participant")
+    table.add_column(metric, justify="right")
+    for name in extra:
+        table.add_column(name, justify="right")
+    table.add_column("entries", justify="right")
+    table.add_column("last")
     for row in rows:
+        others = row.get("extra_scores") or {}
         table.add_row(
             str(row.get("rank", "")),
             str(row.get("entrant") or row.get("name") or row.get("user") or ""),
             _score(row.get("score")),
+            *(_score(others.get(name)) for name in extra),
             str(row.get("entry_count", "")),
             str(row.get("last_submitted_at") or "")[:16],
         )

@@ -50,6 +50,10 @@ class PodiumClient:
         return self.http.json("GET", "/api/me/")
 
     # --- competitions -----------------------------------------------------
+    def metrics(self) -> list[dict]:
+        """The metrics the server scores (built-in and plugins), with what each accepts."""
+        return self.http.json("GET", "/api/metrics/")
+
     def _pages(self, path: str, params: dict | None = None) -> Iterator[dict]:
         """Follow DRF page-number pagination (or accept a plain list)."""
         answer = self.http.json("GET", path, params=params or {})

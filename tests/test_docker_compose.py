@@ -43,7 +43,14 @@ def _check_program(argv: list[str]) -> str:
     """The repository file the command runs; fails when it does not exist."""
     program = argv[0]
     if program == "gunicorn":
-        target = next(a for a in argv[1:] if not a.startswith("-"))
+        if "--config" in argv:
+            config = argv[argv.index("--config") + 1]
+            assert config.startswith("python:"), f"gunicorn --config {config}: use python:<module>"
+            assert _module_file(config.removeprefix("python:")), (
+                f"gunicorn config {config} is not in the repository"
+            )
+        values = {argv.index(o) + 1 for o in ("--config", "--bind", "--workers", "--timeout") if o in argv}
+        target = next(a for i, a in enumerate(argv[1:], 1) if not a.startswith("-") and i not in values)
         module = target.split(":")[0]
         found = _module_file(module)
         assert found, f"gunicorn app module {module} is not in the repository"

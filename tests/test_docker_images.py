@@ -107,7 +107,9 @@ def _compose_entries() -> dict[str, set[str]]:
             continue
         command = service["command"]
         text = command if isinstance(command, str) else shlex.join(command)
-        modules = re.findall(r"-A\s+([\w.]+)", text) + re.findall(r"gunicorn\s+([\w.]+):", text)
+        modules = re.findall(r"-A\s+([\w.]+)", text) + re.findall(
+            r"gunicorn\s+(?:--config\s+python:[\w.]+\s+)?([\w.]+):", text
+        )
         if "manage.py" in text:
             modules.append("podium")
         out.setdefault(build["dockerfile"], set()).update(m.split(".")[0] for m in modules)

@@ -15,7 +15,15 @@ from celery.signals import beat_init, worker_init
 from kombu import Exchange, Queue
 
 from common.broker import BrokerConfigError, check_time_limit, make_folders
-from common.protocol import CPU_QUEUE, GPU_QUEUE, MAINTENANCE_QUEUE, REAP_TASK, REVEAL_TASK, TRAIN_TASK
+from common.protocol import (
+    CLOSING_MAIL_TASK,
+    CPU_QUEUE,
+    GPU_QUEUE,
+    MAINTENANCE_QUEUE,
+    REAP_TASK,
+    REVEAL_TASK,
+    TRAIN_TASK,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "podium.settings")
 
@@ -45,6 +53,11 @@ def _beat_schedule():
             "schedule": float(settings.PODIUM_REAPER_INTERVAL_S),
             "options": {"queue": MAINTENANCE_QUEUE, "expires": float(settings.PODIUM_REAPER_INTERVAL_S)},
         },
+        "mail-closing-reminders": {
+            "task": CLOSING_MAIL_TASK,
+            "schedule": 900.0,
+            "options": {"queue": MAINTENANCE_QUEUE, "expires": 900.0},
+        },
         "leaderboards-reveal-due": {
             "task": REVEAL_TASK,
             "schedule": 60.0,
@@ -63,6 +76,7 @@ def _configure(sender, **kwargs):
         # Exact names are matched before the patterns below.
         REAP_TASK: {"queue": MAINTENANCE_QUEUE},
         REVEAL_TASK: {"queue": MAINTENANCE_QUEUE},
+        "podium.mail.tasks.*": {"queue": MAINTENANCE_QUEUE},
         "podium.submissions.tasks.*": {"queue": settings.PODIUM_SCORING_QUEUE},
         "podium.leaderboards.tasks.*": {"queue": settings.PODIUM_SCORING_QUEUE},
         TRAIN_TASK: {"queue": settings.PODIUM_TRAIN_QUEUE},

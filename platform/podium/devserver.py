@@ -38,13 +38,13 @@ def commands(host: str, port: int) -> dict[str, list[str]]:
     return {
         "web": [
             str(BIN / "gunicorn"),
+            "--config",
+            "python:podium.gunicorn_conf",
             "podium.wsgi:application",
             "--bind",
             f"{host}:{port}",
             "--workers",
             os.environ.get("PODIUM_WEB_WORKERS", "2"),
-            "--threads",
-            "4",
             "--access-logfile",
             "-",
         ],

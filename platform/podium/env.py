@@ -52,3 +52,34 @@ def database_from_url(url: str) -> dict:
     raise EnvError(
         f"DATABASE_URL={url!r}: unsupported scheme {parsed.scheme!r} (use postgres:// or sqlite:///)"
     )
+
+
+EMAIL_SCHEMES = ("console", "smtp", "smtp+tls", "smtps")
+
+
+def email_from_url(url: str) -> dict:
+    """PODIUM_EMAIL_URL as Django's EMAIL_* settings: console:// (the mails on the process's
+    output), smtp://user:pw@host:port, smtp+tls://… (STARTTLS) or smtps://… (TLS from the start)."""
+    parsed = urlparse(url)
+    if parsed.scheme not in EMAIL_SCHEMES:
+        raise EnvError(
+            f"PODIUM_EMAIL_URL={url!r}: unsupported scheme {parsed.scheme!r} (use one of {', '.join(EMAIL_SCHEMES)})"
+        )
+    if parsed.scheme == "console":
+        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if not parsed.hostname:
+        raise EnvError(f"PODIUM_EMAIL_URL={url!r} names no SMTP host")
+    try:
+        port = parsed.port
+    except ValueError:
+        raise EnvError(f"PODIUM_EMAIL_URL={url!r}: the port is not a number") from None
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parsed.hostname,
+        "EMAIL_PORT": port or {"smtp": 25, "smtp+tls": 587, "smtps": 465}[parsed.scheme],
+        "EMAIL_HOST_USER": unquote(parsed.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(parsed.password or ""),
+        "EMAIL_USE_TLS": parsed.scheme == "smtp+tls",
+        "EMAIL_USE_SSL": parsed.scheme == "smtps",
+        "EMAIL_TIMEOUT": 10,
+    }

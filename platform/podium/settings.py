@@ -13,9 +13,9 @@ from pathlib import Path
 from csp import constants as csp
 
 from common import broker
-from common.env import EnvError, env_bool, env_int, env_list, env_str
+from common.env import EnvError, env_bool, env_float, env_int, env_list, env_str
 from common.protocol import GPU_QUEUE, SCORING_QUEUE
-from podium.env import database_from_url
+from podium.env import database_from_url, email_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent  # the repository root
 VAR_DIR = Path(env_str("PODIUM_VAR_DIR", str(BASE_DIR / "var")))
@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "podium.teams",
     "podium.submissions",
     "podium.leaderboards",
+    "podium.mail",
 ]
 
 MIDDLEWARE = [
@@ -197,6 +198,27 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# --- email ------------------------------------------------------------------
+# console:// on the embedded defaults (mails appear on the process's output); an SMTP
+# server in production. Links in mails point at PODIUM_PUBLIC_URL.
+PODIUM_EMAIL_URL = env_str("PODIUM_EMAIL_URL", "console://")
+_email = email_from_url(PODIUM_EMAIL_URL)
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = _email.get("EMAIL_PORT", 25)
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = _email.get("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("PODIUM_EMAIL_FROM", "Podium <noreply@podium.localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# How long a sign-up's verification link and a password-reset link stay valid.
+PODIUM_EMAIL_VERIFY_MAX_AGE_S = env_int("PODIUM_EMAIL_VERIFY_MAX_AGE_S", 3 * 24 * 3600, minimum=60)
+PASSWORD_RESET_TIMEOUT = env_int("PODIUM_PASSWORD_RESET_TIMEOUT_S", 24 * 3600, minimum=60)
+# How long before a joined competition closes its participants are reminded.
+PODIUM_CLOSING_REMINDER_S = env_int("PODIUM_CLOSING_REMINDER_S", 24 * 3600, minimum=60)
+
 # --- Celery -----------------------------------------------------------------
 # The embedded default needs no server: the filesystem transport (common.transports) under var/broker.
 CELERY_BROKER_URL = broker.broker_url()
@@ -225,6 +247,9 @@ PODIUM_WORKER_TOKEN_TTL = timedelta(seconds=env_int("PODIUM_WORKER_TOKEN_TTL_S",
 # An entry queued this long without a claim is assumed lost with its message (broker restart).
 PODIUM_QUEUED_TIMEOUT = timedelta(seconds=env_int("PODIUM_QUEUED_TIMEOUT_S", 1800, minimum=5))
 PODIUM_REAPER_INTERVAL_S = env_int("PODIUM_REAPER_INTERVAL_S", 30, minimum=1)
+# How long one plugin metric may compute for one entry before the entry fails; well below
+# the heartbeat timeout, after which the reaper would send a scoring entry again.
+PODIUM_METRIC_PLUGIN_TIMEOUT_S = env_float("PODIUM_METRIC_PLUGIN_TIMEOUT_S", 30.0, minimum=0.1, maximum=600.0)
 PODIUM_TRAIN_QUEUE = env_str("PODIUM_TRAIN_QUEUE", GPU_QUEUE)
 PODIUM_SCORING_QUEUE = SCORING_QUEUE
 

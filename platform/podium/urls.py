@@ -18,6 +18,7 @@ handler500 = "podium.errors.server_error"
 API_INDEX = {
     "competitions": "competitions:list",
     "datasets": "competitions:datasets",
+    "metrics": "competitions:metrics",
     "me": "accounts:me",
     "tokens": "accounts:tokens",
     "schema": "schema",

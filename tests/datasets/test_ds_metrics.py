@@ -29,19 +29,24 @@ def close(a, b):
 
 
 def test_registry_directions_and_kinds():
-    assert set(METRICS) == {
-        "accuracy",
-        "balanced_accuracy",
-        "macro_f1",
+    assert {"accuracy", "balanced_accuracy", "macro_f1", "log_loss", "roc_auc", "rmse", "mae", "r2"} < set(
+        METRICS
+    )
+    assert [m for m in METRICS if not METRICS[m].higher_is_better] == [
         "log_loss",
-        "roc_auc",
         "rmse",
         "mae",
-        "r2",
-    }
-    assert [m for m in METRICS if not METRICS[m].higher_is_better] == ["log_loss", "rmse", "mae"]
-    assert [m for m in METRICS if METRICS[m].needs_proba] == ["log_loss", "roc_auc"]
-    assert metrics_for("regression") == ["rmse", "mae", "r2"]
+        "rmsle",
+        "mape",
+    ]
+    assert [m for m in METRICS if METRICS[m].needs_proba] == [
+        "top_3_accuracy",
+        "top_5_accuracy",
+        "log_loss",
+        "roc_auc",
+        "average_precision",
+    ]
+    assert metrics_for("regression") == ["rmse", "mae", "rmsle", "r2", "mape", "pearson", "spearman"]
     assert METRICS["rmse"].better(1.0, 2.0) and METRICS["accuracy"].better(2.0, 1.0)
     with pytest.raises(ValueError, match="unknown metric 'f2'; choose one of accuracy"):
         get_metric("f2")
@@ -146,7 +151,10 @@ def _inputs(metric, rng, n, k):
     """Plausible targets and predictions for `metric`: rare classes (of more than two) and equal scores."""
     if metric.task_type == "regression":
         y = rng.normal(50, 20, n)
-        return y, np.round(y + rng.normal(0, 10, n)), None
+        p = np.round(y + rng.normal(0, 10, n))
+        if metric.values_above is not None:
+            y, p = np.abs(y), np.abs(p)
+        return y, p, None
     y = labels(rng, n, k, skew=k > 2)
     if metric.needs_proba:
         return y, proba(rng, n, k, ties=True), k

@@ -228,6 +228,8 @@ class Platform:
             "web",
             [
                 str(BIN / "gunicorn"),
+                "--config",
+                "python:podium.gunicorn_conf",
                 "podium.wsgi:application",
                 "--bind",
                 f"127.0.0.1:{self.port}",

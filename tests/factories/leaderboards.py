@@ -18,6 +18,7 @@ def make_entry(
     ci=None,
     team=None,
     record=True,
+    extra_scores=None,
 ):
     """A submission in `status` (scored: with `public`/`private` scores and the interval `ci`),
     created at `at`, and its board row brought up to date unless `record` is False."""
@@ -37,6 +38,7 @@ def make_entry(
             submission.private_score = private if private is not None else public
             low, high = ci if ci is not None else (public - 0.01, public + 0.01)
             submission.public_ci_low, submission.public_ci_high = low, high
+            submission.extra_scores = extra_scores or {}
             submission.finished_at = timezone.now()
         submission.save()
         if record:

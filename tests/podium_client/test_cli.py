@@ -146,6 +146,34 @@ def test_submit_status_cancel_and_leaderboard(cli, joined, tmp_path):
     assert "iris-cli: public leaderboard" in board.output
 
 
+def test_leaderboard_shows_the_other_metrics_as_columns(cli, alice):
+    from tests.factories.leaderboards import make_entry
+
+    competition = make_competition(
+        "iris-columns-cli", metric="log_loss", extra_metrics=["accuracy", "macro_f1"]
+    )
+    make_entry(
+        competition,
+        alice,
+        0.5,
+        extra_scores={
+            "accuracy": {"public": 0.75, "private": 0.7},
+            "macro_f1": {"public": 0.625, "private": 0.6},
+        },
+    )
+    board = cli("leaderboard", competition.slug)
+    assert board.exit_code == 0, board.output
+    header = next(line for line in board.output.splitlines() if "participant" in line)
+    assert (
+        header.index("log_loss")
+        < header.index("accuracy")
+        < header.index("macro_f1")
+        < header.index("entries")
+    )
+    row = next(line for line in board.output.splitlines() if "alice" in line)
+    assert row.index("0.5") < row.index("0.75") < row.index("0.625")
+
+
 def test_someone_elses_entry_is_not_found(cli, joined, bob, tmp_path):
     from podium.competitions.services import competition_join
 

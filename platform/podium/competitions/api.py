@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from podium.api_schema import error_responses
 from podium.competitions import selectors, services
+from podium.competitions.metric_choice import scoring_rules
 from podium.competitions.models import Competition, Dataset, DatasetFile, TaskType
 from podium.competitions.upload_handlers import install_capped_handler
 from podium.errors import ApplicationError
@@ -92,6 +93,7 @@ class CompetitionDetailOutput(CompetitionListOutput):
     class Meta(CompetitionListOutput.Meta):
         fields = [
             *CompetitionListOutput.Meta.fields,
+            "extra_metrics",
             "overview",
             "rules",
             "pretrain_datasets",
@@ -122,6 +124,7 @@ class CompetitionDetailOutput(CompetitionListOutput):
             "pretrain_datasets": [d.slug for d in obj.pretrain_datasets.all()],
             "merger_deadline": obj.merger_deadline.isoformat() if obj.merger_deadline else None,
             "ends_at": obj.ends_at.isoformat(),
+            "scoring": scoring_rules(obj),
         }
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from podium.competitions import api
+from podium.competitions import api, metrics_api
 
 app_name = "competitions"
 
@@ -12,6 +12,7 @@ urlpatterns = [
     # The CLI's name for the same listing.
     path("competitions/<slug:slug>/files/", api.CompetitionFilesApi.as_view(), name="files"),
     path("competitions/<slug:slug>/data/<str:name>", api.CompetitionDataFileApi.as_view(), name="data-file"),
+    path("metrics/", metrics_api.MetricListApi.as_view(), name="metrics"),
     path("datasets/", api.DatasetListCreateApi.as_view(), name="datasets"),
     path("datasets/<slug:slug>/", api.DatasetDetailApi.as_view(), name="dataset-detail"),
     path("datasets/<slug:slug>/manifest/", api.DatasetManifestApi.as_view(), name="dataset-manifest"),

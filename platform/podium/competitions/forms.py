@@ -6,7 +6,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from datasets.metrics import METRICS
-from podium.competitions.models import Competition, TaskType
+from podium.competitions.metric_choice import metrics_problems
+from podium.competitions.models import Competition, TaskType, metric_choices
 from podium.competitions.selectors import dataset_latest_version
 
 NEW_VERSION_LABEL = "Store as a new version of an existing dataset"
@@ -66,10 +67,18 @@ class DatasetUploadForm(forms.Form):
         return cleaned
 
 
-FROZEN_AFTER_CREATION = ("dataset", "slug", "metric", "split_seed", "public_fraction")
+FROZEN_AFTER_CREATION = ("dataset", "slug", "metric", "extra_metrics", "split_seed", "public_fraction")
 
 
 class CompetitionAdminForm(forms.ModelForm):
+    extra_metrics = forms.MultipleChoiceField(
+        choices=metric_choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Other metrics shown as columns on the boards, the API, the CSV export and the CLI; "
+        "the primary metric alone ranks. Fixed at creation.",
+    )
+
     class Meta:
         model = Competition
         exclude = [
@@ -87,12 +96,12 @@ class CompetitionAdminForm(forms.ModelForm):
         cleaned = super().clean()
         dataset = cleaned.get("dataset") or getattr(self.instance, "dataset", None)
         metric = cleaned.get("metric") or self.instance.metric
-        if dataset is not None and metric in METRICS:
-            m = METRICS[metric]
-            if m.task_type != dataset.task_type:
-                self.add_error(
-                    "metric", f"{metric} is a {m.task_type} metric; dataset {dataset} is {dataset.task_type}"
-                )
+        if dataset is not None and metric in METRICS and "extra_metrics" in self.fields:
+            problems = metrics_problems(
+                dataset=dataset, metric=metric, extra_metrics=cleaned.get("extra_metrics") or []
+            )
+            for field, message in problems.items():
+                self.add_error(field, message)
         starts, ends = cleaned.get("starts_at"), cleaned.get("ends_at")
         if starts and ends and starts >= ends:
             self.add_error("ends_at", "The competition must end after it starts.")

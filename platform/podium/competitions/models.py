@@ -85,6 +85,13 @@ class Competition(models.Model):
     task_type = models.CharField(max_length=20, choices=TaskType.choices)
     metric = models.CharField(max_length=30, choices=metric_choices)
     higher_is_better = models.BooleanField()
+    # More metrics shown as columns next to the primary one, which alone ranks; computed by
+    # the scorer in the same pass and read from the same file (docs/leaderboard.md).
+    extra_metrics = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Other metrics shown as columns on the boards; the primary metric alone ranks.",
+    )
 
     # The public/private partition of the test ids is fixed at creation (seeded) and stored.
     split_seed = models.PositiveIntegerField(default=0)

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from datasets.bundle import HIDDEN_FILES, DatasetBundle
 from datasets.metrics import METRICS
+from podium.competitions.metric_choice import answer_key_problems, metrics_problems
 from podium.competitions.models import Competition, Dataset, DatasetFile, Participation
 from podium.competitions.selectors import (  # noqa: F401  (answer_key_* re-exported for the scorer)
     answer_key_for,
@@ -152,18 +153,16 @@ def dataset_create_from_upload(
 
 
 def _validate_competition(
-    *, dataset: Dataset, metric: str, starts_at, ends_at, accepts_predictions: bool, accepts_configs: bool
+    *,
+    dataset: Dataset,
+    metric: str,
+    starts_at,
+    ends_at,
+    accepts_predictions: bool,
+    accepts_configs: bool,
+    extra_metrics=(),
 ) -> None:
-    errors: dict[str, str] = {}
-    m = METRICS.get(metric)
-    if m is None:
-        errors["metric"] = f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}"
-    elif m.task_type != dataset.task_type:
-        errors["metric"] = (
-            f"metric {metric!r} is for {m.task_type} but dataset {dataset.slug!r} is {dataset.task_type}"
-        )
-    elif m.needs_proba and not dataset.manifest.get("classes"):
-        errors["metric"] = f"metric {metric!r} needs the dataset's class list"
+    errors = metrics_problems(dataset=dataset, metric=metric, extra_metrics=extra_metrics)
     if starts_at >= ends_at:
         errors["ends_at"] = "the competition must end after it starts"
     if not (accepts_predictions or accepts_configs):
@@ -189,6 +188,7 @@ def competition_create(
     metric: str,
     starts_at: dt.datetime,
     ends_at: dt.datetime,
+    extra_metrics=(),
     overview: str = "",
     rules: str = "",
     split_seed: int = 0,
@@ -213,10 +213,12 @@ def competition_create(
 
     The answer key (ids, labels, split) is written to storage and never served; its
     direction and task type come from the metric registry, not from the caller.
+    `extra_metrics` are shown as columns; the primary `metric` alone ranks.
     """
     _validate_competition(
         dataset=dataset,
         metric=metric,
+        extra_metrics=extra_metrics,
         starts_at=starts_at,
         ends_at=ends_at,
         accepts_predictions=accepts_predictions,
@@ -232,6 +234,7 @@ def competition_create(
         rules=rules,
         task_type=dataset.task_type,
         metric=metric,
+        extra_metrics=list(extra_metrics),
         higher_is_better=METRICS[metric].higher_is_better,
         split_seed=split_seed,
         public_fraction=public_fraction,
@@ -263,7 +266,7 @@ def competition_create(
 @transaction.atomic
 def competition_update(*, competition: Competition, **fields) -> Competition:
     """Change a competition's presentation, dates, limits and budget; the split stays fixed."""
-    frozen = {"dataset", "metric", "split_seed", "public_fraction", "slug"} & fields.keys()
+    frozen = {"dataset", "metric", "extra_metrics", "split_seed", "public_fraction", "slug"} & fields.keys()
     if frozen:
         raise ValidationError(
             {name: "fixed at creation: scores and the partition depend on it" for name in frozen}
@@ -293,6 +296,9 @@ def competition_build_answer_key(*, competition: Competition) -> Competition:
         seed=competition.split_seed,
         public_fraction=competition.public_fraction,
     )
+    errors = answer_key_problems(key=key, metric=competition.metric, extra_metrics=competition.extra_metrics)
+    if errors:
+        raise ValidationError(errors)
     data = key.to_bytes()
     old_name = competition.answer_key.name if competition.answer_key else None
     competition.n_public = int(key.public.sum())

@@ -54,6 +54,11 @@ class BoardRowSerializer(serializers.Serializer):
     entry_count = serializers.IntegerField()
     last_submitted_at = serializers.DateTimeField(allow_null=True)
     is_mine = serializers.BooleanField()
+    extra_scores = serializers.DictField(
+        child=serializers.FloatField(allow_null=True),
+        help_text="The competition's other metrics (`extra_metrics` of the page) on this board: "
+        "{metric: score or null}. They are shown, not ranked.",
+    )
 
 
 class PublicRowSerializer(BoardRowSerializer):
@@ -140,15 +145,32 @@ def _csv_cell(value):
     return "" if value is None else value
 
 
+def extra_metrics_out(names) -> list[dict]:
+    from datasets.metrics import METRICS
+
+    return [
+        {
+            "name": name,
+            "title": METRICS[name].title if name in METRICS else name,
+            "higher_is_better": METRICS[name].higher_is_better if name in METRICS else None,
+        }
+        for name in names
+    ]
+
+
 def board_csv_response(*, competition, board: str, user) -> HttpResponse:
     rows = selectors.board_rows_all(competition=competition, board=board, user=user)
     columns = CSV_PUBLIC if board == selectors.PUBLIC else CSV_PRIVATE
+    extra = selectors.board_extra_metrics(competition)
+    # The other metrics follow the board's own columns, each headed by its metric's name.
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(columns)
+    writer.writerow([*columns, *extra])
     for row in rows:
         values = {**row.__dict__, "entrant": row.entrant_name}
-        writer.writerow([_csv_cell(values[c]) for c in columns])
+        writer.writerow(
+            [_csv_cell(values[c]) for c in columns] + [_csv_cell(v) for v in row.extra_values(extra)]
+        )
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{competition.slug}-{board}-leaderboard.csv"'
     return response
@@ -159,6 +181,10 @@ class BoardPageSerializer(serializers.Serializer):
     board = serializers.ChoiceField(choices=selectors.BOARDS)
     metric = serializers.CharField()
     higher_is_better = serializers.BooleanField()
+    extra_metrics = serializers.ListField(
+        child=serializers.DictField(),
+        help_text="The other metrics shown as columns, in order: {name, title, higher_is_better}.",
+    )
     ladder = serializers.DictField()
     revealed = serializers.BooleanField()
     revealed_at = serializers.DateTimeField(allow_null=True)
@@ -229,6 +255,7 @@ class LeaderboardApi(APIView):
                 "board": page.board,
                 "metric": competition.metric,
                 "higher_is_better": competition.higher_is_better,
+                "extra_metrics": extra_metrics_out(page.extra_metrics),
                 "ladder": {"enabled": competition.ladder_enabled, "step": competition.ladder_step},
                 "revealed": page.revealed,
                 "revealed_at": _iso(competition.private_revealed_at),

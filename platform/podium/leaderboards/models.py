@@ -35,6 +35,8 @@ class BoardEntry(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     ci_low = models.FloatField(null=True, blank=True)
     ci_high = models.FloatField(null=True, blank=True)
+    # The shown entry's public scores of the competition's other metrics, {name: float|null}.
+    extra_scores = models.JSONField(default=dict, blank=True)
 
     entry_count = models.PositiveIntegerField(default=0)
     last_submitted_at = models.DateTimeField(null=True, blank=True)
@@ -46,6 +48,7 @@ class BoardEntry(models.Model):
         "submissions.Submission", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     private_submitted_at = models.DateTimeField(null=True, blank=True)
+    private_extra_scores = models.JSONField(default=dict, blank=True)
 
     updated_at = models.DateTimeField(auto_now=True)
 

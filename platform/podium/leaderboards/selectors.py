@@ -4,6 +4,7 @@ the index entries before it (docs/leaderboard.md)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -49,6 +50,11 @@ class BoardRow:
     private_rank: int | None = None
     move: int | None = None
     is_mine: bool = False
+    # The competition's other metrics on this board (public or private), {name: score|None}.
+    extra_scores: dict = field(default_factory=dict)
+
+    def extra_values(self, names) -> list[float | None]:
+        return [self.extra_scores.get(name) for name in names]
 
 
 @dataclass
@@ -60,6 +66,8 @@ class BoardPage:
     page_size: int
     rows: list[BoardRow] = field(default_factory=list)
     mine: BoardRow | None = None
+    # The competition's other metrics, shown as columns after the ranking score.
+    extra_metrics: list[str] = field(default_factory=list)
 
     @property
     def pages(self) -> int:
@@ -107,6 +115,7 @@ def _to_row(entry: BoardEntry, *, board: str, rank: int | None, user) -> BoardRo
             ci_low=entry.ci_low,
             ci_high=entry.ci_high,
             is_mine=mine,
+            extra_scores=entry.extra_scores or {},
         )
     public_rank = getattr(entry, "public_rank", None)
     return BoardRow(
@@ -123,6 +132,7 @@ def _to_row(entry: BoardEntry, *, board: str, rank: int | None, user) -> BoardRo
         private_rank=rank if entry.private_rank_key is not None else None,
         move=(public_rank - rank) if public_rank is not None and entry.private_rank_key is not None else None,
         is_mine=mine,
+        extra_scores=entry.private_extra_scores or {},
     )
 
 
@@ -219,7 +229,7 @@ _TEAM = Team._meta.db_table
 _MEMBER = TeamMembership._meta.db_table
 _ROW_COLUMNS = (
     "b.id, b.user_id, b.team_id, b.score, b.submission_id, b.submitted_at, b.entry_count, "
-    "b.last_submitted_at, b.ci_low, b.ci_high, u.username, u.display_name, t.name"
+    "b.last_submitted_at, b.ci_low, b.ci_high, u.username, u.display_name, t.name, b.extra_scores"
 )
 _ROW_JOINS = f"LEFT JOIN {_USER} u ON u.id = b.user_id LEFT JOIN {_TEAM} t ON t.id = b.team_id"
 _MY_TEAM = (
@@ -250,7 +260,7 @@ WHERE b.rank_key IS NOT NULL AND b.id = (
 )
 UNION ALL
 SELECT 2, l.id, NULL, ({_MY_TEAM}), NULL, NULL, NULL, NULL, NULL, l.ci_low, l.ci_high, NULL, NULL, NULL,
-  (SELECT COUNT(*) FROM {_BE} WHERE competition_id = %(c)s AND rank_key IS NOT NULL)
+  NULL, (SELECT COUNT(*) FROM {_BE} WHERE competition_id = %(c)s AND rank_key IS NOT NULL)
 FROM (SELECT 1 AS one) AS facts LEFT JOIN (
   SELECT id, ci_low, ci_high FROM {_BE} WHERE competition_id = %(c)s AND rank_key IS NOT NULL
   ORDER BY rank_key, submitted_at, submission_id LIMIT 1
@@ -259,9 +269,22 @@ FROM (SELECT 1 AS one) AS facts LEFT JOIN (
 
 
 def _row_of_values(values, *, rank: int | None, user_id: int | None, team_id: int | None) -> BoardRow:
-    (pk, row_user, row_team, score, sub_id, sub_at, count, last_at, low, high, username, display, team) = (
-        values
-    )
+    (
+        pk,
+        row_user,
+        row_team,
+        score,
+        sub_id,
+        sub_at,
+        count,
+        last_at,
+        low,
+        high,
+        username,
+        display,
+        team,
+        extra,
+    ) = values
     return BoardRow(
         id=pk,
         rank=rank,
@@ -275,6 +298,7 @@ def _row_of_values(values, *, rank: int | None, user_id: int | None, team_id: in
         ci_low=low,
         ci_high=high,
         is_mine=(row_user == user_id) if row_team is None else (team_id is not None and row_team == team_id),
+        extra_scores=(json.loads(extra) if isinstance(extra, str | bytes) else extra) or {},
     )
 
 
@@ -294,12 +318,12 @@ def _public_page(*, competition, offset: int, page_size: int, user, result: Boar
         else:
             facts = values
     team_id = facts[3]
-    result.count = facts[14]
+    result.count = facts[15]
     # By rank, then (tied rows) the earlier submission, then the lower id: the board's order.
-    page.sort(key=lambda values: (values[14], values[6], values[5]))
-    result.rows = [_row_of_values(v[1:14], rank=v[14], user_id=user_id, team_id=team_id) for v in page]
+    page.sort(key=lambda values: (values[15], values[6], values[5]))
+    result.rows = [_row_of_values(v[1:15], rank=v[15], user_id=user_id, team_id=team_id) for v in page]
     if own is not None:
-        result.mine = _row_of_values(own[1:14], rank=own[14], user_id=user_id, team_id=team_id)
+        result.mine = _row_of_values(own[1:15], rank=own[15], user_id=user_id, team_id=team_id)
     if facts[1] is not None and facts[9] is not None and facts[10] is not None:
         leader = BoardEntry(pk=facts[1], ci_low=facts[9], ci_high=facts[10])
         _mark_overlaps(result.rows + ([result.mine] if result.mine else []), leader)
@@ -324,7 +348,7 @@ _PRIVATE_COUNTS_SQL = (
 _PRIVATE_PAGE_SQL = f"""
 SELECT s.part, s.position, b.id, b.user_id, b.team_id, b.private_score, b.private_submission_id,
   b.private_submitted_at, b.entry_count, b.last_submitted_at, NULL, NULL, u.username, u.display_name,
-  t.name, pub.public_rank
+  t.name, b.private_extra_scores, pub.public_rank
 FROM (
   SELECT 0 AS part, id, rank_key, submitted_at, submission_id,
     CASE WHEN private_rank_key = MIN(private_rank_key) OVER ()
@@ -380,12 +404,12 @@ def _private_page_rows(
     rows: dict[int, BoardRow] = {}
     # Part, rank (the tail: its position), then among tied rows the earlier private entry and
     # its id; the tail's positions are unique, so its empty private columns are never compared.
-    for values in sorted(fetched, key=lambda v: (v[0], v[1], v[7], v[6], v[15] or 0)):
-        part, position, public = values[0], values[1], values[15]
+    for values in sorted(fetched, key=lambda v: (v[0], v[1], v[7], v[6], v[16] or 0)):
+        part, position, public = values[0], values[1], values[16]
         if values[2] in rows:
             continue  # two rows with the same public order key: the first number is kept
         rank = position if part == 0 else None  # part 0's position is its rank (ties share it)
-        row = _row_of_values(values[2:15], rank=rank, user_id=user_id, team_id=team_id)
+        row = _row_of_values(values[2:16], rank=rank, user_id=user_id, team_id=team_id)
         row.public_rank, row.private_rank = public, rank
         row.move = (public - rank) if public is not None and rank is not None else None
         rows[row.id] = row
@@ -406,6 +430,7 @@ def board_page(
         count=0,
         page=page,
         page_size=page_size,
+        extra_metrics=board_extra_metrics(competition),
     )
     if board == PUBLIC:
         return _public_page(
@@ -421,6 +446,12 @@ def board_page(
         private_rank = own.own_private_rank if own.private_rank_key is not None else None
         result.mine = _to_row(own, board=PRIVATE, rank=private_rank, user=user)
     return result
+
+
+def board_extra_metrics(competition) -> list[str]:
+    """The other metrics a board shows as columns, in the competition's order. Under the
+    Ladder the public rows hold none of their values (leaderboards.services._public_extras)."""
+    return list(competition.extra_metrics or ())
 
 
 def board_rows_all(*, competition, board: str, user) -> list[BoardRow]:
@@ -501,6 +532,7 @@ _PAGE_COMPETITION_FIELDS = (
     "id",
     "slug",
     "metric",
+    "extra_metrics",
     "higher_is_better",
     "ladder_enabled",
     "ladder_step",

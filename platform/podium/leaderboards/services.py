@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime
 from typing import NamedTuple
@@ -14,6 +15,7 @@ from podium.competitions.models import Competition
 from podium.errors import ApplicationError, Conflict, NotFound
 from podium.leaderboards.models import BoardEntry
 from podium.leaderboards.rows import aware, rank_key
+from podium.submissions.dispatch import send_reveal_mail
 from podium.submissions.entrants import NOT_COUNTED, Entrant, entrant_of
 from podium.submissions.models import Status, Submission
 
@@ -30,6 +32,8 @@ _BE = BoardEntry._meta.db_table
 _SUB = Submission._meta.db_table
 _ROW_FIELDS = list(BoardEntry._meta.concrete_fields)
 _ROW_TIMES = [f.get_internal_type() == "DateTimeField" for f in _ROW_FIELDS]
+# Django reads JSON columns as text and decodes them in the field: raw statements must too.
+_ROW_JSON = [f.get_internal_type() == "JSONField" for f in _ROW_FIELDS]
 _ROW_SELECT = f"SELECT {', '.join(f.column for f in _ROW_FIELDS)} FROM {_BE} WHERE competition_id = %(c)s"
 _TEAM_ROW = " AND team_id = %(t)s"
 _USER_ROW = " AND user_id = %(u)s AND team_id IS NULL"
@@ -43,12 +47,14 @@ _WRITTEN = [
         "submitted_at",
         "ci_low",
         "ci_high",
+        "extra_scores",
         "entry_count",
         "last_submitted_at",
         "private_score",
         "private_rank_key",
         "private_submission",
         "private_submitted_at",
+        "private_extra_scores",
         "updated_at",
     )
 ]
@@ -76,7 +82,10 @@ def _row_select_locked(entrant: Entrant) -> BoardEntry | None:
         values = cursor.fetchone()
     if values is None:
         return None
-    values = [aware(v) if is_time else v for is_time, v in zip(_ROW_TIMES, values, strict=True)]
+    values = [
+        aware(v) if is_time else _json(v) if is_json else v
+        for is_time, is_json, v in zip(_ROW_TIMES, _ROW_JSON, values, strict=True)
+    ]
     return BoardEntry.from_db(connection.alias, [f.attname for f in _ROW_FIELDS], values)
 
 
@@ -88,12 +97,17 @@ def _row_write(row: BoardEntry) -> None:
         cursor.execute(_ROW_UPDATE, [*params, row.pk])
 
 
+def _json(value):
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
 class _Pick(NamedTuple):
     pk: int
     created_at: datetime
     public_score: float
     private_score: float | None
     is_final_pick: bool
+    extra_scores: dict
 
 
 def _counts_and_picks(row: BoardEntry, entrant: Entrant, competition: Competition) -> list[_Pick]:
@@ -102,9 +116,10 @@ def _counts_and_picks(row: BoardEntry, entrant: Entrant, competition: Competitio
     where, params = _entries_sql(entrant)
     direction = "DESC" if competition.higher_is_better else "ASC"
     sql = (
-        f"SELECT 0, COUNT(*), MAX(created_at), NULL, NULL, NULL FROM {_SUB} "
+        f"SELECT 0, COUNT(*), MAX(created_at), NULL, NULL, NULL, NULL FROM {_SUB} "
         f"WHERE {where} AND status NOT IN (%(failed)s, %(cancelled)s) "
-        f"UNION ALL SELECT * FROM (SELECT 1, id, created_at, public_score, private_score, is_final_pick "
+        f"UNION ALL SELECT * FROM (SELECT 1, id, created_at, public_score, private_score, is_final_pick, "
+        f"extra_scores "
         f"FROM {_SUB} WHERE {where} AND status = %(scored)s AND public_score IS NOT NULL "
         f"ORDER BY is_final_pick DESC, public_score {direction}, created_at, id LIMIT %(k)s) AS picks"
     )
@@ -118,11 +133,11 @@ def _counts_and_picks(row: BoardEntry, entrant: Entrant, competition: Competitio
         cursor.execute(sql, params)
         fetched = cursor.fetchall()
     picks = []
-    for part, a, b, public, private, chosen in fetched:
+    for part, a, b, public, private, chosen, extra in fetched:
         if part == 0:
             row.entry_count, row.last_submitted_at = a, aware(b)
         else:
-            picks.append(_Pick(a, aware(b), public, private, bool(chosen)))
+            picks.append(_Pick(a, aware(b), public, private, bool(chosen), _json(extra) or {}))
     picks.sort(
         key=lambda p: (
             not p.is_final_pick,
@@ -172,13 +187,28 @@ def ladder_round(score: float, step: float) -> float:
     return round(round(score / step) * step, 12)
 
 
-def _public_take(row: BoardEntry, submission: Submission, *, shown: float, higher_is_better: bool) -> None:
+def _public_take(row: BoardEntry, submission: Submission, *, shown: float, competition: Competition) -> None:
     row.score = shown
-    row.rank_key = rank_key(higher_is_better=higher_is_better, score=shown)
+    row.rank_key = rank_key(higher_is_better=competition.higher_is_better, score=shown)
     row.submission_id = submission.pk
     row.submitted_at = submission.created_at
     row.ci_low = submission.public_ci_low
     row.ci_high = submission.public_ci_high
+    row.extra_scores = _public_extras(submission.extra_scores, competition)
+
+
+def _public_extras(extra_scores: dict | None, competition: Competition) -> dict:
+    """The other metrics' public scores, in the competition's order. Under the Ladder none:
+    exact public scores of other metrics would tell what the rounded primary hides."""
+    if competition.ladder_enabled:
+        return {}
+    extra_scores = extra_scores or {}
+    return {name: (extra_scores.get(name) or {}).get("public") for name in competition.extra_metrics or ()}
+
+
+def _private_extras(extra_scores: dict | None, competition: Competition) -> dict:
+    extra_scores = extra_scores or {}
+    return {name: (extra_scores.get(name) or {}).get("private") for name in competition.extra_metrics or ()}
 
 
 def _public_offer(row: BoardEntry, submission: Submission, competition: Competition) -> None:
@@ -189,19 +219,20 @@ def _public_offer(row: BoardEntry, submission: Submission, competition: Competit
     if competition.ladder_enabled:
         step = max(competition.ladder_step, 0.0)
         if row.rank_key is None or key < row.rank_key - step - LADDER_EPS:
-            _public_take(row, submission, shown=ladder_round(score, step), higher_is_better=hib)
+            _public_take(row, submission, shown=ladder_round(score, step), competition=competition)
         return
     if (
         row.rank_key is None
         or row.submission_id == submission.pk
         or (key, submission.created_at, submission.pk) < (row.rank_key, row.submitted_at, row.submission_id)
     ):
-        _public_take(row, submission, shown=score, higher_is_better=hib)
+        _public_take(row, submission, shown=score, competition=competition)
 
 
 def _public_rebuild(row: BoardEntry, entrant: Entrant, competition: Competition) -> None:
     for field in ("score", "rank_key", "submission_id", "submitted_at", "ci_low", "ci_high"):
         setattr(row, field, None)
+    row.extra_scores = {}
     scored = entrant.submissions().filter(status=Status.SCORED, public_score__isnull=False)
     if competition.ladder_enabled:
         # The Ladder depends on the order scores were released: replay it.
@@ -210,7 +241,7 @@ def _public_rebuild(row: BoardEntry, entrant: Entrant, competition: Competition)
         return
     best = scored.order_by(*_public_order(competition)).first()
     if best is not None:
-        _public_take(row, best, shown=best.public_score, higher_is_better=competition.higher_is_better)
+        _public_take(row, best, shown=best.public_score, competition=competition)
 
 
 def _public_order(competition: Competition) -> tuple[str, ...]:
@@ -224,7 +255,7 @@ def final_picks_effective(*, entrant: Entrant, competition: Competition) -> list
     """
     k = competition.max_final_picks
     scored = entrant.submissions().filter(status=Status.SCORED, public_score__isnull=False)
-    fields = ("id", "created_at", "public_score", "private_score", "is_final_pick")
+    fields = ("id", "created_at", "public_score", "private_score", "is_final_pick", "extra_scores")
     first = list(scored.order_by("-is_final_pick", *_public_order(competition)).only(*fields)[:k])
     if first and first[0].is_final_pick:
         return [s for s in first if s.is_final_pick]
@@ -247,9 +278,11 @@ def _private_from_picks(row: BoardEntry, picks, competition: Competition) -> Non
             best = (candidate, pick)
     if best is None:
         row.private_score = row.private_rank_key = row.private_submission_id = row.private_submitted_at = None
+        row.private_extra_scores = {}
         return
     (key, created_at, pk), pick = best
     row.private_score = pick.private_score
+    row.private_extra_scores = _private_extras(pick.extra_scores, competition)
     row.private_rank_key = key
     row.private_submission_id = pk
     row.private_submitted_at = created_at
@@ -341,6 +374,8 @@ def board_reveal(*, competition: Competition, close: bool = False, now: datetime
         changes = {"private_revealed_at": now, **({"ends_at": now} if closes else {})}
         Competition.objects.filter(pk=competition.pk).update(**changes)
         result = Reveal(revealed_now=True, closed_now=closes)
+        competition_id = competition.pk
+        transaction.on_commit(lambda: send_reveal_mail(competition_id), robust=True)
     competition.refresh_from_db(fields=["ends_at", "private_revealed_at"])
     return result
 

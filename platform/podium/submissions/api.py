@@ -45,6 +45,10 @@ class SubmissionOutputSerializer(serializers.Serializer):
     public_ci = serializers.SerializerMethodField()
     # Withheld by the selectors (submissions_shown) unless private_scores_visible.
     private_score = serializers.FloatField(read_only=True, allow_null=True)
+    # The competition's other metrics, withheld by the same rules: {name: {public, private}}.
+    extra_scores = serializers.DictField(
+        child=serializers.DictField(child=serializers.FloatField(allow_null=True)), read_only=True
+    )
     error_message = serializers.CharField(read_only=True)
     has_predictions = serializers.SerializerMethodField()
 

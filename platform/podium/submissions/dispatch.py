@@ -10,7 +10,7 @@ import logging
 
 from django.conf import settings
 
-from common.protocol import SCORE_TASK, TRAIN_TASK
+from common.protocol import ENTRY_MAIL_TASK, MAINTENANCE_QUEUE, REVEAL_MAIL_TASK, SCORE_TASK, TRAIN_TASK
 from podium.submissions.tokens import worker_token_make
 
 log = logging.getLogger(__name__)
@@ -29,3 +29,20 @@ def send_score(submission_id: int, attempt: int) -> None:
 
     app.send_task(SCORE_TASK, args=[submission_id, attempt], queue=settings.PODIUM_SCORING_QUEUE)
     log.debug("sent %s for submission %s attempt %s", SCORE_TASK, submission_id, attempt)
+
+
+# The mails an entry's end and a board's reveal cause, sent by name as training is (the mail
+# app sits above the entries and the boards), to the maintenance worker: a slow SMTP server
+# never holds up the scorer.
+
+
+def send_entry_mail(submission_id: int) -> None:
+    from podium.celery import app
+
+    app.send_task(ENTRY_MAIL_TASK, args=[submission_id], queue=MAINTENANCE_QUEUE)
+
+
+def send_reveal_mail(competition_id: int) -> None:
+    from podium.celery import app
+
+    app.send_task(REVEAL_MAIL_TASK, args=[competition_id], queue=MAINTENANCE_QUEUE)

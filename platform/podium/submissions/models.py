@@ -56,6 +56,8 @@ class Submission(models.Model):
     private_score = models.FloatField(null=True, blank=True)
     public_ci_low = models.FloatField(null=True, blank=True)
     public_ci_high = models.FloatField(null=True, blank=True)
+    # The competition's other metrics: {name: {"public": float|null, "private": float|null}}.
+    extra_scores = models.JSONField(default=dict, blank=True)
     is_final_pick = models.BooleanField(default=False)
 
     class Meta:

@@ -80,13 +80,23 @@ def submissions_shown(submissions, *, user) -> list[Submission]:
     now = timezone.now()
     for submission in shown:
         competition = submission.competition
-        if public_scores_withheld(competition=competition, user=user):
+        hide_public = public_scores_withheld(competition=competition, user=user)
+        if hide_public:
             submission.public_score = submission.public_ci_low = submission.public_ci_high = None
             submission.scores_withheld = True
-        if submission.private_score is not None and not private_scores_visible(
-            competition=competition, user=user, now=now
-        ):
+        hide_private = not private_scores_visible(competition=competition, user=user, now=now)
+        if submission.private_score is not None and hide_private:
             submission.private_score = None
+            submission.scores_withheld = True
+        if submission.extra_scores and (hide_public or hide_private):
+            # The other metrics follow the same two rules as the primary one.
+            submission.extra_scores = {
+                name: {
+                    "public": None if hide_public else scores.get("public"),
+                    "private": None if hide_private else scores.get("private"),
+                }
+                for name, scores in submission.extra_scores.items()
+            }
             submission.scores_withheld = True
     return shown
 

@@ -319,7 +319,13 @@ def submission_fail(*, submission_id: int, attempt: int, message: str) -> Submis
         raise _conflict_reason(submission_id, attempt)
     if changed == 1:
         board_record_entry(submission=submission)
+        _mail_on_commit(submission_id)
     return submission
+
+
+def _mail_on_commit(submission_id: int) -> None:
+    """Its author hears of an entry's end (podium.mail decides whether they want to)."""
+    transaction.on_commit(lambda: dispatch.send_entry_mail(submission_id), robust=True)
 
 
 # --- scoring ------------------------------------------------------------------
@@ -350,6 +356,7 @@ def submission_score(*, submission_id: int, attempt: int) -> Submission | None:
         locked.public_score = result.public
         locked.private_score = result.private
         locked.public_ci_low, locked.public_ci_high = result.public_ci
+        locked.extra_scores = result.extra
         locked.status = Status.SCORED
         locked.finished_at = timezone.now()
         locked.save(
@@ -358,11 +365,13 @@ def submission_score(*, submission_id: int, attempt: int) -> Submission | None:
                 "private_score",
                 "public_ci_low",
                 "public_ci_high",
+                "extra_scores",
                 "status",
                 "finished_at",
             ]
         )
         board_record_score(submission=locked)
+        _mail_on_commit(submission_id)
     return locked
 
 
@@ -407,6 +416,7 @@ def _reap_one(*, submission_id: int, now: datetime) -> str | None:
             sub.finished_at = now
             sub.save(update_fields=["status", "error_message", "finished_at"])
             board_record_entry(submission=sub)
+            _mail_on_commit(sub.pk)
             return "failed"
         sub.score_sends += 1
         sub.heartbeat_at = now
@@ -427,6 +437,7 @@ def _reap_one(*, submission_id: int, now: datetime) -> str | None:
         sub.finished_at = now
         sub.save(update_fields=["status", "error_message", "finished_at"])
         board_record_entry(submission=sub)
+        _mail_on_commit(sub.pk)
         return "failed"
     submission_enqueue(submission=sub)
     return "requeued"

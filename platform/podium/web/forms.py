@@ -25,3 +25,14 @@ class TokenForm(forms.Form):
 
 class TeamJoinForm(forms.Form):
     code = forms.CharField(max_length=32, label="Join code")
+
+
+class MailPreferencesForm(forms.Form):
+    """One box per mail kind a person may switch off (podium.mail.models.SWITCHABLE)."""
+
+    def __init__(self, *args, **kwargs):
+        from podium.mail.models import SWITCHABLE
+
+        super().__init__(*args, **kwargs)
+        for kind in SWITCHABLE:
+            self.fields[kind.value] = forms.BooleanField(required=False, label=kind.label)

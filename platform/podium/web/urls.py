@@ -29,6 +29,39 @@ urlpatterns = [
         name="password_change",
     ),
     path("accounts/password/done/", account.password_changed, name="password_changed"),
+    path(
+        "accounts/password/reset/",
+        auth_views.PasswordResetView.as_view(
+            template_name="web/account/password_reset.html",
+            email_template_name="mail/password_reset_email.txt",
+            subject_template_name="mail/password_reset_subject.txt",
+            success_url=reverse_lazy("web:password_reset_sent"),
+        ),
+        name="password_reset",
+    ),
+    path(
+        "accounts/password/reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="web/account/password_reset_sent.html"),
+        name="password_reset_sent",
+    ),
+    path(
+        "accounts/password/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="web/account/password_reset_confirm.html",
+            success_url=reverse_lazy("web:password_reset_complete"),
+        ),
+        name="password_reset_confirm",
+    ),
+    path(
+        "accounts/password/reset/complete/",
+        auth_views.PasswordResetCompleteView.as_view(
+            template_name="web/account/password_reset_complete.html"
+        ),
+        name="password_reset_complete",
+    ),
+    path("accounts/email/", account.mail_preferences, name="mail_preferences"),
+    path("accounts/email/confirm/", account.email_verification_request, name="email_verification_request"),
+    path("accounts/email/confirm/<str:token>/", account.email_verify, name="email_verify"),
     path("accounts/", account.account, name="account"),
     path("accounts/tokens/", account.token_create, name="token_create"),
     path("accounts/tokens/<int:token_id>/revoke/", account.token_revoke, name="token_revoke"),

@@ -131,7 +131,9 @@ def test_admin_creates_a_competition_through_the_service(staff_client, admin_use
     data["slug"], data["metric"] = "wine-rmse", "rmse"
     data["csrfmiddlewaretoken"] = _csrf(staff_client, url)
     refused = staff_client.post(url, data)
-    assert refused.status_code == 200 and "is a regression metric" in refused.content.decode()
+    assert (
+        refused.status_code == 200 and "metric &#x27;rmse&#x27; is for regression" in refused.content.decode()
+    )
     assert not Competition.objects.filter(slug="wine-rmse").exists()
 
 

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import slug_re
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -18,9 +19,12 @@ from podium.accounts.lockout import login_lockout_error
 from podium.accounts.models import ApiToken
 from podium.competitions.selectors import competition_get
 from podium.errors import ApplicationError, page_message
+from podium.mail import selectors as mail_selectors
+from podium.mail import services as mail_services
+from podium.mail.models import SWITCHABLE
 from podium.teams import selectors as team_selectors
 from podium.teams import services as team_services
-from podium.web.forms import SignupForm, TeamJoinForm, TokenForm
+from podium.web.forms import MailPreferencesForm, SignupForm, TeamJoinForm, TokenForm
 
 
 def _safe_next(request) -> str | None:
@@ -40,8 +44,13 @@ def signup(request):
             email=form.cleaned_data["email"],
             password=form.cleaned_data["password1"],
         )
+        mail_services.mail_verification_request(user=user)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome to Podium, {user.username}!")
+        messages.success(
+            request,
+            f"Welcome to Podium, {user.username}! We sent a link to {user.email}: open it to confirm "
+            "the address, and Podium will mail you when your entries are scored.",
+        )
         return redirect(_safe_next(request) or "web:home")
     return render(request, "web/account/signup.html", {"form": form, "next": _safe_next(request) or ""})
 
@@ -71,6 +80,7 @@ def account(request):
         "tokens": list(selectors.api_token_list(user=request.user)),
         "teams": list(team_selectors.team_list_for_user(user=request.user)),
         "new_key": request.session.pop("new_token_key", None),
+        **_mail_context(request.user),
     }
     return render(request, "web/account/account.html", ctx)
 
@@ -145,3 +155,44 @@ def team_create(request, slug):
 def password_changed(request):
     messages.success(request, "Your password was changed.")
     return redirect("web:account")
+
+
+def _mail_context(user) -> dict:
+    prefs = mail_selectors.mail_preferences_for(user=user)
+    return {
+        "mail_form": MailPreferencesForm(initial={k.value: prefs.wants(k.value) for k in SWITCHABLE}),
+        "email_verified": mail_selectors.email_verified(user=user),
+    }
+
+
+@login_required
+@require_POST
+def mail_preferences(request):
+    form = MailPreferencesForm(request.POST)
+    form.is_valid()  # unticked boxes are absent, so every submission is valid
+    mail_services.mail_preferences_update(user=request.user, **form.cleaned_data)
+    messages.success(request, "Your mail choices are saved.")
+    return redirect(reverse("web:account") + "#email")
+
+
+@login_required
+@require_POST
+def email_verification_request(request):
+    try:
+        mail_services.mail_verification_request(user=request.user)
+    except ApplicationError as exc:
+        page_message(request, exc)
+    else:
+        messages.success(request, f"We sent a new confirmation link to {request.user.email}.")
+    return redirect(reverse("web:account") + "#email")
+
+
+def email_verify(request, token: str):
+    """A confirmation link: works signed in or not (people open mails on another device)."""
+    try:
+        user = mail_services.email_verify(token=token)
+    except ApplicationError as exc:
+        page_message(request, exc)
+        return redirect(reverse("web:account") + "#email" if request.user.is_authenticated else "web:login")
+    messages.success(request, f"Thank you: {user.email} is confirmed.")
+    return redirect(reverse("web:account") + "#email" if request.user.is_authenticated else "web:login")

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from django.shortcuts import render
 
+from datasets.metrics import METRICS
 from podium.errors import page_message
 from podium.leaderboards.selectors import board_page
 from podium.params import InvalidParameter, query_int
 from podium.submissions.selectors import private_scores_visible
 from podium.web.views.common import competition_context
+
+
+def _title(name: str) -> str:
+    metric = METRICS.get(name)
+    return metric.title if metric is not None else name
 
 
 def leaderboard(request, slug):
@@ -29,10 +35,15 @@ def leaderboard(request, slug):
         which = "public"
     board = board_page(competition=competition, board=which, page=page, user=request.user)
     on_page = {r.id for r in board.rows}
+    for row in [*board.rows, *([board.mine] if board.mine else [])]:
+        row.extra_cells = row.extra_values(board.extra_metrics)
     ctx.update(
         which=which,
         board=board,
         rows=board.rows,
         mine_off_page=board.mine if board.mine is not None and board.mine.id not in on_page else None,
+        score_title=_title(competition.metric),
+        extra_titles=[_title(name) for name in board.extra_metrics],
+        board_columns=6 + len(board.extra_metrics) + (1 if which == "private" else 0),
     )
     return render(request, "web/competition/leaderboard.html", ctx, status=status)

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from podium.competitions import selectors, services
+from podium.competitions.metric_choice import scoring_rules
 from podium.errors import ApplicationError, page_message
 from podium.web import data_tab
 from podium.web.templatetags.podium_web import phase
@@ -54,6 +55,7 @@ def data(request, slug):
 def rules(request, slug):
     ctx = competition_context(request, slug, "rules")
     ctx["next_reset"] = selectors.next_daily_reset()
+    ctx["scoring"] = scoring_rules(ctx["competition"])
     return render(request, "web/competition/rules.html", ctx)
 
 

@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("leaderboards", "0003_boardentry_team_in_teams_app"),
+        ("leaderboards", "0004_extra_metrics"),
     ]
 
     operations = [
