@@ -141,6 +141,30 @@ class EpochRecord(TypedDict, total=False):
     partial: bool  # present (true) on an epoch a stop interrupted
 
 
+class RunEnvironment(TypedDict):
+    """Where a run trained: results can differ with the torch release, the device and the
+    CPU thread count (the order of floating-point sums)."""
+
+    torch: str  # torch.__version__
+    device: str  # cpu, or cuda:0 (its name)
+    threads: int  # torch's intra-op CPU threads
+    precision: str  # fp32 | bf16: what the run used
+    precision_asked: str  # what the config asked for (bf16 falls back to fp32 without a GPU)
+
+
+class RunReport(TypedDict, total=False):
+    """How an attempt ended, posted by the worker with its predictions (the multipart field
+    `report`, JSON) or its failure (`report` in the body), stored on the entry and shown there."""
+
+    environment: RunEnvironment
+    stopped_reason: str  # completed, early_stopping, diverged, budget_seconds, ...
+    stop_message: str
+    notes: list[str]  # sentences for the participant: a precision fallback, an early stop
+
+
+RUN_REPORT_MAX_NOTES = 10
+
+
 def json_safe(value: Any) -> Any:
     """`value` with NaN/inf as None and numpy/torch scalars as Python numbers."""
     if isinstance(value, float):

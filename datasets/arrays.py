@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from datasets.bundle import sha256
+from datasets.categorical import categorical_columns, encode_categories
+from datasets.text import is_text, token_arrays
 
 
 class Arrays(NamedTuple):
@@ -48,6 +50,9 @@ def _read_bytes(source, name: str, manifest: dict, verify: bool) -> bytes:
 def _read(data: bytes, name: str, manifest: dict, with_target: bool) -> pd.DataFrame:
     id_col, target, features = manifest["id_column"], manifest["target"], manifest["features"]
     dtype = {f: np.float32 for f in features}
+    dtype.update({c: str for c in categorical_columns(manifest)})
+    if is_text(manifest):
+        dtype.update({f: str for f in features})
     dtype[id_col] = str
     columns = [id_col, *features]
     if with_target:
@@ -63,6 +68,11 @@ def _read(data: bytes, name: str, manifest: dict, with_target: bool) -> pd.DataF
 
 
 def _features(frame: pd.DataFrame, manifest: dict, name: str) -> np.ndarray:
+    categorical = categorical_columns(manifest)
+    if categorical:
+        frame = frame.copy()
+        for col, column in categorical.items():
+            frame[col] = encode_categories(frame[col].fillna("").to_numpy(), column["categories"])
     x = frame[manifest["features"]].to_numpy(dtype=np.float32)
     if not np.isfinite(x).all():
         raise DatasetFileError(f"{name} has missing or non-finite feature values")
@@ -76,6 +86,24 @@ def load_arrays(source, manifest: dict, *, verify: bool = False) -> Arrays:
     """
     train = _read(_read_bytes(source, "train.csv", manifest, verify), "train.csv", manifest, True)
     test = _read(_read_bytes(source, "test.csv", manifest, verify), "test.csv", manifest, False)
+    y = target_array(train, manifest)
+    if is_text(manifest):
+        # The worker reads the token arrays made at upload and never tokenizes.
+        try:
+            X_train, X_test = token_arrays(lambda name: _read_bytes(source, name, manifest, verify), manifest)
+        except ValueError as e:
+            raise DatasetFileError(str(e)) from None
+        return Arrays(X_train, y, X_test, test[manifest["id_column"]].to_numpy(dtype=object))
+    return Arrays(
+        X_train=_features(train, manifest, "train.csv"),
+        y_train=y,
+        X_test=_features(test, manifest, "test.csv"),
+        test_ids=test[manifest["id_column"]].to_numpy(dtype=object),
+    )
+
+
+def target_array(train: pd.DataFrame, manifest: dict) -> np.ndarray:
+    """train.csv's targets: class indices into the manifest's classes, or float32 numbers."""
     target = manifest["target"]
     if manifest["task_type"] == "classification":
         codes = pd.Index(manifest["classes"]).get_indexer(train[target]).astype(np.int64)
@@ -87,9 +115,4 @@ def load_arrays(source, manifest: dict, *, verify: bool = False) -> Arrays:
         y = train[target].to_numpy(dtype=np.float32)
         if not np.isfinite(y).all():
             raise DatasetFileError("train.csv has missing or non-finite targets")
-    return Arrays(
-        X_train=_features(train, manifest, "train.csv"),
-        y_train=y,
-        X_test=_features(test, manifest, "test.csv"),
-        test_ids=test[manifest["id_column"]].to_numpy(dtype=object),
-    )
+    return y

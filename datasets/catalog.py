@@ -16,8 +16,11 @@ import numpy as np
 from sklearn import datasets as skd
 from sklearn.model_selection import train_test_split
 
+from datasets import textgen
 from datasets.bundle import HIDDEN_FILES, DatasetBundle, make_manifest, write_csv
 from datasets.formats import sample_submission
+from datasets.text import encode_splits
+from datasets.text_upload import text_bundle
 
 TEST_FRACTION = 0.25
 
@@ -318,6 +321,17 @@ def make_waveforms() -> dict:
     }
 
 
+def make_sentiment_structure() -> dict:
+    data = textgen.make_sentiment_structure()
+    return {
+        "texts": {"train": data["train"], "test": data["test"]},
+        "classes": data["classes"],
+        "seed": data["seed"],
+        "vocab_size": textgen.VOCAB_SIZE,
+        "max_length": textgen.MAX_LENGTH,
+    }
+
+
 BUILTINS: dict[str, CatalogEntry] = {
     e.slug: e
     for e in [
@@ -427,6 +441,20 @@ BUILTINS: dict[str, CatalogEntry] = {
             make_digits_5to9_fewshot,
             version=2,
         ),
+        CatalogEntry(
+            "sentiment-structure",
+            "Sentiment by structure (text)",
+            "classification",
+            "accuracy",
+            SYNTHETIC,
+            f"{textgen.N_SENTENCES:,} generated film reviews, positive or negative, where word order and "
+            'structure decide the label: contrast clauses ("A but B", "although A, B"), negation scope '
+            '("not", "never", "hardly") and nesting ("it is not true that A"). Both classes use '
+            "the same words about equally often, so a bag of words is near chance; a model that reads "
+            "in order is not. Texts come tokenized (tokenizer.json, trained on train.csv's texts) as "
+            "token-id arrays train_tokens.npy and test_tokens.npy; start a config with `embedding`.",
+            make_sentiment_structure,
+        ),
     ]
 }
 
@@ -434,7 +462,40 @@ BUILTINS: dict[str, CatalogEntry] = {
 @functools.cache
 def _build_cached(slug: str) -> DatasetBundle:
     entry = BUILTINS[slug]
-    return _bundle(entry, entry.make())
+    data = entry.make()
+    if "texts" in data:
+        return _text_bundle(entry, data)
+    return _bundle(entry, data)
+
+
+def _text_bundle(entry: CatalogEntry, data: dict) -> DatasetBundle:
+    """A built-in text set: its tokenizer trained on its training texts, as an upload's."""
+    texts = data["texts"]
+    encoded = encode_splits(
+        list(texts["train"][1]),
+        list(texts["test"][1]),
+        vocab_size=data["vocab_size"],
+        max_length=data["max_length"],
+    )
+    return text_bundle(
+        splits=texts,
+        encoded=encoded,
+        classes=data["classes"],
+        id_column="id",
+        text_column="text",
+        target_column="label",
+        max_length=data["max_length"],
+        split_seed=data["seed"],
+        meta={
+            "slug": entry.slug,
+            "version": entry.version,
+            "title": entry.title,
+            "description": entry.description,
+            "license": entry.license,
+            "task_type": entry.task_type,
+            "metric": entry.metric,
+        },
+    )
 
 
 def build(slug: str) -> DatasetBundle:

@@ -39,7 +39,12 @@ def row_keys(data: bytes, features: Sequence[str]) -> np.ndarray:
     decimals = np.round(numbers, ROUND_DIGITS) + 0.0
     significant = _round_significant(numbers, ROUND_DIGITS) + 0.0
     written = [hash("\x1f".join(row)) for row in cells.to_numpy().tolist()]
-    return np.array([written, _hash_rows(decimals), _hash_rows(significant)], dtype=np.int64).T.reshape(-1, 3)
+    keys = np.array([written, _hash_rows(decimals), _hash_rows(significant)], dtype=np.int64).T.reshape(-1, 3)
+    # A row with a cell that is not a number (a text, a category name) is compared as
+    # written only: its rounded forms would hold NaN where the words differ, and match.
+    words = ~np.isfinite(numbers).all(axis=1)
+    keys[words, 1:] = keys[words, :1]
+    return keys
 
 
 def _round_significant(x: np.ndarray, digits: int) -> np.ndarray:

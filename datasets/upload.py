@@ -18,6 +18,7 @@ import pandas as pd
 
 from common.problems import MAX_PROBLEMS, ProblemList, ProblemsError, echo
 from datasets.bundle import HIDDEN_FILES, DatasetBundle, make_manifest, write_csv
+from datasets.categorical import categorical_inputs
 from datasets.csv_errors import describe_csv_error
 from datasets.formats import sample_submission
 from datasets.metrics import METRICS
@@ -167,111 +168,22 @@ def _sorted_labels(labels) -> list[str]:
         return sorted(labels)
 
 
-def bundle_from_upload(
+def check_ids_and_targets(
+    tr: _Table,
+    te: _Table | None,
     *,
-    train,
-    test=None,
-    slug: str,
-    title: str,
-    task_type: str,
+    id_column: str,
     target_column: str,
-    id_column: str = "id",
-    test_fraction: float | None = None,
-    split_seed: int = 0,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    description: str = "",
-    license: str = "",
-    metric: str | None = None,
-    input_shape: list[int] | None = None,
-    version: int = 1,
-) -> DatasetBundle:
-    """Validate uploaded CSVs and build a bundle, or raise UploadError.
-
-    `train` and `test` are bytes or file objects (read with the size cap
-    `max_bytes` per file). Without `test`, a `test_fraction` of `train` (stratified
-    for classification, seeded by `split_seed`) becomes the test set.
-    """
-    problems = ProblemList()
-    if not SLUG_RE.match(slug or ""):
-        problems.add(f"slug {echo(slug)} must be lower-case letters, digits and single dashes")
-    if not (title or "").strip():
-        problems.add("the title is empty")
-    if task_type not in TASK_TYPES:
-        problems.add(f"task type {echo(task_type)} must be one of {', '.join(TASK_TYPES)}")
-    metric = metric or DEFAULT_METRIC.get(task_type, "accuracy")
-    if metric not in METRICS:
-        problems.add(f"unknown metric {echo(metric)}; choose one of {', '.join(METRICS)}")
-    elif task_type in TASK_TYPES and METRICS[metric].task_type != task_type:
-        problems.add(f"metric {metric!r} is for {METRICS[metric].task_type}, not {task_type}")
-    if test is None:
-        test_fraction = 0.2 if test_fraction is None else test_fraction
-        if not 0 < test_fraction < 1:
-            problems.add(f"test fraction {test_fraction} must be between 0 and 1")
-    elif test_fraction is not None:
-        problems.add("give either a test file or a test fraction, not both")
-    problems.raise_if_any(UploadError)
-
-    tables = [_read_table(train, "train.csv", max_bytes, problems)]
-    if test is not None:
-        tables.append(_read_table(test, "test.csv", max_bytes, problems))
-    tr = tables[0]
-    te = tables[1] if test is not None else None
-    if any(t is None for t in tables):
-        problems.raise_if_any(UploadError)
-    before_headers = problems.total
-
-    # Header checks first: rows cannot be judged against a wrong header.
-    if tr is not None:
-        for col in (id_column, target_column):
-            if col not in tr.header:
-                what = "id" if col == id_column else "target"
-                problems.add(
-                    f"the {what} column {echo(col)} is missing from the header",
-                    file="train.csv",
-                    row=1,
-                    column=col,
-                )
-    features = [h for h in (tr.header if tr else []) if h not in (id_column, target_column)]
-    if tr is not None and not features and id_column in tr.header and target_column in tr.header:
-        problems.add("there are no feature columns besides the id and the target", file="train.csv", row=1)
-    if te is not None and problems.total == before_headers:
-        for col in (id_column, target_column):
-            if col not in te.header:
-                what = "id" if col == id_column else "target (upload the test set with its labels)"
-                problems.add(
-                    f"the {what} column {echo(col)} is missing from the header",
-                    file="test.csv",
-                    row=1,
-                    column=col,
-                )
-        te_features = [h for h in te.header if h not in (id_column, target_column)]
-        missing = [f for f in features if f not in te_features]
-        extra = [f for f in te_features if f not in features]
-        if missing or extra:
-            parts = []
-            if missing:
-                parts.append("missing " + ", ".join(missing))
-            if extra:
-                parts.append("not in train.csv: " + ", ".join(extra))
-            problems.add(
-                "the columns differ from train.csv's features: " + "; ".join(parts), file="test.csv", row=1
-            )
-    if problems.total > before_headers:
-        problems.raise_if_any(UploadError)
-    if input_shape is not None and int(np.prod(input_shape)) != len(features):
-        problems.add(
-            f"input shape {input_shape} holds {int(np.prod(input_shape))} values, not {len(features)}"
-        )
-        problems.raise_if_any(UploadError)
-
-    # Row checks, every file.
+    task_type: str,
+    problems: ProblemList,
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str] | None]:
+    """Ids (present, unique, none of test.csv's in train.csv) and targets (present; numbers
+    for a regression; at least two classes, each of test.csv's in train.csv) of the tables:
+    {file: (ids, targets)} and the sorted classes (None for a regression)."""
     parsed = {}
     for table in [t for t in (tr, te) if t is not None]:
         ids = _column(table, id_column)
         _check_ids(table, ids, id_column, problems)
-        if not _all_numbers(table, features):
-            for f in features:
-                _check_numbers(table, f, _column(table, f), problems, "features")
         y = _column(table, target_column)
         if task_type == "regression":
             _check_numbers(table, target_column, y, problems, "regression targets")
@@ -317,12 +229,169 @@ def bundle_from_upload(
                     column=target_column,
                 )
         classes = _sorted_labels(present)
+    return parsed, classes
+
+
+DEFAULT_TEST_FRACTION = 0.2
+
+
+def check_upload_settings(
+    problems: ProblemList,
+    *,
+    slug: str,
+    title: str,
+    task_type: str,
+    metric: str | None,
+    has_test: bool,
+    test_fraction: float | None,
+) -> str:
+    """The checks every upload's settings get (slug, title, task type, metric, test split);
+    the metric to use (the task type's default when none is given)."""
+    if not SLUG_RE.match(slug or ""):
+        problems.add(f"slug {echo(slug)} must be lower-case letters, digits and single dashes")
+    if not (title or "").strip():
+        problems.add("the title is empty")
+    if task_type not in TASK_TYPES:
+        problems.add(f"task type {echo(task_type)} must be one of {', '.join(TASK_TYPES)}")
+    metric = metric or DEFAULT_METRIC.get(task_type, "accuracy")
+    if metric not in METRICS:
+        problems.add(f"unknown metric {echo(metric)}; choose one of {', '.join(METRICS)}")
+    elif task_type in TASK_TYPES and METRICS[metric].task_type != task_type:
+        problems.add(f"metric {metric!r} is for {METRICS[metric].task_type}, not {task_type}")
+    if not has_test:
+        fraction = DEFAULT_TEST_FRACTION if test_fraction is None else test_fraction
+        if not 0 < fraction < 1:
+            problems.add(f"test fraction {fraction} must be between 0 and 1")
+    elif test_fraction is not None:
+        problems.add("give either a test file or a test fraction, not both")
+    return metric
+
+
+def bundle_from_upload(
+    *,
+    train,
+    test=None,
+    slug: str,
+    title: str,
+    task_type: str,
+    target_column: str,
+    id_column: str = "id",
+    test_fraction: float | None = None,
+    split_seed: int = 0,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    description: str = "",
+    license: str = "",
+    metric: str | None = None,
+    input_shape: list[int] | None = None,
+    version: int = 1,
+    categorical_columns: list[str] | None = None,
+) -> DatasetBundle:
+    """Validate uploaded CSVs and build a bundle, or raise UploadError.
+
+    `train` and `test` are bytes or file objects (read with the size cap
+    `max_bytes` per file). Without `test`, a `test_fraction` of `train` (stratified
+    for classification, seeded by `split_seed`) becomes the test set.
+    """
+    problems = ProblemList()
+    metric = check_upload_settings(
+        problems,
+        slug=slug,
+        title=title,
+        task_type=task_type,
+        metric=metric,
+        has_test=test is not None,
+        test_fraction=test_fraction,
+    )
+    if test is None and test_fraction is None:
+        test_fraction = DEFAULT_TEST_FRACTION
+    problems.raise_if_any(UploadError)
+
+    tables = [_read_table(train, "train.csv", max_bytes, problems)]
+    if test is not None:
+        tables.append(_read_table(test, "test.csv", max_bytes, problems))
+    tr = tables[0]
+    te = tables[1] if test is not None else None
+    if any(t is None for t in tables):
+        problems.raise_if_any(UploadError)
+    before_headers = problems.total
+
+    # Header checks first: rows cannot be judged against a wrong header.
+    if tr is not None:
+        for col in (id_column, target_column):
+            if col not in tr.header:
+                what = "id" if col == id_column else "target"
+                problems.add(
+                    f"the {what} column {echo(col)} is missing from the header",
+                    file="train.csv",
+                    row=1,
+                    column=col,
+                )
+    features = [h for h in (tr.header if tr else []) if h not in (id_column, target_column)]
+    if tr is not None and not features and id_column in tr.header and target_column in tr.header:
+        problems.add("there are no feature columns besides the id and the target", file="train.csv", row=1)
+    categorical = list(dict.fromkeys(categorical_columns or ()))
+    for col in categorical:
+        if tr is not None and col not in features:
+            problems.add(
+                f"the categorical column {echo(col)} is not a feature column of the header",
+                file="train.csv",
+                row=1,
+                column=col,
+            )
+    numeric = [f for f in features if f not in categorical]
+    if te is not None and problems.total == before_headers:
+        for col in (id_column, target_column):
+            if col not in te.header:
+                what = "id" if col == id_column else "target (upload the test set with its labels)"
+                problems.add(
+                    f"the {what} column {echo(col)} is missing from the header",
+                    file="test.csv",
+                    row=1,
+                    column=col,
+                )
+        te_features = [h for h in te.header if h not in (id_column, target_column)]
+        missing = [f for f in features if f not in te_features]
+        extra = [f for f in te_features if f not in features]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append("missing " + ", ".join(missing))
+            if extra:
+                parts.append("not in train.csv: " + ", ".join(extra))
+            problems.add(
+                "the columns differ from train.csv's features: " + "; ".join(parts), file="test.csv", row=1
+            )
+    if problems.total > before_headers:
+        problems.raise_if_any(UploadError)
+    if input_shape is not None and int(np.prod(input_shape)) != len(features):
+        problems.add(
+            f"input shape {input_shape} holds {int(np.prod(input_shape))} values, not {len(features)}"
+        )
+        problems.raise_if_any(UploadError)
+
+    # Row checks, every file.
+    for table in [t for t in (tr, te) if t is not None]:
+        if not _all_numbers(table, numeric):
+            for f in numeric:
+                _check_numbers(table, f, _column(table, f), problems, "features")
+        for f in categorical:
+            for j in np.flatnonzero(_column(table, f) == ""):
+                problems.add(
+                    "missing category; write a value (a category train.csv lacks reads as unknown)",
+                    file=table.name,
+                    row=int(table.lines[j]),
+                    column=f,
+                )
+    parsed, classes = check_ids_and_targets(
+        tr, te, id_column=id_column, target_column=target_column, task_type=task_type, problems=problems
+    )
     problems.raise_if_any(UploadError)
     return _assemble(
         tr=tr,
         te=te,
         parsed=parsed,
         features=features,
+        categorical=categorical,
         id_column=id_column,
         target_column=target_column,
         classes=classes,
@@ -342,7 +411,18 @@ def bundle_from_upload(
 
 
 def _assemble(
-    *, tr, te, parsed, features, id_column, target_column, classes, test_fraction, split_seed, meta
+    *,
+    tr,
+    te,
+    parsed,
+    features,
+    categorical,
+    id_column,
+    target_column,
+    classes,
+    test_fraction,
+    split_seed,
+    meta,
 ):
     def cells(table: _Table) -> list[tuple[str, ...]]:
         # Feature cells are written as the admin wrote them: they were checked to read as
@@ -382,8 +462,14 @@ def _assemble(
     }
     files["sample_submission.csv"] = sample_submission(partial, meta["metric"], te_ids.tolist())
     hidden = set(HIDDEN_FILES)
+    extra = None
+    if categorical:
+        # Categories come from the training rows alone: a test row's category that no
+        # training row has reads as "unknown" (code 0), as it would for unseen data.
+        extra = {"inputs": categorical_inputs(features, categorical, tr_x)}
     manifest = make_manifest(
         **meta,
+        extra=extra,
         id_column=id_column,
         target=target_column,
         features=features,

@@ -7,6 +7,7 @@ of them are retried on network errors.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -62,7 +63,11 @@ class WorkerClient:
     def epoch(self, attempt: int, epoch: int, data: dict) -> None:
         self._post("epochs", {"attempt": attempt, "epoch": epoch, "data": data})
 
-    def predictions(self, attempt: int, csv: bytes, *, weights: bytes | None = None) -> dict | None:
+    def predictions(
+        self, attempt: int, csv: bytes, *, weights: bytes | None = None, report: dict | None = None
+    ) -> dict | None:
+        """Post the test predictions (and the weights, and the run's `common.protocol.RunReport`)."""
+
         def files() -> dict:
             parts = {"file": ("predictions.csv", csv, "text/csv")}
             if weights is not None:
@@ -72,14 +77,17 @@ class WorkerClient:
         response = self.http.request(
             "POST",
             f"{self.prefix}/predictions/",
-            data={"attempt": str(attempt)},
+            data={"attempt": str(attempt), **({"report": json.dumps(report)} if report is not None else {})},
             files_factory=files,
             idempotent=True,
         )
         return response.json() if response.content else None
 
-    def fail(self, attempt: int, message: str) -> None:
-        self._post("fail", {"attempt": attempt, "message": message[:2000]})
+    def fail(self, attempt: int, message: str, *, report: dict | None = None) -> None:
+        body = {"attempt": attempt, "message": message[:2000]}
+        if report is not None:
+            body["report"] = report
+        self._post("fail", body)
 
     @contextmanager
     def download(self, url: str) -> Iterator[httpx.Response]:

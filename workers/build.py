@@ -16,9 +16,9 @@ from torch import nn
 from common.problems import Problem
 from workers import spec, techniques
 from workers.lora import apply_lora, freeze, head_slot, merge_lora, prepare_finetune, replace_head
-from workers.techniques._modules import Slot
+from workers.techniques._modules import Slot, carry_mask
 from workers.techniques.base import BuildContext, Shape, ShapeContext
-from workers.techniques.initialisers import apply_init
+from workers.techniques.initialisers import apply_init, zero_last_layer
 from workers.techniques.optimizers import build_optimizer, clip_gradients
 from workers.techniques.schedulers import build_scheduler
 
@@ -35,17 +35,28 @@ class PodiumNet(nn.Module):
         self.output_shape = tuple(output_shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Token input: the embedding marks the padding, and the mask travels with the
+        # sequence so that attention, recurrence and pooling read real tokens only.
+        mask = None
         for layer in self.layers:
-            x = layer(x)
+            if mask is None and getattr(layer.inner, "makes_mask", False):
+                mask = layer.inner.padding_mask(x)
+            x = layer(x, mask)
+            x, mask = carry_mask(x, mask)
         return x
 
 
-def _build_layers(items, shape: Shape, n_outputs: int) -> tuple[nn.ModuleList, Shape]:
+def _build_layers(
+    items, shape: Shape, n_outputs: int, inputs=None, *, at_input: bool = False
+) -> tuple[nn.ModuleList, Shape]:
     modules = nn.ModuleList()
-    shape_ctx = ShapeContext(n_outputs)
-    ctx = BuildContext(n_outputs, build_layers=lambda inner, s: _build_layers(inner, s, n_outputs))
-    for item in items:
+    shape_ctx = ShapeContext(n_outputs, inputs=inputs)
+    ctx = BuildContext(
+        n_outputs, build_layers=lambda inner, s: _build_layers(inner, s, n_outputs, inputs), inputs=inputs
+    )
+    for i, item in enumerate(items):
         tech = _LAYERS[item.technique]
+        shape_ctx.at_input = at_input and i == 0
         module = tech.build(item.params, shape, ctx)
         problems: list[Problem] = []
         out = spec.infer_shapes([item], shape, shape_ctx, problems)
@@ -56,21 +67,43 @@ def _build_layers(items, shape: Shape, n_outputs: int) -> tuple[nn.ModuleList, S
     return modules, shape
 
 
-def _construct(config: spec.ModelConfig, input_shape: Iterable[int], n_outputs: int) -> PodiumNet:
+def _construct(
+    config: spec.ModelConfig, input_shape: Iterable[int], n_outputs: int, inputs=None
+) -> PodiumNet:
     shape = tuple(int(s) for s in input_shape)
-    out = spec.output_shape(config, shape, n_outputs)  # raises ConfigError with paths
-    layers, built_out = _build_layers(config.model.layers, shape, n_outputs)
+    out = spec.output_shape(config, shape, n_outputs, inputs=inputs)  # raises ConfigError with paths
+    layers, built_out = _build_layers(config.model.layers, shape, n_outputs, inputs, at_input=True)
     assert built_out == out
     return PodiumNet(layers, shape, out)
 
 
-def build_model(config: spec.ModelConfig, input_shape: Iterable[int], n_outputs: int) -> PodiumNet:
-    """A fresh model with the config's initialiser applied, the same for the same seed."""
+def build_model(
+    config: spec.ModelConfig, input_shape: Iterable[int], n_outputs: int, *, inputs=None
+) -> PodiumNet:
+    """A fresh model with the config's initialiser applied, the same for the same seed.
+    `inputs`: the manifest's description of token or categorical input (None: plain numbers)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = _construct(config, input_shape, n_outputs)
+        model = _construct(config, input_shape, n_outputs, inputs)
         apply_init(model, config.model.init)
+        _apply_layer_inits(config.model.layers, model.layers, zero_residual=config.model.zero_init_residual)
     return model
+
+
+def _apply_layer_inits(items, slots: nn.ModuleList, *, zero_residual: bool) -> None:
+    """Each layer's own `init` over the model's, then (with `zero_init_residual`) the last
+    layer of every residual block to zero, inner blocks first: in config order, so the
+    result depends only on the seed."""
+    for item, slot in zip(items, slots, strict=True):
+        if item.technique == "residual":
+            block = slot.inner.block
+            _apply_layer_inits(item.params, block, zero_residual=zero_residual)
+            if zero_residual:
+                zero_last_layer(block)
+            continue
+        own = getattr(item.params, "init", None)
+        if own is not None:
+            apply_init(slot.inner, own, keep_default=False)
 
 
 def layer_of(param_name: str) -> str:

@@ -45,6 +45,24 @@ class TrainData:
         return tuple(int(d) for d in self.manifest["input_shape"])
 
     @property
+    def inputs(self) -> Mapping | None:
+        """The manifest's description of token or categorical input (None: plain numbers)."""
+        return self.manifest.get("inputs")
+
+    @property
+    def raw_features(self) -> np.ndarray | None:
+        """Which features (axis 1) are ids or codes, to be left unstandardised: every token
+        of a text, each categorical column of a table; None when all are numbers."""
+        inputs = self.inputs or {}
+        if inputs.get("kind") == "tokens":
+            return np.ones(self.input_shape[0], dtype=bool)
+        if inputs.get("categorical"):
+            raw = np.zeros(self.input_shape[0], dtype=bool)
+            raw[[int(c["index"]) for c in inputs["categorical"].values()]] = True
+            return raw
+        return None
+
+    @property
     def n_outputs(self) -> int:
         return len(self.classes) if self.task_type == "classification" else 1
 
@@ -165,12 +183,16 @@ class Standardizer:
     std: np.ndarray
 
     @classmethod
-    def fit(cls, X: np.ndarray) -> Standardizer:
+    def fit(cls, X: np.ndarray, raw: np.ndarray | None = None) -> Standardizer:
+        """`raw`: features (axis 1) kept as they are (token ids, category codes)."""
         X = np.asarray(X, dtype=np.float64)
         axes = (0,) if X.ndim == 2 else (0,) + tuple(range(2, X.ndim))
         mean = X.mean(axis=axes)
         std = X.std(axis=axes)
         std = np.where(std > 1e-12, std, 1.0)  # constant columns (image borders) stay finite
+        if raw is not None:
+            mean = np.where(raw, 0.0, mean)
+            std = np.where(raw, 1.0, std)
         return cls(mean=mean, std=std)
 
     def apply(self, X: np.ndarray) -> np.ndarray:

@@ -102,6 +102,8 @@ def run_local(
 
     if result.stopped_reason != COMPLETED:
         say(f"stopped ({result.stopped_reason}): {result.stop_message}")
+    for note in result.notes:
+        say(f"note: {note}")
     score = score_on_test_labels(result, data)
     test_metrics = {}
     if score is not None:
@@ -219,9 +221,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         if args.threads < 1:
             parser.error("--threads must be >= 1")
-        import torch
+        from workers.environment import set_threads
 
-        torch.set_num_threads(args.threads)
+        set_threads(args.threads)
     try:
         run_local(
             args.config,

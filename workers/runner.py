@@ -26,6 +26,7 @@ from podium_client.errors import ApiError, AuthError, Conflict, PodiumError
 from podium_client.worker import WorkerClient
 from workers.cache import CacheError, FileCache
 from workers.data import DataError
+from workers.environment import run_environment, run_report, set_threads, threads_from_env
 from workers.spec import ConfigError
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class RunnerSettings:
     work_dir: Path | None = None
     heartbeat_interval: float = 10.0
     device: str = "auto"  # auto | cpu | cuda
+    threads: int | None = None  # torch's CPU threads; None: PODIUM_WORKER_THREADS or the CPUs available
 
     @classmethod
     def from_env(cls) -> RunnerSettings:
@@ -52,6 +54,7 @@ class RunnerSettings:
             raise EnvError(f"environment variable PODIUM_HEARTBEAT_INTERVAL_S={heartbeat} must be > 0")
         work = env_str("PODIUM_WORKER_WORK_DIR", "")
         return cls(
+            threads=threads_from_env(),
             api_url=env_str("PODIUM_API_URL", "http://127.0.0.1:8000"),
             cache_dir=Path(env_str("PODIUM_WORKER_CACHE", "") or var / "worker-cache"),
             work_dir=Path(work) if work else None,
@@ -108,6 +111,7 @@ class Progress:
     stage: str = "starting"
     epoch: int = 0
     epochs_done: list[int] = field(default_factory=list)
+    environment: dict | None = None  # common.protocol.RunEnvironment, once the device is chosen
 
     def where(self) -> str:
         if self.stage == "training":
@@ -157,8 +161,9 @@ def run_submission(
                         return "stopped"
                     message = describe_error(exc, progress, order)
                     log.exception("submission %s attempt %s failed: %s", submission_id, attempt, message)
+                    report = {"environment": progress.environment} if progress.environment else None
                     try:
-                        client.fail(attempt, message)
+                        client.fail(attempt, message, report=report)
                     except Conflict:
                         return "stopped"
                     except PodiumError as post_error:
@@ -183,6 +188,12 @@ def _attempt(client, order: ClaimOrder, attempt: int, settings, work: Path, prog
     pretrain = _pretrain_data(client, cache, order, config, work)
 
     device = pick_device(settings.device)
+    # Every worker sets the thread count itself, as the local runner does: results depend on it.
+    set_threads(settings.threads or threads_from_env())
+    asked = config.train.precision
+    progress.environment = run_environment(
+        device, precision_asked=asked, precision=training.plan_for(config).precision_on(device)
+    )
     metric = (order.get("metric") or {}).get("name")
     progress.stage = "training"
 
@@ -214,7 +225,7 @@ def _attempt(client, order: ClaimOrder, attempt: int, settings, work: Path, prog
     weights = None
     if result.weights_path is not None and Path(result.weights_path).is_file():
         weights = Path(result.weights_path).read_bytes()
-    client.predictions(attempt, csv_bytes, weights=weights)
+    client.predictions(attempt, csv_bytes, weights=weights, report=run_report(result, precision_asked=asked))
     log.info(
         "submission %s attempt %s: %s after %d epochs (%s)",
         order.get("submission_id"),

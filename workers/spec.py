@@ -194,16 +194,22 @@ for _m in LAYER_MODELS.values():
 Init = named_union("initialiser", {n: t.params for n, t in techniques.family("init").items()})
 Optimizer = named_union("optimizer", {n: t.params for n, t in techniques.family("optimizer").items()})
 Scheduler = named_union("scheduler", {n: t.params for n, t in techniques.family("scheduler").items()})
+Loss = named_union("loss", {n: t.params for n, t in techniques.family("loss").items()})
 
 
 class ModelSpec(_Strict):
     init: Init = Field(default_factory=lambda: techniques.get("init", "default").params())
+    # The last weighted or normalising layer of every residual block starts at zero, so each
+    # block starts as the identity (Goyal et al., 2017; torchvision's zero_init_residual).
+    zero_init_residual: bool = False
     layers: list[Layer] = Field(min_length=1, max_length=64)
 
 
 class EarlyStopping(_Strict):
     patience: Int(1, 100) = 5
     min_delta: Float(ge=0.0, le=1000.0) = 0.0
+    # val_loss, or metric: the competition's own metric on the validation rows, in its direction.
+    monitor: Literal["val_loss", "metric"] = "val_loss"
 
 
 class TrainSpec(_Strict):
@@ -214,6 +220,7 @@ class TrainSpec(_Strict):
     validation_fraction: Float(ge=0.0, le=0.5) = 0.1
     early_stopping: EarlyStopping | None = None
     precision: Literal["fp32", "bf16"] = "fp32"
+    loss: Loss | None = None  # None: cross_entropy for classification, mse for regression
 
 
 Slug = Annotated[str, Field(pattern=SLUG)]
@@ -489,6 +496,19 @@ def _semantic_problems(config: ModelConfig) -> list[Problem]:
     if count > MAX_LAYERS:
         out.append(Problem(f"has {count} layers in all, more than {MAX_LAYERS}", path="model.layers"))
 
+    if config.model.init.name == "zeros":
+        out.append(
+            Problem(
+                "zeros for every layer leaves all units of a layer identical, so they never learn apart; "
+                "give init: zeros to single layers (e.g. the head) instead",
+                path="model.init",
+            )
+        )
+    if config.model.zero_init_residual and not any(
+        item.technique == "residual" for _, _, item in iter_layers(config.model.layers)
+    ):
+        out.append(Problem("the model has no residual block", path="model.zero_init_residual"))
+
     train = config.train
     batchnorm = next(
         (p for p, _, item in iter_layers(config.model.layers) if item.technique == "batchnorm"), None
@@ -641,15 +661,20 @@ def _weigh_nested(layers, shape, *, ctx):
 
 
 def count_parameters(
-    config: ModelConfig, input_shape: Iterable[int], n_outputs: int, *, with_adapters: bool = False
+    config: ModelConfig,
+    input_shape: Iterable[int],
+    n_outputs: int,
+    *,
+    with_adapters: bool = False,
+    inputs: Mapping[str, Any] | None = None,
 ) -> int:
     """The number of parameters `workers.build.build_model` gives the config, counted
     without building it (nothing allocated, no torch); raises ConfigError where a layer
     cannot take its input. `with_adapters`: also the LoRA adapters fine-tuning adds
     (`workers.lora.prepare_finetune`), which wrap every target layer but the head."""
     shape = tuple(int(s) for s in input_shape)
-    output_shape(config, shape, n_outputs)  # raises ConfigError with paths
-    ctx = ShapeContext(n_outputs)
+    output_shape(config, shape, n_outputs, inputs=inputs)  # raises ConfigError with paths
+    ctx = ShapeContext(n_outputs, at_input=True, inputs=inputs)
     ctx.weigh_layers = partial(_weigh_nested, ctx=ctx)
     layers = config.model.layers
     per_layer, _ = _weigh(layers, shape, ctx)
@@ -667,11 +692,21 @@ def count_parameters(
     return n
 
 
-def output_shape(config: ModelConfig, input_shape: Iterable[int], n_outputs: int) -> Shape:
-    """The network's output shape; raises ConfigError when a layer cannot take its input."""
+def output_shape(
+    config: ModelConfig,
+    input_shape: Iterable[int],
+    n_outputs: int,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+) -> Shape:
+    """The network's output shape; raises ConfigError when a layer cannot take its input.
+    `inputs`: the manifest's description of token or categorical input."""
     problems: list[Problem] = []
     out = infer_shapes(
-        config.model.layers, tuple(input_shape), ShapeContext(n_outputs, at_input=True), problems
+        config.model.layers,
+        tuple(input_shape),
+        ShapeContext(n_outputs, at_input=True, inputs=inputs),
+        problems,
     )
     if out is None:
         raise ConfigError(problems)
@@ -705,7 +740,18 @@ def validate_for_dataset(
         problems.append(Problem(f"dataset '{slug}' lists no classes"))
         return problems
 
-    ctx = ShapeContext(n_out, dataset=slug, at_input=True)
+    inputs = manifest.get("inputs") or {}
+    first = config.model.layers[0].technique if config.model.layers else None
+    if inputs.get("kind") == "tokens" and first != "embedding":
+        # Token ids are names, not quantities: a layer that multiplies them learns nothing.
+        problems.append(
+            Problem(
+                f"dataset '{slug}' is text (token ids): start with embedding: {{dim: 64}}",
+                path="model.layers[0]",
+            )
+        )
+        return problems
+    ctx = ShapeContext(n_out, dataset=slug, at_input=True, inputs=inputs or None)
     out = infer_shapes(config.model.layers, shape, ctx, problems)
     shapes_ok = out is not None
     if out is not None:
@@ -740,6 +786,8 @@ def validate_for_dataset(
                     )
                 )
             shapes_ok = False
+
+    problems.extend(_loss_problems(config, manifest, slug))
 
     limits = budget or Budget()
     if limits.epochs is not None:
@@ -778,12 +826,78 @@ def validate_for_dataset(
 
     # Only a config valid so far has a model to count.
     if limits.params is not None and shapes_ok and not problems:
-        n = count_parameters(config, shape, n_out)
+        n = count_parameters(config, shape, n_out, inputs=manifest.get("inputs"))
         if n > limits.params:
             problems.append(
                 Problem(f"has {n:,} parameters, more than the budget of {limits.params:,}", path="model")
             )
     return problems
+
+
+def _loss_problems(config: ModelConfig, manifest: Mapping[str, Any], slug: str) -> list[Problem]:
+    loss = config.train.loss
+    if loss is None:
+        return []
+    task = "regression" if manifest.get("task_type") == "regression" else "classification"
+    # Each loss says which task it is for (its registry entry's `task`).
+    fitting = [name for name, t in techniques.family("loss").items() if t.extra["task"] == task]
+    if loss.name not in fitting:
+        return [
+            Problem(
+                f"{loss.name} is not a {task} loss; dataset '{slug}' is {task}: use {' or '.join(fitting)}",
+                path="train.loss.name",
+            )
+        ]
+    weights = getattr(loss, "class_weights", None)
+    classes = list(manifest.get("classes") or ())
+    if isinstance(weights, list) and len(weights) != len(classes):
+        shown = ", ".join(str(c) for c in classes[:20]) + (", ..." if len(classes) > 20 else "")
+        return [
+            Problem(
+                f"has {len(weights)} weights; dataset '{slug}' has {len(classes)} classes ({shown}), "
+                "one weight each in that order",
+                path="train.loss.class_weights",
+            )
+        ]
+    return []
+
+
+# ---------------------------------------------------------------- warnings
+
+# Below this many rows per batch BatchNorm's statistics are too noisy to train on: a batch of 2
+# trains the digits CNN to chance.
+BATCHNORM_MIN_BATCH = 8
+
+
+def config_warnings(config: ModelConfig) -> list[Problem]:
+    """What a valid config is allowed to do but probably should not: the entry is accepted,
+    and these are shown with it (the intake's answer, the Submit page)."""
+    out: list[Problem] = []
+    batchnorm = next(
+        (p for p, _, item in iter_layers(config.model.layers) if item.technique == "batchnorm"), None
+    )
+    if batchnorm is not None:
+        sizes = [("train.batch_size", config.train.batch_size)]
+        if config.pretrain is not None and config.pretrain.batch_size is not None:
+            sizes.append(("pretrain.batch_size", config.pretrain.batch_size))
+        for path, size in sizes:
+            if size < BATCHNORM_MIN_BATCH:
+                out.append(
+                    Problem(
+                        f"{size} rows per batch is too few for {batchnorm}: it normalises over the batch, and "
+                        f"below {BATCHNORM_MIN_BATCH} rows its statistics are mostly noise (a batch of 2 can "
+                        "train to chance); use a larger batch_size, or layernorm",
+                        path=path,
+                    )
+                )
+    if config.train.precision == "bf16":
+        out.append(
+            Problem(
+                "bf16 applies on a GPU worker only; a CPU worker trains in fp32 (the entry says which it used)",
+                path="train.precision",
+            )
+        )
+    return out
 
 
 # ---------------------------------------------------------------- published schema
@@ -862,6 +976,7 @@ __all__ = [
     "ModelSpec",
     "PretrainSpec",
     "TrainSpec",
+    "config_warnings",
     "count_parameters",
     "infer_shapes",
     "iter_layers",

@@ -15,6 +15,7 @@ from datasets import catalog
 from datasets.bundle import sha256
 from datasets.metrics import METRICS
 from datasets.overlap import bundle_duplicates, served_files
+from datasets.text import TOKEN_FILES, is_text
 from datasets.upload import bundle_from_upload
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +33,7 @@ def rows(data: bytes) -> list[list[str]]:
 def test_catalog_has_the_promised_datasets():
     assert set(SLUGS) >= {
         "digits", "breast-cancer", "wine", "iris", "diabetes", "moons", "hard-classification",
-        "waveforms", "digits-0to4", "digits-5to9-fewshot",
+        "waveforms", "digits-0to4", "digits-5to9-fewshot", "sentiment-structure",
     }  # fmt: skip
 
 
@@ -42,7 +43,9 @@ def test_bundle_files_match_the_manifest(slug):
     m = b.manifest
     assert MANIFEST_KEYS <= set(m)
     assert m["slug"] == slug and m["title"] and m["description"] and m["license"]
-    assert set(b.files) == {"train.csv", "test.csv", "sample_submission.csv", "test_labels.csv"}
+    # A text set also serves its tokenizer and token arrays.
+    tokens = {"tokenizer.json", *TOKEN_FILES.values()} if is_text(m) else set()
+    assert set(b.files) == {"train.csv", "test.csv", "sample_submission.csv", "test_labels.csv", *tokens}
     assert b.hidden == {"test_labels.csv"}
     assert "test_labels.csv" not in b.public_files()
     for name, data in b.files.items():
@@ -50,7 +53,10 @@ def test_bundle_files_match_the_manifest(slug):
 
     metric = METRICS[m["metric"]]
     assert metric.task_type == m["task_type"]
-    assert int(np.prod(m["input_shape"])) == len(m["features"])
+    if is_text(m):
+        assert m["input_shape"] == [m["inputs"]["max_length"]] and len(m["features"]) == 1
+    else:
+        assert int(np.prod(m["input_shape"])) == len(m["features"])
 
     train, test, labels = (
         rows(b.files["train.csv"]),

@@ -54,10 +54,9 @@ RESTARTS = int(os.environ.get("PODIUM_STRESS_BROKER_RESTARTS", "6"))
 def test_a_stream_of_entries_through_broker_restarts_all_end_scored_or_failed(
     private_redis, make_platform, competition, participant
 ):
+    from podium.competitions.models import Competition
     from podium.leaderboards.models import BoardEntry
     from podium.submissions.models import Submission
-
-    from podium.competitions.models import Competition
 
     # Three entries per restart: the long run (bench/broker_faults.py) passes the daily limit.
     Competition.objects.filter(pk=competition.pk).update(daily_limit=max(100, 3 * RESTARTS))

@@ -140,6 +140,14 @@ CASES = [
         (2,),
     ),
     ("regression-head", "[linear: 8, relu, linear: auto]", TAB, 1, (1,)),
+    (
+        "attention-pool-sequence",
+        "[conv1d: {channels: 4}, attention_pool: {heads: 2}, linear: auto]",
+        SEQ,
+        2,
+        (2,),
+    ),
+    ("attention-pool-image", "[conv2d: {channels: 3}, attention_pool, linear: auto]", IMG, 3, (3,)),
 ]
 
 
@@ -147,9 +155,43 @@ def config_for(layers: str, init: str = "default", seed: int = 0):
     return parse_config(f"version: 1\nseed: {seed}\nmodel:\n  init: {init}\n  layers: {layers}\n")
 
 
+# Discrete input (the manifest's `inputs`): token ids of a text, a table's category codes.
+TOKENS = {"kind": "tokens", "vocab_size": 30, "max_length": 10, "pad_id": 0}
+CATEGORIES = {"kind": "tabular", "categorical": {"c": {"index": 2, "categories": ["x", "y", "z"]}}}
+DISCRETE_CASES = [
+    ("embedding-lstm", "[embedding: 8, lstm: 4, linear: auto]", (10,), TOKENS, (3,)),
+    ("embedding-categorical", "[embedding: {dim: 3}, relu, linear: auto]", (5,), CATEGORIES, (3,)),
+]
+
+
+@pytest.mark.parametrize(
+    ("layers", "shape", "inputs", "expected"),
+    [c[1:] for c in DISCRETE_CASES],
+    ids=[c[0] for c in DISCRETE_CASES],
+)
+def test_discrete_input_builds_and_runs(layers, shape, inputs, expected):
+    config = config_for(layers)
+    model = build_model(config, shape, 3, inputs=inputs)
+    x = torch.randint(0, 4, (6, *shape)).float()  # ids and codes arrive as float tensors
+    y = model(x)
+    assert tuple(y.shape) == (6, *expected)
+    y.square().mean().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    assert count_parameters(config, shape, 3, inputs=inputs) == sum(p.numel() for p in model.parameters())
+
+
+def test_embedding_without_discrete_input_is_refused_with_its_path():
+    with pytest.raises(ConfigError) as e:
+        output_shape(config_for("[embedding: 8, linear: auto]"), (4,), 2)
+    assert "needs text (token ids) or categorical columns" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        output_shape(config_for("[linear: 10, embedding: 8, linear: auto]"), (10,), 2, inputs=TOKENS)
+    assert "must be the first layer" in str(e.value)
+
+
 def test_every_layer_technique_has_a_build_case():
     used = set()
-    for _, layers, *_ in CASES:
+    for _, layers, *_ in CASES + DISCRETE_CASES:
         used.update(
             item.technique
             for _, _, item in __import__("workers.spec").spec.iter_layers(config_for(layers).model.layers)

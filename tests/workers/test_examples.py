@@ -58,6 +58,7 @@ def test_there_is_one_example_per_technique_family():
         "breast_cancer_mlp.yaml",
         "conv1d_waveforms.yaml",
         "deep_relu_bn_mlp.yaml",
+        "deep_residual_mlp.yaml",
         "deep_sigmoid_mlp.yaml",
         "diabetes_regression.yaml",
         "digits_cnn.yaml",
@@ -65,6 +66,8 @@ def test_there_is_one_example_per_technique_family():
         "pretrain_lora_digits.yaml",
         "residual_cnn.yaml",
         "separable_cnn.yaml",
+        "text_lstm.yaml",
+        "text_transformer.yaml",
         "transformer_digits.yaml",
     ]
 

@@ -38,6 +38,7 @@ LAYER_SETTINGS: dict[str, list[str]] = {
     ],
     "conv2d": [
         "conv2d: {channels: 4}",
+        "conv2d: {channels: 4, init: zeros}",
         "conv2d: {channels: 5, kernel: 5, stride: 2, padding: valid, bias: false}",
     ],
     "separable_conv2d": [
@@ -50,6 +51,7 @@ LAYER_SETTINGS: dict[str, list[str]] = {
     },
     "global_avg_pool": ["global_avg_pool"],
     "global_max_pool": ["global_max_pool"],
+    "attention_pool": ["attention_pool", "attention_pool: {heads: 2}"],
     "lstm": ["lstm: 8", "lstm: {hidden: 5, layers: 3, bidirectional: true, dropout: 0.1, output: sequence}"],
     "gru": ["gru: 8", "gru: {hidden: 5, layers: 2, bidirectional: true, output: sequence}"],
     "residual": [
@@ -60,6 +62,7 @@ LAYER_SETTINGS: dict[str, list[str]] = {
         "residual: [conv2d: {channels: 2}, batchnorm]",
         "residual: [conv2d: {channels: 5, stride: 2}, residual: [conv2d: {channels: 5}]]",
     ],
+    "embedding": ["embedding: 8", "embedding: {dim: 4, dims: {color: 3}}"],
     "transformer_encoder": [
         "transformer_encoder: {d_model: 8, heads: 2, depth: 1}",
         "transformer_encoder: {d_model: 16, heads: 4, depth: 2, mlp_ratio: 1.5, patch: 2, pool: cls}",
@@ -72,20 +75,33 @@ def config_of(layers: list[str], rest: str = "") -> str:
     return "version: 1\nmodel:\n  layers:\n" + "".join(f"    - {layer}\n" for layer in layers) + rest
 
 
-def _fits(text: str, shape: tuple[int, ...]) -> bool:
+# Discrete inputs (the manifest's `inputs`): token ids of a text set, a table's categorical columns.
+TOKENS = {"kind": "tokens", "vocab_size": 50, "max_length": 12, "pad_id": 0}
+CATEGORICAL = {
+    "kind": "tabular",
+    "categorical": {
+        "color": {"index": 1, "categories": ["red", "blue"]},
+        "city": {"index": 4, "categories": ["a"]},
+    },
+}
+INPUTS = {None: None, "tokens": TOKENS, "categorical": CATEGORICAL}
+
+
+def _fits(text: str, shape: tuple[int, ...], inputs=None) -> bool:
     try:
-        output_shape(parse_config(text), shape, N_OUT)
+        output_shape(parse_config(text), shape, N_OUT, inputs=inputs)
     except ConfigError:
         return False
     return True
 
 
 LAYER_CASES = [
-    (layer, shape)
+    (layer, shape, kind)
     for settings in LAYER_SETTINGS.values()
     for layer in settings
     for shape in SHAPES
-    if _fits(config_of([layer]), shape)
+    for kind in INPUTS
+    if (kind is None or layer.startswith("embedding")) and _fits(config_of([layer]), shape, INPUTS[kind])
 ]
 
 
@@ -97,17 +113,46 @@ def test_every_layer_technique_is_counted_with_every_setting():
     assert set(LAYER_SETTINGS) == set(techniques.family("layer"))
     for settings in LAYER_SETTINGS.values():
         for layer in settings:
-            assert [shape for case, shape in LAYER_CASES if case == layer], f"{layer} fits no input shape"
+            assert [shape for case, shape, _ in LAYER_CASES if case == layer], f"{layer} fits no input shape"
     # Every kind of input a technique takes is counted: here, all three for the shape-agnostic ones.
-    kinds = {(layer.split(":")[0], len(shape)) for layer, shape in LAYER_CASES}
+    kinds = {(layer.split(":")[0], len(shape)) for layer, shape, _ in LAYER_CASES}
+    assert {("embedding: 8", "tokens"), ("embedding: 8", "categorical")} <= {
+        (c[0], c[2]) for c in LAYER_CASES
+    }
     assert {("linear", 1), ("linear", 2), ("linear", 3), ("transformer_encoder", 1)} <= kinds
     assert {("transformer_encoder", 2), ("transformer_encoder", 3), ("residual", 1), ("residual", 3)} <= kinds
 
 
-@pytest.mark.parametrize(("layer", "shape"), LAYER_CASES, ids=[f"{c[0]}@{c[1]}" for c in LAYER_CASES])
-def test_layer_count_equals_torch(layer, shape):
+@pytest.mark.parametrize(
+    ("layer", "shape", "kind"), LAYER_CASES, ids=[f"{c[0]}@{c[1]}{c[2] or ''}" for c in LAYER_CASES]
+)
+def test_layer_count_equals_torch(layer, shape, kind):
     config = parse_config(config_of([layer]))
-    assert count_parameters(config, shape, N_OUT) == torch_count(build_model(config, shape, N_OUT))
+    inputs = INPUTS[kind]
+    assert count_parameters(config, shape, N_OUT, inputs=inputs) == torch_count(
+        build_model(config, shape, N_OUT, inputs=inputs)
+    )
+
+
+TEXT_STACKS = [
+    ["embedding: 8", "lstm: {hidden: 6, bidirectional: true}"],
+    ["embedding: 8", "gru: 5", "linear: auto"],
+    ["embedding: 8", "conv1d: {channels: 4}", "global_max_pool", "linear: auto"],
+    ["embedding: 16", "transformer_encoder: {d_model: 16, heads: 2, depth: 1, pool: cls}", "linear: auto"],
+    ["embedding: 16", "residual: [conv1d: {channels: 16}, relu]", "global_avg_pool"],
+]
+
+
+@pytest.mark.parametrize("layers", TEXT_STACKS, ids=[s[1].split(":")[0] for s in TEXT_STACKS])
+def test_text_models_count_equals_torch(layers):
+    config = parse_config(config_of(layers))
+    shape = (TOKENS["max_length"],)
+    assert count_parameters(config, shape, N_OUT, inputs=TOKENS) == torch_count(
+        build_model(config, shape, N_OUT, inputs=TOKENS)
+    )
+    # The embedding's table is the vocabulary times the vector size.
+    embedding = build_model(config, shape, N_OUT, inputs=TOKENS).layers[0].inner.embedding
+    assert tuple(embedding.weight.shape) == (TOKENS["vocab_size"], int(layers[0].split(": ")[1]))
 
 
 @pytest.mark.parametrize("name", list(techniques.family("activation")))
@@ -120,16 +165,17 @@ def test_activations_have_no_parameters(name):
     )
 
 
-@pytest.mark.parametrize("name", list(techniques.family("init")))
+# zeros is a layer's initialiser only (the model-wide one is refused: tests/workers/test_train_techniques.py).
+@pytest.mark.parametrize("name", [n for n in techniques.family("init") if n != "zeros"])
 def test_initialisers_leave_the_count_alone(name):
     config = parse_config(config_of(["conv2d: {channels: 4}", "relu", "linear: auto"], f"  init: {name}\n"))
     assert count_parameters(config, (2, 8, 8), N_OUT) == torch_count(build_model(config, (2, 8, 8), N_OUT))
 
 
-def test_optimizers_and_schedulers_shape_no_model():
-    """The families left out above train a model; they add no parameter to it."""
+def test_optimizers_schedulers_and_losses_shape_no_model():
+    """The families left out above train a model or score it; they add no parameter to it."""
     counted = {"layer", "activation", "init", "adapter"}
-    assert set(techniques.FAMILIES) - counted == {"optimizer", "scheduler"}
+    assert set(techniques.FAMILIES) - counted == {"optimizer", "scheduler", "loss"}
 
 
 # Models with every kind of layer LoRA wraps (nn.Linear; ungrouped nn.Conv2d, a depthwise

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYER_NAMES = ", ".join(techniques.family("layer"))
 ACTIVATIONS = "sigmoid, tanh, relu, leaky_relu, elu, gelu, silu"
 OPTIMIZERS = "sgd, momentum, nesterov, rmsprop, adam, adamw"
-INITS = "default, xavier_uniform, xavier_normal, he_uniform, he_normal, orthogonal"
+INITS = "default, xavier_uniform, xavier_normal, he_uniform, he_normal, orthogonal, zeros"
 
 
 def cfg(layers: str, rest: str = "") -> str:

@@ -90,6 +90,85 @@ def test_an_attempt_runs_from_claim_to_predictions(competition, alice, settings_
     assert not list((tmp_path / "work").iterdir())
 
 
+@pytest.fixture
+def torch_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_the_worker_sets_the_thread_count_and_the_entry_records_its_environment(
+    competition, alice, settings_for, torch_threads
+):
+    """Only the local runner set torch's threads; a worker trained with whatever the machine
+    gave it, and the entry did not say. Now both set it the same way, and the entry records it."""
+    from dataclasses import replace
+
+    from podium.submissions.models import Submission
+
+    torch.set_num_threads(2)
+    config = TINY_CONFIG + "  precision: bf16\n"
+    entry, token = queued_entry(competition, alice, config)
+    assert (
+        run_submission(entry.pk, 1, token, settings=replace(settings_for, threads=1, device="cpu")) == "done"
+    )
+    assert torch.get_num_threads() == 1
+    report = Submission.objects.get(pk=entry.pk).training_report
+    assert report["environment"] == {
+        "torch": torch.__version__,
+        "device": "cpu",
+        "threads": 1,
+        "precision": "fp32",
+        "precision_asked": "bf16",
+    }
+    assert report["stopped_reason"] == "completed" and report["stop_message"] == "completed 2 epochs"
+    assert report["notes"] == [
+        "precision bf16 was asked for, but it applies on a CUDA GPU only: this run on cpu trained in fp32"
+    ]
+
+
+def test_threads_come_from_the_environment_or_the_cpus_available(monkeypatch):
+    import os
+
+    from common.env import EnvError
+    from workers.environment import THREADS_ENV, threads_from_env
+
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    assert threads_from_env() == len(os.sched_getaffinity(0))
+    monkeypatch.setenv(THREADS_ENV, "3")
+    assert threads_from_env() == 3 and RunnerSettings.from_env().threads == 3
+    monkeypatch.setenv(THREADS_ENV, "0")
+    with pytest.raises(EnvError, match=THREADS_ENV):
+        threads_from_env()
+
+
+def test_a_failed_attempt_records_the_environment_it_failed_in(
+    competition, alice, settings_for, torch_threads
+):
+    from dataclasses import replace
+
+    from podium.submissions.models import Submission
+
+    diverging = TINY_CONFIG.replace("{name: adam, lr: 0.01}", "{name: sgd, lr: 10.0}").replace(
+        "    - activation: relu\n",
+        "    - activation: relu\n    - linear: {units: 64}\n    - activation: relu\n",
+    )
+    entry, token = queued_entry(competition, alice, diverging)
+    outcome = run_submission(entry.pk, 1, token, settings=replace(settings_for, threads=1, device="cpu"))
+    entry = Submission.objects.get(pk=entry.pk)
+    assert outcome == "failed" and entry.status == "failed"
+    assert entry.error_message.startswith("training diverged at epoch 1 (train)")
+    assert entry.training_report == {
+        "environment": {
+            "torch": torch.__version__,
+            "device": "cpu",
+            "threads": 1,
+            "precision": "fp32",
+            "precision_asked": "fp32",
+        }
+    }
+
+
 def test_a_repeated_delivery_is_dropped_and_changes_nothing(competition, alice, settings_for):
     from podium.submissions.models import Submission
 

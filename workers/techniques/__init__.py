@@ -1,5 +1,5 @@
 """The techniques library: one registry of every activation, initialiser, layer,
-optimiser, scheduler and adapter a model config may name.
+optimiser, scheduler, loss and adapter a model config may name.
 
 Adding a technique = adding a module here whose TECHNIQUES list holds a
 `Technique` (parameter model + builder, and for layers shape inference and the
@@ -22,16 +22,18 @@ _ORDER = [
     "activations",
     "initialisers",
     "dense",
+    "embedding",
     "conv",
     "recurrent",
     "residual",
     "transformer",
     "optimizers",
     "schedulers",
+    "losses",
     "adapters",
 ]
 
-FAMILIES = ("layer", "activation", "init", "optimizer", "scheduler", "adapter")
+FAMILIES = ("layer", "activation", "init", "optimizer", "scheduler", "loss", "adapter")
 REGISTRY: dict[tuple[str, str], Technique] = {}
 
 

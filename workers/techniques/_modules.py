@@ -23,8 +23,63 @@ class Slot(nn.Module):
     def inner(self) -> nn.Module:
         return getattr(self, self.technique)
 
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        inner = getattr(self, self.technique)
+        if mask is not None and getattr(inner, "takes_mask", False):
+            return inner(x, mask)
+        return inner(x)
+
+
+def carry_mask(x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """After a layer: a sequence output [N,C,T] of the mask's length keeps the padding mask
+    ([N,T], True for a real token) and gets zeros at the padded steps, so that no later
+    convolution, pooling or attention reads anything but zeros there, whatever the amount of
+    padding; any other output ends the mask."""
+    if mask is None or x.dim() != 3 or x.shape[2] != mask.shape[1]:
+        return x, None
+    return x * mask.unsqueeze(1).to(x.dtype), mask
+
+
+class TokenEmbedding(nn.Module):
+    """Token ids [N,T] (floats holding integers, as the dataset tensors are) -> vectors
+    [N,dim,T]; the padding id gets a zero vector and marks the padding mask."""
+
+    makes_mask = True
+
+    def __init__(self, vocab: int, dim: int, pad_id: int):
+        super().__init__()
+        self.pad_id = pad_id
+        self.embedding = nn.Embedding(vocab, dim, padding_idx=pad_id)
+
+    def padding_mask(self, x: torch.Tensor) -> torch.Tensor:
+        mask = x != self.pad_id
+        mask[:, 0] = True  # an all-padding row still has one step to read (uploads refuse empty texts)
+        return mask
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return getattr(self, self.technique)(x)
+        return self.embedding(x.long()).transpose(1, 2)
+
+
+class CategoricalEmbedding(nn.Module):
+    """Tabular rows [N,F] whose categorical columns hold category codes -> the numeric
+    columns (in feature order) followed by one learnt vector per categorical column."""
+
+    def __init__(self, n_features: int, columns: list[tuple[int, int, int]]):
+        super().__init__()
+        categorical = {index for index, _, _ in columns}
+        self.register_buffer(
+            "numeric", torch.tensor([i for i in range(n_features) if i not in categorical], dtype=torch.long)
+        )
+        self.indices = [index for index, _, _ in columns]
+        self.cardinalities = [card for _, card, _ in columns]
+        self.embeddings = nn.ModuleList(nn.Embedding(card, dim) for _, card, dim in columns)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = [x.index_select(1, self.numeric)]
+        for index, card, embedding in zip(self.indices, self.cardinalities, self.embeddings, strict=True):
+            # Codes come from the manifest's categories; 0 is "unknown".
+            parts.append(embedding(x[:, index].long().clamp(0, card - 1)))
+        return torch.cat(parts, dim=1)
 
 
 class FlattenLinear(nn.Linear):
@@ -68,24 +123,50 @@ class Recurrent(nn.Module):
     """LSTM or GRU on [N,C,T] input; returns the last hidden state [N,H] or the
     whole sequence [N,H,T]."""
 
+    takes_mask = True
+
     def __init__(self, rnn: nn.Module, return_sequence: bool):
         super().__init__()
         self.rnn = rnn
         self.return_sequence = return_sequence
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is not None:
+            return self._forward_packed(x, mask)
         out, _ = self.rnn(x.transpose(1, 2))  # [N,T,C]: time-major order the rnn wants
         if self.return_sequence:
             return out.transpose(1, 2)
         return out[:, -1, :]
 
+    def _forward_packed(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # Packed by length, the rnn never steps over padding: its last state is the last
+        # real token's (and a backward direction starts there), however long the padding.
+        from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+        t = x.shape[2]
+        lengths = mask.sum(dim=1).clamp(min=1)
+        packed = pack_padded_sequence(
+            x.transpose(1, 2), lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        out, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=t)
+        if self.return_sequence:
+            return out.transpose(1, 2)
+        return out[torch.arange(out.shape[0], device=out.device), lengths - 1]
+
 
 class GlobalPool(nn.Module):
+    takes_mask = True
+
     def __init__(self, mode: str):
         super().__init__()
         self.mode = mode
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        if mask is not None:  # a sequence's real steps only
+            m = mask.unsqueeze(1)
+            if self.mode == "avg":
+                return (x * m).sum(dim=2) / m.sum(dim=2).clamp(min=1)
+            return x.masked_fill(~m, float("-inf")).amax(dim=2)
         flat = x.flatten(2)
         return flat.mean(dim=2) if self.mode == "avg" else flat.amax(dim=2)
 
@@ -94,15 +175,19 @@ class Residual(nn.Module):
     """y = block(x) + skip(x); skip is the identity, or a 1x1 projection (with the
     block's stride) when the block changes channels or resolution."""
 
+    takes_mask = True
+
     def __init__(self, block: nn.ModuleList, projection: nn.Module | None):
         super().__init__()
         self.block = block
         self.projection = projection
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         skip = x if self.projection is None else self.projection(x)
+        inner = mask
         for layer in self.block:
-            x = layer(x)
+            x = layer(x, inner)
+            x, inner = carry_mask(x, inner)
         return x + skip
 
 
@@ -118,14 +203,17 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(d_model, d_model)
         self.dropout = dropout
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         n, t, d = x.shape
 
         def split(z: torch.Tensor) -> torch.Tensor:
             return z.view(n, t, self.heads, d // self.heads).transpose(1, 2)
 
         p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(split(self.q(x)), split(self.k(x)), split(self.v(x)), dropout_p=p)
+        keys = None if mask is None else mask[:, None, None, :]  # no token attends to padding
+        y = F.scaled_dot_product_attention(
+            split(self.q(x)), split(self.k(x)), split(self.v(x)), attn_mask=keys, dropout_p=p
+        )
         return self.out(y.transpose(1, 2).reshape(n, t, d))
 
 
@@ -141,8 +229,8 @@ class EncoderBlock(nn.Module):
         self.fc2 = nn.Linear(hidden, d_model)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.attn(self.norm1(x)))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.drop(self.attn(self.norm1(x), mask))
         return x + self.drop(self.fc2(self.drop(F.gelu(self.fc1(self.norm2(x))))))
 
 
@@ -205,17 +293,24 @@ class TransformerEncoder(nn.Module):
         self.blocks = nn.ModuleList(EncoderBlock(d_model, heads, hidden, dropout) for _ in range(depth))
         self.norm = nn.LayerNorm(d_model)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    takes_mask = True
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         z = self.tokens(x)
         if self.cls is not None:
             z = torch.cat([self.cls.expand(z.shape[0], -1, -1), z], dim=1)
+            if mask is not None:
+                mask = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)
         if self.position is not None:
             z = z + self.position
         for block in self.blocks:
-            z = block(z)
+            z = block(z, mask)
         z = self.norm(z)
         if self.pool == "cls":
             return z[:, 0]
         if self.pool == "mean":
+            if mask is not None:  # the real tokens' mean
+                m = mask.unsqueeze(2).to(z.dtype)
+                return (z * m).sum(dim=1) / m.sum(dim=1).clamp(min=1)
             return z.mean(dim=1)
         return z.transpose(1, 2)  # tokens kept: [N, d_model, tokens]

@@ -5,7 +5,7 @@ configs with these models alone, and builders import torch only when called."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Union
 
@@ -88,6 +88,8 @@ class ShapeContext:
     # Set by the caller so that container layers (residual) can recurse.
     infer_layers: Callable[..., Shape] | None = None
     weigh_layers: Callable[..., tuple[list[Weights], Shape]] | None = None
+    # The manifest's `inputs`: token ids (text) or categorical columns; None for plain numbers.
+    inputs: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ def no_weights(p: Any, shape: Shape, ctx: Any) -> list[Weights]:
 class BuildContext:
     n_outputs: int
     build_layers: Callable[..., Any] | None = None
+    inputs: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Literal
 
 from .base import Int, Params, Shape, ShapeError, Technique, Weights, conv, fmt_shape, need_kind, no_weights
+from .initialisers import LayerInit
 
 
 def _out(size: int, kernel: int, stride: int, pad: int) -> int:
@@ -25,6 +26,7 @@ class Conv1dParams(Params):
     stride: Int(1, 4) = 1
     padding: Literal["same", "valid"] = "same"
     bias: bool = True
+    init: LayerInit | None = None  # None: the model's init
 
 
 class Conv2dParams(Params):
@@ -33,6 +35,7 @@ class Conv2dParams(Params):
     stride: Int(1, 4) = 1
     padding: Literal["same", "valid"] = "same"
     bias: bool = True
+    init: LayerInit | None = None  # None: the model's init
 
 
 class SeparableConv2dParams(Conv2dParams):

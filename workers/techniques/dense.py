@@ -11,6 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from . import activations
 from .base import Float, Int, Params, Shape, Technique, Weights, dense, kind_of, named_union, no_weights, norm
+from .initialisers import LayerInit
 
 MAX_UNITS = 8192
 
@@ -32,6 +33,7 @@ class LinearParams(Params):
     shorthand = "units"
     units: Units
     bias: bool = True
+    init: LayerInit | None = None  # None: the model's init
 
 
 def _linear_infer(p: LinearParams, shape: Shape, ctx) -> Shape:

@@ -4,6 +4,7 @@
     tensors.py   the dataset on the device for the whole run
     loop.py      the fit loop (forward, backward, step) and the epoch report
     stopping.py  the rules that end a phase: clock, cancel, epoch cap, early stopping
+    divergence.py the rule that tells an exploded run from a slow one (losses, gradient norms)
     gradients.py per-layer gradient norms and clipping from the same fused norms
     outputs.py   weights (safetensors) and the predictions CSV
     result.py    TrainResult, stop reasons, the trainer's errors
@@ -20,6 +21,7 @@ from workers.training.result import (
     BUDGET_SECONDS,
     CANCELLED,
     COMPLETED,
+    DIVERGED,
     EARLY_STOPPING,
     BudgetExceeded,
     TrainError,
@@ -33,6 +35,7 @@ __all__ = [
     "BUDGET_SECONDS",
     "CANCELLED",
     "COMPLETED",
+    "DIVERGED",
     "EARLY_STOPPING",
     "BudgetExceeded",
     "PhasePlan",

@@ -8,35 +8,25 @@ when it stops from the rules in `stopping`, the gradient norms and clipping from
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from common.protocol import EpochRecord
 from workers.build import build_optimizer, build_scheduler
 from workers.lora import frozen_norms_to_eval
+from workers.techniques.losses import build_loss
+from workers.training.divergence import DivergenceGuard, constant_output_loss
 from workers.training.gradients import GradNormTracker
 from workers.training.plan import PhasePlan
-from workers.training.result import CANCELLED, Stop, TrainError
+from workers.training.result import CANCELLED, DIVERGED, Stop, TrainError
 from workers.training.stopping import CancelPoll, EarlyStopper, EpochCap, WallClock
 from workers.training.tensors import DeviceTensors
 
 EVAL_CHUNK = 4096  # rows per forward pass when predicting a whole split
-
-
-def loss_fn(classification: bool) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    if classification:
-        return F.cross_entropy
-
-    def mse(out, y):
-        return F.mse_loss(out.reshape(-1), y)
-
-    return mse
 
 
 def steps_per_epoch(n_rows: int, batch_size: int) -> tuple[int, int]:
@@ -98,10 +88,20 @@ class Loop:
         return torch.cat(outs) if outs else torch.zeros((0,), device=self.device)
 
     def fit(self, model: nn.Module, tensors: DeviceTensors, plan: PhasePlan) -> PhaseOutcome:
-        """Train `model` for up to `plan.epochs` epochs, reporting each one."""
+        """Train `model` for up to `plan.epochs` epochs, reporting each one.
+
+        A diverged phase (`divergence`) raises TrainError, unless early stopping kept a
+        better epoch: then the model goes back to that epoch and the phase stops there."""
         dev = self.device
-        criterion = loss_fn(tensors.classification)
         X, Y = tensors.X_train, tensors.y_train
+        criterion = build_loss(
+            plan.loss, classification=tensors.classification, y_train=Y, n_classes=tensors.n_classes
+        )
+        n_out = tensors.n_classes if tensors.classification else 1
+        guard = DivergenceGuard(
+            constant_loss=constant_output_loss(criterion, Y, n_out), plan=plan, model=model
+        )
+        first_loss = None  # the phase's first batch loss: where this network started
         n = X.shape[0]
         bs, steps = steps_per_epoch(n, plan.batch_size)
 
@@ -113,7 +113,14 @@ class Loop:
         clip = plan.clip
         tracker = GradNormTracker(model, params, dev, steps)
         have_val = tensors.has_validation
-        early = EarlyStopper(plan.early_stopping) if plan.early_stopping is not None and have_val else None
+        early = None
+        if plan.early_stopping is not None and have_val:
+            on_metric = plan.early_stopping.monitor == "metric"
+            early = EarlyStopper(
+                plan.early_stopping,
+                name=f"the validation {self.metric.name}" if on_metric else "val_loss",
+                higher_is_better=on_metric and self.metric.higher_is_better,
+            )
         best_state = None
 
         gen = torch.Generator(device=dev)
@@ -130,6 +137,7 @@ class Loop:
             frozen_norms_to_eval(model)
             tracker.reset()
             loss_sum = torch.zeros((), device=dev)
+            loss_max = torch.zeros((), device=dev)
             perm = torch.randperm(n, generator=gen, device=dev)
             lr = optimizer.param_groups[0]["lr"]
             for s in range(steps):
@@ -146,6 +154,9 @@ class Loop:
                 optimizer.step()
                 scheduler.step()
                 loss_sum += loss.detach()
+                if first_loss is None:
+                    first_loss = loss.detach().clone()
+                torch.maximum(loss_max, loss.detach(), out=loss_max)
                 now = time.perf_counter()
                 stop = self.clock.check(now) or self.cancel.check(now)
                 if stop is not None:
@@ -155,23 +166,29 @@ class Loop:
             # An epoch the clock interrupted is still reported, marked partial.
 
             # Validation, then a single transfer of the epoch's numbers.
-            parts = [(loss_sum / max(tracker.batches, 1)).reshape(1)]
+            parts = [
+                (loss_sum / max(tracker.batches, 1)).reshape(1),
+                loss_max.reshape(1),
+                first_loss.reshape(1),
+            ]
             val_out = None
             if have_val:
                 val_out = self.forward_all(model, tensors.X_val)
                 parts.append(criterion(val_out, tensors.y_val).reshape(1))
             parts.append(tracker.epoch_means())
             numbers = torch.cat(parts).tolist()
-            train_loss = numbers[0]
-            val_loss = numbers[1] if have_val else None
-            norms = numbers[2:] if have_val else numbers[1:]
-            if not math.isfinite(train_loss):
-                raise TrainError(
-                    f"training diverged: the train loss is {train_loss} at epoch {self.epochs_done + 1} "
-                    f"({plan.phase}); try a lower learning rate or gradient clipping"
-                )
+            train_loss, max_batch_loss, first_batch_loss = numbers[0], numbers[1], numbers[2]
+            val_loss = numbers[3] if have_val else None
+            norms = numbers[4:] if have_val else numbers[3:]
+            diverged = guard.check(
+                epoch=self.epochs_done + 1,
+                train_loss=train_loss,
+                max_batch_loss=max_batch_loss,
+                first_batch_loss=first_batch_loss,
+                grad_norms=dict(zip(tracker.layers, norms, strict=True)),
+            )
             val_metric = None
-            if val_out is not None:
+            if val_out is not None and diverged is None:
                 val_metric = {"name": self.metric.name, "value": self._metric_value(val_out, tensors)}
             self.epochs_done += 1
             phase_epochs += 1
@@ -190,11 +207,21 @@ class Loop:
             self.history.append(record)
             if self.on_epoch is not None:
                 self.on_epoch(record)
+            if diverged is not None:
+                if best_state is None:
+                    raise TrainError(diverged.message)
+                stop = Stop(
+                    DIVERGED,
+                    f"{diverged.message}. Training stopped early: the predictions come from epoch "
+                    f"{early.best_epoch}, the best before it",
+                )
+                break
             if stop is not None:
                 break
 
             if early is not None:
-                if early.observe(self.epochs_done, val_loss):
+                watched = val_metric["value"] if plan.early_stopping.monitor == "metric" else val_loss
+                if early.observe(self.epochs_done, watched):
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 stop = early.check(self.epochs_done)
                 if stop is not None:

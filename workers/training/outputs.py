@@ -13,11 +13,27 @@ from workers.data import TrainData
 from workers.spec import ModelConfig
 from workers.training.result import TrainError, TrainResult
 
+HEADER_ALIGN = 8  # safetensors pads its JSON header so the data starts 8-byte aligned
+
+
+def canonical_safetensors(raw: bytes) -> bytes:
+    """The same safetensors file with its JSON header's keys sorted.
+
+    The library keeps the metadata in a hash map with a per-process random seed, so two
+    identical runs wrote the same tensors under differently ordered headers. Tensor offsets
+    count from the end of the header, so re-serialising the header moves nothing else."""
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % HEADER_ALIGN)
+    return len(text).to_bytes(8, "little") + text + raw[8 + n :]
+
 
 def save_weights(result: TrainResult, config: ModelConfig, path: Path) -> Path:
     """Weights as safetensors (never pickle), with the config and input
-    normalisation in the metadata so the file alone reproduces predictions."""
-    from safetensors.torch import save_file
+    normalisation in the metadata so the file alone reproduces predictions;
+    byte for byte the same for the same weights (`canonical_safetensors`)."""
+    from safetensors.torch import save
 
     path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {
@@ -28,7 +44,7 @@ def save_weights(result: TrainResult, config: ModelConfig, path: Path) -> Path:
         "task_type": result.task_type,
     }
     tmp = path.with_suffix(path.suffix + ".part")
-    save_file(result.state_dict, str(tmp), metadata=metadata)
+    tmp.write_bytes(canonical_safetensors(save(result.state_dict, metadata=metadata)))
     tmp.replace(path)  # never a half-written weights file under the final name
     return path
 

@@ -20,10 +20,12 @@ Phase = Literal["pretrain", "train"]
 
 @dataclass(frozen=True)
 class EarlyStopping:
-    """Stop when the validation loss has not fallen by more than `min_delta` for `patience` epochs."""
+    """Stop when the monitored value (the validation loss, or the competition's metric on the
+    validation rows) has not improved by more than `min_delta` for `patience` epochs."""
 
     patience: int
     min_delta: float
+    monitor: Literal["val_loss", "metric"] = "val_loss"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class PhasePlan:
     validation_fraction: float
     split_seed: int  # the validation split (the same rows for both phases of a dataset)
     shuffle_seed: int  # the order of the batches
+    loss: NamedParams | None = (
+        None  # as workers.techniques.losses.build_loss takes it; None: the task's default
+    )
 
 
 @dataclass(frozen=True)
@@ -57,10 +62,20 @@ class TrainingPlan:
         return (self.train,) if self.pretrain is None else (self.pretrain, self.train)
 
 
+def _pretrain_loss(loss: NamedParams | None) -> NamedParams | None:
+    """Pre-training trains with train's loss, but a list of class weights names the target's
+    classes, not the pre-training dataset's: there it balances them instead."""
+    if loss is not None and isinstance(getattr(loss, "class_weights", None), list):
+        return loss.model_copy(update={"class_weights": "balanced"})
+    return loss
+
+
 def plan_for(config: ModelConfig) -> TrainingPlan:
     train = config.train
     stopping = train.early_stopping
-    early = None if stopping is None else EarlyStopping(stopping.patience, stopping.min_delta)
+    early = (
+        None if stopping is None else EarlyStopping(stopping.patience, stopping.min_delta, stopping.monitor)
+    )
     train_plan = PhasePlan(
         phase="train",
         epochs=train.epochs,
@@ -73,6 +88,7 @@ def plan_for(config: ModelConfig) -> TrainingPlan:
         split_seed=config.seed,
         # The training phase shuffles with another stream than pre-training's.
         shuffle_seed=config.seed + 1,
+        loss=train.loss,
     )
     pretrain = config.pretrain
     pretrain_plan = None
@@ -89,6 +105,7 @@ def plan_for(config: ModelConfig) -> TrainingPlan:
             validation_fraction=train.validation_fraction,
             split_seed=config.seed,
             shuffle_seed=config.seed,
+            loss=_pretrain_loss(train.loss),
         )
     return TrainingPlan(
         seed=config.seed,

@@ -20,6 +20,8 @@ BUDGET_EPOCHS = "budget_epochs"
 BUDGET_SECONDS = "budget_seconds"
 BUDGET_PARAMETERS = "budget_parameters"
 CANCELLED = "cancelled"
+# The loss exploded after early stopping had kept a good epoch: the run predicts from that epoch.
+DIVERGED = "diverged"
 
 
 class TrainError(RuntimeError):
@@ -65,6 +67,8 @@ class TrainResult:
     device: str = "cpu"
     precision: str = "fp32"
     preprocessing: dict = field(default_factory=dict)
+    # Sentences for the participant about how the run went (a precision fallback, an early stop).
+    notes: list[str] = field(default_factory=list)
     state_dict: dict[str, torch.Tensor] | None = field(default=None, repr=False)
     weights_path: Path | None = None
 
@@ -83,5 +87,6 @@ class TrainResult:
             "n_trainable": self.n_trainable,
             "device": self.device,
             "precision": self.precision,
+            "notes": self.notes,
             "history": self.history,
         }

@@ -68,19 +68,26 @@ class EpochCap:
 
 
 class EarlyStopper:
-    """Tracks the best validation loss of a phase; stops after `patience` epochs without
-    an improvement of more than `min_delta`."""
+    """Tracks the best monitored value of a phase (the validation loss, lower is better, or
+    the competition's metric in its own direction, named `name`); stops after `patience`
+    epochs without an improvement of more than `min_delta`."""
 
-    def __init__(self, rule: EarlyStopping):
+    def __init__(self, rule: EarlyStopping, *, name: str = "val_loss", higher_is_better: bool = False):
         self.rule = rule
+        self.name = name
+        self.sign = -1.0 if higher_is_better else 1.0  # compared as a loss: lower is better
         self.best_value: float | None = None
         self.best_epoch: int | None = None
         self.bad_epochs = 0
 
-    def observe(self, epoch: int, val_loss: float) -> bool:
-        """Records an epoch's validation loss; True when it is the best so far (keep its weights)."""
-        if self.best_value is None or val_loss < self.best_value - self.rule.min_delta:
-            self.best_value, self.best_epoch, self.bad_epochs = val_loss, epoch, 0
+    def observe(self, epoch: int, value: float | None) -> bool:
+        """Records an epoch's monitored value; True when it is the best so far (keep its weights).
+        A value that is not a number (a metric undefined on these rows) never improves."""
+        if value is None or not math.isfinite(value):
+            self.bad_epochs += 1
+            return False
+        if self.best_value is None or self.sign * value < self.sign * self.best_value - self.rule.min_delta:
+            self.best_value, self.best_epoch, self.bad_epochs = value, epoch, 0
             return True
         self.bad_epochs += 1
         return False
@@ -89,7 +96,7 @@ class EarlyStopper:
         if self.bad_epochs >= self.rule.patience:
             return Stop(
                 EARLY_STOPPING,
-                f"early stopping at epoch {epoch}: val_loss did not improve for "
+                f"early stopping at epoch {epoch}: {self.name} did not improve for "
                 f"{self.rule.patience} epochs (best at epoch {self.best_epoch})",
             )
         return None

@@ -52,7 +52,7 @@ def to_device(
     train_rows, val_rows = stratified_split(y, val_fraction, seed, stratify=classification)
     X_tr = data.X_train[train_rows]
     if standardizer is None:
-        standardizer = Standardizer.fit(X_tr)
+        standardizer = Standardizer.fit(X_tr, raw=data.raw_features)
 
     def put(a, dtype):
         return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype).to(device)

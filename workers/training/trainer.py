@@ -32,6 +32,7 @@ from workers.training.result import (
     BUDGET_PARAMETERS,
     CANCELLED,
     COMPLETED,
+    DIVERGED,
     EARLY_STOPPING,
     BudgetExceeded,
     Stop,
@@ -79,8 +80,8 @@ def _resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def _check_parameters(config: ModelConfig, input_shape, n_outputs: int, budget: Budget) -> int:
-    n_params = int(count_parameters(config, input_shape, n_outputs))
+def _check_parameters(config: ModelConfig, data: TrainData, budget: Budget) -> int:
+    n_params = int(count_parameters(config, data.input_shape, data.n_outputs, inputs=data.inputs))
     if budget.params is not None and n_params > budget.params:
         raise BudgetExceeded(
             BUDGET_PARAMETERS,
@@ -180,9 +181,9 @@ def train(
         no_model = False
         if plan.pretrain is not None:
             source = _pretrain_source(plan.pretrain_dataset, pretrain_data, data)
-            n_params = _check_parameters(config, source.input_shape, source.n_outputs, budget)
+            n_params = _check_parameters(config, source, budget)
             torch.manual_seed(plan.seed)
-            model = build_model(config, source.input_shape, source.n_outputs).to(dev)
+            model = build_model(config, source.input_shape, source.n_outputs, inputs=source.inputs).to(dev)
             pre_tensors, standardizer = to_device(
                 source,
                 seed=plan.pretrain.split_seed,
@@ -191,8 +192,9 @@ def train(
             )
             stop = loop.fit(model, pre_tensors, plan.pretrain).stop
             del pre_tensors
-            # Early stopping or the per-phase epoch cap end pre-training, not the run.
-            if stop is None or stop.reason in (EARLY_STOPPING, BUDGET_EPOCHS):
+            # Early stopping, the per-phase epoch cap, or a divergence after early stopping kept
+            # a good epoch end pre-training, not the run.
+            if stop is None or stop.reason in (EARLY_STOPPING, BUDGET_EPOCHS, DIVERGED):
                 stop = None
                 model = _prepare_finetune(model, plan, source, data).to(dev)
             else:
@@ -202,9 +204,9 @@ def train(
                 )
                 no_model = True
         else:
-            n_params = _check_parameters(config, data.input_shape, data.n_outputs, budget)
+            n_params = _check_parameters(config, data, budget)
             torch.manual_seed(plan.seed)
-            model = build_model(config, data.input_shape, data.n_outputs).to(dev)
+            model = build_model(config, data.input_shape, data.n_outputs, inputs=data.inputs).to(dev)
 
         # Pre-trained inputs keep the pre-training normalisation, as a backbone expects.
         tensors, standardizer = to_device(
@@ -240,6 +242,15 @@ def train(
                 "target_std": tensors.y_std,
             },
         )
+        if plan.precision != precision:
+            result.notes.append(
+                f"precision {plan.precision} was asked for, but it applies on a CUDA GPU only: "
+                f"this run on {dev.type} trained in {precision}"
+            )
+        if result.stopped_reason == DIVERGED:
+            result.notes.append(
+                f"training stopped early: the loss diverged, so the predictions come from epoch {best_epoch}"
+            )
         if result.stopped_reason == CANCELLED or no_model:
             result.seconds = time.perf_counter() - start
             return result

@@ -20,6 +20,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from datasets.categorical import split_columns
 from podium.api_schema import error_responses
 from podium.competitions import selectors, services
 from podium.competitions.metric_choice import scoring_rules
@@ -379,6 +380,28 @@ class DatasetListCreateApi(APIView):
         description = serializers.CharField(required=False, allow_blank=True, default="")
         license = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
         metric = serializers.CharField(required=False, allow_blank=True, default="")
+        categorical_columns = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="comma-separated feature columns holding category names (embedded by configs)",
+        )
+        text_column = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            default="",
+            max_length=100,
+            help_text="a text dataset: the column of texts (train.csv has id, text and label columns)",
+        )
+        vocab_size = serializers.IntegerField(
+            required=False, default=None, help_text="text: the tokenizer's vocabulary size (64-65536)"
+        )
+        max_length = serializers.IntegerField(
+            required=False, default=None, help_text="text: tokens kept per text (4-1024)"
+        )
+        truncate = serializers.BooleanField(
+            required=False, default=False, help_text="text: cut over-long texts instead of refusing them"
+        )
 
     @extend_schema(
         parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
@@ -405,6 +428,7 @@ class DatasetListCreateApi(APIView):
         data = self.DatasetUploadInput(data=request.data)
         data.is_valid(raise_exception=True)
         args = dict(data.validated_data)
+        args["categorical_columns"] = split_columns(args.pop("categorical_columns"))
         try:
             dataset = services.dataset_create_from_upload(
                 train_file=args.pop("train_file"),

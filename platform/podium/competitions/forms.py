@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
+from datasets.categorical import split_columns
 from datasets.metrics import METRICS
 from podium.competitions.metric_choice import metrics_problems
 from podium.competitions.models import Competition, TaskType, metric_choices
@@ -52,6 +53,23 @@ class DatasetUploadForm(forms.Form):
     )
     description = forms.CharField(widget=forms.Textarea, required=False)
     license = forms.CharField(max_length=200, required=False)
+    categorical_columns = forms.CharField(
+        max_length=2000, required=False, help_text="Feature columns holding category names, comma-separated."
+    )
+    text_column = forms.CharField(
+        max_length=100,
+        required=False,
+        help_text="For a text dataset: the column of texts (the files then hold id, text and label).",
+    )
+    vocab_size = forms.IntegerField(
+        required=False, help_text="Text: the tokenizer's vocabulary size (64 to 65,536; default 8,000)."
+    )
+    max_length = forms.IntegerField(
+        required=False, help_text="Text: tokens kept per text (4 to 1,024; default 128)."
+    )
+    truncate = forms.BooleanField(
+        required=False, help_text="Text: cut over-long texts instead of refusing them."
+    )
 
     def __init__(self, *args, too_large: list[str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -64,6 +82,7 @@ class DatasetUploadForm(forms.Form):
         slug_error = existing_slug_error(cleaned.get("slug"), bool(cleaned.get("new_version")))
         if slug_error:
             self.add_error("slug", slug_error)
+        cleaned["categorical_columns"] = split_columns(cleaned.get("categorical_columns"))
         return cleaned
 
 

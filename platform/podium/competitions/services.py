@@ -117,8 +117,18 @@ def dataset_create_from_upload(
     license: str = "",
     metric: str | None = None,
     input_shape: list[int] | None = None,
+    categorical_columns: list[str] | None = None,
+    text_column: str = "",
+    vocab_size: int | None = None,
+    max_length: int | None = None,
+    truncate: bool = False,
 ) -> Dataset:
     """Validate uploaded CSVs with datasets.upload and store them as a new version.
+
+    With a `text_column` the upload is a text dataset (datasets.text_upload: a tokenizer of
+    `vocab_size` trained on the training texts, token arrays of `max_length`, over-long texts
+    refused unless `truncate`); `categorical_columns` name the feature columns holding
+    category names (embedded by the configs' `embedding` layer).
 
     Raises datasets.upload.UploadError (nothing stored) when the files are not usable.
     An existing slug gets its next version. The returned dataset carries `upload_warnings`
@@ -127,25 +137,38 @@ def dataset_create_from_upload(
     upload is stored all the same: the admin decides.
     """
     from datasets.overlap import bundle_duplicates
+    from datasets.text import DEFAULT_LENGTH, DEFAULT_VOCAB
+    from datasets.text_upload import bundle_from_text_upload
     from datasets.upload import bundle_from_upload
 
-    bundle = bundle_from_upload(
-        train=train_file,
-        test=test_file,
-        slug=slug,
-        title=title,
-        task_type=task_type,
-        target_column=target_column,
-        id_column=id_column,
-        test_fraction=test_fraction,
-        split_seed=split_seed,
-        max_bytes=settings.PODIUM_MAX_DATASET_FILE_BYTES,
-        description=description,
-        license=license,
-        metric=metric,
-        input_shape=input_shape,
-        version=dataset_next_version(slug=slug),
-    )
+    common = {
+        "train": train_file,
+        "test": test_file,
+        "slug": slug,
+        "title": title,
+        "task_type": task_type,
+        "target_column": target_column,
+        "id_column": id_column,
+        "test_fraction": test_fraction,
+        "split_seed": split_seed,
+        "max_bytes": settings.PODIUM_MAX_DATASET_FILE_BYTES,
+        "description": description,
+        "license": license,
+        "metric": metric,
+        "version": dataset_next_version(slug=slug),
+    }
+    if text_column:
+        bundle = bundle_from_text_upload(
+            **common,
+            text_column=text_column,
+            vocab_size=vocab_size or DEFAULT_VOCAB,
+            max_length=max_length or DEFAULT_LENGTH,
+            truncate=truncate,
+        )
+    else:
+        bundle = bundle_from_upload(
+            **common, input_shape=input_shape, categorical_columns=categorical_columns
+        )
     duplicates = bundle_duplicates(bundle, dataset_served_feature_files())
     dataset = dataset_create_from_bundle(bundle=bundle, source=Dataset.Source.UPLOAD)
     dataset.upload_warnings = duplicates.as_warnings()

@@ -50,6 +50,8 @@ class SubmissionOutputSerializer(serializers.Serializer):
         child=serializers.DictField(child=serializers.FloatField(allow_null=True)), read_only=True
     )
     error_message = serializers.CharField(read_only=True)
+    # What the config validator warned about (the entry was accepted all the same).
+    config_warnings = serializers.ListField(child=serializers.DictField(), read_only=True)
     has_predictions = serializers.SerializerMethodField()
 
     @extend_schema_field(serializers.ListField(child=serializers.FloatField(), allow_null=True))
@@ -89,6 +91,8 @@ class SubmissionCreatedOutputSerializer(SubmissionOutputSerializer):
 
 class SubmissionDetailOutputSerializer(SubmissionOutputSerializer):
     config = serializers.JSONField(read_only=True)
+    # common.protocol.RunReport: where the run trained (torch, device, threads, precision) and how it ended.
+    training_report = serializers.JSONField(read_only=True, allow_null=True)
     epochs = serializers.SerializerMethodField()
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))

@@ -51,6 +51,10 @@ class Submission(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error_message = models.TextField(blank=True)
+    # What the config validator warned about, accepted all the same: [{path, message}].
+    config_warnings = models.JSONField(default=list, blank=True)
+    # How the training run ended and where it ran, as the worker posted it (common.protocol.RunReport).
+    training_report = models.JSONField(null=True, blank=True)
 
     public_score = models.FloatField(null=True, blank=True)
     private_score = models.FloatField(null=True, blank=True)

@@ -31,7 +31,7 @@ from podium.submissions.limits import (
     submission_usage,
 )
 from podium.submissions.models import ACTIVE_STATUSES, FINAL_STATUSES, EpochMetric, Kind, Status, Submission
-from podium.submissions.validation import config_validate, predictions_validate
+from podium.submissions.validation import config_check, predictions_validate
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +92,11 @@ def submission_create(
         limits_check(submission_usage(competition=competition, user=user, team=entrant.team_id, now=now))
 
     config = None
+    warnings: list[dict] = []
     if kind == Kind.PREDICTIONS:
         predictions_validate(competition=competition, source=predictions_file)
     else:
-        config = config_validate(competition=competition, text=config_text)
+        config, warnings = config_check(competition=competition, text=config_text)
 
     submission = Submission(
         competition=competition,
@@ -105,6 +106,7 @@ def submission_create(
         description=description.strip()[:500],
         config=config,
         config_text=config_text or "",
+        config_warnings=warnings,
     )
     stored_name = None
     try:
@@ -246,8 +248,11 @@ def submission_record_epoch(*, submission_id: int, attempt: int, epoch: int, dat
     return metric
 
 
-def submission_store_predictions(*, submission_id: int, attempt: int, file, weights=None) -> Submission:
+def submission_store_predictions(
+    *, submission_id: int, attempt: int, file, weights=None, report: dict | None = None
+) -> Submission:
     """The worker's test predictions: validated like an upload, then on to the scorer.
+    `report` (a `common.protocol.RunReport`) is stored with them.
 
     A repeat for an attempt already past training is a no-op. Predictions that fail
     validation fail the entry with the problems listed (never a stuck entry).
@@ -287,7 +292,11 @@ def submission_store_predictions(*, submission_id: int, attempt: int, file, weig
                 stored.append(locked.weights.name)
             locked.status = Status.SCORING
             locked.heartbeat_at = timezone.now()
-            locked.save(update_fields=["predictions", "weights", "status", "heartbeat_at"])
+            fields = ["predictions", "weights", "status", "heartbeat_at"]
+            if report is not None:
+                locked.training_report = report
+                fields.append("training_report")
+            locked.save(update_fields=fields)
             _send_on_commit(locked)
             return locked
     except BaseException:
@@ -307,12 +316,18 @@ def clean_message(message: str) -> str:
 
 
 @transaction.atomic
-def submission_fail(*, submission_id: int, attempt: int, message: str) -> Submission:
-    """Fail the current attempt; a repeat is a no-op, a stale attempt changes nothing."""
+def submission_fail(
+    *, submission_id: int, attempt: int, message: str, report: dict | None = None
+) -> Submission:
+    """Fail the current attempt; a repeat is a no-op, a stale attempt changes nothing.
+    `report` (a `common.protocol.RunReport` from the worker) is stored with the reason."""
+    extra = {"training_report": report} if report is not None else {}
     changed = (
         Submission.objects.filter(pk=submission_id, attempt=attempt)
         .filter(status__in=ACTIVE_STATUSES)
-        .update(status=Status.FAILED, error_message=clean_message(message), finished_at=timezone.now())
+        .update(
+            status=Status.FAILED, error_message=clean_message(message), finished_at=timezone.now(), **extra
+        )
     )
     submission = Submission.objects.select_related("competition").get(pk=submission_id)
     if changed != 1 and not (submission.status == Status.FAILED and submission.attempt == attempt):

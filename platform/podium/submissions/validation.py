@@ -38,7 +38,13 @@ def _count(total: int, problems: list[Problem]) -> str:
 def config_validate(*, competition: Competition, text: str) -> dict:
     """Schema, then dataset and budget checks (the parameter count included, in pure Python:
     no torch); returns the normalised config as JSON data."""
-    from workers.spec import ConfigError, parse_config, validate_for_dataset
+    return config_check(competition=competition, text=text)[0]
+
+
+def config_check(*, competition: Competition, text: str) -> tuple[dict, list[dict]]:
+    """`config_validate`, and the config's warnings (`workers.spec.config_warnings`: accepted,
+    but probably not what the participant wants) as `{path, message}` dicts."""
+    from workers.spec import ConfigError, config_warnings, parse_config, validate_for_dataset
 
     try:
         config = parse_config(text)
@@ -58,7 +64,7 @@ def config_validate(*, competition: Competition, text: str) -> dict:
             f"The model config does not fit this competition: {len(problems)} problem(s); nothing was stored.",
             problems,
         )
-    return config.model_dump(mode="json")
+    return config.model_dump(mode="json"), [p.as_dict() for p in config_warnings(config)]
 
 
 def config_budget(competition: Competition) -> Budget:

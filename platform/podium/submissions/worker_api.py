@@ -21,6 +21,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.protocol import RUN_REPORT_MAX_NOTES
 from podium.errors import ApplicationError, Conflict
 from podium.submissions import selectors, services
 from podium.submissions.tokens import InvalidWorkerToken, WorkerGrant, worker_token_read
@@ -153,6 +154,43 @@ class WorkerEpochApi(WorkerApi):
         return Response({"ok": True})
 
 
+class RunEnvironmentSerializer(serializers.Serializer):
+    torch = serializers.CharField(max_length=64)
+    device = serializers.CharField(max_length=200)
+    threads = serializers.IntegerField(min_value=1, max_value=4096)
+    precision = serializers.ChoiceField(choices=["fp32", "bf16"])
+    precision_asked = serializers.ChoiceField(choices=["fp32", "bf16"])
+
+
+class RunReportSerializer(serializers.Serializer):
+    """`common.protocol.RunReport`: where the run trained and how it ended."""
+
+    environment = RunEnvironmentSerializer(required=False)
+    stopped_reason = serializers.CharField(max_length=40, required=False)
+    stop_message = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    notes = serializers.ListField(
+        child=serializers.CharField(max_length=500), max_length=RUN_REPORT_MAX_NOTES, required=False
+    )
+
+
+def _run_report(raw) -> dict | None:
+    """The `report` field of a callback (a JSON text in a multipart body), validated; None when absent."""
+    import json
+
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raise ApplicationError("The field 'report' is not valid JSON.") from None
+    if not isinstance(raw, dict):
+        raise ApplicationError("The field 'report' must be a JSON object (common.protocol.RunReport).")
+    serializer = RunReportSerializer(data=raw)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
 class WorkerPredictionsApi(WorkerApi):
     def initialize_request(self, request, *args, **kwargs):
         request.upload_handlers = [
@@ -168,7 +206,11 @@ class WorkerPredictionsApi(WorkerApi):
         if upload is None:
             raise ApplicationError("Send the predictions CSV as the multipart field 'file'.")
         services.submission_store_predictions(
-            submission_id=submission_id, attempt=attempt, file=upload, weights=request.FILES.get("weights")
+            submission_id=submission_id,
+            attempt=attempt,
+            file=upload,
+            weights=request.FILES.get("weights"),
+            report=_run_report(request.data.get("report")),
         )
         return Response({"ok": True}, status=status.HTTP_202_ACCEPTED)
 
@@ -176,6 +218,7 @@ class WorkerPredictionsApi(WorkerApi):
 class FailInputSerializer(serializers.Serializer):
     attempt = serializers.IntegerField(min_value=1)
     message = serializers.CharField(allow_blank=True, max_length=20_000)
+    report = RunReportSerializer(required=False)
 
 
 class WorkerFailApi(WorkerApi):
@@ -185,7 +228,10 @@ class WorkerFailApi(WorkerApi):
         serializer = FailInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         services.submission_fail(
-            submission_id=submission_id, attempt=attempt, message=serializer.validated_data["message"]
+            submission_id=submission_id,
+            attempt=attempt,
+            message=serializer.validated_data["message"],
+            report=serializer.validated_data.get("report"),
         )
         return Response({"ok": True})
 

@@ -46,6 +46,27 @@ class DatasetStepForm(forms.Form):
     test_fraction = forms.FloatField(required=False, min_value=0.05, max_value=0.9, initial=0.25)
     license = forms.CharField(required=False, max_length=200)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    categorical_columns = forms.CharField(
+        required=False, max_length=2000, help_text="Feature columns holding category names, comma-separated."
+    )
+    text_column = forms.CharField(
+        required=False,
+        max_length=100,
+        help_text="For a text dataset: the column of texts (the files then hold id, text and label columns).",
+    )
+    vocab_size = forms.IntegerField(
+        required=False,
+        label="Vocabulary size",
+        help_text="Text: the tokenizer's vocabulary (64 to 65,536; default 8,000).",
+    )
+    max_length = forms.IntegerField(
+        required=False,
+        label="Maximum length",
+        help_text="Text: tokens kept per text (4 to 1,024; default 128).",
+    )
+    truncate = forms.BooleanField(
+        required=False, help_text="Text: cut over-long texts instead of refusing them."
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -9,6 +9,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 
+from datasets.categorical import split_columns
 from datasets.upload import UploadError
 from podium.competitions import selectors, services
 from podium.web.staff_forms import CompetitionStepForm, DatasetStepForm
@@ -44,6 +45,11 @@ def new_competition(request):
                     test_fraction=None if data.get("test_file") else (data.get("test_fraction") or 0.25),
                     description=data.get("description") or "",
                     license=data.get("license") or "",
+                    categorical_columns=split_columns(data.get("categorical_columns")),
+                    text_column=data.get("text_column") or "",
+                    vocab_size=data.get("vocab_size"),
+                    max_length=data.get("max_length"),
+                    truncate=bool(data.get("truncate")),
                 )
                 warnings = dataset.upload_warnings
         except ValidationError as exc:

@@ -19,7 +19,7 @@ from podium.errors import ApplicationError, request_refusal
 from podium.submissions.limits import submission_usage
 from podium.submissions.services import submission_create
 from podium.submissions.uploads import UploadTooLarge
-from podium.submissions.validation import config_validate
+from podium.submissions.validation import config_check
 from podium.teams.selectors import team_for
 from podium.web import config_lines, examples
 from podium.web.views.common import competition_context, is_participant
@@ -119,6 +119,8 @@ def _submit_page(request, slug, capped: CappedUploadHandler | None, refused: App
             request,
             f"Submission #{submission.pk} received — it is {submission.get_status_display().lower()}.",
         )
+        for warning in submission.config_warnings:
+            messages.warning(request, f"{warning.get('path') or 'config'}: {warning['message']}")
         return redirect("web:my_submissions", slug=slug)
     if "template" in request.GET and request.GET["template"] in ctx["templates"]:
         ctx["config_text"] = ctx["templates"][request.GET["template"]]
@@ -140,7 +142,7 @@ def validate(request, slug):
         ]
         return render(request, "web/partials/validation.html", ctx)
     try:
-        config_validate(competition=competition, text=text)
+        ctx["warnings"] = config_check(competition=competition, text=text)[1]
     except ApplicationError as exc:
         ctx["problems"] = _problems(exc, text)
         # The intake's own detail says "nothing was stored"; here nothing was submitted yet,
