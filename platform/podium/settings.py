@@ -45,6 +45,9 @@ PODIUM_PUBLIC_URL = env_str("PODIUM_PUBLIC_URL", "http://127.0.0.1:8000")
 PODIUM_REQUIRE_SERVICES = env_bool("PODIUM_REQUIRE_SERVICES", default=False)
 
 INSTALLED_APPS = [
+    # First: its admin/ templates (the admin's favicon, underlined breadcrumb links, labelled
+    # date and time inputs) override the admin's own.
+    "podium.web",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -64,7 +67,6 @@ INSTALLED_APPS = [
     "podium.leaderboards",
     "podium.mail",
     "podium.operations",
-    "podium.web",
 ]
 
 MIDDLEWARE = [

@@ -56,9 +56,30 @@ def test_tokens_password_and_teams(browser, live_server, alice, bob):
     login(page, "bob")
     page.goto("/accounts/")
     page.get_by_label("Join code").fill("nonsense")
-    page.get_by_role("button", name="Join team").click()
+    page.get_by_role("button", name="Ask to join").click()
     assert page.get_by_text("No team has the join code").is_visible()
     page.get_by_label("Join code").fill(code)
-    page.get_by_role("button", name="Join team").click()
-    assert page.get_by_text("You joined team Petals.").is_visible()
+    page.get_by_role("button", name="Ask to join").click()
+    assert page.get_by_text("You asked to join team Petals.").is_visible()
+    page.goto("/c/iris-cup/submissions/")
+    assert "Petals" in page.get_by_test_id("my-requests").inner_text()
+    page.get_by_role("button", name="Log out").click()
+
+    # alice sees who asks on the team card, and lets bob in.
+    login(page, "alice", "another-long-passphrase-42")
+    page.goto("/c/iris-cup/submissions/")
+    assert page.get_by_test_id("team-members").inner_text().split() == ["alice", "you"]
+    page.get_by_test_id("join-requests").get_by_role("button", name="Accept bob").click()
+    assert page.get_by_text("Request accepted: team Petals has a new member.").is_visible()
+    assert "bob" in page.get_by_test_id("team-members").inner_text()
+    page.get_by_role("button", name="Log out").click()
+
+    # bob is in; he leaves on the web (it asks first), and competes alone again.
+    login(page, "bob")
+    page.goto("/accounts/")
     assert "Petals" in page.locator("#teams-h + ul").inner_text()
+    page.goto("/c/iris-cup/submissions/")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Leave the team").click()
+    assert page.get_by_text("You left the team").is_visible()
+    assert page.get_by_role("button", name="Ask to join").is_visible()

@@ -65,11 +65,11 @@ def test_admin_creates_a_competition_from_csv_and_a_participant_submits(browser,
     login(page, "alice")
     page.goto("/c/pets/rules/")
     page.get_by_label("I accept the rules of this competition").check()
-    page.get_by_role("button", name="Join competition").click()
+    page.get_by_role("button", name="Accept the rules and join").click()
     page.wait_for_url("**/data/")
     assert "test_labels" not in page.content()
 
-    page.get_by_role("tab", name="Submit").click()
+    page.get_by_role("navigation", name="Competition sections").get_by_role("link", name="Submit").click()
     page.get_by_role("link", name="Predictions CSV").click()
     preds = tmp_path / "preds.csv"
     # Wrong: a missing row is named with its line.

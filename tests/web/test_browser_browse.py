@@ -27,9 +27,9 @@ def test_visitor_browses_signs_up_joins_and_downloads(page, tmp_path):
     assert "<script" not in page.get_by_test_id("overview").inner_html()
     shot(page, "competition-overview")
 
-    # The tabs are keyboard-operable: arrow right moves focus to the next tab.
-    page.get_by_role("tab", name="Overview").focus()
-    page.keyboard.press("ArrowRight")
+    # The sections are links: Tab moves from one to the next.
+    page.get_by_role("navigation", name="Competition sections").get_by_role("link", name="Overview").focus()
+    page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Data"
     page.keyboard.press("Enter")
     page.wait_for_url("**/data/")
@@ -49,11 +49,19 @@ def test_visitor_browses_signs_up_joins_and_downloads(page, tmp_path):
 
     page.goto("/c/iris-cup/rules/")
     shot(page, "competition-rules")
-    page.get_by_role("button", name="Join competition").click()
-    # Not accepting the rules is refused, with the reason.
-    assert page.get_by_text("accept the rules").first.is_visible()
+    # The header's button leads to the one join form, on the rules.
+    assert (
+        page.get_by_role("link", name="Read the rules and join")
+        .get_attribute("href")
+        .endswith("/rules/#join")
+    )
+    # Not ticking the rules is refused before anything is sent (the box is required);
+    # the server refuses it too (test_pages).
+    page.get_by_role("button", name="Accept the rules and join").click()
+    assert page.url.endswith("/rules/")
+    assert page.get_by_label("I accept the rules of this competition").evaluate("e => !e.validity.valid")
     page.get_by_label("I accept the rules of this competition").check()
-    page.get_by_role("button", name="Join competition").click()
+    page.get_by_role("button", name="Accept the rules and join").click()
     page.wait_for_url("**/data/")
     assert page.get_by_text("✓ Joined").is_visible()
 

@@ -69,6 +69,13 @@ def test_submission_page_charts_and_compare(browser, live_server, alice, bob):
         page.locator(f"tr[data-submission='{a.pk}']").get_by_test_id("progress").inner_text() == "epoch 3 / 3"
     )
     shot(page, "my-submissions-running")
+    # It asks first: declined, nothing changes; accepted, the entry is cancelled.
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    page.locator(f"tr[data-submission='{a.pk}']").get_by_role("button", name="Cancel").click()
+    assert asked and asked[0].startswith(f"Cancel submission #{a.pk}?")
+    assert page.locator(f"tr[data-submission='{a.pk}']").get_by_test_id("status").inner_text() == "Running"
+    page.once("dialog", lambda dialog: dialog.accept())
     page.locator(f"tr[data-submission='{a.pk}']").get_by_role("button", name="Cancel").click()
     assert page.locator(f"tr[data-submission='{a.pk}']").get_by_test_id("status").inner_text() == "Cancelled"
 

@@ -50,7 +50,7 @@ def test_new_participant_submits_a_config_and_watches_it_scored(web, podium_plat
 
     page.goto("/c/iris-cup/rules/")
     page.get_by_label("I accept the rules of this competition").check()
-    page.get_by_role("button", name="Join competition").click()
+    page.get_by_role("button", name="Accept the rules and join").click()
     page.wait_for_url("**/data/")
     with page.expect_download() as info:
         page.get_by_role("link", name="Download train.csv").click()
@@ -58,7 +58,7 @@ def test_new_participant_submits_a_config_and_watches_it_scored(web, podium_plat
     assert (tmp_path / "train.csv").read_text().startswith("id,")
 
     # The editor validates as one types: 999 epochs is over the budget, at line 10.
-    page.get_by_role("tab", name="Submit").click()
+    page.get_by_role("navigation", name="Competition sections").get_by_role("link", name="Submit").click()
     page.wait_for_url("**/submit/")
     page.wait_for_load_state()
     editor = page.get_by_label("Model config (YAML or JSON)")
@@ -117,7 +117,9 @@ def test_new_participant_submits_a_config_and_watches_it_scored(web, podium_plat
     assert "hidden until the deadline" in page.get_by_test_id("private-score").inner_text()
     shot(page, "submission")
 
-    page.get_by_role("tab", name="Leaderboard").click()
+    page.get_by_role("navigation", name="Competition sections").get_by_role(
+        "link", name="Leaderboard"
+    ).click()
     mine = page.get_by_test_id("my-row")
     assert "newbie" in mine.inner_text()
     shot(page, "leaderboard")

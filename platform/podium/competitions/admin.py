@@ -114,6 +114,7 @@ class DatasetAdmin(admin.ModelAdmin):
             form = form_class(request.POST, request.FILES, too_large=handler.too_large if handler else [])
             if form.is_valid():
                 data = dict(form.cleaned_data)
+                data.pop("new_version")  # asked and checked by the form
                 try:
                     if images:
                         dataset = services.dataset_create_from_image_upload(

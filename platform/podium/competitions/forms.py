@@ -9,6 +9,25 @@ from datasets.categorical import split_columns
 from datasets.metrics import METRICS
 from podium.competitions.metric_choice import metrics_problems
 from podium.competitions.models import Competition, TaskType, metric_choices
+from podium.competitions.selectors import dataset_latest_version
+
+NEW_VERSION_LABEL = "Store as a new version of an existing dataset"
+
+
+def existing_slug_error(slug: str | None, new_version: bool) -> str | None:
+    """An upload under a slug that exists stores a new version of that dataset: only when
+    asked for. Returns the message for the slug field, or None."""
+    if not slug:
+        return None
+    latest = dataset_latest_version(slug=slug)
+    if latest is None and new_version:
+        return f"No dataset has the slug “{slug}” yet: untick “{NEW_VERSION_LABEL}” to create it."
+    if latest is not None and not new_version:
+        return (
+            f"A dataset “{slug}” exists (v{latest}). Tick “{NEW_VERSION_LABEL}” to store this "
+            f"upload as v{latest + 1}, or choose another slug."
+        )
+    return None
 
 
 class DatasetUploadForm(forms.Form):
@@ -20,7 +39,8 @@ class DatasetUploadForm(forms.Form):
         allow_empty_file=True,
         help_text="test.csv with its labels (they stay hidden). Leave empty to hold out a fraction of train.",
     )
-    slug = forms.SlugField(max_length=64, help_text="An existing slug gets a new version.")
+    slug = forms.SlugField(max_length=64, help_text="Lower-case letters, digits and dashes.")
+    new_version = forms.BooleanField(required=False, label=NEW_VERSION_LABEL)
     title = forms.CharField(max_length=200)
     task_type = forms.ChoiceField(choices=TaskType.choices)
     target_column = forms.CharField(max_length=100)
@@ -59,6 +79,9 @@ class DatasetUploadForm(forms.Form):
         cleaned = super().clean()
         for field in self.too_large:
             self.add_error(field, "The file is larger than the upload limit; it was not stored.")
+        slug_error = existing_slug_error(cleaned.get("slug"), bool(cleaned.get("new_version")))
+        if slug_error:
+            self.add_error("slug", slug_error)
         cleaned["categorical_columns"] = split_columns(cleaned.get("categorical_columns"))
         return cleaned
 

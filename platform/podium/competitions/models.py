@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 
 from datasets.metrics import METRICS
@@ -111,6 +112,8 @@ class Competition(models.Model):
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField(null=True, blank=True)
     merger_deadline = models.DateTimeField(null=True, blank=True)
+    # The rules' team size: team_join refuses a join or a merge past it (pages and API alike).
+    max_team_size = models.PositiveSmallIntegerField(default=5, validators=[MinValueValidator(1)])
     daily_limit = models.PositiveIntegerField(default=5)
     total_limit = models.PositiveIntegerField(null=True, blank=True)
     max_final_picks = models.PositiveIntegerField(default=2)

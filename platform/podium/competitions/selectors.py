@@ -156,6 +156,17 @@ def competition_get(*, slug: str, user) -> Competition:
     return found
 
 
+def dataset_latest_version(*, slug: str) -> int | None:
+    """The newest version stored under a dataset slug, None when the slug is new."""
+    return Dataset.objects.filter(slug=slug).order_by("-version").values_list("version", flat=True).first()
+
+
+def competition_slug_taken(*, slug: str) -> bool:
+    """Whether a competition (published or not) already has this slug: a form says so with
+    its other errors, before the service's own check refuses it."""
+    return Competition.objects.filter(slug=slug).exists()
+
+
 def participation_exists(*, competition: Competition, user) -> bool:
     if not _authenticated(user):
         return False

@@ -300,6 +300,7 @@ def competition_create(
     is_published: bool = True,
     merger_deadline: dt.datetime | None = None,
     join_policy: str = JoinPolicy.OPEN,
+    max_team_size: int = 5,
     created_by=None,
 ) -> Competition:
     """Create a competition and fix its public/private partition of the test ids for good.
@@ -346,6 +347,7 @@ def competition_create(
         is_published=is_published,
         merger_deadline=merger_deadline,
         join_policy=join_policy,
+        max_team_size=max_team_size,
         created_by=created_by,
     )
     competition.full_clean(exclude=["answer_key", "answer_key_sha256", "higher_is_better"])

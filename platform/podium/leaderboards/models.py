@@ -56,6 +56,8 @@ class BoardEntry(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "board entry"
+        verbose_name_plural = "board entries"
         constraints = [
             models.UniqueConstraint(
                 fields=["phase", "late", "user"],

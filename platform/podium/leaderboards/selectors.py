@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import F, Q, QuerySet, Subquery, Window
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import RowNumber
+from django.db.models.functions import Rank
 from django.http import Http404
 
 from podium.accounts.models import User
@@ -106,8 +106,9 @@ def _ranked(phase: PhaseView, late: bool) -> QuerySet[BoardEntry]:
 def _with_both_ranks(qs: QuerySet[BoardEntry]) -> QuerySet[BoardEntry]:
     private_order = [F(name).asc(nulls_last=True) for name in PRIVATE_ORDER]
     return qs.annotate(
-        public_rank=Window(RowNumber(), order_by=[F(name).asc() for name in PUBLIC_ORDER]),
-        private_rank=Window(RowNumber(), order_by=private_order),
+        # Rank, not RowNumber: tied scores share a rank (1, 2, 2, 4), on every board.
+        public_rank=Window(Rank(), order_by=F(PUBLIC_ORDER[0]).asc()),
+        private_rank=Window(Rank(), order_by=private_order[0]),
     )
 
 
@@ -167,19 +168,15 @@ def _mark_overlaps(rows: list[BoardRow], leader: BoardEntry | None) -> None:
 
 
 def _count_before(*, entry: BoardEntry, columns: tuple[str, str, str]) -> int:
-    """How many rows rank before this one: an index range count on the row-value order."""
-    values = [getattr(entry, columns[0]), getattr(entry, columns[1]), getattr(entry, columns[2] + "_id")]
-    if None in values:
+    """How many rows rank before this one: those with a strictly better key (a tied score
+    shares the rank), an index range count."""
+    key = getattr(entry, columns[0])
+    if key is None:
         return 0
-    values[1] = connection.ops.adapt_datetimefield_value(values[1])
     table = BoardEntry._meta.db_table
-    key_col = columns[0]
-    sql = (
-        f"SELECT COUNT(*) FROM {table} WHERE phase_id = %s AND late = %s AND {key_col} IS NOT NULL "
-        f"AND ({columns[0]}, {columns[1]}, {columns[2]}_id) < (%s, %s, %s)"
-    )
+    sql = f"SELECT COUNT(*) FROM {table} WHERE phase_id = %s AND late = %s AND {columns[0]} < %s"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [entry.phase_id, entry.late, *values])
+        cursor.execute(sql, [entry.phase_id, entry.late, key])
         return cursor.fetchone()[0]
 
 
@@ -197,12 +194,12 @@ def board_rank_of(*, entry: BoardEntry, board: str) -> int | None:
 
 
 def _rank_sql(columns: tuple[str, str, str]) -> RawSQL:
-    """1 + the index entries before the outer row, as a correlated row-value count."""
+    """1 + the rows with a strictly better key than the outer row's (ties share a rank)."""
     t = BoardEntry._meta.db_table
-    a, b, c = columns
+    a = columns[0]
     return RawSQL(
         f"SELECT 1 + COUNT(*) FROM {t} AS before WHERE before.phase_id = {t}.phase_id AND before.late = {t}.late "
-        f"AND before.{a} IS NOT NULL AND (before.{a}, before.{b}, before.{c}) < ({t}.{a}, {t}.{b}, {t}.{c})",
+        f"AND before.{a} < {t}.{a}",
         [],
     )
 
@@ -234,9 +231,12 @@ def board_row_of(
 # A public page is the hot read: it is one precomposed statement rather than several
 # ORM-built queries (building them cost more than running them). Three parts, told apart
 # by the first column:
-#   0  the page's rows: ids sliced from the index board_public_rank, position by ROW_NUMBER;
-#   1  the caller's row (their team's when they are in one) with its rank, 1 + the index
-#      entries before it;
+#   0  the page's rows: ids sliced from the index board_public_rank. A rank is 1 + the rows
+#      with a strictly better key (tied scores share a rank: 1, 2, 2, 4): for a row past the
+#      slice's first key that is the offset + its RANK within the slice (every earlier row
+#      has a key no worse than the first); rows tied with the first key take one index
+#      count of the rows before them, which may lie on earlier pages;
+#   1  the caller's row (their team's when they are in one) with its rank, counted alike;
 #   2  one row of facts: the board's row count (index), the caller's team, the leader's
 #      id and interval (the overlap marker).
 _BE = BoardEntry._meta.db_table
@@ -253,16 +253,21 @@ _MY_TEAM = (
     "WHERE m.competition_id = %(c)s AND m.user_id = %(u)s ORDER BY m.id LIMIT 1"
 )
 _PUBLIC_PAGE_SQL = f"""
-SELECT 0, {_ROW_COLUMNS}, ROW_NUMBER() OVER (ORDER BY p.rank_key, p.submitted_at, p.submission_id)
+SELECT 0, {_ROW_COLUMNS},
+  CASE WHEN p.rank_key = p.first_key
+    THEN 1 + (SELECT COUNT(*) FROM {_BE} x WHERE x.phase_id = %(p)s AND x.late = %(l)s AND x.rank_key < p.first_key)
+    ELSE %(offset)s + p.slice_rank END
 FROM (
-  SELECT id, rank_key, submitted_at, submission_id FROM {_BE}
-  WHERE phase_id = %(p)s AND late = %(l)s AND rank_key IS NOT NULL
-  ORDER BY rank_key, submitted_at, submission_id LIMIT %(limit)s OFFSET %(offset)s
+  SELECT id, rank_key, RANK() OVER (ORDER BY rank_key) AS slice_rank, MIN(rank_key) OVER () AS first_key
+  FROM (
+    SELECT id, rank_key, submitted_at, submission_id FROM {_BE}
+    WHERE phase_id = %(p)s AND late = %(l)s AND rank_key IS NOT NULL
+    ORDER BY rank_key, submitted_at, submission_id LIMIT %(limit)s OFFSET %(offset)s
+  ) s
 ) p JOIN {_BE} b ON b.id = p.id {_ROW_JOINS}
 UNION ALL
 SELECT 1, {_ROW_COLUMNS},
-  1 + (SELECT COUNT(*) FROM {_BE} x WHERE x.phase_id = b.phase_id AND x.late = b.late AND x.rank_key IS NOT NULL
-       AND (x.rank_key, x.submitted_at, x.submission_id) < (b.rank_key, b.submitted_at, b.submission_id))
+  1 + (SELECT COUNT(*) FROM {_BE} x WHERE x.phase_id = b.phase_id AND x.late = b.late AND x.rank_key < b.rank_key)
 FROM {_BE} b {_ROW_JOINS}
 WHERE b.rank_key IS NOT NULL AND b.id = (
   SELECT o.id FROM {_BE} o WHERE o.phase_id = %(p)s AND o.late = %(l)s
@@ -340,10 +345,9 @@ def _public_page(
             facts = values
     team_id = facts[3]
     result.count = facts[15]
-    page.sort(key=lambda values: values[15])
-    result.rows = [
-        _row_of_values(v[1:15], rank=offset + v[15], user_id=user_id, team_id=team_id) for v in page
-    ]
+    # By rank, then (tied rows) the earlier submission, then the lower id: the board's order.
+    page.sort(key=lambda values: (values[15], values[6], values[5]))
+    result.rows = [_row_of_values(v[1:15], rank=v[15], user_id=user_id, team_id=team_id) for v in page]
     if own is not None:
         result.mine = _row_of_values(own[1:15], rank=own[15], user_id=user_id, team_id=team_id)
     if facts[1] is not None and facts[9] is not None and facts[10] is not None:
@@ -359,7 +363,8 @@ def _public_page(
 # 10,000-row board. Instead the page is a slice of board_private_rank (rows with a
 # private score; then the rows without one, by id, as the unranked tail), and each
 # page row's public rank comes from one ordered pass over board_public_rank, matched
-# on its public order key.
+# on its public order key. Ranks count the rows with a strictly better key: tied scores
+# share a rank (1, 2, 2, 4) on both boards.
 #
 # COUNT(column) counts the rows where it is set: the ranked rows, and those with a private
 # score (which always have a public one), in one pass.
@@ -372,7 +377,10 @@ SELECT s.part, s.position, b.id, b.user_id, b.team_id, b.private_score, b.privat
   t.name, b.private_extra_scores, pub.public_rank
 FROM (
   SELECT 0 AS part, id, rank_key, submitted_at, submission_id,
-    ROW_NUMBER() OVER (ORDER BY private_rank_key, private_submitted_at, private_submission_id) AS position
+    CASE WHEN private_rank_key = MIN(private_rank_key) OVER ()
+      THEN 1 + (SELECT COUNT(*) FROM {_BE} x WHERE x.phase_id = %(p)s AND x.late = %(l)s
+                AND x.private_rank_key < ranked.private_rank_key)
+      ELSE %(ranked_offset)s + RANK() OVER (ORDER BY private_rank_key) END AS position
   FROM (
     SELECT id, rank_key, submitted_at, submission_id, private_rank_key, private_submitted_at,
       private_submission_id
@@ -391,7 +399,7 @@ FROM (
 JOIN {_BE} b ON b.id = s.id {_ROW_JOINS}
 LEFT JOIN (
   SELECT rank_key, submitted_at, submission_id,
-    ROW_NUMBER() OVER (ORDER BY rank_key, submitted_at, submission_id) AS public_rank
+    RANK() OVER (ORDER BY rank_key) AS public_rank
   FROM {_BE} WHERE phase_id = %(p)s AND late = %(l)s AND rank_key IS NOT NULL
 ) pub ON pub.rank_key = s.rank_key AND pub.submitted_at = s.submitted_at
   AND pub.submission_id = s.submission_id
@@ -421,11 +429,13 @@ def _private_page_rows(
     user_id = user.pk if user is not None and user.is_authenticated else None
     team_id = getattr(user, "_board_team_id", None)  # set by board_row_of
     rows: dict[int, BoardRow] = {}
-    for values in sorted(fetched, key=lambda v: (v[0], v[1], v[16] or 0)):
+    # Part, rank (the tail: its position), then among tied rows the earlier private entry and
+    # its id; the tail's positions are unique, so its empty private columns are never compared.
+    for values in sorted(fetched, key=lambda v: (v[0], v[1], v[7], v[6], v[16] or 0)):
         part, position, public = values[0], values[1], values[16]
         if values[2] in rows:
             continue  # two rows with the same public order key: the first number is kept
-        rank = offset + position if part == 0 else None
+        rank = position if part == 0 else None  # part 0's position is its rank (ties share it)
         row = _row_of_values(values[2:16], rank=rank, user_id=user_id, team_id=team_id)
         row.public_rank, row.private_rank = public, rank
         row.move = (public - rank) if public is not None and rank is not None else None

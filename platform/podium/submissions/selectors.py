@@ -123,8 +123,11 @@ def submissions_shown(submissions, *, user) -> list[Submission]:
 def submission_list_with_progress(*, competition: Competition, user) -> list[Submission]:
     """The entries `user` may see here, as shown to them, each with the current attempt's epoch
     count (`epochs_done`), its epoch budget (`epochs_total`) and the share done (`progress`, %)."""
-    counted = submission_list(competition=competition, user=user).annotate(
-        epochs_done=Count("epoch_metrics", filter=Q(epoch_metrics__attempt=F("attempt")))
+    counted = (
+        submission_list(competition=competition, user=user)
+        .annotate(epochs_done=Count("epoch_metrics", filter=Q(epoch_metrics__attempt=F("attempt"))))
+        # Newest first, said explicitly: Django drops Meta.ordering from a GROUP BY query.
+        .order_by("-created_at", "-id")
     )
     rows = submissions_shown(counted, user=user)
     for row in rows:

@@ -75,10 +75,21 @@ class TeamMineApi(APIView):
         return Response(TeamDetailSerializer(team).data)
 
 
+class TeamJoinRequestSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    team = serializers.CharField(source="team.name")
+    user = serializers.CharField(source="user.username")
+    created_at = serializers.DateTimeField()
+
+
 class TeamJoinApi(APIView):
+    """Ask to join the team with this code; a member accepts (POST …/requests/<id>/accept/)."""
+
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(request=TeamJoinSerializer, responses=TeamDetailSerializer)
+    @extend_schema(
+        request=TeamJoinSerializer, responses={202: TeamJoinRequestSerializer, **error_responses(400)}
+    )
     def post(self, request, slug):
         competition = competition_get(slug=slug, user=request.user)
         data = TeamJoinSerializer(data=request.data)
@@ -90,8 +101,46 @@ class TeamJoinApi(APIView):
             raise ApplicationError(
                 f"No team in '{competition.slug}' has the join code '{code.strip()}'.", code="bad_code"
             )
-        team = services.team_join(user=request.user, join_code=team.join_code)
+        asked = services.team_join_request(user=request.user, join_code=team.join_code)
+        return Response(TeamJoinRequestSerializer(asked).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TeamRequestListApi(APIView):
+    """The requests to join the caller's team (its members see them)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        responses=inline_serializer("TeamJoinRequestList", {"results": TeamJoinRequestSerializer(many=True)})
+    )
+    def get(self, request, slug):
+        competition = competition_get(slug=slug, user=request.user)
+        team = selectors.team_for(competition=competition, user=request.user)
+        asked = selectors.team_join_requests(team=team, user=request.user) if team else []
+        return Response({"results": TeamJoinRequestSerializer(asked, many=True).data})
+
+
+class TeamRequestAcceptApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={200: TeamDetailSerializer, **error_responses(400)})
+    def post(self, request, slug, request_id):
+        competition_get(slug=slug, user=request.user)
+        team = services.team_join_accept(request_id=request_id, member=request.user)
         return Response(TeamDetailSerializer(team).data)
+
+
+class TeamRequestDeclineApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses={200: inline_serializer("TeamRequestDeclined", {"declined": serializers.BooleanField()})},
+    )
+    def post(self, request, slug, request_id):
+        competition_get(slug=slug, user=request.user)
+        services.team_join_decline(request_id=request_id, member=request.user)
+        return Response({"declined": True})
 
 
 class TeamLeaveApi(APIView):

@@ -42,3 +42,19 @@ class TeamMembership(models.Model):
             # A person is in at most one team per competition.
             models.UniqueConstraint(fields=["competition", "user"], name="one_team_per_competition")
         ]
+
+
+class TeamJoinRequest(models.Model):
+    """A person asks to join a team with its code; a member of the team accepts (the join, or
+    the merge of the asker's own team, happens then) or declines (the request goes)."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="join_requests")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    competition = models.ForeignKey("competitions.Competition", on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="one_request_per_team_and_user")]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.team}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import connection
 from django.db.models import Count, QuerySet
 
-from podium.teams.models import Team, TeamMembership
+from podium.teams.models import Team, TeamJoinRequest, TeamMembership
 
 _TEAM_ID_FOR = (
     f"SELECT team_id FROM {TeamMembership._meta.db_table} WHERE competition_id = %s AND user_id = %s"
@@ -57,3 +57,26 @@ def team_by_code(*, competition, join_code: str) -> Team | None:
     if not code:
         return None
     return Team.objects.filter(competition=competition, join_code=code).first()
+
+
+def team_join_requests(*, team: Team, user) -> list:
+    """The requests to join `team`, for its members only (an empty list for anyone else)."""
+    if not TeamMembership.objects.filter(team=team, user=user).exists():
+        return []
+    return list(team.join_requests.select_related("user").order_by("created_at", "id"))
+
+
+def team_join_requests_of(*, competition, user) -> list:
+    """The caller's own pending requests in this competition."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return []
+    return list(
+        TeamJoinRequest.objects.filter(competition=competition, user=user)
+        .select_related("team")
+        .order_by("id")
+    )
+
+
+def team_has_entries(*, team: Team) -> bool:
+    """A team with entries cannot be left (team_leave's rule): the page offers no Leave then."""
+    return team.submissions.exists()

@@ -1,4 +1,5 @@
-"""Writes about teams: create, join by code (a merge), leave. Rules: docs/leaderboard.md.
+"""Writes about teams: create, ask to join by code, accept or decline that request (the join,
+a merge), leave. Rules: docs/leaderboard.md.
 
 A team's board row replaces its members' rows: joining moves the joiner's entries
 (or their whole team's) to the team and rebuilds the team's row from them.
@@ -14,11 +15,11 @@ from django.utils import timezone
 
 from podium.competitions.models import Competition, Participation
 from podium.competitions.selectors import competition_phases
-from podium.errors import ApplicationError
+from podium.errors import ApplicationError, NotFound
 from podium.leaderboards.services import board_rebuild
 from podium.submissions.entrants import NOT_COUNTED, Entrant
 from podium.submissions.models import Disqualification, Submission
-from podium.teams.models import Team, TeamMembership
+from podium.teams.models import Team, TeamJoinRequest, TeamMembership
 
 MAX_NAME = 80
 
@@ -142,6 +143,15 @@ def team_join(*, user, join_code: str, now: datetime | None = None) -> Team:
         joining = Entrant(competition_id=competition.pk, user_id=user.pk, team_id=None)
     target = Entrant(competition_id=competition.pk, user_id=None, team_id=team.pk)
 
+    arriving = TeamMembership.objects.filter(team_id=current.team_id).count() if current is not None else 1
+    size = TeamMembership.objects.filter(team=team).count() + arriving
+    if size > competition.max_team_size:
+        raise ApplicationError(
+            f"Team '{team.name}' would have {size} members; the rules of '{competition.slug}' allow "
+            f"at most {competition.max_team_size}.",
+            code="team_full",
+        )
+
     combined = _counted_entries(target) + _counted_entries(joining)
     days = days_elapsed(competition=competition, now=now)
     allowed = competition.daily_limit * days
@@ -169,6 +179,66 @@ def team_join(*, user, join_code: str, now: datetime | None = None) -> Team:
         board_rebuild(entrant=joining)
     board_rebuild(entrant=target)
     return team
+
+
+def _team_by_code(code: str) -> Team:
+    team = Team.objects.select_related("competition").filter(join_code=code).first() if code else None
+    if team is None:
+        raise ApplicationError(f"No team has the join code '{code}'.", code="bad_code")
+    return team
+
+
+@transaction.atomic
+def team_join_request(*, user, join_code: str, now: datetime | None = None) -> TeamJoinRequest:
+    """Ask to join the team with this code: the code alone no longer lets anyone in, a member
+    accepts. Refused at once where the join could never be accepted (not joined, closed,
+    already a member, a full team); asking twice is the same request."""
+    now = now or timezone.now()
+    team = _team_by_code((join_code or "").strip())
+    competition = team.competition
+    _check_joined(competition=competition, user=user)
+    _check_open(competition=competition, now=now)
+    if TeamMembership.objects.filter(team=team, user=user).exists():
+        raise ApplicationError(f"You are already in team '{team.name}'.", code="already_member")
+    if TeamMembership.objects.filter(team=team).count() >= competition.max_team_size:
+        raise ApplicationError(
+            f"Team '{team.name}' is full: the rules of '{competition.slug}' allow "
+            f"{competition.max_team_size} members.",
+            code="team_full",
+        )
+    request, _ = TeamJoinRequest.objects.get_or_create(
+        team=team, user=user, defaults={"competition": competition}
+    )
+    return request
+
+
+def _request_for_member(*, request_id: int, member) -> TeamJoinRequest:
+    """The request, locked, if `member` is in its team; NotFound for anyone else (a request
+    is not theirs to see)."""
+    request = (
+        TeamJoinRequest.objects.select_for_update()
+        .select_related("team", "user", "competition")
+        .filter(pk=request_id, team__memberships__user=member)
+        .first()
+    )
+    if request is None:
+        raise NotFound("No such join request for your team.")
+    return request
+
+
+@transaction.atomic
+def team_join_accept(*, request_id: int, member, now: datetime | None = None) -> Team:
+    """A member lets the asker in: the join (or the merge of the asker's team) as team_join
+    does it, under the same rules (entries, team size, deadlines); the request goes."""
+    request = _request_for_member(request_id=request_id, member=member)
+    team = team_join(user=request.user, join_code=request.team.join_code, now=now)
+    request.delete()
+    return team
+
+
+@transaction.atomic
+def team_join_decline(*, request_id: int, member) -> None:
+    _request_for_member(request_id=request_id, member=member).delete()
 
 
 @transaction.atomic

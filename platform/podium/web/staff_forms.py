@@ -7,7 +7,9 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
+from podium.competitions.forms import NEW_VERSION_LABEL, existing_slug_error
 from podium.competitions.models import TaskType, metric_choices
+from podium.competitions.selectors import competition_slug_taken
 
 DT_FORMAT = "%Y-%m-%dT%H:%M"
 
@@ -52,6 +54,7 @@ class DatasetStepForm(forms.Form):
         help_text="Optional. The labels are split off, hidden and never served. Without it, a share of train.csv becomes the test set.",
     )
     slug = forms.SlugField(required=False, max_length=64, help_text="Lower-case letters, digits and dashes.")
+    new_version = forms.BooleanField(required=False, label=NEW_VERSION_LABEL)
     title = forms.CharField(required=False, max_length=200)
     task_type = forms.ChoiceField(choices=TaskType.choices, required=False)
     target_column = forms.CharField(required=False, max_length=100, initial="target")
@@ -101,7 +104,23 @@ class DatasetStepForm(forms.Form):
         for name in required:
             if not data.get(name):
                 self.add_error(name, "Required for an upload.")
+        slug_error = existing_slug_error(data.get("slug"), bool(data.get("new_version")))
+        if slug_error:
+            self.add_error("slug", slug_error)
         return data
+
+
+def metric_choices_for(dataset) -> list[tuple[str, str]]:
+    """The metrics of datasets.metrics that fit the dataset: its task type, and a class list
+    where the metric needs probabilities per class."""
+    from datasets.metrics import METRICS
+
+    has_classes = bool((dataset.manifest or {}).get("classes"))
+    return [
+        (name, title)
+        for name, title in metric_choices()
+        if METRICS[name].task_type == dataset.task_type and (has_classes or not METRICS[name].needs_proba)
+    ]
 
 
 class CompetitionStepForm(forms.Form):
@@ -128,9 +147,35 @@ class CompetitionStepForm(forms.Form):
     budget_epochs = forms.IntegerField(min_value=1, max_value=1000, initial=30)
     budget_params = forms.IntegerField(min_value=1_000, max_value=1_000_000_000, initial=5_000_000)
     budget_seconds = forms.IntegerField(min_value=10, max_value=86_400, initial=600)
+    max_team_size = forms.IntegerField(
+        min_value=1,
+        max_value=100,
+        initial=5,
+        label="Team size",
+        help_text="The most members a team may have.",
+    )
     accepts_predictions = forms.BooleanField(required=False, initial=True, label="Accept prediction files")
     accepts_configs = forms.BooleanField(required=False, initial=True, label="Accept model configs")
     is_published = forms.BooleanField(required=False, initial=True, label="Publish now (visible to everyone)")
+
+    def __init__(self, *args, dataset=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if dataset is not None:
+            # Only the metrics that can score this dataset (no RMSE for a classification).
+            self.fields["metric"].choices = metric_choices_for(dataset)
+
+    def clean(self):
+        """Every rule the service checks, in the same round as the fields' own: a form that
+        comes back shows all its errors at once."""
+        data = super().clean()
+        starts, ends = data.get("starts_at"), data.get("ends_at")
+        if starts and ends and starts >= ends:
+            self.add_error("ends_at", "The competition must end after it starts.")
+        if not (data.get("accepts_predictions") or data.get("accepts_configs")):
+            self.add_error("accepts_predictions", "Accept prediction files, model configs, or both.")
+        if data.get("slug") and competition_slug_taken(slug=data["slug"]):
+            self.add_error("slug", f"A competition with the slug “{data['slug']}” exists; choose another.")
+        return data
 
     @classmethod
     def initial_for(cls, dataset) -> dict:

@@ -1,12 +1,16 @@
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import path, reverse_lazy
+from django.views.generic import RedirectView
 
-from podium.web.views import account, boards, entries, host, public, staff, submit
+from podium.web.views import account, boards, entries, host, public, staff, submit, teams
 
 app_name = "web"
 
 urlpatterns = [
     path("", public.home, name="home"),
+    # Browsers ask for /favicon.ico where a page names no icon (the API docs, a bare file).
+    path("favicon.ico", RedirectView.as_view(url=static("web/favicon.svg"), permanent=True), name="favicon"),
     # account
     path("accounts/signup/", account.signup, name="signup"),
     path(
@@ -65,10 +69,22 @@ urlpatterns = [
     # competitions
     path("c/<slug:slug>/", public.overview, name="competition"),
     path("c/<slug:slug>/data/", public.data, name="competition_data"),
+    path("c/<slug:slug>/data/all.zip", public.download_all, name="download_all"),
     path("c/<slug:slug>/data/<str:name>", public.download, name="download"),
     path("c/<slug:slug>/rules/", public.rules, name="competition_rules"),
     path("c/<slug:slug>/join/", public.join, name="join"),
     path("c/<slug:slug>/teams/", account.team_create, name="team_create"),
+    path("c/<slug:slug>/teams/leave/", teams.team_leave, name="team_leave"),
+    path(
+        "c/<slug:slug>/teams/requests/<int:request_id>/accept/",
+        teams.team_request_accept,
+        name="team_request_accept",
+    ),
+    path(
+        "c/<slug:slug>/teams/requests/<int:request_id>/decline/",
+        teams.team_request_decline,
+        name="team_request_decline",
+    ),
     path("c/<slug:slug>/leaderboard/", boards.leaderboard, name="leaderboard"),
     path("c/<slug:slug>/submit/", submit.submit, name="submit"),
     path("c/<slug:slug>/submit/validate/", submit.validate, name="validate_config"),

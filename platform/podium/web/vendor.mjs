@@ -1,6 +1,8 @@
 // Copies the browser builds of the npm dependencies into static/vendor, where
 // Django's staticfiles serves them. Run by `make assets`; the output is not committed.
-import { cpSync, mkdirSync } from "node:fs";
+// axe-core is a development dependency: the browser tests inject it into each page to
+// scan it for accessibility violations; an install without dev dependencies skips it.
+import { cpSync, existsSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -10,8 +12,18 @@ const files = {
   "htmx.org/dist/htmx.min.js": "htmx.min.js",
   "chart.js/dist/chart.umd.js": "chart.umd.js",
 };
+const devFiles = {
+  "axe-core/axe.min.js": "axe.min.js",
+};
 mkdirSync(out, { recursive: true });
+let copied = 0;
 for (const [src, dest] of Object.entries(files)) {
   cpSync(join(here, "node_modules", src), join(out, dest));
+  copied += 1;
 }
-console.log(`vendor: ${Object.keys(files).length} files -> ${out}`);
+for (const [src, dest] of Object.entries(devFiles)) {
+  if (!existsSync(join(here, "node_modules", src))) continue;
+  cpSync(join(here, "node_modules", src), join(out, dest));
+  copied += 1;
+}
+console.log(`vendor: ${copied} files -> ${out}`);

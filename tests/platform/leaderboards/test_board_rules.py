@@ -33,7 +33,7 @@ def test_best_entry_per_participant_and_counts(competition, alice, bob, charlie)
     assert row.entry_count == 3
 
 
-def test_ties_go_to_the_earlier_submission_then_the_lower_id(competition, alice, bob, charlie):
+def test_ties_share_a_rank_listed_earlier_submission_then_lower_id(competition, alice, bob, charlie):
     now = timezone.now()
     make_participations(competition, alice, bob, charlie)
     # bob submitted first, but alice's entry is scored first: bob still wins the tie.
@@ -41,7 +41,8 @@ def test_ties_go_to_the_earlier_submission_then_the_lower_id(competition, alice,
     bob_entry = make_entry(competition, bob, 0.80, at=now - timedelta(hours=2))
     # charlie's entry has the same time as bob's but a higher id: bob first.
     make_entry(competition, charlie, 0.80, at=now - timedelta(hours=2))
-    assert standings(competition) == [(1, "bob", 0.80), (2, "charlie", 0.80), (3, "alice", 0.80)]
+    # One score, one rank; the order within it (and any tie-break a host applies) is the same.
+    assert standings(competition) == [(1, "bob", 0.80), (1, "charlie", 0.80), (1, "alice", 0.80)]
     assert BoardEntry.objects.get(user=bob).submission_id == bob_entry.pk
 
 
@@ -119,9 +120,9 @@ def test_the_ladder_shows_a_new_score_only_beyond_the_step(alice, bob):
     # 0.83 and 0.89 do not beat the shown score by more than 0.05; released scores are
     # rounded to the nearest multiple of the step (0.86 -> 0.85, 0.91 -> 0.90).
     assert shown == [0.80, 0.80, 0.85, 0.85, 0.90]
-    # bob's 0.88 is shown as 0.90 too: the tie goes to alice's earlier entry.
+    # bob's 0.88 is shown as 0.90 too: one rank, alice's earlier entry listed first.
     make_entry(competition, bob, 0.88)
-    assert standings(competition) == [(1, "alice", 0.90), (2, "bob", 0.90)]
+    assert standings(competition) == [(1, "alice", 0.90), (1, "bob", 0.90)]
 
 
 def test_the_ladder_on_a_lower_is_better_metric(alice):
@@ -164,7 +165,7 @@ def test_rank_of_a_single_row_matches_the_page(competition, alice, bob, charlie)
     make_entry(competition, bob, 0.8, 0.9, at=now - timedelta(hours=2))
     make_entry(competition, charlie, 0.9, 0.7)
     ranks = {r.user.username: board_rank_of(entry=r, board="public") for r in BoardEntry.objects.all()}
-    assert ranks == {"charlie": 1, "bob": 2, "alice": 3}
+    assert ranks == {"charlie": 1, "bob": 2, "alice": 2}  # tied public scores share a rank
     private = {r.user.username: board_rank_of(entry=r, board="private") for r in BoardEntry.objects.all()}
     assert private == {"bob": 1, "charlie": 2, "alice": 3}
 
@@ -200,3 +201,16 @@ def test_applying_a_score_is_a_fixed_few_statements(competition, alice, bob):
         row = board_record_score(submission=stamped)
     assert len(ctx.captured_queries) == 3, [q["sql"] for q in ctx.captured_queries]
     assert (row.team_id, row.score, row.entry_count) == (team.pk, 0.60, 2)
+
+
+def test_a_tie_across_a_page_boundary_keeps_its_rank(competition, alice, bob, charlie, dave, erin):
+    make_participations(competition, alice, bob, charlie, dave, erin)
+    now = timezone.now()
+    for i, (user, score) in enumerate(((alice, 0.9), (bob, 0.8), (charlie, 0.8), (dave, 0.8), (erin, 0.7))):
+        make_entry(competition, user, score, at=now - timedelta(hours=10 - i))
+    pages = [board_page(competition=competition, page=n, page_size=2).rows for n in (1, 2, 3)]
+    assert [[(r.rank, r.entrant_name) for r in rows] for rows in pages] == [
+        [(1, "alice"), (2, "bob")],
+        [(2, "charlie"), (2, "dave")],  # tied with bob on the page before
+        [(5, "erin")],
+    ]

@@ -48,3 +48,16 @@ def get_item(mapping, key):
         return mapping.get(key)
     except AttributeError:
         return None
+
+
+@register.filter
+def duration(value) -> str:
+    """A timedelta as a person reads it: "42 s", "3 min 05 s", "1 h 02 min"."""
+    if value is None:
+        return "—"
+    s = max(int(value.total_seconds()), 0)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"

@@ -7,6 +7,7 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.core.validators import slug_re
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -115,14 +116,21 @@ def token_revoke(request, token_id: int):
 @login_required
 @require_POST
 def team_join(request):
+    """Ask to join a team with its code; a member of the team accepts on My submissions."""
     form = TeamJoinForm(request.POST)
     if form.is_valid():
         try:
-            team = team_services.team_join(user=request.user, join_code=form.cleaned_data["code"])
+            asked = team_services.team_join_request(user=request.user, join_code=form.cleaned_data["code"])
         except ApplicationError as exc:
             page_message(request, exc)
         else:
-            messages.success(request, f"You joined team {team}.")
+            messages.success(
+                request, f"You asked to join team {asked.team}. A member of the team accepts the request."
+            )
+    # Asked from a competition's My submissions (its slug comes with the form): back there.
+    slug = request.POST.get("slug") or ""
+    if slug_re.match(slug):
+        return redirect("web:my_submissions", slug=slug)
     return redirect("web:account")
 
 

@@ -20,8 +20,15 @@ from podium.submissions.selectors import (
     submission_list_with_progress,
 )
 from podium.submissions.services import submission_cancel
-from podium.teams.selectors import team_for
+from podium.teams.selectors import (
+    team_for,
+    team_has_entries,
+    team_join_requests,
+    team_join_requests_of,
+    team_members,
+)
 from podium.web import charts
+from podium.web.entry_status import entry_status
 from podium.web.views.common import competition_context
 
 
@@ -41,7 +48,13 @@ def _rows_context(request, ctx) -> dict:
 @login_required
 def my_submissions(request, slug):
     ctx = _rows_context(request, competition_context(request, slug, "mine"))
-    ctx["team"] = team_for(competition=ctx["competition"], user=request.user)
+    team = ctx["team"] = team_for(competition=ctx["competition"], user=request.user)
+    if team is not None:
+        ctx["members"] = team_members(team=team)
+        ctx["join_requests"] = team_join_requests(team=team, user=request.user)
+        ctx["can_leave"] = not team_has_entries(team=team)
+    else:
+        ctx["my_requests"] = team_join_requests_of(competition=ctx["competition"], user=request.user)
     return render(request, "web/competition/mine.html", ctx)
 
 
@@ -93,6 +106,7 @@ def detail(request, submission_id):
         submission=submission,
         is_owner=request.user.is_authenticated and submission.user_id == request.user.pk,
         epochs=epochs,
+        facts=entry_status(submission, epochs),
         charts=charts.submission_charts(epochs) if epochs else None,
         private_visible=private_scores_visible(
             competition=submission.competition, user=request.user, phase=submission_phase(submission)
@@ -105,7 +119,8 @@ def detail_status(request, submission_id):
     """htmx: the status card of one entry, polled while it is running."""
     submission = _visible_submission(submission_id, request.user)
     epochs = submission_epochs(submission)
-    response = render(request, "web/partials/status_card.html", {"submission": submission, "epochs": epochs})
+    context = {"submission": submission, "epochs": epochs, "facts": entry_status(submission, epochs)}
+    response = render(request, "web/partials/status_card.html", context)
     seen = (request.GET.get("status"), request.GET.get("epochs"))
     if seen != (submission.status, str(len(epochs))):
         # A new epoch or a new state: reload the page so curves and scores follow live.

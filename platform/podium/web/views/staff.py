@@ -87,7 +87,9 @@ def new_competition(request):
 @staff_member_required
 def new_competition_step2(request, dataset_id: int):
     dataset = selectors.dataset_get_by_id(dataset_id=dataset_id, user=request.user)
-    form = CompetitionStepForm(request.POST or None, initial=CompetitionStepForm.initial_for(dataset))
+    form = CompetitionStepForm(
+        request.POST or None, initial=CompetitionStepForm.initial_for(dataset), dataset=dataset
+    )
     if request.method == "POST" and form.is_valid():
         try:
             competition = services.competition_create(

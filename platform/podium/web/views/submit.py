@@ -22,7 +22,7 @@ from podium.submissions.uploads import UploadTooLarge
 from podium.submissions.validation import config_check
 from podium.teams.selectors import team_for
 from podium.web import config_lines, examples
-from podium.web.views.common import competition_context
+from podium.web.views.common import competition_context, is_participant
 
 MAX_CONFIG_CHARS = 100_000
 
@@ -68,7 +68,11 @@ def _submit_page(request, slug, capped: CappedUploadHandler | None, refused: App
     competition = ctx["competition"]
     kind = _kind(request, ctx["current_phase"])
     ctx.update(
-        kind=kind, templates=examples.templates(), catalog=examples.catalog(), problems=[], config_text=""
+        kind=kind,
+        templates=examples.templates_for(competition),
+        catalog=examples.catalog(),
+        problems=[],
+        config_text="",
     )
     if ctx["is_participant"]:
         team = team_for(competition=competition, user=request.user)
@@ -140,7 +144,12 @@ def validate(request, slug):
     try:
         ctx["warnings"] = config_check(phase=competition_phase(competition=competition), text=text)[1]
     except ApplicationError as exc:
-        ctx["detail"] = exc.detail
         ctx["problems"] = _problems(exc, text)
+        # The intake's own detail says "nothing was stored"; here nothing was submitted yet,
+        # so the editor counts what is wrong instead.
+        ctx["count"] = getattr(exc, "total", None) or len(ctx["problems"])
+        ctx["detail"] = None if exc.problems else exc.detail
+    else:
+        ctx["not_joined"] = not is_participant(competition, request.user)
     ctx["error_lines"] = sorted({p["line"] for p in ctx["problems"] if p.get("line")})
     return render(request, "web/partials/validation.html", ctx)

@@ -1,4 +1,4 @@
-// Podium's own scripts: keyboard tabs, countdowns, the config editor and the charts.
+// Podium's own scripts: the phone menu, scroll cues, countdowns, the config editor and the charts.
 // Everything reads its data from the page (data-* attributes, json_script blocks);
 // no inline scripts, no network calls of its own (htmx does the live parts).
 (function () {
@@ -9,21 +9,47 @@
     return el ? JSON.parse(el.textContent) : null;
   }
 
-  // --- tabs: arrow keys move between tabs (WAI-ARIA tabs pattern, links as tabs) ---
-  function initTabs(root) {
-    root.querySelectorAll('[role="tablist"]').forEach(function (list) {
-      var tabs = Array.prototype.slice.call(list.querySelectorAll('[role="tab"]'));
-      tabs.forEach(function (tab, i) {
-        tab.addEventListener("keydown", function (ev) {
-          var next = null;
-          if (ev.key === "ArrowRight") next = tabs[(i + 1) % tabs.length];
-          else if (ev.key === "ArrowLeft") next = tabs[(i - 1 + tabs.length) % tabs.length];
-          else if (ev.key === "Home") next = tabs[0];
-          else if (ev.key === "End") next = tabs[tabs.length - 1];
-          else if (ev.key === " ") { ev.preventDefault(); tab.click(); return; }
-          if (next) { ev.preventDefault(); next.focus(); }
-        });
-      });
+  // --- the header's menu on a phone: one button shows and hides the links ---
+  function initMenu() {
+    var button = document.querySelector(".menu-toggle");
+    var menu = button && document.getElementById(button.getAttribute("aria-controls"));
+    if (!menu) return;
+    button.hidden = false; // without this script the links stay in view, stacked
+    function setOpen(open) {
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+      menu.classList.toggle("is-open", open);
+    }
+    button.addEventListener("click", function () {
+      setOpen(button.getAttribute("aria-expanded") !== "true");
+    });
+    document.addEventListener("keydown", function (ev) {
+      if (ev.key === "Escape" && button.getAttribute("aria-expanded") === "true") {
+        setOpen(false);
+        button.focus();
+      }
+    });
+  }
+
+  // --- a strip that scrolls sideways says so: data-more-left / data-more-right while there is more ---
+  function initScrollCues(root) {
+    root.querySelectorAll("[data-scroll-cue]").forEach(function (strip) {
+      if (strip.dataset.cueReady) return;
+      strip.dataset.cueReady = "1";
+      function mark() {
+        var max = strip.scrollWidth - strip.clientWidth;
+        strip.toggleAttribute("data-more-left", strip.scrollLeft > 1);
+        strip.toggleAttribute("data-more-right", strip.scrollLeft < max - 1);
+      }
+      // The current section is scrolled into view within the strip (never the page).
+      var current = strip.querySelector('[aria-current="page"]');
+      if (current) {
+        var left = current.offsetLeft, right = left + current.offsetWidth;
+        if (right > strip.scrollLeft + strip.clientWidth) strip.scrollLeft = right - strip.clientWidth + 24;
+        else if (left < strip.scrollLeft) strip.scrollLeft = Math.max(0, left - 24);
+      }
+      strip.addEventListener("scroll", mark, { passive: true });
+      window.addEventListener("resize", mark);
+      mark();
     });
   }
 
@@ -130,16 +156,22 @@
   }
 
   function initAll(root) {
-    initTabs(root);
+    initScrollCues(root);
     initEditor(root);
     initCharts(root);
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    initMenu();
     initAll(document);
     tickCountdowns();
     setInterval(tickCountdowns, 1000);
     document.body.addEventListener("htmx:afterSettle", function (ev) { initAll(ev.detail.elt); });
+    // A form that undoes something (cancel) asks first; delegated, so rows htmx swaps in ask too.
+    document.addEventListener("submit", function (ev) {
+      var form = ev.target.closest ? ev.target.closest("form[data-confirm]") : null;
+      if (form && !window.confirm(form.getAttribute("data-confirm"))) ev.preventDefault();
+    });
     document.querySelectorAll("[data-copy]").forEach(function (btn) {
       btn.addEventListener("click", function () {
         var el = document.getElementById(btn.getAttribute("data-copy"));

@@ -1,0 +1,86 @@
+"""What an entry's Status card says beyond its state: epochs run of those planned, training
+time, the model's parameter count, how the run ended; and for a running entry the time
+elapsed and an estimate of what is left (from the epochs so far)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+
+@dataclass(frozen=True)
+class EntryStatus:
+    epochs_run: int
+    epochs_planned: int | None
+    elapsed: dt.timedelta | None  # training time so far, or in all once it ended
+    remaining: dt.timedelta | None  # a running entry's estimate
+    parameters: int | None
+    ending: str  # how the run ended, in words ("" while it runs)
+
+
+def _parameters(submission) -> int | None:
+    if not submission.config:
+        return None
+    from workers.spec import ConfigError, count_parameters, load_config, n_outputs_for
+
+    manifest = submission.competition.dataset.manifest
+    try:
+        config = load_config(submission.config)
+        return count_parameters(
+            config, manifest.get("input_shape") or (), n_outputs_for(manifest), with_adapters=True
+        )
+    except (ConfigError, ValueError, TypeError):
+        return None  # stored before a schema change: the card shows no count rather than fail
+
+
+def _ending(submission, epochs_run: int, planned: int | None) -> str:
+    status = submission.status
+    if status == "failed":
+        return "failed"
+    if status == "cancelled":
+        return f"cancelled after {epochs_run} epoch{'s' if epochs_run != 1 else ''}"
+    if status not in ("scoring", "scored") or not submission.config:
+        return ""
+    if planned and epochs_run >= planned:
+        return f"trained all {planned} epochs"
+    if planned:
+        # Early stopping and the time budget both end a run before its epochs; the worker
+        # does not report which of the two it was.
+        return f"stopped after {epochs_run} of {planned} epochs (early stopping or the time budget)"
+    return f"trained {epochs_run} epochs"
+
+
+def entry_status(submission, epochs, *, now: dt.datetime | None = None) -> EntryStatus:
+    """`epochs`: the current attempt's epoch records (submission_epochs)."""
+    now = now or timezone.now()
+    train = (submission.config or {}).get("train") or {}
+    planned = None
+    if submission.config:
+        planned = min(
+            train.get("epochs") or submission.competition.budget_epochs, submission.competition.budget_epochs
+        )
+    run = len(epochs)
+    elapsed = None
+    if submission.started_at:
+        end = (
+            submission.finished_at
+            if submission.status not in ("running",) and submission.finished_at
+            else now
+        )
+        elapsed = max(end - submission.started_at, dt.timedelta(0))
+    remaining = None
+    if submission.status == "running" and elapsed is not None and run and planned:
+        remaining = elapsed / run * max(planned - run, 0)
+        if submission.competition.budget_seconds:
+            cap = dt.timedelta(seconds=submission.competition.budget_seconds) - elapsed
+            remaining = max(min(remaining, cap), dt.timedelta(0))
+    return EntryStatus(
+        epochs_run=run,
+        epochs_planned=planned,
+        elapsed=elapsed,
+        remaining=remaining,
+        parameters=_parameters(submission),
+        ending=_ending(submission, run, planned),
+    )
