@@ -127,7 +127,9 @@ def test_commands_match_the_architecture(compose):
     # web and scorer share the storage that holds answer keys and predictions: an object
     # store over the network, not a local volume (which would tie them to one host).
     for name in ("web", "scorer", "maintenance"):
-        assert "volumes" not in services[name], f"{name} mounts a local volume: media belong in the object store"
+        assert "volumes" not in services[name], (
+            f"{name} mounts a local volume: media belong in the object store"
+        )
 
 
 @pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.worker"])
@@ -221,8 +223,12 @@ def test_media_live_in_minio_which_the_platform_reaches_over_the_network(compose
         assert storage["OPTIONS"]["bucket_name"] == bucket_made.group(1)
         assert storage["OPTIONS"]["endpoint_url"] == "http://minio:9000"
         assert storage["OPTIONS"]["default_acl"] == "private"
-        assert _interpolated(env["AWS_ACCESS_KEY_ID"]) == _interpolated(minio["environment"]["MINIO_ROOT_USER"])
-        assert _interpolated(env["AWS_SECRET_ACCESS_KEY"]) == _interpolated(minio["environment"]["MINIO_ROOT_PASSWORD"])
+        assert _interpolated(env["AWS_ACCESS_KEY_ID"]) == _interpolated(
+            minio["environment"]["MINIO_ROOT_USER"]
+        )
+        assert _interpolated(env["AWS_SECRET_ACCESS_KEY"]) == _interpolated(
+            minio["environment"]["MINIO_ROOT_PASSWORD"]
+        )
         assert services[name]["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
     assert len(_interpolated(minio["environment"]["MINIO_ROOT_PASSWORD"])) >= 8  # MinIO refuses shorter
     # The trainer has no storage credentials: it fetches and uploads through the API only.

@@ -49,7 +49,9 @@ def media_storage_from_url(url: str) -> MediaStorage:
         return _file_storage(url, parsed)
     if parsed.scheme == "s3":
         return _s3_storage(url, parsed)
-    raise EnvError(f"{SETTING}={url!r}: unsupported scheme {parsed.scheme!r} (use file:///path or s3://bucket)")
+    raise EnvError(
+        f"{SETTING}={url!r}: unsupported scheme {parsed.scheme!r} (use file:///path or s3://bucket)"
+    )
 
 
 def _file_storage(url: str, parsed) -> MediaStorage:
@@ -95,7 +97,9 @@ def _s3_storage(url: str, parsed) -> MediaStorage:
         try:
             endpoint_parts.port  # noqa: B018  (a port that is not a number raises)
         except ValueError:
-            raise EnvError(f"{SETTING}={url!r}: endpoint_url={endpoint!r} has a port that is not a number") from None
+            raise EnvError(
+                f"{SETTING}={url!r}: endpoint_url={endpoint!r} has a port that is not a number"
+            ) from None
     if "region" in options and not options["region"]:
         raise EnvError(f"{SETTING}={url!r}: region is empty")
     style = options.get("addressing_style", "path" if endpoint else "auto")

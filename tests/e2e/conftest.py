@@ -97,7 +97,6 @@ def participant(competition):
     return user, make_api_token(user, name="e2e")
 
 
-
 @pytest.fixture(scope="session")
 def _s3_process():
     """One S3-protocol server for the session: the checks that run after a test (the hidden

@@ -144,7 +144,9 @@ def test_upload_submit_score_download_with_media_in_s3(
     assert s3_server.anonymous_get(labels_key).status_code == 403
     signed = s3_server.client().get_object(Bucket=s3_server.bucket, Key=answer_key_key)
     assert signed["Body"].read()
-    s3_server.client().put_object(Bucket=s3_server.bucket, Key="public-probe.txt", Body=b"hi", ACL="public-read")
+    s3_server.client().put_object(
+        Bucket=s3_server.bucket, Key="public-probe.txt", Body=b"hi", ACL="public-read"
+    )
     assert s3_server.anonymous_get("public-probe.txt").content == b"hi"
 
 
