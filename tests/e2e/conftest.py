@@ -117,5 +117,6 @@ def s3_server(_s3_process, settings, monkeypatch, request):
     server = _s3_process.with_bucket(f"podium-{next(_buckets)}")
     for name, value in server.credentials.items():
         monkeypatch.setenv(name, value)
+    settings.PODIUM_STORAGE_URL = server.storage_url
     settings.STORAGES = {**settings.STORAGES, "default": media_storage_from_url(server.storage_url).backend}
     return server
