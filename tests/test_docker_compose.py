@@ -231,6 +231,9 @@ def test_media_live_in_minio_which_the_platform_reaches_over_the_network(compose
         )
         assert services[name]["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
     assert len(_interpolated(minio["environment"]["MINIO_ROOT_PASSWORD"])) >= 8  # MinIO refuses shorter
+    # web does not serve until the store works and keeps objects private (manage.py storage_check).
+    web = [a for cmd in _commands(services["web"]) for a in cmd]
+    assert web.index("storage_check") < web.index("gunicorn")
     # The trainer has no storage credentials: it fetches and uploads through the API only.
     assert not {"PODIUM_STORAGE_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(
         services["gpu-worker"]["environment"]
