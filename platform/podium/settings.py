@@ -2,7 +2,7 @@
 
 With no variables set, everything runs on one machine on embedded defaults
 (SQLite under var/, a filesystem Celery broker, local-memory cache, files under
-var/media). PODIUM_ENV=production turns on the deploy checks.
+var/media; PODIUM_STORAGE_URL moves them to an S3-compatible store). PODIUM_ENV=production turns on the deploy checks.
 """
 
 from __future__ import annotations
