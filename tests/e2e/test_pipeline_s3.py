@@ -105,7 +105,7 @@ def test_upload_submit_score_download_with_media_in_s3(
         for path in written:
             assert path.read_bytes() == _read(stored[path.name].file), path.name
         hidden = httpx.get(
-            f"{platform.url}/api/competitions/{competition.slug}/files/test_labels.csv",
+            f"{platform.url}/api/competitions/{competition.slug}/data/test_labels.csv",
             headers={"Authorization": f"Token {eve_token}"},
         )
         assert hidden.status_code == 404, hidden.text
@@ -132,6 +132,19 @@ def test_upload_submit_score_download_with_media_in_s3(
     keys = s3_server.keys()
     assert f"media/{entry.predictions.name}" in keys and f"media/{entry.weights.name}" in keys
     assert len(_read(entry.weights)) > 100
+
+    # Streaming from the bucket changes nobody's rights: anonymous and another participant
+    # (not joined) get neither the data nor eve's predictions; eve's download is whole.
+    mallory_token = make_api_token(make_user("mallory", password="x-Passw0rd-x"), name="other")
+    data_url = f"{platform.url}/api/competitions/{competition.slug}/data/train.csv"
+    predictions_url = f"{platform.url}/api/submissions/{perfect['id']}/predictions/"
+    assert httpx.get(data_url).status_code in (401, 403)
+    assert httpx.get(data_url, headers={"Authorization": f"Token {mallory_token}"}).status_code == 403
+    assert httpx.get(predictions_url).status_code == 404
+    assert httpx.get(predictions_url, headers={"Authorization": f"Token {mallory_token}"}).status_code == 404
+    own = httpx.get(data_url, headers={"Authorization": f"Token {eve_token}"})
+    assert own.status_code == 200 and own.content == _read(stored["train.csv"].file)
+    assert int(own.headers["Content-Length"]) == len(own.content)
     assert not media_root.exists() or not any(p.is_file() for p in media_root.rglob("*"))
 
     # 6. The store itself refuses the hidden answer key to anyone without the platform's keys;
