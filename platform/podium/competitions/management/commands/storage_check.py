@@ -72,7 +72,9 @@ class Command(BaseCommand):
             ),
         )
         try:
-            anonymous.get_object(Bucket=bucket_name, Key=default_storage._normalize_name(name))
+            anonymous.get_object(
+                Bucket=bucket_name, Key="/".join(filter(None, [default_storage.location, name]))
+            )
         except ClientError as exc:
             if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403:
                 return False
