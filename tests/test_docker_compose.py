@@ -124,8 +124,12 @@ def test_commands_match_the_architecture(compose):
         env = services[name]["environment"]
         assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:" in env["DATABASE_URL"]
         assert env["CELERY_BROKER_URL"].startswith("redis://redis:")
-    # web and scorer share the storage that holds answer keys and predictions.
-    assert set(services["web"]["volumes"]) & set(services["scorer"]["volumes"])
+    # web and scorer share the storage that holds answer keys and predictions: an object
+    # store over the network, not a local volume (which would tie them to one host).
+    for name in ("web", "scorer", "maintenance"):
+        assert "volumes" not in services[name], (
+            f"{name} mounts a local volume: media belong in the object store"
+        )
 
 
 @pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.worker"])
@@ -190,3 +194,47 @@ def test_each_celery_worker_is_pinged_by_its_own_node_name(compose, name):
     _check_program(check)
     # Compose turns $$ into $: the shell expands the container's hostname, as Celery's %h does.
     assert check[check.index("-d") + 1] == node.replace("%h", "$$HOSTNAME")
+
+
+def _interpolated(value: str) -> str:
+    """A compose value with each ${NAME:-default} as its default (what runs when NAME is unset)."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
+
+
+def test_media_live_in_minio_which_the_platform_reaches_over_the_network(compose):
+    """MinIO runs, an init service makes the private bucket, and web, scorer and maintenance
+    point PODIUM_STORAGE_URL at it with MinIO's own credentials; the URL is one the platform
+    parses (podium.storage_url), so the services start."""
+    from podium.storage_url import media_storage_from_url
+
+    services = compose["services"]
+    minio = services["minio"]
+    assert minio["image"].startswith("minio/minio") and minio["command"][:2] == ["server", "/data"]
+    assert minio["healthcheck"]["test"][0] in ("CMD", "CMD-SHELL")
+    init = services["minio-init"]
+    assert init["depends_on"]["minio"]["condition"] == "service_healthy"
+    script = " ".join(init["command"])
+    bucket_made = re.search(r"mc mb --ignore-existing podium/(\S+)", script)
+    assert bucket_made and "mc anonymous set none podium/" + bucket_made.group(1) in script
+    for name in ("web", "scorer", "maintenance"):
+        env = services[name]["environment"]
+        storage = media_storage_from_url(_interpolated(env["PODIUM_STORAGE_URL"])).backend
+        assert storage["BACKEND"] == "storages.backends.s3.S3Storage"
+        assert storage["OPTIONS"]["bucket_name"] == bucket_made.group(1)
+        assert storage["OPTIONS"]["endpoint_url"] == "http://minio:9000"
+        assert storage["OPTIONS"]["default_acl"] == "private"
+        assert _interpolated(env["AWS_ACCESS_KEY_ID"]) == _interpolated(
+            minio["environment"]["MINIO_ROOT_USER"]
+        )
+        assert _interpolated(env["AWS_SECRET_ACCESS_KEY"]) == _interpolated(
+            minio["environment"]["MINIO_ROOT_PASSWORD"]
+        )
+        assert services[name]["depends_on"]["minio-init"]["condition"] == "service_completed_successfully"
+    assert len(_interpolated(minio["environment"]["MINIO_ROOT_PASSWORD"])) >= 8  # MinIO refuses shorter
+    # web does not serve until the store works and keeps objects private (manage.py storage_check).
+    web = [a for cmd in _commands(services["web"]) for a in cmd]
+    assert web.index("storage_check") < web.index("gunicorn")
+    # The trainer has no storage credentials: it fetches and uploads through the API only.
+    assert not {"PODIUM_STORAGE_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(
+        services["gpu-worker"]["environment"]
+    )

@@ -2,7 +2,7 @@
 
 With no variables set, everything runs on one machine on embedded defaults
 (SQLite under var/, a filesystem Celery broker, local-memory cache, files under
-var/media). PODIUM_ENV=production turns on the deploy checks.
+var/media; PODIUM_STORAGE_URL moves them to an S3-compatible store). PODIUM_ENV=production turns on the deploy checks.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from common import broker
 from common.env import EnvError, env_bool, env_float, env_int, env_list, env_str
 from common.protocol import GPU_QUEUE, SCORING_QUEUE
 from podium.env import database_from_url, email_from_url
+from podium.storage_url import media_storage_from_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent  # the repository root
 VAR_DIR = Path(env_str("PODIUM_VAR_DIR", str(BASE_DIR / "var")))
@@ -145,8 +146,14 @@ MEDIA_ROOT = Path(env_str("PODIUM_MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"  # never routed: files are served through views that check access
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Media (datasets' files, answer keys, predictions, weights): the local filesystem by default,
+# file:///path or s3://bucket?endpoint_url=… (podium.storage_url); a bad URL stops start-up.
+PODIUM_STORAGE_URL = env_str("PODIUM_STORAGE_URL", "")
+_media_storage = media_storage_from_url(PODIUM_STORAGE_URL)
+if _media_storage.media_root is not None:
+    MEDIA_ROOT = _media_storage.media_root
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _media_storage.backend,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True

@@ -8,6 +8,7 @@ points at the test database of this run.
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 
@@ -17,6 +18,7 @@ from tests.e2e.harness import Platform, RedisServer, database_url
 from tests.factories.accounts import make_api_token, make_user
 from tests.factories.competitions import make_competition
 
+_buckets = itertools.count(1)
 REQUIRE_SERVICES = os.environ.get("PODIUM_REQUIRE_SERVICES", "") == "1"
 
 
@@ -93,3 +95,28 @@ def participant(competition):
     user = make_user("eve", password="x-Passw0rd-x")
     competition_join(competition=competition, user=user)
     return user, make_api_token(user, name="e2e")
+
+
+@pytest.fixture(scope="session")
+def _s3_process():
+    """One S3-protocol server for the session: the checks that run after a test (the hidden
+    rows walk of tests/conftest.py) still read that test's files from it."""
+    from tests.e2e.s3_server import S3Server
+
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_server(_s3_process, settings, monkeypatch, request):
+    """An empty private bucket of this test on a real S3-protocol server; this test process and
+    the platform's processes (through `s3_server.credentials` in their environment) keep media in it."""
+    from podium.storage_url import media_storage_from_url
+
+    server = _s3_process.with_bucket(f"podium-{next(_buckets)}")
+    for name, value in server.credentials.items():
+        monkeypatch.setenv(name, value)
+    settings.PODIUM_STORAGE_URL = server.storage_url
+    settings.STORAGES = {**settings.STORAGES, "default": media_storage_from_url(server.storage_url).backend}
+    return server

@@ -10,7 +10,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -80,6 +79,8 @@ def test_model_config_is_trained_by_the_worker_and_scored(
     (sha256) and the entry ends failed with a readable reason, not a traceback."""
     import shutil
 
+    from django.core.files.base import ContentFile
+
     from podium.competitions.models import DatasetFile
     from podium.submissions.models import EpochMetric, Submission
 
@@ -92,7 +93,12 @@ def test_model_config_is_trained_by_the_worker_and_scored(
 
         stored_file = DatasetFile.objects.get(dataset=competition.dataset, name="train.csv")
         tampered = b"id,sepal_length\n1,tampered\n"
-        Path(stored_file.file.path).write_bytes(tampered)
+        # Through the storage API (an S3 object has no local path): same name, new bytes.
+        stored_file.file.storage.delete(stored_file.file.name)
+        assert (
+            stored_file.file.storage.save(stored_file.file.name, ContentFile(tampered))
+            == stored_file.file.name
+        )
         shutil.rmtree(platform.tmp / "var" / "worker-cache")  # make the worker download again
         bad = _submit_config(client, competition.slug, TINY_CONFIG, tmp_path, "again.yaml")
         failed = wait_final(client, [bad["id"]], timeout=60, platform=platform)[bad["id"]]
