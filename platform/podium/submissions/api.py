@@ -22,6 +22,7 @@ from podium.submissions import selectors, services
 from podium.submissions.limits import submission_usage
 from podium.submissions.models import Kind, Status, Submission
 from podium.submissions.uploads import submission_upload_handlers
+from podium.submissions.validation import submission_dry_run
 from podium.teams.selectors import team_for
 
 
@@ -47,6 +48,13 @@ class SubmissionOutputSerializer(serializers.Serializer):
     private_score = serializers.FloatField(read_only=True, allow_null=True)
     error_message = serializers.CharField(read_only=True)
     has_predictions = serializers.SerializerMethodField()
+    is_final_pick = serializers.BooleanField(
+        read_only=True, help_text="Chosen by its entrant as a final pick for the private board."
+    )
+    scores_withheld = serializers.SerializerMethodField(
+        help_text="Why a score is null although the entry is scored: 'ladder' (exact public scores are "
+        "withheld until the private reveal), 'private' (private scores are shown after the reveal), or null."
+    )
 
     @extend_schema_field(serializers.ListField(child=serializers.FloatField(), allow_null=True))
     def get_public_ci(self, obj):
@@ -56,6 +64,10 @@ class SubmissionOutputSerializer(serializers.Serializer):
 
     def get_has_predictions(self, obj) -> bool:
         return bool(obj.predictions)
+
+    @extend_schema_field(serializers.ChoiceField(choices=["ladder", "private"], allow_null=True))
+    def get_scores_withheld(self, obj):
+        return getattr(obj, "scores_withheld_reason", None)
 
 
 class DailyLimitSerializer(serializers.Serializer):
@@ -130,6 +142,16 @@ class SubmissionInputSerializer(serializers.Serializer):
     file = serializers.FileField(required=False, allow_empty_file=True)
     config = ConfigField(required=False)
     description = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class ValidateOutputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Kind.choices)
+    valid = serializers.BooleanField()
+    parameters = serializers.IntegerField(required=False, help_text="A config's parameter count.")
+    epochs = serializers.IntegerField(required=False, help_text="A config's epochs.")
+    budget = serializers.DictField(
+        required=False, help_text="The competition's budget: epochs, params, seconds."
+    )
 
 
 class SubmissionPagination(PageNumberPagination):
@@ -209,6 +231,44 @@ class SubmissionListCreateApi(GenericAPIView):
         body = SubmissionOutputSerializer(submission).data
         body["limits"] = usage.as_dict()
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+class SubmissionValidateApi(APIView):
+    """Validate an entry as the intake would, without storing it or counting it against a limit."""
+
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [IntakeThrottle]
+
+    def initialize_request(self, request, *args, **kwargs):
+        request.upload_handlers = submission_upload_handlers(request)
+        return super().initialize_request(request, *args, **kwargs)
+
+    def throttled(self, request, wait):
+        raise IntakeThrottled(wait=wait)
+
+    @extend_schema(
+        summary="Validate an entry without submitting it",
+        description=(
+            "Checks a predictions CSV (`file`) or a model config (`config`) against this competition "
+            "exactly as the intake does: the file's ids and values, or the config's schema, shapes and "
+            "the competition's budget. Nothing is stored and no limit is used. 200 with the config's "
+            "parameter count and epochs; 400 with every problem, located."
+        ),
+        request={
+            "multipart/form-data": SubmissionInputSerializer,
+            "application/json": SubmissionInputSerializer,
+        },
+        responses={200: ValidateOutputSerializer},
+    )
+    def post(self, request, slug):
+        competition = selectors.competition_for_submissions(slug=slug, user=request.user)
+        serializer = SubmissionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        answer = submission_dry_run(
+            competition=competition, predictions_file=data.get("file"), config_text=data.get("config")
+        )
+        return Response(answer)
 
 
 class SubmissionLimitsApi(APIView):

@@ -80,7 +80,10 @@ def submissions_shown(submissions, *, user) -> list[Submission]:
     now = timezone.now()
     for submission in shown:
         competition = submission.competition
+        submission.scores_withheld_reason = None
         if public_scores_withheld(competition=competition, user=user):
+            if submission.public_score is not None:
+                submission.scores_withheld_reason = "ladder"
             submission.public_score = submission.public_ci_low = submission.public_ci_high = None
             submission.scores_withheld = True
         if submission.private_score is not None and not private_scores_visible(
@@ -88,6 +91,7 @@ def submissions_shown(submissions, *, user) -> list[Submission]:
         ):
             submission.private_score = None
             submission.scores_withheld = True
+            submission.scores_withheld_reason = submission.scores_withheld_reason or "private"
     return shown
 
 

@@ -31,7 +31,7 @@ from podium.submissions.limits import (
     submission_usage,
 )
 from podium.submissions.models import ACTIVE_STATUSES, FINAL_STATUSES, EpochMetric, Kind, Status, Submission
-from podium.submissions.validation import config_validate, predictions_validate
+from podium.submissions.validation import config_validate, kind_check, predictions_validate
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,7 @@ def submission_check_allowed(*, competition: Competition, user, kind: str, now: 
         raise NotAllowed(
             f"The competition '{competition.slug}' closed at {competition.ends_at:%Y-%m-%d %H:%M} UTC."
         )
-    if kind == Kind.PREDICTIONS and not competition.accepts_predictions:
-        raise SubmissionInvalid("This competition does not accept prediction files; submit a model config.")
-    if kind == Kind.CONFIG and not competition.accepts_configs:
-        raise SubmissionInvalid("This competition does not accept model configs; submit a predictions file.")
+    kind_check(competition=competition, kind=kind)
     return entrant
 
 

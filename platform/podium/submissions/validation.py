@@ -12,8 +12,9 @@ from podium.competitions.models import Competition
 from podium.submissions.errors import SubmissionInvalid
 
 
-def predictions_validate(*, competition: Competition, source) -> None:
-    """Stream-validate a predictions CSV (a binary file object) against the answer key's ids."""
+def predictions_validate(*, competition: Competition, source, storing: bool = True) -> None:
+    """Stream-validate a predictions CSV (a binary file object) against the answer key's ids.
+    `storing`: the refusal says nothing was stored (the intake); a dry run has nothing to store."""
     from datasets.predictions import PredictionError
     from podium.submissions.scoring import answer_key_cached, parse
 
@@ -24,7 +25,7 @@ def predictions_validate(*, competition: Competition, source) -> None:
     except PredictionError as exc:
         problems = list(exc.problems) or [Problem(message=str(exc))]
         raise SubmissionInvalid(
-            f"The predictions file has {_count(exc.total, problems)} problem(s); nothing was stored.",
+            f"The predictions file has {_count(exc.total, problems)} problem(s){_NOT_STORED[storing]}.",
             problems,
         ) from None
 
@@ -35,7 +36,18 @@ def _count(total: int, problems: list[Problem]) -> str:
     return str(len(problems))
 
 
-def config_validate(*, competition: Competition, text: str) -> dict:
+def kind_check(*, competition: Competition, kind: str) -> None:
+    """The competition takes this kind of entry (prediction files, model configs or both)."""
+    if kind == "predictions" and not competition.accepts_predictions:
+        raise SubmissionInvalid("This competition does not accept prediction files; submit a model config.")
+    if kind == "config" and not competition.accepts_configs:
+        raise SubmissionInvalid("This competition does not accept model configs; submit a predictions file.")
+
+
+_NOT_STORED = {True: "; nothing was stored", False: ""}
+
+
+def config_validate(*, competition: Competition, text: str, storing: bool = True) -> dict:
     """Schema, then dataset and budget checks (the parameter count included, in pure Python:
     no torch); returns the normalised config as JSON data."""
     from workers.spec import ConfigError, parse_config, validate_for_dataset
@@ -45,7 +57,7 @@ def config_validate(*, competition: Competition, text: str) -> dict:
     except ConfigError as exc:
         problems = list(exc.problems) or [Problem(message=str(exc))]
         raise SubmissionInvalid(
-            f"The model config has {len(problems)} problem(s); nothing was stored.", problems
+            f"The model config has {len(problems)} problem(s){_NOT_STORED[storing]}.", problems
         ) from None
 
     manifest = competition.dataset.manifest
@@ -55,7 +67,8 @@ def config_validate(*, competition: Competition, text: str) -> dict:
     )
     if problems:
         raise SubmissionInvalid(
-            f"The model config does not fit this competition: {len(problems)} problem(s); nothing was stored.",
+            f"The model config does not fit this competition: {len(problems)} problem(s)"
+            f"{_NOT_STORED[storing]}.",
             problems,
         )
     return config.model_dump(mode="json")
@@ -67,3 +80,34 @@ def config_budget(competition: Competition) -> Budget:
         params=competition.budget_params,
         seconds=competition.budget_seconds,
     )
+
+
+def submission_dry_run(
+    *, competition: Competition, predictions_file=None, config_text: str | None = None
+) -> dict:
+    """Validate an entry exactly as the intake would, store nothing, and say what it would be:
+    `{kind, valid, rows?}` for a file, `{kind, valid, parameters, epochs, budget}` for a config."""
+    if (predictions_file is None) == (config_text is None):
+        raise SubmissionInvalid(
+            "Send exactly one of 'file' (a predictions CSV) or 'config' (a model config)."
+        )
+    budget = config_budget(competition)
+    kind_check(competition=competition, kind="predictions" if predictions_file is not None else "config")
+    if predictions_file is not None:
+        predictions_validate(competition=competition, source=predictions_file, storing=False)
+        return {"kind": "predictions", "valid": True}
+    config = config_validate(competition=competition, text=config_text, storing=False)
+    from workers.spec import count_parameters, load_config, n_outputs_for
+
+    manifest = competition.dataset.manifest
+    model = load_config(config)
+    parameters = count_parameters(
+        model, manifest["input_shape"], n_outputs_for(manifest), with_adapters=bool(model.finetune)
+    )
+    return {
+        "kind": "config",
+        "valid": True,
+        "parameters": parameters,
+        "epochs": model.train.epochs,
+        "budget": budget.as_dict(),
+    }

@@ -37,3 +37,21 @@ def test_team_api(competition, alice_api, bob_api, charlie_api, anon_api, alice,
     assert charlie_api.get(base + "mine/").status_code == 404
     assert bob_api.post(base + "leave/").json() == {"left": True}
     assert bob_api.post(base + "leave/").status_code == 400
+
+
+def test_leaving_is_offered_only_where_it_is_allowed(competition, alice_api, alice):
+    from tests.factories.submissions import make_submission
+
+    make_participations(competition, alice)
+    base = url(competition, "teams/")
+    assert alice_api.post(base, {"name": "Owls"}, format="json").status_code == 201
+    again = alice_api.post(base, {"name": "Larks"}, format="json").json()
+    assert again["detail"] == "You are already in team 'Owls' in this competition; leave it first."
+    from podium.teams.models import Team
+
+    team = Team.objects.get(name="Owls")
+    make_submission(competition, alice, team=team)
+    refused = alice_api.post(base, {"name": "Larks"}, format="json").json()
+    assert "leave it first" not in refused["detail"]
+    assert "cannot be left" in refused["detail"] and "join their team with its code" in refused["detail"]
+    assert alice_api.post(base + "leave/").status_code == 400  # the advice matches what leaving does
