@@ -20,11 +20,11 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.problems import Problem
 from podium.api_schema import error_responses
 from podium.competitions import selectors, services
 from podium.competitions.models import Competition, Dataset, DatasetFile, TaskType
 from podium.competitions.upload_handlers import install_capped_handler
-from common.problems import Problem
 from podium.errors import ApplicationError
 from podium.params import query_int
 
