@@ -63,7 +63,7 @@ STATUS_STYLE = {
 }
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 WITHHELD = {
-    "ladder": "withheld under the Ladder until the private reveal (the board shows released scores)",
+    "ladder": "withheld under the Ladder until the private reveal; the board shows the released scores",
     "private": "shown after the private reveal",
 }
 
@@ -186,11 +186,20 @@ def competitions(
         writer.writerow(COMPETITION_COLUMNS)
         writer.writerows(_competition_row(c) for c in rows)
         return
+    # A slug is what the other commands take: never cut. A table narrower than its cells
+    # would cut it (rich shrinks columns to the terminal), so a narrow terminal gets a list.
+    longest = max((len(str(c.get("slug"))) for c in rows), default=4)
+    if out.width < longest + 70:
+        for c in rows:
+            slug, title, *rest = _competition_row(c)
+            out.print(Text(slug, style="bold"), soft_wrap=True)
+            out.print(Text(f"  {title}"), Text("  " + " · ".join(v for v in rest if v)))
+        return
     table = Table(title="Competitions")
     for column in COMPETITION_COLUMNS:
-        # A slug is what the other commands take: never cut, whatever the terminal's width.
-        wide = {"no_wrap": True, "min_width": max((len(str(c.get("slug"))) for c in rows), default=4)}
-        table.add_column(column, **(wide if column == "slug" else {"overflow": "fold"}))
+        table.add_column(
+            column, **({"no_wrap": True, "min_width": longest} if column == "slug" else {"overflow": "fold"})
+        )
     for c in rows:
         table.add_row(*_competition_row(c))
     out.print(table)
@@ -270,8 +279,7 @@ def _entry_args(file: Path | None, config: Path | None) -> None:
         raise typer.Exit(2)
     if file is not None and file.suffix.lower() in CONFIG_SUFFIXES:
         err.print(
-            f"error: {file} looks like a model config, not a predictions CSV; "
-            f"pass it as --config {file}"
+            f"error: {file} looks like a model config, not a predictions CSV; pass it as --config {file}"
         )
         raise typer.Exit(2)
 
@@ -448,7 +456,9 @@ def cancel(submission_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
 def picks(
     slug: str,
     add: Annotated[list[int] | None, typer.Option("--add", help="Choose this entry (repeatable)")] = None,
-    remove: Annotated[list[int] | None, typer.Option("--remove", help="Unchoose this entry (repeatable)")] = None,
+    remove: Annotated[
+        list[int] | None, typer.Option("--remove", help="Unchoose this entry (repeatable)")
+    ] = None,
 ) -> None:
     """Your final picks: the entries that count on the private board (the best public ones when none is chosen)."""
     with _reported(slug=slug), _client() as client:
@@ -472,7 +482,12 @@ def picks(
     for column in ("id", "created", "public", "description"):
         table.add_column(column, justify="right" if column in ("id", "public") else "left")
     for r in chosen:
-        table.add_row(str(r["id"]), _when(r.get("created_at")), _score(r.get("public_score")), r.get("description") or "")
+        table.add_row(
+            str(r["id"]),
+            _when(r.get("created_at")),
+            _score(r.get("public_score")),
+            r.get("description") or "",
+        )
     out.print(table)
 
 

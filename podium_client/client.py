@@ -132,7 +132,9 @@ class PodiumClient:
             idempotent=False,
         )
 
-    def validate(self, slug: str, *, file: str | Path | None = None, config: str | Path | None = None) -> dict:
+    def validate(
+        self, slug: str, *, file: str | Path | None = None, config: str | Path | None = None
+    ) -> dict:
         """Validate a predictions CSV or a model config as the intake would; nothing is stored."""
         field, path = _entry_file(file=file, config=config)
         content = path.read_bytes()
@@ -207,9 +209,10 @@ class PodiumClient:
         dest = Path(dest)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
         try:
-            with os.fdopen(fd, "wb") as out, self.http.stream(
-                f"/api/competitions/{slug}/leaderboard.csv?board={board}"
-            ) as response:
+            with (
+                os.fdopen(fd, "wb") as out,
+                self.http.stream(f"/api/competitions/{slug}/leaderboard.csv?board={board}") as response,
+            ):
                 for chunk in response.iter_bytes(1 << 20):
                     out.write(chunk)
             os.replace(tmp, dest)
@@ -226,7 +229,9 @@ class PodiumClient:
         return self.http.json("GET", f"/api/competitions/{slug}/teams/mine/")
 
     def team_create(self, slug: str, name: str) -> dict:
-        return self.http.json("POST", f"/api/competitions/{slug}/teams/", json={"name": name}, idempotent=False)
+        return self.http.json(
+            "POST", f"/api/competitions/{slug}/teams/", json={"name": name}, idempotent=False
+        )
 
     def team_join(self, slug: str, code: str) -> dict:
         return self.http.json(

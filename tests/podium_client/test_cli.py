@@ -8,9 +8,6 @@ import json
 import stat
 
 import pytest
-from typer.testing import CliRunner
-
-from podium_client.cli import app
 from tests.e2e.helpers import iris_truth, predictions_csv
 from tests.factories.accounts import make_api_token
 from tests.factories.competitions import make_competition
@@ -21,26 +18,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def competition(transactional_db):
     return make_competition("iris-cli", title="Iris from the terminal")
-
-
-@pytest.fixture
-def cli(live_server, tmp_path, alice):
-    token = make_api_token(alice)
-    runner = CliRunner()
-
-    def run(*args, token=token, **env):
-        environ = {
-            "PODIUM_URL": live_server.url,
-            "PODIUM_CONFIG_DIR": str(tmp_path / "config"),
-            "COLUMNS": "200",
-        }
-        if token:
-            environ["PODIUM_TOKEN"] = token
-        environ.update(env)
-        return runner.invoke(app, [str(a) for a in args], env=environ)
-
-    run.token = token
-    return run
 
 
 @pytest.fixture
