@@ -6,9 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from podium_client.cli import app
-from tests.factories.accounts import make_api_token
-
 from tests.broker_folders import use_broker_folder
+from tests.factories.accounts import make_api_token
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import json
 import stat
 
 import pytest
+
 from tests.e2e.helpers import iris_truth, predictions_csv
 from tests.factories.accounts import make_api_token
 from tests.factories.competitions import make_competition
