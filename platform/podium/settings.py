@@ -17,6 +17,16 @@ from common.env import EnvError, env_bool, env_int, env_list, env_str
 from common.protocol import GPU_QUEUE, SCORING_QUEUE
 from podium.env import database_from_url
 
+
+def _package_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("podium")
+    except metadata.PackageNotFoundError:  # a checkout run without installing it
+        return "dev"
+
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent  # the repository root
 VAR_DIR = Path(env_str("PODIUM_VAR_DIR", str(BASE_DIR / "var")))
 # The embedded defaults (SQLite file, broker folder, media) live here; a fresh clone has none.
@@ -41,6 +51,11 @@ ALLOWED_HOSTS = env_list("PODIUM_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::
 CSRF_TRUSTED_ORIGINS = env_list("PODIUM_CSRF_TRUSTED_ORIGINS", [])
 # The public address workers use to reach the API (they post back over HTTP).
 PODIUM_PUBLIC_URL = env_str("PODIUM_PUBLIC_URL", "http://127.0.0.1:8000")
+# What the status page reports as deployed: set by the deploy (an image tag, a commit).
+PODIUM_VERSION = env_str("PODIUM_VERSION", "") or _package_version()
+PODIUM_DEPLOYED_AT = env_str("PODIUM_DEPLOYED_AT", "")
+# How long the status (worker inspection, queue depths, medians) is reused before it is measured again.
+PODIUM_STATUS_CACHE_S = env_int("PODIUM_STATUS_CACHE_S", 15, minimum=0)
 # When set, a test needing PostgreSQL/Redis fails instead of skipping.
 PODIUM_REQUIRE_SERVICES = env_bool("PODIUM_REQUIRE_SERVICES", default=False)
 

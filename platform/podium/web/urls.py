@@ -1,12 +1,13 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from podium.web.views import account, boards, entries, public, staff, submit
+from podium.web.views import account, boards, entries, public, staff, status, submit
 
 app_name = "web"
 
 urlpatterns = [
     path("", public.home, name="home"),
+    path("status/", status.status_page, name="status"),
     # account
     path("accounts/signup/", account.signup, name="signup"),
     path(
