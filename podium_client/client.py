@@ -78,7 +78,7 @@ class PodiumClient:
 
     def dataset_files(self, slug: str) -> list[dict]:
         """The participant-facing files of the competition's dataset: [{name, size, sha256, url}]."""
-        answer = self.http.json("GET", f"/api/competitions/{slug}/files/")
+        answer = self.http.json("GET", f"/api/competitions/{slug}/data/")
         files = answer.get("files", answer.get("results", [])) if isinstance(answer, dict) else answer
         return list(files)
 

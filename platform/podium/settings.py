@@ -207,7 +207,10 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "podium.api_schema.document_error_responses",
+        "podium.api_operations.document_operations",
     ],
+    # The worker callbacks have a schema of their own (/api/worker/schema/, podium.urls).
+    "PREPROCESSING_HOOKS": ["podium.api_operations.exclude_worker_endpoints"],
 }
 
 # --- Celery -----------------------------------------------------------------

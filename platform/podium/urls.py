@@ -47,6 +47,18 @@ api_patterns = [
     path("", include("podium.leaderboards.api_urls")),
     path("status/", operations_api.StatusApi.as_view(), name="status-api"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path(
+        "worker/schema/",
+        SpectacularAPIView.as_view(
+            custom_settings={
+                "TITLE": "Podium worker protocol",
+                "DESCRIPTION": "The callbacks a training worker makes with its per-attempt "
+                "`Authorization: Worker <token>` (docs/architecture.md, the worker protocol).",
+                "PREPROCESSING_HOOKS": ["podium.api_operations.only_worker_endpoints"],
+            }
+        ),
+        name="worker-schema",
+    ),
     # The split view serves Swagger UI's start-up script as a file of its own: the CSP runs no inline script.
     path(
         "docs/",
