@@ -166,8 +166,8 @@ def _competition_row(c: dict) -> tuple[str, ...]:
         str(c.get("title", "")),
         str(c.get("status", "")),
         str(c.get("metric", "")),
-        _when(c.get("ends_at")),
-        " ".join(c.get("accepted_kinds") or []),
+        str(c.get("ends_at") or "")[:10],
+        ", ".join(c.get("accepted_kinds") or []),
         "yes" if c.get("has_joined") else "",
     )
 
@@ -246,9 +246,9 @@ def files(slug: str) -> None:
     table = Table(title=f"{slug}: files")
     table.add_column("name", no_wrap=True)
     table.add_column("bytes", justify="right")
-    table.add_column("sha256", overflow="fold")
+    table.add_column("sha256 (first 16)", no_wrap=True)
     for f in rows:
-        table.add_row(str(f.get("name")), f"{f.get('size', 0):,}", str(f.get("sha256", "")))
+        table.add_row(str(f.get("name")), f"{f.get('size', 0):,}", str(f.get("sha256", ""))[:16])
     out.print(table)
 
 
