@@ -423,10 +423,11 @@ def _watch(client: PodiumClient, submission_id: int, interval: float = 1.0, time
             time.sleep(interval)
             entry = client.submission(submission_id)
             live.update(_status_view(entry))
-    # Live leaves the cursor after its last line without ending it: a shell prompt would follow
-    # on the same line.
-    out.file.write("\n")
-    out.file.flush()
+    if not out.is_terminal:
+        # Rich ends the live display with a newline on a terminal only: piped into a file or
+        # another program, the last line would stay open (and a prompt follow on it).
+        out.file.write("\n")
+        out.file.flush()
     return entry
 
 
