@@ -29,7 +29,7 @@ def test_the_status_page_shows_queues_and_fits_the_screen(page, settings, width,
     ]
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0, f"the page scrolls sideways by {overflow} px at {width} px"
-    page.get_by_role("link", name="Status").click()  # the footer's link leads here
+    page.get_by_role("link", name="Status", exact=True).click()  # the footer's link leads here
     page.wait_for_url("**/status/")
     shot(page, f"status-{width}")
     cache.delete(STATUS_CACHE_KEY)
