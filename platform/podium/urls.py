@@ -7,7 +7,7 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from podium.operations import api as operations_api
+from podium.status import api as status_api
 
 # Django's error views, replaced: JSON under /api/, the site's pages elsewhere; a body past
 # Django's limits (DATA_UPLOAD_MAX_MEMORY_SIZE) is a 413 with the limit in it.
@@ -45,7 +45,7 @@ api_patterns = [
     path("", include("podium.teams.api_urls")),
     path("", include("podium.submissions.api_urls")),
     path("", include("podium.leaderboards.api_urls")),
-    path("status/", operations_api.StatusApi.as_view(), name="status-api"),
+    path("status/", status_api.StatusApi.as_view(), name="status-api"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "worker/schema/",
@@ -68,8 +68,8 @@ api_patterns = [
 ]
 
 urlpatterns = [
-    path("healthz", operations_api.healthz, name="healthz"),
-    path("readyz", operations_api.readyz, name="readyz"),
+    path("healthz", status_api.healthz, name="healthz"),
+    path("readyz", status_api.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path("", include("podium.web.urls")),

@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_the_status_page_shows_queues_and_fits_the_screen(page, settings, width, redis_url):
     from django.core.cache import cache
 
-    from podium.operations.selectors import STATUS_CACHE_KEY
+    from podium.status.selectors import STATUS_CACHE_KEY
 
     settings.PODIUM_VERSION = "v-browser"
     cache.delete(STATUS_CACHE_KEY)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.shortcuts import render
 
-from podium.operations.selectors import platform_status
+from podium.status.selectors import platform_status
 
 
 def status_page(request):

@@ -11,10 +11,10 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
-from podium.operations import probes
+from podium.status import probes
 from podium.submissions.models import Status, Submission
 
-STATUS_CACHE_KEY = "podium:operations:status"
+STATUS_CACHE_KEY = "podium:status"
 WINDOW = timedelta(hours=1)
 FAILURE_WINDOW = timedelta(hours=24)
 MAX_SAMPLES = 10_000  # the last hour's entries, newest first; a median of more says no more

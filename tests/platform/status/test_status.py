@@ -28,7 +28,7 @@ def _fresh_status(settings):
     settings.PODIUM_STATUS_CACHE_S = 0  # every call measures again, unless a test says otherwise
     from django.core.cache import cache
 
-    from podium.operations.selectors import STATUS_CACHE_KEY
+    from podium.status.selectors import STATUS_CACHE_KEY
 
     cache.delete(STATUS_CACHE_KEY)
     yield

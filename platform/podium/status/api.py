@@ -12,7 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from podium.operations import probes, selectors
+from podium.status import probes, selectors
 
 
 @never_cache
