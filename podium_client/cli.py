@@ -1,20 +1,34 @@
-"""The `podium` command line: compete from a terminal.
+"""The `podium` command line: compete from a terminal, as with Kaggle's.
 
-    podium login                     save the site URL and an API token (create one on the site)
-    podium competitions              list competitions
-    podium download SLUG             download a competition's data files
-    podium submit SLUG FILE          submit a predictions CSV
-    podium submit SLUG --config X    submit a model config (YAML or JSON)
-    podium status ID [--watch]       an entry's state, epochs and scores
-    podium leaderboard SLUG          the public board (--phase P, --late: a phase's, its late board)
-    podium phases SLUG               a competition's phases: windows, which is current
+    podium login                          save the site URL and an API token (create one on the site)
+    podium competitions [--csv]           list competitions
+    podium join SLUG --accept-rules       join a competition (accepting its rules)
+    podium files SLUG                     the competition's data files
+    podium download SLUG [FILE]           download all of them, or one
+    podium validate SLUG --config X       check a config (or a predictions FILE) without submitting
+    podium submit SLUG FILE               submit a predictions CSV
+    podium submit SLUG --config X -m ...  submit a model config (YAML or JSON) [--wait]
+    podium submissions SLUG               your entries
+    podium status ID [--watch]            an entry's state, epochs and scores
+    podium cancel ID                      cancel an entry that is not final yet
+    podium picks SLUG [--add ID] [--remove ID]   your final picks for the private board
+    podium leaderboard SLUG [--download F]       the board (or all of it as CSV)
+    podium teams list|mine|create|join|leave SLUG ...
+    podium leaderboard SLUG --phase P [--late]   a phase's board, or its late board
+    podium phases SLUG                    a competition's phases: windows, which is current
 
-PODIUM_URL and PODIUM_TOKEN override the saved login.
+PODIUM_URL and PODIUM_TOKEN override the saved login. Shell completion:
+`podium --install-completion`.
 """
 
 from __future__ import annotations
 
+import csv
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated
 
@@ -26,17 +40,19 @@ from rich.text import Text
 
 from podium_client import settings as saved
 from podium_client.client import FINAL_STATUSES, PodiumClient
-from podium_client.errors import ApiError, PodiumError, RateLimited
+from podium_client.errors import ApiError, AuthError, ConnectionFailed, PodiumError, RateLimited
 
 app = typer.Typer(
     name="podium",
     help="Podium: compete from the command line.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
+teams_app = typer.Typer(help="Teams: list, show yours, create, join by code, leave.", no_args_is_help=True)
+app.add_typer(teams_app, name="teams")
+
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 STATUS_STYLE = {
     "created": "dim",
@@ -47,6 +63,30 @@ STATUS_STYLE = {
     "failed": "red",
     "cancelled": "magenta",
 }
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+WITHHELD = {
+    "ladder": "withheld under the Ladder until the private reveal; the board shows the released scores",
+    "private": "shown after the private reveal",
+}
+
+
+def _version(value: bool) -> None:
+    if value:
+        try:
+            version = metadata.version("podium")
+        except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+            version = "unknown (not installed)"
+        out.print(f"podium {version}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Podium: compete from the command line."""
 
 
 def _client(*, need_token: bool = True) -> PodiumClient:
@@ -56,15 +96,48 @@ def _client(*, need_token: bool = True) -> PodiumClient:
     return PodiumClient(creds.url, creds.token)
 
 
-def _fail(exc: PodiumError) -> typer.Exit:
-    err.print(Text("error: ", style="bold red") + Text(str(exc)))
-    if isinstance(exc, RateLimited) and exc.reset_at:
-        err.print(f"the daily limit resets at {exc.reset_at}")
-    return typer.Exit(1)
+def error_line(exc: PodiumError) -> str:
+    """One readable line: what the server said (never the request's method and URL), or why
+    the server could not be reached."""
+    if isinstance(exc, ApiError):
+        line = exc.detail
+        if exc.status >= 500:
+            line += f" (the server failed: HTTP {exc.status})"
+        return line
+    if isinstance(exc, ConnectionFailed) and exc.reason:
+        return exc.reason
+    return exc.message
+
+
+@contextmanager
+def _reported(*, slug: str | None = None) -> Iterator[None]:
+    """Turn any client error into `error: …` on stderr and exit status 1."""
+    try:
+        yield
+    except PodiumError as exc:
+        err.print(Text("error: ", style="bold red") + Text(error_line(exc)))
+        for problem in getattr(exc, "problems", []):
+            err.print(Text(f"  - {problem}"))
+        if isinstance(exc, RateLimited) and exc.reset_at:
+            err.print(f"the daily limit resets at {exc.reset_at}")
+        if isinstance(exc, AuthError) and slug and "join" in exc.detail.lower():
+            err.print(f"join it with: podium join {slug} --accept-rules")
+        raise typer.Exit(1) from None
 
 
 def _score(value) -> str:
     return "—" if value is None else f"{value:.5f}"
+
+
+def _num(value, fmt: str = ".4f") -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def _when(value) -> str:
+    return str(value or "").replace("T", " ")[:16]
+
+
+# --- account --------------------------------------------------------------------------
 
 
 @app.command()
@@ -77,61 +150,166 @@ def login(
     url = (url or creds.url).rstrip("/")
     if not token:
         token = typer.prompt("API token", hide_input=True).strip()
-    try:
-        with PodiumClient(url, token) as client:
-            me = client.me()
-    except PodiumError as exc:
-        raise _fail(exc) from None
+    with _reported(), PodiumClient(url, token) as client:
+        me = client.me()
     path = saved.save(saved.Credentials(url=url, token=token))
     out.print(f"Logged in to {url} as [bold]{me.get('username', '?')}[/bold]; saved in {path}")
+
+
+# --- competitions and data -----------------------------------------------------------
+
+
+COMPETITION_COLUMNS = ("slug", "title", "status", "metric", "ends", "kinds", "joined")
+
+
+def _competition_row(c: dict) -> tuple[str, ...]:
+    return (
+        str(c.get("slug")),
+        str(c.get("title", "")),
+        str(c.get("status", "")),
+        str(c.get("metric", "")),
+        str(c.get("ends_at") or "")[:10],
+        ", ".join(c.get("accepted_kinds") or []),
+        "yes" if c.get("has_joined") else "",
+    )
 
 
 @app.command()
 def competitions(
     status: Annotated[str | None, typer.Option(help="open, upcoming or past")] = None,
+    search: Annotated[str | None, typer.Option(help="Words in the title or description")] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV instead of a table")] = False,
 ) -> None:
     """List competitions."""
-    try:
-        with _client(need_token=False) as client:
-            rows = client.competitions(status=status)
-    except PodiumError as exc:
-        raise _fail(exc) from None
+    with _reported(), _client(need_token=False) as client:
+        rows = client.competitions(status=status, search=search)
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(COMPETITION_COLUMNS)
+        writer.writerows(_competition_row(c) for c in rows)
+        return
+    # A slug is what the other commands take: never cut. A table narrower than its cells
+    # would cut it (rich shrinks columns to the terminal), so a narrow terminal gets a list.
+    longest = max((len(str(c.get("slug"))) for c in rows), default=4)
+    if out.width < longest + 70:
+        for c in rows:
+            slug, title, *rest = _competition_row(c)
+            out.print(Text(slug, style="bold"), soft_wrap=True)
+            out.print(Text(f"  {title}"), Text("  " + " · ".join(v for v in rest if v)))
+        return
     table = Table(title="Competitions")
-    for column in ("slug", "title", "metric", "ends", "kinds"):
-        table.add_column(column)
-    for c in rows:
-        kinds = c.get("accepted_kinds") or [
-            k
-            for k, flag in (
-                ("predictions", c.get("accepts_predictions")),
-                ("config", c.get("accepts_configs")),
-            )
-            if flag
-        ]
-        table.add_row(
-            str(c.get("slug")),
-            str(c.get("title", "")),
-            str(c.get("metric", "")),
-            str(c.get("ends_at", ""))[:16],
-            ", ".join(kinds),
+    for column in COMPETITION_COLUMNS:
+        table.add_column(
+            column, **({"no_wrap": True, "min_width": longest} if column == "slug" else {"overflow": "fold"})
         )
+    for c in rows:
+        table.add_row(*_competition_row(c))
+    out.print(table)
+
+
+@app.command()
+def join(
+    slug: str,
+    accept_rules: Annotated[
+        bool, typer.Option("--accept-rules", help="Say that you have read and accept the rules")
+    ] = False,
+) -> None:
+    """Join a competition: needed to download its data and to submit. Joining accepts its rules."""
+    with _reported(slug=slug), _client() as client:
+        competition = client.competition(slug)
+        if competition.get("has_joined"):
+            out.print(f"You have already joined {slug}.")
+            return
+        if not accept_rules:
+            rules = competition.get("rules") or {}
+            out.print(f"[bold]{competition.get('title', slug)}[/bold]: the rules")
+            out.print(rules.get("text") or "(no rules text)")
+            budget = rules.get("budget") or {}
+            out.print(
+                f"Entries: {rules.get('daily_limit')} a day (resets {rules.get('daily_reset')}); "
+                f"final picks: {rules.get('max_final_picks')}; training budget: "
+                f"{budget.get('epochs')} epochs, {budget.get('parameters')} parameters, {budget.get('seconds')} s."
+            )
+            if not sys.stdin.isatty() or not typer.confirm("Do you accept these rules?", default=False):
+                err.print(
+                    Text("error: ", style="bold red")
+                    + Text(f"the rules were not accepted; to join, run: podium join {slug} --accept-rules")
+                )
+                raise typer.Exit(1)
+        client.join(slug, accept_rules=True)
+    out.print(f"Joined {slug}. Next: podium download {slug}")
+
+
+@app.command()
+def files(slug: str) -> None:
+    """The competition's data files (hidden labels are never among them)."""
+    with _reported(slug=slug), _client(need_token=False) as client:
+        rows = client.dataset_files(slug)
+    table = Table(title=f"{slug}: files")
+    table.add_column("name", no_wrap=True)
+    table.add_column("bytes", justify="right")
+    table.add_column("sha256 (first 16)", no_wrap=True)
+    for f in rows:
+        table.add_row(str(f.get("name")), f"{f.get('size', 0):,}", str(f.get("sha256", ""))[:16])
     out.print(table)
 
 
 @app.command()
 def download(
     slug: str,
+    file: Annotated[str | None, typer.Argument(help="One file (default: all of them)")] = None,
     dest: Annotated[Path | None, typer.Option("--dest", "-d", help="Folder (default: ./SLUG)")] = None,
 ) -> None:
-    """Download a competition's data files (train.csv, test.csv, sample_submission.csv)."""
+    """Download a competition's data files (train.csv, test.csv, sample_submission.csv), or one."""
     dest = dest or Path(slug)
-    try:
-        with _client(need_token=False) as client:
-            paths = client.download(slug, dest)
-    except PodiumError as exc:
-        raise _fail(exc) from None
+    with _reported(slug=slug), _client(need_token=False) as client:
+        if file is not None:
+            names = [f.get("name") for f in client.dataset_files(slug)]
+            if file not in names:
+                raise PodiumError(f"{slug} has no file {file!r}; its files: {', '.join(names)}")
+        paths = client.download(slug, dest, names=[file] if file else None)
     for path in paths:
         out.print(f"{path}  ({path.stat().st_size:,} bytes)")
+
+
+# --- entries --------------------------------------------------------------------------
+
+
+def _entry_args(file: Path | None, config: Path | None) -> None:
+    if (file is None) == (config is None):
+        err.print("error: give either a predictions FILE or --config CONFIG")
+        raise typer.Exit(2)
+    if file is not None and file.suffix.lower() in CONFIG_SUFFIXES:
+        err.print(
+            f"error: {file} looks like a model config, not a predictions CSV; pass it as --config {file}"
+        )
+        raise typer.Exit(2)
+
+
+@app.command()
+def validate(
+    slug: str,
+    file: Annotated[Path | None, typer.Argument(help="A predictions CSV")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="A model config, YAML or JSON")
+    ] = None,
+) -> None:
+    """Check a model config (or a predictions CSV) against a competition without submitting it."""
+    _entry_args(file, config)
+    with _reported(slug=slug), _client() as client:
+        answer = client.validate(slug, file=file, config=config)
+    if answer.get("kind") == "config":
+        budget = answer.get("budget") or {}
+        out.print(
+            f"valid: {answer.get('parameters'):,} parameters (budget {_limit(budget.get('params'))}), "
+            f"{answer.get('epochs')} epochs (budget {_limit(budget.get('epochs'))}); nothing was submitted"
+        )
+    else:
+        out.print("valid: every test id has one prediction; nothing was submitted")
+
+
+def _limit(value) -> str:
+    return "none" if value is None else f"{value:,}"
 
 
 @app.command()
@@ -141,28 +319,65 @@ def submit(
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="A model config, YAML or JSON")
     ] = None,
-    description: Annotated[str, typer.Option("--description", "-m")] = "",
-    wait: Annotated[bool, typer.Option("--wait", "-w", help="Watch it until it is scored")] = False,
+    description: Annotated[str, typer.Option("--description", "-m", help="A note for yourself")] = "",
+    wait: Annotated[bool, typer.Option("--wait", "-w", help="Watch it until it is final")] = False,
     phase: Annotated[
         str | None, typer.Option("--phase", "-p", help="A phase's slug (default: the current phase)")
     ] = None,
 ) -> None:
     """Submit a predictions CSV or a model config (to the current phase unless --phase names one)."""
-    if (file is None) == (config is None):
-        err.print("error: give either a predictions FILE or --config CONFIG")
-        raise typer.Exit(2)
-    try:
-        with _client() as client:
-            entry = client.submit(slug, file=file, config=config, description=description, phase=phase)
-            daily = (entry.get("limits") or {}).get("daily") or {}
-            out.print(
-                f"Submitted entry [bold]#{entry['id']}[/bold] ({entry.get('kind')}): {entry.get('status')}"
-                + (f"; {daily['remaining']} left today (resets {daily.get('resets_at')})" if daily else "")
-            )
-            if wait:
-                _watch(client, int(entry["id"]))
-    except PodiumError as exc:
-        raise _fail(exc) from None
+    _entry_args(file, config)
+    with _reported(slug=slug), _client() as client:
+        entry = client.submit(slug, file=file, config=config, description=description, phase=phase)
+        daily = (entry.get("limits") or {}).get("daily") or {}
+        out.print(
+            f"Submitted entry [bold]#{entry['id']}[/bold] ({entry.get('kind')}): {entry.get('status')}"
+            + (f"; {daily['remaining']} left today (resets {daily.get('resets_at')})" if daily else "")
+        )
+        if wait:
+            entry = _watch(client, int(entry["id"]))
+    if wait and entry.get("status") == "failed":
+        raise typer.Exit(3)
+
+
+@app.command()
+def submissions(
+    slug: str,
+    status: Annotated[list[str] | None, typer.Option(help="Only these statuses (repeatable)")] = None,
+) -> None:
+    """Your entries in a competition (your team's, in a team), newest first."""
+    with _reported(slug=slug), _client() as client:
+        rows = client.submissions(slug, status=status or None)
+    rows.sort(key=lambda r: (r.get("created_at") or "", r.get("id") or 0), reverse=True)
+    table = Table(title=f"{slug}: your entries")
+    for column, justify in (
+        ("id", "right"),
+        ("created", "left"),
+        ("kind", "left"),
+        ("status", "left"),
+        ("public", "right"),
+        ("private", "right"),
+        ("pick", "left"),
+        ("description", "left"),
+    ):
+        table.add_column(column, justify=justify, overflow="fold")
+    withheld = set()
+    for r in rows:
+        if r.get("scores_withheld"):
+            withheld.add(r["scores_withheld"])
+        table.add_row(
+            str(r.get("id")),
+            _when(r.get("created_at")),
+            str(r.get("kind")),
+            Text(str(r.get("status")), style=STATUS_STYLE.get(str(r.get("status")), "")),
+            _score(r.get("public_score")),
+            _score(r.get("private_score")),
+            "final" if r.get("is_final_pick") else "",
+            str(r.get("description") or ""),
+        )
+    out.print(table)
+    for reason in sorted(withheld):
+        out.print(f"— {'public' if reason == 'ladder' else 'private'} scores: {WITHHELD[reason]}")
 
 
 def _status_view(entry: dict) -> Group:
@@ -171,9 +386,17 @@ def _status_view(entry: dict) -> Group:
     head.add_row("entry", f"#{entry.get('id')} ({entry.get('kind')}) in {entry.get('competition')}")
     head.add_row("status", Text(status, style=STATUS_STYLE.get(status, "")))
     head.add_row("attempt", str(entry.get("attempt")))
-    head.add_row("public score", _score(entry.get("public_score")))
+    withheld = entry.get("scores_withheld")
+    public = _score(entry.get("public_score"))
+    if entry.get("public_score") is None and withheld == "ladder":
+        public += f" ({WITHHELD['ladder']})"
+    head.add_row("public score", public)
     if entry.get("private_score") is not None:
         head.add_row("private score", _score(entry.get("private_score")))
+    elif withheld and status == "scored":
+        head.add_row("private score", f"— ({WITHHELD['private']})")
+    if entry.get("is_final_pick"):
+        head.add_row("final pick", "yes")
     if entry.get("error_message"):
         head.add_row("reason", Text(entry["error_message"], style="red"))
     parts: list = [head]
@@ -197,10 +420,6 @@ def _status_view(entry: dict) -> Group:
     return Group(*parts)
 
 
-def _num(value, fmt: str = ".4f") -> str:
-    return "—" if value is None else format(value, fmt)
-
-
 def _watch(client: PodiumClient, submission_id: int, interval: float = 1.0, timeout: float = 3600) -> dict:
     entry = client.submission(submission_id)
     deadline = time.monotonic() + timeout
@@ -209,6 +428,11 @@ def _watch(client: PodiumClient, submission_id: int, interval: float = 1.0, time
             time.sleep(interval)
             entry = client.submission(submission_id)
             live.update(_status_view(entry))
+    if not out.is_terminal:
+        # Rich ends the live display with a newline on a terminal only: piped into a file or
+        # another program, the last line would stay open (and a prompt follow on it).
+        out.file.write("\n")
+        out.file.flush()
     return entry
 
 
@@ -218,13 +442,10 @@ def status(
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow it until it is final")] = False,
 ) -> None:
     """Show an entry: status, epochs, scores, and the reason when it failed."""
-    try:
-        with _client() as client:
-            entry = _watch(client, submission_id) if watch else client.submission(submission_id)
-            if not watch:
-                out.print(_status_view(entry))
-    except PodiumError as exc:
-        raise _fail(exc) from None
+    with _reported(), _client() as client:
+        entry = _watch(client, submission_id) if watch else client.submission(submission_id)
+        if not watch:
+            out.print(_status_view(entry))
     if entry.get("status") == "failed":
         raise typer.Exit(3)
 
@@ -232,12 +453,48 @@ def status(
 @app.command()
 def cancel(submission_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Cancel an entry that is not final yet."""
-    try:
-        with _client() as client:
-            entry = client.cancel(submission_id)
-    except PodiumError as exc:
-        raise _fail(exc) from None
+    with _reported(), _client() as client:
+        entry = client.cancel(submission_id)
     out.print(f"entry #{entry['id']}: {entry['status']}")
+
+
+@app.command()
+def picks(
+    slug: str,
+    add: Annotated[list[int] | None, typer.Option("--add", help="Choose this entry (repeatable)")] = None,
+    remove: Annotated[
+        list[int] | None, typer.Option("--remove", help="Unchoose this entry (repeatable)")
+    ] = None,
+) -> None:
+    """Your final picks: the entries that count on the private board (the best public ones when none is chosen)."""
+    with _reported(slug=slug), _client() as client:
+        for submission_id, wanted in [(i, False) for i in remove or []] + [(i, True) for i in add or []]:
+            entry = client.submission(submission_id)
+            if entry.get("competition") != slug:
+                raise PodiumError(f"entry #{submission_id} is in {entry.get('competition')}, not {slug}")
+            if bool(entry.get("is_final_pick")) != wanted:
+                client.final_pick_toggle(submission_id)
+            out.print(f"entry #{submission_id}: {'a final pick' if wanted else 'not a final pick'}")
+        competition = client.competition(slug)
+        chosen = [r for r in client.submissions(slug, status=["scored"]) if r.get("is_final_pick")]
+    limit = competition.get("max_final_picks")
+    if not chosen:
+        out.print(
+            f"No final picks chosen in {slug}: your best {limit} public entries count. "
+            f"Choose with: podium picks {slug} --add ID"
+        )
+        return
+    table = Table(title=f"{slug}: final picks ({len(chosen)} of {limit})")
+    for column in ("id", "created", "public", "description"):
+        table.add_column(column, justify="right" if column in ("id", "public") else "left")
+    for r in chosen:
+        table.add_row(
+            str(r["id"]),
+            _when(r.get("created_at")),
+            _score(r.get("public_score")),
+            r.get("description") or "",
+        )
+    out.print(table)
 
 
 @app.command()
@@ -251,51 +508,61 @@ def leaderboard(
     late: Annotated[
         bool, typer.Option("--late", help="The phase's late board (entries after its end)")
     ] = False,
+    download_to: Annotated[
+        Path | None, typer.Option("--download", help="Write the whole board to this CSV file instead")
+    ] = None,
 ) -> None:
-    """Show a competition's board (a phase's, or its late board)."""
+    """Show a competition's board (a phase's, or its late board), or download all of it as CSV."""
     board = "private" if private else "public"
-    try:
-        with _client(need_token=False) as client:
-            answer = client.leaderboard(slug, board=board, page=page, phase=phase, late=late)
-    except ApiError as exc:
-        raise _fail(exc) from None
-    except PodiumError as exc:
-        raise _fail(exc) from None
-    rows = answer.get("results", answer.get("rows", [])) if isinstance(answer, dict) else answer
+    with _reported(slug=slug), _client(need_token=False) as client:
+        if download_to is not None:
+            path = client.leaderboard_csv(slug, download_to, board=board, phase=phase, late=late)
+            out.print(f"{path}  ({path.stat().st_size:,} bytes)")
+            return
+        answer = client.leaderboard(slug, board=board, page=page, phase=phase, late=late)
+    rows = answer.get("results", [])
     # The ranking metric heads the score column; the competition's other metrics follow it.
-    extra = [m["name"] for m in answer.get("extra_metrics", [])] if isinstance(answer, dict) else []
-    metric = answer.get("metric", "score") if isinstance(answer, dict) else "score"
-    shown = (answer.get("phase") or {}).get("slug") if isinstance(answer, dict) else None
+    extra = [m["name"] for m in answer.get("extra_metrics", [])]
+    metric = answer.get("metric", "score")
+    shown = (answer.get("phase") or {}).get("slug")
     where = f"{slug}/{shown}" if shown and shown != "main" else slug
-    table = Table(title=f"{where}: {board} {'late ' if late else ''}leaderboard")
+    title = f"{where}: {board} {'late ' if late else ''}leaderboard ({metric})"
+    if answer.get("pages", 1) > 1:
+        title += f", page {answer.get('page')} of {answer.get('pages')}"
+    table = Table(title=title)
     table.add_column("rank", justify="right")
-    table.add_column("participant")
+    table.add_column("entrant")
     table.add_column(metric, justify="right")
     for name in extra:
         table.add_column(name, justify="right")
     table.add_column("entries", justify="right")
     table.add_column("last")
+    mine = (answer.get("mine") or {}).get("id")
     for row in rows:
         others = row.get("extra_scores") or {}
         table.add_row(
-            str(row.get("rank", "")),
-            str(row.get("entrant") or row.get("name") or row.get("user") or ""),
+            str(row.get("rank") or ""),
+            str(row.get("entrant") or ""),
             _score(row.get("score")),
             *(_score(others.get(name)) for name in extra),
             str(row.get("entry_count", "")),
-            str(row.get("last_submitted_at") or "")[:16],
+            _when(row.get("last_submitted_at")),
+            style="bold" if row.get("id") == mine else None,
         )
     out.print(table)
+    ladder = answer.get("ladder") or {}
+    if ladder.get("enabled") and board == "public":
+        out.print(f"Ladder: a score is released only when it beats the last by {ladder.get('step')}.")
+    if mine and all(r.get("id") != mine for r in rows):
+        row = answer["mine"]
+        out.print(f"You: rank {row.get('rank')}, score {_score(row.get('score'))}")
 
 
 @app.command()
 def phases(slug: str) -> None:
     """Show a competition's phases: windows, limits, which one is current."""
-    try:
-        with _client(need_token=False) as client:
-            listed = client.phases(slug)
-    except PodiumError as exc:
-        raise _fail(exc) from None
+    with _reported(slug=slug), _client(need_token=False) as client:
+        listed = client.phases(slug)
     table = Table(title=f"{slug}: phases")
     for column in ("#", "phase", "status", "starts", "ends", "daily", "late entries"):
         table.add_column(column, justify="right" if column in ("#", "daily") else "left")
@@ -310,3 +577,54 @@ def phases(slug: str) -> None:
             "yes" if p.get("late_entries") else "no",
         )
     out.print(table)
+
+
+# --- teams ----------------------------------------------------------------------------
+
+
+def _team_view(team: dict) -> None:
+    out.print(f"Team [bold]{team.get('name')}[/bold]: {', '.join(team.get('members') or [])}")
+    if team.get("join_code"):
+        out.print(f"join code: {team['join_code']} (give it to whom you want in the team)")
+
+
+@teams_app.command("list")
+def teams_list(slug: str) -> None:
+    """The teams of a competition."""
+    with _reported(slug=slug), _client(need_token=False) as client:
+        rows = client.teams(slug)
+    table = Table(title=f"{slug}: teams")
+    table.add_column("name", overflow="fold")
+    table.add_column("members", justify="right")
+    for t in rows:
+        table.add_row(str(t.get("name")), str(t.get("member_count")))
+    out.print(table)
+
+
+@teams_app.command("mine")
+def teams_mine(slug: str) -> None:
+    """Your team in a competition, its members and join code."""
+    with _reported(slug=slug), _client() as client:
+        _team_view(client.team_mine(slug))
+
+
+@teams_app.command("create")
+def teams_create(slug: str, name: str) -> None:
+    """Create a team (your entries so far move to it)."""
+    with _reported(slug=slug), _client() as client:
+        _team_view(client.team_create(slug, name))
+
+
+@teams_app.command("join")
+def teams_join(slug: str, code: Annotated[str, typer.Argument(help="The team's join code")]) -> None:
+    """Join a team by its code (your own team, if any, merges into it)."""
+    with _reported(slug=slug), _client() as client:
+        _team_view(client.team_join(slug, code))
+
+
+@teams_app.command("leave")
+def teams_leave(slug: str) -> None:
+    """Leave your team (only before it has entries)."""
+    with _reported(slug=slug), _client() as client:
+        client.team_leave(slug)
+    out.print(f"You left your team in {slug}.")

@@ -73,13 +73,16 @@ class PodiumClient:
     def competition(self, slug: str) -> dict:
         return self.http.json("GET", f"/api/competitions/{slug}/")
 
-    def join(self, slug: str) -> dict:
-        """Join a competition; joining accepts its rules."""
-        return self.http.json("POST", f"/api/competitions/{slug}/join/", json={"accept_rules": True})
+    def join(self, slug: str, *, accept_rules: bool) -> dict:
+        """Join a competition. Joining accepts its rules, and the server wants that said:
+        `accept_rules` must be True (the person read them), or the server answers 400."""
+        return self.http.json(
+            "POST", f"/api/competitions/{slug}/join/", json={"accept_rules": accept_rules}, idempotent=True
+        )
 
     def dataset_files(self, slug: str) -> list[dict]:
         """The participant-facing files of the competition's dataset: [{name, size, sha256, url}]."""
-        answer = self.http.json("GET", f"/api/competitions/{slug}/files/")
+        answer = self.http.json("GET", f"/api/competitions/{slug}/data/")
         files = answer.get("files", answer.get("results", [])) if isinstance(answer, dict) else answer
         return list(files)
 
@@ -119,11 +122,7 @@ class PodiumClient:
     ) -> dict:
         """Submit a predictions CSV (`file`) or a model config (`config`, YAML or JSON), to
         `phase` (a phase's slug; none: the current phase)."""
-        if (file is None) == (config is None):
-            raise PodiumError("submit exactly one of a predictions file or a model config")
-        field, path = ("file", Path(file)) if file is not None else ("config", Path(config))
-        if not path.is_file():
-            raise PodiumError(f"{path}: no such file")
+        field, path = _entry_file(file=file, config=config)
         content = path.read_bytes()
         kind = "text/csv" if field == "file" else "application/octet-stream"
 
@@ -137,6 +136,19 @@ class PodiumClient:
             data={"description": description, **({"phase": phase} if phase else {})},
             files_factory=files,
             idempotent=False,
+        )
+
+    def validate(
+        self, slug: str, *, file: str | Path | None = None, config: str | Path | None = None
+    ) -> dict:
+        """Validate a predictions CSV or a model config as the intake would; nothing is stored."""
+        field, path = _entry_file(file=file, config=config)
+        content = path.read_bytes()
+        return self.http.json(
+            "POST",
+            f"/api/competitions/{slug}/submissions/validate/",
+            files_factory=lambda: {field: (path.name, content, "application/octet-stream")},
+            idempotent=True,
         )
 
     def submit_bytes(
@@ -159,6 +171,10 @@ class PodiumClient:
 
     def submission(self, submission_id: int) -> dict:
         return self.http.json("GET", f"/api/submissions/{int(submission_id)}/")
+
+    def final_pick_toggle(self, submission_id: int) -> dict:
+        """Choose an entry as a final pick, or unchoose it: `{submission_id, is_final_pick}`."""
+        return self.http.json("POST", f"/api/submissions/{int(submission_id)}/final-pick/", idempotent=False)
 
     def cancel(self, submission_id: int) -> dict:
         return self.http.json("POST", f"/api/submissions/{int(submission_id)}/cancel/", idempotent=True)
@@ -209,3 +225,59 @@ class PodiumClient:
 
     def phases(self, slug: str) -> list[dict]:
         return self.http.json("GET", f"/api/competitions/{slug}/phases/")
+
+    def leaderboard_csv(
+        self,
+        slug: str,
+        dest: str | Path,
+        *,
+        board: str = "public",
+        phase: str | None = None,
+        late: bool = False,
+    ) -> Path:
+        """Write the whole board (a phase's, or its late board) as CSV to `dest` (atomically)."""
+        dest = Path(dest)
+        query = f"board={board}" + (f"&phase={phase}" if phase else "") + ("&late=true" if late else "")
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+        try:
+            with (
+                os.fdopen(fd, "wb") as out,
+                self.http.stream(f"/api/competitions/{slug}/leaderboard.csv?{query}") as response,
+            ):
+                for chunk in response.iter_bytes(1 << 20):
+                    out.write(chunk)
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return dest
+
+    # --- teams --------------------------------------------------------------
+    def teams(self, slug: str) -> list[dict]:
+        return list(self._pages(f"/api/competitions/{slug}/teams/"))
+
+    def team_mine(self, slug: str) -> dict:
+        return self.http.json("GET", f"/api/competitions/{slug}/teams/mine/")
+
+    def team_create(self, slug: str, name: str) -> dict:
+        return self.http.json(
+            "POST", f"/api/competitions/{slug}/teams/", json={"name": name}, idempotent=False
+        )
+
+    def team_join(self, slug: str, code: str) -> dict:
+        return self.http.json(
+            "POST", f"/api/competitions/{slug}/teams/join/", json={"code": code}, idempotent=False
+        )
+
+    def team_leave(self, slug: str) -> dict:
+        return self.http.json("POST", f"/api/competitions/{slug}/teams/leave/", idempotent=False)
+
+
+def _entry_file(*, file: str | Path | None, config: str | Path | None) -> tuple[str, Path]:
+    """The form field and the path of an entry: a predictions file or a model config, not both."""
+    if (file is None) == (config is None):
+        raise PodiumError("give exactly one of a predictions file or a model config")
+    field, path = ("file", Path(file)) if file is not None else ("config", Path(config))
+    if not path.is_file():
+        raise PodiumError(f"{path}: no such file")
+    return field, path

@@ -14,7 +14,11 @@ class PodiumError(Exception):
 
 
 class ConnectionFailed(PodiumError):
-    """The server could not be reached (after the retries)."""
+    """The server could not be reached (after the retries); `reason` is the network's word."""
+
+    def __init__(self, message: str, *, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason
 
 
 class ApiError(PodiumError):
@@ -31,6 +35,10 @@ class ApiError(PodiumError):
         text = message if not self.problems else message + "\n" + "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(text)
         self.summary = message
+        # What the server said, without the request: a terminal shows this (the CLI), a log the whole message.
+        self.detail = message
+        self.method: str | None = None
+        self.url: str | None = None
 
 
 class AuthError(ApiError):
@@ -127,8 +135,12 @@ def error_from_response(status: int, body: Any, *, method: str, url: str) -> Api
             message = text.splitlines()[0][:300]
         else:
             message = f"HTTP {status}"
+    detail = message
     message = f"{method} {url}: {message} (HTTP {status})"
     cls = _BY_STATUS.get(status, ApiError)
     if status == 429:
-        return RateLimited(status, message, problems=problems, body=body, reset_at=reset_at)
-    return cls(status, message, problems=problems, body=body)
+        error = RateLimited(status, message, problems=problems, body=body, reset_at=reset_at)
+    else:
+        error = cls(status, message, problems=problems, body=body)
+    error.detail, error.method, error.url = detail, method, url
+    return error

@@ -99,7 +99,9 @@ class Http:
                 if not idempotent:
                     raise ConnectionFailed(
                         f"{method} {url}: the connection failed after the request was sent ({exc}); "
-                        "check its state before repeating it"
+                        "check its state before repeating it",
+                        reason=f"the connection failed after the request was sent ({exc}); "
+                        "check the entry's state before repeating it",
                     ) from exc
                 last_error = exc
             else:
@@ -115,7 +117,8 @@ class Http:
                 log.warning("%s %s: %s, retrying", method, url, last_error)
                 self._sleep(self._delay(try_number))
         raise ConnectionFailed(
-            f"{method} {url}: could not reach the server after {self.retries + 1} tries ({last_error})"
+            f"{method} {url}: could not reach the server after {self.retries + 1} tries ({last_error})",
+            reason=f"could not reach {self.base_url} ({last_error or 'no answer'})",
         )
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -125,7 +128,10 @@ class Http:
         try:
             return response.json()
         except ValueError:
-            raise ConnectionFailed(f"{method} {self.url(path)}: the answer is not JSON") from None
+            raise ConnectionFailed(
+                f"{method} {self.url(path)}: the answer is not JSON",
+                reason=f"{self.base_url} did not answer as a Podium site does (not JSON); check the URL",
+            ) from None
 
     @contextmanager
     def stream(self, path: str) -> Iterator[httpx.Response]:
@@ -140,7 +146,10 @@ class Http:
                         try:
                             yield response
                         except httpx.TransportError as exc:
-                            raise ConnectionFailed(f"GET {url}: the download broke off ({exc})") from exc
+                            raise ConnectionFailed(
+                                f"GET {url}: the download broke off ({exc})",
+                                reason=f"the download broke off ({exc}); try again",
+                            ) from exc
                         return
                     response.read()
                     if response.status_code not in RETRY_STATUSES or try_number == self.retries:
@@ -151,7 +160,10 @@ class Http:
                 last_error = exc
             if try_number < self.retries:
                 self._sleep(self._delay(try_number))
-        raise ConnectionFailed(f"GET {url}: could not download after {self.retries + 1} tries ({last_error})")
+        raise ConnectionFailed(
+            f"GET {url}: could not download after {self.retries + 1} tries ({last_error})",
+            reason=f"could not reach {self.base_url} ({last_error or 'no answer'})",
+        )
 
 
 def _body(response: httpx.Response) -> Any:

@@ -172,11 +172,19 @@ def test_every_service_comes_back_by_itself_and_says_whether_it_is_healthy(compo
         assert key in check, f"{name}'s healthcheck has no {key}"
 
 
-def test_web_is_checked_over_http(compose):
+def test_web_is_checked_over_http_by_its_readiness_probe(compose):
+    """GET /readyz answers 503 unless the database and the broker answer (urlopen raises on it)."""
+    from django.urls import reverse
+
     test = " ".join(compose["services"]["web"]["healthcheck"]["test"])
     port = _argv(compose["services"]["web"])
     bind = port[port.index("--bind") + 1].rsplit(":", 1)[1]
-    assert f"http://127.0.0.1:{bind}/api/" in test
+    assert f"http://127.0.0.1:{bind}{reverse('readyz')}'" in test
+
+
+def test_the_deployed_version_reaches_the_status_page(compose):
+    for name in ("web", "scorer", "maintenance", "beat"):
+        assert "PODIUM_VERSION" in compose["services"][name]["environment"], name
 
 
 @pytest.mark.parametrize("name", sorted(CELERY_WORKERS))

@@ -156,11 +156,20 @@ def run_submission(
                     return _attempt(client, order, attempt, settings, work, progress, beat)
                 except Stop:
                     return "stopped"
+                except Conflict as exc:
+                    # A callback met a cancelled or superseded entry before the heartbeat noticed:
+                    # the participant's (or the reaper's) doing, not a fault to trace.
+                    log.info("submission %s attempt %s stopped: %s", submission_id, attempt, exc.summary)
+                    return "stopped"
                 except Exception as exc:  # every error ends as a readable reason on the entry
                     if beat.stopped.is_set():
                         return "stopped"
                     message = describe_error(exc, progress, order)
-                    log.exception("submission %s attempt %s failed: %s", submission_id, attempt, message)
+                    if is_participant_fault(exc):
+                        # The config's own outcome (diverged, over budget, invalid): one line.
+                        log.info("submission %s attempt %s failed: %s", submission_id, attempt, message)
+                    else:  # a platform fault: the traceback is for the operator
+                        log.exception("submission %s attempt %s failed: %s", submission_id, attempt, message)
                     report = {"environment": progress.environment} if progress.environment else None
                     try:
                         client.fail(attempt, message, report=report)
@@ -319,6 +328,21 @@ def _parse_config(order: ClaimOrder):
 def epoch_payload(record: EpochRecord) -> dict:
     """An epoch record as JSON can carry it (a diverged loss is NaN: it travels as null)."""
     return json_safe(dict(record))
+
+
+def is_participant_fault(exc: BaseException) -> bool:
+    """Whether the run failed because of what the participant submitted (a diverged loss, a
+    budget, an invalid config, a model too big for memory) rather than the platform."""
+    import torch  # in the worker process already: the attempt trains with it
+
+    from workers.training import TrainError
+
+    if isinstance(
+        exc, (TrainingRefused, TrainError, ConfigError, FloatingPointError, torch.OutOfMemoryError)
+    ):
+        return True
+    text = str(exc).lower()
+    return "out of memory" in text or ("nan" in text and "loss" in text)
 
 
 def describe_error(exc: BaseException, progress: Progress, order: ClaimOrder | None = None) -> str:

@@ -16,10 +16,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+import urllib.request
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from common.protocol import MAINTENANCE_QUEUE, SCORING_QUEUE, TRAIN_QUEUES
+from podium.competitions.demo import ADMIN, DEMO
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 BIN = Path(sys.executable).parent
@@ -30,6 +32,9 @@ MAX_BACKOFF_S = 30.0
 STABLE_AFTER_S = 60.0
 STOP_GRACE_S = 15.0
 POLL_S = 0.2
+READY_POLL_S = 1.0
+# Celery prints its start-up banner within seconds of starting; the accounts come after them.
+WORKER_BANNERS_S = 8.0
 
 
 def commands(host: str, port: int) -> dict[str, list[str]]:
@@ -153,9 +158,18 @@ class Child:
         self._kill_group(signal.SIGKILL)
 
 
-def supervise(cmds: Mapping[str, list[str]], env: Mapping[str, str], banner: str = "") -> int:
-    """Run `cmds` until SIGINT or SIGTERM, restarting any that dies; 0 after a clean stop."""
+def supervise(
+    cmds: Mapping[str, list[str]],
+    env: Mapping[str, str],
+    banner: str = "",
+    *,
+    ready: Callable[[], bool] | None = None,
+    ready_banner: str = "",
+) -> int:
+    """Run `cmds` until SIGINT or SIGTERM, restarting any that dies; 0 after a clean stop.
+    `ready_banner` is said once `ready()` first answers True (asked every READY_POLL_S)."""
     stopping = False
+    next_ready_poll = 0.0 if ready is not None and ready_banner else None
 
     def stop(*_):
         nonlocal stopping
@@ -172,6 +186,12 @@ def supervise(cmds: Mapping[str, list[str]], env: Mapping[str, str], banner: str
         now = time.monotonic()
         for child in children:
             child.check(now)
+        if next_ready_poll is not None and now >= next_ready_poll:
+            if ready():
+                say(ready_banner)
+                next_ready_poll = None
+            else:
+                next_ready_poll = now + READY_POLL_S
         time.sleep(POLL_S)
 
     say("stopping")
@@ -192,7 +212,34 @@ def main() -> int:
     env.setdefault("DJANGO_SETTINGS_MODULE", "podium.settings")
     (ROOT / "var" / "broker").mkdir(parents=True, exist_ok=True)
     banner = f"open http://{host}:{port}/  (API: /api/, docs: /api/docs/, admin: /admin/)"
-    return supervise(commands(host, port), env, banner)
+    started = time.monotonic()
+
+    def ready() -> bool:
+        # The workers print their banners as they start; the site's answer comes first, so
+        # the accounts are said again once it answers and the workers have had their time.
+        return time.monotonic() - started >= WORKER_BANNERS_S and _answers(f"http://{host}:{port}/healthz")
+
+    return supervise(commands(host, port), env, banner, ready=ready, ready_banner=ready_banner(host, port))
+
+
+def ready_banner(host: str, port: int) -> str:
+    """What a newcomer needs once everything runs: where, and the demo accounts."""
+    return "\n".join(
+        [
+            f"ready: http://{host}:{port}/  (status: /status/, API docs: /api/docs/, admin: /admin/)",
+            f"  participant  username={DEMO[0]} password={DEMO[1]}",
+            f"  admin        username={ADMIN[0]} password={ADMIN[1]}",
+            "  next: log in, create an API token on your account page, then `podium login` (README: first submission)",
+        ]
+    )
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
 
 
 if __name__ == "__main__":

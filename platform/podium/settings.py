@@ -18,6 +18,16 @@ from common.protocol import GPU_QUEUE, SCORING_QUEUE
 from podium.env import database_from_url, email_from_url
 from podium.storage_url import media_storage_from_url
 
+
+def _package_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("podium")
+    except metadata.PackageNotFoundError:  # a checkout run without installing it
+        return "dev"
+
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent  # the repository root
 VAR_DIR = Path(env_str("PODIUM_VAR_DIR", str(BASE_DIR / "var")))
 # The embedded defaults (SQLite file, broker folder, media) live here; a fresh clone has none.
@@ -42,6 +52,11 @@ ALLOWED_HOSTS = env_list("PODIUM_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::
 CSRF_TRUSTED_ORIGINS = env_list("PODIUM_CSRF_TRUSTED_ORIGINS", [])
 # The public address workers use to reach the API (they post back over HTTP).
 PODIUM_PUBLIC_URL = env_str("PODIUM_PUBLIC_URL", "http://127.0.0.1:8000")
+# What the status page reports as deployed: set by the deploy (an image tag, a commit).
+PODIUM_VERSION = env_str("PODIUM_VERSION", "") or _package_version()
+PODIUM_DEPLOYED_AT = env_str("PODIUM_DEPLOYED_AT", "")
+# How long the status (worker inspection, queue depths, medians) is reused before it is measured again.
+PODIUM_STATUS_CACHE_S = env_int("PODIUM_STATUS_CACHE_S", 15, minimum=0)
 # When set, a test needing PostgreSQL/Redis fails instead of skipping.
 PODIUM_REQUIRE_SERVICES = env_bool("PODIUM_REQUIRE_SERVICES", default=False)
 
@@ -203,7 +218,10 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "podium.api_schema.document_error_responses",
+        "podium.api_operations.document_operations",
     ],
+    # The worker callbacks have a schema of their own (/api/worker/schema/, podium.urls).
+    "PREPROCESSING_HOOKS": ["podium.api_operations.exclude_worker_endpoints"],
 }
 
 # --- email ------------------------------------------------------------------
@@ -322,6 +340,11 @@ if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
     # axes.W001 says a local-memory cache is counted per process; on one machine (make run's two
     # gunicorn workers) that allows up to twice a limit, which docs/operations.md says.
     SILENCED_SYSTEM_CHECKS = ["axes.W001"]
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # models.W040: the board's covering index (`include=`, so a page is read from the index alone
+    # on PostgreSQL) is a plain index on SQLite, which has no non-key columns. Nothing is wrong
+    # on the embedded default; the warning only repeated itself on every manage.py command.
+    SILENCED_SYSTEM_CHECKS = [*globals().get("SILENCED_SYSTEM_CHECKS", []), "models.W040"]
 # Failed API token attempts per address, and new entries per participant (DRF throttles).
 PODIUM_TOKEN_FAILURE_RATE = env_str("PODIUM_TOKEN_FAILURE_RATE", "20/15m")
 PODIUM_INTAKE_RATE = env_str("PODIUM_INTAKE_RATE", "60/1m")

@@ -7,6 +7,8 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from podium.status import api as status_api
+
 # Django's error views, replaced: JSON under /api/, the site's pages elsewhere; a body past
 # Django's limits (DATA_UPLOAD_MAX_MEMORY_SIZE) is a 413 with the limit in it.
 handler400 = "podium.errors.bad_request"
@@ -20,6 +22,7 @@ API_INDEX = {
     "datasets": "competitions:datasets",
     "metrics": "competitions:metrics",
     "me": "accounts:me",
+    "status": "status-api",
     "tokens": "accounts:tokens",
     "schema": "schema",
     "docs": "api-docs",
@@ -44,7 +47,20 @@ api_patterns = [
     path("", include("podium.submissions.api_urls")),
     path("", include("podium.leaderboards.api_urls")),
     path("", include("podium.operations.api_urls")),
+    path("status/", status_api.StatusApi.as_view(), name="status-api"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path(
+        "worker/schema/",
+        SpectacularAPIView.as_view(
+            custom_settings={
+                "TITLE": "Podium worker protocol",
+                "DESCRIPTION": "The callbacks a training worker makes with its per-attempt "
+                "`Authorization: Worker <token>` (docs/architecture.md, the worker protocol).",
+                "PREPROCESSING_HOOKS": ["podium.api_operations.only_worker_endpoints"],
+            }
+        ),
+        name="worker-schema",
+    ),
     # The split view serves Swagger UI's start-up script as a file of its own: the CSP runs no inline script.
     path(
         "docs/",
@@ -54,6 +70,8 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    path("healthz", status_api.healthz, name="healthz"),
+    path("readyz", status_api.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path("", include("podium.web.urls")),

@@ -94,3 +94,33 @@ def test_a_killed_process_is_restarted_with_a_log_line_and_ctrl_c_stops_everythi
         if launcher.poll() is None:
             launcher.kill()
             launcher.wait()
+
+
+def test_the_demo_accounts_are_said_again_once_everything_runs(tmp_path):
+    """`make run`'s workers print long banners as they start; the accounts come after them."""
+    flag = tmp_path / "worker-started"
+    worker = (
+        f"print('WORKER BANNER', flush=True); open({str(flag)!r}, 'w').close(); import time; time.sleep(120)"
+    )
+    script = f"""
+import os, sys
+from pathlib import Path
+from podium.devserver import ready_banner, supervise
+sys.exit(supervise({{"worker": [sys.executable, "-c", {worker!r}]}}, os.environ, "started",
+                   ready=lambda: Path({str(flag)!r}).exists(), ready_banner=ready_banner("127.0.0.1", 8123)))
+"""
+    log = tmp_path / "run.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "platform"), str(ROOT)])}
+    with log.open("wb") as out:
+        launcher = subprocess.Popen(
+            [sys.executable, "-c", script], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            _wait_for(log, r"admin +username=admin password=podium-admin", 60)
+        finally:
+            launcher.send_signal(signal.SIGTERM)
+            launcher.wait(30)
+    text = log.read_text()
+    assert text.index("WORKER BANNER") < text.index("ready: http://127.0.0.1:8123/")
+    assert "participant  username=demo password=podium-demo" in text
+    assert text.count("username=demo") == 1  # once, when ready

@@ -38,6 +38,7 @@ def build_site(*, alice, bob, admin_user) -> list[SitePage]:
         SitePage(None, f"{c}/data/", "main table"),
         SitePage(None, f"{c}/rules/", "#join"),
         SitePage(None, f"{c}/leaderboard/", "[data-testid=board-public]"),
+        SitePage(None, "/status/", "[data-testid=status-queues]"),
         SitePage(None, "/accounts/login/", "main form"),
         SitePage(None, "/accounts/signup/", "main form"),
         SitePage(None, reverse("api-docs"), ".swagger-ui .opblock"),

@@ -20,6 +20,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.problems import Problem
 from datasets.categorical import split_columns
 from podium.api_schema import error_responses
 from podium.competitions import selectors, services
@@ -253,15 +254,22 @@ class CompetitionJoinApi(APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     class JoinInput(serializers.Serializer):
-        accept_rules = serializers.BooleanField(required=False, default=True)
+        accept_rules = serializers.BooleanField(
+            required=False, help_text="Required and true: joining accepts the competition's rules."
+        )
 
     @extend_schema(request=JoinInput, responses=CompetitionDetailOutput)
     def post(self, request, slug: str):
         competition = selectors.competition_get(slug=slug, user=request.user)
         data = self.JoinInput(data=request.data)
         data.is_valid(raise_exception=True)
-        if not data.validated_data["accept_rules"]:
-            raise ApplicationError("Joining accepts the competition's rules; send accept_rules=true.")
+        # Explicit, as on the site's checkbox: an empty body is not an acceptance.
+        if data.validated_data.get("accept_rules") is not True:
+            raise ApplicationError(
+                "Joining accepts the competition's rules: read them and send accept_rules=true.",
+                code="accept_rules",
+                problems=[Problem(message="must be true to join", path="accept_rules")],
+            )
         services.competition_join(competition=competition, user=request.user)
         competition = selectors.competition_get(slug=slug, user=request.user)
         return Response(CompetitionDetailOutput(competition).data, status=status.HTTP_200_OK)

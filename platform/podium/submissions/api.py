@@ -23,6 +23,7 @@ from podium.submissions import selectors, services
 from podium.submissions.limits import submission_usage
 from podium.submissions.models import Kind, Status, Submission
 from podium.submissions.uploads import submission_upload_handlers
+from podium.submissions.validation import submission_dry_run
 from podium.teams.selectors import team_for
 
 
@@ -67,6 +68,13 @@ class SubmissionOutputSerializer(serializers.Serializer):
         read_only=True, help_text="the hosts' reason, shown to the authors"
     )
     has_predictions = serializers.SerializerMethodField()
+    is_final_pick = serializers.BooleanField(
+        read_only=True, help_text="Chosen by its entrant as a final pick for the private board."
+    )
+    scores_withheld = serializers.SerializerMethodField(
+        help_text="Why a score is null although the entry is scored: 'ladder' (exact public scores are "
+        "withheld until the private reveal), 'private' (private scores are shown after the reveal), or null."
+    )
 
     @extend_schema_field(serializers.ListField(child=serializers.FloatField(), allow_null=True))
     def get_public_ci(self, obj):
@@ -76,6 +84,10 @@ class SubmissionOutputSerializer(serializers.Serializer):
 
     def get_has_predictions(self, obj) -> bool:
         return bool(obj.predictions)
+
+    @extend_schema_field(serializers.ChoiceField(choices=["ladder", "private"], allow_null=True))
+    def get_scores_withheld(self, obj):
+        return getattr(obj, "scores_withheld_reason", None)
 
 
 class DailyLimitSerializer(serializers.Serializer):
@@ -157,6 +169,21 @@ class SubmissionInputSerializer(serializers.Serializer):
     )
 
 
+class ValidateOutputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Kind.choices)
+    valid = serializers.BooleanField()
+    parameters = serializers.IntegerField(required=False, help_text="A config's parameter count.")
+    epochs = serializers.IntegerField(required=False, help_text="A config's epochs.")
+    budget = serializers.DictField(
+        required=False, help_text="The competition's budget: epochs, params, seconds."
+    )
+    warnings = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text="What a valid config probably should not do ({path, message}); it would be accepted.",
+    )
+
+
 class SubmissionPagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
@@ -235,6 +262,45 @@ class SubmissionListCreateApi(GenericAPIView):
         body = SubmissionOutputSerializer(submission).data
         body["limits"] = usage.as_dict()
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+class SubmissionValidateApi(APIView):
+    """Validate an entry as the intake would, without storing it or counting it against a limit."""
+
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [IntakeThrottle]
+
+    def initialize_request(self, request, *args, **kwargs):
+        request.upload_handlers = submission_upload_handlers(request)
+        return super().initialize_request(request, *args, **kwargs)
+
+    def throttled(self, request, wait):
+        raise IntakeThrottled(wait=wait)
+
+    @extend_schema(
+        summary="Validate an entry without submitting it",
+        description=(
+            "Checks a predictions CSV (`file`) or a model config (`config`) against this competition "
+            "exactly as the intake does: the file's ids and values, or the config's schema, shapes and "
+            "the competition's budget. Nothing is stored and no limit is used. 200 with the config's "
+            "parameter count and epochs; 400 with every problem, located."
+        ),
+        request={
+            "multipart/form-data": SubmissionInputSerializer,
+            "application/json": SubmissionInputSerializer,
+        },
+        responses={200: ValidateOutputSerializer},
+    )
+    def post(self, request, slug):
+        competition = selectors.competition_for_submissions(slug=slug, user=request.user)
+        serializer = SubmissionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        phase = competition_phase(competition=competition, slug=request.query_params.get("phase") or None)
+        answer = submission_dry_run(
+            phase=phase, predictions_file=data.get("file"), config_text=data.get("config")
+        )
+        return Response(answer)
 
 
 class SubmissionLimitsApi(APIView):

@@ -15,6 +15,11 @@ urlpatterns = [
         api.SubmissionLimitsApi.as_view(),
         name="competition-submission-limits",
     ),
+    path(
+        "competitions/<slug:slug>/submissions/validate/",
+        api.SubmissionValidateApi.as_view(),
+        name="competition-submission-validate",
+    ),
     path("submissions/<int:submission_id>/", api.SubmissionDetailApi.as_view(), name="detail"),
     path("submissions/<int:submission_id>/cancel/", api.SubmissionCancelApi.as_view(), name="cancel"),
     path(

@@ -97,16 +97,20 @@ def submissions_shown(submissions, *, user) -> list[Submission]:
             competition._phase_rows = views[competition.pk]
         phase = submission_phase(submission)
         views[competition.pk] = competition._phase_rows
+        submission.scores_withheld_reason = None  # "ladder" or "private": why a score is blank
         hide_public = (
             public_scores_withheld(competition=competition, user=user, phase=phase) and not submission.is_late
         )
         if hide_public:
+            if submission.public_score is not None:
+                submission.scores_withheld_reason = "ladder"
             submission.public_score = submission.public_ci_low = submission.public_ci_high = None
             submission.scores_withheld = True
         hide_private = not private_scores_visible(competition=competition, user=user, now=now, phase=phase)
         if submission.private_score is not None and hide_private:
             submission.private_score = None
             submission.scores_withheld = True
+            submission.scores_withheld_reason = submission.scores_withheld_reason or "private"
         if submission.extra_scores and (hide_public or hide_private):
             # The other metrics follow the same two rules as the primary one.
             submission.extra_scores = {

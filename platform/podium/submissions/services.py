@@ -33,7 +33,7 @@ from podium.submissions.limits import (
     submission_usage,
 )
 from podium.submissions.models import ACTIVE_STATUSES, FINAL_STATUSES, EpochMetric, Kind, Status, Submission
-from podium.submissions.validation import config_check, predictions_validate
+from podium.submissions.validation import config_check, kind_check, predictions_validate
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,7 @@ def submission_check_allowed(
         raise NotAllowed(f"{what} opens at {view.starts_at:%Y-%m-%d %H:%M} UTC.")
     if status == CLOSED:
         raise NotAllowed(f"{what} closed at {view.ends_at:%Y-%m-%d %H:%M} UTC.")
-    if kind == Kind.PREDICTIONS and not view.accepts_predictions:
-        raise SubmissionInvalid("This competition does not accept prediction files; submit a model config.")
-    if kind == Kind.CONFIG and not view.accepts_configs:
-        raise SubmissionInvalid("This competition does not accept model configs; submit a predictions file.")
+    kind_check(phase=view, kind=kind)
     return entrant, view, status == LATE
 
 

@@ -90,10 +90,7 @@ def team_create(*, user, competition: Competition, name: str, now: datetime | No
     _check_not_disqualified(competition=competition, user=user)
     current = TeamMembership.objects.select_related("team").filter(competition=competition, user=user).first()
     if current is not None:
-        raise ApplicationError(
-            f"You are already in team '{current.team.name}' in this competition; leave it first.",
-            code="in_team",
-        )
+        raise ApplicationError(_in_team_message(current.team), code="in_team")
     if Team.objects.filter(competition=competition, name__iexact=name).exists():
         raise ApplicationError(
             f"A team named '{name}' already exists in this competition.", code="name_taken"
@@ -104,6 +101,18 @@ def team_create(*, user, competition: Competition, name: str, now: datetime | No
     TeamMembership.objects.create(team=team, user=user, competition=competition)
     _move_solo_entries(competition=competition, user=user, team=team)
     return team
+
+
+def _in_team_message(team: Team) -> str:
+    """Offer leaving only where team_leave would allow it: a team with entries cannot be left."""
+    entries = Submission.objects.filter(team=team).count()
+    if not entries:
+        return f"You are already in team '{team.name}' in this competition; leave it first."
+    return (
+        f"You are already in team '{team.name}' in this competition, and a team with entries "
+        f"({entries}) cannot be left; to enter with other people, join their team with its code "
+        "(your team merges into theirs)."
+    )
 
 
 def _move_solo_entries(*, competition: Competition, user, team: Team) -> None:

@@ -94,6 +94,7 @@ def _fitting(key, competition) -> tuple[tuple[str, str], ...]:
     cached = _FITTING.get(key)
     if cached is not None:
         return cached
+    from podium.competitions.selectors import competition_phase
     from podium.errors import ApplicationError
     from podium.submissions.validation import config_validate
 
@@ -101,7 +102,7 @@ def _fitting(key, competition) -> tuple[tuple[str, str], ...]:
     for name, text in templates().items():
         clamped = clamp_epochs(text, competition.budget_epochs)
         try:
-            config_validate(competition=competition, text=clamped)
+            config_validate(phase=competition_phase(competition=competition), text=clamped)
         except (ApplicationError, KeyError):
             # Refused by the intake, or a manifest without the shape a config needs (a
             # predictions-only dataset): not offered either way.

@@ -3,7 +3,7 @@ from django.templatetags.static import static
 from django.urls import path, reverse_lazy
 from django.views.generic import RedirectView
 
-from podium.web.views import account, boards, entries, host, public, staff, submit, teams
+from podium.web.views import account, boards, entries, host, public, staff, status, submit, teams
 
 app_name = "web"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("", public.home, name="home"),
     # Browsers ask for /favicon.ico where a page names no icon (the API docs, a bare file).
     path("favicon.ico", RedirectView.as_view(url=static("web/favicon.svg"), permanent=True), name="favicon"),
+    path("status/", status.status_page, name="status"),
     # account
     path("accounts/signup/", account.signup, name="signup"),
     path(

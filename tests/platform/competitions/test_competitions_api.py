@@ -126,7 +126,7 @@ def test_draft_is_seen_by_staff_only(anon_api, alice_api, admin_api):
 def test_join_accepts_rules_once(alice_api, alice, iris_cup):
     first = alice_api.post("/api/competitions/iris-cup/join/", {"accept_rules": True}, format="json")
     assert first.status_code == 200 and first.json()["has_joined"] is True
-    again = alice_api.post("/api/competitions/iris-cup/join/")
+    again = alice_api.post("/api/competitions/iris-cup/join/", {"accept_rules": True}, format="json")
     assert again.status_code == 200
     assert Participation.objects.filter(user=alice, competition=iris_cup).count() == 1
     assert Participation.objects.get(user=alice).accepted_rules_at is not None
@@ -139,10 +139,21 @@ def test_join_refused(anon_api, alice_api, iris_cup):
     assert Participation.objects.count() == 0
 
 
+@pytest.mark.parametrize("body", [None, {}])
+def test_join_without_an_explicit_acceptance_names_the_field(alice_api, iris_cup, body):
+    refused = alice_api.post("/api/competitions/iris-cup/join/", body, format="json")
+    assert refused.status_code == 400
+    answer = refused.json()
+    assert answer["code"] == "accept_rules"
+    assert answer["problems"] == [{"message": "must be true to join", "path": "accept_rules"}]
+    assert "accept_rules=true" in answer["detail"]
+    assert Participation.objects.count() == 0
+
+
 def test_late_join_gives_the_data_of_a_finished_competition(alice_api, alice):
     make_competition("over", starts=-10, ends=-1)
     assert alice_api.get("/api/competitions/over/data/train.csv").status_code == 403
-    late = alice_api.post("/api/competitions/over/join/")
+    late = alice_api.post("/api/competitions/over/join/", {"accept_rules": True}, format="json")
     assert late.status_code == 200 and late.json()["status"] == "past" and late.json()["has_joined"]
     assert alice_api.get("/api/competitions/over/data/train.csv").status_code == 200
 

@@ -71,3 +71,21 @@ def test_the_rules_team_size_is_enforced_on_requests_and_joins(
     # Declining removes the request.
     assert alice_api.post(base + f"requests/{charlie_asks}/decline/").json() == {"declined": True}
     assert alice_api.get(base + "requests/").json() == {"results": []}
+
+
+def test_leaving_is_offered_only_where_it_is_allowed(competition, alice_api, alice):
+    from tests.factories.submissions import make_submission
+
+    make_participations(competition, alice)
+    base = url(competition, "teams/")
+    assert alice_api.post(base, {"name": "Owls"}, format="json").status_code == 201
+    again = alice_api.post(base, {"name": "Larks"}, format="json").json()
+    assert again["detail"] == "You are already in team 'Owls' in this competition; leave it first."
+    from podium.teams.models import Team
+
+    team = Team.objects.get(name="Owls")
+    make_submission(competition, alice, team=team)
+    refused = alice_api.post(base, {"name": "Larks"}, format="json").json()
+    assert "leave it first" not in refused["detail"]
+    assert "cannot be left" in refused["detail"] and "join their team with its code" in refused["detail"]
+    assert alice_api.post(base + "leave/").status_code == 400  # the advice matches what leaving does

@@ -9,10 +9,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from podium.competitions.demo import ADMIN, DEMO
 from podium.competitions.models import Competition, Dataset
-
-ADMIN = ("admin", "podium-admin")
-DEMO = ("demo", "podium-demo")
 
 # The pre-training source is only used through the few-shot competition.
 PRETRAIN_ONLY = {"digits-0to4"}

@@ -1,0 +1,235 @@
+"""What each API operation does, for the docs: a summary and a description per operationId.
+
+Written in one table rather than taken from the views' docstrings: a docstring documents the
+class for its readers (and a subclass inherits its parent's, which then described the wrong
+operation), while this text is for the API's users, per operation. A view that declares its own
+`extend_schema(summary=…, description=…)` keeps it. `tests/platform/test_api_docs.py` walks the
+schema: every operation has both, and no two operations share a description.
+
+Two schemas: the participants' (`/api/schema/`, the docs page) and the workers' callbacks
+(`/api/worker/schema/`): a participant never calls those, and a worker needs nothing else.
+"""
+
+from __future__ import annotations
+
+WORKER_PREFIX = "/api/worker/"
+
+OPERATIONS: dict[str, tuple[str, str]] = {
+    "root_retrieve": (
+        "The API's index",
+        "Links to the entry resources (competitions, datasets, your account, your tokens, the "
+        "platform's status), the OpenAPI schema and these docs.",
+    ),
+    # --- account ------------------------------------------------------------------------
+    "me_retrieve": (
+        "Who am I",
+        "The account the token (or session) belongs to. `podium login` calls it to check a token "
+        "before saving it.",
+    ),
+    "tokens_list": (
+        "Your API tokens",
+        "Your tokens with their names, prefixes and when each was last used; never the keys "
+        "themselves (only their hashes are stored).",
+    ),
+    "tokens_create": (
+        "Create an API token",
+        "A new token for the CLI or a script. The answer shows the key once (`pdm_…`); store it: it "
+        "cannot be shown again. Send it as `Authorization: Token <key>`.",
+    ),
+    "tokens_destroy": (
+        "Revoke an API token",
+        "The token stops working at once. 404 for a token that is not yours.",
+    ),
+    # --- competitions and data ------------------------------------------------------------
+    "competitions_list": (
+        "List competitions",
+        "Published competitions, newest first, with their metric, window, accepted entry kinds, "
+        "participant and scored-entry counts, and whether you joined. Filters: `status` "
+        "(open, upcoming, past), `task_type`, `metric`, `dataset`, `search`.",
+    ),
+    "competitions_retrieve": (
+        "A competition",
+        "The competition with its overview, rules (daily and total limits, final picks, the training "
+        "budget, allowed pre-training datasets), the public/private split and whether you joined.",
+    ),
+    "competitions_join_create": (
+        "Join a competition",
+        "Joining accepts the competition's rules, so the body must say so: "
+        '`{"accept_rules": true}`. Without it (an empty body included) the answer is 400 naming '
+        "`accept_rules`. Joining again changes nothing. Needed to download the data and to submit.",
+    ),
+    "competitions_data_retrieve": (
+        "A competition's dataset and files",
+        "The dataset card, the participant-facing files (name, size, sha256, download URL) and "
+        "the manifest. Hidden files (the test labels) are never listed. Public.",
+    ),
+    "competitions_data_file_download": (
+        "Download a data file",
+        "One participant-facing file (train.csv, test.csv, sample_submission.csv) as CSV. Needs "
+        "joining (403 says so); hidden files answer 404 to everyone.",
+    ),
+    "datasets_list": (
+        "List datasets",
+        "The hosted datasets you may see (drafts only to staff), with their task type, row "
+        "counts and input shape.",
+    ),
+    "datasets_create": (
+        "Upload a dataset (staff)",
+        "Multipart train and test CSVs with the target and id columns, the task type, metric and "
+        "split. Every problem is listed (file, row, column); nothing is stored on any of them. An "
+        "existing slug gets a new version. `warnings` lists test rows also found in served files.",
+    ),
+    "datasets_retrieve": (
+        "A dataset",
+        "The dataset card: description, files, manifest and its versions.",
+    ),
+    "datasets_manifest_retrieve": (
+        "A dataset's manifest",
+        "The manifest of the dataset's current version (columns, classes, input shape, files with "
+        "their sha256), hidden files marked and never downloadable.",
+    ),
+    # --- entries --------------------------------------------------------------------------
+    "competitions_submissions_list": (
+        "Your entries in a competition",
+        "Your entries (your team's, in a team; admins: all), newest first, paginated; filter by "
+        "`status` (repeatable) and `kind`. Each says whether it is a final pick "
+        "(`is_final_pick`) and, when a score is null although the entry is scored, why "
+        "(`scores_withheld`: the Ladder, or the private split before the reveal).",
+    ),
+    "competitions_submissions_create": (
+        "Submit an entry",
+        "A predictions CSV (`file`) or a model config (`config`: YAML or JSON text, a file, or a "
+        "JSON object), and an optional `description`. 201 with the entry and the limits left; 400 "
+        "listing every problem (rows, columns, config paths) with nothing stored; 403 when not "
+        "joined or outside the window; 413 past the size cap; 429 past a limit.",
+    ),
+    "competitions_submissions_limits_retrieve": (
+        "Your entries left",
+        "How many entries you (or your team) have left today and in total, and when the daily "
+        "count resets (UTC midnight).",
+    ),
+    "submissions_retrieve": (
+        "An entry",
+        "An entry's status, attempt, times, scores (as you may see them), the reason when it "
+        "failed, its config and its epochs (losses, validation metric, learning rate, gradient "
+        "norms). 404 for anyone but its owner, the team and admins.",
+    ),
+    "submissions_cancel_create": (
+        "Cancel an entry",
+        "Stops an entry that is not final yet (a training worker stops at its next heartbeat). "
+        "Cancelling a cancelled entry changes nothing; a scored or failed one answers 409.",
+    ),
+    "submissions_predictions_retrieve": (
+        "Download an entry's predictions",
+        "The predictions CSV the entry was scored on (uploaded, or written by the training "
+        "worker). 404 until there is one.",
+    ),
+    "submissions_final_pick_create": (
+        "Choose or unchoose a final pick",
+        "Toggles the entry as one of the final picks that count on the private board (up to the "
+        "competition's `max_final_picks`; when none is chosen, the best public ones count). Only "
+        "scored entries, only before the deadline.",
+    ),
+    # --- boards ---------------------------------------------------------------------------
+    "competitions_leaderboard_retrieve": (
+        "The leaderboard",
+        "A page of the public board (or, after the reveal, the private one: `board=private`) with "
+        "your own row beside it, the metric, the Ladder's settings and the interval of each "
+        "public score. `?format=csv` answers the whole board as CSV.",
+    ),
+    "competitions_leaderboard.csv_retrieve": (
+        "The leaderboard as CSV",
+        "The whole public (or revealed private) board as CSV, one row per entrant: what "
+        "`podium leaderboard --download` writes.",
+    ),
+    "competitions_leaderboard_reveal_create": (
+        "Reveal the private board (admin)",
+        "Publishes the private board. Before the deadline it closes the competition first, which "
+        "must be asked for explicitly (`close_now`); 409 otherwise.",
+    ),
+    "competitions_leaderboard_rows_history_retrieve": (
+        "A board row's entries",
+        "Every entry behind one row of the board, with which are final picks and which counts, "
+        "for the row's owner (or its team) and admins only.",
+    ),
+    # --- teams ----------------------------------------------------------------------------
+    "competitions_teams_retrieve": (
+        "List teams",
+        "The competition's teams and their sizes; never their join codes.",
+    ),
+    "competitions_teams_create": (
+        "Create a team",
+        "A new team with you in it; your entries so far move to it. The answer has the join code "
+        "to give to the people you want in the team.",
+    ),
+    "competitions_teams_mine_retrieve": (
+        "Your team",
+        "Your team in this competition, its members and its join code; 404 when you have none.",
+    ),
+    "competitions_teams_join_create": (
+        "Join a team",
+        "Joins the team with this code; when you are in a team already, your team merges into it "
+        "(refused when the merged team would have more entries than the limits allow).",
+    ),
+    "competitions_teams_leave_create": (
+        "Leave your team",
+        "Only before the team's first entry; the last member leaving dissolves the team.",
+    ),
+    # --- the worker protocol (the workers' schema) ----------------------------------------
+    # (operationIds there drop the common prefix /api/worker/: drf-spectacular names them per schema)
+    "submissions_claim_create": (
+        "Claim an attempt",
+        "The training order for this attempt: the config, the dataset files (no hidden ones), "
+        "the metric, the budget and the callbacks. 409 when the attempt is no longer current or "
+        "the entry was cancelled: drop the task.",
+    ),
+    "submissions_heartbeat_create": (
+        "Send a heartbeat",
+        "Keeps the attempt alive against the reaper. `continue: false` (409) when the entry was "
+        "cancelled or superseded: stop training.",
+    ),
+    "submissions_epochs_create": (
+        "Report an epoch",
+        "One epoch's record (losses, validation metric, learning rate, seconds, gradient norms); "
+        "idempotent per attempt and epoch; NaN travels as null.",
+    ),
+    "submissions_predictions_create": (
+        "Post the predictions",
+        "The test predictions CSV (and optionally the weights as safetensors). The entry moves to "
+        "scoring; a repeat is a no-op. Invalid predictions fail the entry with the problems.",
+    ),
+    "submissions_fail_create": (
+        "Fail an attempt",
+        "A readable reason the entry shows its owner (never a traceback).",
+    ),
+    "submissions_files_retrieve": (
+        "Download a dataset file (worker)",
+        "A participant-facing file of a dataset this attempt may use (its competition's, or an "
+        "allowed pre-training dataset's). Hidden files answer 404.",
+    ),
+}
+
+
+def _is_worker_path(path: str) -> bool:
+    return path.startswith(WORKER_PREFIX)
+
+
+def exclude_worker_endpoints(endpoints):
+    """PREPROCESSING_HOOKS of the participants' schema: the worker callbacks are not theirs."""
+    return [e for e in endpoints if not _is_worker_path(e[0])]
+
+
+def only_worker_endpoints(endpoints):
+    """PREPROCESSING_HOOKS of the workers' schema: the callbacks alone."""
+    return [e for e in endpoints if _is_worker_path(e[0])]
+
+
+def document_operations(result, generator, request, public):
+    """POSTPROCESSING_HOOKS: each operation's summary and description from OPERATIONS,
+    unless its view declared a summary of its own."""
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            text = OPERATIONS.get(operation.get("operationId"))
+            if text is not None and not operation.get("summary"):
+                operation["summary"], operation["description"] = text
+    return result

@@ -1,0 +1,1 @@
+"""Operations: liveness, readiness and the platform's status (workers, queues, waits, failures)."""
