@@ -132,15 +132,15 @@ def bootstrap_ci_many(
     draws entry by entry. A rescore of thousands of entries spends its time here."""
     if not predictions:
         return []
-    m = _check(answer_key, predictions[0], metric)
-    for other in predictions[1:]:
-        _check(answer_key, other, m)
+    m, first = _check(answer_key, predictions[0], metric)
+    # Each entry as the metric reads it (a label metric reads a probability file's labels).
+    values = [first] + [_check(answer_key, other, m)[1] for other in predictions[1:]]
     idx_public = np.flatnonzero(answer_key.public)
     size = idx_public.shape[0]
     if size == 0:
         return [(float("nan"), float("nan"))] * len(predictions)
     y = answer_key.targets[idx_public]
-    ps = [p.values[idx_public] for p in predictions]
+    ps = [v[idx_public] for v in values]
     rng = np.random.default_rng(seed)
     rescales = None
     if size > max_rows:

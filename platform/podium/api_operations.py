@@ -207,6 +207,162 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "A participant-facing file of a dataset this attempt may use (its competition's, or an "
         "allowed pre-training dataset's). Hidden files answer 404.",
     ),
+    # --- organizers: competitions from scripts, hosts, phases, operations ------------------
+    "competitions_create": (
+        "Create a competition",
+        "Site staff create a competition on a dataset, with the admin's validation: its metric (and "
+        "other metrics) must fit the dataset, its window must be a window; its answer key and its "
+        "first phase are made with it. 400 lists every problem and stores nothing.",
+    ),
+    "competitions_update": (
+        "Change a competition's settings",
+        "Hosts of this competition and staff change its presentation, window, limits, budget or "
+        "join policy. What scores depend on (dataset, metrics, split seed, public fraction, slug) "
+        "is refused by name. Audited.",
+    ),
+    "competitions_close": (
+        "Close a competition now",
+        "Hosts and staff stop the competition's entries now: its deadline becomes now, and the "
+        "private board is revealed as at any deadline. Audited, with the reason given.",
+    ),
+    "competitions_answer_key_create": (
+        "Correct the answer key",
+        "Hosts upload corrected test labels (every test id once); the ids and the public/private "
+        "partition stay fixed, the dataset's files are not touched. Every problem is listed and "
+        "nothing is stored on refusal; with `rescore` the entries are scored again.",
+    ),
+    "competitions_audit_list": (
+        "The competition's audit log",
+        "Every host and staff action on this competition (settings, hosts, closes, corrections, "
+        "rescores, disqualifications, join decisions), newest first, with who, when and why.",
+    ),
+    "competitions_dashboard_retrieve": (
+        "The hosts' dashboard numbers",
+        "Entries per day (30 days), entries per status, the public score histogram, participants "
+        "and the last failures with their reasons; public scores only, as on the page.",
+    ),
+    "competitions_participants_list": (
+        "The competition's participants",
+        "Who joined, when, and whether they are disqualified: for its hosts and staff.",
+    ),
+    "competitions_hosts_list": (
+        "The competition's hosts",
+        "Who manages this competition without being site staff (hosts and staff read it).",
+    ),
+    "competitions_hosts_create": (
+        "Make someone a host",
+        "Site staff make a person a host of this one competition (`username`); audited.",
+    ),
+    "competitions_hosts_destroy": (
+        "Remove a host",
+        "Site staff remove a person from this competition's hosts; audited.",
+    ),
+    "competitions_invitations_create": (
+        "Invite a person",
+        "Hosts invite a person (`username`) to an invite-only competition; they then join as usual.",
+    ),
+    "competitions_join_requests_list": (
+        "Join requests",
+        "The requests to join a competition that needs approval, pending first (its hosts).",
+    ),
+    "competitions_join_requests_create": (
+        "Ask to join",
+        "Ask the hosts of a competition that needs approval to let you in; asking again while "
+        "pending changes nothing, a declined request says so with the hosts' reason.",
+    ),
+    "competitions_join_requests_decide": (
+        "Approve or decline a join request",
+        "Hosts approve (the person joins) or decline (with a reason shown to them) a request; audited.",
+    ),
+    "competitions_disqualifications_list": (
+        "Disqualified participants and teams",
+        "The participants and teams taken off every board, with the reasons and whether lifted.",
+    ),
+    "competitions_disqualifications_create": (
+        "Disqualify a participant or a team",
+        "All their entries leave every board and new entries are refused with the reason, which "
+        "they see; reversible (lift), audited.",
+    ),
+    "competitions_disqualifications_lift_create": (
+        "Lift a disqualification",
+        "The participant or team may enter again and their entries rank again (entries "
+        "disqualified one by one stay so); audited.",
+    ),
+    "competitions_entries_disqualify_create": (
+        "Disqualify one entry",
+        "The entry keeps its scores but never ranks and cannot be a final pick; its authors see "
+        "the reason. Reversible (reinstate), audited.",
+    ),
+    "competitions_entries_reinstate_create": (
+        "Reinstate an entry",
+        "Undo one entry's disqualification: it ranks again on its boards; audited.",
+    ),
+    "competitions_entries_rerun_create": (
+        "Re-run a model entry",
+        "Train a model entry again with a new attempt; its old scores leave the boards until it "
+        "is scored again. 202 with the entry; audited.",
+    ),
+    "competitions_rescore_list": (
+        "Rescore jobs",
+        "The competition's rescore jobs with their progress (done of total, failed), newest first.",
+    ),
+    "competitions_rescore_create": (
+        "Rescore every entry",
+        "Score every scored entry again in the background (after an answer-key correction or a "
+        "metric change): the key is read once, the boards rebuilt once at the end. 202 with the job.",
+    ),
+    "competitions_rescores_retrieve": (
+        "One rescore job",
+        "A rescore job's state and progress: queued, running or done; entries done, failed, total.",
+    ),
+    "competitions_phases_list": (
+        "The competition's phases",
+        "Each phase with its window, limits, accepted kinds, budget, late-entry setting and status "
+        "(upcoming, open, late, closed); which one is current.",
+    ),
+    "competitions_phases_create": (
+        "Add a phase",
+        "Staff add a phase after the last one, optionally with its own dataset and test split; the "
+        "windows are checked together (no overlap, inside the competition). 400 lists every problem.",
+    ),
+    "competitions_phases_retrieve": (
+        "One phase",
+        "A phase's settings as they apply (its own, else the competition's); 404 names the phases "
+        "for an unknown one.",
+    ),
+    "competitions_phases_partial_update": (
+        "Change a phase",
+        "Staff change a phase's window, limits, budget, kinds or late entries; its test split is "
+        "fixed once it exists.",
+    ),
+    "competitions_phases_close_create": (
+        "Close a phase now",
+        "Staff end an open phase now (a rolling benchmark included); late entries follow its setting. "
+        "409 when it is not open.",
+    ),
+    "competitions_teams_requests_retrieve": (
+        "Requests to join your team",
+        "The pending requests to join the caller's team in this competition (its members see them).",
+    ),
+    "competitions_teams_requests_accept_create": (
+        "Accept a request to join your team",
+        "A member lets the person in; the rules' team size is enforced (400 `team_full`).",
+    ),
+    "competitions_teams_requests_decline_create": (
+        "Decline a request to join your team",
+        "A member turns the request down; it is removed.",
+    ),
+    # --- datasets and metrics ----------------------------------------------------------------
+    "image_datasets_create": (
+        "Upload an image dataset",
+        "Staff upload a zip of PNG/JPEG files named by id with `id,label` CSVs; the images are "
+        "decoded once into uint8 arrays. Every bad file is named and nothing is stored.",
+    ),
+    "metrics_list": (
+        "The metric library",
+        "Every metric a competition can rank on or show as a column (built in and plugins): its "
+        "direction, task type, entry formats and description.",
+    ),
 }
 
 

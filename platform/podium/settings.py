@@ -213,6 +213,12 @@ SPECTACULAR_SETTINGS = {
     # One component per input and output shape, so a client generated from the schema parses
     # every answer: nullable fields as null, not absent; writes and reads apart.
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for a choice set used by several fields (the run's precision asked and used;
+    # a dataset's or a metric's task type).
+    "ENUM_NAME_OVERRIDES": {
+        "PrecisionEnum": ["fp32", "bf16"],
+        "TaskTypeEnum": "podium.competitions.models.TaskType",
+    },
     # The one error body, the error answers every operation can give, and the links between
     # operations (podium.api_schema).
     "POSTPROCESSING_HOOKS": [

@@ -60,7 +60,7 @@ def test_bundle_files_match_the_manifest(slug):
     assert metric.task_type == m["task_type"]
     if is_text(m):
         assert m["input_shape"] == [m["inputs"]["max_length"]] and len(m["features"]) == 1
-    if images:  # the pixels are in the arrays: the CSVs are id,label
+    elif images:  # the pixels are in the arrays: the CSVs are id,label
         assert m["features"] == [] and len(m["input_shape"]) == 3
     else:
         assert int(np.prod(m["input_shape"])) == len(m["features"])

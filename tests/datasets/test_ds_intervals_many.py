@@ -13,24 +13,33 @@ from datasets.predictions import Predictions
 from datasets.scoring import bootstrap_ci, bootstrap_ci_many
 
 
-def _key(task_type: str, n: int, rng) -> AnswerKey:
+def _key(task_type: str, n: int, rng, n_classes: int = 3) -> AnswerKey:
     ids = np.array([str(i) for i in range(n)], dtype=object)
     public = rng.random(n) < 0.4
     if task_type == "classification":
-        return AnswerKey(ids, rng.integers(0, 3, n), public, task_type, ["a", "b", "c"])
-    return AnswerKey(ids, rng.normal(10, 3, n), public, task_type, None)
+        classes = [chr(ord("a") + i) for i in range(n_classes)]
+        return AnswerKey(ids, rng.integers(0, n_classes, n), public, task_type, classes)
+    # Positive targets and predictions: every regression metric is defined on them (RMSLE's
+    # logs need values above -1).
+    return AnswerKey(ids, rng.uniform(1, 20, n), public, task_type, None)
+
+
+def _classes_for(metric) -> int:
+    # Top-k accuracy over k or fewer classes is 1 for every entry: give it more classes.
+    return 8 if metric.name.startswith("top_") else 3
 
 
 def _predictions(key: AnswerKey, metric, rng) -> Predictions:
     kind = prediction_kind(metric)
     n = len(key)
+    k = key.n_classes or 3
     if kind == "proba":
-        raw = rng.random((n, 3)) + 0.05
+        raw = rng.random((n, k)) + 0.05
         values = raw / raw.sum(axis=1, keepdims=True)
     elif kind == "label":
-        values = np.where(rng.random(n) < 0.6, key.targets, rng.integers(0, 3, n))
+        values = np.where(rng.random(n) < 0.6, key.targets, rng.integers(0, k, n))
     else:
-        values = key.targets + rng.normal(0, 2, n)
+        values = np.abs(key.targets + rng.normal(0, 2, n))
     return Predictions(values=values, kind=kind, metric=metric.name)
 
 
@@ -39,7 +48,7 @@ def _predictions(key: AnswerKey, metric, rng) -> Predictions:
 def test_many_equals_one_by_one(name, max_rows):
     metric = METRICS[name]
     rng = np.random.default_rng(len(name))
-    key = _key(metric.task_type, 600, rng)
+    key = _key(metric.task_type, 600, rng, _classes_for(metric))
     entries = [_predictions(key, metric, rng) for _ in range(4)]
     many = bootstrap_ci_many(key, entries, name, n=200, seed=7, max_rows=max_rows)
     for predictions, interval in zip(entries, many, strict=True):

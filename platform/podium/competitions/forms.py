@@ -99,7 +99,8 @@ class ImageDatasetUploadForm(forms.Form):
         allow_empty_file=True,
         help_text="test.csv: id,label (the labels stay hidden). Leave empty to hold out a fraction of train.",
     )
-    slug = forms.SlugField(max_length=64, help_text="An existing slug gets a new version.")
+    slug = forms.SlugField(max_length=64)
+    new_version = forms.BooleanField(required=False, label=NEW_VERSION_LABEL)
     title = forms.CharField(max_length=200)
     task_type = forms.ChoiceField(choices=TaskType.choices, initial="classification")
     target_column = forms.CharField(max_length=100, initial="label")
@@ -125,6 +126,9 @@ class ImageDatasetUploadForm(forms.Form):
         cleaned = super().clean()
         for field in self.too_large:
             self.add_error(field, "The file is larger than the upload limit; it was not stored.")
+        slug_error = existing_slug_error(cleaned.get("slug"), bool(cleaned.get("new_version")))
+        if slug_error:
+            self.add_error("slug", slug_error)
         return cleaned
 
 

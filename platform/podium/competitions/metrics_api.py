@@ -10,13 +10,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from podium.competitions.metric_choice import metric_catalogue
+from podium.competitions.models import TaskType
 
 
 class MetricOutput(serializers.Serializer):
     name = serializers.CharField(help_text="The name a competition's `metric` or `extra_metrics` uses.")
     title = serializers.CharField()
     description = serializers.CharField(help_text="What it measures, and its value where it is degenerate.")
-    task_type = serializers.ChoiceField(choices=["classification", "regression"])
+    task_type = serializers.ChoiceField(choices=TaskType.choices)
     higher_is_better = serializers.BooleanField()
     prediction_formats = serializers.ListField(
         child=serializers.ChoiceField(choices=["label", "proba", "value"]),

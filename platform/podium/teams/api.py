@@ -75,7 +75,7 @@ class TeamMineApi(APIView):
         return Response(TeamDetailSerializer(team).data)
 
 
-class TeamJoinRequestSerializer(serializers.Serializer):
+class TeamJoinAskSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     team = serializers.CharField(source="team.name")
     user = serializers.CharField(source="user.username")
@@ -87,9 +87,7 @@ class TeamJoinApi(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(
-        request=TeamJoinSerializer, responses={202: TeamJoinRequestSerializer, **error_responses(400)}
-    )
+    @extend_schema(request=TeamJoinSerializer, responses={202: TeamJoinAskSerializer, **error_responses(400)})
     def post(self, request, slug):
         competition = competition_get(slug=slug, user=request.user)
         data = TeamJoinSerializer(data=request.data)
@@ -102,7 +100,7 @@ class TeamJoinApi(APIView):
                 f"No team in '{competition.slug}' has the join code '{code.strip()}'.", code="bad_code"
             )
         asked = services.team_join_request(user=request.user, join_code=team.join_code)
-        return Response(TeamJoinRequestSerializer(asked).data, status=status.HTTP_202_ACCEPTED)
+        return Response(TeamJoinAskSerializer(asked).data, status=status.HTTP_202_ACCEPTED)
 
 
 class TeamRequestListApi(APIView):
@@ -111,13 +109,13 @@ class TeamRequestListApi(APIView):
     permission_classes = [IsAuthenticated]
 
     @extend_schema(
-        responses=inline_serializer("TeamJoinRequestList", {"results": TeamJoinRequestSerializer(many=True)})
+        responses=inline_serializer("TeamJoinRequestList", {"results": TeamJoinAskSerializer(many=True)})
     )
     def get(self, request, slug):
         competition = competition_get(slug=slug, user=request.user)
         team = selectors.team_for(competition=competition, user=request.user)
         asked = selectors.team_join_requests(team=team, user=request.user) if team else []
-        return Response({"results": TeamJoinRequestSerializer(asked, many=True).data})
+        return Response({"results": TeamJoinAskSerializer(asked, many=True).data})
 
 
 class TeamRequestAcceptApi(APIView):

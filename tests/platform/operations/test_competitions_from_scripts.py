@@ -181,7 +181,7 @@ def test_hosts_never_get_hidden_labels(host_api, cup_a, cup_b):
 
 def test_invite_only(host_api, alice_api, bob_api, cup_a, alice):
     host_api.patch("/api/competitions/cup-a/", {"join_policy": "invite"}, format="json")
-    refused = alice_api.post("/api/competitions/cup-a/join/", {}, format="json")
+    refused = alice_api.post("/api/competitions/cup-a/join/", {"accept_rules": True}, format="json")
     assert refused.status_code == 403 and refused.json()["code"] == "invitation_required"
     assert (
         host_api.post(
@@ -189,14 +189,14 @@ def test_invite_only(host_api, alice_api, bob_api, cup_a, alice):
         ).status_code
         == 201
     )
-    assert alice_api.post("/api/competitions/cup-a/join/", {}, format="json").status_code == 200
-    assert bob_api.post("/api/competitions/cup-a/join/", {}, format="json").status_code == 403
+    assert alice_api.post("/api/competitions/cup-a/join/", {"accept_rules": True}, format="json").status_code == 200
+    assert bob_api.post("/api/competitions/cup-a/join/", {"accept_rules": True}, format="json").status_code == 403
     assert Participation.objects.filter(competition=cup_a).count() == 1
 
 
 def test_approval_to_join(host_api, alice_api, bob_api, cup_a, alice, bob):
     host_api.patch("/api/competitions/cup-a/", {"join_policy": "approval"}, format="json")
-    refused = alice_api.post("/api/competitions/cup-a/join/", {}, format="json")
+    refused = alice_api.post("/api/competitions/cup-a/join/", {"accept_rules": True}, format="json")
     assert refused.status_code == 403 and refused.json()["code"] == "approval_required"
     asked = alice_api.post("/api/competitions/cup-a/join-requests/", {}, format="json")
     assert asked.status_code == 201 and asked.json()["state"] == "pending"
