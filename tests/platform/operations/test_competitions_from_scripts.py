@@ -189,8 +189,14 @@ def test_invite_only(host_api, alice_api, bob_api, cup_a, alice):
         ).status_code
         == 201
     )
-    assert alice_api.post("/api/competitions/cup-a/join/", {"accept_rules": True}, format="json").status_code == 200
-    assert bob_api.post("/api/competitions/cup-a/join/", {"accept_rules": True}, format="json").status_code == 403
+    assert (
+        alice_api.post("/api/competitions/cup-a/join/", {"accept_rules": True}, format="json").status_code
+        == 200
+    )
+    assert (
+        bob_api.post("/api/competitions/cup-a/join/", {"accept_rules": True}, format="json").status_code
+        == 403
+    )
     assert Participation.objects.filter(competition=cup_a).count() == 1
 
 
