@@ -58,6 +58,25 @@ def test_a_scored_config_entry_says_epochs_time_parameters_and_how_it_ended(clie
     assert "stopped after 2 of 3 epochs" in facts
 
 
+def test_the_status_card_says_why_the_run_stopped_as_the_worker_reported(client, alice):
+    from podium.submissions.models import Status, Submission
+
+    comp = competition()
+    _join(comp, alice)
+    entry = config_entry(comp, alice, epochs=2)
+    client.force_login(alice)
+    for reason, said in (
+        ("early_stopping", "early stopping after 2 of 3 epochs"),
+        ("budget_seconds", "the time budget ended it after 2 of 3 epochs"),
+        ("diverged", "the loss diverged after 2 of 3 epochs: predicted from its best epoch"),
+    ):
+        Submission.objects.filter(pk=entry.pk).update(
+            status=Status.SCORED, training_report={"stopped_reason": reason}
+        )
+        html = client.get(f"/submissions/{entry.pk}/").content.decode()
+        assert said in html[html.index('data-testid="status-facts"') :]
+
+
 def test_a_running_entry_shows_elapsed_time_and_an_estimate(client, alice):
     from podium.submissions.models import Submission
 

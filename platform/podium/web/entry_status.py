@@ -43,12 +43,23 @@ def _ending(submission, epochs_run: int, planned: int | None) -> str:
         return f"cancelled after {epochs_run} epoch{'s' if epochs_run != 1 else ''}"
     if status not in ("scoring", "scored") or not submission.config:
         return ""
+    of = f"{epochs_run} of {planned}" if planned else str(epochs_run)
+    # The worker's run report says why the run stopped (common.protocol.RunReport).
+    reason = ((submission.training_report or {}).get("stopped_reason") or "").strip()
+    said = {
+        "early_stopping": f"early stopping after {of} epochs (the validation score stopped improving)",
+        "budget_seconds": f"the time budget ended it after {of} epochs",
+        "budget_epochs": f"the competition's epoch budget ended it after {of} epochs",
+        "diverged": f"the loss diverged after {of} epochs: predicted from its best epoch",
+    }.get(reason)
+    if said:
+        return said
     if planned and epochs_run >= planned:
         return f"trained all {planned} epochs"
     if planned:
-        # Early stopping and the time budget both end a run before its epochs; the worker
-        # does not report which of the two it was.
-        return f"stopped after {epochs_run} of {planned} epochs (early stopping or the time budget)"
+        # An entry trained before workers reported why they stopped: early stopping or the
+        # time budget.
+        return f"stopped after {of} epochs (early stopping or the time budget)"
     return f"trained {epochs_run} epochs"
 
 
