@@ -161,7 +161,9 @@ def _check_holder(
         key = _key(ref)
         if key is None or key not in checked.datasets:
             problems.add(
-                f"the dataset {echo(ref)} is not one of the bundle's datasets", file=YAML, path=f"{where}.dataset"
+                f"the dataset {echo(ref)} is not one of the bundle's datasets",
+                file=YAML,
+                path=f"{where}.dataset",
             )
     for name in DATETIME_FIELDS & holder.keys():
         value = holder[name]
@@ -247,8 +249,7 @@ def bundle_check(*, data: bytes, slug: str | None = None, limits: ZipLimits = Zi
         problems.add("the competition needs a slug", file=YAML, path="competition.slug")
     elif Competition.objects.filter(slug=target).exists():
         problems.add(
-            f"a competition '{target}' exists already on this server; import under another slug "
-            "with ?slug=",
+            f"a competition '{target}' exists already on this server; import under another slug with ?slug=",
             path="slug",
         )
     if problems:
@@ -266,7 +267,12 @@ def _dataset_for(entry: dict, stored: services.StoredFiles) -> Dataset:
     version = entry["version"]
     if Dataset.objects.filter(slug=entry["slug"], version=version).exists():
         version = services.dataset_next_version(slug=entry["slug"])
-    manifest = {**entry["manifest"], "slug": entry["slug"], "version": version, "task_type": entry["task_type"]}
+    manifest = {
+        **entry["manifest"],
+        "slug": entry["slug"],
+        "version": version,
+        "task_type": entry["task_type"],
+    }
     for name in ("title", "description", "license"):
         if isinstance(entry.get(name), str):
             manifest[name] = entry[name]
@@ -378,4 +384,3 @@ def _phases_import(competition, checked: _Checked, datasets, stored, problems: P
         made.append(phase)
         if entry.get("_answer_key") is not None:
             _store_key(phase, entry["_answer_key"], f"phases[{i}].answer_key", stored, problems)
-

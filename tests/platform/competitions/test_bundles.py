@@ -33,7 +33,9 @@ def cup(alice, admin_user):
     competition = make_competition("iris-cup", extra_metrics=["macro_f1"], rules="Be fair.", daily_limit=4)
     key = competition.answer_key.open("rb").read().decode().splitlines()
     first_id = key[1].split(",")[0]
-    labels = competition.dataset.files.get(name="test_labels.csv").file.open("rb").read().decode().splitlines()
+    labels = (
+        competition.dataset.files.get(name="test_labels.csv").file.open("rb").read().decode().splitlines()
+    )
     header, rows = labels[0], labels[1:]
     classes = competition.dataset.manifest["classes"]
     flipped = [
@@ -45,7 +47,9 @@ def cup(alice, admin_user):
     services.competition_correct_answer_key(
         competition=competition, labels=("\n".join([header, *flipped]) + "\n").encode(), actor=admin_user
     )
-    Phase.objects.filter(competition=competition, number=1).update(ends_at=timezone.now() - timedelta(hours=1))
+    Phase.objects.filter(competition=competition, number=1).update(
+        ends_at=timezone.now() - timedelta(hours=1)
+    )
     services.phase_create(
         competition=competition,
         slug="final",
@@ -115,7 +119,10 @@ def rewrite(data: bytes, *, drop=(), replace=None, add=None, description=None) -
 
 def delete_everywhere(competition) -> None:
     """What a fresh server lacks: the competition and its datasets (rows; files stay on disk)."""
-    datasets = {competition.dataset_id, *competition.phases.exclude(dataset=None).values_list("dataset", flat=True)}
+    datasets = {
+        competition.dataset_id,
+        *competition.phases.exclude(dataset=None).values_list("dataset", flat=True),
+    }
     competition.delete()
     Dataset.objects.filter(pk__in=datasets).delete()
 
@@ -149,7 +156,9 @@ def test_the_bundle_describes_the_competition_and_every_file_with_its_sha256(cup
     competition = description["competition"]
     assert competition["metric"] == "accuracy" and competition["extra_metrics"] == ["macro_f1"]
     assert competition["rules"] == "Be fair." and competition["daily_limit"] == 4
-    assert competition["split_seed"] == cup.split_seed and competition["public_fraction"] == cup.public_fraction
+    assert (
+        competition["split_seed"] == cup.split_seed and competition["public_fraction"] == cup.public_fraction
+    )
     assert [(p["slug"], p["dataset"], p["split_seed"]) for p in description["phases"]] == [
         ("main", None, 0),
         ("final", {"slug": "iris", "version": cup.dataset.version}, 7),
@@ -157,11 +166,17 @@ def test_the_bundle_describes_the_competition_and_every_file_with_its_sha256(cup
     assert competition["answer_key"]["sha256"] == cup.answer_key_sha256  # the corrected key, as stored
     names = {f["name"]: f for f in description["datasets"][0]["files"]}
     assert names["test_labels.csv"]["hidden"] is True and not names["train.csv"]["hidden"]
-    for entry in [*description["datasets"][0]["files"], competition["answer_key"], description["phases"][1]["answer_key"]]:
+    for entry in [
+        *description["datasets"][0]["files"],
+        competition["answer_key"],
+        description["phases"][1]["answer_key"],
+    ]:
         assert hashlib.sha256(archive.read(entry["path"])).hexdigest() == entry["sha256"]
 
 
-def test_a_round_trip_to_a_fresh_server_scores_the_same_entry_identically(cup, alice_api, admin_api, settings):
+def test_a_round_trip_to_a_fresh_server_scores_the_same_entry_identically(
+    cup, alice_api, admin_api, settings
+):
     data = export(admin_api)
     body = mixed_predictions(cup)
     before = score_entry(alice_api, "iris-cup", body)
@@ -174,7 +189,9 @@ def test_a_round_trip_to_a_fresh_server_scores_the_same_entry_identically(cup, a
     imported = Competition.objects.get(slug="iris-cup")
     assert imported.dataset.slug == "iris" and imported.extra_metrics == ["macro_f1"]
     assert (imported.answer_key_sha256, imported.phases.get(slug="final").answer_key_sha256) == keys
-    assert imported.phases.get(slug="final").late_entries and imported.phases.get(slug="final").daily_limit == 2
+    assert (
+        imported.phases.get(slug="final").late_entries and imported.phases.get(slug="final").daily_limit == 2
+    )
     assert AuditEvent.objects.filter(competition=imported, action="competition_import").exists()
     make_participations(imported, imported.created_by.__class__.objects.get(username="alice"))
     after = score_entry(alice_api, "iris-cup", body)
@@ -223,11 +240,18 @@ BAD = {
     "not YAML": (lambda data: rewrite(data, description=lambda d: b"a: [b\n"), "not readable YAML"),
     "no description": (lambda data: rewrite(data, drop=["competition.yaml"]), "no competition.yaml"),
     "dot-dot path": (lambda data: rewrite(data, add={"../escape.csv": b"x"}), "'..'"),
-    "decompression bomb": (lambda data: rewrite(data, add={"bomb.csv": b"0" * 20_000_000}), "decompression bomb"),
+    "decompression bomb": (
+        lambda data: rewrite(data, add={"bomb.csv": b"0" * 20_000_000}),
+        "decompression bomb",
+    ),
     "not a zip": (lambda data: b"PK not really a zip", "not a readable zip"),
     "a window that cannot stand": (
         lambda data: rewrite(
-            data, description=lambda d: {**d, "competition": {**d["competition"], "ends_at": d["competition"]["starts_at"]}}
+            data,
+            description=lambda d: {
+                **d,
+                "competition": {**d["competition"], "ends_at": d["competition"]["starts_at"]},
+            },
         ),
         "end after it starts",
     ),
@@ -284,7 +308,9 @@ def test_a_bad_slug_parameter_is_refused(cup, admin_api):
 # --- access --------------------------------------------------------------------------------------
 
 
-def test_export_is_for_this_competitions_hosts_and_staff(cup, host, other_host, anon_api, alice_api, admin_api):
+def test_export_is_for_this_competitions_hosts_and_staff(
+    cup, host, other_host, anon_api, alice_api, admin_api
+):
     assert anon_api.get("/api/competitions/iris-cup/bundle/").status_code in (401, 403)
     assert alice_api.get("/api/competitions/iris-cup/bundle/").status_code == 403  # a participant
     assert _api_client(other_host).get("/api/competitions/iris-cup/bundle/").status_code == 403
