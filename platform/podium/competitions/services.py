@@ -317,7 +317,8 @@ def competition_create(
         rules=rules,
         task_type=dataset.task_type,
         metric=metric,
-        extra_metrics=list(extra_metrics),
+        # Anything but a list or tuple is kept as given, for competition_validate to refuse by name.
+        extra_metrics=list(extra_metrics) if isinstance(extra_metrics, list | tuple) else extra_metrics,
         # An unknown metric has no direction: competition_validate refuses it before saving.
         higher_is_better=getattr(METRICS.get(metric), "higher_is_better", True),
         split_seed=split_seed,
