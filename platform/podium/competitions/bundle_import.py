@@ -176,8 +176,9 @@ def _check_holder(
     entry = holder.get("answer_key")
     if entry is not None:
         holder["_answer_key"] = _file(entry, f"{where}.answer_key", checked.members, problems)
-    elif needs_dataset:
-        problems.add("the competition's answer key is missing", file=YAML, path=f"{where}.answer_key")
+    elif ref is not None:
+        # A competition, or a phase with its own test split, is scored against its own key.
+        problems.add("the answer key of this test split is missing", file=YAML, path=f"{where}.answer_key")
 
 
 def _datetime(value) -> dt.datetime | None:
@@ -329,7 +330,7 @@ def competition_import(*, data: bytes, actor, slug: str | None = None, limits: Z
         competition.pretrain_datasets.set(
             [datasets[_key(ref)] for ref in described.get("pretrain_datasets") or []]
         )
-        _store_key(competition, described["_answer_key"], "competition.answer_key", stored, problems)
+        _store_key(competition, described["_answer_key"], "competition", stored, problems)
         _phases_import(competition, checked, datasets, stored, problems)
         if problems:  # raised inside the transaction: every row rolls back, every file is deleted
             raise _refuse(problems)
@@ -355,7 +356,7 @@ def _store_key(holder, data: bytes, where: str, stored: services.StoredFiles, pr
         _field_problems(exc, where, problems)
         return
     except (AnswerKeyError, ValueError, KeyError) as exc:
-        problems.add(f"the answer key does not fit its dataset: {exc}", file=YAML, path=where)
+        problems.add(f"the answer key does not fit its dataset: {exc}", file=YAML, path=f"{where}.answer_key")
         return
     stored.names.append(holder.answer_key.name)
 
@@ -383,4 +384,4 @@ def _phases_import(competition, checked: _Checked, datasets, stored, problems: P
         phase.save()
         made.append(phase)
         if entry.get("_answer_key") is not None:
-            _store_key(phase, entry["_answer_key"], f"phases[{i}].answer_key", stored, problems)
+            _store_key(phase, entry["_answer_key"], f"phases[{i}]", stored, problems)

@@ -546,11 +546,23 @@ def _answer_key_store(
 def answer_key_store_exact(*, holder: Competition | Phase, data: bytes) -> None:
     """Store an answer key as given, byte for byte (a bundle's import: a key a host corrected
     must not be rebuilt from the dataset). Checked as a built key is: parsed against the
-    holder's dataset, and every metric of the competition must be defined on it."""
-    from datasets.answer_key import AnswerKey
+    holder's dataset, holding exactly the ids of the dataset's hidden test labels, and every
+    metric of the competition must be defined on it."""
+    from datasets.answer_key import AnswerKey, AnswerKeyError, corrected_answer_key
 
     competition = holder if isinstance(holder, Competition) else holder.competition
-    key = AnswerKey.from_bytes(data, (holder.dataset or competition.dataset).manifest)
+    dataset = holder.dataset or competition.dataset
+    key = AnswerKey.from_bytes(data, dataset.manifest)
+    try:
+        # The dataset's own labels as a correction of this key: refused unless the ids match.
+        corrected_answer_key(key, _hidden_labels(dataset), dataset.manifest)
+    except AnswerKeyError as exc:
+        shown = "; ".join(f"{p.message}{f' ({p.id})' if p.id else ''}" for p in exc.problems[:5])
+        raise ValidationError(
+            {
+                "answer_key": f"its ids are not the test ids of dataset {dataset}: {exc.total} problems, {shown}"
+            }
+        ) from None
     errors = answer_key_problems(key=key, metric=competition.metric, extra_metrics=competition.extra_metrics)
     if errors:
         raise ValidationError(errors)

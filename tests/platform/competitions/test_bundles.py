@@ -229,7 +229,30 @@ def _without_key(d):
     return d
 
 
+def _key_of_other_ids(data: bytes) -> bytes:
+    """The competition's answer key replaced by one of ids the dataset lacks, its sha256 updated:
+    the bundle is intact, but the key does not fit (found in the second pass, after the
+    datasets were written)."""
+    key = b"id,target,split\nnope-1,setosa,public\nnope-2,setosa,private\n"
+
+    def edit(d):
+        d["competition"]["answer_key"]["sha256"] = hashlib.sha256(key).hexdigest()
+        return d
+
+    return rewrite(data, replace={"answer_keys/competition.csv": key}, description=edit)
+
+
+def _phase_without_key(d):
+    d["phases"][1]["answer_key"] = None
+    return d
+
+
 BAD = {
+    "an answer key that does not fit": (_key_of_other_ids, "its ids are not the test ids of dataset iris v1"),
+    "a phase split without its key": (
+        lambda data: rewrite(data, description=_phase_without_key),
+        "answer key of this test split is missing",
+    ),
     "missing file": (lambda data: rewrite(data, drop=["datasets/iris/v1/train.csv"]), "missing from the zip"),
     "sha256 mismatch": (
         lambda data: rewrite(data, replace={"answer_keys/competition.csv": b"id,target,split\n"}),
