@@ -310,3 +310,34 @@ def phases(slug: str) -> None:
             "yes" if p.get("late_entries") else "no",
         )
     out.print(table)
+
+
+@app.command("export-bundle")
+def export_bundle(
+    slug: str,
+    dest: Annotated[
+        Path | None, typer.Option("--dest", "-d", help="The zip (default: ./SLUG-bundle.zip)")
+    ] = None,
+) -> None:
+    """Export a competition you host as one zip (its hidden labels included: keep it private)."""
+    dest = dest or Path(f"{slug}-bundle.zip")
+    try:
+        with _client() as client:
+            path = client.bundle_export(slug, dest)
+    except PodiumError as exc:
+        raise _fail(exc) from None
+    out.print(f"{path}  ({path.stat().st_size:,} bytes)")
+
+
+@app.command("import-bundle")
+def import_bundle(
+    file: Annotated[Path, typer.Argument(help="A bundle exported by export-bundle")],
+    slug: Annotated[str | None, typer.Option("--slug", help="Import under this slug instead")] = None,
+) -> None:
+    """Import a competition bundle on this server (site staff); every problem of a bad one is listed."""
+    try:
+        with _client() as client:
+            created = client.bundle_import(file, slug=slug)
+    except PodiumError as exc:
+        raise _fail(exc) from None
+    out.print(f"Imported [bold]{created['slug']}[/bold]: {created.get('title', '')}")
