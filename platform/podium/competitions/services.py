@@ -367,7 +367,8 @@ def competition_validate(*, competition: Competition) -> None:
         )
     except ValidationError as exc:
         errors.update(exc.message_dict)
-    if not 0.0 < competition.public_fraction < 1.0:
+    fraction = competition.public_fraction
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0.0 < fraction < 1.0:
         errors.setdefault("public_fraction", []).append("must be between 0 and 1 (exclusive)")
     try:
         competition.full_clean(exclude=["answer_key", "answer_key_sha256", "higher_is_better", *errors])

@@ -247,7 +247,27 @@ def _phase_without_key(d):
     return d
 
 
+def _with(**fields):
+    def edit(d):
+        d["competition"].update(fields)
+        return d
+
+    return edit
+
+
 BAD = {
+    "a Python object tag": (
+        lambda data: rewrite(data, description=lambda d: b"!!python/object/apply:os.system ['echo owned']\n"),
+        "not readable YAML",
+    ),
+    "a field of the wrong type": (
+        lambda data: rewrite(data, description=_with(public_fraction="half")),
+        "between 0 and 1",
+    ),
+    "a date that is not one": (
+        lambda data: rewrite(data, description=_with(ends_at="next Tuesday")),
+        "is not a date and time",
+    ),
     "an answer key that does not fit": (_key_of_other_ids, "its ids are not the test ids of dataset iris v1"),
     "a phase split without its key": (
         lambda data: rewrite(data, description=_phase_without_key),
