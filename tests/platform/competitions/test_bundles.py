@@ -373,3 +373,14 @@ def test_only_staff_import(cup, host, other_host, anon_api, alice_api, admin_api
         assert import_(client, data, slug="copy").status_code in (401, 403)
     assert not Competition.objects.filter(slug="copy").exists()
     assert import_(admin_api, data, slug="copy").status_code == 201
+
+
+def test_the_schema_documents_export_and_import(anon_api):
+    schema = anon_api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    export_op = schema["paths"]["/api/competitions/{slug}/bundle/"]["get"]
+    assert export_op["operationId"] == "competitions_bundle_export"
+    assert "application/zip" in export_op["responses"]["200"]["content"]
+    import_op = schema["paths"]["/api/competitions/import/"]["post"]
+    assert "multipart/form-data" in import_op["requestBody"]["content"]
+    assert {"201", "400", "403", "413"} <= set(import_op["responses"])
+    assert any(p["name"] == "slug" and p["in"] == "query" for p in import_op["parameters"])
