@@ -579,6 +579,31 @@ def phases(slug: str) -> None:
     out.print(table)
 
 
+@app.command("export-bundle")
+def export_bundle(
+    slug: str,
+    dest: Annotated[
+        Path | None, typer.Option("--dest", "-d", help="The zip (default: ./SLUG-bundle.zip)")
+    ] = None,
+) -> None:
+    """Export a competition you host as one zip (its hidden labels included: keep it private)."""
+    dest = dest or Path(f"{slug}-bundle.zip")
+    with _reported(slug=slug), _client() as client:
+        path = client.bundle_export(slug, dest)
+    out.print(f"{path}  ({path.stat().st_size:,} bytes)")
+
+
+@app.command("import-bundle")
+def import_bundle(
+    file: Annotated[Path, typer.Argument(help="A bundle exported by export-bundle")],
+    slug: Annotated[str | None, typer.Option("--slug", help="Import under this slug instead")] = None,
+) -> None:
+    """Import a competition bundle on this server (site staff); every problem of a bad one is listed."""
+    with _reported(slug=slug), _client() as client:
+        created = client.bundle_import(file, slug=slug)
+    out.print(f"Imported [bold]{created['slug']}[/bold]: {created.get('title', '')}")
+
+
 # --- teams ----------------------------------------------------------------------------
 
 
@@ -617,9 +642,44 @@ def teams_create(slug: str, name: str) -> None:
 
 @teams_app.command("join")
 def teams_join(slug: str, code: Annotated[str, typer.Argument(help="The team's join code")]) -> None:
-    """Join a team by its code (your own team, if any, merges into it)."""
+    """Ask to join a team by its code; a member of the team accepts (your own team, if any, then merges into it)."""
     with _reported(slug=slug), _client() as client:
-        _team_view(client.team_join(slug, code))
+        asked = client.team_join(slug, code)
+    out.print(
+        f"You asked to join team [bold]{asked.get('team')}[/bold] (request #{asked.get('id')}): "
+        "a member of the team accepts it on the site or with the API."
+    )
+
+
+@teams_app.command("requests")
+def teams_requests(slug: str) -> None:
+    """The requests to join your team, for its members to accept or decline."""
+    with _reported(slug=slug), _client() as client:
+        rows = client.team_requests(slug)
+    if not rows:
+        out.print("Nobody has asked to join your team.")
+        return
+    table = Table(title=f"{slug}: requests to join your team")
+    for column in ("id", "who", "team", "asked"):
+        table.add_column(column, justify="right" if column == "id" else "left")
+    for r in rows:
+        table.add_row(str(r.get("id")), str(r.get("user")), str(r.get("team")), _when(r.get("created_at")))
+    out.print(table)
+
+
+@teams_app.command("accept")
+def teams_accept(slug: str, request_id: int) -> None:
+    """Let a person who asked into your team."""
+    with _reported(slug=slug), _client() as client:
+        _team_view(client.team_request_decide(slug, request_id, accept=True))
+
+
+@teams_app.command("decline")
+def teams_decline(slug: str, request_id: int) -> None:
+    """Turn down a request to join your team."""
+    with _reported(slug=slug), _client() as client:
+        client.team_request_decide(slug, request_id, accept=False)
+    out.print(f"Request #{request_id} declined.")
 
 
 @teams_app.command("leave")

@@ -110,6 +110,40 @@ class PodiumClient:
             written.append(target)
         return written
 
+    # --- bundles (hosts and staff) -------------------------------------------
+    def bundle_export(self, slug: str, dest: str | Path) -> Path:
+        """Write the competition's bundle (a zip with its hidden labels) to `dest`, atomically."""
+        dest = Path(dest)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent if str(dest.parent) else ".", prefix=f".{dest.name}.")
+        try:
+            with (
+                os.fdopen(fd, "wb") as out,
+                self.http.stream(f"/api/competitions/{slug}/bundle/") as response,
+            ):
+                for chunk in response.iter_bytes(1 << 20):
+                    out.write(chunk)
+            os.chmod(tmp, 0o600)  # it holds the hidden labels
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return dest
+
+    def bundle_import(self, path: str | Path, *, slug: str | None = None) -> dict:
+        """Import a bundle (site staff); `slug` imports it under another slug."""
+        path = Path(path)
+        if not path.is_file():
+            raise PodiumError(f"{path}: no such file")
+        content = path.read_bytes()
+        query = f"?slug={slug}" if slug else ""
+        # Not idempotent: a retry after the import succeeded would answer "exists already".
+        return self.http.json(
+            "POST",
+            f"/api/competitions/import/{query}",
+            files_factory=lambda: {"file": (path.name, content, "application/zip")},
+            idempotent=False,
+        )
+
     # --- submissions ------------------------------------------------------
     def submit(
         self,
@@ -267,6 +301,15 @@ class PodiumClient:
     def team_join(self, slug: str, code: str) -> dict:
         return self.http.json(
             "POST", f"/api/competitions/{slug}/teams/join/", json={"code": code}, idempotent=False
+        )
+
+    def team_requests(self, slug: str) -> list[dict]:
+        return self.http.json("GET", f"/api/competitions/{slug}/teams/requests/")["results"]
+
+    def team_request_decide(self, slug: str, request_id: int, *, accept: bool) -> dict:
+        verb = "accept" if accept else "decline"
+        return self.http.json(
+            "POST", f"/api/competitions/{slug}/teams/requests/{request_id}/{verb}/", idempotent=False
         )
 
     def team_leave(self, slug: str) -> dict:

@@ -215,9 +215,15 @@ def test_teams_create_join_mine_and_leave(cli, joined, alice, bob):
     assert "Team Owls: alice" in created.output
     code = created.output.split("join code: ")[1].split()[0]
     bob_token = make_api_token(bob)
-    joined_team = cli("teams", "join", joined.slug, code, token=bob_token)
-    assert joined_team.exit_code == 0, joined_team.output
-    assert "Team Owls: alice, bob" in joined_team.output
+    asked = cli("teams", "join", joined.slug, code, token=bob_token)
+    assert asked.exit_code == 0, asked.output
+    assert "You asked to join team Owls" in asked.output
+    request_id = asked.output.split("request #")[1].split(")")[0]
+    pending = cli("teams", "requests", joined.slug)
+    assert pending.exit_code == 0 and "bob" in pending.output
+    accepted = cli("teams", "accept", joined.slug, request_id)
+    assert accepted.exit_code == 0, accepted.output
+    assert "Team Owls: alice, bob" in accepted.output
     listed = cli("teams", "list", joined.slug)
     assert "Owls" in listed.output and code not in listed.output
     assert "Team Owls: alice, bob" in cli("teams", "mine", joined.slug).output

@@ -1,12 +1,15 @@
 from django.urls import path
 
-from podium.competitions import api, hosting_api, metrics_api, phases_api
+from podium.competitions import api, bundles_api, hosting_api, metrics_api, phases_api
 
 app_name = "competitions"
 
 urlpatterns = [
     path("competitions/", hosting_api.CompetitionListCreateApi.as_view(), name="list"),
+    # Before the detail route, whose slug pattern would take "import".
+    path("competitions/import/", bundles_api.CompetitionImportApi.as_view(), name="import"),
     path("competitions/<slug:slug>/", hosting_api.CompetitionDetailManageApi.as_view(), name="detail"),
+    path("competitions/<slug:slug>/bundle/", bundles_api.CompetitionBundleApi.as_view(), name="bundle"),
     path("competitions/<slug:slug>/close/", hosting_api.CompetitionCloseApi.as_view(), name="close"),
     path("competitions/<slug:slug>/hosts/", hosting_api.CompetitionHostsApi.as_view(), name="hosts"),
     path(

@@ -41,7 +41,7 @@ from podium.competitions.selectors import (  # noqa: F401  (answer_key_* re-expo
 from podium.errors import ApplicationError, Conflict, NotFound
 
 
-class _StoredFiles:
+class StoredFiles:
     """Names written to storage during one operation, deleted again if it fails."""
 
     def __init__(self):
@@ -84,7 +84,7 @@ def dataset_create_from_bundle(*, bundle: DatasetBundle, source: str) -> Dataset
         raise ValidationError(
             {"slug": f"dataset {dataset.slug!r} version {dataset.version} already exists"}
         ) from None
-    with _StoredFiles() as stored:
+    with StoredFiles() as stored:
         for name, data in sorted(bundle.files.items()):
             row = DatasetFile(
                 dataset=dataset, name=name, sha256=_sha256(data), size=len(data), hidden=name in hidden
@@ -309,17 +309,6 @@ def competition_create(
     direction and task type come from the metric registry, not from the caller.
     `extra_metrics` are shown as columns; the primary `metric` alone ranks.
     """
-    _validate_competition(
-        dataset=dataset,
-        metric=metric,
-        extra_metrics=extra_metrics,
-        starts_at=starts_at,
-        ends_at=ends_at,
-        accepts_predictions=accepts_predictions,
-        accepts_configs=accepts_configs,
-    )
-    if not 0.0 < public_fraction < 1.0:
-        raise ValidationError({"public_fraction": "must be between 0 and 1 (exclusive)"})
     competition = Competition(
         dataset=dataset,
         slug=slug,
@@ -328,8 +317,10 @@ def competition_create(
         rules=rules,
         task_type=dataset.task_type,
         metric=metric,
-        extra_metrics=list(extra_metrics),
-        higher_is_better=METRICS[metric].higher_is_better,
+        # Anything but a list or tuple is kept as given, for competition_validate to refuse by name.
+        extra_metrics=list(extra_metrics) if isinstance(extra_metrics, list | tuple) else extra_metrics,
+        # An unknown metric has no direction: competition_validate refuses it before saving.
+        higher_is_better=getattr(METRICS.get(metric), "higher_is_better", True),
         split_seed=split_seed,
         public_fraction=public_fraction,
         starts_at=starts_at,
@@ -350,13 +341,42 @@ def competition_create(
         max_team_size=max_team_size,
         created_by=created_by,
     )
-    competition.full_clean(exclude=["answer_key", "answer_key_sha256", "higher_is_better"])
+    competition_validate(competition=competition)
     competition.save()
     if pretrain_datasets:
         competition.pretrain_datasets.set(pretrain_datasets)
     competition_build_answer_key(competition=competition)
     phase_create_default(competition=competition)
     return competition
+
+
+def competition_validate(*, competition: Competition) -> None:
+    """Every problem of a competition not saved yet, as one ValidationError by field: its
+    metrics on its dataset, its window, accepted kinds, public fraction and the model's own
+    rules. competition_create and a bundle's import (competitions.bundle_import) both ask it."""
+    errors: dict[str, list[str]] = {}
+    try:
+        _validate_competition(
+            dataset=competition.dataset,
+            metric=competition.metric,
+            extra_metrics=competition.extra_metrics,
+            starts_at=competition.starts_at,
+            ends_at=competition.ends_at,
+            accepts_predictions=competition.accepts_predictions,
+            accepts_configs=competition.accepts_configs,
+        )
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    fraction = competition.public_fraction
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0.0 < fraction < 1.0:
+        errors.setdefault("public_fraction", []).append("must be between 0 and 1 (exclusive)")
+    try:
+        competition.full_clean(exclude=["answer_key", "answer_key_sha256", "higher_is_better", *errors])
+    except ValidationError as exc:
+        for field, messages in exc.message_dict.items():
+            errors.setdefault(field, []).extend(messages)
+    if errors:
+        raise ValidationError(errors)
 
 
 FROZEN_FIELDS = frozenset({"dataset", "metric", "extra_metrics", "split_seed", "public_fraction", "slug"})
@@ -521,12 +541,41 @@ def _answer_key_store(
     errors = answer_key_problems(key=key, metric=competition.metric, extra_metrics=competition.extra_metrics)
     if errors:
         raise ValidationError(errors)
-    data = key.to_bytes()
+    _answer_key_write(holder, key=key, data=key.to_bytes())
+
+
+def answer_key_store_exact(*, holder: Competition | Phase, data: bytes) -> None:
+    """Store an answer key as given, byte for byte (a bundle's import: a key a host corrected
+    must not be rebuilt from the dataset). Checked as a built key is: parsed against the
+    holder's dataset, holding exactly the ids of the dataset's hidden test labels, and every
+    metric of the competition must be defined on it."""
+    from datasets.answer_key import AnswerKey, AnswerKeyError, corrected_answer_key
+
+    competition = holder if isinstance(holder, Competition) else holder.competition
+    dataset = holder.dataset or competition.dataset
+    key = AnswerKey.from_bytes(data, dataset.manifest)
+    try:
+        # The dataset's own labels as a correction of this key: refused unless the ids match.
+        corrected_answer_key(key, _hidden_labels(dataset), dataset.manifest)
+    except AnswerKeyError as exc:
+        shown = "; ".join(f"{p.message}{f' ({p.id})' if p.id else ''}" for p in exc.problems[:5])
+        raise ValidationError(
+            {
+                "answer_key": f"its ids are not the test ids of dataset {dataset}: {exc.total} problems, {shown}"
+            }
+        ) from None
+    errors = answer_key_problems(key=key, metric=competition.metric, extra_metrics=competition.extra_metrics)
+    if errors:
+        raise ValidationError(errors)
+    _answer_key_write(holder, key=key, data=data)
+
+
+def _answer_key_write(holder: Competition | Phase, *, key, data: bytes) -> None:
     old_name = holder.answer_key.name if holder.answer_key else None
     holder.n_public = int(key.public.sum())
     holder.n_private = int(key.public.shape[0] - holder.n_public)
     holder.answer_key_sha256 = _sha256(data)
-    with _StoredFiles() as stored:
+    with StoredFiles() as stored:
         holder.answer_key.save("answer_key.csv", ContentFile(data), save=False)
         stored.names.append(holder.answer_key.name)
         holder.save(update_fields=["answer_key", "answer_key_sha256", "n_public", "n_private"])
@@ -553,7 +602,7 @@ def competition_correct_answer_key(
     old_name = competition.answer_key.name if competition.answer_key else None
     old_sha = competition.answer_key_sha256
     competition.answer_key_sha256 = _sha256(data)
-    with _StoredFiles() as stored:
+    with StoredFiles() as stored:
         competition.answer_key.save("answer_key.csv", ContentFile(data), save=False)
         stored.names.append(competition.answer_key.name)
         competition.save(update_fields=["answer_key", "answer_key_sha256"])
@@ -702,7 +751,7 @@ def phase_create(
         public_fraction=public_fraction,
         **fields,
     )
-    _phase_validate(competition, phase, existing)
+    phase_validate(competition, phase, existing)
     phase.save()
     if dataset is not None:
         phase_build_answer_key(phase=phase)
@@ -739,7 +788,7 @@ def phase_update(*, phase: Phase, **fields) -> Phase:
     for name, value in fields.items():
         setattr(phase, name, value)
     others = [p for p in phase.competition.phases.all() if p.pk != phase.pk]
-    _phase_validate(phase.competition, phase, others)
+    phase_validate(phase.competition, phase, others)
     phase.save()
     return phase
 
@@ -764,7 +813,7 @@ def phase_close(*, phase: Phase, now: dt.datetime | None = None) -> Phase:
     return phase
 
 
-def _phase_validate(competition: Competition, phase: Phase, others: list[Phase]) -> None:
+def phase_validate(competition: Competition, phase: Phase, others: list[Phase]) -> None:
     try:
         phase.full_clean(exclude=["competition", "number", "answer_key", "answer_key_sha256"])
     except ValidationError as exc:
