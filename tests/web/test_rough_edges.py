@@ -95,6 +95,7 @@ def test_config_templates_fit_the_competition(client, alice):
     """The editor offers the examples its competition accepts, epochs clamped to the budget:
     the breast-cancer template (60 epochs) was refused on iris (a budget of 8) as loaded, and
     the image and sequence templates were offered on tabular data."""
+    from podium.competitions.selectors import competition_phase
     from podium.errors import ApplicationError
     from podium.submissions.validation import config_validate
     from podium.web import examples
@@ -104,18 +105,20 @@ def test_config_templates_fit_the_competition(client, alice):
     offered = examples.templates_for(comp)
     everything = examples.templates()
     with pytest.raises(ApplicationError):
-        config_validate(competition=comp, text=everything["breast_cancer_mlp"])
+        config_validate(phase=competition_phase(competition=comp), text=everything["breast_cancer_mlp"])
     assert "epochs: 8" in offered["breast_cancer_mlp"]
     for image_or_sequence in ("digits_cnn", "residual_cnn", "conv1d_waveforms", "lstm_waveforms"):
         assert image_or_sequence in everything and image_or_sequence not in offered
     for name, text in offered.items():
-        config_validate(competition=comp, text=text)  # each one is accepted as offered
+        # Each one is accepted as offered.
+        config_validate(phase=competition_phase(competition=comp), text=text)
         assert all(int(n) <= comp.budget_epochs for n in re.findall(r"^\s*epochs:\s*(\d+)", text, re.M)), name
     refused = [name for name, text in everything.items() if name not in offered]
     for name in refused:
         with pytest.raises(ApplicationError):
             config_validate(
-                competition=comp, text=examples.clamp_epochs(everything[name], comp.budget_epochs)
+                phase=competition_phase(competition=comp),
+                text=examples.clamp_epochs(everything[name], comp.budget_epochs),
             )
     client.force_login(alice)
     html = client.get("/c/iris-cup/submit/?kind=config").content.decode()

@@ -37,6 +37,7 @@ def test_a_valid_config_is_counted_and_nothing_is_stored(competition, alice_api)
             "params": competition.budget_params,
             "seconds": competition.budget_seconds,
         },
+        "warnings": [],
     }
     assert Submission.objects.count() == 0
     limits = alice_api.get(f"/api/competitions/{competition.slug}/submissions/limits/").json()
