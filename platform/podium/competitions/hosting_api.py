@@ -289,7 +289,7 @@ class JoinRequestsApi(APIView):
         competition = selectors.competition_get_managed(slug=slug, user=request.user)
         return Response(JoinRequestOutput(competition.join_requests.select_related("user"), many=True).data)
 
-    @extend_schema(request=None, responses={201: JoinRequestOutput, **error_responses(409)})
+    @extend_schema(request=None, responses={201: JoinRequestOutput, **error_responses(400, 409)})
     def post(self, request, slug: str):
         competition = selectors.competition_get(slug=slug, user=request.user)
         found = services.join_request_create(competition=competition, user=request.user)
