@@ -43,7 +43,9 @@ def test_host_dashboard_disqualify_and_rescore(browser, live_server, alice, admi
     page = browser.new_page()
     login(page, "hannah")
     page.goto(f"/c/{comp.slug}/")
-    page.get_by_role("tab", name="Host").click()
+    page.get_by_role("navigation", name="Competition sections").get_by_role(
+        "link", name="Host", exact=True
+    ).click()
     wait_until(
         page, "typeof Chart !== 'undefined' && document.querySelector('canvas[data-chart]').dataset.ready"
     )
@@ -87,7 +89,12 @@ def test_host_dashboard_disqualify_and_rescore(browser, live_server, alice, admi
     login(author, "alice")
     author.goto(f"/c/{comp.slug}/submissions/")
     assert "labels copied from the test set" in author.get_by_test_id("disqualified").inner_text()
-    assert author.get_by_role("tab", name="Host").count() == 0
+    assert (
+        author.get_by_role("navigation", name="Competition sections")
+        .get_by_role("link", name="Host", exact=True)
+        .count()
+        == 0
+    )
 
 
 @pytest.mark.parametrize("who", ["alice", "other_host"])

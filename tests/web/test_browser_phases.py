@@ -42,7 +42,9 @@ def test_participant_sees_phases_picks_a_board_and_the_late_board(page, alice, b
     assert phases.locator("li[aria-current=step]").inner_text().startswith("Final round")
     shot(page, "phases-overview")
 
-    page.get_by_role("tab", name="Leaderboard").click()
+    page.get_by_role("navigation", name="Competition sections").get_by_role(
+        "link", name="Leaderboard", exact=True
+    ).click()
     page.wait_for_url("**/leaderboard/")
     assert page.get_by_test_id("board-public").get_by_text("0.6789").is_visible()
     page.get_by_test_id("phase-picker").get_by_role("link", name="Development").click()
@@ -54,7 +56,9 @@ def test_participant_sees_phases_picks_a_board_and_the_late_board(page, alice, b
     assert late.get_by_text("0.9456").is_visible() and late.get_by_text("0.8123").count() == 0
     shot(page, "late-board")
 
-    page.get_by_role("tab", name="Submit").click()
+    page.get_by_role("navigation", name="Competition sections").get_by_role(
+        "link", name="Submit", exact=True
+    ).click()
     page.wait_for_url("**/submit/")
     assert "Final round" in page.get_by_test_id("submit-phase").inner_text()
     path = tmp_path / "p.csv"
