@@ -142,7 +142,7 @@ def test_leaderboard_shows_the_other_metrics_as_columns(cli, alice):
     )
     board = cli("leaderboard", competition.slug)
     assert board.exit_code == 0, board.output
-    header = next(line for line in board.output.splitlines() if "participant" in line)
+    header = next(line for line in board.output.splitlines() if "entrant" in line)
     assert (
         header.index("log_loss")
         < header.index("accuracy")

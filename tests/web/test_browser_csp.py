@@ -33,7 +33,7 @@ def _api_docs(page):
 
 
 def _source_switch(page):
-    upload, builtin = page.locator("[data-source=upload]"), page.locator("[data-source=builtin]")
+    upload, builtin = page.locator("[data-source~=upload]"), page.locator("[data-source~=builtin]")
     assert upload.is_visible() and not builtin.is_visible()
     page.locator("[data-source-switch] input[value=builtin]").check()
     assert builtin.is_visible() and not upload.is_visible()
