@@ -66,9 +66,9 @@ def test_there_is_one_example_per_technique_family():
         "pretrain_lora_digits.yaml",
         "residual_cnn.yaml",
         "separable_cnn.yaml",
+        "shapes_cnn_augment.yaml",
         "text_lstm.yaml",
         "text_transformer.yaml",
-        "shapes_cnn_augment.yaml",
         "transformer_digits.yaml",
     ]
 
