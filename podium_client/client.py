@@ -135,11 +135,11 @@ class PodiumClient:
         if not path.is_file():
             raise PodiumError(f"{path}: no such file")
         content = path.read_bytes()
-        query = f"?slug={slug}" if slug else ""
         # Not idempotent: a retry after the import succeeded would answer "exists already".
         return self.http.json(
             "POST",
-            f"/api/competitions/import/{query}",
+            "/api/competitions/import/",
+            params={"slug": slug} if slug else None,
             files_factory=lambda: {"file": (path.name, content, "application/zip")},
             idempotent=False,
         )
@@ -307,10 +307,11 @@ class PodiumClient:
         return self.http.json("GET", f"/api/competitions/{slug}/teams/requests/")["results"]
 
     def team_request_decide(self, slug: str, request_id: int, *, accept: bool) -> dict:
-        verb = "accept" if accept else "decline"
-        return self.http.json(
-            "POST", f"/api/competitions/{slug}/teams/requests/{request_id}/{verb}/", idempotent=False
-        )
+        if accept:
+            path = f"/api/competitions/{slug}/teams/requests/{request_id}/accept/"
+        else:
+            path = f"/api/competitions/{slug}/teams/requests/{request_id}/decline/"
+        return self.http.json("POST", path, idempotent=False)
 
     def team_leave(self, slug: str) -> dict:
         return self.http.json("POST", f"/api/competitions/{slug}/teams/leave/", idempotent=False)

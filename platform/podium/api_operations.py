@@ -352,6 +352,19 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "Decline a request to join your team",
         "A member turns the request down; it is removed.",
     ),
+    "competitions_bundle_export": (
+        "Export a competition bundle",
+        "Hosts of this competition and staff download one zip: `competition.yaml` (the competition, "
+        "its phases, metrics, limits, budgets, windows and rules) and each dataset version's files "
+        "with their manifest and the hidden answer keys, each with its sha256. It holds hidden "
+        "labels: keep it private.",
+    ),
+    "competitions_import": (
+        "Import a competition bundle",
+        "Site staff import a bundle exported by another server (`?slug=` imports it under another "
+        "slug): identical dataset versions are reused, answer keys stored exactly. A bad bundle gets "
+        "every problem listed and nothing is stored.",
+    ),
     # --- datasets and metrics ----------------------------------------------------------------
     "image_datasets_create": (
         "Upload an image dataset",
