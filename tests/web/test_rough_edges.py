@@ -234,6 +234,30 @@ def test_dataset_descriptions_are_markdown_rendered_safely(client):
     assert "<strong>Fisher</strong>" in block and "<script" not in block
 
 
+def test_fitting_templates_are_validated_once_for_every_server_process(monkeypatch):
+    """Checking every example against a competition costs a few hundred milliseconds; a new
+    server process reads the answer from the shared cache instead of paying it on its first
+    Submit page, and a phase with another budget gets its own answer."""
+    from podium.competitions.models import Competition, Phase
+    from podium.competitions.selectors import competition_phase
+    from podium.submissions import validation
+    from podium.web import examples
+
+    comp = competition()
+    calls = []
+    real = validation.config_validate
+    monkeypatch.setattr(validation, "config_validate", lambda **kw: calls.append(1) or real(**kw))
+    first = examples.templates_for(comp)
+    assert calls and first
+    examples._FITTING.clear()  # as a process that just started
+    checked = len(calls)
+    assert examples.templates_for(comp) == first and len(calls) == checked
+    Phase.objects.filter(competition=comp).update(budget_epochs=2)
+    comp = Competition.objects.get(pk=comp.pk)
+    again = examples.templates_for(comp, competition_phase(competition=comp))
+    assert len(calls) > checked and "epochs: 2" in again["breast_cancer_mlp"]
+
+
 def test_the_data_tab_shows_columns_a_preview_and_download_all(client, alice, bob):
     import io
     import zipfile

@@ -8,6 +8,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.http import Http404
 
 from podium.competitions import selectors
@@ -16,6 +17,7 @@ PREVIEW_ROWS = 5
 PREVIEW_COLUMNS = 12  # an image dataset has a column per pixel: the preview shows the first ones
 MAX_COLUMN_ROWS = 40
 PREVIEW_BYTES = 64 * 1024  # the first rows of a file, never the whole file
+PREVIEW_CACHE_SECONDS = 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,26 @@ def preview(dataset, name: str = "train.csv") -> Preview | None:
         found = selectors.dataset_public_file(dataset=dataset, name=name)
     except Http404:
         return None
+    # A file's content never changes under its sha256, and with object storage every read is
+    # a request to it: the preview is read once and kept in the shared cache.
+    key = f"data-preview:{found.sha256}"
+    cached = cache.get(key)
+    if cached is None:
+        cached = _read_preview(found)
+        cache.set(key, cached, PREVIEW_CACHE_SECONDS)
+    if not cached:
+        return None
+    header, rows = cached
+    return Preview(
+        name=name,
+        header=header[:PREVIEW_COLUMNS],
+        rows=[row[:PREVIEW_COLUMNS] for row in rows],
+        more_columns=max(0, len(header) - PREVIEW_COLUMNS),
+    )
+
+
+def _read_preview(found) -> tuple[list[str], list[list[str]]] | tuple[()]:
+    """The header and the first rows of a stored file; () when it has none."""
     with found.file.open("rb") as handle:
         head = handle.read(PREVIEW_BYTES).decode("utf-8", errors="replace")
     lines = head.splitlines()
@@ -67,14 +89,8 @@ def preview(dataset, name: str = "train.csv") -> Preview | None:
         lines = lines[:-1]  # the last line was cut by the byte limit
     parsed = list(csv.reader(lines))
     if not parsed:
-        return None
-    header = parsed[0]
-    return Preview(
-        name=name,
-        header=header[:PREVIEW_COLUMNS],
-        rows=[row[:PREVIEW_COLUMNS] for row in parsed[1:]],
-        more_columns=max(0, len(header) - PREVIEW_COLUMNS),
-    )
+        return ()
+    return parsed[0], parsed[1:]
 
 
 def zip_of_public_files(dataset):

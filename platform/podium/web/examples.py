@@ -3,10 +3,12 @@ which of them fit a competition."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from functools import lru_cache
 
 from django.conf import settings
+from django.core.cache import cache
 
 
 @lru_cache(maxsize=1)
@@ -80,38 +82,68 @@ def clamp_epochs(text: str, budget_epochs: int) -> str:
     return _EPOCHS_LINE.sub(clamp, text)
 
 
-def templates_for(competition) -> dict[str, str]:
-    """The examples that fit this competition as offered: epochs clamped to its budget, and
-    only those its own intake accepts (data type, shapes, parameters), checked by the same
-    `config_validate` the Submit button runs. Cached per competition and budget."""
-    if not competition.accepts_configs:
+def templates_for(competition, phase=None) -> dict[str, str]:
+    """The examples that fit this competition's phase (the current one when none is named) as
+    offered: epochs clamped to its budget, and only those its own intake accepts (data type,
+    shapes, parameters), checked by the same `config_validate` the Submit button runs.
+
+    Validating every example costs a few hundred milliseconds, so the answer is kept in this
+    process and in the shared cache: a new server process does not pay it again on its first
+    Submit page (that cold page was the slowest page of the load test)."""
+    from podium.competitions.selectors import competition_phase
+
+    phase = phase or competition_phase(competition=competition)
+    if not phase.accepts_configs:
         return {}
-    key = (competition.pk, competition.dataset_id, competition.budget_epochs, competition.budget_params)
-    return dict(_fitting(key, competition))
+    dataset = phase.dataset
+    key = (
+        f"examples-fitting:{_examples_version()}:{competition.pk}:{phase.pk}:{dataset.slug}:v{dataset.version}"
+        f":{phase.budget_epochs}:{phase.budget_params}"
+    )
+    return dict(_fitting(key, phase))
 
 
-def _fitting(key, competition) -> tuple[tuple[str, str], ...]:
+@lru_cache(maxsize=1)
+def _examples_version() -> str:
+    """A digest of the example files: a changed example is a new cache key, never a stale answer."""
+    digest = hashlib.sha256()
+    for name, text in templates().items():
+        digest.update(name.encode() + b"\0" + text.encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def _fitting(key: str, phase) -> tuple[tuple[str, str], ...]:
     cached = _FITTING.get(key)
     if cached is not None:
         return cached
-    from podium.competitions.selectors import competition_phase
+    shared = cache.get(key)
+    if shared is None:
+        shared = _validate_examples(phase)
+        cache.set(key, shared, FITTING_CACHE_SECONDS)
+    if len(_FITTING) > 256:
+        _FITTING.clear()
+    _FITTING[key] = tuple(tuple(pair) for pair in shared)
+    return _FITTING[key]
+
+
+def _validate_examples(phase) -> list[tuple[str, str]]:
     from podium.errors import ApplicationError
     from podium.submissions.validation import config_validate
 
     fitting = []
     for name, text in templates().items():
-        clamped = clamp_epochs(text, competition.budget_epochs)
+        clamped = clamp_epochs(text, phase.budget_epochs)
         try:
-            config_validate(phase=competition_phase(competition=competition), text=clamped)
+            config_validate(phase=phase, text=clamped)
         except (ApplicationError, KeyError):
             # Refused by the intake, or a manifest without the shape a config needs (a
             # predictions-only dataset): not offered either way.
             continue
         fitting.append((name, clamped))
-    if len(_FITTING) > 256:
-        _FITTING.clear()
-    _FITTING[key] = tuple(fitting)
-    return _FITTING[key]
+    return fitting
 
 
-_FITTING: dict[tuple, tuple[tuple[str, str], ...]] = {}
+# A day: the key changes with the examples, the phase's dataset and budget, so this only
+# bounds what an unused competition leaves in the cache.
+FITTING_CACHE_SECONDS = 24 * 3600
+_FITTING: dict[str, tuple[tuple[str, str], ...]] = {}

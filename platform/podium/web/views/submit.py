@@ -69,7 +69,7 @@ def _submit_page(request, slug, capped: CappedUploadHandler | None, refused: App
     kind = _kind(request, ctx["current_phase"])
     ctx.update(
         kind=kind,
-        templates=examples.templates_for(competition),
+        templates=examples.templates_for(competition, ctx["current_phase"]),
         catalog=examples.catalog(),
         problems=[],
         config_text="",
