@@ -45,8 +45,10 @@ def _type_of(info: dict) -> str:
     return f"{kind} {' '.join(bounds)}".strip() if kind else "object"
 
 
+@lru_cache(maxsize=1)
 def catalog() -> list[dict]:
-    """The technique catalog from workers.spec, grouped by family, parameters as rows."""
+    """The technique catalog from workers.spec, grouped by family, parameters as rows (built
+    once per process from code: it only changes with a release)."""
     try:
         from workers.spec import techniques_catalog
     except ImportError:
