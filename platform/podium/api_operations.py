@@ -229,7 +229,9 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "Correct the answer key",
         "Hosts upload corrected test labels (every test id once); the ids and the public/private "
         "partition stay fixed, the dataset's files are not touched. Every problem is listed and "
-        "nothing is stored on refusal; with `rescore` the entries are scored again.",
+        "nothing is stored on refusal; with `rescore` the entries are scored again. `phase` names "
+        "a phase scored on its own split (a development phase): its key is corrected, not the "
+        "competition's.",
     ),
     "competitions_audit_list": (
         "The competition's audit log",

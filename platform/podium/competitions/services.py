@@ -585,9 +585,14 @@ def _answer_key_write(holder: Competition | Phase, *, key, data: bytes) -> None:
 
 @transaction.atomic
 def competition_correct_answer_key(
-    *, competition: Competition, labels: bytes, actor, reason: str = ""
-) -> Competition:
-    """Replace the competition's answer key with corrected labels (hosts fix a wrong label).
+    *, competition: Competition, labels: bytes, actor, reason: str = "", phase=None
+) -> Competition | Phase:
+    """Replace an answer key with corrected labels (hosts fix a wrong label) and return its
+    holder, with `labels_changed` set.
+
+    `phase` (a PhaseView): the phase whose entries are scored against the key to correct —
+    its own key when it has one (a development phase on a validation split), else the
+    competition's, which it shares. None: the competition's.
 
     The ids and the public/private partition stay as they are; the dataset's own files are
     not touched (another competition may use them). Raises datasets.answer_key.AnswerKeyError
@@ -595,29 +600,31 @@ def competition_correct_answer_key(
     again (the rescore job)."""
     from datasets.answer_key import corrected_answer_key
 
-    current = answer_key_for(competition)
-    key = corrected_answer_key(current, labels, competition.dataset.manifest)
+    holder = phase.key_holder if phase is not None else competition
+    current = answer_key_for(holder)
+    key = corrected_answer_key(current, labels, holder.dataset.manifest)
     changed = int((key.targets != current.targets).sum())
     data = key.to_bytes()
-    old_name = competition.answer_key.name if competition.answer_key else None
-    old_sha = competition.answer_key_sha256
-    competition.answer_key_sha256 = _sha256(data)
+    old_name = holder.answer_key.name if holder.answer_key else None
+    old_sha = holder.answer_key_sha256
+    holder.answer_key_sha256 = _sha256(data)
     with StoredFiles() as stored:
-        competition.answer_key.save("answer_key.csv", ContentFile(data), save=False)
-        stored.names.append(competition.answer_key.name)
-        competition.save(update_fields=["answer_key", "answer_key_sha256"])
-    if old_name and old_name != competition.answer_key.name:
+        holder.answer_key.save("answer_key.csv", ContentFile(data), save=False)
+        stored.names.append(holder.answer_key.name)
+        holder.save(update_fields=["answer_key", "answer_key_sha256"])
+    if old_name and old_name != holder.answer_key.name:
         transaction.on_commit(lambda: default_storage.delete(old_name))
+    target = f"phase {holder.slug}" if isinstance(holder, Phase) else f"competition {competition.slug}"
     audit_record(
         competition=competition,
         actor=actor,
         action="answer_key_correct",
-        target=f"competition {competition.slug}",
+        target=target,
         reason=reason,
-        data={"labels_changed": changed, "sha256": {"from": old_sha, "to": competition.answer_key_sha256}},
+        data={"labels_changed": changed, "sha256": {"from": old_sha, "to": holder.answer_key_sha256}},
     )
-    competition.labels_changed = changed
-    return competition
+    holder.labels_changed = changed
+    return holder
 
 
 class JoinRefused(ApplicationError):

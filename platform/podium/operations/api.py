@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from podium.api_schema import error_responses
 from podium.competitions.audit import audit_list
 from podium.competitions.models import AuditEvent
-from podium.competitions.selectors import competition_get_managed
+from podium.competitions.selectors import competition_get_managed, competition_phase
 from podium.competitions.services import competition_correct_answer_key
 from podium.competitions.upload_handlers import install_capped_handler
 from podium.errors import ApplicationError, Conflict, TooLarge
@@ -251,6 +251,13 @@ class AnswerKeyApi(_Managed):
             help_text="test_labels.csv: the id column and the target column, every test id once",
         )
         rescore = serializers.BooleanField(required=False, default=True, help_text="score every entry again")
+        phase = serializers.CharField(
+            required=False,
+            allow_blank=True,
+            max_length=64,
+            help_text="the phase whose answer key to correct: its own split's, or the competition's it shares "
+            "(default: the competition's)",
+        )
 
     class AnswerKeyOutput(serializers.Serializer):
         labels_changed = serializers.IntegerField()
@@ -281,6 +288,7 @@ class AnswerKeyApi(_Managed):
         data = self.AnswerKeyInput(data=request.data)
         data.is_valid(raise_exception=True)
         args = data.validated_data
+        phase = competition_phase(competition=competition, slug=args["phase"]) if args.get("phase") else None
         if args["rescore"] and selectors.rescore_running(competition=competition):
             raise Conflict(
                 f"A rescore of '{slug}' is running; correct the labels when it has ended.",
@@ -293,9 +301,10 @@ class AnswerKeyApi(_Managed):
                     labels=args["labels"].read(),
                     actor=request.user,
                     reason=args["reason"],
+                    phase=phase,
                 )
                 job = (
-                    rescore.rescore_start(competition=corrected, actor=request.user, reason=args["reason"])
+                    rescore.rescore_start(competition=competition, actor=request.user, reason=args["reason"])
                     if args["rescore"]
                     else None
                 )

@@ -4,8 +4,10 @@ host, with the board, the participant's view of the reason and the audit log che
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from podium.competitions.models import AuditEvent
 from podium.leaderboards.models import BoardEntry
@@ -370,3 +372,41 @@ def test_the_dashboard_page_refuses_an_unknown_metric_with_a_message(host, cup_a
     assert answer.status_code == 200
     assert "unknown metric" in answer.content.decode()
     assert not RescoreJob.objects.filter(competition=cup_a).exists()
+
+
+def test_a_phase_with_its_own_split_has_its_own_key_corrected(host_api, cup_a):
+    """A development phase scored on its own validation split: correcting its labels changes
+    its key, never the competition's (which the final phase is scored on), and says so in the
+    audit; an unknown phase is refused naming the phases, storing nothing."""
+    from podium.competitions import services
+    from podium.competitions.models import Phase
+    from podium.competitions.selectors import answer_key_bytes
+    from tests.factories.competitions import make_dataset
+
+    Phase.objects.filter(competition=cup_a).update(ends_at=timezone.now() - timedelta(minutes=1))
+    phase = services.phase_create(
+        competition=cup_a, slug="dev", title="Development", dataset=make_dataset("iris"), split_seed=3
+    )
+    competition_key = (cup_a.answer_key_sha256, answer_key_bytes(cup_a))
+    phase_key = answer_key_bytes(phase).decode()
+    rows = [line.split(",") for line in phase_key.splitlines()[1:]]
+    classes = phase.dataset.manifest["classes"]
+    labels = ["id,target"] + [
+        f"{id_},{classes[(classes.index(t) + 1) % len(classes)] if n < 3 else t}"
+        for n, (id_, t, _split) in enumerate(rows)
+    ]
+    body = ("\n".join(labels) + "\n").encode()
+
+    unknown = _post_labels(host_api, "cup-a", body, phase="nope", reason="typo")
+    assert unknown.status_code == 404 and "'dev'" in unknown.json()["detail"], unknown.content
+    answer = _post_labels(
+        host_api, "cup-a", body, phase="dev", reason="three validation labels", rescore=False
+    )
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["labels_changed"] == 3
+    phase.refresh_from_db()
+    cup_a.refresh_from_db()
+    assert answer.json()["answer_key_sha256"] == phase.answer_key_sha256
+    assert answer_key_bytes(phase).decode() != phase_key
+    assert (cup_a.answer_key_sha256, answer_key_bytes(cup_a)) == competition_key
+    assert AuditEvent.objects.get(action="answer_key_correct").target == "phase dev"
