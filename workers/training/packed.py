@@ -27,6 +27,7 @@ On a CUDA device the step is captured as CUDA graphs (`workers.training.step_gra
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -177,6 +178,11 @@ class _Inputs:
         self.batch = batch
         self.idx = torch.zeros(rows, batch, dtype=torch.long, device=device)
         self.masks = [torch.ones(rows, batch, *s.shape, device=device) for s in sites]
+        # 1 - p of each member at each site (1 where a member drops nothing: its mask stays 1).
+        self.keep = [
+            torch.tensor([1 - p for p in s.ps], device=device).view(rows, *([1] * (1 + len(s.shape))))
+            for s in sites
+        ]
         self.coeffs = torch.zeros(n_coeffs, rows, device=device)
 
 
@@ -407,12 +413,13 @@ class Pack:
         if inputs is None:
             inputs = self.inputs[key] = _Inputs(len(self.active), key, drawing, ROWS, self.device)
         inputs.idx.copy_(self.perm[:, s * self.batch : s * self.batch + key])
-        for buf, site in zip(inputs.masks, drawing, strict=True):
+        for buf, site, keep in zip(inputs.masks, drawing, inputs.keep, strict=True):
+            # `dropout_noise` for each member from its own generator: bernoulli_, then the
+            # division (one for the whole stack: the same float32 quotient per member).
             for row, (m, p) in enumerate(zip(self.active, site.ps, strict=True)):
                 if p > 0:
-                    buf[row].bernoulli_(1 - p, generator=m.dropout).div_(1 - p)
-                else:
-                    buf[row].fill_(1.0)
+                    buf[row].bernoulli_(1 - p, generator=m.dropout)
+            buf.div_(keep)
         inputs.coeffs.copy_(self.optimizer.coefficients(step), non_blocking=True)
         return inputs
 
@@ -426,7 +433,7 @@ class Pack:
         params = self.stack.params
         for p in params.values():
             p.grad = None
-        with self.active[0].loop.autocast():
+        with self._autocast():
             out = self.stack.forward(xb, inputs.masks)
         losses = torch.stack([m.criterion(out[i].float(), yb[i]) for i, m in enumerate(self.active)])
         losses.sum().backward()
@@ -457,6 +464,12 @@ class Pack:
         self.optimizer.apply(params, grads, inputs.coeffs, step=step)
         return detached
 
+    def _autocast(self):
+        # Without autocast's cache of cast weights: a CUDA graph cannot capture it.
+        if self.precision == "bf16":
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16, cache_enabled=False)
+        return contextlib.nullcontext()
+
     def _epoch_end(self, members: list[_Member], t0: float, *, partial: dict[_Member, Stop]) -> None:
         """Validation and the epoch's report of `members`, then each member's rules, in the
         order the solo loop asks them; those that stop leave the pack."""
@@ -469,7 +482,7 @@ class Pack:
             self.first_loss.index_select(0, index)[:, None],
         ]
         if self.have_val:
-            with members[0].loop.autocast():
+            with self._autocast():
                 val_out = self.stack.evaluate(
                     rows, self.X_val, self.val_offsets.index_select(0, index), self.n_val
                 )

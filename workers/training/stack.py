@@ -114,7 +114,8 @@ class StackedModel:
     def forward(self, x: torch.Tensor, masks: Sequence[torch.Tensor]) -> torch.Tensor:
         """Training-mode outputs [members, rows, ...] of `x` [members, rows, ...], with one
         mask [members, rows, ...] per dropout site that draws (`DropoutSite.draws`)."""
-        self.template.train()
+        if not self.template.training:
+            self.template.train()
         return vmap(self._call, in_dims=(0, 0, 0, 0))(self.params, self.buffers, x, list(masks))
 
     @torch.no_grad()

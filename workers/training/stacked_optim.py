@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from workers.techniques.base import NamedParams
@@ -81,7 +82,7 @@ class StackedOptimizer:
 
     def coefficients(self, step: int) -> torch.Tensor:
         """The (ROWS x members) numbers of step `step`, float32 on the host."""
-        out = torch.zeros(ROWS, len(self.settings), dtype=torch.float64)
+        out = np.zeros((ROWS, len(self.settings)))
         t = step + 1  # torch.optim counts the step being taken from 1
         for i, (s, lr) in enumerate(zip(self.settings, self.lr_at(step), strict=True)):
             col = out[:, i]
@@ -102,12 +103,10 @@ class StackedOptimizer:
                 )
             elif s.name in ("adam", "adamw"):
                 beta1, beta2 = s.betas
-                bias1 = 1 - beta1**t
-                bias2 = 1 - beta2**t
-                col[NEG_LR] = -(lr / bias1)
+                col[NEG_LR] = -(lr / (1 - beta1**t))
                 col[ONE_MINUS_BETA1], col[BETA2], col[ONE_MINUS_BETA2] = 1 - beta1, beta2, 1 - beta2
-                col[EPS], col[BIAS2_SQRT] = s.eps, bias2**0.5
-        return out.float()
+                col[EPS], col[BIAS2_SQRT] = s.eps, (1 - beta2**t) ** 0.5
+        return torch.from_numpy(out.astype(np.float32))
 
     def keep(self, rows: Sequence[int]) -> None:
         """Only the members at `rows` (ascending, in stack order) stay."""

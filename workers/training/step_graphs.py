@@ -10,8 +10,9 @@ masks, the optimiser's numbers of the step).
   captured the first time it comes (no recapture per epoch). When members leave the pack
   the stacked tensors are new and the graphs are dropped (`reset`), then captured again:
   at most once per departure.
-- The first `WARMUP` steps run eagerly on a side stream, as CUDA graphs need (lazy
-  initialisation of cuBLAS/cuDNN workspaces, the optimiser's state, autograd's streams).
+- The first `WARMUP` steps of each shape run eagerly on a side stream, as CUDA graphs
+  need (lazy initialisation of cuBLAS/cuDNN workspaces, the optimiser's state, autograd's
+  streams); the first step of a pack always does (the optimiser's first step differs).
 - Off CUDA, or when a capture fails (an operation that cannot be captured), the step runs
   eagerly for the rest of the pack, and `reason` says why; the results are the same
   numbers either way, the graph replays exactly the kernels the eager step launches.
@@ -53,21 +54,21 @@ class StepGraphs:
             self.mode, self.reason = EAGER, "CUDA graphs are switched off for this pack"
         else:
             self.mode, self.reason = GRAPHS, None
-        self._steps_since_reset = 0
+        self.warm: dict[Any, int] = {}  # eager steps run of each shape since the last reset
 
     def reset(self) -> None:
         """Forget the captured graphs (the stacked tensors they read changed)."""
         self.graphs.clear()
-        self._steps_since_reset = 0
+        self.warm.clear()
 
     def __call__(self, key: Any, inputs: Any, step: int) -> torch.Tensor:
         if self.mode == EAGER:
             return self.step(inputs, step)
-        if step == 0 or self._steps_since_reset < WARMUP:
-            self._steps_since_reset += 1
-            return self._on_side_stream(inputs, step)
         entry = self.graphs.get(key)
         if entry is None:
+            if step == 0 or self.warm.get(key, 0) < WARMUP:
+                self.warm[key] = self.warm.get(key, 0) + 1
+                return self._on_side_stream(inputs, step)
             entry = self._capture(key, inputs, step)
             if entry is None:
                 return self.step(inputs, step)
