@@ -11,6 +11,7 @@ contract's tolerance: largest absolute difference, rows whose class differs). Th
 throughput through the worker's code path is `bench/throughput.py`.
 
     python bench/packed_engine.py [--members 16] [--epochs 3] [--threads 1] [--device cpu]
+                                  [--only mlp|cnn] [--reorder-baseline]
 
 Ends with `bench: packed_engine metric=<packed trainings/min> baseline=<one after another>
 ratio=<packed/baseline>` over both architectures.
@@ -41,7 +42,12 @@ OPTIMIZERS = [
     {"name": "adamw", "lr": 0.002, "weight_decay": 0.01},
     {"name": "momentum", "lr": 0.02},
 ]
-SCHEDULERS = [{"name": "cosine"}, {"name": "constant"}, {"name": "one_cycle"}, {"name": "warmup_cosine"}]
+SCHEDULERS = [
+    {"name": "cosine"},
+    {"name": "constant"},
+    {"name": "one_cycle"},
+    {"name": "step", "step_epochs": 1, "gamma": 0.7},
+]
 
 
 def mlp(i: int, epochs: int):
@@ -72,7 +78,18 @@ def cnn(i: int, epochs: int):
     return load_config(data)
 
 
-def measure(name: str, configs, data, device: str) -> tuple[float, float]:
+def differences(name: str, a, b) -> str:
+    diffs = [float(np.abs(x.probabilities - y.probabilities).max()) for x, y in zip(a, b, strict=True)]
+    flips = sum(int((x.predictions != y.predictions).sum()) for x, y in zip(a, b, strict=True))
+    rows = sum(len(y.predictions) for y in b)
+    above = sum(d > 1e-5 for d in diffs)
+    return (
+        f"{name}: max |diff| {max(diffs):.2e} (median {np.median(diffs):.2e}; "
+        f"{above} of {len(diffs)} entries above 1e-5), class differs on {flips} of {rows} rows"
+    )
+
+
+def measure(name: str, configs, data, device: str, reorder_baseline: bool) -> tuple[float, float]:
     t0 = time.perf_counter()
     solo = [train(c, data, device=device) for c in configs]
     t_solo = time.perf_counter() - t0
@@ -82,18 +99,19 @@ def measure(name: str, configs, data, device: str) -> tuple[float, float]:
     failed = [r for r in packed if isinstance(r, BaseException)]
     if failed:
         raise SystemExit(f"{name}: {len(failed)} packed members failed: {failed[0]!r}")
-    diffs = [
-        float(np.abs(p.probabilities - s.probabilities).max()) for p, s in zip(packed, solo, strict=True)
-    ]
-    flips = sum(int((p.predictions != s.predictions).sum()) for p, s in zip(packed, solo, strict=True))
-    rows = sum(len(s.predictions) for s in solo)
     n = len(configs)
     print(
         f"{name}: {n} entries; one after another {t_solo:.2f} s ({60 * n / t_solo:.0f}/min), "
-        f"packed {t_packed:.2f} s ({60 * n / t_packed:.0f}/min), x{t_solo / t_packed:.2f}; "
-        f"test probabilities vs solo: max |diff| {max(diffs):.2e} (median {np.median(diffs):.2e}), "
-        f"class differs on {flips} of {rows} rows"
+        f"packed {t_packed:.2f} s ({60 * n / t_packed:.0f}/min), x{t_solo / t_packed:.2f}"
     )
+    print("  " + differences("test probabilities, packed against solo", packed, solo))
+    if reorder_baseline:
+        # What floating-point reordering alone does to the solo trainer: another thread count.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(threads + 1)
+        other = [train(c, data, device=device) for c in configs]
+        torch.set_num_threads(threads)
+        print("  " + differences(f"solo on {threads + 1} threads against solo on {threads}", other, solo))
     return t_solo, t_packed
 
 
@@ -104,6 +122,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--only", choices=["mlp", "cnn"], default=None)
+    parser.add_argument(
+        "--reorder-baseline",
+        action="store_true",
+        help="also train every entry alone on one more thread: the solo trainer's own reordering",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     digits = load_dataset("digits")
@@ -116,7 +139,7 @@ def main() -> int:
         if args.only not in (None, name):
             continue
         configs = [make(i, args.epochs) for i in range(args.members)]
-        t_solo, t_packed = measure(name, configs, digits, args.device)
+        t_solo, t_packed = measure(name, configs, digits, args.device, args.reorder_baseline)
         total_solo += t_solo
         total_packed += t_packed
         n += len(configs)

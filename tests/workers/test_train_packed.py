@@ -226,6 +226,16 @@ def test_a_member_whose_callback_raises_fails_alone(small):
     assert_matches_solo(packed[1], train(configs[1], small))
 
 
+def test_a_member_refused_before_training_fails_alone(small):
+    configs = [mlp(0, epochs=1), mlp(1, epochs=1), mlp(2, epochs=1)]
+    members = [PackMember(configs[0], metric="rmse"), PackMember(configs[1]), PackMember(configs[2])]
+    packed = train_packed(members, small)
+    assert isinstance(packed[0], TrainError)
+    assert "metric 'rmse' is for regression" in str(packed[0])
+    assert_matches_solo(packed[1], train(configs[1], small))
+    assert_matches_solo(packed[2], train(configs[2], small))
+
+
 def test_budgets_stop_each_member_as_they_stop_it_alone(small):
     configs = [mlp(0, epochs=4), mlp(1, epochs=3), mlp(2, epochs=3), mlp(3, width=64)]
     budgets = [Budget(epochs=2), Budget(), Budget(seconds=1e-6), Budget(params=100)]
@@ -282,6 +292,34 @@ def test_regression_members_match_solo():
         solo = train(c, diabetes)
         assert p.stopped_reason == solo.stopped_reason
         assert np.allclose(p.predictions, solo.predictions, rtol=1e-5, atol=1e-4)
+
+
+def test_text_members_match_solo():
+    """Token input: the padding mask travels through the stacked layers."""
+    text = load_dataset("sentiment-structure")
+    few = TrainData(
+        X_train=text.X_train[:300],
+        y_train=text.y_train[:300],
+        X_test=text.X_test[:100],
+        test_ids=text.test_ids[:100],
+        manifest=text.manifest,
+        slug=text.slug,
+    )
+    layers = [{"embedding": {"dim": 16}}, {"conv1d": {"channels": 16}}, "relu", {"attention_pool": {}}]
+    configs = [
+        load_config(
+            {
+                "version": 1,
+                "seed": seed,
+                "model": {"layers": [*layers, {"dropout": 0.2}, {"linear": "auto"}]},
+                "train": {"epochs": 2, "optimizer": {"name": "adam", "lr": lr}},
+            }
+        )
+        for seed, lr in ((0, 0.003), (1, 0.01))
+    ]
+    packed = train_packed([PackMember(c) for c in configs], few)
+    for p, c in zip(packed, configs, strict=True):
+        assert_matches_solo(p, train(c, few))
 
 
 def test_weights_are_written_per_member(small, tmp_path):
