@@ -152,14 +152,16 @@ class _Split:
 class _Member:
     """One member's state in the pack: its plan, rules, history and generators."""
 
-    def __init__(self, position: int, spec: PackMember, plan: TrainingPlan, loop: Loop, model: nn.Module):
+    def __init__(
+        self, position: int, spec: PackMember, plan: TrainingPlan, loop: Loop, model: nn.Module, n_params: int
+    ):
         self.position = position  # index into the pack's members
         self.spec = spec
         self.plan = plan
         self.phase = plan.train
         self.loop = loop
         self.model = model  # its own module: predictions and weights are taken from it at the end
-        self.n_params = 0
+        self.n_params = n_params
         self.split: _Split | None = None
         self.criterion = None
         self.guard: DivergenceGuard | None = None
@@ -253,9 +255,7 @@ class Pack:
             epoch_cap=EpochCap(budget.epochs),
             on_epoch=spec.on_epoch,
         )
-        member = _Member(i, spec, plan, loop, model)
-        member.n_params = n_params
-        return member
+        return _Member(i, spec, plan, loop, model, n_params)
 
     def _set_up(self, members: list[_Member]) -> None:
         dev, data = self.device, self.data
@@ -270,17 +270,15 @@ class Pack:
         ordered = list(splits.values())
         first = ordered[0].tensors
         self.n_train, self.n_val = first.X_train.shape[0], first.X_val.shape[0]
+        # A split's sizes depend on the class counts and the fraction, never on the seed.
         if any(
-            s.tensors.X_train.shape[0] != self.n_train or s.tensors.X_val.shape[0] != self.n_val
+            s.tensors.X_train.shape != first.X_train.shape or s.tensors.X_val.shape != first.X_val.shape
             for s in ordered
         ):
-            raise RuntimeError(
-                "the members' validation splits differ in size"
-            )  # the split's counts ignore the seed
+            raise RuntimeError("the members' validation splits differ in size")
         self.X = torch.cat([s.tensors.X_train for s in ordered])
         self.Y = torch.cat([s.tensors.y_train for s in ordered])
         self.X_val = torch.cat([s.tensors.X_val for s in ordered])
-        self.classification = first.classification
         self.have_val = first.has_validation
         self.batch, self.steps = steps_per_epoch(self.n_train, members[0].phase.batch_size)
 
@@ -352,7 +350,7 @@ class Pack:
         step = 0
         self.perm: torch.Tensor | None = None
         while self.active:
-            self._leave({m: self._epoch_start_stop(m) for m in self.active if self._epoch_starts_done(m)})
+            self._epoch_start()
             if not self.active:
                 break
             t0 = time.perf_counter()
@@ -364,9 +362,8 @@ class Pack:
                 torch.randperm(self.n_train, generator=m.shuffle, device=self.device) for m in self.active
             ]
             self.perm = torch.stack(perms) + self.split_offsets[:, None]
-            for m in self.active:
-                m.lr = self.optimizer.schedules[self.active.index(m)].lr_at(step)
-            stopped: dict[_Member, Stop] = {}
+            for m, lr in zip(self.active, self.optimizer.lr_at(step), strict=True):
+                m.lr = lr  # the epoch's report says the rate of its last step
             for s in range(self.steps):
                 key = min(self.batch, self.n_train - s * self.batch)
                 inputs = self._fill(key, s, step)
@@ -395,16 +392,18 @@ class Pack:
             if self.active:
                 self._epoch_end(list(self.active), t0, partial={})
 
-    def _epoch_starts_done(self, m: _Member) -> bool:
-        return (
-            m.phase_epochs >= m.phase.epochs
-            or m.loop.epoch_cap.check(m.phase_epochs, m.phase.phase) is not None
-        )
-
-    def _epoch_start_stop(self, m: _Member) -> Stop | None:
-        if m.phase_epochs >= m.phase.epochs:
-            return None  # every epoch ran: completed
-        return m.loop.epoch_cap.check(m.phase_epochs, m.phase.phase)
+    def _epoch_start(self) -> None:
+        """Members whose epochs all ran (completed), or whose budget's epochs are used up,
+        leave before the next epoch, as the solo loop ends."""
+        leaving: dict[_Member, Stop | None] = {}
+        for m in self.active:
+            if m.phase_epochs >= m.phase.epochs:
+                leaving[m] = None
+                continue
+            stop = m.loop.epoch_cap.check(m.phase_epochs, m.phase.phase)
+            if stop is not None:
+                leaving[m] = stop
+        self._leave(leaving)
 
     def _fill(self, key: int, s: int, step: int) -> _Inputs:
         """The static inputs of this batch shape, filled for step `step` (batch `s` of the epoch)."""
