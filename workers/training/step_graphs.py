@@ -54,6 +54,7 @@ class StepGraphs:
             self.mode, self.reason = EAGER, "CUDA graphs are switched off for this pack"
         else:
             self.mode, self.reason = GRAPHS, None
+        self.side: torch.cuda.Stream | None = None
         self.warm: dict[Any, int] = {}  # eager steps run of each shape since the last reset
 
     def reset(self) -> None:
@@ -77,7 +78,9 @@ class StepGraphs:
         return out
 
     def _on_side_stream(self, inputs: Any, step: int) -> torch.Tensor:
-        side = torch.cuda.Stream(self.device)
+        if self.side is None:
+            self.side = torch.cuda.Stream(self.device)
+        side = self.side
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side):
             out = self.step(inputs, step)
@@ -87,7 +90,8 @@ class StepGraphs:
     def _capture(self, key: Any, inputs: Any, step: int):
         graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(graph):
+            # thread_local: another thread of the worker may use the device meanwhile.
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 out = self.step(inputs, step)
         except Exception as exc:  # an operation that cannot be captured: eager from now on
             self.mode, self.reason = EAGER, f"capture failed ({type(exc).__name__}: {exc})"
