@@ -142,8 +142,8 @@ def test_digits_cnn_packed_matches_solo_and_reruns_bit_identical(small):
         example("digits_cnn.yaml", 1, seed=2),
     ]
     solo = [train(c, small) for c in configs]
-    first = train_packed([PackMember(c, Budget()) for c in configs], small)
-    again = train_packed([PackMember(c, Budget()) for c in configs], small)
+    first = train_packed([PackMember(c, Budget()) for c in configs], small, always_pack=True)
+    again = train_packed([PackMember(c, Budget()) for c in configs], small, always_pack=True)
     for p, s in zip(first, solo, strict=True):
         assert_matches_solo(p, s)
     for a, b in zip(first, again, strict=True):
@@ -317,9 +317,30 @@ def test_text_members_match_solo():
         )
         for seed, lr in ((0, 0.003), (1, 0.01))
     ]
-    packed = train_packed([PackMember(c) for c in configs], few)
+    packed = train_packed([PackMember(c) for c in configs], few, always_pack=True)
     for p, c in zip(packed, configs, strict=True):
         assert_matches_solo(p, train(c, few))
+
+
+def test_convolutional_members_train_alone_on_a_cpu_unless_packing_is_forced(small, monkeypatch):
+    from workers.training import packed as packed_module
+
+    packs = []
+    monkeypatch.setattr(packed_module.Pack, "run", _counting(packed_module.Pack.run, packs))
+    configs = [example("digits_cnn.yaml", 1), example("digits_cnn.yaml", 1, seed=1)]
+    results = train_packed([PackMember(c) for c in configs], small)
+    assert packs == []
+    assert results[1].probabilities.tobytes() == train(configs[1], small).probabilities.tobytes()
+    train_packed([PackMember(mlp(0, epochs=1)), PackMember(mlp(1, epochs=1))], small)
+    assert packs == [2]
+
+
+def _counting(run, packs):
+    def counted(self, out_dirs):
+        packs.append(len(out_dirs))
+        return run(self, out_dirs)
+
+    return counted
 
 
 def test_weights_are_written_per_member(small, tmp_path):

@@ -47,7 +47,7 @@ from workers.training.gradients import layer_matrix
 from workers.training.loop import Loop, steps_per_epoch
 from workers.training.plan import TrainingPlan, plan_for
 from workers.training.result import CANCELLED, DIVERGED, Stop, TrainError, TrainResult
-from workers.training.signature import pack_signature
+from workers.training.signature import convolutional, pack_signature
 from workers.training.stack import StackedModel
 from workers.training.stacked_optim import ROWS, Schedule, StackedOptimizer, kind_of
 from workers.training.step_graphs import StepGraphs
@@ -87,11 +87,17 @@ def train_packed(
     device: str | torch.device = "cpu",
     weights_dir: Path | None = None,
     cuda_graphs: bool = True,
+    always_pack: bool = False,
 ) -> list[TrainResult | BaseException]:
     """Train `members` on `data`: one result per member, in order; a member's exception
     (a refused budget, a diverged run, its callback raising) is its result and never fails
     the others. With `weights_dir`, member i's weights are written to
-    `weights_dir/<i>/weights.safetensors` (`TrainResult.weights_path`)."""
+    `weights_dir/<i>/weights.safetensors` (`TrainResult.weights_path`).
+
+    Convolutional networks train alone on a CPU unless `always_pack`: there a packed step
+    is the same arithmetic as the members' own steps, laid out worse (16 digits CNNs packed
+    took 1.03-1.29 times as long as one after another on the quiet 2-core box;
+    docs/benchmarks.md)."""
     dev = _resolve_device(device)
     results: list[TrainResult | BaseException | None] = [None] * len(members)
     packs: dict[str, list[int]] = {}
@@ -102,7 +108,7 @@ def train_packed(
         except Exception as exc:
             results[i] = exc
             continue
-        if signature is None:
+        if signature is None or (dev.type == "cpu" and not always_pack and convolutional(member.config)):
             alone.append(i)
         else:
             packs.setdefault(signature, []).append(i)

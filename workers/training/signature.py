@@ -70,6 +70,7 @@ PACKABLE_LAYERS = frozenset(
         "residual",
     }
 )
+_CONVOLUTIONS = {"conv1d", "conv2d", "separable_conv2d"}
 _SOLO_LAYERS = {
     "lstm": "LSTM layers have no batching rule under vmap",
     "gru": "GRU layers have no batching rule under vmap",
@@ -121,6 +122,11 @@ def pack_signature(config: ModelConfig, data: TrainData) -> str | None:
     }
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def convolutional(config: ModelConfig) -> bool:
+    """Whether the network convolves (its packed step is slower than its own on a CPU)."""
+    return any(item.technique in _CONVOLUTIONS for item in _walk(config.model.layers))
 
 
 def _walk(layers: list[LayerItem]):
