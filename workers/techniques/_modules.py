@@ -40,6 +40,36 @@ def carry_mask(x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor
     return x * mask.unsqueeze(1).to(x.dtype), mask
 
 
+def dropout_noise(
+    shape: torch.Size | tuple[int, ...],
+    p: float,
+    *,
+    dtype: torch.dtype,
+    device: torch.device,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """A dropout mask scaled to keep the mean: 0 with probability `p`, else 1/(1-p).
+
+    Drawn as torch's CPU kernel draws it (`bernoulli_`, then the division), from `generator`
+    (None: torch's default generator of the device)."""
+    return torch.empty(shape, dtype=dtype, device=device).bernoulli_(1 - p, generator=generator).div_(1 - p)
+
+
+class Dropout(nn.Dropout):
+    """nn.Dropout whose mask is `dropout_noise` on every device.
+
+    On the CPU this is what torch does itself (the same numbers); CUDA's fused kernel draws
+    another stream, which no one can reproduce outside it. The packed trainer
+    (`workers.training.packed`) draws each member's masks with `dropout_noise` from the
+    member's own generator, in the same order and shapes, so that a packed entry drops the
+    same units as it would alone, on either device."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0 or x.numel() == 0:
+            return x
+        return x * dropout_noise(x.shape, self.p, dtype=x.dtype, device=x.device)
+
+
 class TokenEmbedding(nn.Module):
     """Token ids [N,T] (floats holding integers, as the dataset tensors are) -> vectors
     [N,dim,T]; the padding id gets a zero vector and marks the padding mask."""

@@ -68,9 +68,9 @@ class DropoutParams(Params):
 
 
 def _dropout_build(p: DropoutParams, shape: Shape, ctx):
-    from torch import nn
+    from ._modules import Dropout
 
-    return nn.Dropout(p.p)
+    return Dropout(p.p)
 
 
 class FlattenParams(Params):

@@ -9,11 +9,15 @@
     outputs.py   weights (safetensors) and the predictions CSV
     result.py    TrainResult, stop reasons, the trainer's errors
     trainer.py   train(), which puts them together
+    signature.py which entries can share one packed step (pack_signature)
+    packed.py    train_packed(): many entries of one architecture in one vmapped step
+    stack.py, stacked_optim.py, step_graphs.py  the packed step's networks, optimisers, CUDA graphs
 
 The local runner is `python -m workers.local`.
 """
 
 from workers.training.outputs import predictions_csv, save_weights
+from workers.training.packed import PackMember, train_packed
 from workers.training.plan import PhasePlan, TrainingPlan, plan_for
 from workers.training.result import (
     BUDGET_EPOCHS,
@@ -27,6 +31,7 @@ from workers.training.result import (
     TrainError,
     TrainResult,
 )
+from workers.training.signature import pack_signature
 from workers.training.trainer import train
 
 __all__ = [
@@ -38,12 +43,15 @@ __all__ = [
     "DIVERGED",
     "EARLY_STOPPING",
     "BudgetExceeded",
+    "PackMember",
     "PhasePlan",
     "TrainError",
     "TrainResult",
     "TrainingPlan",
     "plan_for",
+    "pack_signature",
     "predictions_csv",
     "save_weights",
     "train",
+    "train_packed",
 ]

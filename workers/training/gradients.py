@@ -8,6 +8,27 @@ from torch import nn
 from workers.build import layer_names
 
 
+def layer_matrix(
+    model: nn.Module, params: list[nn.Parameter], device: torch.device
+) -> tuple[list[str], torch.Tensor]:
+    """The layers of `params` (in order of first appearance) and the 0/1 (tensors x layers)
+    matrix that sums squared tensor norms into squared layer norms."""
+    by_param = layer_names(model)
+    ident = {id(p): n for n, p in model.named_parameters()}
+    layers: list[str] = []
+    index: dict[str, int] = {}
+    cols = []
+    for p in params:
+        layer = by_param.get(ident.get(id(p), ""), "?")
+        if layer not in index:
+            index[layer] = len(layers)
+            layers.append(layer)
+        cols.append(index[layer])
+    m = torch.zeros(len(layers), len(params))
+    m[torch.tensor(cols, dtype=torch.long), torch.arange(len(params))] = 1.0
+    return layers, m.t().contiguous().to(device)
+
+
 class GradNormTracker:
     """Per-layer gradient norms, averaged over an epoch's batches.
 
@@ -19,21 +40,8 @@ class GradNormTracker:
     """
 
     def __init__(self, model: nn.Module, params: list[nn.Parameter], device: torch.device, steps: int):
-        by_param = layer_names(model)
-        ident = {id(p): n for n, p in model.named_parameters()}
         self.params = params
-        self.layers: list[str] = []
-        index: dict[str, int] = {}
-        cols = []
-        for p in params:
-            layer = by_param.get(ident.get(id(p), ""), "?")
-            if layer not in index:
-                index[layer] = len(self.layers)
-                self.layers.append(layer)
-            cols.append(index[layer])
-        m = torch.zeros(len(self.layers), len(params))
-        m[torch.tensor(cols, dtype=torch.long), torch.arange(len(params))] = 1.0
-        self.matrix_t = m.t().contiguous().to(device)
+        self.layers, self.matrix_t = layer_matrix(model, params, device)
         self.rows = torch.zeros(max(steps, 1), len(params), device=device)
         self.batches = 0
 

@@ -198,7 +198,7 @@ class Loop:
             )
             val_metric = None
             if val_out is not None and diverged is None:
-                val_metric = {"name": self.metric.name, "value": self._metric_value(val_out, tensors)}
+                val_metric = {"name": self.metric.name, "value": self.metric_value(val_out, tensors)}
             self.epochs_done += 1
             phase_epochs += 1
             record: EpochRecord = {
@@ -251,7 +251,7 @@ class Loop:
             n_trainable=sum(p.numel() for p in params),
         )
 
-    def _metric_value(self, out: torch.Tensor, tensors: DeviceTensors) -> float:
+    def metric_value(self, out: torch.Tensor, tensors: DeviceTensors) -> float:
         if tensors.classification:
             proba = torch.softmax(out, dim=1).double().cpu().numpy()
             pred = proba if self.metric.needs_proba else proba.argmax(axis=1)

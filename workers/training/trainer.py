@@ -21,7 +21,7 @@ from torch import nn
 from common.protocol import Budget, EpochRecord
 from datasets.metrics import get_metric
 from workers.build import build_model
-from workers.data import TrainData, load_dataset
+from workers.data import Standardizer, TrainData, load_dataset
 from workers.lora import merge_lora, prepare_finetune
 from workers.spec import FinetuneSpec, ModelConfig, count_parameters
 from workers.training.augment import predict_with_flips
@@ -224,53 +224,94 @@ def train(
             outcome = loop.fit(model, tensors, plan.train)
             stop, best_epoch, n_trainable = outcome.stop, outcome.best_epoch, outcome.n_trainable
 
-        result = TrainResult(
-            task_type=data.task_type,
-            metric=metric_obj.name,
-            classes=data.classes,
-            test_ids=data.test_ids,
-            predictions=None,
-            probabilities=None,
-            history=loop.history,
-            stopped_reason=stop.reason if stop else COMPLETED,
-            stop_message=stop.message if stop else f"completed {loop.epochs_done} epochs",
-            epochs_run=loop.epochs_done,
+        return run_result(
+            config=config,
+            data=data,
+            plan=plan,
+            loop=loop,
+            model=model,
+            tensors=tensors,
+            standardizer=standardizer,
+            metric_name=metric_obj.name,
+            stop=stop,
             best_epoch=best_epoch,
-            n_parameters=n_params,
+            n_params=n_params,
             n_trainable=n_trainable,
-            device=str(dev),
             precision=precision,
-            preprocessing={
-                "standardize": standardizer.as_dict(),
-                "target_mean": tensors.y_mean,
-                "target_std": tensors.y_std,
-            },
+            out_dir=out_dir,
+            start=start,
+            no_model=no_model,
         )
-        if plan.precision != precision:
-            result.notes.append(
-                f"precision {plan.precision} was asked for, but it applies on a CUDA GPU only: "
-                f"this run on {dev.type} trained in {precision}"
-            )
-        if result.stopped_reason == DIVERGED:
-            result.notes.append(
-                f"training stopped early: the loss diverged, so the predictions come from epoch {best_epoch}"
-            )
-        if result.stopped_reason == CANCELLED or no_model:
-            result.seconds = time.perf_counter() - start
-            return result
 
-        if plan.pretrain is not None or plan.finetune is not None:
-            model = merge_lora(model)
-        augment = plan.train.augment
-        _predict(loop, model, tensors, result, augment.tta if augment is not None else "none")
-        for rec in reversed(loop.history):
-            if rec["val_metric"] is not None and (best_epoch is None or rec["epoch"] == best_epoch):
-                result.val_metric = rec["val_metric"]
-                break
-        result.state_dict = {
-            k: v.detach().to("cpu").clone().contiguous() for k, v in model.state_dict().items()
-        }
-        if out_dir is not None:
-            result.weights_path = save_weights(result, config, Path(out_dir) / "weights.safetensors")
+
+def run_result(
+    *,
+    config: ModelConfig,
+    data: TrainData,
+    plan: TrainingPlan,
+    loop: Loop,
+    model: nn.Module,
+    tensors: DeviceTensors,
+    standardizer: Standardizer,
+    metric_name: str,
+    stop: Stop | None,
+    best_epoch: int | None,
+    n_params: int,
+    n_trainable: int,
+    precision: str,
+    out_dir: str | Path | None,
+    start: float,
+    no_model: bool = False,
+) -> TrainResult:
+    """A run's `TrainResult` once its training ended (`stop` None: every epoch ran): the
+    history, why it stopped, the notes, and, unless it was cancelled or has no model, the
+    test predictions, the weights and the validation metric of the epoch it kept. The solo
+    trainer and the packed one (`workers.training.packed`) both end here."""
+    result = TrainResult(
+        task_type=data.task_type,
+        metric=metric_name,
+        classes=data.classes,
+        test_ids=data.test_ids,
+        predictions=None,
+        probabilities=None,
+        history=loop.history,
+        stopped_reason=stop.reason if stop else COMPLETED,
+        stop_message=stop.message if stop else f"completed {loop.epochs_done} epochs",
+        epochs_run=loop.epochs_done,
+        best_epoch=best_epoch,
+        n_parameters=n_params,
+        n_trainable=n_trainable,
+        device=str(loop.device),
+        precision=precision,
+        preprocessing={
+            "standardize": standardizer.as_dict(),
+            "target_mean": tensors.y_mean,
+            "target_std": tensors.y_std,
+        },
+    )
+    if plan.precision != precision:
+        result.notes.append(
+            f"precision {plan.precision} was asked for, but it applies on a CUDA GPU only: "
+            f"this run on {loop.device.type} trained in {precision}"
+        )
+    if result.stopped_reason == DIVERGED:
+        result.notes.append(
+            f"training stopped early: the loss diverged, so the predictions come from epoch {best_epoch}"
+        )
+    if result.stopped_reason == CANCELLED or no_model:
         result.seconds = time.perf_counter() - start
         return result
+
+    if plan.pretrain is not None or plan.finetune is not None:
+        model = merge_lora(model)
+    augment = plan.train.augment
+    _predict(loop, model, tensors, result, augment.tta if augment is not None else "none")
+    for rec in reversed(loop.history):
+        if rec["val_metric"] is not None and (best_epoch is None or rec["epoch"] == best_epoch):
+            result.val_metric = rec["val_metric"]
+            break
+    result.state_dict = {k: v.detach().to("cpu").clone().contiguous() for k, v in model.state_dict().items()}
+    if out_dir is not None:
+        result.weights_path = save_weights(result, config, Path(out_dir) / "weights.safetensors")
+    result.seconds = time.perf_counter() - start
+    return result
