@@ -9,6 +9,8 @@
     outputs.py   weights (safetensors) and the predictions CSV
     result.py    TrainResult, stop reasons, the trainer's errors
     trainer.py   train(), which puts them together
+    variants.py  train_entry(): any entry, its sweep's or ensemble's variants combined
+    packed.py    several models of one architecture trained together
 
 The local runner is `python -m workers.local`.
 """
@@ -28,6 +30,7 @@ from workers.training.result import (
     TrainResult,
 )
 from workers.training.trainer import train
+from workers.training.variants import train_entry
 
 __all__ = [
     "BUDGET_EPOCHS",
@@ -46,4 +49,5 @@ __all__ = [
     "predictions_csv",
     "save_weights",
     "train",
+    "train_entry",
 ]
