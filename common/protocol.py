@@ -33,6 +33,11 @@ MAINTENANCE_QUEUE = "maintenance"
 TRAIN_QUEUES = (GPU_QUEUE, CPU_QUEUE)
 
 
+# The most models one entry may train (a sweep's variants, an ensemble's seeds): the schema's
+# bound, and the largest `max_variants` a competition may set.
+MAX_VARIANTS = 32
+
+
 @dataclass(frozen=True)
 class Budget:
     """A competition's equal compute budget; None means no limit.

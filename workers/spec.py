@@ -38,7 +38,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from common.problems import Problem, ProblemsError
-from common.protocol import Budget
+from common.protocol import MAX_VARIANTS, Budget
 from workers import techniques
 from workers.techniques.adapters import LoRAParams
 from workers.techniques.base import (
@@ -54,8 +54,6 @@ from workers.techniques.base import (
     kind_of,
     named_union,
 )
-from workers.techniques.dense import DropoutParams
-from workers.techniques.optimizers import OptimizerParams
 
 MAX_CONFIG_BYTES = 100_000
 MAX_LAYERS = 256  # all layers, nested ones included
@@ -276,10 +274,6 @@ class AugmentSpec(_Strict):
         return any(x is not None for x in (self.crop, self.flip, self.color_jitter, self.cutout, self.mix))
 
 
-# The most models one entry may train (a sweep's grid or list, an ensemble's seeds); a
-# competition allows at most its own `max_variants` (default 1: none of either).
-MAX_VARIANTS = 32
-
 Epochs = Int(1, 1000)
 
 
@@ -376,9 +370,11 @@ SWEEPABLE = {
     "dropout": "the p of every dropout layer",
     "epochs": "train.epochs",
 }
-LearningRate = _like(OptimizerParams, "lr")
-WeightDecay = _like(OptimizerParams, "weight_decay")
-DropoutRate = _like(DropoutParams, "p")
+# Through the registry: the technique modules import torch in their builders, which the schema never does.
+_OPTIMIZER = techniques.get("optimizer", "sgd").params  # every optimiser's lr and weight_decay bounds
+LearningRate = _like(_OPTIMIZER, "lr")
+WeightDecay = _like(_OPTIMIZER, "weight_decay")
+DropoutRate = _like(techniques.get("layer", "dropout").params, "p")
 
 
 def _values(kind: Any) -> Any:

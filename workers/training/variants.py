@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from common.problems import clip
-from common.protocol import Budget, EpochRecord, VariantOutcome, VariantsReport
+from common.protocol import Budget, EpochRecord, VariantOutcome, VariantsReport, json_safe
 from datasets.metrics import get_metric
 from workers.data import TrainData
 from workers.spec import (
@@ -211,7 +211,7 @@ def _outcome(variant: Variant, outcome: TrainResult | BaseException) -> VariantO
         "label": variant.label,
         "stopped_reason": outcome.stopped_reason,
         "epochs_run": outcome.epochs_run,
-        "val_metric": outcome.val_metric,
+        "val_metric": json_safe(outcome.val_metric),
         "val_loss": _val_loss(outcome),
     }
 
