@@ -116,14 +116,21 @@ def train_entry(
         cancelled = next(r for r in trained if r.stopped_reason == CANCELLED)
         cancelled.seconds = time.perf_counter() - start
         return cancelled
-    if kind == "sweep":
-        result = _sweep_result(config, variants, outcomes)
-    else:
-        result = _ensemble_result(config, variants, outcomes)
+    result = combine(config, variants, outcomes)
     if out_dir is not None:
         result.weights_path = _save(result, config, variants, Path(out_dir) / "weights.safetensors")
     result.seconds = time.perf_counter() - start
     return result
+
+
+def combine(
+    config: ModelConfig, variants: list[Variant], outcomes: list[TrainResult | BaseException]
+) -> TrainResult:
+    """The entry's result from its variants' (each a TrainResult, or the TrainError that failed
+    it): the sweep's winner, or the ensemble's average. Raises TrainError when all failed."""
+    if variants_kind(config) == "sweep":
+        return _sweep_result(config, variants, outcomes)
+    return _ensemble_result(config, variants, outcomes)
 
 
 def _check_budget(config: ModelConfig, data: TrainData, budget: Budget, kind: str, n: int) -> None:
