@@ -134,6 +134,7 @@ def test_the_entry_page_draws_every_variant_and_marks_the_kept_one(client, alice
     assert "Sweep: 2 models" in html
     assert "★ kept</span>" in html and "not kept" in html
     assert "early stopping after 2 epochs" in html and "0.9000" in html
+    assert "the sweep kept variant 1 (lr=0.05) of 2; 5 of 6 epochs trained in all" in html
 
 
 def test_a_running_sweep_lists_its_models_and_counts_every_variants_epochs(client, alice):

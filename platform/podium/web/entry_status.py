@@ -47,6 +47,9 @@ def _ending(submission, epochs_run: int, planned: int | None) -> str:
     if status not in ("scoring", "scored") or not submission.config:
         return ""
     of = f"{epochs_run} of {planned}" if planned else str(epochs_run)
+    variants = (submission.training_report or {}).get("variants")
+    if variants:
+        return _variants_ending(variants, of)
     # The worker's run report says why the run stopped (common.protocol.RunReport).
     reason = ((submission.training_report or {}).get("stopped_reason") or "").strip()
     said = {
@@ -64,6 +67,18 @@ def _ending(submission, epochs_run: int, planned: int | None) -> str:
         # time budget.
         return f"stopped after {of} epochs (early stopping or the time budget)"
     return f"trained {epochs_run} epochs"
+
+
+def _variants_ending(report: dict, of: str) -> str:
+    """A sweep's or an ensemble's ending: which model predicts, and the epochs of all of them."""
+    outcomes = report.get("outcomes") or []
+    trained = [o for o in outcomes if "error" not in o]
+    if report.get("kind") == "sweep":
+        kept = next((o for o in outcomes if o.get("index") == report.get("kept")), {})
+        said = f"the sweep kept variant {kept.get('index')} ({kept.get('label')}) of {len(outcomes)}"
+    else:
+        said = f"the ensemble averages {len(trained)} of {len(outcomes)} seeds"
+    return f"{said}; {of} epochs trained in all"
 
 
 def entry_status(submission, epochs, *, now: dt.datetime | None = None) -> EntryStatus:
