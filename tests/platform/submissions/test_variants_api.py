@@ -135,7 +135,9 @@ def worker_for(submission):
     from podium.submissions.tokens import worker_token_make
 
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Worker {worker_token_make(submission_id=submission.pk, attempt=submission.attempt)}")
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Worker {worker_token_make(submission_id=submission.pk, attempt=submission.attempt)}"
+    )
     return client
 
 
