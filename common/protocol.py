@@ -33,21 +33,33 @@ MAINTENANCE_QUEUE = "maintenance"
 TRAIN_QUEUES = (GPU_QUEUE, CPU_QUEUE)
 
 
+# The most models one entry may train (a sweep's variants, an ensemble's seeds): the schema's
+# bound, and the largest `max_variants` a competition may set.
+MAX_VARIANTS = 32
+
+
 @dataclass(frozen=True)
 class Budget:
     """A competition's equal compute budget; None means no limit.
 
-    On the wire (the claim answer) it is `{"epochs", "params", "seconds"}`, exactly these keys.
+    An entry's variants (a sweep's or an ensemble's) share it: `epochs` counts the epochs of
+    all of them (per phase), `seconds` is the entry's wall clock, `params` the model that
+    predicts (an ensemble's members together). `variants` is the largest sweep or ensemble
+    the organisers allow (1: a single model per entry).
+
+    On the wire (the claim answer) it is `{"epochs", "params", "seconds", "variants"}`,
+    exactly these keys; a missing key (a platform from before variants) is no limit.
     """
 
     epochs: int | None = None
     params: int | None = None
     seconds: float | None = None
+    variants: int | None = None
 
-    KEYS = ("epochs", "params", "seconds")
+    KEYS = ("epochs", "params", "seconds", "variants")
 
     def __post_init__(self) -> None:
-        for key, kind in (("epochs", int), ("params", int), ("seconds", float)):
+        for key, kind in (("epochs", int), ("params", int), ("seconds", float), ("variants", int)):
             value = getattr(self, key)
             if value is None:
                 continue
@@ -141,6 +153,9 @@ class EpochRecord(TypedDict, total=False):
     seconds: float
     grad_norms: dict[str, float | None]
     partial: bool  # present (true) on an epoch a stop interrupted
+    # Which of the entry's variants (a sweep's or an ensemble's, from 0) trained this epoch;
+    # absent for an entry of one model. Epoch numbers count per variant.
+    variant: int
 
 
 class RunEnvironment(TypedDict):
@@ -154,6 +169,28 @@ class RunEnvironment(TypedDict):
     precision_asked: str  # what the config asked for (bf16 falls back to fp32 without a GPU)
 
 
+class VariantOutcome(TypedDict, total=False):
+    """How one variant of a sweep or an ensemble ended."""
+
+    index: int  # from 0, as the epoch records' `variant`
+    label: str  # what sets it apart: "lr=0.003, dropout=0.2", "seed 2"
+    stopped_reason: str
+    epochs_run: int
+    val_metric: MetricRef | None  # on the entry's validation rows (the training data's hold-out)
+    val_loss: float | None
+    error: str  # a variant that failed: its reason; it has no predictions
+
+
+class VariantsReport(TypedDict):
+    """What an entry of several models did with them: a sweep keeps the one best on the
+    validation rows (`kept`), an ensemble averages the predictions of all that trained."""
+
+    kind: str  # sweep | ensemble
+    select: str  # a sweep's choice: metric | val_loss; an ensemble: mean
+    kept: int | None  # the sweep's winner; None for an ensemble
+    outcomes: list[VariantOutcome]
+
+
 class RunReport(TypedDict, total=False):
     """How an attempt ended, posted by the worker with its predictions (the multipart field
     `report`, JSON) or its failure (`report` in the body), stored on the entry and shown there."""
@@ -162,6 +199,7 @@ class RunReport(TypedDict, total=False):
     stopped_reason: str  # completed, early_stopping, diverged, budget_seconds, ...
     stop_message: str
     notes: list[str]  # sentences for the participant: a precision fallback, an early stop
+    variants: VariantsReport  # an entry with a sweep or an ensemble
 
 
 RUN_REPORT_MAX_NOTES = 10

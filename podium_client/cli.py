@@ -228,7 +228,12 @@ def join(
             out.print(
                 f"Entries: {rules.get('daily_limit')} a day (resets {rules.get('daily_reset')}); "
                 f"final picks: {rules.get('max_final_picks')}; training budget: "
-                f"{budget.get('epochs')} epochs, {budget.get('parameters')} parameters, {budget.get('seconds')} s."
+                f"{budget.get('epochs')} epochs, {budget.get('parameters')} parameters, {budget.get('seconds')} s"
+                + (
+                    f"; sweeps and ensembles of up to {budget['max_variants']} models share it."
+                    if (budget.get("max_variants") or 1) > 1
+                    else "."
+                )
             )
             if not sys.stdin.isatty() or not typer.confirm("Do you accept these rules?", default=False):
                 err.print(
@@ -399,16 +404,29 @@ def _status_view(entry: dict) -> Group:
         head.add_row("final pick", "yes")
     if entry.get("error_message"):
         head.add_row("reason", Text(entry["error_message"], style="red"))
+    models = _models_line((entry.get("training_report") or {}).get("variants"))
+    if models:
+        head.add_row("models", models)
     parts: list = [head]
     epochs = entry.get("epochs") or []
     if epochs:
+        # A sweep's or an ensemble's epochs say which model trained them.
+        variants = any("variant" in e for e in epochs)
         table = Table(title="epochs", title_justify="left")
-        for column in ("epoch", "train loss", "val loss", "val metric", "lr", "seconds"):
+        for column in ("variant",) * variants + (
+            "epoch",
+            "train loss",
+            "val loss",
+            "val metric",
+            "lr",
+            "seconds",
+        ):
             table.add_column(column, justify="right")
         for e in epochs[-15:]:
             metric = e.get("val_metric") or {}
             value = metric.get("value") if isinstance(metric, dict) else metric
             table.add_row(
+                *((str(e.get("variant")),) if variants else ()),
                 str(e.get("epoch")),
                 _num(e.get("train_loss")),
                 _num(e.get("val_loss")),
@@ -418,6 +436,19 @@ def _status_view(entry: dict) -> Group:
             )
         parts.append(table)
     return Group(*parts)
+
+
+def _models_line(report: dict | None) -> str:
+    """What a sweep or an ensemble did with its models (the run report's `variants`)."""
+    if not report:
+        return ""
+    outcomes = report.get("outcomes") or []
+    failed = sum(1 for o in outcomes if "error" in o)
+    tail = f"; {failed} failed" if failed else ""
+    if report.get("kind") == "sweep":
+        kept = next((o for o in outcomes if o.get("index") == report.get("kept")), {})
+        return f"sweep of {len(outcomes)}: kept variant {kept.get('index')} ({kept.get('label')}){tail}"
+    return f"ensemble of {len(outcomes)} seeds, predictions averaged{tail}"
 
 
 def _watch(client: PodiumClient, submission_id: int, interval: float = 1.0, timeout: float = 3600) -> dict:

@@ -56,4 +56,5 @@ def run_report(result, *, precision_asked: str) -> RunReport:
         "stopped_reason": result.stopped_reason,
         "stop_message": result.stop_message,
         "notes": list(result.notes),
+        **({"variants": result.variants} if getattr(result, "variants", None) else {}),
     }

@@ -21,8 +21,8 @@ import numpy as np
 
 from common.protocol import Budget
 from workers.data import TrainData, load_dataset
-from workers.spec import ConfigError, ModelConfig, load_config, parse_config
-from workers.training import COMPLETED, TrainError, TrainResult, plan_for, predictions_csv, train
+from workers.spec import ConfigError, ModelConfig, expand_variants, load_config, parse_config
+from workers.training import COMPLETED, TrainError, TrainResult, plan_for, predictions_csv, train_entry
 
 
 def score_on_test_labels(result: TrainResult, data: TrainData, metric: str | None = None) -> float | None:
@@ -78,7 +78,7 @@ def run_local(
     def capped(n: int) -> int:
         return n if budget.epochs is None else min(n, budget.epochs)
 
-    total = sum(capped(phase.epochs) for phase in plan_for(config).phases)
+    total = sum(capped(phase.epochs) for v in expand_variants(config) for phase in plan_for(v.config).phases)
 
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -94,11 +94,13 @@ def run_local(
         def on_epoch(rec):
             vm = rec["val_metric"]
             info = f"{rec['phase']} loss {rec['train_loss']:.4f}"
+            if "variant" in rec:
+                info = f"variant {rec['variant']} {info}"
             if vm is not None:
                 info += f"  val {vm['name']} {vm['value']:.4f}"
             bar.update(task, advance=1, info=info)
 
-        result = train(config, data, device=device, on_epoch=on_epoch, budget=budget, out_dir=out)
+        result = train_entry(config, data, device=device, on_epoch=on_epoch, budget=budget, out_dir=out)
 
     if result.stopped_reason != COMPLETED:
         say(f"stopped ({result.stopped_reason}): {result.stop_message}")

@@ -215,7 +215,8 @@ def _attempt(client, order: ClaimOrder, attempt: int, settings, work: Path, prog
         if beat.stopped.is_set():
             raise Stop()
 
-    result = training.train(
+    # Any entry: one model, or a sweep's or an ensemble's variants (workers.training.variants).
+    result = training.train_entry(
         config,
         data,
         device=device,

@@ -14,8 +14,11 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import itertools
 import json
+import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, Literal, Union
 
@@ -35,7 +38,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from common.problems import Problem, ProblemsError
-from common.protocol import Budget
+from common.protocol import MAX_VARIANTS, Budget
 from workers import techniques
 from workers.techniques.adapters import LoRAParams
 from workers.techniques.base import (
@@ -271,8 +274,18 @@ class AugmentSpec(_Strict):
         return any(x is not None for x in (self.crop, self.flip, self.color_jitter, self.cutout, self.mix))
 
 
+Epochs = Int(1, 1000)
+
+
+class EnsembleSpec(_Strict):
+    """Train the config with `seeds` seeds (seed, seed+1, ...) and average their predictions
+    (class probabilities, or regression values). Every seed holds out the same validation rows."""
+
+    seeds: Int(1, MAX_VARIANTS)
+
+
 class TrainSpec(_Strict):
-    epochs: Int(1, 1000) = 10
+    epochs: Epochs = 10
     batch_size: Int(1, 4096) = 64
     optimizer: Optimizer = Field(default_factory=lambda: techniques.get("optimizer", "adam").params())
     scheduler: Scheduler = Field(default_factory=lambda: techniques.get("scheduler", "constant").params())
@@ -281,6 +294,10 @@ class TrainSpec(_Strict):
     precision: Literal["fp32", "bf16"] = "fp32"
     loss: Loss | None = None  # None: cross_entropy for classification, mse for regression
     augment: AugmentSpec | None = None
+    ensemble: EnsembleSpec | None = None
+    # The seed of the validation split; None: the config's seed. An ensemble's seeds set it to
+    # the entry's, so that they all hold out the same rows.
+    validation_seed: Int(0, 2**31 - 1) | None = None
 
 
 Slug = Annotated[str, Field(pattern=SLUG)]
@@ -338,6 +355,101 @@ class FinetuneSpec(_Strict):
         return "none" if self.effective_mode == "full" else "backbone"
 
 
+def _like(model: type[BaseModel], name: str) -> Any:
+    """The type of `model.name`, bounds included: a swept value obeys the field it sets."""
+    field = model.model_fields[name]
+    return Annotated[(field.annotation, *field.metadata)]
+
+
+# What a sweep may vary, in the order a variant's label names them. The architecture, the batches
+# and the seed stay the entry's, so its variants are one model trained several ways (and train
+# packed, as one architecture).
+SWEEPABLE = {
+    "lr": "train.optimizer.lr",
+    "weight_decay": "train.optimizer.weight_decay",
+    "dropout": "the p of every dropout layer",
+    "epochs": "train.epochs",
+}
+# Through the registry: the technique modules import torch in their builders, which the schema never does.
+_OPTIMIZER = techniques.get("optimizer", "sgd").params  # every optimiser's lr and weight_decay bounds
+LearningRate = _like(_OPTIMIZER, "lr")
+WeightDecay = _like(_OPTIMIZER, "weight_decay")
+DropoutRate = _like(techniques.get("layer", "dropout").params, "p")
+
+
+def _values(kind: Any) -> Any:
+    return Annotated[list[kind], Field(min_length=1, max_length=MAX_VARIANTS)] | None
+
+
+class SweepGrid(_Strict):
+    """Values of each hyper-parameter; the sweep trains every combination."""
+
+    lr: _values(LearningRate) = None
+    weight_decay: _values(WeightDecay) = None
+    dropout: _values(DropoutRate) = None
+    epochs: _values(Epochs) = None
+
+    @model_validator(mode="after")
+    def _some(self) -> SweepGrid:
+        if not self.swept:
+            raise ValueError(f"names no hyper-parameter; sweep one or more of: {', '.join(SWEEPABLE)}")
+        return self
+
+    @property
+    def swept(self) -> dict[str, list]:
+        return {name: getattr(self, name) for name in SWEEPABLE if getattr(self, name) is not None}
+
+
+class SweepPoint(_Strict):
+    """One variant of a sweep's list: the hyper-parameters it sets, the config's for the rest."""
+
+    lr: LearningRate | None = None
+    weight_decay: WeightDecay | None = None
+    dropout: DropoutRate | None = None
+    epochs: Epochs | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> SweepPoint:
+        if not self.swept:
+            raise ValueError(f"sets no hyper-parameter; set one or more of: {', '.join(SWEEPABLE)}")
+        return self
+
+    @property
+    def swept(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in SWEEPABLE if getattr(self, name) is not None}
+
+
+class SweepSpec(_Strict):
+    """Train several variants of the config and keep the one best on the validation rows (the
+    hold-out of the training data; never the test set). `grid`: every combination of the
+    values; `variants`: a list, each setting some hyper-parameters. `select`: the competition's
+    metric on the validation rows (in its direction), or the validation loss."""
+
+    grid: SweepGrid | None = None
+    variants: Annotated[list[SweepPoint], Field(min_length=1, max_length=MAX_VARIANTS)] | None = None
+    select: Literal["metric", "val_loss"] = "metric"
+
+    @model_validator(mode="after")
+    def _one_form(self) -> SweepSpec:
+        if (self.grid is None) == (self.variants is None):
+            raise ValueError("needs exactly one of grid (every combination) or variants (a list)")
+        return self
+
+    @property
+    def points(self) -> list[dict[str, Any]]:
+        """Each variant's hyper-parameters, in order: the grid's product (lr slowest), or the list."""
+        if self.variants is not None:
+            return [point.swept for point in self.variants]
+        swept = self.grid.swept
+        return [dict(zip(swept, combo, strict=True)) for combo in itertools.product(*swept.values())]
+
+    @property
+    def size(self) -> int:
+        if self.variants is not None:
+            return len(self.variants)
+        return math.prod(len(values) for values in self.grid.swept.values())
+
+
 class ModelConfig(_Strict):
     version: Literal[1]
     seed: Int(0, 2**31 - 1) = 0
@@ -345,6 +457,7 @@ class ModelConfig(_Strict):
     train: TrainSpec = Field(default_factory=TrainSpec)
     pretrain: PretrainSpec | None = None
     finetune: FinetuneSpec | None = None
+    sweep: SweepSpec | None = None
 
 
 # ---------------------------------------------------------------- errors -> problems
@@ -355,8 +468,22 @@ _FIELD_NAMES: set[str] = {
     for model in [t.params for t in techniques.REGISTRY.values() if t.params is not None]
     + [ModelConfig, ModelSpec, TrainSpec, PretrainSpec, FinetuneSpec, EarlyStopping]
     + [AugmentSpec, RandomCropSpec, FlipSpec, ColorJitterSpec, CutoutSpec, MixSpec]
+    + [EnsembleSpec, SweepSpec, SweepGrid]
     for name in model.model_fields
 }
+
+
+def _sweep_key_message(key: str) -> str:
+    """A name a sweep does not take: a setting it may not vary, or no setting at all."""
+    sweepable = ", ".join(SWEEPABLE)
+    if key == "seed":
+        return "is not sweepable: to train several seeds, use train.ensemble: {seeds: N}"
+    if key in _FIELD_NAMES:
+        return (
+            f"is not sweepable: a sweep varies {sweepable} (its variants keep the entry's "
+            "architecture, batches and seed)"
+        )
+    return f"unknown hyper-parameter{_suggest(key, SWEEPABLE)}; a sweep varies {sweepable}"
 
 
 def _message(err: dict[str, Any], key: Any, owner: str | None = None) -> str:
@@ -381,6 +508,9 @@ def _message(err: dict[str, Any], key: Any, owner: str | None = None) -> str:
     }
     if kind in simple:
         return simple[kind]
+    loc = err.get("loc") or ()
+    if kind == "extra_forbidden" and len(loc) >= 3 and loc[0] == "sweep" and loc[1] in ("grid", "variants"):
+        return _sweep_key_message(str(key))
     if kind == "extra_forbidden":
         text = f"unknown field of {owner}" if owner else "unknown field"
         if str(key) in _FIELD_NAMES:
@@ -664,6 +794,163 @@ def _semantic_problems(config: ModelConfig) -> list[Problem]:
                         path="finetune.adapter.targets",
                     )
                 )
+    out.extend(_variant_problems(config))
+    return out
+
+
+# ---------------------------------------------------------------- variants: sweeps and ensembles
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One model of an entry: the config it trains (no sweep, no ensemble left in it) and what
+    sets it apart from the entry's other variants."""
+
+    index: int  # from 0: the epoch records' `variant`
+    label: str  # "lr=0.003, dropout=0.2", "seed 2"; "" for an entry of one model
+    overrides: dict[str, Any]  # {"lr": 0.003, "dropout": 0.2} or {"seed": 2}
+    config: ModelConfig
+
+
+def variants_kind(config: ModelConfig) -> Literal["sweep", "ensemble"] | None:
+    """What the entry does with several models; None: it trains one."""
+    if config.sweep is not None:
+        return "sweep"
+    if config.train.ensemble is not None and config.train.ensemble.seeds > 1:
+        return "ensemble"
+    return None
+
+
+def variant_count(config: ModelConfig) -> int:
+    if config.sweep is not None:
+        return config.sweep.size
+    return config.train.ensemble.seeds if config.train.ensemble is not None else 1
+
+
+def variant_epochs(config: ModelConfig) -> list[int]:
+    """Each variant's training epochs (pre-training's are the same for every variant)."""
+    if config.sweep is not None:
+        return [point.get("epochs", config.train.epochs) for point in config.sweep.points]
+    return [config.train.epochs] * variant_count(config)
+
+
+def _label(overrides: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name}={value:g}" for name, value in overrides.items())
+
+
+def _set_dropout(layers: list, p: float) -> None:
+    for layer in layers:
+        ((name, params),) = layer.items()
+        if name == "dropout":
+            params["p"] = p
+        elif name == "residual":
+            _set_dropout(params, p)
+
+
+def expand_variants(config: ModelConfig) -> list[Variant]:
+    """The models the entry trains, in order: one for a plain config; the sweep's points
+    (a grid's product, lr varying slowest); or the ensemble's seeds."""
+    kind = variants_kind(config)
+    if kind is None:
+        return [Variant(0, "", {}, config)]
+    base = config.model_dump(mode="json")
+    base["sweep"] = None
+    base["train"]["ensemble"] = None
+    if kind == "ensemble":
+        # The same validation rows for every seed: their curves compare, and no seed is
+        # scored on rows that another trained on.
+        split = config.train.validation_seed if config.train.validation_seed is not None else config.seed
+        base["train"]["validation_seed"] = split
+        out = []
+        for i in range(config.train.ensemble.seeds):
+            seed = (config.seed + i) % 2**31
+            data = copy.deepcopy(base)
+            data["seed"] = seed
+            out.append(Variant(i, f"seed {seed}", {"seed": seed}, ModelConfig.model_validate(data)))
+        return out
+    out = []
+    for i, point in enumerate(config.sweep.points):
+        data = copy.deepcopy(base)
+        optimizer = data["train"]["optimizer"]
+        for name, value in point.items():
+            if name in ("lr", "weight_decay"):
+                optimizer[name] = value
+            elif name == "epochs":
+                data["train"]["epochs"] = value
+            elif name == "dropout":
+                _set_dropout(data["model"]["layers"], value)
+        out.append(Variant(i, _label(point), dict(point), ModelConfig.model_validate(data)))
+    return out
+
+
+def _sweep_values(sweep: SweepSpec):
+    """(path, name, value) of every value the sweep names, where the participant wrote it."""
+    if sweep.grid is not None:
+        for name, values in sweep.grid.swept.items():
+            for i, value in enumerate(values):
+                yield f"sweep.grid.{name}[{i}]", name, value
+    else:
+        for i, point in enumerate(sweep.variants):
+            for name, value in point.swept.items():
+                yield f"sweep.variants[{i}].{name}", name, value
+
+
+def _variant_problems(config: ModelConfig) -> list[Problem]:
+    """A sweep's and an ensemble's rules: the variants they make must each be a config that trains."""
+    sweep = config.sweep
+    out: list[Problem] = []
+    if sweep is not None and config.train.ensemble is not None:
+        out.append(
+            Problem(
+                "cannot be combined with train.ensemble: a sweep keeps one of its variants, an ensemble "
+                "averages several seeds of one; choose one",
+                path="sweep",
+            )
+        )
+    if sweep is None:
+        return out
+    if sweep.size > MAX_VARIANTS:
+        sizes = " × ".join(str(len(v)) for v in sweep.grid.swept.values())
+        out.append(
+            Problem(
+                f"makes {sweep.size} variants ({sizes}); a sweep has at most {MAX_VARIANTS}",
+                path="sweep.grid",
+            )
+        )
+    if config.train.validation_fraction == 0:
+        out.append(
+            Problem(
+                "chooses its variant on the validation rows: needs train.validation_fraction > 0",
+                path="sweep",
+            )
+        )
+    has_dropout = any(item.technique == "dropout" for _, _, item in iter_layers(config.model.layers))
+    warm = getattr(config.train.scheduler, "warmup_epochs", 0)
+    seen: dict[tuple, str] = {}
+    for path, name, value in _sweep_values(sweep):
+        if name == "dropout" and not has_dropout:
+            out.append(
+                Problem("the model has no dropout layer to set; add one, e.g. dropout: {p: 0.2}", path=path)
+            )
+        if name == "epochs" and warm and value <= warm:
+            out.append(Problem(f"must be more than the {warm}-epoch warm-up of train.scheduler", path=path))
+        if sweep.grid is not None:
+            key = (name, value)
+            if key in seen:
+                out.append(Problem(f"repeats {value:g} ({seen[key]}): each value once", path=path))
+            seen.setdefault(key, path)
+    if sweep.variants is not None:
+        firsts: dict[tuple, int] = {}
+        for i, point in enumerate(sweep.points):
+            key = tuple(sorted(point.items()))
+            if key in firsts:
+                out.append(
+                    Problem(
+                        f"is the same as variants[{firsts[key]}]: each variant once",
+                        path=f"sweep.variants[{i}]",
+                    )
+                )
+            firsts.setdefault(key, i)
     return out
 
 
@@ -855,7 +1142,9 @@ def validate_for_dataset(
     problems.extend(_augment_problems(config.train.augment, manifest, shape))
 
     limits = budget or Budget()
-    if limits.epochs is not None:
+    if variant_count(config) > 1:
+        problems.extend(variant_budget_problems(config, limits))
+    elif limits.epochs is not None:
         if config.train.epochs > limits.epochs:
             problems.append(
                 Problem(f"must be <= {limits.epochs} (the competition's budget)", path="train.epochs")
@@ -892,11 +1181,57 @@ def validate_for_dataset(
     # Only a config valid so far has a model to count.
     if limits.params is not None and shapes_ok and not problems:
         n = count_parameters(config, shape, n_out, inputs=manifest.get("inputs"))
+        seeds = variant_count(config) if variants_kind(config) == "ensemble" else 1
         if n > limits.params:
             problems.append(
                 Problem(f"has {n:,} parameters, more than the budget of {limits.params:,}", path="model")
             )
+        elif n * seeds > limits.params:
+            # An ensemble predicts with all its seeds: the model the budget weighs is all of them.
+            problems.append(
+                Problem(
+                    f"{seeds} seeds of a {n:,}-parameter model are {n * seeds:,} parameters, more than "
+                    f"the budget of {limits.params:,}",
+                    path="train.ensemble.seeds",
+                )
+            )
     return problems
+
+
+def variant_budget_problems(config: ModelConfig, limits: Budget) -> list[Problem]:
+    """A sweep's or an ensemble's size and epochs against the competition's budget: its
+    variants count together (the intake, and the trainer again before it starts)."""
+    kind = variants_kind(config)
+    path = "sweep" if kind == "sweep" else "train.ensemble.seeds"
+    n = variant_count(config)
+    out = []
+    if limits.variants is not None and n > limits.variants:
+        if limits.variants == 1:
+            said = "this competition trains one model per entry: no sweeps or ensembles"
+        else:
+            said = f"{n} variants; this competition allows at most {limits.variants} per entry"
+        out.append(Problem(said, path=path))
+    if limits.epochs is not None:
+        epochs = variant_epochs(config)
+        if sum(epochs) > limits.epochs:
+            shown = f"{n} × {epochs[0]}" if len(set(epochs)) == 1 else " + ".join(map(str, epochs))
+            out.append(
+                Problem(
+                    f"the {n} variants train {sum(epochs)} epochs in all ({shown}); the competition's "
+                    f"budget is {limits.epochs} epochs per entry, all variants together",
+                    path=path,
+                )
+            )
+        if config.pretrain is not None and config.pretrain.epochs * n > limits.epochs:
+            out.append(
+                Problem(
+                    f"each of the {n} variants pre-trains {config.pretrain.epochs} epochs, "
+                    f"{config.pretrain.epochs * n} in all; the competition's budget is {limits.epochs} "
+                    "epochs per entry, all variants together",
+                    path="pretrain.epochs",
+                )
+            )
+    return out
 
 
 def _loss_problems(config: ModelConfig, manifest: Mapping[str, Any], slug: str) -> list[Problem]:
@@ -1072,13 +1407,18 @@ def _catalog() -> list[dict[str, Any]]:
 
 
 __all__ = [
+    "MAX_VARIANTS",
+    "SWEEPABLE",
     "ConfigError",
+    "EnsembleSpec",
     "FinetuneSpec",
     "LayerItem",
     "ModelConfig",
     "ModelSpec",
     "PretrainSpec",
+    "SweepSpec",
     "TrainSpec",
+    "Variant",
     "config_warnings",
     "count_parameters",
     "infer_shapes",
@@ -1090,4 +1430,9 @@ __all__ = [
     "parse_config",
     "techniques_catalog",
     "validate_for_dataset",
+    "variant_budget_problems",
+    "variant_count",
+    "variant_epochs",
+    "variants_kind",
+    "expand_variants",
 ]

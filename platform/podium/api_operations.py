@@ -50,7 +50,8 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "competitions_retrieve": (
         "A competition",
         "The competition with its overview, rules (daily and total limits, final picks, the training "
-        "budget, allowed pre-training datasets), the public/private split and whether you joined.",
+        "budget, the largest sweep or ensemble an entry may train, allowed pre-training datasets), the "
+        "public/private split and whether you joined.",
     ),
     "competitions_join_create": (
         "Join a competition",
@@ -112,7 +113,8 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "An entry",
         "An entry's status, attempt, times, scores (as you may see them), the reason when it "
         "failed, its config and its epochs (losses, validation metric, learning rate, gradient "
-        "norms). 404 for anyone but its owner, the team and admins.",
+        "norms; a sweep's or an ensemble's say their `variant`), its training report (which model of "
+        "a sweep was kept). 404 for anyone but its owner, the team and admins.",
     ),
     "submissions_cancel_create": (
         "Cancel an entry",
@@ -190,8 +192,9 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     ),
     "submissions_epochs_create": (
         "Report an epoch",
-        "One epoch's record (losses, validation metric, learning rate, seconds, gradient norms); "
-        "idempotent per attempt and epoch; NaN travels as null.",
+        "One epoch's record (losses, validation metric, learning rate, seconds, gradient norms, and "
+        "`variant` for a sweep's or an ensemble's model); idempotent per attempt, variant and epoch; "
+        "NaN travels as null.",
     ),
     "submissions_predictions_create": (
         "Post the predictions",

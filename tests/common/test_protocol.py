@@ -10,11 +10,13 @@ from common.protocol import Budget, json_safe
 
 
 def test_budget_wire_shape_round_trips():
-    budget = Budget.from_dict({"epochs": 30, "params": 200_000, "seconds": 600})
-    assert budget == Budget(epochs=30, params=200_000, seconds=600.0)
-    assert budget.as_dict() == {"epochs": 30, "params": 200_000, "seconds": 600.0}
+    budget = Budget.from_dict({"epochs": 30, "params": 200_000, "seconds": 600, "variants": 4})
+    assert budget == Budget(epochs=30, params=200_000, seconds=600.0, variants=4)
+    assert budget.as_dict() == {"epochs": 30, "params": 200_000, "seconds": 600.0, "variants": 4}
     assert Budget.from_dict(None) == Budget() == Budget.from_dict({})
-    assert Budget().as_dict() == {"epochs": None, "params": None, "seconds": None}
+    assert Budget().as_dict() == {"epochs": None, "params": None, "seconds": None, "variants": None}
+    # A platform from before sweeps and ensembles sends no `variants`: no limit from it.
+    assert Budget.from_dict({"epochs": 30, "params": 200_000, "seconds": 600}).variants is None
 
 
 @pytest.mark.parametrize(
@@ -26,6 +28,8 @@ def test_budget_wire_shape_round_trips():
         ({"params": True}, "budget.params must be a number or null"),
         ({"seconds": "10"}, "budget.seconds must be a number or null"),
         ({"seconds": math.inf}, "budget.seconds must be > 0"),
+        ({"variants": 0}, "budget.variants must be > 0"),
+        ({"variants": 1.5}, "budget.variants must be a whole number"),
     ],
 )
 def test_budget_refuses_what_it_cannot_mean(data, message):

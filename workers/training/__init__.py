@@ -12,6 +12,7 @@
     signature.py which entries can share one packed step (pack_signature)
     packed.py    train_packed(): many entries of one architecture in one vmapped step
     stack.py, stacked_optim.py, step_graphs.py  the packed step's networks, optimisers, CUDA graphs
+    variants.py  train_entry(): any entry, its sweep's or ensemble's variants combined
 
 The local runner is `python -m workers.local`.
 """
@@ -33,6 +34,7 @@ from workers.training.result import (
 )
 from workers.training.signature import pack_signature
 from workers.training.trainer import train
+from workers.training.variants import train_entry
 
 __all__ = [
     "BUDGET_EPOCHS",
@@ -54,4 +56,5 @@ __all__ = [
     "save_weights",
     "train",
     "train_packed",
+    "train_entry",
 ]

@@ -29,10 +29,13 @@ def canonical_safetensors(raw: bytes) -> bytes:
     return len(text).to_bytes(8, "little") + text + raw[8 + n :]
 
 
-def save_weights(result: TrainResult, config: ModelConfig, path: Path) -> Path:
+def save_weights(
+    result: TrainResult, config: ModelConfig, path: Path, *, extra: Mapping[str, str] | None = None
+) -> Path:
     """Weights as safetensors (never pickle), with the config and input
     normalisation in the metadata so the file alone reproduces predictions;
-    byte for byte the same for the same weights (`canonical_safetensors`)."""
+    byte for byte the same for the same weights (`canonical_safetensors`).
+    `extra`: more metadata (an ensemble's member indices)."""
     from safetensors.torch import save
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,6 +45,7 @@ def save_weights(result: TrainResult, config: ModelConfig, path: Path) -> Path:
         "preprocessing": json.dumps(result.preprocessing),
         "classes": json.dumps(result.classes),
         "task_type": result.task_type,
+        **(extra or {}),
     }
     tmp = path.with_suffix(path.suffix + ".part")
     tmp.write_bytes(canonical_safetensors(save(result.state_dict, metadata=metadata)))

@@ -73,6 +73,7 @@ def _pretrain_loss(loss: NamedParams | None) -> NamedParams | None:
 
 def plan_for(config: ModelConfig) -> TrainingPlan:
     train = config.train
+    split_seed = config.seed if train.validation_seed is None else train.validation_seed
     stopping = train.early_stopping
     early = (
         None if stopping is None else EarlyStopping(stopping.patience, stopping.min_delta, stopping.monitor)
@@ -86,7 +87,7 @@ def plan_for(config: ModelConfig) -> TrainingPlan:
         clip=train.optimizer.grad_clip,
         early_stopping=early,
         validation_fraction=train.validation_fraction,
-        split_seed=config.seed,
+        split_seed=split_seed,
         # The training phase shuffles with another stream than pre-training's.
         shuffle_seed=config.seed + 1,
         loss=train.loss,
@@ -105,7 +106,7 @@ def plan_for(config: ModelConfig) -> TrainingPlan:
             clip=optimizer.grad_clip,
             early_stopping=early,
             validation_fraction=train.validation_fraction,
-            split_seed=config.seed,
+            split_seed=split_seed,
             shuffle_seed=config.seed,
             loss=_pretrain_loss(train.loss),
             augment=train.augment,

@@ -11,7 +11,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-    from common.protocol import EpochRecord
+    from common.protocol import EpochRecord, VariantsReport
 
 # Why a run stopped (TrainResult.stopped_reason).
 COMPLETED = "completed"
@@ -71,6 +71,10 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
     state_dict: dict[str, torch.Tensor] | None = field(default=None, repr=False)
     weights_path: Path | None = None
+    # An entry of several models (workers.training.variants): what each did and which predicts.
+    # Then `history` holds every variant's epochs (each record with its `variant`) and
+    # `epochs_run` counts them all.
+    variants: VariantsReport | None = None
 
     def summary(self) -> dict:
         """JSON-ready summary (no arrays): what metrics.json holds."""
@@ -89,4 +93,5 @@ class TrainResult:
             "precision": self.precision,
             "notes": self.notes,
             "history": self.history,
+            **({"variants": self.variants} if self.variants is not None else {}),
         }

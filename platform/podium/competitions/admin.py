@@ -243,7 +243,7 @@ class PhaseInline(admin.StackedInline):
         ("starts_at", "ends_at", "late_entries"),
         ("daily_limit", "total_limit", "max_final_picks"),
         ("accepts_predictions", "accepts_configs"),
-        ("budget_epochs", "budget_params", "budget_seconds"),
+        ("budget_epochs", "budget_params", "budget_seconds", "max_variants"),
         ("dataset", "split_seed", "public_fraction"),
         ("answer_key_info", "private_revealed_at"),
     ]

@@ -122,6 +122,7 @@ class CompetitionDetailOutput(CompetitionListOutput):
                 "epochs": obj.budget_epochs,
                 "parameters": obj.budget_params,
                 "seconds": obj.budget_seconds,
+                "max_variants": obj.max_variants,
             },
             "pretrain_datasets": [d.slug for d in obj.pretrain_datasets.all()],
             "merger_deadline": obj.merger_deadline.isoformat() if obj.merger_deadline else None,

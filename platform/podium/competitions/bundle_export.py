@@ -46,6 +46,7 @@ COMPETITION_FIELDS = (
     "budget_epochs",
     "budget_params",
     "budget_seconds",
+    "max_variants",
     "accepts_predictions",
     "accepts_configs",
     "join_policy",
@@ -68,6 +69,7 @@ PHASE_FIELDS = (
     "budget_epochs",
     "budget_params",
     "budget_seconds",
+    "max_variants",
     "split_seed",
     "public_fraction",
 )

@@ -11,6 +11,7 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.protocol import MAX_VARIANTS
 from podium.api_schema import error_responses
 from podium.competitions import selectors, services
 from podium.competitions.api import CompetitionDetailApi, CompetitionDetailOutput, CompetitionListApi, IsStaff
@@ -65,6 +66,11 @@ class _Settings(serializers.Serializer):
     budget_epochs = serializers.IntegerField(min_value=1, max_value=10_000)
     budget_params = serializers.IntegerField(min_value=1, max_value=10**10)
     budget_seconds = serializers.IntegerField(min_value=1, max_value=7 * 24 * 3600)
+    max_variants = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_VARIANTS,
+        help_text="The largest sweep or ensemble an entry may train (1: neither); its variants share the budget.",
+    )
     accepts_predictions = serializers.BooleanField()
     accepts_configs = serializers.BooleanField()
     pretrain_datasets = serializers.ListField(child=serializers.SlugField(), max_length=20)
@@ -88,7 +94,7 @@ class CompetitionCreateInput(_Settings):
     class Meta:
         optional = (
             "overview rules is_published merger_deadline daily_limit total_limit max_final_picks "
-            "budget_epochs budget_params budget_seconds accepts_predictions accepts_configs "
+            "budget_epochs budget_params budget_seconds max_variants accepts_predictions accepts_configs "
             "pretrain_datasets ladder_enabled ladder_step join_policy"
         ).split()
 

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from common.protocol import MAX_VARIANTS
 from datasets.metrics import METRICS
 
 
@@ -122,6 +123,13 @@ class Competition(models.Model):
     budget_epochs = models.PositiveIntegerField(default=30)
     budget_params = models.PositiveBigIntegerField(default=5_000_000)
     budget_seconds = models.PositiveIntegerField(default=600)
+    # The largest sweep or ensemble one entry may train (its variants share the budget above).
+    max_variants = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_VARIANTS)],
+        help_text="The most models one entry may train as a sweep or an ensemble (1: neither); "
+        "its variants share the budget.",
+    )
 
     accepts_predictions = models.BooleanField(default=True)
     accepts_configs = models.BooleanField(default=True)
@@ -175,6 +183,9 @@ class Phase(models.Model):
     budget_epochs = models.PositiveIntegerField(null=True, blank=True)
     budget_params = models.PositiveBigIntegerField(null=True, blank=True)
     budget_seconds = models.PositiveIntegerField(null=True, blank=True)
+    max_variants = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_VARIANTS)]
+    )
 
     # The phase's own test split (a validation set for a development phase): a dataset whose
     # hidden labels build the phase's answer key. Empty: the competition's answer key.

@@ -26,6 +26,7 @@ INHERITED = (
     "budget_epochs",
     "budget_params",
     "budget_seconds",
+    "max_variants",
 )
 
 UPCOMING, OPEN, LATE, CLOSED = "upcoming", "open", "late", "closed"
@@ -47,6 +48,7 @@ class PhaseView:
     budget_epochs: int
     budget_params: int
     budget_seconds: int
+    max_variants: int  # the largest sweep or ensemble an entry may train (1: neither)
 
     @property
     def pk(self) -> int:

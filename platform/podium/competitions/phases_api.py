@@ -9,6 +9,7 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.protocol import MAX_VARIANTS
 from podium.api_schema import error_responses
 from podium.competitions import selectors, services
 from podium.competitions.models import Dataset
@@ -66,6 +67,7 @@ def phase_out(view: PhaseView, *, current: PhaseView, now) -> dict:
             "epochs": view.budget_epochs,
             "parameters": view.budget_params,
             "seconds": view.budget_seconds,
+            "max_variants": view.max_variants,
         },
         "own_test_split": bool(view.phase.answer_key_sha256),
         "public_fraction": view.public_fraction,
@@ -92,6 +94,13 @@ class PhaseWriteInput(serializers.Serializer):
     budget_epochs = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=100_000)
     budget_params = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=10**12)
     budget_seconds = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=10**7)
+    max_variants = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_VARIANTS,
+        help_text="The largest sweep or ensemble an entry may train (1: neither).",
+    )
     dataset = serializers.SlugField(
         required=False,
         help_text="Create only: a dataset whose hidden labels score this phase (its own test split).",

@@ -292,6 +292,7 @@ def competition_create(
     budget_epochs: int = 30,
     budget_params: int = 5_000_000,
     budget_seconds: int = 600,
+    max_variants: int = 1,
     accepts_predictions: bool = True,
     accepts_configs: bool = True,
     pretrain_datasets=None,
@@ -331,6 +332,7 @@ def competition_create(
         budget_epochs=budget_epochs,
         budget_params=budget_params,
         budget_seconds=budget_seconds,
+        max_variants=max_variants,
         accepts_predictions=accepts_predictions,
         accepts_configs=accepts_configs,
         ladder_enabled=ladder_enabled,
@@ -685,6 +687,7 @@ PHASE_FIELDS = frozenset(
         "budget_epochs",
         "budget_params",
         "budget_seconds",
+        "max_variants",
     }
 )
 

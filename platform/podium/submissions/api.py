@@ -123,6 +123,11 @@ class SubmissionDetailOutputSerializer(SubmissionOutputSerializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_epochs(self, obj):
+        # A sweep's or an ensemble's epochs say their model; an entry of one model's as before.
+        if selectors.config_has_variants(obj.config):
+            return [
+                {"epoch": m.epoch, "variant": m.variant, **m.data} for m in selectors.submission_epochs(obj)
+            ]
         return [{"epoch": m.epoch, **m.data} for m in selectors.submission_epochs(obj)]
 
 
@@ -172,10 +177,19 @@ class SubmissionInputSerializer(serializers.Serializer):
 class ValidateOutputSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=Kind.choices)
     valid = serializers.BooleanField()
-    parameters = serializers.IntegerField(required=False, help_text="A config's parameter count.")
-    epochs = serializers.IntegerField(required=False, help_text="A config's epochs.")
+    parameters = serializers.IntegerField(
+        required=False,
+        help_text="A config's parameter count (of one model; an ensemble trains one per seed).",
+    )
+    epochs = serializers.IntegerField(
+        required=False,
+        help_text="A config's training epochs, all its variants' together (as the budget counts).",
+    )
+    variants = serializers.IntegerField(
+        required=False, help_text="The models a config trains: a sweep's variants, an ensemble's seeds, or 1."
+    )
     budget = serializers.DictField(
-        required=False, help_text="The competition's budget: epochs, params, seconds."
+        required=False, help_text="The competition's budget: epochs, params, seconds, variants."
     )
     warnings = serializers.ListField(
         child=serializers.DictField(),

@@ -106,18 +106,22 @@ class Submission(models.Model):
 
 
 class EpochMetric(models.Model):
-    """One epoch of training as the worker reported it; idempotent per (submission, attempt, epoch)."""
+    """One epoch of training as the worker reported it; idempotent per (submission, attempt,
+    variant, epoch). `variant`: which model of a sweep or an ensemble (0 for an entry of one)."""
 
     submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="epoch_metrics")
     attempt = models.PositiveIntegerField()
+    variant = models.PositiveSmallIntegerField(default=0)
     epoch = models.PositiveIntegerField()
     data = models.JSONField()  # train_loss, val_loss, val_metric, lr, seconds, grad_norms{layer: norm}
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["attempt", "epoch"]
+        ordering = ["attempt", "variant", "epoch"]
         constraints = [
-            models.UniqueConstraint(fields=["submission", "attempt", "epoch"], name="epoch_metric_unique")
+            models.UniqueConstraint(
+                fields=["submission", "attempt", "variant", "epoch"], name="epoch_metric_unique_variant"
+            )
         ]
 
 

@@ -135,17 +135,49 @@ def submission_list_with_progress(*, competition: Competition, user) -> list[Sub
     )
     rows = submissions_shown(counted, user=user)
     for row in rows:
-        train = (row.config or {}).get("train") or {}
-        row.epochs_total = train.get("epochs") or submission_phase(row).budget_epochs
+        row.epochs_total = config_planned_epochs(row.config) or submission_phase(row).budget_epochs
         row.progress = min(100, round(100 * row.epochs_done / row.epochs_total)) if row.epochs_total else 0
     return rows
+
+
+def config_has_variants(config: dict | None) -> bool:
+    """Whether a stored (normalised) config trains several models: a sweep or an ensemble."""
+    if not config:
+        return False
+    seeds = ((config.get("train") or {}).get("ensemble") or {}).get("seeds") or 1
+    return bool(config.get("sweep")) or seeds > 1
+
+
+def config_variants(config: dict | None) -> list:
+    """The models a stored config trains (`workers.spec.Variant`: index, label, overrides), in
+    the order of the epochs' `variant`; empty for an entry of one model, or a config stored
+    before a schema change."""
+    if not config_has_variants(config):
+        return []
+    from workers.spec import ConfigError, expand_variants, load_config
+
+    try:
+        return expand_variants(load_config(config))
+    except (ConfigError, ValueError, TypeError):
+        return []
+
+
+def config_planned_epochs(config: dict | None) -> int | None:
+    """The training epochs a stored config plans: all its variants' together, as the budget
+    counts them (None: no config)."""
+    if not config:
+        return None
+    variants = config_variants(config)
+    if variants:
+        return sum(v.config.train.epochs for v in variants)
+    return (config.get("train") or {}).get("epochs")
 
 
 def submission_get(*, submission_id: int, user, with_epochs: bool = False) -> Submission:
     qs = submissions_visible_to(user=user)
     if with_epochs:
         qs = qs.prefetch_related(
-            Prefetch("epoch_metrics", queryset=EpochMetric.objects.order_by("attempt", "epoch"))
+            Prefetch("epoch_metrics", queryset=EpochMetric.objects.order_by("attempt", "variant", "epoch"))
         )
     submission = qs.filter(pk=submission_id).first()
     if submission is None:
@@ -154,8 +186,8 @@ def submission_get(*, submission_id: int, user, with_epochs: bool = False) -> Su
 
 
 def submission_epochs(submission: Submission) -> list[EpochMetric]:
-    """The current attempt's curve (from submission_get(with_epochs=True)); earlier attempts
-    were cut off by a lost worker."""
+    """The current attempt's curve (from submission_get(with_epochs=True)), each variant's in
+    turn; earlier attempts were cut off by a lost worker."""
     return [m for m in submission.epoch_metrics.all() if m.attempt == submission.attempt]
 
 

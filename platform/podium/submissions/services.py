@@ -243,19 +243,21 @@ def submission_heartbeat(*, submission_id: int, attempt: int) -> None:
 
 
 @transaction.atomic
-def submission_record_epoch(*, submission_id: int, attempt: int, epoch: int, data: dict) -> EpochMetric:
-    """Store one epoch's metrics; a repeat of the same (attempt, epoch) returns the first, unchanged."""
+def submission_record_epoch(
+    *, submission_id: int, attempt: int, epoch: int, data: dict, variant: int = 0
+) -> EpochMetric:
+    """Store one epoch's metrics; a repeat of the same (attempt, variant, epoch) returns the
+    first, unchanged. `variant`: which model of a sweep or an ensemble trained it."""
     changed = Submission.objects.filter(pk=submission_id, status=Status.RUNNING, attempt=attempt).update(
         heartbeat_at=timezone.now()
     )
-    existing = EpochMetric.objects.filter(submission_id=submission_id, attempt=attempt, epoch=epoch).first()
+    key = {"submission_id": submission_id, "attempt": attempt, "variant": variant, "epoch": epoch}
+    existing = EpochMetric.objects.filter(**key).first()
     if existing is not None:
         return existing
     if changed != 1:
         raise _conflict_reason(submission_id, attempt)
-    metric, _ = EpochMetric.objects.get_or_create(
-        submission_id=submission_id, attempt=attempt, epoch=epoch, defaults={"data": data}
-    )
+    metric, _ = EpochMetric.objects.get_or_create(**key, defaults={"data": data})
     return metric
 
 

@@ -80,17 +80,20 @@ def config_check(*, phase: PhaseView, text: str, storing: bool = True) -> tuple[
 
 
 def config_budget(competition: Competition | PhaseView) -> Budget:
-    """The budget of a phase (its own, or its competition's)."""
+    """The budget of a phase (its own, or its competition's); a sweep's or an ensemble's
+    variants share it, and `variants` caps how many there may be."""
     return Budget(
         epochs=competition.budget_epochs,
         params=competition.budget_params,
         seconds=competition.budget_seconds,
+        variants=competition.max_variants,
     )
 
 
 def submission_dry_run(*, phase: PhaseView, predictions_file=None, config_text: str | None = None) -> dict:
     """Validate an entry exactly as the intake would, store nothing, and say what it would be:
-    `{kind, valid}` for a file, `{kind, valid, parameters, epochs, budget, warnings}` for a config."""
+    `{kind, valid}` for a file, `{kind, valid, parameters, epochs, variants, budget, warnings}` for a
+    config (`epochs`: all its variants' together)."""
     if (predictions_file is None) == (config_text is None):
         raise SubmissionInvalid(
             "Send exactly one of 'file' (a predictions CSV) or 'config' (a model config)."
@@ -101,7 +104,7 @@ def submission_dry_run(*, phase: PhaseView, predictions_file=None, config_text: 
         predictions_validate(phase=phase, source=predictions_file, storing=False)
         return {"kind": "predictions", "valid": True}
     config, warnings = config_check(phase=phase, text=config_text, storing=False)
-    from workers.spec import count_parameters, load_config, n_outputs_for
+    from workers.spec import count_parameters, load_config, n_outputs_for, variant_count, variant_epochs
 
     manifest = phase.dataset.manifest
     model = load_config(config)
@@ -116,7 +119,8 @@ def submission_dry_run(*, phase: PhaseView, predictions_file=None, config_text: 
         "kind": "config",
         "valid": True,
         "parameters": parameters,
-        "epochs": model.train.epochs,
+        "epochs": sum(variant_epochs(model)),
+        "variants": variant_count(model),
         "budget": budget.as_dict(),
         "warnings": warnings,
     }

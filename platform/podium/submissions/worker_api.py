@@ -21,7 +21,8 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.protocol import RUN_REPORT_MAX_NOTES
+from common.problems import echo
+from common.protocol import MAX_VARIANTS, RUN_REPORT_MAX_NOTES
 from podium.errors import ApplicationError, Conflict
 from podium.submissions import selectors, services
 from podium.submissions.tokens import InvalidWorkerToken, WorkerGrant, worker_token_read
@@ -136,6 +137,13 @@ class EpochInputSerializer(serializers.Serializer):
 
         if len(json.dumps(value, default=str)) > 256 * 1024:
             raise serializers.ValidationError("Epoch data is larger than 256 KiB.")
+        # A sweep's or an ensemble's model (common.protocol.EpochRecord.variant); absent: 0.
+        variant = value.get("variant", 0)
+        if isinstance(variant, bool) or not isinstance(variant, int) or not 0 <= variant < MAX_VARIANTS:
+            raise serializers.ValidationError(
+                f"'variant' must be a whole number from 0 to {MAX_VARIANTS - 1} (the entry's model), "
+                f"not {echo(variant)}."
+            )
         return _finite(value)
 
 
@@ -145,11 +153,13 @@ class WorkerEpochApi(WorkerApi):
         attempt = self.attempt_of(request)
         serializer = EpochInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data["data"])
         services.submission_record_epoch(
             submission_id=submission_id,
             attempt=attempt,
             epoch=serializer.validated_data["epoch"],
-            data=serializer.validated_data["data"],
+            variant=data.pop("variant", 0),
+            data=data,
         )
         return Response({"ok": True})
 
@@ -162,6 +172,32 @@ class RunEnvironmentSerializer(serializers.Serializer):
     precision_asked = serializers.ChoiceField(choices=["fp32", "bf16"])
 
 
+class MetricRefSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=64)
+    value = serializers.FloatField(allow_null=True)
+
+
+class VariantOutcomeSerializer(serializers.Serializer):
+    """`common.protocol.VariantOutcome`: how one model of a sweep or an ensemble ended."""
+
+    index = serializers.IntegerField(min_value=0, max_value=MAX_VARIANTS - 1)
+    label = serializers.CharField(max_length=200, allow_blank=True)
+    stopped_reason = serializers.CharField(max_length=40, required=False)
+    epochs_run = serializers.IntegerField(min_value=0, required=False)
+    val_metric = MetricRefSerializer(required=False, allow_null=True)
+    val_loss = serializers.FloatField(required=False, allow_null=True)
+    error = serializers.CharField(max_length=500, required=False)
+
+
+class VariantsReportSerializer(serializers.Serializer):
+    """`common.protocol.VariantsReport`: what an entry did with its models."""
+
+    kind = serializers.ChoiceField(choices=["sweep", "ensemble"])
+    select = serializers.ChoiceField(choices=["metric", "val_loss", "mean"])
+    kept = serializers.IntegerField(min_value=0, max_value=MAX_VARIANTS - 1, allow_null=True)
+    outcomes = VariantOutcomeSerializer(many=True, max_length=MAX_VARIANTS)
+
+
 class RunReportSerializer(serializers.Serializer):
     """`common.protocol.RunReport`: where the run trained and how it ended."""
 
@@ -171,6 +207,7 @@ class RunReportSerializer(serializers.Serializer):
     notes = serializers.ListField(
         child=serializers.CharField(max_length=500), max_length=RUN_REPORT_MAX_NOTES, required=False
     )
+    variants = VariantsReportSerializer(required=False)
 
 
 def _run_report(raw) -> dict | None:

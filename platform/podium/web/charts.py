@@ -45,7 +45,58 @@ def _metric_name(*epoch_lists) -> str:
     return "metric"
 
 
-def submission_charts(epochs) -> dict:
+def submission_charts(epochs, *, variants=(), kept: int | None = None) -> dict:
+    """The entry page's charts. `variants`: a sweep's or an ensemble's models (their labels,
+    `workers.spec.Variant`), each drawn in a colour of its own; `kept`: the sweep's winner."""
+    if variants:
+        return _variant_charts(epochs, variants, kept)
+    return _single_charts(epochs)
+
+
+def _variant_name(variant, kept: int | None) -> str:
+    mark = " ★ kept" if variant.index == kept else ""
+    return f"{variant.index}: {variant.label}{mark}"
+
+
+def _variant_charts(epochs, variants, kept: int | None) -> dict:
+    """Every variant's curves on one x axis of epoch numbers (each variant counts its own),
+    one colour per variant; the kept one drawn thicker. The gradient chart is of one variant
+    (the kept one, else the first): every layer of every variant would be unreadable."""
+    labels = sorted({e.epoch for e in epochs})
+    by_variant: dict[int, dict] = {}
+    for e in epochs:
+        by_variant.setdefault(e.variant, {})[e.epoch] = e
+
+    def series(key, label, variant, *, dashed=False):
+        rows = by_variant.get(variant.index, {})
+        data = [_num((rows[n].data or {}).get(key)) if n in rows else None for n in labels]
+        if not any(v is not None for v in data):
+            return []
+        return [
+            {
+                "label": f"{_variant_name(variant, kept)} {label}".strip(),
+                "data": data,
+                "dashed": dashed,
+                "color": variant.index,
+                "bold": variant.index == kept,
+            }
+        ]
+
+    loss, metric = [], []
+    for v in variants:
+        loss += series("val_loss", "", v) + series("train_loss", "(train)", v, dashed=True)
+        metric += series("val_metric", "", v)
+    shown = kept if kept is not None else variants[0].index
+    grad = _single_charts([e for e in epochs if e.variant == shown])["grad"]
+    grad["variant"] = _variant_name(next(v for v in variants if v.index == shown), kept)
+    return {
+        "loss": {"labels": labels, "series": loss, "ylabel": "validation loss (dashed: training)"},
+        "metric": {"labels": labels, "series": metric, "ylabel": f"validation {_metric_name(epochs)}"},
+        "grad": grad,
+    }
+
+
+def _single_charts(epochs) -> dict:
     layers: list[str] = []
     for e in epochs:
         for name in (e.data or {}).get("grad_norms") or {}:

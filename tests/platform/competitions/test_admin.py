@@ -112,6 +112,7 @@ def test_admin_creates_a_competition_through_the_service(staff_client, admin_use
         "budget_epochs": 10,
         "budget_params": 100000,
         "budget_seconds": 60,
+        "max_variants": 4,
         "max_team_size": 3,
         "accepts_predictions": "on",
         "accepts_configs": "on",
@@ -134,6 +135,7 @@ def test_admin_creates_a_competition_through_the_service(staff_client, admin_use
     assert list(created.hosts.values_list("user__username", "added_by__username")) == [("alice", "admin")]
     assert created.audit_events.filter(action="host_add", target="user alice").exists()
     assert created.max_team_size == 3  # the rules' team size goes through the service too
+    assert created.max_variants == 4  # and the largest sweep or ensemble
     # A metric of the wrong task type is a form error, not a crash.
     data["slug"], data["metric"] = "wine-rmse", "rmse"
     data["hosts-TOTAL_FORMS"] = 0

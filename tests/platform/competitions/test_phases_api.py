@@ -205,3 +205,15 @@ def test_moving_the_competitions_end_before_a_phase_is_refused(competition):
     with pytest.raises(ApplicationError) as refused:
         services.competition_update(competition=competition, ends_at=timezone.now() + timedelta(days=2))
     assert any("not after it starts" in p.message for p in refused.value.problems)
+
+
+def test_a_phase_sets_its_own_largest_sweep_or_inherits_the_competitions(competition, admin_api):
+    (main,) = admin_api.get(url(competition)).json()
+    assert main["budget"]["max_variants"] == 1  # the competition's default: one model per entry
+    changed = admin_api.patch(url(competition, "main"), {"max_variants": 8}, format="json")
+    assert changed.status_code == 200, changed.content
+    assert changed.json()["budget"]["max_variants"] == 8
+    cleared = admin_api.patch(url(competition, "main"), {"max_variants": None}, format="json")
+    assert cleared.json()["budget"]["max_variants"] == 1
+    refused = admin_api.patch(url(competition, "main"), {"max_variants": 0}, format="json")
+    assert refused.status_code == 400

@@ -232,3 +232,18 @@ def test_approval_to_join(host_api, alice_api, bob_api, cup_a, alice, bob):
         "alice"
     ]
     assert {p["username"] for p in host_api.get("/api/competitions/cup-a/participants/").json()} == {"alice"}
+
+
+def test_host_allows_sweeps_and_ensembles_within_the_schemas_bound(host_api, cup_a):
+    from common.protocol import MAX_VARIANTS
+
+    answer = host_api.patch("/api/competitions/cup-a/", {"max_variants": 4}, format="json")
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["rules"]["budget"]["max_variants"] == 4
+    cup_a.refresh_from_db()
+    assert cup_a.max_variants == 4
+    for bad in (0, MAX_VARIANTS + 1):
+        refused = host_api.patch("/api/competitions/cup-a/", {"max_variants": bad}, format="json")
+        assert refused.status_code == 400 and "max_variants" in refused.json()
+    cup_a.refresh_from_db()
+    assert cup_a.max_variants == 4

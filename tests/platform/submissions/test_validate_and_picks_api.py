@@ -32,10 +32,12 @@ def test_a_valid_config_is_counted_and_nothing_is_stored(competition, alice_api)
         "valid": True,
         "parameters": 4 * 8 + 8 + 8 * 3 + 3,
         "epochs": 2,
+        "variants": 1,
         "budget": {
             "epochs": competition.budget_epochs,
             "params": competition.budget_params,
             "seconds": competition.budget_seconds,
+            "variants": competition.max_variants,
         },
         "warnings": [],
     }

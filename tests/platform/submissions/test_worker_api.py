@@ -36,7 +36,7 @@ def test_claim_gives_the_work_order_and_no_hidden_labels(competition, alice, que
     assert order["metric"] == {"name": "accuracy", "higher_is_better": True, "needs_proba": False}
     assert order["prediction_format"]["header"] == ["id", "target"]
     assert order["prediction_format"]["classes"] == ["setosa", "versicolor", "virginica"]
-    assert order["budget"] == {"epochs": 30, "params": 5_000_000, "seconds": 600}
+    assert order["budget"] == {"epochs": 30, "params": 5_000_000, "seconds": 600, "variants": 1}
     names = {f["name"] for f in order["dataset"]["files"]}
     assert names == {"train.csv", "test.csv", "sample_submission.csv"}
     assert "test_labels.csv" not in order["dataset"]["manifest"]["files"]

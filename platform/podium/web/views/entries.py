@@ -14,6 +14,7 @@ from podium.leaderboards.services import final_pick_toggle
 from podium.params import InvalidParameter, query_int
 from podium.submissions.models import ACTIVE_STATUSES
 from podium.submissions.selectors import (
+    config_variants,
     private_scores_visible,
     submission_epochs,
     submission_get,
@@ -28,7 +29,7 @@ from podium.teams.selectors import (
     team_members,
 )
 from podium.web import charts
-from podium.web.entry_status import entry_status
+from podium.web.entry_status import entry_status, variant_rows
 from podium.web.views.common import competition_context
 
 
@@ -102,12 +103,16 @@ def detail(request, submission_id):
     submission = _visible_submission(submission_id, request.user)
     ctx = competition_context(request, submission.competition.slug, "mine")
     epochs = submission_epochs(submission)
+    variants = config_variants(submission.config)
+    report = (submission.training_report or {}).get("variants") or {}
+    kept = report.get("kept")
     ctx.update(
         submission=submission,
         is_owner=request.user.is_authenticated and submission.user_id == request.user.pk,
         epochs=epochs,
         facts=entry_status(submission, epochs),
-        charts=charts.submission_charts(epochs) if epochs else None,
+        charts=charts.submission_charts(epochs, variants=variants, kept=kept) if epochs else None,
+        variants=variant_rows(variants, report),
         private_visible=private_scores_visible(
             competition=submission.competition, user=request.user, phase=submission_phase(submission)
         ),

@@ -133,10 +133,12 @@
       var spec = readJson(canvas.getAttribute("data-chart"));
       if (!spec) return;
       var datasets = spec.series.map(function (s, i) {
-        var color = PALETTE[i % PALETTE.length];
+        // A sweep's or an ensemble's series name their variant's colour; the kept one is bold.
+        var color = PALETTE[(s.color != null ? s.color : i) % PALETTE.length];
         return {
           label: s.label, data: s.data, borderColor: color, backgroundColor: color,
-          borderDash: s.dashed ? [6, 4] : [], tension: 0.2, pointRadius: 2, spanGaps: true, borderWidth: 2,
+          borderDash: s.dashed ? [6, 4] : [], tension: 0.2, pointRadius: 2, spanGaps: true,
+          borderWidth: s.bold ? 4 : 2,
         };
       });
       new Chart(canvas, {
