@@ -244,6 +244,18 @@ def test_the_entry_api_says_where_a_queued_entry_stands(
     assert place(mine) is None
 
 
+def test_the_entry_page_says_it_too(competition, alice, bob, client, broker, settings):
+    settings.PODIUM_DISPATCH_WINDOW = 1
+    sent = submit(competition, bob, broker)
+    waiting = [submit(competition, alice, broker) for _ in range(2)]
+    client.force_login(alice)
+    html = client.get(f"/submissions/{waiting[1].pk}/").content.decode()
+    assert 'data-testid="queue-place">waiting its turn, about 2 entries ahead<' in html
+    client.force_login(bob)
+    html = client.get(f"/submissions/{sent.pk}/status/").content.decode()
+    assert 'data-testid="queue-place">sent to the workers, 0 ahead of it<' in html
+
+
 def test_the_periodic_release_task_fills_the_window(competition, alice, broker, settings):
     """Beat's safety net: entries whose release never ran (their process died) go out."""
     from podium.celery import app

@@ -13,6 +13,7 @@ from podium.errors import ApplicationError, page_message
 from podium.leaderboards.services import final_pick_toggle
 from podium.params import InvalidParameter, query_int
 from podium.submissions.models import ACTIVE_STATUSES
+from podium.submissions.queue import queue_place
 from podium.submissions.selectors import (
     private_scores_visible,
     submission_epochs,
@@ -107,6 +108,7 @@ def detail(request, submission_id):
         is_owner=request.user.is_authenticated and submission.user_id == request.user.pk,
         epochs=epochs,
         facts=entry_status(submission, epochs),
+        queue=queue_place(submission=submission),
         charts=charts.submission_charts(epochs) if epochs else None,
         private_visible=private_scores_visible(
             competition=submission.competition, user=request.user, phase=submission_phase(submission)
@@ -119,7 +121,12 @@ def detail_status(request, submission_id):
     """htmx: the status card of one entry, polled while it is running."""
     submission = _visible_submission(submission_id, request.user)
     epochs = submission_epochs(submission)
-    context = {"submission": submission, "epochs": epochs, "facts": entry_status(submission, epochs)}
+    context = {
+        "submission": submission,
+        "epochs": epochs,
+        "facts": entry_status(submission, epochs),
+        "queue": queue_place(submission=submission),
+    }
     response = render(request, "web/partials/status_card.html", context)
     seen = (request.GET.get("status"), request.GET.get("epochs"))
     if seen != (submission.status, str(len(epochs))):
