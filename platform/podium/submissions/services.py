@@ -390,7 +390,13 @@ def submission_score(*, submission_id: int, attempt: int) -> Submission | None:
         return submission_fail(submission_id=submission_id, attempt=attempt, message=str(exc))
 
     with transaction.atomic():
-        locked = Submission.objects.select_for_update().select_related("competition").get(pk=submission_id)
+        # The entry's row alone: locking its competition too (select_related joins it) would
+        # deadlock with an intake that holds its board row and checks its foreign keys at commit.
+        locked = (
+            Submission.objects.select_for_update(of=("self",))
+            .select_related("competition")
+            .get(pk=submission_id)
+        )
         if locked.status != Status.SCORING or locked.attempt != attempt:
             return locked
         locked.public_score = result.public
