@@ -4,13 +4,16 @@ entry each, and each single entry's wait is measured, fair order against FIFO.
 Starts a private platform (gunicorn, the scorer, the trainer, the maintenance worker and
 beat, a private redis-server as broker and cache) on a fresh PostgreSQL database, then
 runs the same scenario twice, once per `PODIUM_DISPATCH_ORDER` (each on a fresh platform
-and competition): the flooder POSTs --flood tiny model configs from 4 connections at once,
-and --singles-after seconds after the flood began ten other participants POST one each, so
-that all arrive within about a second. It reads from the database when each entry started
-(claimed by the trainer) and reports, for each single entry, its wait (POST to start), its
-place among all starts, and whether it started before the flooder's 12th entry. Once every
-single entry has started (and, in fair order, the flooder's 12th), the flooder's remaining
-entries are cancelled, so that a run takes minutes, not the whole flood.
+and competition). The trainer is busy with a long entry of a third party while the burst
+comes, as on a competition's last day: the flooder POSTs --flood tiny model configs from 4
+connections at once, then (--singles-after seconds after the flood's last POST) ten other
+participants POST one each; then the long entry is cancelled and the trainer takes the
+queue. All of the burst is thus waiting before the first of it can start, whatever this
+machine's intake rate. It reads from the database when each entry started (claimed by the
+trainer) and reports, for each single entry, its wait (POST to start), its place among all
+starts, and whether it started before the flooder's 12th entry. Once every single entry
+has started (and, in fair order, the flooder's 12th), the flooder's remaining entries are
+cancelled, so that a run takes minutes, not the whole flood.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/fairness.py [--smoke]
 
@@ -54,6 +57,20 @@ train:
   batch_size: 32
   optimizer: {name: adam, lr: 0.01}
 """
+# The third party's entry that keeps the trainer busy during the burst (cancelled after it).
+BLOCKER = """\
+version: 1
+seed: 0
+model:
+  layers:
+    - linear: {units: 64}
+    - activation: relu
+    - linear: {units: auto}
+train:
+  epochs: 1000
+  batch_size: 1
+  optimizer: {name: adam, lr: 0.001}
+"""
 SINGLES = 10
 TWELFTH = 12
 FLOOD_CONNECTIONS = 4
@@ -91,21 +108,23 @@ def competition_for(order: str) -> str:
         starts_at=now - timedelta(days=1),
         ends_at=now + timedelta(days=7),
         daily_limit=100_000,
+        budget_epochs=1000,
+        budget_seconds=600,
     )
     for user in get_user_model().objects.all():
         competition_join(competition=competition, user=user)
     return competition.slug
 
 
-def post_config(client: httpx.Client, slug: str) -> int:
-    answer = client.post(f"/api/competitions/{slug}/submissions/", data={"config": CONFIG})
+def post_config(client: httpx.Client, slug: str, config: str = CONFIG) -> int:
+    answer = client.post(f"/api/competitions/{slug}/submissions/", data={"config": config})
     if answer.status_code != 201:
         raise RuntimeError(f"POST answered {answer.status_code}: {answer.text}")
     return answer.json()["id"]
 
 
 def burst(base: str, slug: str, tokens: dict[str, str], flood: int, singles_after: float):
-    """The flood and the singles, concurrently; returns (flood ids in POST order, single ids, seconds)."""
+    """The flood, then the singles; returns (flood ids in POST order, single ids, seconds)."""
     flood_ids: list[tuple[float, int]] = []
     single_ids: list[int | None] = [None] * SINGLES
     errors: list[BaseException] = []
@@ -137,13 +156,15 @@ def burst(base: str, slug: str, tokens: dict[str, str], flood: int, singles_afte
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=flooder) for _ in range(FLOOD_CONNECTIONS)]
-    threads += [threading.Thread(target=single, args=(i,)) for i in range(SINGLES)]
     t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    for group in (
+        [threading.Thread(target=flooder) for _ in range(FLOOD_CONNECTIONS)],
+        [threading.Thread(target=single, args=(i,)) for i in range(SINGLES)],
+    ):
+        for t in group:
+            t.start()
+        for t in group:
+            t.join()
     if errors:
         raise errors[0]
     # The flooder's entries in the order the platform took them (ids are given in commit order).
@@ -200,7 +221,17 @@ def run_order(order: str, args, tokens, db_url, redis, tmp: Path) -> dict:
             "the warm-up entry",
             interval=0.2,
         )
-        time.sleep(2.5)  # beat's first release tick has read the trainers' capacity by now
+        with httpx.Client(
+            base_url=platform.url, headers={"Authorization": f"Token {tokens['warmup']}"}, timeout=60
+        ) as c:
+            blocker = post_config(c, slug, BLOCKER)
+        wait_until(
+            lambda: Submission.objects.get(pk=blocker).status == "running",
+            60,
+            "the long entry to run",
+            interval=0.1,
+        )
+        time.sleep(1.5)  # beat's release tick has read the trainers' capacity by now
         from django.core.cache import cache
 
         from podium.submissions import queue
@@ -208,6 +239,9 @@ def run_order(order: str, args, tokens, db_url, redis, tmp: Path) -> dict:
         window = args.window or cache.get(queue.CAPACITY_CACHE_KEY) or queue.DEFAULT_WINDOW
 
         flood, singles, post_s = burst(platform.url, slug, tokens, args.flood, args.singles_after)
+        if Submission.objects.get(pk=blocker).status != "running":
+            raise RuntimeError("the long entry ended before the burst was in: give it more epochs")
+        submission_cancel(submission=Submission.objects.get(pk=blocker))
         twelfth = flood[TWELFTH - 1]
 
         def decided() -> bool:
@@ -280,7 +314,9 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--flood", type=int, default=100)
     parser.add_argument("--smoke", action="store_true", help="a 30-entry flood: a few minutes on 2 cores")
-    parser.add_argument("--singles-after", type=float, default=0.3, help="seconds after the flood began")
+    parser.add_argument(
+        "--singles-after", type=float, default=0.0, help="seconds after the flood's last POST"
+    )
     parser.add_argument("--trainers", type=int, default=1)
     parser.add_argument("--window", type=int, default=0, help="PODIUM_DISPATCH_WINDOW (0: derived)")
     parser.add_argument("--timeout", type=float, default=1200)
