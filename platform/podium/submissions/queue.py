@@ -31,7 +31,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count, F, Max, Min, Q, Window
+from django.db.models import BigIntegerField, Case, Count, F, Max, Min, Q, Value, When, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -96,7 +96,13 @@ def _group_key(group: Group) -> tuple:
     return (group.in_flight, _served_key(group.served), group.oldest)
 
 
-def fair_order(groups: list[Group], n: int, *, in_flight: dict | None = None, served: dict | None = None):
+def fair_order(
+    groups: list[Group],
+    n: int,
+    *,
+    in_flight: dict[EntrantKey, int] | None = None,
+    served: dict[EntrantKey, float] | None = None,
+) -> list[Group]:
     """The next `n` releases as groups (a group comes back once per entry it gives), the
     round robin of the module's docstring. `in_flight` and `served` are per entrant over
     every competition (default: summed from the groups). The groups are updated as the
@@ -262,22 +268,25 @@ def _fair_picks(n: int) -> list[int]:
     groups_filter = Q()
     for entrant, competition_id in wanted:
         groups_filter |= _owner_filter([entrant]) & Q(competition_id=competition_id)
+    # A team's entries are one line whoever of its members made them.
+    member_or_alone = Case(
+        When(team_id__isnull=False, then=Value(0)), default=F("user_id"), output_field=BigIntegerField()
+    )
     rows = (
         Submission.objects.filter(WAITING)
         .filter(groups_filter)
         .annotate(
             nth=Window(
                 RowNumber(),
-                partition_by=[F("competition_id"), F("team_id"), F("user_id")],
+                partition_by=[F("competition_id"), F("team_id"), member_or_alone],
                 order_by=[F("created_at").asc(), F("id").asc()],
             )
         )
         .filter(nth__lte=max(wanted.values()))
-        .values_list("id", "user_id", "team_id", "competition_id", "nth")
-        .order_by("nth")
+        .values_list("id", "user_id", "team_id", "competition_id", "created_at")
     )
     entries: dict[tuple[EntrantKey, int], list[int]] = {}
-    for pk, user_id, team_id, competition_id, _nth in rows:
+    for pk, user_id, team_id, competition_id, _created in sorted(rows, key=lambda r: (r[4], r[0])):
         entries.setdefault((entrant_key(user_id=user_id, team_id=team_id), competition_id), []).append(pk)
     order = []
     for group in picks:

@@ -191,6 +191,29 @@ def test_team_members_share_one_turn(competition, alice, bob, charlie, broker, s
     assert started == [blocker.pk, a[0], c[0], a[1], c[1], b[0], b[1]]
 
 
+def test_a_teams_entries_go_oldest_first_whoever_made_them(competition, alice, bob, broker, settings):
+    settings.PODIUM_DISPATCH_WINDOW = 4
+    team = make_team(competition, alice, bob)
+    now = timezone.now()
+    made = [
+        make_submission(
+            competition,
+            author,
+            team=team,
+            kind=Kind.CONFIG,
+            config={"version": 1},
+            status=Status.QUEUED,
+            attempt=1,
+            queued_at=now,
+            created_at=now,
+        )
+        for author in (alice, alice, bob, bob)
+    ]
+    for minutes, entry in enumerate(made):  # apart in time: created_at is set on insert
+        Submission.objects.filter(pk=entry.pk).update(created_at=now + timedelta(minutes=minutes))
+    assert queue.submissions_release() == [entry.pk for entry in made]
+
+
 def test_an_entrants_competitions_take_turns(alice, bob, broker, settings):
     settings.PODIUM_DISPATCH_WINDOW = 1
     first = make_competition("first-cup")
