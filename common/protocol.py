@@ -15,6 +15,8 @@ from typing import Any, TypedDict
 TRAIN_TASK = "workers.tasks.train_submission"  # (submission_id, attempt, token)
 SCORE_TASK = "podium.submissions.tasks.score_submission"  # (submission_id, attempt)
 REAP_TASK = "podium.submissions.tasks.reap_stale"
+# beat: release waiting model entries to the training queue (the fair queue's safety net)
+RELEASE_TASK = "podium.submissions.tasks.release_waiting"
 REVEAL_TASK = "podium.leaderboards.tasks.reveal_due"
 # The mails (podium.mail.tasks), sent by name from the services whose changes cause them.
 ENTRY_MAIL_TASK = "podium.mail.tasks.mail_entry_result"

@@ -114,7 +114,9 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "An entry's status, attempt, times, scores (as you may see them), the reason when it "
         "failed, its config and its epochs (losses, validation metric, learning rate, gradient "
         "norms; a sweep's or an ensemble's say their `variant`), its training report (which model of "
-        "a sweep was kept). 404 for anyone but its owner, the team and admins.",
+        "a sweep was kept); while a model entry is queued, where it stands in the fair queue "
+        "(`queue`: waiting its turn with about `ahead` entries before it, or sent to the workers). "
+        "404 for anyone but its owner, the team and admins.",
     ),
     "submissions_cancel_create": (
         "Cancel an entry",

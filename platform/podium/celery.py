@@ -21,6 +21,7 @@ from common.protocol import (
     GPU_QUEUE,
     MAINTENANCE_QUEUE,
     REAP_TASK,
+    RELEASE_TASK,
     RESCORE_RESUME_TASK,
     REVEAL_TASK,
     TRAIN_TASK,
@@ -54,6 +55,11 @@ def _beat_schedule():
             "schedule": float(settings.PODIUM_REAPER_INTERVAL_S),
             "options": {"queue": MAINTENANCE_QUEUE, "expires": float(settings.PODIUM_REAPER_INTERVAL_S)},
         },
+        "submissions-release-waiting": {
+            "task": RELEASE_TASK,
+            "schedule": float(settings.PODIUM_REAPER_INTERVAL_S),
+            "options": {"queue": MAINTENANCE_QUEUE, "expires": float(settings.PODIUM_REAPER_INTERVAL_S)},
+        },
         "mail-closing-reminders": {
             "task": CLOSING_MAIL_TASK,
             "schedule": 900.0,
@@ -81,6 +87,7 @@ def _configure(sender, **kwargs):
     sender.conf.task_routes = {
         # Exact names are matched before the patterns below.
         REAP_TASK: {"queue": MAINTENANCE_QUEUE},
+        RELEASE_TASK: {"queue": MAINTENANCE_QUEUE},
         REVEAL_TASK: {"queue": MAINTENANCE_QUEUE},
         "podium.mail.tasks.*": {"queue": MAINTENANCE_QUEUE},
         RESCORE_RESUME_TASK: {"queue": MAINTENANCE_QUEUE},

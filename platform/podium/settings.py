@@ -283,6 +283,15 @@ PODIUM_REAPER_INTERVAL_S = env_int("PODIUM_REAPER_INTERVAL_S", 30, minimum=1)
 # the heartbeat timeout, after which the reaper would send a scoring entry again.
 PODIUM_METRIC_PLUGIN_TIMEOUT_S = env_float("PODIUM_METRIC_PLUGIN_TIMEOUT_S", 30.0, minimum=0.1, maximum=600.0)
 PODIUM_TRAIN_QUEUE = env_str("PODIUM_TRAIN_QUEUE", GPU_QUEUE)
+# The fair queue (podium.submissions.queue): model entries wait in the database and are
+# released to the training queue in turn. "fair": round robin over entrants, then
+# competitions, then oldest first; "fifo": oldest first (the fairness benchmark's baseline).
+PODIUM_DISPATCH_ORDER = env_str("PODIUM_DISPATCH_ORDER", "fair")
+if PODIUM_DISPATCH_ORDER not in ("fair", "fifo"):
+    raise EnvError(f"PODIUM_DISPATCH_ORDER={PODIUM_DISPATCH_ORDER!r}: use 'fair' or 'fifo'")
+# How many released entries may wait unclaimed (in the broker or a worker's prefetch).
+# 0: the training workers' capacity as beat's release last read it, else 4.
+PODIUM_DISPATCH_WINDOW = env_int("PODIUM_DISPATCH_WINDOW", 0, minimum=0, maximum=100_000)
 PODIUM_SCORING_QUEUE = SCORING_QUEUE
 
 # --- security ---------------------------------------------------------------

@@ -22,6 +22,7 @@ from podium.competitions.selectors import competition_phase
 from podium.submissions import selectors, services
 from podium.submissions.limits import submission_usage
 from podium.submissions.models import Kind, Status, Submission
+from podium.submissions.queue import queue_place
 from podium.submissions.uploads import submission_upload_handlers
 from podium.submissions.validation import submission_dry_run
 from podium.teams.selectors import team_for
@@ -115,11 +116,21 @@ class SubmissionCreatedOutputSerializer(SubmissionOutputSerializer):
     limits = LimitsOutputSerializer()
 
 
+class QueuePlaceSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["waiting", "sent"])
+    ahead = serializers.IntegerField()
+
+
 class SubmissionDetailOutputSerializer(SubmissionOutputSerializer):
     config = serializers.JSONField(read_only=True)
     # common.protocol.RunReport: where the run trained (torch, device, threads, precision) and how it ended.
     training_report = serializers.JSONField(read_only=True, allow_null=True)
     epochs = serializers.SerializerMethodField()
+    queue = serializers.SerializerMethodField(
+        help_text="A queued model entry's place in the fair queue: `state` 'waiting' (its turn has "
+        "not come; `ahead`: about how many entries go before it) or 'sent' (its message is out; "
+        "`ahead`: entries sent before it and not yet started). null for any other entry."
+    )
 
     @extend_schema_field(serializers.ListField(child=serializers.DictField()))
     def get_epochs(self, obj):
@@ -129,6 +140,11 @@ class SubmissionDetailOutputSerializer(SubmissionOutputSerializer):
                 {"epoch": m.epoch, "variant": m.variant, **m.data} for m in selectors.submission_epochs(obj)
             ]
         return [{"epoch": m.epoch, **m.data} for m in selectors.submission_epochs(obj)]
+
+    @extend_schema_field(QueuePlaceSerializer(allow_null=True))
+    def get_queue(self, obj):
+        place = queue_place(submission=obj)
+        return place.as_dict() if place is not None else None
 
 
 class SubmissionFilter(django_filters.FilterSet):

@@ -1,7 +1,8 @@
 """Sending task messages. Only ids, the attempt and its token travel: no data, no labels.
 
-Always called through transaction.on_commit, so a worker never sees an id whose
-row is not committed yet.
+A worker never sees an id whose row is not committed yet: the scorer's and the mails'
+messages go through transaction.on_commit, and a training message is sent by the fair
+queue (podium.submissions.queue) for an entry committed in an earlier transaction.
 """
 
 from __future__ import annotations

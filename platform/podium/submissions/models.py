@@ -56,6 +56,10 @@ class Submission(models.Model):
     score_sends = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     queued_at = models.DateTimeField(null=True, blank=True)
+    # When the current attempt's training message went to the broker; null while a queued
+    # model entry waits its turn in the fair queue (podium.submissions.queue). Kept after the
+    # entry moves on: the entrant's last turn is read from it.
+    released_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error_message = models.TextField(blank=True)
@@ -89,6 +93,12 @@ class Submission(models.Model):
             # The competition list counts scored entries per competition: index-only with this.
             models.Index(fields=["competition", "status"], name="sub_comp_status"),
             models.Index(fields=["phase", "user", "created_at"], name="sub_phase_user_created"),
+            # The fair queue reads queued entries, released or waiting, on every release.
+            models.Index(
+                fields=["released_at", "created_at"],
+                condition=Q(status="queued"),
+                name="sub_queued_release",
+            ),
         ]
 
     # Set on display copies whose scores a selector withheld (the Ladder; private scores before the close).

@@ -22,7 +22,7 @@ from podium.competitions.phases import CLOSED, LATE, UPCOMING, PhaseView
 from podium.competitions.selectors import competition_phase, competition_phases, submission_phase
 from podium.errors import Conflict, NotAllowed
 from podium.leaderboards.services import board_record_entry, board_record_score
-from podium.submissions import dispatch
+from podium.submissions import dispatch, queue
 from podium.submissions.entrants import Entrant
 from podium.submissions.errors import SubmissionInvalid
 from podium.submissions.limits import (
@@ -163,10 +163,12 @@ def _usage_after(usage: Usage) -> Usage:
 
 
 def _next_attempt(submission: Submission) -> None:
-    """A prediction file goes straight to the scorer; a model config to the training queue."""
+    """A prediction file goes straight to the scorer; a model config waits its turn in the
+    fair queue (podium.submissions.queue)."""
     now = timezone.now()
     submission.attempt += 1
     submission.queued_at = now
+    submission.released_at = None
     submission.heartbeat_at = now if submission.kind == Kind.PREDICTIONS else None
     submission.started_at = None
     submission.status = Status.SCORING if submission.kind == Kind.PREDICTIONS else Status.QUEUED
@@ -174,9 +176,12 @@ def _next_attempt(submission: Submission) -> None:
 
 @transaction.atomic
 def submission_enqueue(*, submission: Submission) -> Submission:
-    """Start a new attempt (fresh token) and send its task once the row is committed."""
+    """Start a new attempt (fresh token): a model entry joins the fair queue, a prediction file
+    goes to the scorer once the row is committed."""
     _next_attempt(submission)
-    submission.save(update_fields=["attempt", "queued_at", "heartbeat_at", "started_at", "status"])
+    submission.save(
+        update_fields=["attempt", "queued_at", "released_at", "heartbeat_at", "started_at", "status"]
+    )
     _send_on_commit(submission)
     return submission
 
@@ -187,7 +192,8 @@ def _send_on_commit(submission: Submission) -> None:
         # robust: the row is committed already; a broker outage is healed by the reaper.
         transaction.on_commit(lambda: dispatch.send_score(submission_id, attempt), robust=True)
     else:
-        transaction.on_commit(lambda: dispatch.send_train(submission_id, attempt), robust=True)
+        # Its turn may be now: the queue releases what its window allows, in fair order.
+        queue.release_on_commit()
 
 
 # --- participant and admin actions -------------------------------------------
@@ -201,10 +207,15 @@ def submission_cancel(*, submission: Submission) -> Submission:
         return locked
     if locked.status in FINAL_STATUSES:
         raise Conflict(f"Submission #{locked.pk} is already {locked.status}; it cannot be cancelled.")
+    # A waiting entry leaves the queue with nothing sent; a released one frees its place in the
+    # window (the worker that gets its message is refused the claim).
+    released = locked.status == Status.QUEUED and locked.released_at is not None
     locked.status = Status.CANCELLED
     locked.finished_at = timezone.now()
     locked.save(update_fields=["status", "finished_at"])
     board_record_entry(submission=locked)
+    if released:
+        queue.release_on_commit()
     return locked
 
 
@@ -231,6 +242,8 @@ def submission_claim(*, submission_id: int, attempt: int) -> Submission:
     )
     if changed != 1:
         raise _conflict_reason(submission_id, attempt)
+    # A claimed message leaves the window: the next entry in fair order takes its place.
+    queue.release_on_commit()
     return Submission.objects.select_related("competition__dataset").get(pk=submission_id)
 
 
@@ -348,6 +361,7 @@ def submission_fail(
     if changed == 1:
         board_record_entry(submission=submission)
         _mail_on_commit(submission_id)
+        queue.release_on_commit()  # a released entry that fails before its claim frees its place
     return submission
 
 
@@ -378,7 +392,13 @@ def submission_score(*, submission_id: int, attempt: int) -> Submission | None:
         return submission_fail(submission_id=submission_id, attempt=attempt, message=str(exc))
 
     with transaction.atomic():
-        locked = Submission.objects.select_for_update().select_related("competition").get(pk=submission_id)
+        # The entry's row alone: locking its competition too (select_related joins it) would
+        # deadlock with an intake that holds its board row and checks its foreign keys at commit.
+        locked = (
+            Submission.objects.select_for_update(of=("self",))
+            .select_related("competition")
+            .get(pk=submission_id)
+        )
         if locked.status != Status.SCORING or locked.attempt != attempt:
             return locked
         locked.public_score = result.public
@@ -409,16 +429,17 @@ def submission_score(*, submission_id: int, attempt: int) -> Submission | None:
 def submissions_reap_stale(*, now: datetime | None = None) -> dict[str, int]:
     """Nothing stays queued, running or scoring forever.
 
-    Running with a silent worker, or queued with no claim for too long (the message
-    was lost, e.g. a broker restart), gets a new attempt with a fresh token, up to
-    PODIUM_MAX_ATTEMPTS; then the entry fails with a reason people can read. A
-    stuck scoring entry is sent to the scorer again.
+    Running with a silent worker, or released to the training queue and not claimed for
+    too long (the message was lost, e.g. a broker restart), gets a new attempt with a fresh
+    token and joins the fair queue again, up to PODIUM_MAX_ATTEMPTS; then the entry fails
+    with a reason people can read. An entry waiting its turn in the fair queue is not stuck
+    and is left alone, however long it waits. A stuck scoring entry is sent to the scorer again.
     """
     now = now or timezone.now()
     counts = {"requeued": 0, "failed": 0, "rescored": 0}
     stale = Submission.objects.filter(
         Q(status=Status.RUNNING, heartbeat_at__lt=now - settings.PODIUM_HEARTBEAT_TIMEOUT)
-        | Q(status=Status.QUEUED, queued_at__lt=now - settings.PODIUM_QUEUED_TIMEOUT)
+        | Q(status=Status.QUEUED, released_at__lt=now - settings.PODIUM_QUEUED_TIMEOUT)
         | Q(status=Status.SCORING, heartbeat_at__lt=now - settings.PODIUM_HEARTBEAT_TIMEOUT)
     ).values_list("pk", flat=True)
     for submission_id in list(stale):
@@ -454,7 +475,9 @@ def _reap_one(*, submission_id: int, now: datetime) -> str | None:
     if sub.status == Status.RUNNING and sub.heartbeat_at and sub.heartbeat_at < heartbeat_cutoff:
         reason = f"The training worker stopped responding {sub.attempt} times; giving up."
     elif (
-        sub.status == Status.QUEUED and sub.queued_at and sub.queued_at < now - settings.PODIUM_QUEUED_TIMEOUT
+        sub.status == Status.QUEUED
+        and sub.released_at
+        and sub.released_at < now - settings.PODIUM_QUEUED_TIMEOUT
     ):
         reason = f"No training worker picked the entry up after {sub.attempt} tries; giving up."
     else:
@@ -466,6 +489,7 @@ def _reap_one(*, submission_id: int, now: datetime) -> str | None:
         sub.save(update_fields=["status", "error_message", "finished_at"])
         board_record_entry(submission=sub)
         _mail_on_commit(sub.pk)
+        queue.release_on_commit()
         return "failed"
     submission_enqueue(submission=sub)
     return "requeued"

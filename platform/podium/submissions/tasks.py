@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from common.protocol import REAP_TASK, SCORE_TASK
-from podium.submissions import services
+from common.protocol import REAP_TASK, RELEASE_TASK, SCORE_TASK
+from podium.submissions import queue, services
 
 
 @shared_task(name=SCORE_TASK, acks_late=True, reject_on_worker_lost=True)
@@ -17,3 +17,11 @@ def score_submission(submission_id: int, attempt: int) -> str | None:
 @shared_task(name=REAP_TASK, ignore_result=True)
 def reap_stale() -> dict:
     return services.submissions_reap_stale()
+
+
+@shared_task(name=RELEASE_TASK, ignore_result=True)
+def release_waiting() -> int:
+    """The fair queue's safety net: a place freed while no release ran (a process died between
+    a claim and its release, a send failed) is filled within one beat interval."""
+    queue.training_capacity_refresh()
+    return len(queue.submissions_release())

@@ -62,12 +62,50 @@ def test_live_and_fresh_entries_are_left_alone(competition, alice, broker, reap)
 
 
 def test_lost_queued_message_is_sent_again(competition, alice, broker, reap, settings):
-    entry = config_entry(
-        competition, alice, queued_at=timezone.now() - settings.PODIUM_QUEUED_TIMEOUT - timedelta(seconds=1)
+    entry = config_entry(competition, alice)
+    assert [args[:2] for _, args in broker.take("gpu")] == [[entry.pk, 1]]  # released, then lost
+    Submission.objects.filter(pk=entry.pk).update(
+        released_at=timezone.now() - settings.PODIUM_QUEUED_TIMEOUT - timedelta(seconds=1)
     )
     assert reap()["requeued"] == 1
     ((_, (sid, attempt, _token)),) = broker.take("gpu")
     assert (sid, attempt) == (entry.pk, 2)
+    entry.refresh_from_db()
+    assert entry.status == Status.QUEUED and entry.released_at is not None  # released again at once
+
+
+def test_an_entry_waiting_its_turn_is_never_reaped(competition, alice, bob, broker, reap, settings):
+    """Only a released entry that no worker claimed is lost; one that waits in the fair queue
+    behind a full window waits, however long."""
+    settings.PODIUM_DISPATCH_WINDOW = 1
+    long_ago = timezone.now() - settings.PODIUM_QUEUED_TIMEOUT * 10
+    first = config_entry(competition, alice)
+    waiting = config_entry(competition, bob)
+    assert [args[:2] for _, args in broker.take("gpu")] == [[first.pk, 1]]
+    Submission.objects.filter(pk=waiting.pk).update(queued_at=long_ago, created_at=long_ago)
+    Submission.objects.filter(pk=first.pk).update(status=Status.RUNNING, heartbeat_at=timezone.now())
+    assert reap() == {"requeued": 0, "failed": 0, "rescored": 0}
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.attempt, waiting.released_at) == (Status.QUEUED, 1, None)
+
+
+def test_a_released_entry_not_claimed_frees_its_place_then_fails(
+    competition, alice, bob, broker, reap, settings
+):
+    """Past the attempts cap the unclaimed entry fails, and the entry waiting behind it is released."""
+    settings.PODIUM_DISPATCH_WINDOW = 1
+    settings.PODIUM_MAX_ATTEMPTS = 1
+    lost = config_entry(competition, alice)
+    waiting = config_entry(competition, bob)
+    assert [args[:2] for _, args in broker.take("gpu")] == [[lost.pk, 1]]
+    Submission.objects.filter(pk=lost.pk).update(
+        released_at=timezone.now() - settings.PODIUM_QUEUED_TIMEOUT - timedelta(seconds=1)
+    )
+    assert reap()["failed"] == 1  # the probe plays the release the failure asked for
+    lost.refresh_from_db()
+    assert lost.status == Status.FAILED
+    assert lost.error_message == "No training worker picked the entry up after 1 tries; giving up."
+    assert [args[:2] for _, args in broker.take("gpu")] == [[waiting.pk, 1]]
 
 
 def test_stuck_scoring_is_sent_to_the_scorer_again_then_failed(competition, alice, broker, reap, settings):

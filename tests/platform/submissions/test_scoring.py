@@ -226,3 +226,47 @@ def test_a_display_copy_with_withheld_scores_cannot_be_saved(competition, alice,
     shown = submission_get(submission_id=entry.pk, user=alice)
     with pytest.raises(RuntimeError, match="withheld"):
         shown.save()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_scorer_locks_the_entry_alone_not_its_competition(alice, bob):
+    """An intake holds its entrant's board row and takes a key-share lock on the competition
+    at commit (the foreign-key check); a scorer that locked the competition row too, then
+    waited for that board row, deadlocked with it (seen under a flood of model entries)."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from podium.submissions.services import submission_score
+    from tests.factories.competitions import make_competition, make_participations
+
+    competition = make_competition()
+    make_participations(competition, alice, bob)
+    entry = make_submission(competition, alice, status=Status.SCORING, attempt=1)
+    entry.predictions.save("p.csv", io.BytesIO(predictions_csv(competition)), save=True)
+    holding, done = threading.Event(), threading.Event()
+
+    def intake_at_commit():
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT 1 FROM competitions_competition WHERE id = %s FOR KEY SHARE", [competition.pk]
+                )
+                holding.set()
+                done.wait(30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=intake_at_commit)
+    thread.start()
+    try:
+        assert holding.wait(30)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '3s'")  # a lock on the competition row would wait
+        scored = submission_score(submission_id=entry.pk, attempt=1)
+    finally:
+        done.set()
+        thread.join(30)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = 0")
+    assert scored.status == Status.SCORED

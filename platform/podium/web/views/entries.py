@@ -13,6 +13,7 @@ from podium.errors import ApplicationError, page_message
 from podium.leaderboards.services import final_pick_toggle
 from podium.params import InvalidParameter, query_int
 from podium.submissions.models import ACTIVE_STATUSES
+from podium.submissions.queue import queue_place
 from podium.submissions.selectors import (
     config_variants,
     private_scores_visible,
@@ -111,6 +112,7 @@ def detail(request, submission_id):
         is_owner=request.user.is_authenticated and submission.user_id == request.user.pk,
         epochs=epochs,
         facts=entry_status(submission, epochs),
+        queue=queue_place(submission=submission),
         charts=charts.submission_charts(epochs, variants=variants, kept=kept) if epochs else None,
         variants=variant_rows(variants, report),
         private_visible=private_scores_visible(
@@ -124,7 +126,12 @@ def detail_status(request, submission_id):
     """htmx: the status card of one entry, polled while it is running."""
     submission = _visible_submission(submission_id, request.user)
     epochs = submission_epochs(submission)
-    context = {"submission": submission, "epochs": epochs, "facts": entry_status(submission, epochs)}
+    context = {
+        "submission": submission,
+        "epochs": epochs,
+        "facts": entry_status(submission, epochs),
+        "queue": queue_place(submission=submission),
+    }
     response = render(request, "web/partials/status_card.html", context)
     seen = (request.GET.get("status"), request.GET.get("epochs"))
     if seen != (submission.status, str(len(epochs))):
