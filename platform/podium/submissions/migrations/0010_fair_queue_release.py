@@ -13,7 +13,7 @@ def queued_entries_were_sent(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("submissions", "0008_disqualification"),
+        ("submissions", "0009_epoch_metric_variant"),
     ]
 
     operations = [
