@@ -810,7 +810,7 @@ def phase_close(*, phase: Phase, now: dt.datetime | None = None) -> Phase:
     from podium.competitions.phases import OPEN, phase_views
 
     now = now or timezone.now()
-    phase = Phase.objects.select_for_update().select_related("competition").get(pk=phase.pk)
+    phase = Phase.objects.select_for_update(of=("self",)).select_related("competition").get(pk=phase.pk)
     view = next(v for v in phase_views(phase.competition, phase.competition.phases.all()) if v.pk == phase.pk)
     if view.status(now) != OPEN:
         raise Conflict(
@@ -892,7 +892,7 @@ def join_request_decide(
     """Approve (the person joins, accepting the rules they were shown) or decline a request."""
     now = now or timezone.now()
     locked = (
-        JoinRequest.objects.select_for_update().select_related("competition", "user").get(pk=join_request.pk)
+        JoinRequest.objects.select_for_update(of=("self",)).select_related("competition", "user").get(pk=join_request.pk)
     )
     if locked.state != JoinRequest.State.PENDING:
         raise Conflict(f"This request was {locked.state} already.", code=locked.state)
