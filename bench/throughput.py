@@ -113,7 +113,7 @@ def submit(base: str, slug: str, token: str, config: str) -> int:
     with httpx.Client(base_url=base, headers={"Authorization": f"Token {token}"}, timeout=60) as client:
         answer = client.post(
             f"/api/competitions/{slug}/submissions/",
-            files={"file": ("model.yaml", config.encode(), "application/x-yaml")},
+            files={"config": ("model.yaml", config.encode(), "application/x-yaml")},
         )
     assert answer.status_code == 201, answer.text
     return answer.json()["id"]

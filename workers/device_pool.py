@@ -6,8 +6,9 @@ process holds (docs/architecture.md, "Packed training").
 
 Each Celery task thread claims its entry and loads its data, then hands a `TrainJob` to the
 pool and waits on its future. The pool's scheduler groups waiting jobs that can train
-together (same pack signature, same dataset, same metric), waits a short gather window for
-more of them while the device is free, admits as many members as the device's memory allows
+together (same pack signature, same dataset, same metric), waits for more of them while the
+device is free but only while other entries of the process are on their way (claimed, loading
+their data; `arriving()`) and at most a short gather window, admits as many members as the device's memory allows
 (the schema's estimate, `workers.admission`), and runs the pack on a device thread; each
 member's result or exception goes back to its own task thread. A job whose config cannot be
 packed (signature None), or every job when packing is off, trains alone through `train()`.
@@ -15,6 +16,7 @@ packed (signature None), or every job when packing is off, trains alone through 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import shutil
@@ -52,7 +54,7 @@ class PoolSettings:
     packing: bool = True  # PODIUM_WORKER_PACKING: same-architecture entries train together
     max_in_flight: int = 16  # PODIUM_WORKER_MAX_IN_FLIGHT: entries held at once (Celery threads)
     memory_fraction: float = 0.8  # PODIUM_WORKER_MEMORY_FRACTION: of the free memory, for admission
-    gather_s: float = 0.2  # PODIUM_WORKER_GATHER_MS / 1000: how long an idle device waits for pack mates
+    gather_s: float = 0.2  # PODIUM_WORKER_GATHER_MS / 1000: most a free device waits for entries on their way
     max_pack: int = 64  # PODIUM_WORKER_MAX_PACK: members of one pack at most
     concurrent_packs: int = 1  # PODIUM_WORKER_CONCURRENT_PACKS: packs training at once on the device
     stats_interval_s: float = 60.0  # PODIUM_WORKER_STATS_INTERVAL_S: the log line's period; 0: none
@@ -134,6 +136,7 @@ class DevicePool:
         self._waiting: list[TrainJob] = []
         self._running: list[_Pack] = []
         self._capacity: int | None = None
+        self._arriving = 0  # entries claimed by a task thread and not yet submitted
         self._closed = False
         self._packs_done = 0
         self._entries_done = 0
@@ -165,6 +168,19 @@ class DevicePool:
             self._waiting.append(job)
             self._cond.notify_all()
         return job.future
+
+    @contextlib.contextmanager
+    def arriving(self):
+        """Held by a task thread from its claim until its job is submitted: while any entry is
+        on its way, a free device waits (up to the gather window) for it to join a pack."""
+        with self._cond:
+            self._arriving += 1
+        try:
+            yield self
+        finally:
+            with self._cond:
+                self._arriving -= 1
+                self._cond.notify_all()
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop scheduling: waiting jobs end `Cancelled`; packs training now finish."""
@@ -211,7 +227,7 @@ class DevicePool:
 
     def _next_wake(self) -> float:
         wake = CANCEL_POLL_S
-        if self._waiting and len(self._running) < self.settings.concurrent_packs:
+        if self._waiting and self._arriving and len(self._running) < self.settings.concurrent_packs:
             oldest = min(job.submitted_at for job in self._waiting)
             wake = min(wake, max(0.005, oldest + self.settings.gather_s - time.monotonic()))
         return wake
@@ -241,12 +257,9 @@ class DevicePool:
         group = self._groups()[0]  # strict order: a group never waits behind a younger one
         now = time.monotonic()
         alone = group[0].signature is None
-        if (
-            not alone
-            and len(group) < self.settings.max_pack
-            and now - group[0].submitted_at < self.settings.gather_s
-        ):
-            return False  # the device is free: wait the gather window for pack mates
+        gathering = now - group[0].submitted_at < self.settings.gather_s
+        if not alone and self._arriving and len(group) < self.settings.max_pack and gathering:
+            return False  # the device is free and pack mates are on their way: wait for them
         if not self._running:
             # Idle: the device's free memory now is what the packs may share until it is idle again.
             self._capacity = int(self.settings.memory_fraction * self._free_bytes(self.device))

@@ -42,7 +42,9 @@ from workers.environment import run_environment, run_report, set_threads, thread
 from workers.spec import ConfigError
 
 if TYPE_CHECKING:
-    from workers.device_pool import DevicePool
+    from concurrent.futures import Future
+
+    from workers.device_pool import DevicePool, TrainJob
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +230,59 @@ def _attempt(
     deadline: float,
 ) -> str:
     from workers import training  # torch: imported in the worker process only
-    from workers.device_pool import Cancelled, TrainJob, pool_for
+    from workers.device_pool import Cancelled, pool_for
+
+    pool = pool or pool_for(pick_device(settings.device))
+    # Claimed: until its job is submitted, the pool knows one more entry is on its way.
+    with pool.arriving():
+        entry = _submit(client, order, attempt, settings, work, progress, beat, pool, deadline)
+    refused = _post_epochs(client, attempt, entry, progress)
+    if refused is not None:
+        raise refused  # a Conflict (cancelled, superseded) or an unreachable platform
+    try:
+        result = entry.future.result()
+    except Cancelled:
+        result = None
+    if time.monotonic() > deadline and not beat.stopped.is_set():
+        raise TimeLimit()
+    if result is None or beat.stopped.is_set() or result.stopped_reason == training.CANCELLED:
+        raise Stop()
+
+    progress.stage = "uploading the predictions"
+    job = entry.job
+    csv_bytes = training.predictions_csv(result, job.data.manifest, job.metric)
+    weights = None
+    if result.weights_path is not None and Path(result.weights_path).is_file():
+        weights = Path(result.weights_path).read_bytes()
+    report = run_report(result, precision_asked=job.config.train.precision)
+    client.predictions(attempt, csv_bytes, weights=weights, report=report)
+    log.info(
+        "submission %s attempt %s: %s after %d epochs (%s)",
+        order.get("submission_id"),
+        attempt,
+        result.stopped_reason,
+        result.epochs_run,
+        result.stop_message,
+    )
+    return "done"
+
+
+@dataclass
+class _InFlight:
+    """An entry handed to the device pool, as its task thread follows it."""
+
+    job: TrainJob
+    future: Future
+    records: queue.Queue  # the epoch records the device thread reported, to post from this thread
+    leave: threading.Event  # set when the entry must stop: an epoch's post was refused or failed
+
+
+def _submit(
+    client, order: ClaimOrder, attempt: int, settings, work: Path, progress: Progress, beat, pool, deadline
+):
+    """Read the config and the data, and hand the entry to the pool."""
+    from workers import training
+    from workers.device_pool import TrainJob
 
     progress.stage = "reading the model config"
     config = _parse_config(order)
@@ -238,7 +292,6 @@ def _attempt(
     data, data_key = _load_dataset(client, cache, order["dataset"], work / "data")
     pretrain = _pretrain_data(client, cache, order, config, work)
 
-    pool = pool or pool_for(pick_device(settings.device))
     # Every worker sets the thread count itself, as the local runner does: results depend on it.
     threads = set_threads(settings.threads or threads_from_env())
     asked = config.train.precision
@@ -248,7 +301,7 @@ def _attempt(
     progress.stage = "waiting for the device"
 
     records: queue.Queue[EpochRecord] = queue.Queue()
-    leave = threading.Event()  # set when this entry must stop: an epoch's post was refused or failed
+    leave = threading.Event()
 
     def should_stop() -> bool:
         return beat.stopped.is_set() or leave.is_set() or time.monotonic() > deadline
@@ -261,55 +314,26 @@ def _attempt(
         budget=Budget.from_dict(order.get("budget")),
         out_dir=work / "out",
         metric=(order.get("metric") or {}).get("name"),
-        on_epoch=records.put,  # posted from this thread: the device never waits on HTTP
+        on_epoch=records.put,  # posted from the task thread: the device never waits on HTTP
         should_stop=should_stop,
         threads=threads,
         pretrain_data=pretrain or None,
     )
-    future = pool.submit(job)
-    refused = _post_epochs(client, attempt, records, future, job, progress, leave)
-    if refused is not None:
-        raise refused  # a Conflict (cancelled, superseded) or an unreachable platform
-    try:
-        result = future.result()
-    except Cancelled:
-        result = None
-    if time.monotonic() > deadline and not beat.stopped.is_set():
-        raise TimeLimit()
-    if result is None or beat.stopped.is_set() or result.stopped_reason == training.CANCELLED:
-        raise Stop()
-
-    progress.stage = "uploading the predictions"
-    csv_bytes = training.predictions_csv(result, data.manifest, job.metric)
-    weights = None
-    if result.weights_path is not None and Path(result.weights_path).is_file():
-        weights = Path(result.weights_path).read_bytes()
-    client.predictions(attempt, csv_bytes, weights=weights, report=run_report(result, precision_asked=asked))
-    log.info(
-        "submission %s attempt %s: %s after %d epochs (%s)",
-        order.get("submission_id"),
-        attempt,
-        result.stopped_reason,
-        result.epochs_run,
-        result.stop_message,
-    )
-    return "done"
+    return _InFlight(job=job, future=pool.submit(job), records=records, leave=leave)
 
 
-def _post_epochs(
-    client, attempt: int, records: queue.Queue, future, job, progress: Progress, leave
-) -> Exception | None:
+def _post_epochs(client, attempt: int, entry: _InFlight, progress: Progress) -> Exception | None:
     """Post the entry's epoch records as the device thread reports them, until its training
     ends; the error that made it leave, if a post was refused or failed."""
     refused: Exception | None = None
     while True:
         try:
-            record = records.get(timeout=0.1)
+            record = entry.records.get(timeout=0.1)
         except queue.Empty:
-            if job.started.is_set():
+            if entry.job.started.is_set():
                 progress.stage = "training"
             # Records are queued before the future ends: done and empty means all were read.
-            if future.done() and records.empty():
+            if entry.future.done() and entry.records.empty():
                 return refused
             continue
         progress.stage = "training"
@@ -322,7 +346,7 @@ def _post_epochs(
             client.epoch(attempt, epoch, payload)
         except Exception as exc:  # noqa: BLE001 - the runner reports it as the attempt's end
             refused = exc
-            leave.set()
+            entry.leave.set()
             continue
         progress.epochs_done.append(epoch)
 

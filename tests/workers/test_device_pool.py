@@ -93,7 +93,9 @@ def pack_sizes(caplog) -> list[int]:
 
 
 def run_all(pool: DevicePool, jobs: list[TrainJob], timeout: float = 120) -> list:
-    futures = [pool.submit(job) for job in jobs]
+    """Submit `jobs` as a burst (the rest are on their way until the last is in), and wait."""
+    with pool.arriving():
+        futures = [pool.submit(job) for job in jobs]
     done, pending = wait(futures, timeout)
     assert not pending, "jobs still training"
     return [f.exception() or f.result() for f in futures]
@@ -124,6 +126,25 @@ def test_entries_of_one_architecture_train_as_one_pack_and_each_matches_its_solo
     stats = pool.stats()
     assert stats["packs_done"] == 2 and stats["entries_done"] == 5 and stats["mean_pack_size"] == 2.5
     assert stats["in_flight"] == 0 and stats["packs"] == []
+
+
+def test_a_free_device_waits_for_entries_on_their_way_and_not_for_the_gather_window_alone(
+    make_pool, make_job, caplog
+):
+    caplog.set_level("INFO", logger="workers.device_pool")
+    pool = make_pool(settings={"gather_s": 60})
+    lone = make_job(variant(seed=0))
+    started = time.monotonic()
+    assert pool.submit(lone).result(30).stopped_reason == COMPLETED  # nothing else on its way
+    assert time.monotonic() - started < 30
+    first, second = make_job(variant(seed=1)), make_job(variant(seed=2))
+    with pool.arriving():  # a second entry is being claimed
+        futures = [pool.submit(first)]
+        time.sleep(0.5)
+        assert not first.started.is_set()
+        futures.append(pool.submit(second))
+    assert all(f.result(30).stopped_reason == COMPLETED for f in futures)
+    assert pack_sizes(caplog) == [1, 2]
 
 
 def test_packing_off_trains_every_entry_alone(make_pool, make_job, caplog):
