@@ -243,9 +243,10 @@ def _attempt(
         result = entry.future.result()
     except Cancelled:
         result = None
-    if time.monotonic() > deadline and not beat.stopped.is_set():
+    stopped = result is None or result.stopped_reason == training.CANCELLED
+    if stopped and not beat.stopped.is_set() and time.monotonic() > deadline:
         raise TimeLimit()
-    if result is None or beat.stopped.is_set() or result.stopped_reason == training.CANCELLED:
+    if stopped or beat.stopped.is_set():
         raise Stop()
 
     progress.stage = "uploading the predictions"
