@@ -216,6 +216,7 @@ def run_mode(
         "PODIUM_WORKER_DEVICE": args.device,
         "PODIUM_WORKER_MAX_IN_FLIGHT": str(max(args.in_flight, 1)),
         "PODIUM_WORKER_STATS_INTERVAL_S": "2",
+        "PODIUM_WORKER_THREADS": str(args.threads),
     }
     trainer = platform.start_trainer(env)
     try:
@@ -244,6 +245,13 @@ def main() -> int:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument(
         "--in-flight", type=int, default=None, help="PODIUM_WORKER_MAX_IN_FLIGHT (default: entries)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="PODIUM_WORKER_THREADS (default 1: on a shared CPU box two OpenMP threads make a run "
+        "3 to 10 times slower whenever the other core is busy)",
     )
     args = parser.parse_args()
     args.in_flight = args.in_flight or max(args.entries, 16)
@@ -296,7 +304,7 @@ def main() -> int:
     print(
         f"throughput on {args.device}, {os.cpu_count()} CPUs: {args.entries} entries "
         f"({n_cnn} digits_cnn in 4 variants, {args.entries - n_cnn} MLPs), "
-        f"epochs {args.epochs or 'as configured'}, {args.in_flight} in flight"
+        f"epochs {args.epochs or 'as configured'}, {args.in_flight} in flight, {args.threads} torch thread(s)"
     )
     print(
         f"{'mode':<22} {'trainings/min':>14} {'seconds':>9} {'packs':>6} {'largest':>8} {'mean':>6} {'util. max/mean':>16}"
