@@ -105,10 +105,12 @@ def _warm_the_device(sender=None, **_):
     if type(getattr(sender, "pool", None)).__module__.rsplit(".", 1)[-1] not in ("thread", "solo"):
         return
     from workers import training  # noqa: F401 - the import is the warm-up
-    from workers.device_pool import pool_for
+    from workers.device_pool import deterministic_for_the_process, pool_for
     from workers.runner import RunnerSettings, pick_device
 
-    pool_for(pick_device(RunnerSettings.from_env().device))
+    device = pick_device(RunnerSettings.from_env().device)
+    deterministic_for_the_process(device)
+    pool_for(device)
 
 
 @inspect_command(name=DEVICE_STATS_COMMAND)

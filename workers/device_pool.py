@@ -142,7 +142,6 @@ class DevicePool:
         self._entries_done = 0
         self._recent_sizes: deque[int] = deque(maxlen=RECENT_PACKS)
         self._usage = UsageMeter(device)
-        _deterministic_for_the_process(device)
         self._scheduler = threading.Thread(target=self._schedule, name=f"podium-pool-{device}", daemon=True)
         self._scheduler.start()
         self._logger = StatsLogger(self.stats, self.settings.stats_interval_s)
@@ -380,10 +379,10 @@ def _resolve(job: TrainJob, outcome) -> None:
         job.future.set_result(outcome)
 
 
-def _deterministic_for_the_process(device: str) -> None:
-    """Deterministic kernels for every run of the process, set once: `train()` switches them on
-    and back to what it found, and with packs on several threads "what it found" would be
-    another run's setting."""
+def deterministic_for_the_process(device: str) -> None:
+    """Deterministic kernels for every run of a trainer process, set once when it starts:
+    `train()` switches them on and back to what it found, and with packs on several threads
+    (PODIUM_WORKER_CONCURRENT_PACKS > 1) "what it found" would be another run's setting."""
     import os
 
     import torch

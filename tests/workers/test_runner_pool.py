@@ -110,9 +110,10 @@ def test_the_worker_time_limit_fails_an_attempt_with_a_reason(
 
     from podium.submissions.models import Submission
 
-    entry, token = queued_entry(competition, alice, SLOW_CONFIG)
+    # 30 epochs (the competition's budget) of one row per step: many seconds, past a 1 s limit.
+    entry, token = queued_entry(competition, alice, SLOW_CONFIG.replace("batch_size: 4", "batch_size: 1"))
     started = time.monotonic()
-    outcome = run_submission(entry.pk, 1, token, settings=replace(settings_for, time_limit_s=2.0), pool=pool)
+    outcome = run_submission(entry.pk, 1, token, settings=replace(settings_for, time_limit_s=1.0), pool=pool)
     assert outcome == "failed"
     assert time.monotonic() - started < 30
     message = Submission.objects.get(pk=entry.pk).error_message
