@@ -124,7 +124,9 @@ def test_on_a_gpu_the_estimate_covers_what_a_run_allocates(digits):
     config = parse_config(
         (ROOT / "examples" / "digits_cnn.yaml").read_text().replace("epochs: 30", "epochs: 2")
     )
-    torch.cuda.empty_cache()
+    # A first run leaves what the process keeps for every run (cuBLAS' workspaces, the
+    # kernels' caches): the memory fraction the pool holds back covers those, not the estimate.
+    train(config, digits, device="cuda")
     torch.cuda.reset_peak_memory_stats()
     before = torch.cuda.memory_allocated()
     train(config, digits, device="cuda")
