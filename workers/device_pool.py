@@ -61,9 +61,9 @@ class PoolSettings:
 
     @classmethod
     def from_env(cls) -> PoolSettings:
-        fraction = env_float("PODIUM_WORKER_MEMORY_FRACTION", 0.8)
-        if not 0 < fraction <= 1:
-            raise EnvError(f"environment variable PODIUM_WORKER_MEMORY_FRACTION={fraction} must be in (0, 1]")
+        fraction = env_float("PODIUM_WORKER_MEMORY_FRACTION", 0.8, maximum=1.0)
+        if fraction <= 0:
+            raise EnvError(f"environment variable PODIUM_WORKER_MEMORY_FRACTION={fraction} must be > 0")
         return cls(
             packing=env_bool("PODIUM_WORKER_PACKING", True),
             max_in_flight=env_int("PODIUM_WORKER_MAX_IN_FLIGHT", 16, minimum=1, maximum=1024),
@@ -71,7 +71,7 @@ class PoolSettings:
             gather_s=env_int("PODIUM_WORKER_GATHER_MS", 200, minimum=0, maximum=60_000) / 1000,
             max_pack=env_int("PODIUM_WORKER_MAX_PACK", 64, minimum=1, maximum=1024),
             concurrent_packs=env_int("PODIUM_WORKER_CONCURRENT_PACKS", 1, minimum=1, maximum=64),
-            stats_interval_s=env_float("PODIUM_WORKER_STATS_INTERVAL_S", 60.0),
+            stats_interval_s=env_float("PODIUM_WORKER_STATS_INTERVAL_S", 60.0, minimum=0.0),
         )
 
 

@@ -275,6 +275,11 @@ def test_pool_settings_come_from_the_environment(monkeypatch):
         0.05,
         0.5,
     )
-    monkeypatch.setenv("PODIUM_WORKER_MEMORY_FRACTION", "1.5")
-    with pytest.raises(EnvError, match="PODIUM_WORKER_MEMORY_FRACTION=1.5 must be in"):
+    for value, problem in (("1.5", "must be <= 1.0"), ("0", "must be > 0")):
+        monkeypatch.setenv("PODIUM_WORKER_MEMORY_FRACTION", value)
+        with pytest.raises(EnvError, match=f"PODIUM_WORKER_MEMORY_FRACTION={float(value)} {problem}"):
+            PoolSettings.from_env()
+    monkeypatch.setenv("PODIUM_WORKER_MEMORY_FRACTION", "0.5")
+    monkeypatch.setenv("PODIUM_WORKER_MAX_PACK", "0")
+    with pytest.raises(EnvError, match="PODIUM_WORKER_MAX_PACK=0 must be >= 1"):
         PoolSettings.from_env()
