@@ -204,6 +204,32 @@ class RunReport(TypedDict, total=False):
     variants: VariantsReport  # an entry with a sweep or an ensemble
 
 
+# The Celery inspect command a trainer answers with its devices' figures (a list of
+# DeviceStats): what the status page shows per device (docs/architecture.md, "Packed training").
+DEVICE_STATS_COMMAND = "podium_devices"
+
+
+class DeviceStats(TypedDict):
+    """One training device of one trainer process, as its pool sees it now."""
+
+    device: str  # cpu, or cuda:0 (its name)
+    packing: bool  # whether entries of one architecture train together (PODIUM_WORKER_PACKING)
+    in_flight: int  # entries the process holds: waiting for the device and training
+    waiting: int
+    training: int
+    packs: list[int]  # the size of each pack training now (1: an entry alone)
+    packs_done: int
+    entries_done: int
+    mean_pack_size: float | None  # over the last 100 packs
+    memory_admitted_bytes: int  # the memory estimates of the packs training now
+    memory_capacity_bytes: int | None  # what the pool may admit: a fraction of the free memory
+    memory_used_bytes: int | None  # GPU: the device's memory in use; CPU: the process's resident memory
+    memory_total_bytes: int | None
+    # GPU: the share of time a kernel ran (NVML); CPU: the process's CPU time over the last
+    # interval (100 = one core busy).
+    utilisation_percent: float | None
+
+
 RUN_REPORT_MAX_NOTES = 10
 
 

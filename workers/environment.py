@@ -32,15 +32,21 @@ def set_threads(threads: int) -> int:
     return torch.get_num_threads()
 
 
+def device_label(device: str) -> str:
+    """`cpu`, or `cuda:0 (NVIDIA H200)`: the device as entries and the status page name it."""
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return device
+
+
 def run_environment(device: str, *, precision_asked: str, precision: str) -> RunEnvironment:
     import torch
 
-    name = device
-    if device.startswith("cuda") and torch.cuda.is_available():
-        name = f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
     return {
         "torch": torch.__version__,
-        "device": name,
+        "device": device_label(device),
         "threads": torch.get_num_threads(),
         "precision": precision,
         "precision_asked": precision_asked,

@@ -1,8 +1,13 @@
 """One training attempt on a worker, from claim to predictions, over HTTP only.
 
-    claim -> fetch dataset files (cache) -> arrays -> train (heartbeats, epochs)
+    claim -> fetch dataset files (cache) -> arrays -> the device pool trains it, alone or
+          packed with entries of the same architecture (heartbeats, epochs)
           -> upload predictions and weights -> done
     any error -> POST fail with a readable reason
+
+Many attempts run at once in one process (Celery's threads pool): each task thread does its
+own HTTP (claim, epochs, predictions) and waits for its entry's result from the process's
+`workers.device_pool.DevicePool`, so the device never waits on the network.
 
 The worker never touches the database and never sees hidden labels: the claim
 answer carries the config, the manifest and the download URLs of the
@@ -11,14 +16,21 @@ participant-facing files; the scorer on the web tier computes the scores.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
+import queue
 import shutil
 import tempfile
 import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from common.broker import task_time_limit
 from common.env import EnvError, env_float, env_str
 from common.protocol import Budget, ClaimOrder, DatasetOrder, EpochRecord, json_safe
 from datasets.arrays import DatasetFileError
@@ -28,6 +40,11 @@ from workers.cache import CacheError, FileCache
 from workers.data import DataError
 from workers.environment import run_environment, run_report, set_threads, threads_from_env
 from workers.spec import ConfigError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from workers.device_pool import DevicePool, TrainJob
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +59,9 @@ class RunnerSettings:
     heartbeat_interval: float = 10.0
     device: str = "auto"  # auto | cpu | cuda
     threads: int | None = None  # torch's CPU threads; None: PODIUM_WORKER_THREADS or the CPUs available
+    # Seconds an attempt may take from its start, waiting for the device included; past it the
+    # entry fails with a reason. Celery's threads pool enforces no time limit itself.
+    time_limit_s: float | None = None
 
     @classmethod
     def from_env(cls) -> RunnerSettings:
@@ -60,7 +80,13 @@ class RunnerSettings:
             work_dir=Path(work) if work else None,
             heartbeat_interval=heartbeat,
             device=device,
+            time_limit_s=soft_time_limit(task_time_limit()),
         )
+
+
+def soft_time_limit(hard_limit: int) -> int:
+    """When an attempt stops itself: early enough to post its failure before the hard limit."""
+    return max(5, hard_limit - 15)
 
 
 class Stop(Exception):
@@ -120,12 +146,19 @@ class Progress:
 
 
 def run_submission(
-    submission_id: int, attempt: int, token: str, *, settings: RunnerSettings | None = None
+    submission_id: int,
+    attempt: int,
+    token: str,
+    *,
+    settings: RunnerSettings | None = None,
+    pool: DevicePool | None = None,
 ) -> str:
     """Run one attempt. Returns "done", "dropped" (stale or cancelled at claim), "refused"
     (the token was not accepted), "stopped" (cancelled or superseded while training) or
-    "failed" (the reason was posted)."""
+    "failed" (the reason was posted). `pool`: the device pool to train in (default: the
+    process's pool of the device the settings pick)."""
     settings = settings or RunnerSettings.from_env()
+    deadline = time.monotonic() + (settings.time_limit_s or math.inf)
 
     def client_factory(retries: int = 5) -> WorkerClient:
         return WorkerClient(settings.api_url, submission_id, token, retries=retries)
@@ -153,7 +186,7 @@ def run_submission(
             interval = min(settings.heartbeat_interval, float(order.get("heartbeat_interval_s") or math.inf))
             with Heartbeat(lambda: client_factory(retries=1), attempt, interval) as beat:
                 try:
-                    return _attempt(client, order, attempt, settings, work, progress, beat)
+                    return _attempt(client, order, attempt, settings, work, progress, beat, pool, deadline)
                 except Stop:
                     return "stopped"
                 except Conflict as exc:
@@ -185,57 +218,45 @@ def run_submission(
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _attempt(client, order: ClaimOrder, attempt: int, settings, work: Path, progress: Progress, beat) -> str:
+def _attempt(
+    client,
+    order: ClaimOrder,
+    attempt: int,
+    settings: RunnerSettings,
+    work: Path,
+    progress: Progress,
+    beat: Heartbeat,
+    pool: DevicePool | None,
+    deadline: float,
+) -> str:
     from workers import training  # torch: imported in the worker process only
+    from workers.device_pool import Cancelled, pool_for
 
-    progress.stage = "reading the model config"
-    config = _parse_config(order)
-
-    progress.stage = "downloading the dataset"
-    cache = FileCache(settings.cache_dir)
-    data = _load_dataset(client, cache, order["dataset"], work / "data")
-    pretrain = _pretrain_data(client, cache, order, config, work)
-
-    device = pick_device(settings.device)
-    # Every worker sets the thread count itself, as the local runner does: results depend on it.
-    set_threads(settings.threads or threads_from_env())
-    asked = config.train.precision
-    progress.environment = run_environment(
-        device, precision_asked=asked, precision=training.plan_for(config).precision_on(device)
-    )
-    metric = (order.get("metric") or {}).get("name")
-    progress.stage = "training"
-
-    def on_epoch(record: EpochRecord) -> None:
-        payload = epoch_payload(record)
-        epoch = int(payload.get("epoch", len(progress.epochs_done) + 1))
-        progress.epoch = epoch
-        progress.epochs_done.append(epoch)
-        client.epoch(attempt, epoch, payload)
-        if beat.stopped.is_set():
-            raise Stop()
-
-    # Any entry: one model, or a sweep's or an ensemble's variants (workers.training.variants).
-    result = training.train_entry(
-        config,
-        data,
-        device=device,
-        on_epoch=on_epoch,
-        budget=Budget.from_dict(order.get("budget")),
-        out_dir=work / "out",
-        should_stop=beat.stopped.is_set,
-        metric=metric,
-        pretrain_data=pretrain or None,
-    )
-    if beat.stopped.is_set() or result.stopped_reason == training.CANCELLED:
+    pool = pool or pool_for(pick_device(settings.device))
+    # Claimed: until its job is submitted, the pool knows one more entry is on its way.
+    with pool.arriving():
+        entry = _submit(client, order, attempt, settings, work, progress, beat, pool, deadline)
+    refused = _post_epochs(client, attempt, entry, progress)
+    if refused is not None:
+        raise refused  # a Conflict (cancelled, superseded) or an unreachable platform
+    try:
+        result = entry.future.result()
+    except Cancelled:
+        result = None
+    stopped = result is None or result.stopped_reason == training.CANCELLED
+    if stopped and not beat.stopped.is_set() and time.monotonic() > deadline:
+        raise TimeLimit()
+    if stopped or beat.stopped.is_set():
         raise Stop()
 
     progress.stage = "uploading the predictions"
-    csv_bytes = training.predictions_csv(result, data.manifest, metric)
+    job = entry.job
+    csv_bytes = training.predictions_csv(result, job.data.manifest, job.metric)
     weights = None
     if result.weights_path is not None and Path(result.weights_path).is_file():
         weights = Path(result.weights_path).read_bytes()
-    client.predictions(attempt, csv_bytes, weights=weights, report=run_report(result, precision_asked=asked))
+    report = run_report(result, precision_asked=job.config.train.precision)
+    client.predictions(attempt, csv_bytes, weights=weights, report=report)
     log.info(
         "submission %s attempt %s: %s after %d epochs (%s)",
         order.get("submission_id"),
@@ -245,6 +266,94 @@ def _attempt(client, order: ClaimOrder, attempt: int, settings, work: Path, prog
         result.stop_message,
     )
     return "done"
+
+
+@dataclass
+class _InFlight:
+    """An entry handed to the device pool, as its task thread follows it."""
+
+    job: TrainJob
+    future: Future
+    records: queue.Queue  # the epoch records the device thread reported, to post from this thread
+    leave: threading.Event  # set when the entry must stop: an epoch's post was refused or failed
+
+
+def _submit(
+    client, order: ClaimOrder, attempt: int, settings, work: Path, progress: Progress, beat, pool, deadline
+):
+    """Read the config and the data, and hand the entry to the pool."""
+    from workers import training
+    from workers.device_pool import TrainJob
+
+    progress.stage = "reading the model config"
+    config = _parse_config(order)
+
+    progress.stage = "downloading the dataset"
+    cache = FileCache(settings.cache_dir)
+    data, data_key = _load_dataset(client, cache, order["dataset"], work / "data")
+    pretrain = _pretrain_data(client, cache, order, config, work)
+
+    # Every worker sets the thread count itself, as the local runner does: results depend on it.
+    threads = set_threads(settings.threads or threads_from_env())
+    asked = config.train.precision
+    progress.environment = run_environment(
+        pool.device, precision_asked=asked, precision=training.plan_for(config).precision_on(pool.device)
+    )
+    progress.stage = "waiting for the device"
+
+    records: queue.Queue[EpochRecord] = queue.Queue()
+    leave = threading.Event()
+
+    def should_stop() -> bool:
+        return beat.stopped.is_set() or leave.is_set() or time.monotonic() > deadline
+
+    job = TrainJob(
+        label=f"submission {order.get('submission_id')} attempt {attempt}",
+        config=config,
+        data=data,
+        data_key=data_key,
+        budget=Budget.from_dict(order.get("budget")),
+        out_dir=work / "out",
+        metric=(order.get("metric") or {}).get("name"),
+        on_epoch=records.put,  # posted from the task thread: the device never waits on HTTP
+        should_stop=should_stop,
+        threads=threads,
+        pretrain_data=pretrain or None,
+    )
+    return _InFlight(job=job, future=pool.submit(job), records=records, leave=leave)
+
+
+def _post_epochs(client, attempt: int, entry: _InFlight, progress: Progress) -> Exception | None:
+    """Post the entry's epoch records as the device thread reports them, until its training
+    ends; the error that made it leave, if a post was refused or failed."""
+    refused: Exception | None = None
+    while True:
+        try:
+            record = entry.records.get(timeout=0.1)
+        except queue.Empty:
+            if entry.job.started.is_set():
+                progress.stage = "training"
+            # Records are queued before the future ends: done and empty means all were read.
+            if entry.future.done() and entry.records.empty():
+                return refused
+            continue
+        progress.stage = "training"
+        if refused is not None:
+            continue  # the entry is leaving its pack: the rest is not posted
+        payload = epoch_payload(record)
+        epoch = int(payload.get("epoch", len(progress.epochs_done) + 1))
+        progress.epoch = epoch
+        try:
+            client.epoch(attempt, epoch, payload)
+        except Exception as exc:  # noqa: BLE001 - the runner reports it as the attempt's end
+            refused = exc
+            entry.leave.set()
+            continue
+        progress.epochs_done.append(epoch)
+
+
+class TimeLimit(Exception):
+    """The attempt ran past the worker's time limit (PODIUM_TASK_TIME_LIMIT, less a margin)."""
 
 
 class TrainingRefused(Exception):
@@ -261,30 +370,61 @@ def pick_device(wanted: str) -> str:
     return "cpu"
 
 
-def _load_dataset(client, cache: FileCache, dataset: DatasetOrder, folder: Path):
-    import numpy as np
+# Arrays of the datasets trained on lately, by their files' hashes: a process holding many
+# entries of one dataset reads its files once. A view of the file cache: an entry is used only
+# while its files are still there (an operator who clears the cache gets fresh downloads).
+_ARRAYS: OrderedDict[str, object] = OrderedDict()
+_ARRAYS_KEPT = 4
+_ARRAYS_LOCK = threading.Lock()
 
-    from datasets.arrays import load_arrays
+
+def _load_dataset(client, cache: FileCache, dataset: DatasetOrder, folder: Path):
+    """The dataset's arrays as a `TrainData`, and the key of its files (equal keys, equal data)."""
     from datasets.images import worker_files
-    from workers.data import TrainData
 
     manifest = dataset["manifest"]
     needed = worker_files(manifest)
+    files = [
+        entry
+        for entry in dataset["files"]
+        # Hidden files are never asked for (the platform does not serve them anyway); an image
+        # dataset's archives neither: the worker trains on the decoded arrays.
+        if not entry.get("hidden") and (needed is None or entry["name"] in needed)
+    ]
+    key = hashlib.sha256(
+        json.dumps(
+            [sorted((f["name"], f["sha256"]) for f in files), manifest], sort_keys=True, default=str
+        ).encode()
+    ).hexdigest()
+    with _ARRAYS_LOCK:  # one thread reads a dataset while the others wait for it
+        data = _ARRAYS.get(key)
+        if data is not None and all(cache.has(f["sha256"]) for f in files):
+            _ARRAYS.move_to_end(key)
+            return data, key
+        data = _read_dataset(client, cache, dataset, files, folder)
+        _ARRAYS[key] = data
+        while len(_ARRAYS) > _ARRAYS_KEPT:
+            _ARRAYS.popitem(last=False)
+        return data, key
+
+
+def _read_dataset(client, cache: FileCache, dataset: DatasetOrder, files: list, folder: Path):
+    import numpy as np
+
+    from datasets.arrays import load_arrays
+    from workers.data import TrainData
+
     linked = []
-    for entry in dataset["files"]:
-        name = entry["name"]
-        if entry.get("hidden"):
-            continue  # never asked for; the platform does not serve it anyway
-        if needed is not None and name not in needed:
-            continue  # an image dataset's archives: the worker trains on the decoded arrays
+    for entry in files:
         path = cache.fetch(
             entry["sha256"],
             lambda handle, url=entry["url"]: _download(client, url, handle),
             size=entry.get("size"),
-            label=f"dataset file {dataset.get('slug', '?')}/{name}",
+            label=f"dataset file {dataset.get('slug', '?')}/{entry['name']}",
         )
-        linked.append((name, path))
+        linked.append((entry["name"], path))
     cache.link_dataset(linked, folder)
+    manifest = dataset["manifest"]
     X_train, y_train, X_test, test_ids = load_arrays(folder, manifest)
     return TrainData(
         X_train=np.asarray(X_train),
@@ -303,7 +443,7 @@ def _pretrain_data(client, cache: FileCache, order: ClaimOrder, config, work: Pa
         return {}
     for dataset in order.get("pretrain") or []:
         if dataset.get("slug") == wanted:
-            return {wanted: _load_dataset(client, cache, dataset, work / f"pretrain-{wanted}")}
+            return {wanted: _load_dataset(client, cache, dataset, work / f"pretrain-{wanted}")[0]}
     allowed = ", ".join(order.get("allowed_pretrain") or []) or "none"
     raise TrainingRefused(
         f"pretrain.dataset: {wanted!r} is not allowed for pre-training in this competition (allowed: {allowed})"
@@ -359,7 +499,7 @@ def describe_error(exc: BaseException, progress: Progress, order: ClaimOrder | N
     if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text.lower():
         device = "CUDA" if "cuda" in text.lower() or isinstance(exc, torch.OutOfMemoryError) else "memory"
         return f"{device} out of memory {where}; use a smaller batch_size or a smaller model"
-    if isinstance(exc, (SoftTimeLimitExceeded, TimeLimitExceeded)):
+    if isinstance(exc, (SoftTimeLimitExceeded, TimeLimitExceeded, TimeLimit)):
         return f"training exceeded the worker's time limit {where}"
     if isinstance(exc, (TrainingRefused, TrainError)):
         return str(exc)  # the trainer's messages are written for the participant

@@ -74,8 +74,6 @@ def commands(host: str, port: int) -> dict[str, list[str]]:
             "worker",
             "-Q",
             ",".join(TRAIN_QUEUES),
-            "-c",
-            "1",
             "-n",
             "trainer@%h",
         ],

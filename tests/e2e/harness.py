@@ -287,7 +287,9 @@ class Platform:
         proc.wait_for_log(" ready.", 60)
         return proc
 
-    def start_trainer(self) -> Proc:
+    def start_trainer(self, env: dict | None = None) -> Proc:
+        """A trainer as deployed: one process, its threads holding PODIUM_WORKER_MAX_IN_FLIGHT
+        entries for its device pool (`env` adds or overrides variables, e.g. packing off)."""
         self._trainers += 1
         name = f"trainer{self._trainers}"
         proc = self._proc(
@@ -299,8 +301,6 @@ class Platform:
                 "worker",
                 "-Q",
                 "gpu,cpu",
-                "-c",
-                "1",
                 "-n",
                 f"{name}-{self.port}@%h",
                 "--without-mingle",
@@ -308,6 +308,7 @@ class Platform:
                 "-l",
                 "INFO",
             ],
+            env,
         )
         proc.wait_for_log(" ready.", 60)
         return proc

@@ -165,26 +165,33 @@ def test_redis_restart_loses_messages_but_no_entry(
     private_redis, make_platform, competition, participant, tmp_path
 ):
     """(b) Stop and restart the broker (which keeps nothing on disk) while entries are
-    queued and one is training: every entry ends scored or failed with a reason; none
+    queued and two are training: every entry ends scored or failed with a reason; none
     is lost, none is scored twice."""
     from podium.leaderboards.models import BoardEntry
     from podium.submissions.models import Submission
 
-    platform = make_platform(broker="redis", redis=private_redis).start_all()
+    # The trainer holds two entries at once (two threads, a message each), so that the last
+    # two messages are still in the broker when it goes down.
+    platform = make_platform(
+        broker="redis", redis=private_redis, extra_env={"PODIUM_WORKER_MAX_IN_FLIGHT": "2"}
+    ).start_all()
     _, token = participant
     with _client(platform, token) as client:
-        ids = [_submit_config(client, competition.slug, SLOW_CONFIG, tmp_path)["id"]]
+        ids = [
+            _submit_config(client, competition.slug, SLOW_CONFIG, tmp_path, f"slow{i}.yaml")["id"]
+            for i in range(2)
+        ]
         ids += [
             _submit_config(client, competition.slug, TINY_CONFIG, tmp_path, f"tiny{i}.yaml")["id"]
             for i in range(2)
         ]
         wait_for(
-            lambda: Submission.objects.filter(pk=ids[0], status="running").exists(),
+            lambda: Submission.objects.filter(pk__in=ids[:2], status="running").count() == 2,
             timeout=60,
-            what="the first entry to be running",
+            what="the first two entries to be running",
             platform=platform,
         )
-        assert Submission.objects.filter(pk__in=ids[1:], status="queued").count() == 2
+        assert Submission.objects.filter(pk__in=ids[2:], status="queued").count() == 2
         private_redis.stop()  # queued and unacknowledged messages are gone with it
         private_redis.start()
         # Prediction files sent while the broker came back must not be lost either.

@@ -892,7 +892,9 @@ def join_request_decide(
     """Approve (the person joins, accepting the rules they were shown) or decline a request."""
     now = now or timezone.now()
     locked = (
-        JoinRequest.objects.select_for_update(of=("self",)).select_related("competition", "user").get(pk=join_request.pk)
+        JoinRequest.objects.select_for_update(of=("self",))
+        .select_related("competition", "user")
+        .get(pk=join_request.pk)
     )
     if locked.state != JoinRequest.State.PENDING:
         raise Conflict(f"This request was {locked.state} already.", code=locked.state)

@@ -46,7 +46,9 @@ def _entry_label(submission: Submission) -> str:
 def submission_disqualify(*, submission: Submission, actor, reason: str) -> Submission:
     """Take one entry off every board; its authors see the reason. Reversible (reinstate)."""
     reason = _reason_required(reason)
-    locked = Submission.objects.select_for_update(of=("self",)).select_related("competition").get(pk=submission.pk)
+    locked = (
+        Submission.objects.select_for_update(of=("self",)).select_related("competition").get(pk=submission.pk)
+    )
     if locked.disqualified_at is not None:
         raise Conflict(f"Entry #{locked.pk} is disqualified already ({locked.disqualified_reason}).")
     locked.disqualified_at = timezone.now()
@@ -71,7 +73,9 @@ def submission_disqualify(*, submission: Submission, actor, reason: str) -> Subm
 @transaction.atomic
 def submission_reinstate(*, submission: Submission, actor, reason: str = "") -> Submission:
     """Undo an entry's own disqualification; it ranks again at once."""
-    locked = Submission.objects.select_for_update(of=("self",)).select_related("competition").get(pk=submission.pk)
+    locked = (
+        Submission.objects.select_for_update(of=("self",)).select_related("competition").get(pk=submission.pk)
+    )
     if locked.disqualified_at is None:
         raise Conflict(f"Entry #{locked.pk} is not disqualified.")
     if locked.disqualified_scope == "entrant":
@@ -100,7 +104,9 @@ def submission_rerun(*, submission: Submission, actor, reason: str = "") -> Subm
     """Train a model entry again from its config (a new attempt, a fresh token): after a
     worker fault, or a change of the dataset. Its old scores leave the boards until it is
     scored again; it does not count again against the limits."""
-    locked = Submission.objects.select_for_update(of=("self",)).select_related("competition").get(pk=submission.pk)
+    locked = (
+        Submission.objects.select_for_update(of=("self",)).select_related("competition").get(pk=submission.pk)
+    )
     if locked.kind != Kind.CONFIG:
         raise ApplicationError(
             f"Entry #{locked.pk} is a prediction file: only model entries are trained again "

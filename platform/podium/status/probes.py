@@ -1,4 +1,5 @@
-"""Probes of the services the web tier depends on: the database, the broker and its workers.
+"""Probes of the services the web tier depends on: the database, the broker, its workers and
+the trainers' devices.
 
 Each probe is bounded in time (a status page must answer while a service is down) and says
 what it found rather than raising.
@@ -12,7 +13,7 @@ from django.conf import settings
 from django.db import connection
 from kombu import Connection
 
-from common.protocol import CPU_QUEUE, GPU_QUEUE, MAINTENANCE_QUEUE
+from common.protocol import CPU_QUEUE, DEVICE_STATS_COMMAND, GPU_QUEUE, MAINTENANCE_QUEUE, TRAIN_QUEUES
 
 log = logging.getLogger(__name__)
 
@@ -84,3 +85,36 @@ def workers_by_queue() -> dict[str, list[str]] | None:
         for queue in consumed or []:
             found.setdefault(queue.get("name", "?"), []).append(node)
     return {name: sorted(nodes) for name, nodes in found.items()}
+
+
+def train_nodes(workers: dict[str, list[str]]) -> list[str]:
+    """The workers consuming a training queue, from `workers_by_queue()`."""
+    return sorted({node for queue in TRAIN_QUEUES for node in workers.get(queue, [])})
+
+
+def device_stats(nodes: list[str]) -> dict[str, list[dict]] | None:
+    """Each trainer's devices (`common.protocol.DeviceStats`, from the trainer's own inspect
+    command), by node; None when the broker cannot broadcast. Asks only `nodes` and stops
+    waiting once all of them answered."""
+    from podium.celery import app
+
+    if not nodes:
+        return {}
+    try:
+        answers = app.control.broadcast(
+            DEVICE_STATS_COMMAND,
+            destination=nodes,
+            reply=True,
+            timeout=INSPECT_TIMEOUT_S,
+            limit=len(nodes),
+        )
+    except Exception as exc:  # no broadcast on this transport, or the broker is down
+        log.info("device inspection unavailable: %s", exc)
+        return None
+    found: dict[str, list[dict]] = {}
+    for answer in answers or []:
+        for node, devices in answer.items():
+            # A worker that does not know the command answers {"error": …}: it has no devices to show.
+            if isinstance(devices, list):
+                found[node] = [d for d in devices if isinstance(d, dict)]
+    return found

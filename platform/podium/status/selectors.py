@@ -63,10 +63,16 @@ def entry_figures(*, now: datetime) -> dict:
     }
 
 
+def training_devices(by_node: dict[str, list[dict]]) -> list[dict]:
+    """One row per device of each trainer, in node order, with the figures the trainer gave
+    (`common.protocol.DeviceStats`) and its node."""
+    return [{"worker": node, **device} for node in sorted(by_node) for device in by_node[node]]
+
+
 def platform_status(*, now: datetime | None = None) -> dict:
-    """Workers per queue, queue depths, entries in flight, waits, failures and the version;
-    computed at most every PODIUM_STATUS_CACHE_S seconds (the worker inspection waits for
-    answers), so that the page costs nothing under load."""
+    """Workers per queue, the trainers' devices, queue depths, entries in flight, waits,
+    failures and the version; computed at most every PODIUM_STATUS_CACHE_S seconds (the
+    worker inspection waits for answers), so that the page costs nothing under load."""
     cached = cache.get(STATUS_CACHE_KEY)
     if cached is not None:
         return cached
@@ -77,6 +83,7 @@ def platform_status(*, now: datetime | None = None) -> dict:
     except Exception as exc:  # the page says the broker is down rather than failing
         depths, broker = None, probes.broker_problem() or str(exc)
     workers = probes.workers_by_queue() if broker is None else None
+    devices = probes.device_stats(probes.train_nodes(workers)) if workers is not None else None
     database = probes.database_problem()
     status = {
         "version": settings.PODIUM_VERSION,
@@ -93,6 +100,7 @@ def platform_status(*, now: datetime | None = None) -> dict:
             for name in probes.queues()
         ],
         "workers_known": workers is not None,
+        "devices": training_devices(devices or {}),
         **(entry_figures(now=now) if database is None else NO_FIGURES),
     }
     cache.set(STATUS_CACHE_KEY, status, settings.PODIUM_STATUS_CACHE_S)

@@ -193,3 +193,59 @@ def test_the_status_page(client, settings, redis_url):
     assert 'data-testid="status-version">v42<' in html and "Operational" in html
     assert "scoring" in html and "maintenance" in html
     assert "/api/status/" in html
+
+
+def test_each_trainers_devices_from_a_real_trainer(anon_api, client, redis_url, tmp_path):
+    """The trainer answers the status probe with its device's figures (its own inspect command:
+    the trainer stays Django-free); the API and the page show them per device."""
+    node = f"status-trainer-{os.getpid()}"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "platform"), str(ROOT)]),
+        "PODIUM_VAR_DIR": str(tmp_path),
+        "PODIUM_WORKER_DEVICE": "cpu",
+        "PODIUM_WORKER_MAX_IN_FLIGHT": "4",
+    }
+    log = (tmp_path / "trainer.log").open("wb")
+    trainer = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "celery"),
+            "-A",
+            "workers.celery_app",
+            "worker",
+            "-Q",
+            "gpu,cpu",
+            "-n",
+            f"{node}@%h",
+            "--without-mingle",
+            "--without-gossip",
+            "-l",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert trainer.poll() is None, (tmp_path / "trainer.log").read_text()
+            assert time.monotonic() < deadline, "the trainer's device never showed on the status"
+            body = anon_api.get("/api/status/").json()
+            mine = [d for d in body["devices"] if d["worker"].startswith(f"{node}@")]
+            if mine:
+                break
+            time.sleep(0.5)
+        [device] = mine
+        assert device["device"] == "cpu" and device["packing"] is True
+        assert device["in_flight"] == device["waiting"] == device["training"] == 0 and device["packs"] == []
+        assert device["packs_done"] == 0 and device["mean_pack_size"] is None
+        assert 0 < device["memory_used_bytes"] < device["memory_total_bytes"]
+        assert {q["name"]: q["workers"] for q in body["queues"]}["cpu"] >= 1
+        page = client.get("/status/").content.decode()
+        assert 'data-testid="status-devices"' in page and node in page
+    finally:
+        trainer.terminate()
+        trainer.wait(30)
+        log.close()
