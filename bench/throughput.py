@@ -280,6 +280,9 @@ def main() -> int:
         platform.env.update({"PODIUM_LOG_LEVEL": "INFO", "PODIUM_DEBUG": "0"})
         # The harness's fault-test timings would have the reaper race the bench; there is no beat here.
         platform.env["PODIUM_QUEUED_TIMEOUT_S"] = "3600"
+        # The fair queue's window comes from the trainers' capacity, read by beat; without beat
+        # it would be the fallback of 4 messages, and the pool could gather no more than that.
+        platform.env["PODIUM_DISPATCH_WINDOW"] = str(max(args.entries, 16))
         platform.start_web(workers=2, threads=8)
         off = run_mode(platform, args, False, slug, tokens, configs)
         on = run_mode(platform, args, True, slug, tokens, configs)
