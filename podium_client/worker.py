@@ -63,6 +63,10 @@ class WorkerClient:
     def epoch(self, attempt: int, epoch: int, data: dict) -> None:
         self._post("epochs", {"attempt": attempt, "epoch": epoch, "data": data})
 
+    def epochs(self, attempt: int, records: list[tuple[int, dict]]) -> None:
+        """Several epochs in one request: `records` of (epoch, data)."""
+        self._post("epochs", {"attempt": attempt, "records": [{"epoch": e, "data": d} for e, d in records]})
+
     def predictions(
         self, attempt: int, csv: bytes, *, weights: bytes | None = None, report: dict | None = None
     ) -> dict | None:

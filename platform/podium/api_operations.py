@@ -193,10 +193,11 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "cancelled or superseded: stop training.",
     ),
     "submissions_epochs_create": (
-        "Report an epoch",
-        "One epoch's record (losses, validation metric, learning rate, seconds, gradient norms, and "
-        "`variant` for a sweep's or an ensemble's model); idempotent per attempt, variant and epoch; "
-        "NaN travels as null.",
+        "Report epochs",
+        "One epoch's record (`epoch`, `data`: losses, validation metric, learning rate, seconds, "
+        "gradient norms, and `variant` for a sweep's or an ensemble's model), or several at once "
+        "(`records`: up to 500 of them, the epochs that ended while the last post was on its way); "
+        "idempotent per attempt, variant and epoch; NaN travels as null; counts as a heartbeat.",
     ),
     "submissions_predictions_create": (
         "Post the predictions",

@@ -261,17 +261,48 @@ def submission_record_epoch(
 ) -> EpochMetric:
     """Store one epoch's metrics; a repeat of the same (attempt, variant, epoch) returns the
     first, unchanged. `variant`: which model of a sweep or an ensemble trained it."""
+    submission_record_epochs(
+        submission_id=submission_id,
+        attempt=attempt,
+        records=[{"epoch": epoch, "variant": variant, "data": data}],
+    )
+    return EpochMetric.objects.get(submission_id=submission_id, attempt=attempt, variant=variant, epoch=epoch)
+
+
+@transaction.atomic
+def submission_record_epochs(*, submission_id: int, attempt: int, records: list[dict]) -> int:
+    """Store several epochs' metrics at once (`records`: {"epoch", "variant", "data"}), as
+    one heartbeat: a fast run's worker sends the epochs that ended while its previous post
+    was on its way, instead of one request each. Repeats of stored (attempt, variant, epoch)
+    keep the first; a stale attempt or a final entry is a Conflict unless every record was
+    stored already (a retried post). Returns how many records were new."""
     changed = Submission.objects.filter(pk=submission_id, status=Status.RUNNING, attempt=attempt).update(
         heartbeat_at=timezone.now()
     )
-    key = {"submission_id": submission_id, "attempt": attempt, "variant": variant, "epoch": epoch}
-    existing = EpochMetric.objects.filter(**key).first()
-    if existing is not None:
-        return existing
     if changed != 1:
+        stored = set(
+            EpochMetric.objects.filter(submission_id=submission_id, attempt=attempt).values_list(
+                "variant", "epoch"
+            )
+        )
+        if all((r["variant"], r["epoch"]) in stored for r in records):
+            return 0
         raise _conflict_reason(submission_id, attempt)
-    metric, _ = EpochMetric.objects.get_or_create(**key, defaults={"data": data})
-    return metric
+    before = EpochMetric.objects.filter(submission_id=submission_id, attempt=attempt).count()
+    EpochMetric.objects.bulk_create(
+        [
+            EpochMetric(
+                submission_id=submission_id,
+                attempt=attempt,
+                variant=r["variant"],
+                epoch=r["epoch"],
+                data=r["data"],
+            )
+            for r in records
+        ],
+        ignore_conflicts=True,
+    )
+    return EpochMetric.objects.filter(submission_id=submission_id, attempt=attempt).count() - before
 
 
 def submission_store_predictions(

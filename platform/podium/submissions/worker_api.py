@@ -127,8 +127,7 @@ class WorkerHeartbeatApi(WorkerApi):
         return Response({"continue": True})
 
 
-class EpochInputSerializer(serializers.Serializer):
-    attempt = serializers.IntegerField(min_value=1)
+class EpochRecordSerializer(serializers.Serializer):
     epoch = serializers.IntegerField(min_value=0, max_value=100_000)
     data = serializers.DictField()
 
@@ -147,21 +146,46 @@ class EpochInputSerializer(serializers.Serializer):
         return _finite(value)
 
 
+# Records a worker sends at once: the epochs that ended while its previous post was on its way.
+MAX_EPOCH_RECORDS = 500
+
+
+class EpochInputSerializer(serializers.Serializer):
+    """One epoch (`epoch`, `data`) or several (`records`: a list of them), never both."""
+
+    attempt = serializers.IntegerField(min_value=1)
+    epoch = serializers.IntegerField(min_value=0, max_value=100_000, required=False)
+    data = serializers.DictField(required=False)
+    records = EpochRecordSerializer(many=True, required=False, max_length=MAX_EPOCH_RECORDS)
+
+    def validate(self, attrs):
+        one = "epoch" in attrs or "data" in attrs
+        if one == ("records" in attrs):
+            raise serializers.ValidationError(
+                "Send one epoch ('epoch' and 'data') or several ('records'), not both and not neither."
+            )
+        if one:
+            record = EpochRecordSerializer(data={"epoch": attrs.get("epoch"), "data": attrs.get("data")})
+            if not record.is_valid():
+                raise serializers.ValidationError(record.errors)
+            attrs["records"] = [record.validated_data]
+        elif not attrs["records"]:
+            raise serializers.ValidationError({"records": "The list of epoch records is empty."})
+        return attrs
+
+
 class WorkerEpochApi(WorkerApi):
     @extend_schema(request=EpochInputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, submission_id):
         attempt = self.attempt_of(request)
         serializer = EpochInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data["data"])
-        services.submission_record_epoch(
-            submission_id=submission_id,
-            attempt=attempt,
-            epoch=serializer.validated_data["epoch"],
-            variant=data.pop("variant", 0),
-            data=data,
-        )
-        return Response({"ok": True})
+        records = []
+        for record in serializer.validated_data["records"]:
+            data = dict(record["data"])
+            records.append({"epoch": record["epoch"], "variant": data.pop("variant", 0), "data": data})
+        services.submission_record_epochs(submission_id=submission_id, attempt=attempt, records=records)
+        return Response({"ok": True, "stored": len(records)})
 
 
 class RunEnvironmentSerializer(serializers.Serializer):

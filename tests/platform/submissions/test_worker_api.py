@@ -158,6 +158,55 @@ def test_heartbeat_epochs_and_predictions(competition, alice, queue_config_entry
     assert Submission.objects.get(pk=submission.pk).predictions.name == submission.predictions.name
 
 
+def test_several_epochs_in_one_post_are_stored_once_each(competition, alice, queue_config_entry):
+    """A fast run's worker sends the epochs that ended while its last post was on its way in
+    one request; a retry stores nothing twice, and a post after the attempt ended is refused
+    unless it only repeats what was stored."""
+    submission, token = queue_config_entry(competition, alice)
+    w = worker(token)
+    w.post(url(submission.pk, "claim"), {"attempt": 1}, format="json")
+    records = [{"epoch": e, "data": {"train_loss": 1.0 / e}} for e in (1, 2, 3)]
+    answer = w.post(url(submission.pk, "epochs"), {"attempt": 1, "records": records}, format="json")
+    assert answer.status_code == 200 and answer.json() == {"ok": True, "stored": 3}, answer.content
+    again = w.post(
+        url(submission.pk, "epochs"),
+        {"attempt": 1, "records": records[1:] + [{"epoch": 4, "data": {"train_loss": 0.2}}]},
+        format="json",
+    )
+    assert again.status_code == 200
+    stored = EpochMetric.objects.filter(submission=submission).order_by("epoch")
+    assert [(m.epoch, m.data["train_loss"]) for m in stored] == [(1, 1.0), (2, 0.5), (3, 1.0 / 3), (4, 0.2)]
+    Submission.objects.filter(pk=submission.pk).update(status=Status.CANCELLED)
+    retry = w.post(url(submission.pk, "epochs"), {"attempt": 1, "records": records}, format="json")
+    assert retry.status_code == 200  # a lost answer's retry: nothing new
+    late = w.post(
+        url(submission.pk, "epochs"), {"attempt": 1, "records": [{"epoch": 5, "data": {}}]}, format="json"
+    )
+    assert late.status_code == 409 and EpochMetric.objects.filter(submission=submission).count() == 4
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ({"attempt": 1}, "not both and not neither"),
+        ({"attempt": 1, "epoch": 1, "data": {}, "records": [{"epoch": 2, "data": {}}]}, "not both"),
+        ({"attempt": 1, "records": []}, "empty"),
+        ({"attempt": 1, "records": [{"epoch": -1, "data": {}}]}, "greater than or equal to 0"),
+        ({"attempt": 1, "records": [{"epoch": 1, "data": {"variant": 99}}]}, "'variant' must be"),
+        ({"attempt": 1, "records": [{"epoch": 1, "data": {}}] * 501}, "no more than 500"),
+    ],
+)
+def test_bad_epoch_posts_say_what_is_wrong_and_store_nothing(
+    competition, alice, queue_config_entry, body, expected
+):
+    submission, token = queue_config_entry(competition, alice)
+    w = worker(token)
+    w.post(url(submission.pk, "claim"), {"attempt": 1}, format="json")
+    answer = w.post(url(submission.pk, "epochs"), body, format="json")
+    assert answer.status_code == 400 and expected in answer.content.decode(), answer.content
+    assert not EpochMetric.objects.filter(submission=submission).exists()
+
+
 def test_invalid_worker_predictions_fail_the_entry_readably(competition, alice, queue_config_entry, broker):
     submission, token = queue_config_entry(competition, alice)
     w = worker(token)
