@@ -6,7 +6,7 @@
    with its augmentation and, in the same run, with the augmentation removed (everything
    else equal: seed, initial weights, batches, epochs).
 
-Accuracy is on the 7,500 hidden test images (the local runner's view: labels from
+Accuracy is on the 25,000 hidden test images (the local runner's view: labels from
 test_labels.csv). Intervals are percentile bootstraps over the test rows (10,000 resamples,
 seed 0); the augmentation's gain is judged by the paired bootstrap of the difference.
 
