@@ -1,12 +1,12 @@
 """Image training throughput: the trainer with augmentation against a hand-written PyTorch
 loop doing the same work, images per second, in one run.
 
-Both loops train the shapes CNN example (`examples/shapes_cnn_augment.yaml`: crop with
-padding, flip, colour jitter, cutout, applied per batch on the device by kornia) on the
+Both loops train the shapes CNN example (`examples/shapes_cnn_augment.yaml` and its
+augmentation, applied per batch on the device by `workers.training.augment`) on the
 same standardised tensors of `shapes-32` (the first `--rows` training images), from the
 same initial weights, with the same batches, optimiser, schedule and validation pass per
 epoch. The hand-written loop is what a practitioner writes: shuffle, index, augment (the
-same kornia pipeline, `workers.training.augment.BatchAugment`), forward, backward, step.
+same ops: `workers.training.augment.BatchAugment`), forward, backward, step.
 The trainer adds per-layer gradient norms, budget and cancel checks, deterministic
 kernels, the epoch report and the early-stopping bookkeeping.
 
@@ -88,7 +88,7 @@ def plain_epochs(config, tensors, n_classes: int, input_shape, device: torch.dev
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--rows", type=int, default=4000, help="training images used (of 22,500)")
+    parser.add_argument("--rows", type=int, default=4000, help="training images used (of the training split)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)

@@ -25,6 +25,7 @@ from datasets.formats import sample_submission
 from datasets.images import assemble_image_bundle
 from datasets.shapes import CLASSES as SHAPE_CLASSES
 from datasets.shapes import SEED as SHAPES_SEED
+from datasets.shapes import TRAIN_IMAGES as SHAPES_TRAIN_IMAGES
 from datasets.shapes import make_shapes
 from datasets.text import encode_splits
 from datasets.text_upload import text_bundle
@@ -342,7 +343,7 @@ def make_sentiment_structure() -> dict:
 def make_shapes_32() -> dict:
     images, labels = make_shapes()
     x_train, x_test, y_train, y_test = train_test_split(
-        images, labels, test_size=TEST_FRACTION, random_state=SHAPES_SEED, stratify=labels
+        images, labels, train_size=SHAPES_TRAIN_IMAGES, random_state=SHAPES_SEED, stratify=labels
     )
     return {
         "pixels_train": x_train,
@@ -537,8 +538,9 @@ BUILTINS: dict[str, CatalogEntry] = {
             "30,000 colour 32×32 images of ten shapes (circle, square, triangle, plus, ring, frame, "
             "ellipse, crescent, two bars, T) at random positions, scales (5–10 px), rotations "
             "(±35°) and colours, over striped textures of random frequency, angle and colours, with "
-            "Gaussian noise (generator `datasets/shapes.py`, seed 32). Raw pixels serve linear "
-            "models and forests badly; a small CNN with augmentation learns the shapes. Files: "
+            "Gaussian noise (generator `datasets/shapes.py`, seed 32). 5,000 labelled training "
+            "images and 25,000 test images: too few to learn the shapes from raw pixels, and few "
+            "enough that a CNN overfits them without augmentation. Files: "
             "`train.csv`/`test.csv` (`id,label`), the images as PNG (`train_images.zip`, "
             "`test_images.zip`) and as uint8 arrays N×3×32×32 (`train_images.npy`, `test_images.npy`).",
             make_shapes_32,

@@ -94,11 +94,11 @@ def test_shapes_32_is_30000_colour_images_of_ten_balanced_classes():
 
     b = catalog.build("shapes-32")
     m = b.manifest
-    assert m["input_shape"] == [3, 32, 32] and m["rows"] == {"train": 22500, "test": 7500}
+    assert m["input_shape"] == [3, 32, 32] and m["rows"] == {"train": 5000, "test": 25000}
     assert len(m["classes"]) == 10
     arrays = load_arrays(b.files, m, verify=True)
-    assert arrays.X_train.dtype == np.uint8 and arrays.X_train.shape == (22500, 3, 32, 32)
-    assert np.bincount(arrays.y_train).tolist() == [2250] * 10
+    assert arrays.X_train.dtype == np.uint8 and arrays.X_train.shape == (5000, 3, 32, 32)
+    assert np.bincount(arrays.y_train).tolist() == [500] * 10
     # Colour, noise and variety: no two images alike, every channel used.
     flat = np.concatenate([arrays.X_train, arrays.X_test]).reshape(30000, -1)
     assert len({row.tobytes() for row in flat}) == 30000

@@ -251,3 +251,113 @@ def test_the_dataset_check_names_what_the_input_cannot_take():
     assert ("train.augment.mix", "mixes class labels; dataset 'tiny-shapes' is a regression") in [
         (p.path, p.message) for p in regression
     ]
+
+
+def _windows(x: torch.Tensor, pad: int) -> list[list[torch.Tensor]]:
+    """Every (2 * pad + 1)^2 window of each image padded by `pad` zeros, and of its mirror."""
+    padded = F.pad(x, (pad, pad, pad, pad))
+    h, w = x.shape[-2:]
+    return [
+        [padded[i, :, t : t + h, s : s + w] for t in range(2 * pad + 1) for s in range(2 * pad + 1)]
+        for i in range(len(x))
+    ]
+
+
+def test_a_crop_is_an_integer_shifted_window_of_the_zero_padded_image_drawn_per_image():
+    torch.manual_seed(1)
+    x = torch.rand(64, 3, 8, 8) + 1.0
+    cropped, _ = _augment("{crop: {padding: 2}}").apply(x, torch.zeros(64, dtype=torch.long))
+    windows = _windows(x, 2)
+    offsets = []
+    for i, image in enumerate(cropped):
+        matches = [k for k, win in enumerate(windows[i]) if torch.equal(win, image)]
+        assert len(matches) == 1, f"image {i} is no window of its padded self"
+        offsets.append(matches[0])
+    # 25 offsets, 64 images: many distinct offsets, not one shared by the batch.
+    assert len(set(offsets)) >= 15
+
+
+def test_flips_are_drawn_per_image_and_compose_with_the_crop():
+    torch.manual_seed(2)
+    x = torch.rand(200, 3, 6, 6)
+    out, _ = _augment("{flip: {p: 0.5}}", shape=(3, 6, 6)).apply(x, torch.zeros(200, dtype=torch.long))
+    same = torch.tensor([torch.equal(a, b) for a, b in zip(out, x, strict=True)])
+    mirrored = torch.tensor([torch.equal(a, b.flip(-1)) for a, b in zip(out, x, strict=True)])
+    assert (same ^ mirrored).all()
+    assert 60 <= int(mirrored.sum()) <= 140
+    never, _ = _augment("{flip: {p: 0.0}}", shape=(3, 6, 6)).apply(x, torch.zeros(200, dtype=torch.long))
+    assert torch.equal(never, x)
+    both, _ = _augment("{crop: {padding: 1}, flip: {p: 1.0}}", shape=(3, 6, 6)).apply(
+        x[:20], torch.zeros(20, dtype=torch.long)
+    )
+    windows = _windows(x[:20].flip(-1), 1)
+    assert all(any(torch.equal(w, image) for w in windows[i]) for i, image in enumerate(both))
+
+
+JITTER = "{color_jitter: {brightness: 0.3, contrast: 0.3, saturation: 0.3, hue: 0.1, p: 0.5}}"
+ALL = "{crop: {padding: 2}, flip: {}, cutout: {p: 0.5}, " + JITTER[1:]
+
+
+def test_the_draws_are_per_image_and_repeat_under_the_same_seed():
+    x = torch.rand(32, 3, 8, 8)
+    y = torch.zeros(32, dtype=torch.long)
+    aug = _augment(ALL)
+    torch.manual_seed(7)
+    a, _ = aug.apply(x, y)
+    torch.manual_seed(7)
+    b, _ = aug.apply(x, y)
+    torch.manual_seed(8)
+    c, _ = aug.apply(x, y)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    # The same image in every row comes out differently in each: draws are per image.
+    same = x[:1].expand(32, -1, -1, -1).contiguous()
+    out, _ = aug.apply(same, y)
+    assert len({tuple(img.flatten().tolist()) for img in out}) > 20
+
+
+def test_colour_jitter_follows_torchvision_formulas_and_gates_per_image():
+    """Each image is its original (gate closed) or one of the four adjustments alone with a
+    factor in range; the hue shift keeps HSV's saturation and value (kornia's adjust_hue)."""
+    import math
+
+    from kornia.enhance import adjust_hue
+
+    torch.manual_seed(3)
+    x = torch.rand(100, 3, 8, 8) * 0.65 + 0.1  # brightness 1.3 stays below the clamp at 1
+    y = torch.zeros(100, dtype=torch.long)
+    bright, _ = _augment("{color_jitter: {brightness: 0.3, contrast: 0, saturation: 0, p: 0.5}}").apply(x, y)
+    ratio = (bright / x).reshape(100, -1)
+    assert torch.allclose(ratio, ratio[:, :1].expand_as(ratio), atol=1e-4)  # one factor per image
+    factor = ratio[:, 0]
+    assert ((factor >= 0.7 - 1e-4) & (factor <= 1.3 + 1e-4)).all()
+    untouched = (factor - 1).abs() < 1e-6
+    assert 25 <= int(untouched.sum()) <= 75
+    hue, _ = _augment("{color_jitter: {brightness: 0, contrast: 0, saturation: 0, hue: 0.5, p: 1.0}}").apply(
+        x, y
+    )
+    v, s = x.amax(1), x.amax(1) - x.amin(1)
+    torch.testing.assert_close(hue.amax(1), v, atol=1e-5, rtol=0)
+    torch.testing.assert_close(hue.amax(1) - hue.amin(1), s, atol=1e-5, rtol=0)
+    # One image shifted by a known amount matches kornia's HSV round trip.
+    from workers.training.augment import _shift_hue
+
+    turns = torch.linspace(-0.5, 0.5, 100)
+    torch.testing.assert_close(_shift_hue(x, turns), adjust_hue(x, turns * 2 * math.pi), atol=1e-5, rtol=0)
+
+
+def test_cutout_erases_one_rectangle_per_chosen_image():
+    torch.manual_seed(4)
+    x = torch.rand(100, 3, 16, 16) + 1.0
+    out, _ = _augment("{cutout: {p: 0.5, min_area: 0.05, max_area: 0.2}}", shape=(3, 16, 16)).apply(
+        x, torch.zeros(100, dtype=torch.long)
+    )
+    erased = out == 0
+    assert (erased.all(1) | ~erased.any(1)).all()  # every channel alike
+    mask = erased[:, 0]
+    hit = mask.any(dim=(1, 2))
+    assert 25 <= int(hit.sum()) <= 75
+    for m in mask[hit]:
+        rows, cols = m.any(1).nonzero().flatten(), m.any(0).nonzero().flatten()
+        box = m[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+        assert box.all() and int(m.sum()) == box.numel()  # one solid rectangle
+        assert 0.05 * 256 * 0.5 <= box.numel() <= 0.2 * 256 * 1.5

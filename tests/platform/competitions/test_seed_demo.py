@@ -39,7 +39,7 @@ def test_seed_demo_twice_creates_nothing_twice(capsys, anon_api):
     fewshot = Competition.objects.get(slug="digits-5to9-fewshot")
     assert [d.slug for d in fewshot.pretrain_datasets.all()] == ["digits-0to4"]
     shapes = Competition.objects.get(slug="shapes-32")
-    assert shapes.dataset.manifest["input_shape"] == [3, 32, 32] and shapes.budget_epochs == 30
+    assert shapes.dataset.manifest["input_shape"] == [3, 32, 32] and shapes.budget_epochs == 40
     assert "train_images.zip" in shapes.overview and "train.augment" in shapes.overview
     admin = User.objects.get(username="admin")
     assert admin.is_staff and admin.is_superuser and admin.check_password("podium-admin")
