@@ -13,7 +13,6 @@ asks for a margin of at least 15 points of accuracy.
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 import time
 from pathlib import Path
@@ -22,9 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from datasets.baselines import bag_of_words  # noqa: E402
 from datasets.catalog import build as build_bundle  # noqa: E402
 from workers.data import load_dataset  # noqa: E402
 from workers.local import score_on_test_labels, with_epochs  # noqa: E402
@@ -36,24 +35,7 @@ MARGIN = 0.15
 
 
 def bag_of_words_accuracy() -> tuple[float, str]:
-    from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    bundle = build_bundle(SLUG)
-    train_csv = pd.read_csv(io.BytesIO(bundle.files["train.csv"]), dtype=str, keep_default_na=False)
-    test_csv = pd.read_csv(io.BytesIO(bundle.files["test.csv"]), dtype=str, keep_default_na=False)
-    labels = pd.read_csv(io.BytesIO(bundle.files["test_labels.csv"]), dtype=str, keep_default_na=False)
-    y_test = labels.set_index("id").loc[test_csv["id"], "label"].to_numpy()
-    best, how = 0.0, ""
-    for ngrams in ((1, 1), (1, 2)):
-        vec = CountVectorizer(ngram_range=ngrams, token_pattern=r"[^ ]+")
-        x_train, x_test = vec.fit_transform(train_csv["text"]), vec.transform(test_csv["text"])
-        for c in (0.1, 1.0, 10.0):
-            model = LogisticRegression(C=c, max_iter=2000).fit(x_train, train_csv["label"])
-            acc = float((model.predict(x_test) == y_test).mean())
-            if acc > best:
-                best, how = acc, f"ngrams {ngrams}, C={c}"
-    return best, how
+    return bag_of_words(build_bundle(SLUG))
 
 
 def _report(name: str, rec: dict) -> None:

@@ -1043,6 +1043,53 @@ def count_parameters(
     return n
 
 
+# Layers that apply their weights at every step of their input sequence (or patch grid),
+# whatever their output; and the one that only looks rows up.
+_SEQUENCE_READERS = frozenset({"lstm", "gru", "transformer_encoder", "attention_pool"})
+_LOOKUPS = frozenset({"embedding"})
+
+
+def count_multiply_adds(
+    config: ModelConfig,
+    input_shape: Iterable[int],
+    n_outputs: int,
+    *,
+    inputs: Mapping[str, Any] | None = None,
+) -> int:
+    """Multiply-adds of one example's forward pass (the "FLOPs" of papers, halved), counted
+    without torch like the parameters: each module's weights times the positions it is applied
+    at (a convolution's or a BatchNorm's output pixels or steps, a sequence layer's input
+    steps, once for a linear layer); an embedding's lookups count none, and attention's
+    token-by-token products are left out. Raises ConfigError like count_parameters."""
+    shape = tuple(int(s) for s in input_shape)
+    output_shape(config, shape, n_outputs, inputs=inputs)
+    ctx = ShapeContext(n_outputs, at_input=True, inputs=inputs)
+    ctx.weigh_layers = partial(_weigh_nested, ctx=ctx)
+    return _multiply_adds(config.model.layers, shape, ctx)
+
+
+def _positions(shape: Shape) -> int:
+    return math.prod(shape[1:]) if len(shape) > 1 else 1
+
+
+def _multiply_adds(layers: list[LayerItem], shape: Shape, ctx: ShapeContext) -> int:
+    total = 0
+    for item in layers:
+        tech = _LAYERS[item.technique]
+        # Weighed before the shape walk moves on: the first layer (an embedding) is told it
+        # reads the dataset's input, as in _weigh.
+        weights = sum(w.numel for w in tech.weights(item.params, shape, ctx))
+        if tech.extra.get("container"):
+            inner, out = _weigh(item.params, shape, ctx)
+            projection = weights - sum(w.numel for ws in inner for w in ws)
+            total += _multiply_adds(item.params, shape, ctx) + projection * _positions(out)
+        out = infer_shapes([item], shape, ctx, [])
+        if not tech.extra.get("container") and item.technique not in _LOOKUPS:
+            total += weights * _positions(shape if item.technique in _SEQUENCE_READERS else out)
+        shape = out
+    return total
+
+
 def output_shape(
     config: ModelConfig,
     input_shape: Iterable[int],
