@@ -7,6 +7,7 @@
     tests/factories/submissions.py   make_submission (and the files an entry sends:
                                      predictions_csv, competition_test_ids, TINY_CONFIG)
     tests/factories/leaderboards.py  make_entry (an entry as the scorer leaves it, on the board)
+    tests/factories/lab.py           make_claim_result (a claim's measured result, as run_claims stores it)
 
 Objects are made the way the platform makes them (its services) where that matters to
 what is tested: a competition has its answer key and split. make_bare_competition is the

@@ -152,6 +152,83 @@ def compare_charts(a, epochs_a, b, epochs_b) -> dict:
     }
 
 
+# Layers that rescale rather than transform: left out of the depth chart, so that the same
+# depth of linear or convolutional layers lines up across arms with and without BatchNorm.
+_NORM_LAYERS = ("batchnorm", "layernorm")
+
+
+def claim_charts(arms: list[dict], *, metric: str) -> dict:
+    """A claim page's charts from its stored arms (`claim_verdicts.summarize_arms`): the model
+    arms' curves averaged over seeds, one colour per arm (the index of the arm in the study).
+    `gradients`: each arm's gradient norm by depth in the first epoch (solid) and the last
+    (dashed); `cost`: score against multiply-adds per example."""
+    models = [(i, a) for i, a in enumerate(arms) if a.get("curves", {}).get("epochs")]
+    labels = sorted({n for _, a in models for n in a["curves"]["epochs"]})
+
+    def aligned(arm, key):
+        by = dict(zip(arm["curves"]["epochs"], arm["curves"].get(key) or [], strict=False))
+        return [by.get(n) for n in labels]
+
+    loss, score = [], []
+    for i, arm in models:
+        if "val_loss" in arm["curves"]:
+            loss.append({"label": arm["label"], "data": aligned(arm, "val_loss"), "color": i})
+        if "train_loss" in arm["curves"]:
+            loss.append(
+                {
+                    "label": f"{arm['label']} (train)",
+                    "data": aligned(arm, "train_loss"),
+                    "color": i,
+                    "dashed": True,
+                }
+            )
+        if "val_metric" in arm["curves"]:
+            score.append({"label": arm["label"], "data": aligned(arm, "val_metric"), "color": i})
+
+    depth, gradients = 0, []
+    for i, arm in models:
+        norms = {
+            k: v for k, v in (arm["curves"].get("grad_norms") or {}).items() if not k.endswith(_NORM_LAYERS)
+        }
+        if not norms:
+            continue
+        depth = max(depth, len(norms))
+        for at, label, dashed in ((0, "first epoch", False), (-1, "last epoch", True)):
+            values = [_num(series[at]) if series else None for series in norms.values()]
+            gradients.append(
+                {
+                    "label": f"{arm['label']}, {label}",
+                    "data": [v if v and v > 0 else None for v in values],
+                    "color": i,
+                    "dashed": dashed,
+                }
+            )
+
+    cost = [
+        {"label": arm["label"], "data": [{"x": arm["multiply_adds"], "y": arm["mean"]}], "color": i}
+        for i, arm in enumerate(arms)
+        if arm.get("multiply_adds") and arm.get("mean") is not None
+    ]
+    name = metric.replace("_", " ")
+    return {
+        "loss": {"labels": labels, "series": loss, "ylabel": "validation loss (dashed: training)"},
+        "metric": {"labels": labels, "series": score, "ylabel": f"validation {name}"},
+        "gradients": {
+            "labels": list(range(1, depth + 1)),
+            "series": gradients,
+            "ylabel": "gradient norm (log)",
+            "xlabel": "layer, from the input (normalisation layers left out)",
+            "log": True,
+        },
+        "cost": {
+            "type": "scatter",
+            "series": cost,
+            "ylabel": f"test {name}",
+            "xlabel": "multiply-adds per example",
+        },
+    }
+
+
 def config_text(submission) -> str:
     if submission.config_text:
         return submission.config_text

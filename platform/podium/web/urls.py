@@ -3,7 +3,7 @@ from django.templatetags.static import static
 from django.urls import path, reverse_lazy
 from django.views.generic import RedirectView
 
-from podium.web.views import account, boards, entries, host, public, staff, status, submit, teams
+from podium.web.views import account, boards, claims, entries, host, public, staff, status, submit, teams
 
 app_name = "web"
 
@@ -12,6 +12,8 @@ urlpatterns = [
     # Browsers ask for /favicon.ico where a page names no icon (the API docs, a bare file).
     path("favicon.ico", RedirectView.as_view(url=static("web/favicon.svg"), permanent=True), name="favicon"),
     path("status/", status.status_page, name="status"),
+    path("claims/", claims.claims_index, name="claims"),
+    path("claims/<slug:slug>/", claims.claim_detail, name="claim"),
     # account
     path("accounts/signup/", account.signup, name="signup"),
     path(

@@ -137,7 +137,7 @@
         var color = PALETTE[(s.color != null ? s.color : i) % PALETTE.length];
         return {
           label: s.label, data: s.data, borderColor: color, backgroundColor: color,
-          borderDash: s.dashed ? [6, 4] : [], tension: 0.2, pointRadius: 2, spanGaps: true,
+          borderDash: s.dashed ? [6, 4] : [], tension: 0.2, pointRadius: spec.type === "scatter" ? 6 : 2, spanGaps: true,
           borderWidth: s.bold ? 4 : 2,
         };
       });
