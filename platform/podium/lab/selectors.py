@@ -12,7 +12,7 @@ from django.http import Http404
 
 from podium.competitions.selectors import next_daily_reset, submission_phase
 from podium.lab.models import BASELINE_KEY, Ablation, LabRun, RunStatus
-from podium.lab.services import ablatable_entry, lab_quota_used
+from podium.lab.services import ablatable_entry, kept_sweep_variant, lab_quota_used
 from podium.submissions.validation import config_budget
 
 
@@ -94,10 +94,13 @@ def ablation_options(*, user, submission_id: int) -> dict:
 
     submission = ablatable_entry(user=user, submission_id=submission_id)
     phase = submission_phase(submission)
+    variants = ablation_variants(
+        submission.config, manifest=phase.dataset.manifest, sweep_variant=kept_sweep_variant(submission)
+    )
     budget = config_budget(phase)
     used = lab_quota_used(user=user, competition=submission.competition)
     return {
-        "variants": ablation_variants(submission.config),
+        "variants": variants,
         "quota": {
             "daily": phase.lab_daily_epochs,
             "used": used,

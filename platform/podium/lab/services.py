@@ -212,42 +212,43 @@ def ablatable_entry(*, user, submission_id: int) -> Submission:
     return submission
 
 
+def kept_sweep_variant(submission: Submission) -> int | None:
+    """The model of a sweep entry its run kept (`RunReport.variants.kept`): the one an ablation
+    starts from; None for an entry of one model (or an ensemble, ablated at its first seed)."""
+    variants = (submission.training_report or {}).get("variants") or {}
+    kept = variants.get("kept") if variants.get("kind") == "sweep" else None
+    return kept if isinstance(kept, int) else None
+
+
 @transaction.atomic
 def ablation_create(*, user, submission_id: int, keys: list[str], now: datetime | None = None) -> Ablation:
     """Start an ablation of the caller's scored model entry: a baseline run (its config, retrained
-    the same way) and a run per chosen variant (`workers.ablations`), all held out on the same
-    seeded rows of the training file. Refused, with nothing stored: unknown or repeated keys
-    (400, naming them), ablations off in the competition (403), the day's quota (429)."""
-    from workers.ablations import ablation_variants
+    the same way; a sweep's kept model) and a run per chosen variant (`workers.ablations`), all
+    held out on the same seeded rows of the training file. Refused, with nothing stored: unknown,
+    repeated or no keys (400, each at `variants[i]`), ablations off in the competition (403), the
+    day's quota (429)."""
+    from workers.ablations import ablation_base, variants_by_keys
+    from workers.spec import ConfigError
 
     now = now or timezone.now()
     submission = ablatable_entry(user=user, submission_id=submission_id)
     phase = submission_phase(submission)
-    problems = []
-    seen = set()
-    for i, key in enumerate(keys):
-        if key in seen:
-            problems.append(Problem(f"variant {echo(key)} is chosen twice", path=f"variants[{i}]"))
-        seen.add(key)
-    derived = {v.key: v for v in ablation_variants(submission.config)}
-    for i, key in enumerate(keys):
-        if key not in derived:
-            problems.append(
-                Problem(
-                    f"{echo(key)} is not a variant of this entry (see …/ablations/options/)",
-                    path=f"variants[{i}]",
-                )
-            )
-    if not keys:
-        problems.append(Problem("choose at least one variant", path="variants"))
     if len(keys) > MAX_ABLATION_VARIANTS:
-        problems.append(Problem(f"at most {MAX_ABLATION_VARIANTS} variants at once", path="variants"))
-    if problems:
         raise ApplicationError(
-            f"The ablation's variants have {len(problems)} problem(s); nothing was stored.",
+            f"An ablation trains at most {MAX_ABLATION_VARIANTS} variants; {len(keys)} were chosen.",
             code="variants",
-            problems=problems,
         )
+    sweep_variant = kept_sweep_variant(submission)
+    try:
+        chosen = variants_by_keys(
+            submission.config, keys, manifest=phase.dataset.manifest, sweep_variant=sweep_variant
+        )
+    except ConfigError as exc:
+        raise ApplicationError.from_problems(
+            f"The ablation's variants have {len(exc.problems)} problem(s); nothing was stored.",
+            exc,
+            code="variants",
+        ) from None
     quota = phase.lab_daily_epochs
     if quota == 0:
         raise NotAllowed("Ablations are off in this competition (its daily lab quota is 0).")
@@ -268,8 +269,9 @@ def ablation_create(*, user, submission_id: int, keys: list[str], now: datetime 
         holdout_seed=competition.split_seed,
         model_epochs=needed,
     )
-    configs = [(BASELINE_KEY, "The entry's own config, retrained on the same rows", "", submission.config)]
-    configs += [(key, derived[key].change, derived[key].technique, derived[key].config) for key in keys]
+    baseline = ablation_base(submission.config, sweep_variant=sweep_variant)
+    configs = [(BASELINE_KEY, "The entry's own config, retrained on the same rows", "", baseline)]
+    configs += [(v.key, v.change, v.technique, v.config) for v in chosen]
     try:
         lab_runs_create(
             owner=user,

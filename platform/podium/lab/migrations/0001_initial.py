@@ -6,90 +6,177 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('competitions', '0009_lab_daily_epochs'),
-        ('submissions', '0010_fair_queue_release'),
+        ("competitions", "0009_lab_daily_epochs"),
+        ("submissions", "0010_fair_queue_release"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Ablation',
+            name="Ablation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('holdout_fraction', models.FloatField()),
-                ('holdout_seed', models.PositiveIntegerField()),
-                ('model_epochs', models.PositiveIntegerField()),
-                ('cancelled_at', models.DateTimeField(blank=True, null=True)),
-                ('competition', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ablations', to='competitions.competition')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ablations', to=settings.AUTH_USER_MODEL)),
-                ('submission', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ablations', to='submissions.submission')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("holdout_fraction", models.FloatField()),
+                ("holdout_seed", models.PositiveIntegerField()),
+                ("model_epochs", models.PositiveIntegerField()),
+                ("cancelled_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "competition",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="ablations",
+                        to="competitions.competition",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="ablations",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "submission",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="ablations",
+                        to="submissions.submission",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='LabRun',
+            name="LabRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('study_key', models.CharField(blank=True, db_index=True, max_length=100)),
-                ('key', models.CharField(max_length=100)),
-                ('technique', models.CharField(blank=True, max_length=40)),
-                ('change', models.CharField(blank=True, max_length=300)),
-                ('config', models.JSONField()),
-                ('metric', models.CharField(max_length=64)),
-                ('evaluate', models.CharField(choices=[('holdout', 'A held-out part of the training file'), ('test', "The dataset's hidden test rows")], max_length=8)),
-                ('holdout_fraction', models.FloatField(blank=True, null=True)),
-                ('seed', models.PositiveIntegerField()),
-                ('budget', models.JSONField()),
-                ('status', models.CharField(choices=[('queued', 'Queued'), ('running', 'Running'), ('done', 'Done'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='queued', max_length=10)),
-                ('attempt', models.PositiveIntegerField(default=1)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('queued_at', models.DateTimeField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('epochs', models.JSONField(blank=True, default=dict)),
-                ('predictions', models.FileField(blank=True, upload_to='lab/%Y/%m/')),
-                ('score', models.FloatField(blank=True, null=True)),
-                ('score_low', models.FloatField(blank=True, null=True)),
-                ('score_high', models.FloatField(blank=True, null=True)),
-                ('diff', models.FloatField(blank=True, null=True)),
-                ('diff_low', models.FloatField(blank=True, null=True)),
-                ('diff_high', models.FloatField(blank=True, null=True)),
-                ('beyond_noise', models.BooleanField(blank=True, null=True)),
-                ('parameters', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('seconds', models.FloatField(blank=True, null=True)),
-                ('report', models.JSONField(blank=True, null=True)),
-                ('error_message', models.TextField(blank=True)),
-                ('ablation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='lab.ablation')),
-                ('dataset', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='competitions.dataset')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lab_runs', to=settings.AUTH_USER_MODEL)),
-                ('pretrain_datasets', models.ManyToManyField(blank=True, related_name='+', to='competitions.dataset')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("study_key", models.CharField(blank=True, db_index=True, max_length=100)),
+                ("key", models.CharField(max_length=100)),
+                ("technique", models.CharField(blank=True, max_length=40)),
+                ("change", models.CharField(blank=True, max_length=300)),
+                ("config", models.JSONField()),
+                ("metric", models.CharField(max_length=64)),
+                (
+                    "evaluate",
+                    models.CharField(
+                        choices=[
+                            ("holdout", "A held-out part of the training file"),
+                            ("test", "The dataset's hidden test rows"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("holdout_fraction", models.FloatField(blank=True, null=True)),
+                ("seed", models.PositiveIntegerField()),
+                ("budget", models.JSONField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Queued"),
+                            ("running", "Running"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="queued",
+                        max_length=10,
+                    ),
+                ),
+                ("attempt", models.PositiveIntegerField(default=1)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("queued_at", models.DateTimeField(blank=True, null=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("heartbeat_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("epochs", models.JSONField(blank=True, default=dict)),
+                ("predictions", models.FileField(blank=True, upload_to="lab/%Y/%m/")),
+                ("score", models.FloatField(blank=True, null=True)),
+                ("score_low", models.FloatField(blank=True, null=True)),
+                ("score_high", models.FloatField(blank=True, null=True)),
+                ("diff", models.FloatField(blank=True, null=True)),
+                ("diff_low", models.FloatField(blank=True, null=True)),
+                ("diff_high", models.FloatField(blank=True, null=True)),
+                ("beyond_noise", models.BooleanField(blank=True, null=True)),
+                ("parameters", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("seconds", models.FloatField(blank=True, null=True)),
+                ("report", models.JSONField(blank=True, null=True)),
+                ("error_message", models.TextField(blank=True)),
+                (
+                    "ablation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="runs",
+                        to="lab.ablation",
+                    ),
+                ),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="competitions.dataset",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lab_runs",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "pretrain_datasets",
+                    models.ManyToManyField(blank=True, related_name="+", to="competitions.dataset"),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.AddIndex(
-            model_name='ablation',
-            index=models.Index(fields=['owner', 'competition', 'created_at'], name='ablation_quota'),
+            model_name="ablation",
+            index=models.Index(fields=["owner", "competition", "created_at"], name="ablation_quota"),
         ),
         migrations.AddIndex(
-            model_name='labrun',
-            index=models.Index(fields=['status', 'heartbeat_at'], name='lab_run_status_heartbeat'),
+            model_name="labrun",
+            index=models.Index(fields=["status", "heartbeat_at"], name="lab_run_status_heartbeat"),
         ),
         migrations.AddConstraint(
-            model_name='labrun',
-            constraint=models.UniqueConstraint(condition=models.Q(('ablation__isnull', False)), fields=('ablation', 'key'), name='lab_run_ablation_key'),
+            model_name="labrun",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("ablation__isnull", False)),
+                fields=("ablation", "key"),
+                name="lab_run_ablation_key",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='labrun',
-            constraint=models.CheckConstraint(condition=models.Q(('evaluate', 'test'), ('holdout_fraction__isnull', False), _connector='OR'), name='lab_run_holdout_has_fraction'),
+            model_name="labrun",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("evaluate", "test"), ("holdout_fraction__isnull", False), _connector="OR"
+                ),
+                name="lab_run_holdout_has_fraction",
+            ),
         ),
     ]
