@@ -134,8 +134,13 @@ def claim_get(slug: str) -> Claim | None:
 
 @functools.cache
 def _registry() -> dict[str, Claim]:
+    return load_studies(STUDIES_DIR)
+
+
+def load_studies(folder: Path) -> dict[str, Claim]:
+    """Every study file of a folder by slug, in file-name order."""
     claims: dict[str, Claim] = {}
-    for path in sorted(STUDIES_DIR.glob("*.yaml")):
+    for path in sorted(folder.glob("*.yaml")):
         claim = load_study(path)
         if claim.slug in claims:
             raise ClaimStudyError(f"{path.name}: slug {claim.slug!r} is also {claims[claim.slug].source}'s")
