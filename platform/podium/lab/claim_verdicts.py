@@ -18,6 +18,9 @@ from statistics import fmean, stdev
 
 from podium.lab.claims import Check, Claim
 
+# How the trainer's divergence stop begins its message (workers.training.divergence, the runner).
+DIVERGED = "training diverged"
+
 
 @dataclass
 class RunOutcome:
@@ -31,6 +34,12 @@ class RunOutcome:
     # The trainer's per-epoch reports: epoch, train_loss, val_loss, val_metric, grad_norms.
     epochs: list[dict] = field(default_factory=list)
     error: str = ""
+
+    @property
+    def diverged(self) -> bool:
+        """The arm's own outcome (its loss blew up), not a platform fault: it counts against
+        the arm in a comparison, where a lost worker leaves the comparison undecided."""
+        return self.score is None and self.error.startswith(DIVERGED)
 
 
 def t_quantile(df: int) -> float:
@@ -154,6 +163,7 @@ def summarize_arms(claim: Claim, outcomes: list[RunOutcome]) -> list[dict]:
                 "kind": "model" if arm.is_model else "classical",
                 "scores": {str(o.seed): round(o.score, 6) for o in done},
                 "failed": {str(o.seed): o.error or "failed" for o in runs if o.score is None},
+                "diverged": sorted(str(o.seed) for o in runs if o.diverged),
                 "n": len(scores),
                 "mean": None if mean is None else round(mean, 6),
                 "low": None if low is None else round(low, 6),
@@ -189,15 +199,40 @@ def decide(check: Check, arms: dict[str, dict], *, higher_is_better: bool = True
             else f"{label_a} scores no more than {check.value * 100:g} points below {label_b}"
         )
         pairs = [(a["scores"][s], b["scores"][s]) for s in a["scores"] if s in b["scores"]]
-        if len(pairs) < 2:
-            return {"text": text, "holds": None, "detail": "fewer than two seeds finished for both arms"}
-        sign = 1 if higher_is_better else -1
-        mean, low, high = mean_interval([sign * (x - y) for x, y in pairs])
-        detail = (
-            f"difference {_points(mean)} points [{_points(low)}, {_points(high)}] over {len(pairs)} seeds"
+        # A seed where one arm diverged and the other trained is that seed lost by the arm
+        # that diverged, whatever the scores.
+        a_lost = [s for s in a.get("diverged", ()) if s in b["scores"]]
+        b_lost = [s for s in b.get("diverged", ()) if s in a["scores"]]
+        diverged = "; ".join(
+            f"{row['label']} diverged on seed{'s' if len(lost) > 1 else ''} {', '.join(lost)}"
+            for row, lost in ((a, a_lost), (b, b_lost))
+            if lost
         )
-        holds = low > 0 if check.kind == "beats" else low > -check.value
-        return {"text": text, "holds": holds, "detail": detail, "diff": [mean, low, high]}
+        if a_lost:
+            return {"text": text, "holds": False, "detail": diverged}
+        sign = 1 if higher_is_better else -1
+        diffs = [sign * (x - y) for x, y in pairs]
+        if len(pairs) >= 2:
+            mean, low, high = mean_interval(diffs)
+            detail = (
+                f"difference {_points(mean)} points [{_points(low)}, {_points(high)}] over {len(pairs)} seeds"
+            )
+            holds = low > 0 if check.kind == "beats" else low > -check.value
+            return {
+                "text": text,
+                "holds": holds,
+                "detail": f"{detail}; {diverged}" if diverged else detail,
+                "diff": [mean, low, high],
+            }
+        if b_lost and len(pairs) + len(b_lost) >= 2:
+            # Too few seeds trained on both sides for an interval: the arm holds if it trained
+            # wherever the other diverged and scored higher on any seed both trained.
+            holds = (
+                all(d > 0 for d in diffs) if check.kind == "beats" else all(d > -check.value for d in diffs)
+            )
+            both = f"; difference {_points(diffs[0])} points on the seed both trained" if diffs else ""
+            return {"text": text, "holds": holds, "detail": diverged + both}
+        return {"text": text, "holds": None, "detail": "fewer than two seeds finished for both arms"}
     if check.kind in ("cheaper", "fewer_trainable"):
         fields = ("params", "multiply_adds") if check.kind == "cheaper" else ("trainable",)
         text = (

@@ -170,3 +170,46 @@ def test_curves_are_averaged_over_seeds():
     # layers in network order; norms by their geometric mean (1e-6 and 1e-4 give 1e-5)
     assert list(curves["grad_norms"]) == ["layers.0.linear", "layers.2.linear", "layers.10.linear"]
     assert curves["grad_norms"]["layers.0.linear"][0] == pytest.approx(1e-5)
+
+
+def _diverged(arm: str, seeds) -> list[RunOutcome]:
+    return [
+        RunOutcome(
+            arm=arm, seed=s, score=None, error="training diverged: the train loss is nan at epoch 3 (train)"
+        )
+        for s in seeds
+    ]
+
+
+def test_an_arm_that_diverges_where_the_other_trains_loses_the_comparison():
+    claim = _claim([Check("beats", "a", "b")])
+    # b diverged on every seed a trained: a beats it
+    arms = summarize_arms(claim, _outcomes({"a": [0.6, 0.7, 0.65]}) + _diverged("b", range(3)))
+    assert arms[1]["diverged"] == ["0", "1", "2"]
+    decided = verdict(claim, arms)
+    assert decided["reproduces"] is True
+    assert decided["checks"][0]["detail"] == "B diverged on seeds 0, 1, 2"
+    # a diverged on a seed b trained: it does not beat b, whatever its other scores
+    arms = summarize_arms(claim, _outcomes({"a": [0.99, 0.99], "b": [0.1, 0.1, 0.1]}) + _diverged("a", [2]))
+    decided = verdict(claim, arms)
+    assert decided["reproduces"] is False
+    assert "A diverged on seed 2" in decided["why"]
+
+
+def test_divergence_beside_an_interval_is_said_and_the_interval_decides():
+    claim = _claim([Check("beats", "a", "b")])
+    outcomes = _outcomes({"a": [0.90, 0.91, 0.92], "b": [0.50, 0.52]}) + _diverged("b", [2])
+    decided = verdict(claim, summarize_arms(claim, outcomes))
+    assert decided["reproduces"] is True
+    assert decided["checks"][0]["detail"].endswith("over 2 seeds; B diverged on seed 2")
+
+
+def test_a_platform_failure_is_not_a_divergence():
+    claim = _claim([Check("beats", "a", "b")])
+    lost = [
+        RunOutcome(arm="b", seed=s, score=None, error="The training worker stopped responding")
+        for s in range(3)
+    ]
+    arms = summarize_arms(claim, _outcomes({"a": [0.6, 0.7, 0.65]}) + lost)
+    assert arms[1]["diverged"] == []
+    assert verdict(claim, arms)["reproduces"] is None
