@@ -310,6 +310,7 @@ def test_scheduler_off_and_on():
 
 
 DIGITS = build_bundle("digits").manifest
+TABLE = {"slug": "table", "task_type": "classification", "input_shape": [16], "classes": ["a", "b", "c"]}
 
 
 def params_of(config: dict, manifest=DIGITS) -> int:
@@ -361,10 +362,15 @@ def test_augment_off_and_on_only_for_images():
     assert keys_of(example("text_lstm"), "augment") == []
     assert keys_of(example("transformer_digits"), "augment") == []
     assert keys_of(example("transformer_digits"), "augment", manifest=DIGITS) == ["augment:on"]
-    shapes = build_bundle("shapes-32").manifest
+    shapes = {
+        "slug": "shapes-32",
+        "task_type": "classification",
+        "input_shape": [3, 32, 32],
+        "classes": list("abcdefghij"),
+    }
     wide = by_key(example("digits_cnn"), manifest=shapes)["augment:on"]
     assert wide.config["train"]["augment"]["crop"] == {"padding": 4}  # an eighth of 32 pixels
-    assert keys_of(example("digits_cnn"), "augment", manifest=build_bundle("breast-cancer").manifest) == []
+    assert keys_of(example("digits_cnn"), "augment", manifest=TABLE) == []
 
 
 def test_a_config_with_none_of_a_family_gets_none_of_it():
@@ -467,9 +473,6 @@ def layer_lists(depth: int = 0, min_size: int = 0) -> st.SearchStrategy:
     if depth < 2:
         item = st.one_of(simple, layer_lists(depth + 1, 1).map(lambda block: {"residual": block}))
     return st.lists(item, min_size=min_size, max_size=6 if depth == 0 else 3)
-
-
-TABLE = {"slug": "table", "task_type": "classification", "input_shape": [16], "classes": ["a", "b", "c"]}
 
 
 @st.composite
