@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.problems import Problem, clip, echo
-from workers.spec import MAX_LAYERS, ConfigError, ModelConfig, expand_variants, load_config
+from workers.spec import MAX_LAYERS, ConfigError, ModelConfig, ModelSpec, expand_variants, load_config
 
 # The families, in the order their variants are listed.
 ABLATION_TECHNIQUES = (
@@ -42,7 +42,10 @@ ABLATION_TECHNIQUES = (
     "augment",
 )
 
-MAX_TOP_LAYERS = 64  # workers.spec.ModelSpec.layers' bound: an inlined or inserted layer must fit
+# The schema's bound on model.layers: skips removed or a layer inserted must still fit in it.
+MAX_TOP_LAYERS = next(
+    m.max_length for m in ModelSpec.model_fields["layers"].metadata if hasattr(m, "max_length")
+)
 
 # The activations an ablation swaps between (the post's story: ReLU against the saturating
 # sigmoid and tanh, and GELU, the Transformer's).
@@ -460,24 +463,24 @@ def _optimizer(data: dict, _: Mapping | None) -> Iterator[Derived]:
 
 
 def _dropouts(data: dict) -> list[str]:
-    """Where the config drops out, in words; empty: nowhere."""
+    """What switching the config's dropout off does, in words; empty: it has none."""
     where = []
     layers = [layer["dropout"]["p"] for _, layer in _walk(data["model"]["layers"]) if "dropout" in layer]
     if any(p > 0 for p in layers):
         ps = sorted({f"{p:g}" for p in layers if p > 0})
-        where.append(f"{_plural(len(layers), 'dropout layer')} (p {', '.join(ps)})")
+        where.append(f"{_plural(len(layers), 'dropout layer')} (p {', '.join(ps)}) removed")
     for name, what in (
-        ("transformer_encoder", "the Transformer's dropout"),
+        ("transformer_encoder", "the Transformer's"),
         ("lstm", "the LSTM's"),
         ("gru", "the GRU's"),
     ):
         ps = [layer[name]["dropout"] for _, layer in _walk(data["model"]["layers"]) if name in layer]
         if any(p > 0 for p in ps):
-            where.append(f"{what} {max(ps):g}")
+            where.append(f"{what} dropout {max(ps):g} set to 0")
     finetune = data.get("finetune") or {}
     adapter = finetune.get("adapter")
     if adapter and adapter.get("dropout", 0) > 0:
-        where.append(f"the LoRA adapters' dropout {adapter['dropout']:g}")
+        where.append(f"the LoRA adapters' dropout {adapter['dropout']:g} set to 0")
     return where
 
 
@@ -496,7 +499,7 @@ def _dropout(data: dict, _: Mapping | None) -> Iterator[Derived]:
         adapter = (out.get("finetune") or {}).get("adapter")
         if adapter:
             adapter["dropout"] = 0.0
-        yield "dropout:off", f"dropout off: {', '.join(where)} removed", out
+        yield "dropout:off", f"dropout off: {'; '.join(where)}", out
         return
     silent = [path for path, layer in _walk(top) if "dropout" in layer]
     if silent:
@@ -754,6 +757,8 @@ def variants_by_keys(
     each key that is not one of the config's (at `path[i]`), repeated, or not text, and when
     none is picked."""
     variants = {v.key: v for v in ablation_variants(config, manifest=manifest, sweep_variant=sweep_variant)}
+    if isinstance(keys, str) or not isinstance(keys, Sequence):
+        raise ConfigError([Problem("must be a list of variant keys", path=path)])
     problems: list[Problem] = []
     if not keys:
         problems.append(Problem("pick at least one variant", path=path))

@@ -293,6 +293,26 @@ def test_dropout_off_and_on():
     )
     transformer = by_key(example("transformer_digits"))["dropout:off"]
     assert layers(transformer.config, "transformer_encoder")[0]["dropout"] == 0.0
+    assert transformer.change == "dropout off: the Transformer's dropout 0.1 set to 0"
+    # A stacked LSTM's dropout, LoRA's, and a dropout layer alone in a residual block (kept at p 0).
+    lstm = example("text_lstm")
+    lstm["model"]["layers"][1] = {"lstm": {"hidden": 16, "layers": 2, "dropout": 0.3}}
+    lstm["model"]["layers"].insert(1, {"residual": [{"dropout": {"p": 0.2}}]})
+    lstm["pretrain"] = {"dataset": "sentiment-structure"}
+    lstm["finetune"] = {"adapter": {"dropout": 0.1}}
+    off = by_key(lstm)["dropout:off"]
+    assert off.change == (
+        "dropout off: 1 dropout layer (p 0.2) removed; the LSTM's dropout 0.3 set to 0; "
+        "the LoRA adapters' dropout 0.1 set to 0"
+    )
+    assert layers(off.config, "lstm")[0]["dropout"] == 0.0
+    assert layers(off.config, "dropout") == [{"p": 0.0}]
+    assert off.config["finetune"]["adapter"]["dropout"] == 0.0
+    # Dropout layers at p 0 are dropout off already: on sets them to p 0.5.
+    silent = example("digits_cnn")
+    silent["model"]["layers"][6] = {"dropout": {"p": 0.0}}
+    assert keys_of(silent, "dropout") == ["dropout:on"]
+    assert layers(by_key(silent)["dropout:on"].config, "dropout") == [{"p": 0.5}]
     assert keys_of(example("deep_sigmoid_mlp"), "dropout") == ["dropout:on"]
     on = by_key(example("deep_sigmoid_mlp"))["dropout:on"].config["model"]["layers"]
     assert on[-2:] == [{"dropout": {"p": 0.5}}, {"linear": {"units": "auto", "bias": True, "init": None}}]
@@ -350,6 +370,16 @@ def test_finetune_lora_full_head_and_scratch():
     adapter = load_config(lora.config).finetune.effective_adapter
     assert (adapter.rank, adapter.alpha, adapter.targets) == (8, 16.0, ["linear", "conv2d"])
     assert keys_of(example("digits_cnn"), "finetune") == []
+
+
+def test_finetune_from_an_earlier_entry_keeps_its_starting_point():
+    config = example("digits_cnn")
+    config["finetune"] = {"mode": "head", "from_submission": 42}
+    variants = by_key(config)
+    assert keys_of(config, "finetune") == ["finetune:lora", "finetune:full", "finetune:scratch"]
+    assert variants["finetune:full"].config["finetune"]["from_submission"] == 42
+    assert variants["finetune:scratch"].config["finetune"] is None
+    assert variants["finetune:scratch"].change.endswith("not from entry 42's weights")
 
 
 def test_augment_off_and_on_only_for_images():
@@ -446,6 +476,8 @@ def test_variants_by_keys_names_every_bad_pick_and_stores_nothing_half():
     assert problems[2][0] == "variants[3]" and "(500 characters)" in problems[2][1]
     with pytest.raises(ConfigError, match="pick at least one variant"):
         variants_by_keys(config, [])
+    with pytest.raises(ConfigError, match="must be a list of variant keys"):
+        variants_by_keys(config, "optimizer:sgd")
 
 
 def test_an_invalid_config_is_refused_with_the_schemas_problems():
