@@ -507,6 +507,20 @@ def layer_lists(depth: int = 0, min_size: int = 0) -> st.SearchStrategy:
     return st.lists(item, min_size=min_size, max_size=6 if depth == 0 else 3)
 
 
+def image_lists(depth: int = 0, min_size: int = 0) -> st.SearchStrategy:
+    """Layers that keep an 8x8 image an image with 4 channels (so residual blocks need no projection)."""
+    simple = st.one_of(
+        st.sampled_from([1, 3]).map(lambda kernel: {"conv2d": {"channels": 4, "kernel": kernel}}),
+        st.sampled_from([1, 2]).map(lambda m: {"separable_conv2d": {"channels": 4, "multiplier": m}}),
+        st.sampled_from(ACTIVATIONS).map(lambda name: {"activation": {"name": name}}),
+        st.sampled_from([{"batchnorm": {}}, {"dropout": {"p": 0.1}}]),
+    )
+    item = simple
+    if depth < 1:
+        item = st.one_of(simple, image_lists(depth + 1, 1).map(lambda block: {"residual": block}))
+    return st.lists(item, min_size=min_size, max_size=5 if depth == 0 else 3)
+
+
 @st.composite
 def configs(draw) -> tuple[dict, dict]:
     """A config the schema accepts, and the manifest of a dataset it is drawn for."""
@@ -514,8 +528,9 @@ def configs(draw) -> tuple[dict, dict]:
     image = draw(st.booleans())
     stem = []
     if image:
-        kernel = draw(st.sampled_from([1, 3]))
-        stem = [{"conv2d": {"channels": 4}}, {"conv2d": {"channels": 4, "kernel": kernel}}, {"flatten": {}}]
+        first = draw(st.sampled_from(["conv2d", "separable_conv2d"]))
+        ending = draw(st.sampled_from([{"flatten": {}}, {"global_avg_pool": {}}]))
+        stem = [{first: {"channels": 4}}, *draw(image_lists()), ending]
     train = {
         "epochs": 5,
         "batch_size": 16,
@@ -546,6 +561,11 @@ def configs(draw) -> tuple[dict, dict]:
             finetune = {**finetune, "freeze": sorted({0, len(config["model"]["layers"]) - 1})}
         config["pretrain"] = {"dataset": "digits-0to4", "epochs": 2}
         config["finetune"] = finetune
+    several = draw(st.sampled_from([None, "sweep", "ensemble"]))
+    if several == "sweep":
+        config["sweep"] = {"grid": {"lr": [0.001, 0.01]}}
+    elif several == "ensemble":
+        config["train"]["ensemble"] = {"seeds": 2}
     return config, DIGITS if image else TABLE
 
 
