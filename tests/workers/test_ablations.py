@@ -10,12 +10,14 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from datasets.catalog import build as build_bundle
 from workers.ablations import (
     ABLATION_TECHNIQUES,
+    AblationVariant,
     ablation_base,
     ablation_variants,
     variant_by_key,
@@ -41,7 +43,7 @@ def example(name: str) -> dict:
     )
 
 
-def by_key(config: dict, **kw) -> dict[str, object]:
+def by_key(config: dict, **kw) -> dict[str, AblationVariant]:
     return {v.key: v for v in ablation_variants(config, **kw)}
 
 
@@ -159,6 +161,14 @@ def test_every_examples_variants_are_valid_distinct_and_change_one_technique(pat
     config = parse_config(path.read_text(encoding="utf-8")).model_dump(mode="json")
     variants = check_variants(config)
     assert variants, "every example has something to ablate"
+
+
+def test_the_same_config_in_any_form_gives_the_same_variants():
+    """As written (shorthands, bare names), as the intake stores it, or parsed: one list."""
+    text = (ROOT / "examples" / "deep_residual_mlp.yaml").read_text(encoding="utf-8")
+    written = ablation_variants(yaml.safe_load(text))
+    assert ablation_variants(parse_config(text)) == written
+    assert ablation_variants(parse_config(text).model_dump(mode="json")) == written
 
 
 # ---------------------------------------------------------------- the families, on the examples
