@@ -112,7 +112,9 @@ def test_shapes_of_images_series_and_transfer_pair():
     series = catalog.build("waveforms").manifest
     assert series["input_shape"] == [2, 64] and series["classes"] == ["sine", "square", "sawtooth", "chirp"]
     few = catalog.build("digits-faded-fewshot")
-    assert few.manifest["classes"] == [str(i) for i in range(10)] == catalog.build("digits").manifest["classes"]
+    assert (
+        few.manifest["classes"] == [str(i) for i in range(10)] == catalog.build("digits").manifest["classes"]
+    )
     assert few.manifest["input_shape"] == [1, 8, 8]
     assert few.manifest["transfer"] == {
         "role": "finetune",
