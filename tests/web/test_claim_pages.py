@@ -137,3 +137,18 @@ def test_the_index_does_not_query_per_claim(client):
     with CaptureQueriesContext(connection) as all_stored:
         client.get("/claims/")
     assert len(all_stored) == len(none_stored) <= 2
+
+
+def test_the_recorded_run_loads_and_fills_every_page(client):
+    """platform/podium/lab/fixtures/claim_results.json: docs/claims.md's run, for a site that
+    shows it without training (`manage.py loaddata claim_results`)."""
+    from django.core.management import call_command
+
+    call_command("loaddata", "claim_results", verbosity=0)
+    html = client.get("/claims/").content.decode()
+    assert html.count('data-testid="verdict">Reproduces') == 2
+    assert html.count('data-testid="verdict">Does not reproduce at this scale') == len(claim_list()) - 2
+    for claim in claim_list():
+        page = client.get(f"/claims/{claim.slug}/").content.decode()
+        assert page.count('data-testid="arm-row"') == len(claim.arms), claim.slug
+        assert "34276be0403ad7b140bf1be04f2588913cd3a415" in page
