@@ -104,7 +104,7 @@ def test_detail_shows_rules_budget_and_pretrain(anon_api):
         "parameters": 100_000,
         "seconds": 90,
         "max_variants": 1,
-        "lab_daily_epochs": 300,
+        "lab_daily_epochs": 1200,
     }
     assert rules["accepted_kinds"] == ["config"]
     assert rules["pretrain_datasets"] == ["digits-0to4"]

@@ -44,8 +44,8 @@ def test_the_owner_sees_the_variants_and_the_quota(alice_api, entry):
     keys = [v["key"] for v in body["variants"]]
     assert "activation:sigmoid" in keys and "optimizer:sgd" in keys
     assert all(v["technique"] and v["change"] for v in body["variants"])
-    assert body["quota"]["daily"] == 300 and body["quota"]["used"] == 0
-    assert body["quota"]["remaining"] == 300 and body["quota"]["epochs_per_run"] == 30
+    assert body["quota"]["daily"] == 1200 and body["quota"]["used"] == 0
+    assert body["quota"]["remaining"] == 1200 and body["quota"]["epochs_per_run"] == 30
     assert body["quota"]["resets_at"].endswith("T00:00:00Z")
 
 

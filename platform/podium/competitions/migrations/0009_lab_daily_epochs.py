@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
             model_name="competition",
             name="lab_daily_epochs",
             field=models.PositiveIntegerField(
-                default=300,
+                default=1200,
                 help_text="Ablation compute per participant per UTC day, in model-epochs (each ablation run counts the budget's epochs); 0 switches ablations off.",
                 validators=[django.core.validators.MaxValueValidator(1000000)],
             ),
