@@ -210,3 +210,23 @@ def test_the_ablation_status_follows_its_runs(alice_api, entry, broker):
     assert body["status"] == "done" and body["rows"][2]["error"] == "diverged"
     LabRun.objects.filter(pk=runs["baseline"].pk).update(status=RunStatus.FAILED)
     assert status() == "failed"
+
+
+def test_variants_over_the_budget_are_listed_as_not_fitting_and_refused_by_key(
+    competition, alice_api, entry, broker
+):
+    assert all(
+        v["fits"] and v["problem"] is None for v in alice_api.get(options_url(entry)).json()["variants"]
+    )
+    competition.budget_params = 10  # below the entry's 67 parameters: the organisers tightened it
+    competition.save(update_fields=["budget_params"])
+    variants = alice_api.get(options_url(entry)).json()["variants"]
+    assert variants and not any(v["fits"] for v in variants)
+    assert all("param" in v["problem"] for v in variants)
+    answer = start_ablation(alice_api, entry, ["optimizer:sgd"])
+    assert answer.status_code == 400, answer.content
+    messages = [p["message"] for p in answer.json()["problems"]]
+    assert any(m.startswith("baseline: ") for m in messages) and any(
+        m.startswith("optimizer:sgd: ") for m in messages
+    )
+    assert not Ablation.objects.exists() and not LabRun.objects.exists() and broker.take("gpu") == []
