@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -365,11 +366,14 @@ def _post_epochs(client, attempt: int, entry: _InFlight, progress: Progress) -> 
     """Post the entry's epoch records as the device thread reports them, until its training
     ends; the error that made it leave, if a post was refused or failed.
 
-    The records that ended while the previous post was on its way go in one request: a run
-    of short epochs (a digits-size model trains an epoch in milliseconds) would otherwise
-    cost a request per epoch, more than its training, and a slow run still shows each epoch
-    as it ends."""
+    The first epoch is posted as soon as it ends; later ones at most every
+    `EPOCH_POST_INTERVAL_S`, those that ended meanwhile in one request: a run of short
+    epochs (a digits-size model trains an epoch in milliseconds) would otherwise cost a
+    request per epoch, more than its training, and a pack of many entries would keep the
+    platform and this process's interpreter busy with posts instead of the step. A slow run
+    still shows each epoch as it ends."""
     refused: Exception | None = None
+    last_post = -math.inf
     while True:
         try:
             first = entry.records.get(timeout=0.1)
@@ -381,6 +385,10 @@ def _post_epochs(client, attempt: int, entry: _InFlight, progress: Progress) -> 
                 return refused
             continue
         progress.stage = "training"
+        wait = last_post + EPOCH_POST_INTERVAL_S - time.monotonic()
+        if wait > 0 and refused is None:
+            # Gather the epochs ending meanwhile; the run's end posts what it has at once.
+            futures.wait([entry.future], timeout=wait)
         batch = [first]
         while len(batch) < EPOCHS_PER_POST:
             try:
@@ -394,6 +402,7 @@ def _post_epochs(client, attempt: int, entry: _InFlight, progress: Progress) -> 
             payload = epoch_payload(record)
             records.append((int(payload.get("epoch", len(progress.epochs_done) + len(records) + 1)), payload))
         progress.epoch = records[-1][0]
+        last_post = time.monotonic()
         try:
             if len(records) == 1:
                 client.epoch(attempt, *records[0])
@@ -408,6 +417,8 @@ def _post_epochs(client, attempt: int, entry: _InFlight, progress: Progress) -> 
 
 # At most this many records in one post (the platform takes up to 500).
 EPOCHS_PER_POST = 200
+# The least time between two epoch posts of one entry (its first epoch goes at once).
+EPOCH_POST_INTERVAL_S = 1.0
 
 
 class TimeLimit(Exception):
