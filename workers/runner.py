@@ -324,12 +324,7 @@ def _submit(
     data, data_key = _load_dataset(client, cache, order["dataset"], work / "data")
     evaluate = order.get("evaluate") or {"on": "test"}
     if evaluate.get("on") == "holdout":
-        from workers.data import holdout_data
-
-        # Runs of one held-out split share a key: they pack together, as entries of a dataset do.
-        fraction, seed = float(evaluate["fraction"]), int(evaluate["seed"])
-        data = holdout_data(data, fraction=fraction, seed=seed)
-        data_key = f"{data_key}:holdout:{fraction}:{seed}"
+        data, data_key = _held_out(data, data_key, float(evaluate["fraction"]), int(evaluate["seed"]))
     pretrain = _pretrain_data(client, cache, order, config, work)
 
     # Every worker sets the thread count itself, as the local runner does: results depend on it.
@@ -475,6 +470,25 @@ def _load_dataset(client, cache: FileCache, dataset: DatasetOrder, folder: Path)
         while len(_ARRAYS) > _ARRAYS_KEPT:
             _ARRAYS.popitem(last=False)
         return data, key
+
+
+def _held_out(data, data_key: str, fraction: float, seed: int):
+    """A lab run's data in holdout mode (`workers.data.holdout_data`) and its key, kept with the
+    dataset's arrays: an ablation's runs share one split's arrays instead of a copy each, and
+    runs of one split pack together, as entries of one dataset do."""
+    from workers.data import holdout_data
+
+    key = f"{data_key}:holdout:{fraction}:{seed}"
+    with _ARRAYS_LOCK:
+        held = _ARRAYS.get(key)
+        if held is None:
+            held = holdout_data(data, fraction=fraction, seed=seed)
+            _ARRAYS[key] = held
+            while len(_ARRAYS) > _ARRAYS_KEPT:
+                _ARRAYS.popitem(last=False)
+        else:
+            _ARRAYS.move_to_end(key)
+        return held, key
 
 
 def _read_dataset(client, cache: FileCache, dataset: DatasetOrder, files: list, folder: Path):

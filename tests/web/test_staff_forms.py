@@ -148,3 +148,36 @@ def test_the_competition_form_sets_the_team_size(staff):
     assert Competition.objects.get(slug="iris-teams").max_team_size == 3
     rules = staff.get("/c/iris-teams/rules/").content.decode()
     assert "at most 3 members" in rules
+
+
+def test_the_competition_form_sets_the_largest_sweep_and_the_ablation_compute(staff):
+    dataset = make_competition("iris-cup").dataset
+    url = f"/staff/competitions/new/{dataset.pk}/"
+    fields = {
+        "slug": "iris-sweeps",
+        "title": "Iris with sweeps",
+        "metric": "accuracy",
+        "starts_at": "2030-01-01T00:00",
+        "ends_at": "2030-02-01T00:00",
+        "public_fraction": "0.3",
+        "daily_limit": "5",
+        "max_final_picks": "2",
+        "budget_epochs": "30",
+        "budget_params": "5000000",
+        "budget_seconds": "600",
+        "max_team_size": "3",
+        "accepts_configs": "on",
+    }
+    # Out of range: both named, nothing stored.
+    answer = staff.post(url, {**fields, "max_variants": "33", "lab_daily_epochs": "-1"})
+    html = answer.content.decode()
+    assert answer.status_code == 200
+    assert _field_errors(html, "max_variants") and _field_errors(html, "lab_daily_epochs")
+    assert not Competition.objects.filter(slug="iris-sweeps").exists()
+
+    answer = staff.post(url, {**fields, "max_variants": "8", "lab_daily_epochs": "0"})
+    assert answer.status_code == 302
+    made = Competition.objects.get(slug="iris-sweeps")
+    assert (made.max_variants, made.lab_daily_epochs) == (8, 0)
+    rules = staff.get("/c/iris-sweeps/submit/").content.decode()
+    assert "a sweep or an ensemble of up to 8 models" in rules

@@ -12,7 +12,7 @@ from django.http import Http404
 
 from podium.competitions.selectors import next_daily_reset, submission_phase
 from podium.lab.models import BASELINE_KEY, Ablation, LabRun, RunStatus
-from podium.lab.services import ablatable_entry, kept_sweep_variant, lab_quota_used
+from podium.lab.services import ablatable_entry, kept_sweep_variant, lab_quota_used, run_config_check
 from podium.submissions.validation import config_budget
 
 
@@ -46,19 +46,19 @@ def ablation_get(*, ablation_id: int, user) -> Ablation:
 
 
 def ablation_status(ablation: Ablation) -> str:
-    """queued (nothing started), running, done (every run done), failed (a run failed, none
-    active), cancelled."""
-    runs = list(ablation.runs.all())
+    """cancelled; queued (no run started yet); running (a run queued or training); done (nothing
+    left to train and the baseline done: the table stands, a failed variant shows its reason);
+    failed (the baseline failed: nothing to compare with)."""
     if ablation.cancelled_at is not None:
         return "cancelled"
+    runs = list(ablation.runs.all())
     statuses = {r.status for r in runs}
-    if statuses & {RunStatus.RUNNING} or (RunStatus.QUEUED in statuses and len(statuses) > 1):
-        return "running"
     if statuses == {RunStatus.QUEUED}:
         return "queued"
-    if statuses == {RunStatus.DONE}:
-        return "done"
-    return "failed"
+    if statuses & {RunStatus.QUEUED, RunStatus.RUNNING}:
+        return "running"
+    baseline = next((r for r in runs if r.key == BASELINE_KEY), None)
+    return "done" if baseline is not None and baseline.status == RunStatus.DONE else "failed"
 
 
 def ablation_rows(ablation: Ablation) -> list[LabRun]:
@@ -98,9 +98,25 @@ def ablation_options(*, user, submission_id: int) -> dict:
         submission.config, manifest=phase.dataset.manifest, sweep_variant=kept_sweep_variant(submission)
     )
     budget = config_budget(phase)
+    pretrain = list(submission.competition.pretrain_datasets.all())
+    options = []
+    for variant in variants:
+        _, problems = run_config_check(
+            variant.config, dataset=phase.dataset, budget=budget, pretrain_datasets=pretrain
+        )
+        options.append(
+            {
+                "key": variant.key,
+                "technique": variant.technique,
+                "change": variant.change,
+                # A variant over the budget (more parameters, more epochs) is listed, not offered.
+                "fits": not problems,
+                "problem": problems[0].message if problems else None,
+            }
+        )
     used = lab_quota_used(user=user, competition=submission.competition)
     return {
-        "variants": variants,
+        "variants": options,
         "quota": {
             "daily": phase.lab_daily_epochs,
             "used": used,

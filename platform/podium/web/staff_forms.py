@@ -7,8 +7,14 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
+from common.protocol import MAX_VARIANTS
 from podium.competitions.forms import NEW_VERSION_LABEL, existing_slug_error
-from podium.competitions.models import TaskType, metric_choices
+from podium.competitions.models import (
+    LAB_DAILY_EPOCHS_DEFAULT,
+    LAB_DAILY_EPOCHS_MAX,
+    TaskType,
+    metric_choices,
+)
 from podium.competitions.selectors import competition_slug_taken
 
 DT_FORMAT = "%Y-%m-%dT%H:%M"
@@ -154,6 +160,22 @@ class CompetitionStepForm(forms.Form):
         label="Team size",
         help_text="The most members a team may have.",
     )
+    max_variants = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_VARIANTS,
+        initial=1,
+        label="Largest sweep or ensemble",
+        help_text="The most models one entry may train (1: neither); they share the budget.",
+    )
+    lab_daily_epochs = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=LAB_DAILY_EPOCHS_MAX,
+        initial=LAB_DAILY_EPOCHS_DEFAULT,
+        label="Ablation compute a day",
+        help_text="Model-epochs of ablation runs per participant per UTC day; 0 switches ablations off.",
+    )
     accepts_predictions = forms.BooleanField(required=False, initial=True, label="Accept prediction files")
     accepts_configs = forms.BooleanField(required=False, initial=True, label="Accept model configs")
     is_published = forms.BooleanField(required=False, initial=True, label="Publish now (visible to everyone)")
@@ -168,6 +190,11 @@ class CompetitionStepForm(forms.Form):
         """Every rule the service checks, in the same round as the fields' own: a form that
         comes back shows all its errors at once."""
         data = super().clean()
+        # Left empty: the competition's defaults (an older form posted without them).
+        if "max_variants" in data and data["max_variants"] is None:
+            data["max_variants"] = 1
+        if "lab_daily_epochs" in data and data["lab_daily_epochs"] is None:
+            data["lab_daily_epochs"] = LAB_DAILY_EPOCHS_DEFAULT
         starts, ends = data.get("starts_at"), data.get("ends_at")
         if starts and ends and starts >= ends:
             self.add_error("ends_at", "The competition must end after it starts.")
