@@ -181,3 +181,109 @@ def config_diff(a, b) -> list[tuple[str, str]]:
             cls = ""
         out.append((cls, line))
     return out
+
+
+# --- an ablation's curves ---------------------------------------------------------------
+
+
+def _layer_kind(layer: str) -> str:
+    """`layers.2.residual.block.0.conv2d` -> `conv2d`: the technique a gradient norm's layer is."""
+    return layer.rsplit(".", 1)[-1]
+
+
+def _model_order(layers) -> list[str]:
+    """Layer paths in the model's order: `layers.2…` before `layers.10…`. The order a worker
+    sent them in is not kept: PostgreSQL's jsonb sorts an object's keys."""
+    return sorted(
+        layers, key=lambda layer: [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in layer.split(".")]
+    )
+
+
+def _depth_slots(layers: list[str]) -> list[str]:
+    """Each layer as its kind and place among the layers of that kind ("conv2d 2"), so that
+    variants line up layer by layer although one lacks a layer another has: removing a
+    BatchNorm shifts every later layer's index, not the second conv2d's being the second."""
+    seen: dict[str, int] = {}
+    slots = []
+    for layer in layers:
+        kind = _layer_kind(layer)
+        seen[kind] = seen.get(kind, 0) + 1
+        slots.append(f"{kind} {seen[kind]}")
+    return slots
+
+
+def ablation_charts(curves: list[dict]) -> dict | None:
+    """An ablation's charts, one colour per variant (the original first, bold):
+    - loss: each variant's validation loss per epoch (training loss dashed);
+    - flow: gradient flow, each variant's per-layer gradient norm at its last epoch, from the
+      input side to the output (log scale): a line that falls towards the input vanishes;
+    - ratio: per epoch, the first layer's gradient norm over the last layer's (log scale),
+      the vanishing-gradient signal over training.
+    `curves`: per variant `{"variant", "label", "baseline", "epochs": [{epoch, train_loss,
+    val_loss, grad_norms}]}`. None when no variant has reported an epoch yet."""
+    curves = [c for c in curves if c.get("epochs")]
+    if not curves:
+        return None
+    labels = sorted({e["epoch"] for c in curves for e in c["epochs"]})
+    loss, ratio, flow = [], [], []
+    slots: list[str] = []
+    for color, curve in enumerate(curves):
+        by_epoch = {e["epoch"]: e for e in curve["epochs"]}
+        name = curve.get("label") or curve["variant"]
+        bold = bool(curve.get("baseline"))
+        for key, suffix, dashed in (("val_loss", "", False), ("train_loss", " (train)", True)):
+            data = [_num(by_epoch[n].get(key)) if n in by_epoch else None for n in labels]
+            if any(v is not None for v in data):
+                loss.append(
+                    {"label": name + suffix, "data": data, "dashed": dashed, "color": color, "bold": bold}
+                )
+        ratios = []
+        for n in labels:
+            norms = (by_epoch.get(n) or {}).get("grad_norms") or {}
+            values = [_num(norms[layer]) for layer in _model_order(norms)]
+            first, last = (values[0], values[-1]) if len(values) > 1 else (None, None)
+            # Log axis: a zero or missing norm is a gap, not a point at zero.
+            ratios.append(first / last if first and last and first > 0 and last > 0 else None)
+        if any(v is not None for v in ratios):
+            ratio.append({"label": name, "data": ratios, "color": color, "bold": bold})
+        last_norms = next(
+            (
+                e.get("grad_norms")
+                for e in sorted(curve["epochs"], key=lambda e: -e["epoch"])
+                if e.get("grad_norms")
+            ),
+            None,
+        )
+        if last_norms:
+            ordered = _model_order(last_norms)
+            own = dict(zip(_depth_slots(ordered), (last_norms[layer] for layer in ordered), strict=True))
+            after = -1  # a slot of this variant the others lack goes after its own previous one
+            for slot in own:
+                if slot not in slots:
+                    slots.insert(after + 1, slot)
+                after = slots.index(slot)
+            flow.append((name, color, bold, own))
+    return {
+        "loss": {"labels": labels, "series": loss, "ylabel": "validation loss (dashed: training)"},
+        "flow": {
+            "labels": slots,
+            "series": [
+                {
+                    "label": name,
+                    "data": [(v if (v := _num(own.get(slot))) and v > 0 else None) for slot in slots],
+                    "color": color,
+                    "bold": bold,
+                }
+                for name, color, bold, own in flow
+            ],
+            "ylabel": "gradient norm at the last epoch (log)",
+            "xlabel": "layer, input side first",
+            "log": True,
+        },
+        "ratio": {
+            "labels": labels,
+            "series": ratio,
+            "ylabel": "first layer's gradient norm ÷ last layer's (log)",
+            "log": True,
+        },
+    }
