@@ -10,9 +10,10 @@ from django.views.decorators.http import require_POST
 
 from podium.competitions.selectors import competition_get, competition_phase, submission_phase
 from podium.errors import ApplicationError, page_message
+from podium.lab.selectors import ablation_list
 from podium.leaderboards.services import final_pick_toggle
 from podium.params import InvalidParameter, query_int
-from podium.submissions.models import ACTIVE_STATUSES
+from podium.submissions.models import ACTIVE_STATUSES, Kind, Status
 from podium.submissions.queue import queue_place
 from podium.submissions.selectors import (
     config_variants,
@@ -107,9 +108,13 @@ def detail(request, submission_id):
     variants = config_variants(submission.config)
     report = (submission.training_report or {}).get("variants") or {}
     kept = report.get("kept")
+    is_owner = request.user.is_authenticated and submission.user_id == request.user.pk
     ctx.update(
         submission=submission,
-        is_owner=request.user.is_authenticated and submission.user_id == request.user.pk,
+        is_owner=is_owner,
+        # An ablation is its owner's alone: a teammate or staff on this page sees none.
+        ablations=ablation_list(submission=submission, user=request.user) if is_owner else [],
+        can_ablate=is_owner and submission.kind == Kind.CONFIG and submission.status == Status.SCORED,
         epochs=epochs,
         facts=entry_status(submission, epochs),
         queue=queue_place(submission=submission),

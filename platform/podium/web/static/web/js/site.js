@@ -174,6 +174,14 @@
       var form = ev.target.closest ? ev.target.closest("form[data-confirm]") : null;
       if (form && !window.confirm(form.getAttribute("data-confirm"))) ev.preventDefault();
     });
+    // "Tick every variant": a button shown only with scripts, ticking its form's boxes of that name.
+    document.querySelectorAll("[data-check-all]").forEach(function (btn) {
+      btn.hidden = false;
+      btn.addEventListener("click", function () {
+        btn.form.querySelectorAll('input[type="checkbox"][name="' + btn.getAttribute("data-check-all") + '"]')
+          .forEach(function (box) { box.checked = true; });
+      });
+    });
     document.querySelectorAll("[data-copy]").forEach(function (btn) {
       btn.addEventListener("click", function () {
         var el = document.getElementById(btn.getAttribute("data-copy"));
