@@ -25,6 +25,9 @@ VERIFY_MAIL_TASK = "podium.mail.tasks.mail_verification"
 CLOSING_MAIL_TASK = "podium.mail.tasks.mail_closing_reminders"
 RESCORE_TASK = "podium.operations.tasks.rescore_advance"  # (job_id): one chunk of a rescore job
 RESCORE_RESUME_TASK = "podium.operations.tasks.rescores_resume_stale"  # beat: re-send a stalled job's task
+# The lab (podium.lab): one run of an ablation or a study, trained on the training queue.
+LAB_TASK = "workers.tasks.train_lab_run"  # (run_id, attempt, token)
+LAB_REAP_TASK = "podium.lab.tasks.reap_stale_runs"  # beat: requeue or fail silent lab runs
 
 GPU_QUEUE = "gpu"
 CPU_QUEUE = "cpu"
@@ -133,6 +136,24 @@ class ClaimOrder(TypedDict):
     budget: dict[str, Any]  # Budget.as_dict()
     heartbeat_interval_s: int
     callbacks: dict[str, str]  # heartbeat, epochs, predictions, fail -> path
+
+
+class EvaluateOrder(TypedDict):
+    """Where a lab run is evaluated: `holdout` (train on the rest of the training file, predict
+    the held-out rows, named by their row number in train.csv; `datasets.holdout`), or `test`
+    (predict the dataset's test rows, as an entry does). `fraction` and `seed` only for holdout."""
+
+    on: str  # holdout | test
+    fraction: float | None
+    seed: int | None
+
+
+class LabClaimOrder(ClaimOrder):
+    """The answer to `POST /api/worker/lab-runs/{id}/claim/`: a `ClaimOrder` (its
+    `submission_id` the ablated entry, or None for a study) and where to evaluate."""
+
+    lab_run_id: int
+    evaluate: EvaluateOrder
 
 
 class MetricRef(TypedDict):

@@ -182,3 +182,44 @@ def _resampled_many(m: Metric, y: np.ndarray, ps: list[np.ndarray], n_classes, r
             for i, of_draws in enumerate(bound):
                 stats[i, start:stop] = of_draws(draws)
     return stats
+
+
+def paired_difference_ci(
+    answer_key: AnswerKey,
+    baseline: Predictions,
+    other: Predictions,
+    metric,
+    *,
+    n: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    max_rows: int = BOOTSTRAP_MAX_ROWS,
+) -> tuple[float, float, float]:
+    """(other's public score minus the baseline's, and its percentile bootstrap interval),
+    paired: each resample draws the same rows for both, so what the two share (which rows
+    are hard) cancels and only their difference varies. Drawn as `bootstrap_ci` draws (same
+    seed, same subsample above `max_rows`, deviations scaled to the split)."""
+    m, base_values = _check(answer_key, baseline, metric)
+    other_values = _check(answer_key, other, m)[1]
+    idx_public = np.flatnonzero(answer_key.public)
+    size = idx_public.shape[0]
+    if size == 0:
+        return float("nan"), float("nan"), float("nan")
+    y = answer_key.targets[idx_public]
+    pb, po = base_values[idx_public], other_values[idx_public]
+    k = answer_key.n_classes
+    full = m(y, po, k) - m(y, pb, k)
+    rng = np.random.default_rng(seed)
+    factor = None
+    if size > max_rows:
+        pick = np.sort(rng.choice(size, max_rows, replace=False))
+        y, pb, po = y[pick], pb[pick], po[pick]
+        factor = float(np.sqrt(max_rows / size))
+    sub = m(y, po, k) - m(y, pb, k)
+    stats = _resampled_many(m, y, [pb, po], k, rng, n)
+    diffs = stats[1] - stats[0]
+    alpha = (1.0 - level) / 2.0
+    low, high = (float(v) for v in np.nanquantile(diffs, [alpha, 1.0 - alpha]))
+    if factor is not None:
+        low, high = full + factor * (low - sub), full + factor * (high - sub)
+    return float(full), low, high

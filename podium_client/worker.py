@@ -1,7 +1,8 @@
 """The compute tier's side of the worker protocol (docs/architecture.md).
 
 Every call carries `Authorization: Worker <token>`: the signed, expiring token
-of one submission's attempt. Every callback is idempotent on the server, so all
+of one attempt of a submission, or of a lab run (`resource="lab-runs"`: the same calls
+under `/api/worker/lab-runs/{id}/`). Every callback is idempotent on the server, so all
 of them are retried on network errors.
 """
 
@@ -17,6 +18,9 @@ import httpx
 from podium_client.errors import Conflict
 from podium_client.http import Http
 
+# What a worker trains: an entry, or a lab run (an ablation's variant, a study's model).
+RESOURCES = ("submissions", "lab-runs")
+
 
 class WorkerClient:
     def __init__(
@@ -28,13 +32,16 @@ class WorkerClient:
         timeout: httpx.Timeout | float | None = None,
         retries: int = 5,
         transport: httpx.BaseTransport | None = None,
+        resource: str = "submissions",
     ):
+        if resource not in RESOURCES:
+            raise ValueError(f"resource must be one of {', '.join(RESOURCES)}, not {resource!r}")
         self.submission_id = int(submission_id)
         kwargs: dict[str, Any] = {"retries": retries, "user_agent": "podium-worker", "transport": transport}
         if timeout is not None:
             kwargs["timeout"] = timeout
         self.http = Http(base_url, f"Worker {token}", **kwargs)
-        self.prefix = f"/api/worker/submissions/{self.submission_id}"
+        self.prefix = f"/api/worker/{resource}/{self.submission_id}"
 
     def close(self) -> None:
         self.http.close()

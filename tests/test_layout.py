@@ -39,8 +39,9 @@ def test_django_free_packages_import_without_django(module):
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
-def test_spec_imports_without_torch():
-    code = "import sys, workers.spec; assert 'torch' not in sys.modules"
+@pytest.mark.parametrize("module", ["workers.spec", "workers.ablations"])
+def test_what_the_web_tier_imports_of_workers_imports_without_torch(module):
+    code = f"import sys, {module}; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 

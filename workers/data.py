@@ -106,6 +106,26 @@ class TrainData:
         return np.asarray(codes, dtype=np.int64)[inverse.reshape(-1)]
 
 
+def holdout_data(data: TrainData, *, fraction: float, seed: int) -> TrainData:
+    """A lab run's data in holdout mode: the training rows left after the seeded held-out part
+    (`datasets.holdout`) to train on, the held-out rows as the rows to predict, named by their
+    row number in train.csv. The test rows are not used."""
+    from datasets.holdout import holdout_mask, holdout_row_ids
+
+    try:
+        mask = holdout_mask(data.target_indices(), fraction=fraction, seed=seed, task_type=data.task_type)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+    return TrainData(
+        X_train=data.X_train[~mask],
+        y_train=data.y_train[~mask],
+        X_test=data.X_train[mask],
+        test_ids=holdout_row_ids(mask),
+        manifest=data.manifest,
+        slug=data.slug,
+    )
+
+
 def load_dataset(slug: str, *, with_test_labels: bool = False) -> TrainData:
     """Build a catalog dataset and load its arrays (deterministic, no network)."""
     from datasets.arrays import load_arrays

@@ -153,34 +153,61 @@ def run_submission(
     settings: RunnerSettings | None = None,
     pool: DevicePool | None = None,
 ) -> str:
-    """Run one attempt. Returns "done", "dropped" (stale or cancelled at claim), "refused"
-    (the token was not accepted), "stopped" (cancelled or superseded while training) or
-    "failed" (the reason was posted). `pool`: the device pool to train in (default: the
+    """Run one attempt of an entry. Returns "done", "dropped" (stale or cancelled at claim),
+    "refused" (the token was not accepted), "stopped" (cancelled or superseded while training)
+    or "failed" (the reason was posted). `pool`: the device pool to train in (default: the
     process's pool of the device the settings pick)."""
+    return run_attempt("submissions", submission_id, attempt, token, settings=settings, pool=pool)
+
+
+def run_lab_run(
+    run_id: int,
+    attempt: int,
+    token: str,
+    *,
+    settings: RunnerSettings | None = None,
+    pool: DevicePool | None = None,
+) -> str:
+    """Run one attempt of a lab run (an ablation's variant, a study's model), as an entry's:
+    the same device pool and packing; in holdout mode it trains on the training rows left
+    after the claim's held-out part and predicts those rows (`workers.data.holdout_data`)."""
+    return run_attempt("lab-runs", run_id, attempt, token, settings=settings, pool=pool)
+
+
+def run_attempt(
+    resource: str,
+    object_id: int,
+    attempt: int,
+    token: str,
+    *,
+    settings: RunnerSettings | None = None,
+    pool: DevicePool | None = None,
+) -> str:
+    """One attempt of what `resource` names (`podium_client.worker.RESOURCES`), from claim to
+    predictions; the outcomes of `run_submission`."""
     settings = settings or RunnerSettings.from_env()
+    what = {"submissions": "submission", "lab-runs": "lab run"}[resource]
     deadline = time.monotonic() + (settings.time_limit_s or math.inf)
 
     def client_factory(retries: int = 5) -> WorkerClient:
-        return WorkerClient(settings.api_url, submission_id, token, retries=retries)
+        return WorkerClient(settings.api_url, object_id, token, retries=retries, resource=resource)
 
     with client_factory() as client:
         try:
             order = client.claim(attempt)
         except Conflict as exc:
-            log.info("submission %s attempt %s is no longer current: %s", submission_id, attempt, exc.summary)
+            log.info("%s %s attempt %s is no longer current: %s", what, object_id, attempt, exc.summary)
             return "dropped"
         except AuthError as exc:
             # An expired or foreign token cannot speak for the entry, not even to fail it;
             # the reaper requeues the entry with a fresh token.
-            log.error(
-                "submission %s attempt %s: the platform refused the token: %s", submission_id, attempt, exc
-            )
+            log.error("%s %s attempt %s: the platform refused the token: %s", what, object_id, attempt, exc)
             return "refused"
         progress = Progress()
         work_root = settings.work_dir
         if work_root is not None:
             work_root.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f"podium-{submission_id}-{attempt}-", dir=work_root))
+        work = Path(tempfile.mkdtemp(prefix=f"podium-{resource}-{object_id}-{attempt}-", dir=work_root))
         try:
             # The platform says how often it wants a beat (a fraction of its reaper timeout).
             interval = min(settings.heartbeat_interval, float(order.get("heartbeat_interval_s") or math.inf))
@@ -192,7 +219,7 @@ def run_submission(
                 except Conflict as exc:
                     # A callback met a cancelled or superseded entry before the heartbeat noticed:
                     # the participant's (or the reaper's) doing, not a fault to trace.
-                    log.info("submission %s attempt %s stopped: %s", submission_id, attempt, exc.summary)
+                    log.info("%s %s attempt %s stopped: %s", what, object_id, attempt, exc.summary)
                     return "stopped"
                 except Exception as exc:  # every error ends as a readable reason on the entry
                     if beat.stopped.is_set():
@@ -200,9 +227,9 @@ def run_submission(
                     message = describe_error(exc, progress, order)
                     if is_participant_fault(exc):
                         # The config's own outcome (diverged, over budget, invalid): one line.
-                        log.info("submission %s attempt %s failed: %s", submission_id, attempt, message)
+                        log.info("%s %s attempt %s failed: %s", what, object_id, attempt, message)
                     else:  # a platform fault: the traceback is for the operator
-                        log.exception("submission %s attempt %s failed: %s", submission_id, attempt, message)
+                        log.exception("%s %s attempt %s failed: %s", what, object_id, attempt, message)
                     report = {"environment": progress.environment} if progress.environment else None
                     try:
                         client.fail(attempt, message, report=report)
@@ -210,9 +237,7 @@ def run_submission(
                         return "stopped"
                     except PodiumError as post_error:
                         # Unreachable platform: the entry's heartbeat stops and the reaper takes over.
-                        log.error(
-                            "could not report the failure of submission %s: %s", submission_id, post_error
-                        )
+                        log.error("could not report the failure of %s %s: %s", what, object_id, post_error)
                     return "failed"
         finally:
             shutil.rmtree(work, ignore_errors=True)
@@ -258,14 +283,19 @@ def _attempt(
     report = run_report(result, precision_asked=job.config.train.precision)
     client.predictions(attempt, csv_bytes, weights=weights, report=report)
     log.info(
-        "submission %s attempt %s: %s after %d epochs (%s)",
-        order.get("submission_id"),
-        attempt,
+        "%s: %s after %d epochs (%s)",
+        _label(order, attempt),
         result.stopped_reason,
         result.epochs_run,
         result.stop_message,
     )
     return "done"
+
+
+def _label(order, attempt: int) -> str:
+    if "lab_run_id" in order:
+        return f"lab run {order['lab_run_id']} attempt {attempt}"
+    return f"submission {order.get('submission_id')} attempt {attempt}"
 
 
 @dataclass
@@ -291,6 +321,14 @@ def _submit(
     progress.stage = "downloading the dataset"
     cache = FileCache(settings.cache_dir)
     data, data_key = _load_dataset(client, cache, order["dataset"], work / "data")
+    evaluate = order.get("evaluate") or {"on": "test"}
+    if evaluate.get("on") == "holdout":
+        from workers.data import holdout_data
+
+        # Runs of one held-out split share a key: they pack together, as entries of a dataset do.
+        fraction, seed = float(evaluate["fraction"]), int(evaluate["seed"])
+        data = holdout_data(data, fraction=fraction, seed=seed)
+        data_key = f"{data_key}:holdout:{fraction}:{seed}"
     pretrain = _pretrain_data(client, cache, order, config, work)
 
     # Every worker sets the thread count itself, as the local runner does: results depend on it.
@@ -308,7 +346,7 @@ def _submit(
         return beat.stopped.is_set() or leave.is_set() or time.monotonic() > deadline
 
     job = TrainJob(
-        label=f"submission {order.get('submission_id')} attempt {attempt}",
+        label=_label(order, attempt),
         config=config,
         data=data,
         data_key=data_key,

@@ -213,6 +213,38 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "A participant-facing file of a dataset this attempt may use (its competition's, or an "
         "allowed pre-training dataset's). Hidden files answer 404.",
     ),
+    "lab_runs_claim_create": (
+        "Claim a lab run's attempt",
+        "An entry's training order (config, dataset files without hidden ones, metric, budget, "
+        "callbacks) plus `lab_run_id` and `evaluate`: `{on: holdout, fraction, seed}` (hold out that "
+        "seeded part of train.csv, train on the rest, predict it by row number) or `{on: test}`. 409 "
+        "when the attempt is stale or the run was cancelled: drop the task.",
+    ),
+    "lab_runs_heartbeat_create": (
+        "Send a lab run's heartbeat",
+        "Keeps the lab run's attempt alive against the reaper; `continue: false` (409) when its "
+        "ablation was cancelled or the attempt superseded: stop training.",
+    ),
+    "lab_runs_epochs_create": (
+        "Report a lab run's epochs",
+        "The entry's epoch records (one, or up to 500 as `records`), stored on the run for its curves "
+        "(losses, metric, per-layer gradient norms); idempotent per attempt and epoch; a heartbeat.",
+    ),
+    "lab_runs_predictions_create": (
+        "Post a lab run's predictions",
+        "The predictions of the run's evaluation rows (held-out rows by row number, or the test ids). "
+        "The platform scores them with their interval and pairs them with the ablation's baseline; a "
+        "repeat is a no-op; invalid ones fail the run with the problems.",
+    ),
+    "lab_runs_fail_create": (
+        "Fail a lab run's attempt",
+        "A readable reason shown in the ablation's table (never a traceback), with the run's report.",
+    ),
+    "lab_runs_files_retrieve": (
+        "Download a dataset file (lab run)",
+        "A participant-facing file of the lab run's dataset or of a pre-training dataset it may use. "
+        "Hidden files answer 404.",
+    ),
     # --- organizers: competitions from scripts, hosts, phases, operations ------------------
     "competitions_create": (
         "Create a competition",
@@ -372,6 +404,37 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "Site staff import a bundle exported by another server (`?slug=` imports it under another "
         "slug): identical dataset versions are reused, answer keys stored exactly. A bad bundle gets "
         "every problem listed and nothing is stored.",
+    ),
+    # --- the lab: ablations ------------------------------------------------------------------
+    "submissions_ablations_options_retrieve": (
+        "What an ablation of your entry may change",
+        "For your own scored model entry: every variant that changes one technique of its config "
+        "(key, technique, what changes), and your daily lab quota in this competition (model-epochs "
+        "allowed, used, left, what each run costs, when it resets). Another's entry answers 404.",
+    ),
+    "submissions_ablations_list": (
+        "Your ablations of an entry",
+        "Your ablations of that entry, newest first, each with its status and table rows (score, "
+        "interval, difference from the baseline). Staff see everyone's; others get an empty list.",
+    ),
+    "submissions_ablations_create": (
+        "Start an ablation of your entry",
+        "Body `{\"variants\": [keys]}`: trains your entry's config again (the baseline) and each chosen "
+        "variant on the platform's workers, on a seeded held-out fifth of the training file, never "
+        "the test set. 400 names an unknown or repeated key, 403 when ablations are off, 429 past the "
+        "daily quota; nothing is stored on a refusal. The runs never count as entries nor reach a board.",
+    ),
+    "ablations_retrieve": (
+        "An ablation's table and curves",
+        "Rows per run (baseline first): what changed, the held-out score with its 95% bootstrap "
+        "interval, the paired difference from the baseline with its interval and whether it is beyond "
+        "noise, parameters, training seconds, status; and each run's loss, metric and per-layer "
+        "gradient-norm curves. Its owner (and staff) only; others get 404.",
+    ),
+    "ablations_cancel_create": (
+        "Cancel an ablation",
+        "Stops its runs: queued ones never train, running ones stop at their next heartbeat. Its owner "
+        "only; cancelling again changes nothing. The quota it used is not given back.",
     ),
     # --- datasets and metrics ----------------------------------------------------------------
     "image_datasets_create": (

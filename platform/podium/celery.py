@@ -19,6 +19,8 @@ from common.protocol import (
     CLOSING_MAIL_TASK,
     CPU_QUEUE,
     GPU_QUEUE,
+    LAB_REAP_TASK,
+    LAB_TASK,
     MAINTENANCE_QUEUE,
     REAP_TASK,
     RELEASE_TASK,
@@ -60,6 +62,11 @@ def _beat_schedule():
             "schedule": float(settings.PODIUM_REAPER_INTERVAL_S),
             "options": {"queue": MAINTENANCE_QUEUE, "expires": float(settings.PODIUM_REAPER_INTERVAL_S)},
         },
+        "lab-reap-stale-runs": {
+            "task": LAB_REAP_TASK,
+            "schedule": float(settings.PODIUM_REAPER_INTERVAL_S),
+            "options": {"queue": MAINTENANCE_QUEUE, "expires": float(settings.PODIUM_REAPER_INTERVAL_S)},
+        },
         "mail-closing-reminders": {
             "task": CLOSING_MAIL_TASK,
             "schedule": 900.0,
@@ -91,10 +98,12 @@ def _configure(sender, **kwargs):
         REVEAL_TASK: {"queue": MAINTENANCE_QUEUE},
         "podium.mail.tasks.*": {"queue": MAINTENANCE_QUEUE},
         RESCORE_RESUME_TASK: {"queue": MAINTENANCE_QUEUE},
+        LAB_REAP_TASK: {"queue": MAINTENANCE_QUEUE},
         "podium.submissions.tasks.*": {"queue": settings.PODIUM_SCORING_QUEUE},
         "podium.leaderboards.tasks.*": {"queue": settings.PODIUM_SCORING_QUEUE},
         "podium.operations.tasks.*": {"queue": settings.PODIUM_SCORING_QUEUE},
         TRAIN_TASK: {"queue": settings.PODIUM_TRAIN_QUEUE},
+        LAB_TASK: {"queue": settings.PODIUM_TRAIN_QUEUE},
     }
     sender.conf.beat_schedule = {**(settings.CELERY_BEAT_SCHEDULE or {}), **_beat_schedule()}
 

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "podium.leaderboards",
     "podium.mail",
     "podium.operations",
+    "podium.lab",
 ]
 
 MIDDLEWARE = [

@@ -47,6 +47,7 @@ api_patterns = [
     path("", include("podium.submissions.api_urls")),
     path("", include("podium.leaderboards.api_urls")),
     path("", include("podium.operations.api_urls")),
+    path("", include("podium.lab.api_urls")),
     path("status/", status_api.StatusApi.as_view(), name="status-api"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path(

@@ -56,6 +56,12 @@ def test_every_operation_has_a_summary_and_a_description_of_its_own(which, reque
 def test_the_worker_callbacks_have_a_schema_of_their_own(participants, workers):
     assert not [p for p in participants["paths"] if p.startswith("/api/worker/")]
     assert sorted(workers["paths"]) == [
+        "/api/worker/lab-runs/{run_id}/claim/",
+        "/api/worker/lab-runs/{run_id}/epochs/",
+        "/api/worker/lab-runs/{run_id}/fail/",
+        "/api/worker/lab-runs/{run_id}/files/{dataset_slug}/{name}",
+        "/api/worker/lab-runs/{run_id}/heartbeat/",
+        "/api/worker/lab-runs/{run_id}/predictions/",
         "/api/worker/submissions/{submission_id}/claim/",
         "/api/worker/submissions/{submission_id}/epochs/",
         "/api/worker/submissions/{submission_id}/fail/",

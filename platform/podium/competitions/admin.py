@@ -244,6 +244,7 @@ class PhaseInline(admin.StackedInline):
         ("daily_limit", "total_limit", "max_final_picks"),
         ("accepts_predictions", "accepts_configs"),
         ("budget_epochs", "budget_params", "budget_seconds", "max_variants"),
+        ("lab_daily_epochs",),
         ("dataset", "split_seed", "public_fraction"),
         ("answer_key_info", "private_revealed_at"),
     ]

@@ -123,6 +123,7 @@ class CompetitionDetailOutput(CompetitionListOutput):
                 "parameters": obj.budget_params,
                 "seconds": obj.budget_seconds,
                 "max_variants": obj.max_variants,
+                "lab_daily_epochs": obj.lab_daily_epochs,
             },
             "pretrain_datasets": [d.slug for d in obj.pretrain_datasets.all()],
             "merger_deadline": obj.merger_deadline.isoformat() if obj.merger_deadline else None,

@@ -47,6 +47,7 @@ COMPETITION_FIELDS = (
     "budget_params",
     "budget_seconds",
     "max_variants",
+    "lab_daily_epochs",
     "accepts_predictions",
     "accepts_configs",
     "join_policy",
@@ -70,6 +71,7 @@ PHASE_FIELDS = (
     "budget_params",
     "budget_seconds",
     "max_variants",
+    "lab_daily_epochs",
     "split_seed",
     "public_fraction",
 )

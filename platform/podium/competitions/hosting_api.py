@@ -15,7 +15,14 @@ from common.protocol import MAX_VARIANTS
 from podium.api_schema import error_responses
 from podium.competitions import selectors, services
 from podium.competitions.api import CompetitionDetailApi, CompetitionDetailOutput, CompetitionListApi, IsStaff
-from podium.competitions.models import Competition, Dataset, JoinPolicy, JoinRequest, Participation
+from podium.competitions.models import (
+    LAB_DAILY_EPOCHS_MAX,
+    Competition,
+    Dataset,
+    JoinPolicy,
+    JoinRequest,
+    Participation,
+)
 from podium.errors import ApplicationError, NotAllowed
 
 
@@ -71,6 +78,11 @@ class _Settings(serializers.Serializer):
         max_value=MAX_VARIANTS,
         help_text="The largest sweep or ensemble an entry may train (1: neither); its variants share the budget.",
     )
+    lab_daily_epochs = serializers.IntegerField(
+        min_value=0,
+        max_value=LAB_DAILY_EPOCHS_MAX,
+        help_text="Ablation compute per participant per UTC day, in model-epochs (0: ablations off).",
+    )
     accepts_predictions = serializers.BooleanField()
     accepts_configs = serializers.BooleanField()
     pretrain_datasets = serializers.ListField(child=serializers.SlugField(), max_length=20)
@@ -94,7 +106,7 @@ class CompetitionCreateInput(_Settings):
     class Meta:
         optional = (
             "overview rules is_published merger_deadline daily_limit total_limit max_final_picks "
-            "budget_epochs budget_params budget_seconds max_variants accepts_predictions accepts_configs "
+            "budget_epochs budget_params budget_seconds max_variants lab_daily_epochs accepts_predictions accepts_configs "
             "pretrain_datasets ladder_enabled ladder_step join_policy"
         ).split()
 

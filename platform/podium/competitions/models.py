@@ -7,6 +7,9 @@ from django.db import models
 from common.protocol import MAX_VARIANTS
 from datasets.metrics import METRICS
 
+# The largest daily lab quota an organiser may set (model-epochs per participant).
+LAB_DAILY_EPOCHS_MAX = 1_000_000
+
 
 class TaskType(models.TextChoices):
     CLASSIFICATION = "classification", "Classification"
@@ -130,6 +133,14 @@ class Competition(models.Model):
         help_text="The most models one entry may train as a sweep or an ensemble (1: neither); "
         "its variants share the budget.",
     )
+    # The lab's daily compute per participant (podium.lab): model-epochs of ablation runs,
+    # each run counted at the budget's epochs, per UTC day. 0: ablations are off.
+    lab_daily_epochs = models.PositiveIntegerField(
+        default=300,
+        validators=[MaxValueValidator(LAB_DAILY_EPOCHS_MAX)],
+        help_text="Ablation compute per participant per UTC day, in model-epochs (each ablation run "
+        "counts the budget's epochs); 0 switches ablations off.",
+    )
 
     accepts_predictions = models.BooleanField(default=True)
     accepts_configs = models.BooleanField(default=True)
@@ -185,6 +196,9 @@ class Phase(models.Model):
     budget_seconds = models.PositiveIntegerField(null=True, blank=True)
     max_variants = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(MAX_VARIANTS)]
+    )
+    lab_daily_epochs = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(LAB_DAILY_EPOCHS_MAX)]
     )
 
     # The phase's own test split (a validation set for a development phase): a dataset whose

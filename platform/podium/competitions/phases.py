@@ -27,6 +27,7 @@ INHERITED = (
     "budget_params",
     "budget_seconds",
     "max_variants",
+    "lab_daily_epochs",
 )
 
 UPCOMING, OPEN, LATE, CLOSED = "upcoming", "open", "late", "closed"
@@ -49,6 +50,7 @@ class PhaseView:
     budget_params: int
     budget_seconds: int
     max_variants: int  # the largest sweep or ensemble an entry may train (1: neither)
+    lab_daily_epochs: int  # ablation model-epochs per participant per UTC day (0: ablations off)
 
     @property
     def pk(self) -> int:

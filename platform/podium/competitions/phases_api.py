@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from common.protocol import MAX_VARIANTS
 from podium.api_schema import error_responses
 from podium.competitions import selectors, services
-from podium.competitions.models import Dataset
+from podium.competitions.models import LAB_DAILY_EPOCHS_MAX, Dataset
 from podium.competitions.phases import PhaseView
 from podium.errors import ApplicationError
 
@@ -68,6 +68,7 @@ def phase_out(view: PhaseView, *, current: PhaseView, now) -> dict:
             "parameters": view.budget_params,
             "seconds": view.budget_seconds,
             "max_variants": view.max_variants,
+            "lab_daily_epochs": view.lab_daily_epochs,
         },
         "own_test_split": bool(view.phase.answer_key_sha256),
         "public_fraction": view.public_fraction,
@@ -100,6 +101,13 @@ class PhaseWriteInput(serializers.Serializer):
         min_value=1,
         max_value=MAX_VARIANTS,
         help_text="The largest sweep or ensemble an entry may train (1: neither).",
+    )
+    lab_daily_epochs = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=LAB_DAILY_EPOCHS_MAX,
+        help_text="Ablation model-epochs per participant per UTC day (0: ablations off).",
     )
     dataset = serializers.SlugField(
         required=False,

@@ -293,6 +293,7 @@ def competition_create(
     budget_params: int = 5_000_000,
     budget_seconds: int = 600,
     max_variants: int = 1,
+    lab_daily_epochs: int = 300,
     accepts_predictions: bool = True,
     accepts_configs: bool = True,
     pretrain_datasets=None,
@@ -333,6 +334,7 @@ def competition_create(
         budget_params=budget_params,
         budget_seconds=budget_seconds,
         max_variants=max_variants,
+        lab_daily_epochs=lab_daily_epochs,
         accepts_predictions=accepts_predictions,
         accepts_configs=accepts_configs,
         ladder_enabled=ladder_enabled,
@@ -688,6 +690,7 @@ PHASE_FIELDS = frozenset(
         "budget_params",
         "budget_seconds",
         "max_variants",
+        "lab_daily_epochs",
     }
 )
 

@@ -210,18 +210,24 @@ def worker_dataset_file(*, submission: Submission, dataset_slug: str, name: str)
     from podium.competitions.selectors import submission_phase
 
     phase = submission_phase(submission)
-    allowed_ids = [
-        d.pk
-        for d in worker_datasets(competition=submission.competition, phase=phase)
-        if d.slug == dataset_slug
-    ]
+    return public_dataset_file(
+        datasets=worker_datasets(competition=submission.competition, phase=phase),
+        dataset_slug=dataset_slug,
+        name=name,
+    )
+
+
+def public_dataset_file(*, datasets: list, dataset_slug: str, name: str) -> DatasetFile:
+    """A participant-facing file of one of `datasets` (what a worker's order may use: an
+    entry's, a lab run's); hidden files never match (404)."""
+    allowed_ids = [d.pk for d in datasets if d.slug == dataset_slug]
     found = (
         DatasetFile.objects.filter(dataset_id__in=allowed_ids, name=name, hidden=False)
         .select_related("dataset")
         .first()
     )
     if found is None or _hidden_in_manifest(found):
-        raise Http404("No such file for this entry.")
+        raise Http404("No such file for this worker order.")
     return found
 
 

@@ -25,13 +25,14 @@ from common.problems import echo
 from common.protocol import MAX_VARIANTS, RUN_REPORT_MAX_NOTES
 from podium.errors import ApplicationError, Conflict
 from podium.submissions import selectors, services
-from podium.submissions.tokens import InvalidWorkerToken, WorkerGrant, worker_token_read
+from podium.submissions.tokens import SALT, InvalidWorkerToken, WorkerGrant, worker_token_read
 from podium.submissions.uploads import RefusingUploadHandler
 from podium.submissions.worker_payload import claim_payload
 
 
 class WorkerTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Worker"
+    salt = SALT  # a lab run's callbacks read their own kind of token (podium.lab.worker_api)
 
     def authenticate(self, request):
         header = authentication.get_authorization_header(request).split()
@@ -40,7 +41,7 @@ class WorkerTokenAuthentication(authentication.BaseAuthentication):
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Malformed worker token header: use 'Worker <token>'.")
         try:
-            grant = worker_token_read(header[1].decode("ascii", errors="replace"))
+            grant = worker_token_read(header[1].decode("ascii", errors="replace"), salt=self.salt)
         except InvalidWorkerToken as exc:
             raise exceptions.AuthenticationFailed(str(exc).capitalize() + ".")
         return AnonymousUser(), grant
@@ -51,6 +52,7 @@ class WorkerTokenAuthentication(authentication.BaseAuthentication):
 
 class WorkerTokenScheme(OpenApiAuthenticationExtension):
     target_class = "podium.submissions.worker_api.WorkerTokenAuthentication"
+    match_subclasses = True
     name = "workerToken"
 
     def get_security_definition(self, auto_schema):
@@ -58,7 +60,7 @@ class WorkerTokenScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "`Worker <token>`: the signed token of one submission's attempt.",
+            "description": "`Worker <token>`: the signed token of one attempt of a submission or a lab run.",
         }
 
 
@@ -234,7 +236,7 @@ class RunReportSerializer(serializers.Serializer):
     variants = VariantsReportSerializer(required=False)
 
 
-def _run_report(raw) -> dict | None:
+def run_report_of(raw) -> dict | None:
     """The `report` field of a callback (a JSON text in a multipart body), validated; None when absent."""
     import json
 
@@ -271,7 +273,7 @@ class WorkerPredictionsApi(WorkerApi):
             attempt=attempt,
             file=upload,
             weights=request.FILES.get("weights"),
-            report=_run_report(request.data.get("report")),
+            report=run_report_of(request.data.get("report")),
         )
         return Response({"ok": True}, status=status.HTTP_202_ACCEPTED)
 

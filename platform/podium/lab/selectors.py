@@ -1,0 +1,121 @@
+"""Reads of the lab, each filtered by who asks (docs/architecture.md, "The lab").
+
+An ablation is seen by its owner, and by staff (support: an ablation that fails or
+hangs is looked at from the admin and the API); nobody else, hosts included, learns that it
+exists (404). A study's runs are read by their study key (staff studies only).
+"""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+
+from podium.competitions.selectors import next_daily_reset, submission_phase
+from podium.lab.models import BASELINE_KEY, Ablation, LabRun, RunStatus
+from podium.lab.services import ablatable_entry, kept_sweep_variant, lab_quota_used
+from podium.submissions.validation import config_budget
+
+
+def _is_staff(user) -> bool:
+    return bool(user and user.is_authenticated and user.is_staff)
+
+
+def ablations_visible_to(*, user) -> QuerySet[Ablation]:
+    if not (user and user.is_authenticated):
+        return Ablation.objects.none()
+    qs = Ablation.objects.all()
+    return qs if _is_staff(user) else qs.filter(owner=user)
+
+
+def _with_runs(qs: QuerySet[Ablation]) -> QuerySet[Ablation]:
+    return qs.select_related("owner", "submission").prefetch_related(
+        Prefetch("runs", queryset=LabRun.objects.order_by("id"))
+    )
+
+
+def ablation_list(*, submission_id: int, user) -> list[Ablation]:
+    """The caller's ablations of that entry (newest first), with their runs: a fixed number of queries."""
+    return list(_with_runs(ablations_visible_to(user=user).filter(submission_id=submission_id)))
+
+
+def ablation_get(*, ablation_id: int, user) -> Ablation:
+    ablation = _with_runs(ablations_visible_to(user=user)).filter(pk=ablation_id).first()
+    if ablation is None:
+        raise Http404("No such ablation.")
+    return ablation
+
+
+def ablation_status(ablation: Ablation) -> str:
+    """queued (nothing started), running, done (every run done), failed (a run failed, none
+    active), cancelled."""
+    runs = list(ablation.runs.all())
+    if ablation.cancelled_at is not None:
+        return "cancelled"
+    statuses = {r.status for r in runs}
+    if statuses & {RunStatus.RUNNING} or (RunStatus.QUEUED in statuses and len(statuses) > 1):
+        return "running"
+    if statuses == {RunStatus.QUEUED}:
+        return "queued"
+    if statuses == {RunStatus.DONE}:
+        return "done"
+    return "failed"
+
+
+def ablation_rows(ablation: Ablation) -> list[LabRun]:
+    """The table's rows: the baseline first, then the variants in the order they were chosen."""
+    runs = list(ablation.runs.all())
+    return sorted(runs, key=lambda r: (r.key != BASELINE_KEY, r.pk))
+
+
+def run_curves(run: LabRun) -> dict:
+    """A run's curves by epoch (its first model's, for a sweep or an ensemble): losses, the
+    validation metric, and each layer's gradient norm."""
+    epochs = sorted((int(k), v) for k, v in (run.epochs or {}).items() if ":" not in k)
+    layers: dict[str, list] = {}
+    for _, data in epochs:
+        for layer in (data.get("grad_norms") or {}).keys():
+            layers.setdefault(layer, [])
+    for _, data in epochs:
+        norms = data.get("grad_norms") or {}
+        for layer, values in layers.items():
+            values.append(norms.get(layer))
+    return {
+        "epochs": [e for e, _ in epochs],
+        "train_loss": [d.get("train_loss") for _, d in epochs],
+        "val_loss": [d.get("val_loss") for _, d in epochs],
+        "val_metric": [(d.get("val_metric") or {}).get("value") for _, d in epochs],
+        "grad_norms": layers,
+    }
+
+
+def ablation_options(*, user, submission_id: int) -> dict:
+    """What the owner may choose for an ablation of their scored model entry, and the quota left today."""
+    from workers.ablations import ablation_variants
+
+    submission = ablatable_entry(user=user, submission_id=submission_id)
+    phase = submission_phase(submission)
+    variants = ablation_variants(
+        submission.config, manifest=phase.dataset.manifest, sweep_variant=kept_sweep_variant(submission)
+    )
+    budget = config_budget(phase)
+    used = lab_quota_used(user=user, competition=submission.competition)
+    return {
+        "variants": variants,
+        "quota": {
+            "daily": phase.lab_daily_epochs,
+            "used": used,
+            "remaining": max(0, phase.lab_daily_epochs - used),
+            "epochs_per_run": budget.epochs,
+            "resets_at": next_daily_reset(),
+        },
+    }
+
+
+def lab_runs(*, study_key: str | None = None, ids=None) -> QuerySet[LabRun]:
+    """Runs by study key or ids, for the platform's own studies (staff code, not the API)."""
+    qs = LabRun.objects.select_related("dataset").order_by("id")
+    if study_key is not None:
+        qs = qs.filter(study_key=study_key)
+    if ids is not None:
+        qs = qs.filter(pk__in=list(ids))
+    return qs
