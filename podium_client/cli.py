@@ -618,6 +618,7 @@ def phases(slug: str) -> None:
 # --- ablations (the techniques lab) ----------------------------------------------------
 
 ABLATION_FINAL = frozenset({"done", "failed", "cancelled"})
+BASELINE_KEY = "baseline"  # the run that retrains the entry's own config (the API's row key)
 RUN_STYLE = {"queued": "yellow", "running": "cyan", "done": "green", "failed": "red", "cancelled": "magenta"}
 
 
@@ -625,17 +626,13 @@ def _quota_line(quota: dict | None) -> str:
     """The daily compute quota for ablations, as the options answer says it."""
     if not quota:
         return ""
-    if not quota.get("quota"):
+    if not quota.get("daily"):
         return "Ablations are off in this competition (its organisers set no compute quota)."
     return (
-        f"Compute quota today: {quota.get('used', 0):,} of {quota['quota']:,} model-epochs used, "
-        f"{quota.get('left', 0):,} left (resets {_when(quota.get('resets_at'))} UTC)"
-        + (
-            f"; an ablation costs {quota['epochs_per_variant']:,} per variant"
-            if quota.get("epochs_per_variant")
-            else ""
-        )
-        + "."
+        f"Compute quota today: {quota.get('used', 0):,} of {quota['daily']:,} model-epochs used, "
+        f"{quota.get('remaining', 0):,} left (resets {_when(quota.get('resets_at'))} UTC); "
+        f"each run costs {quota.get('epochs_per_run', 0):,}, and an ablation of N variants trains "
+        "N + 1 runs (the original is retrained too)."
     )
 
 
@@ -707,28 +704,27 @@ def _ablation_view(ablation: dict) -> Group:
     ):
         table.add_column(column, justify=justify, overflow="fold")
     for row in ablation.get("rows") or []:
-        interval = row.get("interval") or [None, None]
-        diff_interval = row.get("diff_interval") or [None, None]
         run_status = str(row.get("status", ""))
-        if row.get("baseline"):
+        baseline = row.get("key") == BASELINE_KEY
+        if baseline:
             diff, noise = "the original", ""
         else:
-            diff = _signed(row.get("diff")) + _interval(*diff_interval, "+.4f")
+            diff = _signed(row.get("diff")) + _interval(*(row.get("diff_ci") or [None, None]), "+.4f")
             noise = {True: "yes", False: "no"}.get(row.get("beyond_noise"), "")
         table.add_row(
-            str(row.get("variant")),
+            "original" if baseline else str(row.get("key")),
             str(row.get("change") or ""),
             Text(run_status, style=RUN_STYLE.get(run_status, "")),
-            _num(row.get("score")) + _interval(*interval),
+            _num(row.get("score")) + _interval(*(row.get("score_ci") or [None, None])),
             diff,
             noise,
-            "—" if row.get("params") is None else f"{row['params']:,}",
+            "—" if row.get("parameters") is None else f"{row['parameters']:,}",
             _num(row.get("seconds"), ".1f"),
         )
     parts: list = [head, table]
     for row in ablation.get("rows") or []:
         if row.get("error"):
-            parts.append(Text(f"{row.get('variant')}: {row['error']}", style="red"))
+            parts.append(Text(f"{row.get('key')}: {row['error']}", style="red"))
     return Group(*parts)
 
 
@@ -809,6 +805,9 @@ def ablation(
             _watch_ablation(client, ablation_id)
             return
         answer = client.ablation(ablation_id)
+        while watch and answer.get("status") not in ABLATION_FINAL:
+            time.sleep(2.0)  # --json --watch: the answer once it has ended, for a script
+            answer = client.ablation(ablation_id)
     if as_json:
         sys.stdout.write(json.dumps(answer, indent=2) + "\n")
         return

@@ -212,52 +212,48 @@ def _depth_slots(layers: list[str]) -> list[str]:
     return slots
 
 
-def ablation_charts(curves: list[dict]) -> dict | None:
-    """An ablation's charts, one colour per variant (the original first, bold):
-    - loss: each variant's validation loss per epoch (training loss dashed);
-    - flow: gradient flow, each variant's per-layer gradient norm at its last epoch, from the
+def ablation_charts(curves: dict[str, dict], *, baseline: str) -> dict | None:
+    """An ablation's charts, one colour per run (the baseline, the original config, bold):
+    - loss: each run's validation loss per epoch (training loss dashed);
+    - flow: gradient flow, each run's per-layer gradient norm at its last epoch, from the
       input side to the output (log scale): a line that falls towards the input vanishes;
     - ratio: per epoch, the first layer's gradient norm over the last layer's (log scale),
       the vanishing-gradient signal over training.
-    `curves`: per variant `{"variant", "label", "baseline", "epochs": [{epoch, train_loss,
-    val_loss, grad_norms}]}`. None when no variant has reported an epoch yet."""
-    curves = [c for c in curves if c.get("epochs")]
+    `curves`: per run key, what the API answers (`podium.lab.selectors.run_curves`: `epochs`,
+    `train_loss`, `val_loss`, `grad_norms` {layer: per epoch}), in the table's order.
+    None when no run has reported an epoch yet."""
+    curves = {key: c for key, c in curves.items() if c.get("epochs")}
     if not curves:
         return None
-    labels = sorted({e["epoch"] for c in curves for e in c["epochs"]})
+    labels = sorted({n for c in curves.values() for n in c["epochs"]})
     loss, ratio, flow = [], [], []
     slots: list[str] = []
-    for color, curve in enumerate(curves):
-        by_epoch = {e["epoch"]: e for e in curve["epochs"]}
-        name = curve.get("label") or curve["variant"]
-        bold = bool(curve.get("baseline"))
-        for key, suffix, dashed in (("val_loss", "", False), ("train_loss", " (train)", True)):
-            data = [_num(by_epoch[n].get(key)) if n in by_epoch else None for n in labels]
+    for color, (key, curve) in enumerate(curves.items()):
+        at = {n: i for i, n in enumerate(curve["epochs"])}
+        name = "original" if key == baseline else key
+        bold = key == baseline
+
+        def per_epoch(values, at=at):
+            return [_num(values[at[n]]) if n in at and at[n] < len(values) else None for n in labels]
+
+        for field, suffix, dashed in (("val_loss", "", False), ("train_loss", " (train)", True)):
+            data = per_epoch(curve.get(field) or [])
             if any(v is not None for v in data):
                 loss.append(
                     {"label": name + suffix, "data": data, "dashed": dashed, "color": color, "bold": bold}
                 )
-        ratios = []
-        for n in labels:
-            norms = (by_epoch.get(n) or {}).get("grad_norms") or {}
-            values = [_num(norms[layer]) for layer in _model_order(norms)]
-            first, last = (values[0], values[-1]) if len(values) > 1 else (None, None)
+        norms = curve.get("grad_norms") or {}
+        layers = _model_order(norms)
+        if len(layers) > 1:
+            first, last = per_epoch(norms[layers[0]]), per_epoch(norms[layers[-1]])
             # Log axis: a zero or missing norm is a gap, not a point at zero.
-            ratios.append(first / last if first and last and first > 0 and last > 0 else None)
-        if any(v is not None for v in ratios):
-            ratio.append({"label": name, "data": ratios, "color": color, "bold": bold})
-        last_norms = next(
-            (
-                e.get("grad_norms")
-                for e in sorted(curve["epochs"], key=lambda e: -e["epoch"])
-                if e.get("grad_norms")
-            ),
-            None,
-        )
-        if last_norms:
-            ordered = _model_order(last_norms)
-            own = dict(zip(_depth_slots(ordered), (last_norms[layer] for layer in ordered), strict=True))
-            after = -1  # a slot of this variant the others lack goes after its own previous one
+            data = [a / b if a and b and a > 0 and b > 0 else None for a, b in zip(first, last, strict=True)]
+            if any(v is not None for v in data):
+                ratio.append({"label": name, "data": data, "color": color, "bold": bold})
+        final = {layer: _num((norms[layer] or [None])[-1]) for layer in layers}
+        if any(v is not None for v in final.values()):
+            own = dict(zip(_depth_slots(layers), final.values(), strict=True))
+            after = -1  # a slot of this run the others lack goes after its own previous one
             for slot in own:
                 if slot not in slots:
                     slots.insert(after + 1, slot)
@@ -270,7 +266,7 @@ def ablation_charts(curves: list[dict]) -> dict | None:
             "series": [
                 {
                     "label": name,
-                    "data": [(v if (v := _num(own.get(slot))) and v > 0 else None) for slot in slots],
+                    "data": [(v if (v := own.get(slot)) and v > 0 else None) for slot in slots],
                     "color": color,
                     "bold": bold,
                 }

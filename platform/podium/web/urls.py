@@ -121,7 +121,7 @@ urlpatterns = [
     # ablations (the techniques lab)
     path("submissions/<int:submission_id>/ablate/", ablations.ablation_new, name="ablate"),
     path("ablations/<int:ablation_id>/", ablations.ablation_detail, name="ablation"),
-    path("ablations/<int:ablation_id>/status/", ablations.ablation_status, name="ablation_status"),
+    path("ablations/<int:ablation_id>/status/", ablations.ablation_status_card, name="ablation_status"),
     path("ablations/<int:ablation_id>/cancel/", ablations.ablation_stop, name="ablation_cancel"),
     # staff
     path("staff/competitions/new/", staff.new_competition, name="staff_new_competition"),
