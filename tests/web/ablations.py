@@ -40,21 +40,17 @@ def _epoch_data(key: str, epoch: int) -> dict:
     }
 
 
-def trained_ablation(entry, user, keys, *, epochs: int = 3, finish: bool = True):
-    """An ablation of `entry` with the variants `keys`: every run claimed, `epochs` epochs
-    reported, and (with `finish`) its held-out predictions scored and paired with the baseline's."""
+def train_runs(ablation, *, epochs: int = 3, finish: bool = True) -> None:
+    """What the workers do with an ablation's runs: claim each, report `epochs` epochs, and
+    (with `finish`) post its held-out predictions, scored and paired with the baseline's."""
     from podium.lab.models import LabRun
-    from podium.lab.services import (
-        ablation_create,
-        lab_run_claim,
-        lab_run_record_epochs,
-        lab_run_store_predictions,
-    )
+    from podium.lab.services import lab_run_claim, lab_run_record_epochs, lab_run_store_predictions
 
-    ablation = ablation_create(user=user, submission_id=entry.pk, keys=list(keys))
-    slug = entry.competition.dataset.slug
-    for run in LabRun.objects.filter(ablation=ablation).order_by("id"):
+    slug = ablation.submission.competition.dataset.slug
+    runs = list(LabRun.objects.filter(ablation=ablation).order_by("id"))
+    for run in runs:
         lab_run_claim(run_id=run.pk, attempt=run.attempt)
+    for run in runs:
         lab_run_record_epochs(
             run_id=run.pk,
             attempt=run.attempt,
@@ -70,4 +66,12 @@ def trained_ablation(entry, user, keys, *, epochs: int = 3, finish: bool = True)
                 wrong_every=WRONG_EVERY.get(run.key, 5),
             )
             lab_run_store_predictions(run_id=run.pk, attempt=run.attempt, file=io.BytesIO(body))
+
+
+def trained_ablation(entry, user, keys, *, epochs: int = 3, finish: bool = True):
+    """An ablation of `entry` with the variants `keys`, its runs trained as `train_runs` says."""
+    from podium.lab.services import ablation_create
+
+    ablation = ablation_create(user=user, submission_id=entry.pk, keys=list(keys))
+    train_runs(ablation, epochs=epochs, finish=finish)
     return ablation

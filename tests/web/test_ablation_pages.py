@@ -98,7 +98,7 @@ def test_starting_an_ablation_from_the_page(client, alice, entry):
 def test_bad_choices_are_shown_and_nothing_is_stored(client, alice, entry, variants, said):
     client.force_login(alice)
     response = client.post(ablate_url(entry), {"variants": variants})
-    assert response.status_code == 400
+    assert response.status_code == 200  # the form again, with the reason (the API answers 400)
     shown = messages_of(response)
     assert "nothing was stored" in shown and said in shown
     assert not Ablation.objects.exists() and not LabRun.objects.exists()
@@ -113,7 +113,7 @@ def test_over_the_quota_says_what_was_used_and_when_it_resets(client, alice, com
     comp.save(update_fields=["lab_daily_epochs"])
     client.force_login(alice)
     response = client.post(ablate_url(entry), {"variants": ["activation:sigmoid", "optimizer:sgd"]})
-    assert response.status_code == 429
+    assert response.status_code == 200
     shown = messages_of(response)
     assert "0 of 20 model-epochs used" in shown and "needs 24" in shown and "resets at" in shown
     assert not Ablation.objects.exists()
@@ -126,7 +126,7 @@ def test_ablations_switched_off_show_so_and_start_nothing(client, alice, comp, e
     page = client.get(ablate_url(entry)).content.decode()
     assert "Ablations are off in this competition" in page
     response = client.post(ablate_url(entry), {"variants": ["activation:sigmoid"]})
-    assert response.status_code == 403 and "Ablations are off" in messages_of(response)
+    assert response.status_code == 200 and "Ablations are off" in messages_of(response)
     assert not Ablation.objects.exists()
 
 
@@ -134,10 +134,10 @@ def test_only_a_scored_model_entry_has_an_ablate_page_and_action(client, alice, 
     training = config_entry(comp, alice, epochs=1)
     client.force_login(alice)
     response = client.get(ablate_url(training))
-    assert response.status_code == 400
     assert "Only a scored model entry can be ablated" in messages_of(response)
     assert 'name="variants"' not in response.content.decode()
-    assert client.post(ablate_url(training), {"variants": ["activation:sigmoid"]}).status_code == 400
+    refused = client.post(ablate_url(training), {"variants": ["activation:sigmoid"]})
+    assert "Only a scored model entry can be ablated" in messages_of(refused)
     assert not Ablation.objects.exists()
     assert ablate_url(training) not in client.get(f"/submissions/{training.pk}/").content.decode()
     assert ablate_url(entry) in client.get(f"/submissions/{entry.pk}/").content.decode()

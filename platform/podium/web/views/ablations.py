@@ -62,11 +62,13 @@ def ablation_new(request, submission_id):
     submission = _own_entry(request, submission_id)
     ctx = competition_context(request, submission.competition.slug, "mine")
     ctx.update(submission=submission, groups=[], quota=None, chosen=[])
+    # A refusal re-renders the page (200) with the reason, as the Submit page does; the API is
+    # where the 4xx status codes are the contract.
     try:
         options = ablation_options(user=request.user, submission_id=submission.pk)
     except ApplicationError as exc:  # not a scored model entry: said, with the way back
         page_message(request, exc)
-        return render(request, "web/ablation/new.html", ctx, status=exc.status_code)
+        return render(request, "web/ablation/new.html", ctx)
     ctx.update(groups=_technique_groups(options["variants"]), quota=options["quota"])
     if request.method != "POST":
         return render(request, "web/ablation/new.html", ctx)
@@ -76,7 +78,7 @@ def ablation_new(request, submission_id):
     except ApplicationError as exc:
         page_message(request, exc)
         ctx["chosen"] = chosen  # the ticks stay, so one untick fixes it
-        return render(request, "web/ablation/new.html", ctx, status=exc.status_code)
+        return render(request, "web/ablation/new.html", ctx)
     messages.success(
         request,
         f"Ablation #{ablation.pk} started: {len(chosen)} variant{'s' if len(chosen) != 1 else ''} "
