@@ -155,6 +155,7 @@ def test_the_ablation_page_shows_the_table_and_the_curves(client, alice, entry):
     sigmoid = rows[1]
     assert sigmoid.diff < 0 and sigmoid.beyond_noise is True  # half its rows wrong: beyond noise
     assert "yes, worse" in html and "the original" in html
+    assert "Accuracy on the held-out rows" in html and "(higher is better)" in html
     assert f"{sigmoid.diff:+.4f}" in html and f"[{sigmoid.diff_low:+.4f}, {sigmoid.diff_high:+.4f}]" in html
     assert escape(sigmoid.change) in html
     assert "Done" in html and "3 of 3 runs done" in html

@@ -133,7 +133,9 @@ def ablation_detail(request, ablation_id):
     ctx.update(competition_context(request, ablation.submission.competition.slug, "mine"))
     metric = get_metric(rows[0].metric) if rows else None
     ctx.update(
-        metric=metric,
+        # A Metric is callable, and a template calls what it can: its title and direction, then.
+        metric_title=metric.title if metric else "The score",
+        higher_is_better=metric.higher_is_better if metric else True,
         is_owner=ablation.owner_id == request.user.pk,
         holdout_percent=round(ablation.holdout_fraction * 100),
         # The difference is a variant's score minus the original's: better is up or down by metric.

@@ -150,7 +150,14 @@
           plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
           scales: {
             x: { title: { display: true, text: spec.xlabel || "epoch" } },
-            y: { type: spec.log ? "logarithmic" : "linear", title: { display: !!spec.ylabel, text: spec.ylabel || "" } },
+            y: {
+              type: spec.log ? "logarithmic" : "linear", title: { display: !!spec.ylabel, text: spec.ylabel || "" },
+              // A log axis is labelled at powers of ten alone ("1e-5"), not at every minor tick.
+              ticks: spec.log ? { callback: function (v) {
+                var e = Math.log10(v);
+                return Math.abs(e - Math.round(e)) < 1e-9 ? "1e" + Math.round(e) : "";
+              } } : {},
+            },
           },
         },
       });
