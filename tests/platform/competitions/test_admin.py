@@ -113,6 +113,7 @@ def test_admin_creates_a_competition_through_the_service(staff_client, admin_use
         "budget_params": 100000,
         "budget_seconds": 60,
         "max_variants": 4,
+        "lab_daily_epochs": 40,
         "max_team_size": 3,
         "accepts_predictions": "on",
         "accepts_configs": "on",
@@ -131,6 +132,7 @@ def test_admin_creates_a_competition_through_the_service(staff_client, admin_use
     assert created.higher_is_better is False and created.task_type == "classification"
     assert created.answer_key_sha256 and created.n_public + created.n_private == 45
     assert created.created_by == admin_user
+    assert created.lab_daily_epochs == 40
     # The host named in the form is added through the service, which audits it.
     assert list(created.hosts.values_list("user__username", "added_by__username")) == [("alice", "admin")]
     assert created.audit_events.filter(action="host_add", target="user alice").exists()

@@ -99,7 +99,13 @@ def test_detail_shows_rules_budget_and_pretrain(anon_api):
     assert rules["daily_limit"] == 3 and rules["total_limit"] == 50
     assert rules["daily_reset"] == "00:00 UTC"
     assert rules["next_daily_reset"].endswith("T00:00:00+00:00")
-    assert rules["budget"] == {"epochs": 12, "parameters": 100_000, "seconds": 90, "max_variants": 1}
+    assert rules["budget"] == {
+        "epochs": 12,
+        "parameters": 100_000,
+        "seconds": 90,
+        "max_variants": 1,
+        "lab_daily_epochs": 300,
+    }
     assert rules["accepted_kinds"] == ["config"]
     assert rules["pretrain_datasets"] == ["digits-0to4"]
     assert rules["text"] == "No external data."

@@ -247,3 +247,17 @@ def test_host_allows_sweeps_and_ensembles_within_the_schemas_bound(host_api, cup
         assert refused.status_code == 400 and "max_variants" in refused.json()
     cup_a.refresh_from_db()
     assert cup_a.max_variants == 4
+
+
+def test_host_sets_the_daily_lab_quota_and_may_switch_ablations_off(host_api, cup_a):
+    from podium.competitions.models import LAB_DAILY_EPOCHS_MAX
+
+    for value in (0, 600):
+        answer = host_api.patch("/api/competitions/cup-a/", {"lab_daily_epochs": value}, format="json")
+        assert answer.status_code == 200, answer.content
+        assert answer.json()["rules"]["budget"]["lab_daily_epochs"] == value
+    for bad in (-1, LAB_DAILY_EPOCHS_MAX + 1):
+        refused = host_api.patch("/api/competitions/cup-a/", {"lab_daily_epochs": bad}, format="json")
+        assert refused.status_code == 400 and "lab_daily_epochs" in refused.json()
+    cup_a.refresh_from_db()
+    assert cup_a.lab_daily_epochs == 600
