@@ -68,6 +68,7 @@ def test_the_ablate_page_groups_the_variants_by_technique_with_the_quota(client,
     # The quota: the organisers' 300 model-epochs a day, each run the budget's 8 epochs.
     quota = response.context["quota"]
     assert (quota["daily"], quota["used"], quota["remaining"], quota["epochs_per_run"]) == (300, 0, 300, 8)
+    assert "300 model-epochs: enough for the original and 36 variants" in html
     assert "csrfmiddlewaretoken" in html
 
 
@@ -84,7 +85,9 @@ def test_starting_an_ablation_from_the_page(client, alice, entry):
     page = client.get(response["Location"])
     assert f"Ablation #{ablation.pk} started: 2 variants and the original" in messages_of(page)
     # The quota counts it: three runs of 8 epochs.
-    assert client.get(ablate_url(entry)).context["quota"]["used"] == 24
+    again = client.get(ablate_url(entry))
+    assert again.context["quota"]["used"] == 24
+    assert "276 model-epochs: enough for the original and 33 variants" in again.content.decode()
 
 
 @pytest.mark.parametrize(

@@ -69,7 +69,10 @@ def ablation_new(request, submission_id):
     except ApplicationError as exc:  # not a scored model entry: said, with the way back
         page_message(request, exc)
         return render(request, "web/ablation/new.html", ctx)
-    ctx.update(groups=_technique_groups(options["variants"]), quota=options["quota"])
+    quota = options["quota"]
+    # What the quota left pays for: the original's retraining, then one run per variant.
+    affordable = quota["remaining"] // quota["epochs_per_run"] - 1 if quota["epochs_per_run"] else 0
+    ctx.update(groups=_technique_groups(options["variants"]), quota=quota, affordable=max(affordable, 0))
     if request.method != "POST":
         return render(request, "web/ablation/new.html", ctx)
     chosen = request.POST.getlist("variants")
