@@ -125,6 +125,12 @@
 
   // --- charts (Chart.js) ---
   var PALETTE = ["#3b5bdb", "#e8590c", "#2b8a3e", "#ae3ec9", "#1098ad", "#f08c00", "#c92a2a", "#5c7cfa", "#66a80f", "#862e9c"];
+  // A log axis labelled at 1, 2 and 5 times a power of ten, short ("0.2", "5e-6"), not at every minor tick.
+  function logTick(v) {
+    var e = Math.floor(Math.log10(v) + 1e-9), m = Math.round(v / Math.pow(10, e));
+    if ([1, 2, 5].indexOf(m) < 0 || Math.abs(v / Math.pow(10, e) - m) > 1e-6) return "";
+    return Math.abs(e) >= 4 ? m + "e" + e : String(Number((m * Math.pow(10, e)).toPrecision(1)));
+  }
   function initCharts(root) {
     if (typeof Chart === "undefined") return;
     root.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
@@ -152,11 +158,7 @@
             x: { title: { display: true, text: spec.xlabel || "epoch" } },
             y: {
               type: spec.log ? "logarithmic" : "linear", title: { display: !!spec.ylabel, text: spec.ylabel || "" },
-              // A log axis is labelled at powers of ten alone ("1e-5"), not at every minor tick.
-              ticks: spec.log ? { callback: function (v) {
-                var e = Math.log10(v);
-                return Math.abs(e - Math.round(e)) < 1e-9 ? "1e" + Math.round(e) : "";
-              } } : {},
+              ticks: spec.log ? { callback: logTick } : {},
             },
           },
         },
