@@ -31,7 +31,7 @@ def holdout_mask(targets: np.ndarray, *, fraction: float, seed: int, task_type: 
         raise ValueError(f"the held-out fraction {fraction} must be from {MIN_FRACTION} to {MAX_FRACTION}")
     labels = np.asarray(targets) if task_type == "classification" else None
     mask = stratified_mask(len(targets), fraction=fraction, rng=np.random.default_rng(seed), labels=labels)
-    if len(targets) >= 2 and (mask.all() or not mask.any()):
+    if mask.all() or not mask.any():
         raise ValueError(
             f"the training file's {len(targets)} rows are too few to hold out {fraction:.0%} of them"
         )
@@ -64,7 +64,7 @@ def holdout_answer_key(train_csv: bytes, manifest: dict, *, fraction: float, see
     )
 
 
-def test_answer_key(test_labels_csv: bytes, manifest: dict) -> AnswerKey:
+def every_test_row_key(test_labels_csv: bytes, manifest: dict) -> AnswerKey:
     """Every hidden test row as an answer key, all scored (a staff study's `test` mode)."""
     frame = pd.read_csv(io.BytesIO(test_labels_csv), dtype=str, keep_default_na=False, engine="c")
     ids, targets = _targets(frame[manifest["id_column"]], frame[manifest["target"]], manifest)

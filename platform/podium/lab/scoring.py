@@ -47,7 +47,7 @@ def _file_bytes(dataset, name: str) -> tuple[bytes, str]:
 
 def evaluation_key(run):
     """The answer key of the run's evaluation rows: the held-out training rows, or every test row."""
-    from datasets.holdout import holdout_answer_key, test_answer_key
+    from datasets.holdout import every_test_row_key, holdout_answer_key
 
     dataset = run.dataset
     name = "train.csv" if run.evaluate == "holdout" else "test_labels.csv"
@@ -69,7 +69,7 @@ def evaluation_key(run):
         if run.evaluate == "holdout":
             key = holdout_answer_key(data, dataset.manifest, fraction=run.holdout_fraction, seed=run.seed)
         else:
-            key = test_answer_key(data, dataset.manifest)
+            key = every_test_row_key(data, dataset.manifest)
     except ValueError as exc:
         raise EvaluationUnavailable(
             f"The evaluation rows of lab run #{run.pk} cannot be built: {exc}"

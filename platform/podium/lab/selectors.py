@@ -46,19 +46,19 @@ def ablation_get(*, ablation_id: int, user) -> Ablation:
 
 
 def ablation_status(ablation: Ablation) -> str:
-    """queued (nothing started), running, done (every run done), failed (a run failed, none
-    active), cancelled."""
-    runs = list(ablation.runs.all())
+    """cancelled; queued (no run started yet); running (a run queued or training); done (nothing
+    left to train and the baseline done: the table stands, a failed variant shows its reason);
+    failed (the baseline failed: nothing to compare with)."""
     if ablation.cancelled_at is not None:
         return "cancelled"
+    runs = list(ablation.runs.all())
     statuses = {r.status for r in runs}
-    if statuses & {RunStatus.RUNNING} or (RunStatus.QUEUED in statuses and len(statuses) > 1):
-        return "running"
     if statuses == {RunStatus.QUEUED}:
         return "queued"
-    if statuses == {RunStatus.DONE}:
-        return "done"
-    return "failed"
+    if statuses & {RunStatus.QUEUED, RunStatus.RUNNING}:
+        return "running"
+    baseline = next((r for r in runs if r.key == BASELINE_KEY), None)
+    return "done" if baseline is not None and baseline.status == RunStatus.DONE else "failed"
 
 
 def ablation_rows(ablation: Ablation) -> list[LabRun]:

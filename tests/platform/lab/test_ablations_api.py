@@ -202,3 +202,24 @@ def test_cancel_stops_the_runs_and_the_worker(alice_api, entry, broker):
     beat = worker(token).post(lab_url(running.pk, "heartbeat"), {"attempt": 1}, format="json")
     assert beat.status_code == 409 and beat.json()["continue"] is False
     assert alice_api.post(f"/api/ablations/{ablation_id}/cancel/").status_code == 200  # again: no change
+
+
+def test_the_ablation_status_follows_its_runs(alice_api, entry, broker):
+    ablation_id = start(alice_api, entry, ["optimizer:sgd", "activation:sigmoid"]).json()["id"]
+    runs = {r.key: r for r in LabRun.objects.filter(ablation_id=ablation_id)}
+
+    def status() -> str:
+        return alice_api.get(f"/api/ablations/{ablation_id}/").json()["status"]
+
+    assert status() == "queued"
+    LabRun.objects.filter(pk=runs["baseline"].pk).update(status=RunStatus.RUNNING)
+    assert status() == "running"
+    LabRun.objects.filter(pk=runs["baseline"].pk).update(status=RunStatus.DONE)
+    LabRun.objects.filter(pk=runs["optimizer:sgd"].pk).update(status=RunStatus.DONE)
+    LabRun.objects.filter(pk=runs["activation:sigmoid"].pk).update(
+        status=RunStatus.FAILED, error_message="diverged"
+    )
+    body = alice_api.get(f"/api/ablations/{ablation_id}/").json()
+    assert body["status"] == "done" and body["rows"][2]["error"] == "diverged"
+    LabRun.objects.filter(pk=runs["baseline"].pk).update(status=RunStatus.FAILED)
+    assert status() == "failed"
