@@ -10,12 +10,14 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from datasets.catalog import build as build_bundle
 from workers.ablations import (
     ABLATION_TECHNIQUES,
+    AblationVariant,
     ablation_base,
     ablation_variants,
     variant_by_key,
@@ -41,7 +43,7 @@ def example(name: str) -> dict:
     )
 
 
-def by_key(config: dict, **kw) -> dict[str, object]:
+def by_key(config: dict, **kw) -> dict[str, AblationVariant]:
     return {v.key: v for v in ablation_variants(config, **kw)}
 
 
@@ -159,6 +161,14 @@ def test_every_examples_variants_are_valid_distinct_and_change_one_technique(pat
     config = parse_config(path.read_text(encoding="utf-8")).model_dump(mode="json")
     variants = check_variants(config)
     assert variants, "every example has something to ablate"
+
+
+def test_the_same_config_in_any_form_gives_the_same_variants():
+    """As written (shorthands, bare names), as the intake stores it, or parsed: one list."""
+    text = (ROOT / "examples" / "deep_residual_mlp.yaml").read_text(encoding="utf-8")
+    written = ablation_variants(yaml.safe_load(text))
+    assert ablation_variants(parse_config(text)) == written
+    assert ablation_variants(parse_config(text).model_dump(mode="json")) == written
 
 
 # ---------------------------------------------------------------- the families, on the examples
@@ -293,6 +303,26 @@ def test_dropout_off_and_on():
     )
     transformer = by_key(example("transformer_digits"))["dropout:off"]
     assert layers(transformer.config, "transformer_encoder")[0]["dropout"] == 0.0
+    assert transformer.change == "dropout off: the Transformer's dropout 0.1 set to 0"
+    # A stacked LSTM's dropout, LoRA's, and a dropout layer alone in a residual block (kept at p 0).
+    lstm = example("text_lstm")
+    lstm["model"]["layers"][1] = {"lstm": {"hidden": 16, "layers": 2, "dropout": 0.3}}
+    lstm["model"]["layers"].insert(1, {"residual": [{"dropout": {"p": 0.2}}]})
+    lstm["pretrain"] = {"dataset": "sentiment-structure"}
+    lstm["finetune"] = {"adapter": {"dropout": 0.1}}
+    off = by_key(lstm)["dropout:off"]
+    assert off.change == (
+        "dropout off: 1 dropout layer (p 0.2) removed; the LSTM's dropout 0.3 set to 0; "
+        "the LoRA adapters' dropout 0.1 set to 0"
+    )
+    assert layers(off.config, "lstm")[0]["dropout"] == 0.0
+    assert layers(off.config, "dropout") == [{"p": 0.0}]
+    assert off.config["finetune"]["adapter"]["dropout"] == 0.0
+    # Dropout layers at p 0 are dropout off already: on sets them to p 0.5.
+    silent = example("digits_cnn")
+    silent["model"]["layers"][6] = {"dropout": {"p": 0.0}}
+    assert keys_of(silent, "dropout") == ["dropout:on"]
+    assert layers(by_key(silent)["dropout:on"].config, "dropout") == [{"p": 0.5}]
     assert keys_of(example("deep_sigmoid_mlp"), "dropout") == ["dropout:on"]
     on = by_key(example("deep_sigmoid_mlp"))["dropout:on"].config["model"]["layers"]
     assert on[-2:] == [{"dropout": {"p": 0.5}}, {"linear": {"units": "auto", "bias": True, "init": None}}]
@@ -310,6 +340,7 @@ def test_scheduler_off_and_on():
 
 
 DIGITS = build_bundle("digits").manifest
+TABLE = {"slug": "table", "task_type": "classification", "input_shape": [16], "classes": ["a", "b", "c"]}
 
 
 def params_of(config: dict, manifest=DIGITS) -> int:
@@ -351,6 +382,16 @@ def test_finetune_lora_full_head_and_scratch():
     assert keys_of(example("digits_cnn"), "finetune") == []
 
 
+def test_finetune_from_an_earlier_entry_keeps_its_starting_point():
+    config = example("digits_cnn")
+    config["finetune"] = {"mode": "head", "from_submission": 42}
+    variants = by_key(config)
+    assert keys_of(config, "finetune") == ["finetune:lora", "finetune:full", "finetune:scratch"]
+    assert variants["finetune:full"].config["finetune"]["from_submission"] == 42
+    assert variants["finetune:scratch"].config["finetune"] is None
+    assert variants["finetune:scratch"].change.endswith("not from entry 42's weights")
+
+
 def test_augment_off_and_on_only_for_images():
     off = by_key(example("shapes_cnn_augment"))["augment:off"]
     assert off.config["train"]["augment"] is None
@@ -361,10 +402,15 @@ def test_augment_off_and_on_only_for_images():
     assert keys_of(example("text_lstm"), "augment") == []
     assert keys_of(example("transformer_digits"), "augment") == []
     assert keys_of(example("transformer_digits"), "augment", manifest=DIGITS) == ["augment:on"]
-    shapes = build_bundle("shapes-32").manifest
+    shapes = {
+        "slug": "shapes-32",
+        "task_type": "classification",
+        "input_shape": [3, 32, 32],
+        "classes": list("abcdefghij"),
+    }
     wide = by_key(example("digits_cnn"), manifest=shapes)["augment:on"]
     assert wide.config["train"]["augment"]["crop"] == {"padding": 4}  # an eighth of 32 pixels
-    assert keys_of(example("digits_cnn"), "augment", manifest=build_bundle("breast-cancer").manifest) == []
+    assert keys_of(example("digits_cnn"), "augment", manifest=TABLE) == []
 
 
 def test_a_config_with_none_of_a_family_gets_none_of_it():
@@ -440,6 +486,8 @@ def test_variants_by_keys_names_every_bad_pick_and_stores_nothing_half():
     assert problems[2][0] == "variants[3]" and "(500 characters)" in problems[2][1]
     with pytest.raises(ConfigError, match="pick at least one variant"):
         variants_by_keys(config, [])
+    with pytest.raises(ConfigError, match="must be a list of variant keys"):
+        variants_by_keys(config, "optimizer:sgd")
 
 
 def test_an_invalid_config_is_refused_with_the_schemas_problems():
@@ -469,7 +517,18 @@ def layer_lists(depth: int = 0, min_size: int = 0) -> st.SearchStrategy:
     return st.lists(item, min_size=min_size, max_size=6 if depth == 0 else 3)
 
 
-TABLE = {"slug": "table", "task_type": "classification", "input_shape": [16], "classes": ["a", "b", "c"]}
+def image_lists(depth: int = 0, min_size: int = 0) -> st.SearchStrategy:
+    """Layers that keep an 8x8 image an image with 4 channels (so residual blocks need no projection)."""
+    simple = st.one_of(
+        st.sampled_from([1, 3]).map(lambda kernel: {"conv2d": {"channels": 4, "kernel": kernel}}),
+        st.sampled_from([1, 2]).map(lambda m: {"separable_conv2d": {"channels": 4, "multiplier": m}}),
+        st.sampled_from(ACTIVATIONS).map(lambda name: {"activation": {"name": name}}),
+        st.sampled_from([{"batchnorm": {}}, {"dropout": {"p": 0.1}}]),
+    )
+    item = simple
+    if depth < 1:
+        item = st.one_of(simple, image_lists(depth + 1, 1).map(lambda block: {"residual": block}))
+    return st.lists(item, min_size=min_size, max_size=5 if depth == 0 else 3)
 
 
 @st.composite
@@ -479,8 +538,9 @@ def configs(draw) -> tuple[dict, dict]:
     image = draw(st.booleans())
     stem = []
     if image:
-        kernel = draw(st.sampled_from([1, 3]))
-        stem = [{"conv2d": {"channels": 4}}, {"conv2d": {"channels": 4, "kernel": kernel}}, {"flatten": {}}]
+        first = draw(st.sampled_from(["conv2d", "separable_conv2d"]))
+        ending = draw(st.sampled_from([{"flatten": {}}, {"global_avg_pool": {}}]))
+        stem = [{first: {"channels": 4}}, *draw(image_lists()), ending]
     train = {
         "epochs": 5,
         "batch_size": 16,
@@ -511,6 +571,11 @@ def configs(draw) -> tuple[dict, dict]:
             finetune = {**finetune, "freeze": sorted({0, len(config["model"]["layers"]) - 1})}
         config["pretrain"] = {"dataset": "digits-0to4", "epochs": 2}
         config["finetune"] = finetune
+    several = draw(st.sampled_from([None, "sweep", "ensemble"]))
+    if several == "sweep":
+        config["sweep"] = {"grid": {"lr": [0.001, 0.01]}}
+    elif several == "ensemble":
+        config["train"]["ensemble"] = {"seeds": 2}
     return config, DIGITS if image else TABLE
 
 
