@@ -263,3 +263,21 @@ def test_chart_data_is_json_never_script(client, alice, entry):
     )
     spec = json.loads(html[start : html.index("</script>", start)])
     assert spec["log"] is True and spec["xlabel"] == "layer, input side first"
+
+
+def test_a_failed_variant_shows_its_reason_in_its_row(client, alice, entry):
+    from podium.lab.services import lab_run_fail
+
+    ablation = trained_ablation(entry, alice, ["activation:sigmoid", "optimizer:sgd"], finish=False)
+    failing = LabRun.objects.get(ablation=ablation, key="optimizer:sgd")
+    lab_run_fail(
+        run_id=failing.pk,
+        attempt=failing.attempt,
+        message="training diverged at epoch 2 (train): try a lower learning rate",
+    )
+    client.force_login(alice)
+    html = client.get(f"/ablations/{ablation.pk}/").content.decode()
+    row = html[html.index('data-variant="optimizer:sgd"') :]
+    row = row[: row.index("</tr>")]
+    assert "badge-failed" in row and "try a lower learning rate" in row
+    assert "1 failed" in html and "2 training" in html
