@@ -100,7 +100,7 @@ def test_refusals_are_one_readable_line_and_store_nothing(cli, entry, bob):
     over = cli("ablate", entry.pk, "-v", "activation:sigmoid", "-v", "optimizer:sgd")
     assert over.exit_code == 1
     assert "Daily ablation quota reached: 0 of 20 model-epochs used today" in over.output
-    assert "the daily limit resets at" in over.output
+    assert "this ablation needs 24. It resets at" in over.output
 
     both = cli("ablate", entry.pk, "--all", "--variant", "optimizer:sgd")
     assert both.exit_code == 2 and "not both" in both.output
