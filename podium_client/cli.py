@@ -677,7 +677,24 @@ def _signed(value) -> str:
     return "—" if value is None else f"{value:+.4f}"
 
 
-def _ablation_view(ablation: dict) -> Group:
+def _higher_is_better(client: PodiumClient, metric: str | None) -> bool | None:
+    """Whether a higher score is better for the ablation's metric (the server's metric list); None: unknown."""
+    return next((m.get("higher_is_better") for m in client.metrics() if m.get("name") == metric), None)
+
+
+def _noise(row: dict, higher_is_better: bool | None) -> str:
+    """Whether a variant's difference is beyond noise, and which way when the metric says."""
+    beyond = row.get("beyond_noise")
+    if beyond is None:
+        return ""
+    if not beyond:
+        return "no"
+    if higher_is_better is None or row.get("diff") is None:
+        return "yes"
+    return "yes, better" if (row["diff"] > 0) == higher_is_better else "yes, worse"
+
+
+def _ablation_view(ablation: dict, higher_is_better: bool | None = None) -> Group:
     status = str(ablation.get("status", "?"))
     head = Table.grid(padding=(0, 2))
     head.add_row("ablation", f"#{ablation.get('id')} of entry #{ablation.get('submission')}")
@@ -710,7 +727,7 @@ def _ablation_view(ablation: dict) -> Group:
             diff, noise = "the original", ""
         else:
             diff = _signed(row.get("diff")) + _interval(*(row.get("diff_ci") or [None, None]), "+.4f")
-            noise = {True: "yes", False: "no"}.get(row.get("beyond_noise"), "")
+            noise = _noise(row, higher_is_better)
         table.add_row(
             "original" if baseline else str(row.get("key")),
             str(row.get("change") or ""),
@@ -732,12 +749,15 @@ def _watch_ablation(
     client: PodiumClient, ablation_id: int, interval: float = 2.0, timeout: float = 3600
 ) -> dict:
     ablation = client.ablation(ablation_id)
+    direction = _higher_is_better(client, ablation.get("metric"))
     deadline = time.monotonic() + timeout
-    with Live(_ablation_view(ablation), console=out, refresh_per_second=2, transient=False) as live:
+    with Live(
+        _ablation_view(ablation, direction), console=out, refresh_per_second=2, transient=False
+    ) as live:
         while ablation.get("status") not in ABLATION_FINAL and time.monotonic() < deadline:
             time.sleep(interval)
             ablation = client.ablation(ablation_id)
-            live.update(_ablation_view(ablation))
+            live.update(_ablation_view(ablation, direction))
     if not out.is_terminal:
         out.file.write("\n")
         out.file.flush()
@@ -808,10 +828,11 @@ def ablation(
         while watch and answer.get("status") not in ABLATION_FINAL:
             time.sleep(2.0)  # --json --watch: the answer once it has ended, for a script
             answer = client.ablation(ablation_id)
+        direction = None if as_json else _higher_is_better(client, answer.get("metric"))
     if as_json:
         sys.stdout.write(json.dumps(answer, indent=2) + "\n")
         return
-    out.print(_ablation_view(answer))
+    out.print(_ablation_view(answer, direction))
 
 
 @app.command("export-bundle")

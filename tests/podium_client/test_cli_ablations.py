@@ -59,7 +59,7 @@ def test_ablate_with_chosen_variants_then_the_table(cli, entry, alice):
     sigmoid = LabRun.objects.get(key="activation:sigmoid")
     row = next(line for line in table.output.splitlines() if "activation:sigmoid" in line)
     assert f"{sigmoid.score:.4f} [{sigmoid.score_low:.4f}, {sigmoid.score_high:.4f}]" in row
-    assert f"{sigmoid.diff:+.4f}" in row and "yes" in row
+    assert f"{sigmoid.diff:+.4f}" in row and "yes, worse" in row  # accuracy: higher is better
     original = next(line for line in table.output.splitlines() if "original" in line and "│" in line)
     assert "the original" in original
 
