@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -323,12 +324,7 @@ def _submit(
     data, data_key = _load_dataset(client, cache, order["dataset"], work / "data")
     evaluate = order.get("evaluate") or {"on": "test"}
     if evaluate.get("on") == "holdout":
-        from workers.data import holdout_data
-
-        # Runs of one held-out split share a key: they pack together, as entries of a dataset do.
-        fraction, seed = float(evaluate["fraction"]), int(evaluate["seed"])
-        data = holdout_data(data, fraction=fraction, seed=seed)
-        data_key = f"{data_key}:holdout:{fraction}:{seed}"
+        data, data_key = _held_out(data, data_key, float(evaluate["fraction"]), int(evaluate["seed"]))
     pretrain = _pretrain_data(client, cache, order, config, work)
 
     # Every worker sets the thread count itself, as the local runner does: results depend on it.
@@ -365,11 +361,14 @@ def _post_epochs(client, attempt: int, entry: _InFlight, progress: Progress) -> 
     """Post the entry's epoch records as the device thread reports them, until its training
     ends; the error that made it leave, if a post was refused or failed.
 
-    The records that ended while the previous post was on its way go in one request: a run
-    of short epochs (a digits-size model trains an epoch in milliseconds) would otherwise
-    cost a request per epoch, more than its training, and a slow run still shows each epoch
-    as it ends."""
+    The first epoch is posted as soon as it ends; later ones at most every
+    `EPOCH_POST_INTERVAL_S`, those that ended meanwhile in one request: a run of short
+    epochs (a digits-size model trains an epoch in milliseconds) would otherwise cost a
+    request per epoch, more than its training, and a pack of many entries would keep the
+    platform and this process's interpreter busy with posts instead of the step. A slow run
+    still shows each epoch as it ends."""
     refused: Exception | None = None
+    last_post = -math.inf
     while True:
         try:
             first = entry.records.get(timeout=0.1)
@@ -381,6 +380,10 @@ def _post_epochs(client, attempt: int, entry: _InFlight, progress: Progress) -> 
                 return refused
             continue
         progress.stage = "training"
+        wait = last_post + EPOCH_POST_INTERVAL_S - time.monotonic()
+        if wait > 0 and refused is None:
+            # Gather the epochs ending meanwhile; the run's end posts what it has at once.
+            futures.wait([entry.future], timeout=wait)
         batch = [first]
         while len(batch) < EPOCHS_PER_POST:
             try:
@@ -394,6 +397,7 @@ def _post_epochs(client, attempt: int, entry: _InFlight, progress: Progress) -> 
             payload = epoch_payload(record)
             records.append((int(payload.get("epoch", len(progress.epochs_done) + len(records) + 1)), payload))
         progress.epoch = records[-1][0]
+        last_post = time.monotonic()
         try:
             if len(records) == 1:
                 client.epoch(attempt, *records[0])
@@ -408,6 +412,8 @@ def _post_epochs(client, attempt: int, entry: _InFlight, progress: Progress) -> 
 
 # At most this many records in one post (the platform takes up to 500).
 EPOCHS_PER_POST = 200
+# The least time between two epoch posts of one entry (its first epoch goes at once).
+EPOCH_POST_INTERVAL_S = 1.0
 
 
 class TimeLimit(Exception):
@@ -464,6 +470,25 @@ def _load_dataset(client, cache: FileCache, dataset: DatasetOrder, folder: Path)
         while len(_ARRAYS) > _ARRAYS_KEPT:
             _ARRAYS.popitem(last=False)
         return data, key
+
+
+def _held_out(data, data_key: str, fraction: float, seed: int):
+    """A lab run's data in holdout mode (`workers.data.holdout_data`) and its key, kept with the
+    dataset's arrays: an ablation's runs share one split's arrays instead of a copy each, and
+    runs of one split pack together, as entries of one dataset do."""
+    from workers.data import holdout_data
+
+    key = f"{data_key}:holdout:{fraction}:{seed}"
+    with _ARRAYS_LOCK:
+        held = _ARRAYS.get(key)
+        if held is None:
+            held = holdout_data(data, fraction=fraction, seed=seed)
+            _ARRAYS[key] = held
+            while len(_ARRAYS) > _ARRAYS_KEPT:
+                _ARRAYS.popitem(last=False)
+        else:
+            _ARRAYS.move_to_end(key)
+        return held, key
 
 
 def _read_dataset(client, cache: FileCache, dataset: DatasetOrder, files: list, folder: Path):

@@ -419,7 +419,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     ),
     "submissions_ablations_create": (
         "Start an ablation of your entry",
-        "Body `{\"variants\": [keys]}`: trains your entry's config again (the baseline) and each chosen "
+        'Body `{"variants": [keys]}`: trains your entry\'s config again (the baseline) and each chosen '
         "variant on the platform's workers, on a seeded held-out fifth of the training file, never "
         "the test set. 400 names an unknown or repeated key, 403 when ablations are off, 429 past the "
         "daily quota; nothing is stored on a refusal. The runs never count as entries nor reach a board.",

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.datasets import load_digits
 
 from datasets import catalog
 from datasets.bundle import sha256
 from datasets.images import IMAGE_FILES
 from datasets.metrics import METRICS
-from datasets.overlap import bundle_duplicates, served_files
+from datasets.overlap import bundle_duplicates, find_duplicates, matrix_keys, served_files
 from datasets.text import TOKEN_FILES, is_text
 from datasets.upload import bundle_from_upload
 
@@ -34,7 +35,7 @@ def rows(data: bytes) -> list[list[str]]:
 def test_catalog_has_the_promised_datasets():
     assert set(SLUGS) >= {
         "digits", "breast-cancer", "wine", "iris", "diabetes", "moons", "hard-classification",
-        "waveforms", "digits-0to4", "digits-5to9-fewshot", "sentiment-structure",
+        "waveforms", "digits-faded-fewshot", "sentiment-structure",
     }  # fmt: skip
 
 
@@ -110,16 +111,22 @@ def test_shapes_of_images_series_and_transfer_pair():
     assert catalog.build("digits").manifest["features"][:2] == ["px_0_0", "px_0_1"]
     series = catalog.build("waveforms").manifest
     assert series["input_shape"] == [2, 64] and series["classes"] == ["sine", "square", "sawtooth", "chirp"]
-    src = catalog.build("digits-0to4").manifest
-    few = catalog.build("digits-5to9-fewshot")
-    assert src["classes"] == ["0", "1", "2", "3", "4"]
-    assert few.manifest["classes"] == ["5", "6", "7", "8", "9"]
+    few = catalog.build("digits-faded-fewshot")
+    assert (
+        few.manifest["classes"] == [str(i) for i in range(10)] == catalog.build("digits").manifest["classes"]
+    )
+    assert few.manifest["input_shape"] == [1, 8, 8]
+    assert few.manifest["transfer"] == {
+        "role": "finetune",
+        "pair": "digits",
+        "train_per_class": 5,
+        "shift": "pen one pixel wider, faded ink on grey noisy paper",
+    }
     labels = [r[-1] for r in rows(few.files["train.csv"])[1:]]
-    assert {c: labels.count(c) for c in set(labels)} == {c: 10 for c in few.manifest["classes"]}
+    assert {c: labels.count(c) for c in set(labels)} == {c: 5 for c in few.manifest["classes"]}
     # The digits sets split one source into disjoint pools (see test_no_hidden_test_row_is_served).
     assert catalog.build("digits").manifest["rows"] == {"train": 1078, "test": 360}
-    assert src["rows"] == {"train": 541, "test": 180}
-    assert few.manifest["rows"] == {"train": 50, "test": 179}
+    assert few.manifest["rows"] == {"train": 50, "test": 359}
     assert catalog.build("diabetes").manifest["task_type"] == "regression"
 
 
@@ -163,8 +170,8 @@ def _served_elsewhere(bundles: dict, but: str) -> list:
 def test_no_hidden_test_row_is_served():
     """No test row of any built-in dataset (its features, as written or rounded to 6 digits)
     is in its own train.csv or in any downloadable file of another: its hidden label can be
-    looked up nowhere. (636 of the 846 test rows of digits-5to9-fewshot once were rows of
-    digits' train.csv.)"""
+    looked up nowhere. (636 of the 846 test rows of the old transfer target
+    digits-5to9-fewshot once were rows of digits' train.csv.)"""
     bundles = {slug: catalog.build(slug) for slug in SLUGS}
     found = {}
     for slug, bundle in bundles.items():
@@ -172,6 +179,40 @@ def test_no_hidden_test_row_is_served():
         if duplicates.n_rows:
             found[slug] = duplicates.by_file
     assert found == {}
+
+
+def test_the_clean_digits_behind_the_faded_test_rows_are_served_nowhere():
+    """digits-faded-fewshot's test rows are faded copies, which an exact check cannot match
+    to a served clean image: the clean originals themselves are in no downloadable file (with
+    or without a label), while those of its training rows are in digits' train.csv, as the
+    check must see."""
+    clean = load_digits().data
+    sources = catalog.faded_fewshot_sources()
+    served = [file for slug in SLUGS for file in served_files(slug, catalog.build(slug))]
+    assert find_duplicates(matrix_keys(clean[sources["test"]]), served).by_file == {}
+    found = find_duplicates(matrix_keys(clean[sources["train"]]), served)
+    assert found.by_file == {"digits train.csv": 50} and found.n_rows == 50
+    # The three parts are disjoint; the design rows (for choosing hyper-parameters) are not the test's.
+    parts = [set(v.tolist()) for v in sources.values()]
+    assert sum(map(len, parts)) == len(set().union(*parts)) == 50 + 359 + 1028
+
+
+def test_fading_is_a_real_shift_drawn_the_same_each_time():
+    clean = load_digits().data[:200]
+    faded = catalog.fade(clean, np.random.default_rng(0))
+    assert np.array_equal(faded, catalog.fade(clean, np.random.default_rng(0)))
+    assert faded.shape == clean.shape and faded.min() >= 0 and faded.max() <= 16
+    assert np.array_equal(faded, np.round(faded))  # whole numbers, as the clean pixels
+    paper, strokes = clean == 0, clean >= 12
+    # Grey paper (3-6 of 16 plus noise) where the clean image is blank, faded ink on the strokes.
+    assert 3 < faded[paper].mean() < 6.5
+    # Faded ink: the strokes stand out from the paper by 40-70 % of what they did.
+    assert faded[strokes].mean() - faded[paper].mean() < 0.75 * clean[strokes].mean()
+    # The pen is wider: pixels right of a stroke are inked.
+    right_of_stroke = np.zeros_like(strokes)
+    right_of_stroke.reshape(-1, 8, 8)[:, :, 1:] = strokes.reshape(-1, 8, 8)[:, :, :-1]
+    right_of_stroke &= paper
+    assert faded[right_of_stroke].mean() > faded[paper & ~right_of_stroke].mean() + 3
 
 
 def _upload(train: bytes, test: bytes):

@@ -373,7 +373,7 @@ def test_finetune_lora_full_head_and_scratch():
     assert head.effective_mode == "head"
     scratch = variants["finetune:scratch"].config
     assert scratch["pretrain"] is None and scratch["finetune"] is None
-    assert "digits-0to4" in variants["finetune:scratch"].change
+    assert "pre-trained on digits" in variants["finetune:scratch"].change
     # From full fine-tuning, LoRA on the kinds of layer the backbone has.
     full_config = variants["finetune:full"].config
     lora = by_key(full_config)["finetune:lora"]

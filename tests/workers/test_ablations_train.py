@@ -88,7 +88,7 @@ PRETRAIN_LORA = example("pretrain_lora_digits")
 
 @pytest.fixture(scope="module")
 def fewshot():
-    return head("digits-5to9-fewshot", 50), head("digits-0to4", 160)
+    return head("digits-faded-fewshot", 50), head("digits", 160)
 
 
 @pytest.mark.parametrize("variant", ablation_variants(PRETRAIN_LORA), ids=lambda v: v.key)
@@ -108,5 +108,5 @@ def test_the_finetune_variants_train_what_they_say(fewshot):
     only_head = trains(variants["finetune:head"].config, target, source)
     scratch = trains(variants["finetune:scratch"].config, target, source)
     assert full.n_trainable == full.n_parameters == scratch.n_trainable
-    assert only_head.n_trainable == 64 * 5 + 5  # linear 64 -> the 5 new classes
+    assert only_head.n_trainable == 64 * 10 + 10  # the head: linear 64 -> the ten digits
     assert only_head.n_trainable < lora.n_trainable < full.n_trainable

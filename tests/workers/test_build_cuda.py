@@ -57,7 +57,7 @@ def test_lora_on_cuda_merges_to_the_same_outputs():
     config = parse_config(
         "version: 1\nmodel: {layers: [conv2d: {channels: 8}, relu, separable_conv2d: {channels: 8, stride: 2}, "
         "transformer_encoder: {d_model: 16, heads: 2, patch: 2}, linear: auto]}\n"
-        "pretrain: {dataset: digits-0to4}\nfinetune: {adapter: {rank: 4, targets: [linear, conv2d]}}\n"
+        "pretrain: {dataset: digits}\nfinetune: {adapter: {rank: 4, targets: [linear, conv2d]}}\n"
     )
     model = build_model(config, (1, 8, 8), 5).cuda().eval()
     x = torch.randn(8, 1, 8, 8, device="cuda")

@@ -9,6 +9,7 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -123,14 +124,15 @@ def test_deep_sigmoid_mlp_gradients_vanish_and_relu_he_batchnorm_ones_do_not():
 
 
 def test_pretrain_then_lora_finetune_runs_and_merges_the_adapters():
-    d = data("digits-5to9-fewshot")
+    d = data("digits-faded-fewshot")
     config = cut("pretrain_lora_digits.yaml", 2)
     result = trainer.train(config, d)
     assert [h["phase"] for h in result.history] == ["pretrain", "pretrain", "train", "train"]
     assert [h["epoch"] for h in result.history] == [1, 2, 3, 4]
     pre, ft = result.history[1], result.history[2]
-    assert pre["val_metric"]["value"] > 0.5  # digits 0-4 learnt in two epochs
-    # While fine-tuning, the adapters of every conv2d and hidden linear train, and the new head.
+    assert pre["val_metric"]["value"] > 0.5  # the clean digits learnt in two epochs
+    # While fine-tuning, the adapters of every conv2d and linear train (the head is kept: the
+    # target has the source's ten classes).
     assert set(ft["grad_norms"]) == {
         "layers.0.conv2d",
         "layers.3.conv2d",
@@ -141,8 +143,8 @@ def test_pretrain_then_lora_finetune_runs_and_merges_the_adapters():
     assert 0 < result.n_trainable < 0.25 * result.n_parameters
     # The saved weights are merged: plain layers, no adapter tensors.
     assert not [k for k in result.state_dict if "lora" in k or ".base." in k]
-    assert result.state_dict["layers.10.linear.weight"].shape == (5, 64)
-    assert set(result.predictions) <= {"5", "6", "7", "8", "9"}
+    assert result.state_dict["layers.10.linear.weight"].shape == (10, 64)
+    assert set(result.predictions) <= set(d.classes)
 
 
 @pytest.mark.parametrize(
@@ -170,11 +172,11 @@ def test_head_only_full_and_partly_frozen_finetuning(finetune, trained_layers):
     text = (EXAMPLES / "pretrain_lora_digits.yaml").read_text(encoding="utf-8")
     text = text[: text.index("finetune:")] + finetune + "\n"
     config = local.with_epochs(parse_config(text), 1)
-    result = trainer.train(config, data("digits-5to9-fewshot"))
+    result = trainer.train(config, data("digits-faded-fewshot"))
     assert [h["phase"] for h in result.history] == ["pretrain", "train"]
     assert set(result.history[-1]["grad_norms"]) == trained_layers
     if finetune.endswith("head}"):
-        assert result.n_trainable == 64 * 5 + 5  # the new head alone
+        assert result.n_trainable == 64 * 10 + 10  # the head alone (kept: the same ten classes)
     if finetune.endswith("full}"):
         assert result.n_trainable == result.n_parameters
 
@@ -189,3 +191,20 @@ def test_quality_bars_with_the_examples_own_settings(tmp_path):
         EXAMPLES / "breast_cancer_mlp.yaml", "breast-cancer", out_dir=tmp_path / "mlp", progress=False
     )
     assert mlp["test_metrics"]["accuracy"] >= 0.95
+
+
+@pytest.mark.slow
+def test_pretraining_and_lora_beat_the_same_network_from_scratch_on_the_faded_digits():
+    """The transfer pair's claim at seed 0 with the example's own settings (about 15 s;
+    bench/transfer_benchmark.py measures it over five seeds: 0.796 against 0.642)."""
+    few = data("digits-faded-fewshot")
+    labels = np.asarray(few.test_labels, dtype=str)
+    config = parse_config((EXAMPLES / "pretrain_lora_digits.yaml").read_text(encoding="utf-8"))
+    lora = trainer.train(config, few)
+    scratch = trainer.train(config.model_copy(update={"pretrain": None, "finetune": None}), few)
+    lora_acc = float((np.asarray(lora.predictions, dtype=str) == labels).mean())
+    scratch_acc = float((np.asarray(scratch.predictions, dtype=str) == labels).mean())
+    assert lora_acc >= 0.75 and lora_acc >= scratch_acc + 0.08, (lora_acc, scratch_acc)
+    # The same network; LoRA trains under a tenth of it.
+    assert lora.n_parameters == scratch.n_parameters == scratch.n_trainable
+    assert lora.n_trainable < 0.1 * lora.n_parameters

@@ -30,7 +30,7 @@ def model_and_config(
     layers: str = CNN, finetune: str = "{adapter: {rank: 2, alpha: 4, targets: [linear, conv2d]}}"
 ):
     config = parse_config(
-        f"version: 1\nmodel: {{layers: {layers}}}\npretrain: {{dataset: digits-0to4}}\nfinetune: {finetune}\n"
+        f"version: 1\nmodel: {{layers: {layers}}}\npretrain: {{dataset: digits}}\nfinetune: {finetune}\n"
     )
     return build_model(config, SHAPE, 5).eval(), config
 

@@ -422,8 +422,8 @@ DATASET_CASES = [
         cfg(LINEAR, "pretrain: {dataset: imagenet}\n"),
         "wine",
         None,
-        ("digits-0to4",),
-        ["pretrain.dataset: 'imagenet' is not allowed for pre-training here; allowed: digits-0to4"],
+        ("digits",),
+        ["pretrain.dataset: 'imagenet' is not allowed for pre-training here; allowed: digits"],
     ),
     (
         "pretrain-none-allowed",

@@ -91,6 +91,42 @@ def test_an_attempt_runs_from_claim_to_predictions(competition, alice, settings_
     assert not list((tmp_path / "work").iterdir())
 
 
+def test_epochs_are_posted_at_once_then_gathered_at_most_every_interval(
+    competition, alice, settings_for, monkeypatch
+):
+    from podium.submissions.models import EpochMetric
+    from podium_client.worker import WorkerClient
+    from workers import runner
+
+    interval = 0.3
+    monkeypatch.setattr(runner, "EPOCH_POST_INTERVAL_S", interval)
+    posts: list[tuple[float, list[int]]] = []
+    single, several = WorkerClient.epoch, WorkerClient.epochs
+
+    def epoch(self, attempt, number, data):
+        posts.append((time.monotonic(), [number]))
+        return single(self, attempt, number, data)
+
+    def epochs(self, attempt, records):
+        posts.append((time.monotonic(), [number for number, _ in records]))
+        return several(self, attempt, records)
+
+    monkeypatch.setattr(WorkerClient, "epoch", epoch)
+    monkeypatch.setattr(WorkerClient, "epochs", epochs)
+    entry, token = queued_entry(competition, alice, SLOW_CONFIG.replace("epochs: 40", "epochs: 30"))
+    assert run_submission(entry.pk, 1, token, settings=settings_for) == "done"
+
+    # Every epoch is stored once, in order; the first went alone, as soon as it ended.
+    assert [n for _, numbers in posts for n in numbers] == list(range(1, 31))
+    assert posts[0][1] == [1]
+    stored = EpochMetric.objects.filter(submission=entry).values_list("epoch", flat=True)
+    assert list(stored) == list(range(1, 31))
+    # Later posts are at least the interval apart, but the last (the run's end posts at once).
+    gaps = [b - a for (a, _), (b, _) in zip(posts, posts[1:], strict=False)]
+    assert all(gap >= interval * 0.95 for gap in gaps[:-1]), gaps
+    assert len(posts) < 30
+
+
 @pytest.fixture
 def torch_threads():
     before = torch.get_num_threads()

@@ -63,7 +63,7 @@ def test_bf16_autocast_trains_when_the_config_asks(digits, name):
 def test_lstm_and_lora_finetune_on_the_gpu():
     waves = load_dataset("waveforms")
     assert trainer.train(example("lstm_waveforms.yaml", 2), waves, device="cuda").predictions is not None
-    few = load_dataset("digits-5to9-fewshot")
+    few = load_dataset("digits-faded-fewshot")
     result = trainer.train(example("pretrain_lora_digits.yaml", 2), few, device="cuda")
     assert [h["phase"] for h in result.history] == ["pretrain", "pretrain", "train", "train"]
     assert not [k for k in result.state_dict if "lora" in k]

@@ -9,6 +9,9 @@ from datasets.metrics import METRICS
 
 # The largest daily lab quota an organiser may set (model-epochs per participant).
 LAB_DAILY_EPOCHS_MAX = 1_000_000
+# The default: a full ablation of the largest example once a day (pre-training + LoRA on the
+# few-shot digits: 19 variants and the baseline at its 60-epoch budget).
+LAB_DAILY_EPOCHS_DEFAULT = 1200
 
 
 class TaskType(models.TextChoices):
@@ -136,7 +139,7 @@ class Competition(models.Model):
     # The lab's daily compute per participant (podium.lab): model-epochs of ablation runs,
     # each run counted at the budget's epochs, per UTC day. 0: ablations are off.
     lab_daily_epochs = models.PositiveIntegerField(
-        default=300,
+        default=LAB_DAILY_EPOCHS_DEFAULT,
         validators=[MaxValueValidator(LAB_DAILY_EPOCHS_MAX)],
         help_text="Ablation compute per participant per UTC day, in model-epochs (each ablation run "
         "counts the budget's epochs); 0 switches ablations off.",

@@ -22,6 +22,7 @@ from datasets.metrics import METRICS
 from podium.competitions.audit import audit_record
 from podium.competitions.metric_choice import answer_key_problems, metrics_problems
 from podium.competitions.models import (
+    LAB_DAILY_EPOCHS_DEFAULT,
     Competition,
     CompetitionHost,
     Dataset,
@@ -293,7 +294,7 @@ def competition_create(
     budget_params: int = 5_000_000,
     budget_seconds: int = 600,
     max_variants: int = 1,
-    lab_daily_epochs: int = 300,
+    lab_daily_epochs: int = LAB_DAILY_EPOCHS_DEFAULT,
     accepts_predictions: bool = True,
     accepts_configs: bool = True,
     pretrain_datasets=None,

@@ -21,6 +21,10 @@ class AblationAdmin(admin.ModelAdmin):
     readonly_fields = ["holdout_fraction", "holdout_seed", "model_epochs", "created_at"]
     inlines = [LabRunInline]
 
+    def has_add_permission(self, request):
+        # Made by lab.services.ablation_create (quota, validation, sending), never by hand.
+        return False
+
 
 @admin.register(LabRun)
 class LabRunAdmin(admin.ModelAdmin):
@@ -30,3 +34,7 @@ class LabRunAdmin(admin.ModelAdmin):
     raw_id_fields = ["ablation", "owner", "dataset"]
     # Written by the workers' callbacks and the scorer, never by hand.
     readonly_fields = [f.name for f in LabRun._meta.fields if f.name not in ("id",)]
+
+    def has_add_permission(self, request):
+        # Made by lab.services.lab_runs_create (validation, sending), never by hand.
+        return False

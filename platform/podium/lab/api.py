@@ -18,6 +18,10 @@ class VariantOptionSerializer(serializers.Serializer):
     key = serializers.CharField(help_text="The variant's stable id, e.g. `activation:sigmoid`.")
     technique = serializers.CharField(help_text="Its family: activation, batchnorm, optimizer, …")
     change = serializers.CharField(help_text="What it changes, for people.")
+    fits = serializers.BooleanField(
+        help_text="Whether it trains under the competition's budget; false: refused."
+    )
+    problem = serializers.CharField(allow_null=True, help_text="Why it does not fit (the first problem).")
 
 
 class QuotaSerializer(serializers.Serializer):

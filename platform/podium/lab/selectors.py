@@ -12,7 +12,7 @@ from django.http import Http404
 
 from podium.competitions.selectors import next_daily_reset, submission_phase
 from podium.lab.models import BASELINE_KEY, Ablation, LabRun, RunStatus
-from podium.lab.services import ablatable_entry, kept_sweep_variant, lab_quota_used
+from podium.lab.services import ablatable_entry, kept_sweep_variant, lab_quota_used, run_config_check
 from podium.submissions.validation import config_budget
 
 
@@ -98,9 +98,25 @@ def ablation_options(*, user, submission_id: int) -> dict:
         submission.config, manifest=phase.dataset.manifest, sweep_variant=kept_sweep_variant(submission)
     )
     budget = config_budget(phase)
+    pretrain = list(submission.competition.pretrain_datasets.all())
+    options = []
+    for variant in variants:
+        _, problems = run_config_check(
+            variant.config, dataset=phase.dataset, budget=budget, pretrain_datasets=pretrain
+        )
+        options.append(
+            {
+                "key": variant.key,
+                "technique": variant.technique,
+                "change": variant.change,
+                # A variant over the budget (more parameters, more epochs) is listed, not offered.
+                "fits": not problems,
+                "problem": problems[0].message if problems else None,
+            }
+        )
     used = lab_quota_used(user=user, competition=submission.competition)
     return {
-        "variants": variants,
+        "variants": options,
         "quota": {
             "daily": phase.lab_daily_epochs,
             "used": used,

@@ -59,6 +59,22 @@ def _parameters(config, manifest: dict) -> int:
     )
 
 
+def run_config_check(
+    raw: dict, *, dataset, budget: Budget, pretrain_datasets=()
+) -> tuple[object, list[Problem]]:
+    """A run's config parsed and checked against the dataset, the budget and the pre-training
+    datasets it may use, as the intake checks an entry's: (the config, []) or (None, problems)."""
+    from workers.spec import ConfigError, load_config, validate_for_dataset
+
+    try:
+        config = load_config(raw)
+    except ConfigError as exc:
+        return None, list(exc.problems)
+    allowed = {d.slug: d.manifest for d in pretrain_datasets}
+    found = validate_for_dataset(config, dataset.manifest, budget=budget, allowed_pretrain=allowed)
+    return (None, list(found)) if found else (config, [])
+
+
 @transaction.atomic
 def lab_runs_create(
     *,
@@ -80,7 +96,6 @@ def lab_runs_create(
     test rows: staff studies through this call only, never the API). Every config is checked
     against the dataset and the budget first; a refusal names the run's key and stores nothing."""
     from datasets.metrics import get_metric
-    from workers.spec import ConfigError, load_config, validate_for_dataset
 
     if evaluate not in Evaluate.values:
         raise ApplicationError(f"evaluate must be holdout or test, not {echo(evaluate)}.")
@@ -108,16 +123,10 @@ def lab_runs_create(
         raise ApplicationError(f"Each run needs its own key; {', '.join(map(repr, repeated))} repeats.")
 
     pretrain = list(pretrain_datasets)
-    allowed = {d.slug: d.manifest for d in pretrain}
     problems: list[Problem] = []
     checked = []
     for key, change, technique, raw in configs:
-        try:
-            config = load_config(raw)
-        except ConfigError as exc:
-            problems.extend(Problem(f"{key}: {p.message}", path=p.path) for p in exc.problems)
-            continue
-        found = validate_for_dataset(config, dataset.manifest, budget=budget, allowed_pretrain=allowed)
+        config, found = run_config_check(raw, dataset=dataset, budget=budget, pretrain_datasets=pretrain)
         if found:
             problems.extend(Problem(f"{key}: {p.message}", path=p.path) for p in found)
             continue
@@ -286,7 +295,7 @@ def ablation_create(*, user, submission_id: int, keys: list[str], now: datetime 
             ablation=ablation,
         )
     except ApplicationError as exc:
-        exc.detail = f"The ablation cannot train under this competition's budget: {exc.detail}"
+        exc.detail = f"The ablation's runs cannot train in this competition: {exc.detail}"
         raise
     return ablation
 

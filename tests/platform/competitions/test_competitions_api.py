@@ -81,10 +81,10 @@ def test_list_paginates_and_counts_in_constant_queries(alice_api, alice, bob, dj
 
 
 def test_detail_shows_rules_budget_and_pretrain(anon_api):
-    source = make_dataset("digits-0to4")
+    source = make_dataset("digits")
     make_competition(
         "fewshot",
-        dataset="digits-5to9-fewshot",
+        dataset="digits-faded-fewshot",
         daily_limit=3,
         total_limit=50,
         budget_epochs=12,
@@ -104,13 +104,13 @@ def test_detail_shows_rules_budget_and_pretrain(anon_api):
         "parameters": 100_000,
         "seconds": 90,
         "max_variants": 1,
-        "lab_daily_epochs": 300,
+        "lab_daily_epochs": 1200,
     }
     assert rules["accepted_kinds"] == ["config"]
-    assert rules["pretrain_datasets"] == ["digits-0to4"]
+    assert rules["pretrain_datasets"] == ["digits"]
     assert rules["text"] == "No external data."
     assert body["higher_is_better"] is True
-    assert body["n_public"] + body["n_private"] == 179
+    assert body["n_public"] + body["n_private"] == 359
     assert body["has_joined"] is False
 
 

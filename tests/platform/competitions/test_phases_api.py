@@ -221,12 +221,12 @@ def test_a_phase_sets_its_own_largest_sweep_or_inherits_the_competitions(competi
 
 def test_a_phase_sets_its_own_lab_quota_or_inherits_the_competitions(competition, admin_api):
     (main,) = admin_api.get(url(competition)).json()
-    assert main["budget"]["lab_daily_epochs"] == 300
+    assert main["budget"]["lab_daily_epochs"] == 1200
     changed = admin_api.patch(url(competition, "main"), {"lab_daily_epochs": 0}, format="json")
     assert changed.status_code == 200, changed.content
     assert changed.json()["budget"]["lab_daily_epochs"] == 0
     cleared = admin_api.patch(url(competition, "main"), {"lab_daily_epochs": None}, format="json")
-    assert cleared.json()["budget"]["lab_daily_epochs"] == 300
+    assert cleared.json()["budget"]["lab_daily_epochs"] == 1200
     assert (
         admin_api.patch(url(competition, "main"), {"lab_daily_epochs": -5}, format="json").status_code == 400
     )

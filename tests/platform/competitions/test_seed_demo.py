@@ -36,8 +36,8 @@ def test_seed_demo_twice_creates_nothing_twice(capsys, anon_api):
     assert listed["count"] == counts[2]
     metrics = {r["slug"]: r["metric"] for r in listed["results"]}
     assert metrics["digits"] == "accuracy" and metrics["diabetes"] == "rmse"
-    fewshot = Competition.objects.get(slug="digits-5to9-fewshot")
-    assert [d.slug for d in fewshot.pretrain_datasets.all()] == ["digits-0to4"]
+    fewshot = Competition.objects.get(slug="digits-faded-fewshot")
+    assert [d.slug for d in fewshot.pretrain_datasets.all()] == ["digits"]
     shapes = Competition.objects.get(slug="shapes-32")
     assert shapes.dataset.manifest["input_shape"] == [3, 32, 32] and shapes.budget_epochs == 40
     assert "train_images.zip" in shapes.overview and "train.augment" in shapes.overview

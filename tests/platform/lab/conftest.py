@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from rest_framework.test import APIClient
 
 from tests.platform.submissions.conftest import (  # noqa: F401  (fixtures, by name)
@@ -15,6 +16,26 @@ from tests.platform.submissions.conftest import (  # noqa: F401  (fixtures, by n
 )
 
 LAB_TASK = "workers.tasks.train_lab_run"
+
+
+@pytest.fixture
+def entry(competition, alice):  # noqa: F811  (the fixture imported above, by name)
+    """Alice's scored model entry (the intake's normalised config, as stored)."""
+    import yaml
+
+    from podium.submissions.models import Kind, Status
+    from tests.factories.submissions import TINY_CONFIG, make_submission
+    from workers.spec import load_config
+
+    config = load_config(yaml.safe_load(TINY_CONFIG)).model_dump(mode="json")
+    return make_submission(
+        competition, alice, kind=Kind.CONFIG, config=config, config_text=TINY_CONFIG, status=Status.SCORED
+    )
+
+
+def start_ablation(api, entry, keys):
+    """POST an ablation of `entry` with these variant keys; the answer."""
+    return api.post(f"/api/submissions/{entry.pk}/ablations/", {"variants": keys}, format="json")
 
 
 def worker(token: str) -> APIClient:

@@ -15,20 +15,9 @@ from podium.submissions.models import Kind, Status, Submission
 from tests.conftest import _api_client
 from tests.factories.accounts import make_user
 from tests.factories.submissions import TINY_CONFIG, make_submission
-from tests.platform.lab.conftest import LAB_TASK, lab_url, worker
+from tests.platform.lab.conftest import LAB_TASK, lab_url, start_ablation, worker
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def entry(competition, alice):
-    """Alice's scored model entry (the intake's normalised config, as stored)."""
-    from workers.spec import load_config
-
-    config = load_config(yaml.safe_load(TINY_CONFIG)).model_dump(mode="json")
-    return make_submission(
-        competition, alice, kind=Kind.CONFIG, config=config, config_text=TINY_CONFIG, status=Status.SCORED
-    )
 
 
 @pytest.fixture
@@ -48,10 +37,6 @@ def ablations_url(entry) -> str:
     return f"/api/submissions/{entry.pk}/ablations/"
 
 
-def start(api, entry, keys):
-    return api.post(ablations_url(entry), {"variants": keys}, format="json")
-
-
 def test_the_owner_sees_the_variants_and_the_quota(alice_api, entry):
     answer = alice_api.get(options_url(entry))
     assert answer.status_code == 200, answer.content
@@ -59,15 +44,17 @@ def test_the_owner_sees_the_variants_and_the_quota(alice_api, entry):
     keys = [v["key"] for v in body["variants"]]
     assert "activation:sigmoid" in keys and "optimizer:sgd" in keys
     assert all(v["technique"] and v["change"] for v in body["variants"])
-    assert body["quota"]["daily"] == 300 and body["quota"]["used"] == 0
-    assert body["quota"]["remaining"] == 300 and body["quota"]["epochs_per_run"] == 30
+    assert body["quota"]["daily"] == 1200 and body["quota"]["used"] == 0
+    assert body["quota"]["remaining"] == 1200 and body["quota"]["epochs_per_run"] == 30
     assert body["quota"]["resets_at"].endswith("T00:00:00Z")
 
 
-def test_only_the_owner_may_see_options_or_start(entry, bob_api, anon_api, host_api, admin_api, broker):
+def test_only_the_owner_may_see_options_or_start_ablation(
+    entry, bob_api, anon_api, host_api, admin_api, broker
+):
     for api, expected in ((bob_api, 404), (host_api, 404), (admin_api, 404), (anon_api, 401)):
         assert api.get(options_url(entry)).status_code == expected
-        assert start(api, entry, ["activation:sigmoid"]).status_code == expected
+        assert start_ablation(api, entry, ["activation:sigmoid"]).status_code == expected
     assert not Ablation.objects.exists() and broker.take("gpu") == []
 
 
@@ -75,7 +62,7 @@ def test_only_a_scored_model_entry_can_be_ablated(competition, alice, alice_api,
     file_entry = make_submission(competition, alice, status=Status.SCORED)
     queued = make_submission(competition, alice, kind=Kind.CONFIG, config=yaml.safe_load(TINY_CONFIG))
     for other in (file_entry, queued):
-        answer = start(alice_api, other, ["activation:sigmoid"])
+        answer = start_ablation(alice_api, other, ["activation:sigmoid"])
         assert answer.status_code == 400 and "Only a scored model entry" in answer.json()["detail"]
         assert alice_api.get(options_url(other)).status_code == 400
 
@@ -85,7 +72,7 @@ def test_starting_trains_a_baseline_and_each_variant_on_the_training_queue(
 ):
     entries_before = Submission.objects.count()
     limits_before = alice_api.get(f"/api/competitions/{competition.slug}/submissions/limits/").json()
-    answer = start(alice_api, entry, ["activation:sigmoid", "optimizer:sgd"])
+    answer = start_ablation(alice_api, entry, ["activation:sigmoid", "optimizer:sgd"])
     assert answer.status_code == 201, answer.content
     body = answer.json()
     assert body["submission"] == entry.pk and body["status"] == "queued" and body["model_epochs"] == 90
@@ -117,7 +104,7 @@ def test_starting_trains_a_baseline_and_each_variant_on_the_training_queue(
     ],
 )
 def test_bad_variants_are_named_and_nothing_is_stored(alice_api, entry, broker, keys, message, path):
-    answer = start(alice_api, entry, keys)
+    answer = start_ablation(alice_api, entry, keys)
     assert answer.status_code == 400, answer.content
     problems = answer.json()["problems"]
     assert any(message in p["message"] and p.get("path") == path for p in problems), problems
@@ -136,8 +123,8 @@ def test_the_daily_quota_refuses_with_what_was_used_and_when_it_resets(
 ):
     competition.lab_daily_epochs = 120  # four runs of the budget's 30 epochs
     competition.save(update_fields=["lab_daily_epochs"])
-    assert start(alice_api, entry, ["activation:sigmoid", "optimizer:sgd"]).status_code == 201
-    answer = start(alice_api, entry, ["optimizer:sgd"])
+    assert start_ablation(alice_api, entry, ["activation:sigmoid", "optimizer:sgd"]).status_code == 201
+    answer = start_ablation(alice_api, entry, ["optimizer:sgd"])
     assert answer.status_code == 429, answer.content
     body = answer.json()
     assert body["code"] == "lab_quota" and (body["quota"], body["used"], body["needed"]) == (120, 90, 60)
@@ -146,14 +133,14 @@ def test_the_daily_quota_refuses_with_what_was_used_and_when_it_resets(
     assert Ablation.objects.count() == 1 and LabRun.objects.count() == 3
     # Another participant's quota is their own.
     bobs = make_submission(competition, bob, kind=Kind.CONFIG, config=entry.config, status=Status.SCORED)
-    assert start(_api_client(bob), bobs, ["optimizer:sgd"]).status_code == 201
+    assert start_ablation(_api_client(bob), bobs, ["optimizer:sgd"]).status_code == 201
 
 
 def test_a_phase_inherits_the_quota_and_zero_switches_ablations_off(competition, alice_api, entry, broker):
     phase = competition.phases.get(number=1)
     phase.lab_daily_epochs = 0
     phase.save(update_fields=["lab_daily_epochs"])
-    answer = start(alice_api, entry, ["optimizer:sgd"])
+    answer = start_ablation(alice_api, entry, ["optimizer:sgd"])
     assert answer.status_code == 403 and "off" in answer.json()["detail"]
     assert alice_api.get(options_url(entry)).json()["quota"]["daily"] == 0
     assert not Ablation.objects.exists()
@@ -162,7 +149,7 @@ def test_a_phase_inherits_the_quota_and_zero_switches_ablations_off(competition,
 def test_only_its_owner_and_staff_see_an_ablation(
     alice_api, bob_api, anon_api, host_api, admin_api, entry, broker
 ):
-    ablation_id = start(alice_api, entry, ["optimizer:sgd"]).json()["id"]
+    ablation_id = start_ablation(alice_api, entry, ["optimizer:sgd"]).json()["id"]
     assert alice_api.get(f"/api/ablations/{ablation_id}/").status_code == 200
     assert admin_api.get(f"/api/ablations/{ablation_id}/").status_code == 200
     for api, expected in ((bob_api, 404), (host_api, 404), (anon_api, 401)):
@@ -175,7 +162,7 @@ def test_only_its_owner_and_staff_see_an_ablation(
 
 
 def test_the_list_costs_the_same_queries_for_one_ablation_or_many(alice_api, entry, broker):
-    start(alice_api, entry, ["optimizer:sgd"])
+    start_ablation(alice_api, entry, ["optimizer:sgd"])
 
     def listed() -> tuple[int, int]:
         with CaptureQueriesContext(connection) as queries:
@@ -184,14 +171,14 @@ def test_the_list_costs_the_same_queries_for_one_ablation_or_many(alice_api, ent
         return len(answer.json()), len(queries)
 
     one, few = listed()
-    start(alice_api, entry, ["activation:sigmoid", "optimizer:sgd"])
-    start(alice_api, entry, ["activation:tanh"])
+    start_ablation(alice_api, entry, ["activation:sigmoid", "optimizer:sgd"])
+    start_ablation(alice_api, entry, ["activation:tanh"])
     three, many = listed()
     assert (one, three) == (1, 3) and many == few
 
 
 def test_cancel_stops_the_runs_and_the_worker(alice_api, entry, broker):
-    answer = start(alice_api, entry, ["optimizer:sgd"])
+    answer = start_ablation(alice_api, entry, ["optimizer:sgd"])
     ablation_id = answer.json()["id"]
     sent = broker.take("gpu")
     running, token = LabRun.objects.get(pk=sent[0][1][0]), sent[0][1][2]
@@ -205,7 +192,7 @@ def test_cancel_stops_the_runs_and_the_worker(alice_api, entry, broker):
 
 
 def test_the_ablation_status_follows_its_runs(alice_api, entry, broker):
-    ablation_id = start(alice_api, entry, ["optimizer:sgd", "activation:sigmoid"]).json()["id"]
+    ablation_id = start_ablation(alice_api, entry, ["optimizer:sgd", "activation:sigmoid"]).json()["id"]
     runs = {r.key: r for r in LabRun.objects.filter(ablation_id=ablation_id)}
 
     def status() -> str:
@@ -223,3 +210,23 @@ def test_the_ablation_status_follows_its_runs(alice_api, entry, broker):
     assert body["status"] == "done" and body["rows"][2]["error"] == "diverged"
     LabRun.objects.filter(pk=runs["baseline"].pk).update(status=RunStatus.FAILED)
     assert status() == "failed"
+
+
+def test_variants_over_the_budget_are_listed_as_not_fitting_and_refused_by_key(
+    competition, alice_api, entry, broker
+):
+    assert all(
+        v["fits"] and v["problem"] is None for v in alice_api.get(options_url(entry)).json()["variants"]
+    )
+    competition.budget_params = 10  # below the entry's 67 parameters: the organisers tightened it
+    competition.save(update_fields=["budget_params"])
+    variants = alice_api.get(options_url(entry)).json()["variants"]
+    assert variants and not any(v["fits"] for v in variants)
+    assert all("param" in v["problem"] for v in variants)
+    answer = start_ablation(alice_api, entry, ["optimizer:sgd"])
+    assert answer.status_code == 400, answer.content
+    messages = [p["message"] for p in answer.json()["problems"]]
+    assert any(m.startswith("baseline: ") for m in messages) and any(
+        m.startswith("optimizer:sgd: ") for m in messages
+    )
+    assert not Ablation.objects.exists() and not LabRun.objects.exists() and broker.take("gpu") == []

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from common.protocol import Budget
+from common.protocol import Budget, EvaluateOrder, LabClaimOrder
 from podium.lab import services
 from podium.lab.models import LabRun, RunStatus
 from podium.submissions.tokens import worker_token_make
@@ -61,6 +61,8 @@ def post_predictions(run, token, body: bytes):
 def test_runs_are_sent_on_the_training_queue_and_claimed_with_where_to_evaluate(competition, alice, broker):
     (run, _), (token, _) = create_runs(competition, alice, broker)
     order = claim(run, token)
+    assert set(order) == set(LabClaimOrder.__annotations__)
+    assert set(order["evaluate"]) == set(EvaluateOrder.__annotations__)
     assert order["lab_run_id"] == run.pk and order["submission_id"] is None
     assert order["evaluate"] == {"on": "holdout", "fraction": 0.2, "seed": 7}
     assert order["metric"]["name"] == "accuracy"

@@ -5,20 +5,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('competitions', '0008_max_variants'),
+        ("competitions", "0008_max_variants"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='competition',
-            name='lab_daily_epochs',
-            field=models.PositiveIntegerField(default=300, help_text="Ablation compute per participant per UTC day, in model-epochs (each ablation run counts the budget's epochs); 0 switches ablations off.", validators=[django.core.validators.MaxValueValidator(1000000)]),
+            model_name="competition",
+            name="lab_daily_epochs",
+            field=models.PositiveIntegerField(
+                default=1200,
+                help_text="Ablation compute per participant per UTC day, in model-epochs (each ablation run counts the budget's epochs); 0 switches ablations off.",
+                validators=[django.core.validators.MaxValueValidator(1000000)],
+            ),
         ),
         migrations.AddField(
-            model_name='phase',
-            name='lab_daily_epochs',
-            field=models.PositiveIntegerField(blank=True, null=True, validators=[django.core.validators.MaxValueValidator(1000000)]),
+            model_name="phase",
+            name="lab_daily_epochs",
+            field=models.PositiveIntegerField(
+                blank=True, null=True, validators=[django.core.validators.MaxValueValidator(1000000)]
+            ),
         ),
     ]

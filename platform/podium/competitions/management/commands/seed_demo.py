@@ -12,14 +12,13 @@ from django.utils import timezone
 from podium.competitions.demo import ADMIN, DEMO
 from podium.competitions.models import Competition, Dataset
 
-# The pre-training source is only used through the few-shot competition.
-PRETRAIN_ONLY = {"digits-0to4"}
-PRETRAIN_FOR = {"digits-5to9-fewshot": ["digits-0to4"]}
+# The transfer target's competition lets entries pre-train on its source (a competition too).
+PRETRAIN_FOR = {"digits-faded-fewshot": ["digits"]}
 # Larger inputs get a larger budget, so a small CNN or LSTM fits.
 BUDGETS = {
     "digits": {"budget_epochs": 40, "budget_params": 2_000_000, "budget_seconds": 600},
     "waveforms": {"budget_epochs": 40, "budget_params": 2_000_000, "budget_seconds": 600},
-    "digits-5to9-fewshot": {"budget_epochs": 60, "budget_params": 2_000_000, "budget_seconds": 600},
+    "digits-faded-fewshot": {"budget_epochs": 60, "budget_params": 2_000_000, "budget_seconds": 600},
     # 18,000 reviews of up to 32 tokens: an LSTM or Transformer epoch takes tens of seconds on a CPU.
     "sentiment-structure": {"budget_epochs": 20, "budget_params": 2_000_000, "budget_seconds": 1200},
     # 5,000 colour images: the example CNN with augmentation (examples/shapes_cnn_augment.yaml)
@@ -68,7 +67,7 @@ class Command(BaseCommand):
         start = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0) - dt.timedelta(days=7)
         created = 0
         for slug, entry in catalog.BUILTINS.items():
-            if slug in PRETRAIN_ONLY or Competition.objects.filter(slug=slug).exists():
+            if Competition.objects.filter(slug=slug).exists():
                 continue
             dataset = datasets[slug]
             with transaction.atomic():
