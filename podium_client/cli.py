@@ -645,7 +645,15 @@ def _options_view(submission_id: int, options: dict, ablations: list[dict]) -> G
         table.add_column("key", no_wrap=True)
         table.add_column("what changes", overflow="fold")
         for v in variants:
-            table.add_row(str(v.get("technique")), str(v.get("key")), str(v.get("change")))
+            change = Text(str(v.get("change")))
+            if v.get("fits") is False:  # listed, not offered: over the competition's budget
+                change.append(f"\nnot under the budget: {v.get('problem')}", style="red")
+            table.add_row(
+                str(v.get("technique")),
+                str(v.get("key")),
+                change,
+                style="dim" if v.get("fits") is False else None,
+            )
         parts.append(table)
     else:
         parts.append(
@@ -791,10 +799,14 @@ def ablate(
             return
         keys = list(variant or [])
         if every:
-            keys = [v["key"] for v in client.ablation_options(submission_id).get("variants") or []]
+            offered = client.ablation_options(submission_id).get("variants") or []
+            # Every variant that fits the competition's budget (the others are listed, not offered).
+            keys = [v["key"] for v in offered if v.get("fits", True)]
             if not keys:
                 raise PodiumError(
-                    f"entry #{submission_id}: no technique of its config can be changed one at a time"
+                    f"entry #{submission_id}: no variant of its config fits the competition's budget"
+                    if offered
+                    else f"entry #{submission_id}: no technique of its config can be changed one at a time"
                 )
         started = client.ablation_start(submission_id, keys)
         out.print(

@@ -31,7 +31,7 @@ def test_ablate_lists_the_variants_and_the_quota_and_starts_nothing(cli, entry):
         assert result.exit_code == 0, result.output
         assert "activation:sigmoid" in result.output and "optimizer:sgd" in result.output
         assert "ReLU → sigmoid" in result.output
-        assert "0 of 300 model-epochs used, 300 left" in result.output
+        assert "0 of 1,200 model-epochs used, 1,200 left" in result.output
         assert "each run costs 8" in result.output
         assert f"podium ablate {entry.pk} --variant KEY" in result.output
     assert not Ablation.objects.exists()
@@ -70,7 +70,7 @@ def test_ablate_with_chosen_variants_then_the_table(cli, entry, alice):
     assert body["curves"]["activation:sigmoid"]["epochs"] == [1, 2, 3]
 
     listed = cli("ablate", entry.pk, "--list")
-    assert f"#{ablation.pk} (done)" in listed.output and "24 of 300 model-epochs used" in listed.output
+    assert f"#{ablation.pk} (done)" in listed.output and "24 of 1,200 model-epochs used" in listed.output
 
 
 def test_ablate_all_and_cancel(cli, entry):
@@ -101,6 +101,14 @@ def test_refusals_are_one_readable_line_and_store_nothing(cli, entry, bob):
     assert over.exit_code == 1
     assert "Daily ablation quota reached: 0 of 20 model-epochs used today" in over.output
     assert "this ablation needs 24. It resets at" in over.output
+
+    entry.competition.budget_params = 100  # the entry's 131 parameters, and every variant's, are over it
+    entry.competition.save(update_fields=["budget_params"])
+    listed = cli("ablate", entry.pk, "--list")
+    assert listed.exit_code == 0 and "not under the budget" in listed.output
+    none_fit = cli("ablate", entry.pk, "--all")
+    assert none_fit.exit_code == 1
+    assert f"entry #{entry.pk}: no variant of its config fits the competition's budget" in none_fit.output
 
     both = cli("ablate", entry.pk, "--all", "--variant", "optimizer:sgd")
     assert both.exit_code == 2 and "not both" in both.output

@@ -63,12 +63,13 @@ def test_the_ablate_page_groups_the_variants_by_technique_with_the_quota(client,
     assert "Activation function" in html and "Optimiser" in html
     for group in groups.values():
         for variant in group["variants"]:
-            assert variant.technique == group["technique"]
-            assert f'value="{variant.key}"' in html and escape(variant.change) in html
-    # The quota: the organisers' 300 model-epochs a day, each run the budget's 8 epochs.
+            assert variant["technique"] == group["technique"] and variant["fits"]
+            assert f'value="{variant["key"]}"' in html and escape(variant["change"]) in html
+    # The quota: the default 1,200 model-epochs a day, each run the budget's 8 epochs.
     quota = response.context["quota"]
-    assert (quota["daily"], quota["used"], quota["remaining"], quota["epochs_per_run"]) == (300, 0, 300, 8)
-    assert "300 model-epochs: enough for the original and 36 variants" in html
+    assert (quota["daily"], quota["used"], quota["remaining"], quota["epochs_per_run"]) == (1200, 0, 1200, 8)
+    assert "1,200 model-epochs: enough for the original and 149 variants" in html
+    assert "disabled" not in html.split('data-testid="ablation-form"')[1]
     assert "csrfmiddlewaretoken" in html
 
 
@@ -87,7 +88,7 @@ def test_starting_an_ablation_from_the_page(client, alice, entry):
     # The quota counts it: three runs of 8 epochs.
     again = client.get(ablate_url(entry))
     assert again.context["quota"]["used"] == 24
-    assert "276 model-epochs: enough for the original and 33 variants" in again.content.decode()
+    assert "1,176 model-epochs: enough for the original and 146 variants" in again.content.decode()
 
 
 @pytest.mark.parametrize(
@@ -109,6 +110,18 @@ def test_bad_choices_are_shown_and_nothing_is_stored(client, alice, entry, varia
     html = response.content.decode()
     for key in set(variants) & {"activation:sigmoid"}:
         assert f'value="{key}" checked' in html
+
+
+def test_a_variant_over_the_budget_is_listed_with_why_but_cannot_be_ticked(client, alice, comp, entry):
+    comp.budget_params = 100  # the entry's 131 parameters, and every variant's, are over it now
+    comp.save(update_fields=["budget_params"])
+    client.force_login(alice)
+    html = client.get(ablate_url(entry)).content.decode()
+    form = html.split('data-testid="ablation-form"')[1]
+    boxes = form.count('name="variants"')
+    assert boxes > 3 and form.count(" disabled aria-describedby=") == boxes
+    assert form.count("Not under this competition's budget:") == boxes
+    assert "parameters" in form
 
 
 def test_over_the_quota_says_what_was_used_and_when_it_resets(client, alice, comp, entry):

@@ -34,7 +34,7 @@ def test_the_owner_starts_an_ablation_and_watches_its_table_and_curves_arrive(br
     page.wait_for_url(f"**/submissions/{entry.pk}/ablate/")
     activation = page.locator("fieldset[data-technique=activation]")
     assert "Activation function" in activation.locator("legend").inner_text()
-    assert "300 model-epochs" in page.get_by_test_id("ablation-quota").inner_text()
+    assert "1,200 model-epochs" in page.get_by_test_id("ablation-quota").inner_text()
 
     # Nothing ticked: the page says what is wrong, and nothing is stored.
     page.get_by_role("button", name="Start the ablation").click()
@@ -86,8 +86,6 @@ def test_tick_every_variant_and_cancel_on_a_phone(browser, live_server, alice):
     comp = competition()
     competition_join(competition=comp, user=alice)
     entry = scored_model_entry(comp, alice)
-    comp.lab_daily_epochs = 1000  # every variant at once
-    comp.save(update_fields=["lab_daily_epochs"])
     trained_ablation(entry, alice, ["optimizer:sgd"])  # an earlier one, done
 
     page = browser.new_page()

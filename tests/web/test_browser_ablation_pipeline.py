@@ -64,8 +64,8 @@ def test_the_digits_cnn_example_is_ablated_from_the_website(web, podium_platform
     page.goto(f"/submissions/{entry.pk}/")
     page.get_by_role("link", name="Ablate…").click()
     page.wait_for_url("**/ablate/")
-    # The defaults: 300 model-epochs a day, each run charged the budget's 40.
-    assert "enough for the original and 6 variants" in page.get_by_test_id("quota-left").inner_text()
+    # The defaults: 1,200 model-epochs a day, each run charged the budget's 40.
+    assert "enough for the original and 29 variants" in page.get_by_test_id("quota-left").inner_text()
     for key in VARIANTS:
         page.locator(f"input[name=variants][value='{key}']").check()
     page.get_by_role("button", name="Start the ablation").click()

@@ -39,12 +39,13 @@ TECHNIQUE_TITLES = {
 
 
 def _technique_groups(variants) -> list[dict]:
-    """The variants grouped by technique, in the order the derivation lists them."""
+    """The variants (`ablation_options`' dicts) grouped by technique, in the order the derivation lists them."""
     groups: dict[str, dict] = {}
     for v in variants:
-        title = TECHNIQUE_TITLES.get(v.technique, v.technique)
-        groups.setdefault(v.technique, {"technique": v.technique, "title": title, "variants": []})
-        groups[v.technique]["variants"].append(v)
+        technique = v["technique"]
+        title = TECHNIQUE_TITLES.get(technique, technique)
+        groups.setdefault(technique, {"technique": technique, "title": title, "variants": []})
+        groups[technique]["variants"].append(v)
     return list(groups.values())
 
 

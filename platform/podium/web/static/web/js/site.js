@@ -183,12 +183,13 @@
       var form = ev.target.closest ? ev.target.closest("form[data-confirm]") : null;
       if (form && !window.confirm(form.getAttribute("data-confirm"))) ev.preventDefault();
     });
-    // "Tick every variant": a button shown only with scripts, ticking its form's boxes of that name.
+    // "Tick every variant": a button shown only with scripts, ticking its form's boxes of that name
+    // (those not disabled: a variant over the budget is listed, not offered).
     document.querySelectorAll("[data-check-all]").forEach(function (btn) {
       btn.hidden = false;
       btn.addEventListener("click", function () {
         btn.form.querySelectorAll('input[type="checkbox"][name="' + btn.getAttribute("data-check-all") + '"]')
-          .forEach(function (box) { box.checked = true; });
+          .forEach(function (box) { if (!box.disabled) box.checked = true; });
       });
     });
     document.querySelectorAll("[data-copy]").forEach(function (btn) {
