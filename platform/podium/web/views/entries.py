@@ -12,9 +12,10 @@ from podium.competitions.selectors import competition_get, competition_phase, su
 from podium.errors import ApplicationError, page_message
 from podium.lab.models import BASELINE_KEY
 from podium.lab.selectors import ablation_list, ablation_status
+from podium.lab.services import is_ablatable
 from podium.leaderboards.services import final_pick_toggle
 from podium.params import InvalidParameter, query_int
-from podium.submissions.models import ACTIVE_STATUSES, Kind, Status
+from podium.submissions.models import ACTIVE_STATUSES
 from podium.submissions.queue import queue_place
 from podium.submissions.selectors import (
     config_variants,
@@ -129,7 +130,7 @@ def detail(request, submission_id):
         is_owner=is_owner,
         # An ablation is its owner's alone: a teammate or staff on this page sees none.
         ablations=_own_ablations(submission, request.user) if is_owner else [],
-        can_ablate=is_owner and submission.kind == Kind.CONFIG and submission.status == Status.SCORED,
+        can_ablate=is_owner and is_ablatable(submission),
         epochs=epochs,
         facts=entry_status(submission, epochs),
         queue=queue_place(submission=submission),
