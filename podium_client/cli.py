@@ -16,6 +16,10 @@
     podium teams list|mine|create|join|leave SLUG ...
     podium leaderboard SLUG --phase P [--late]   a phase's board, or its late board
     podium phases SLUG                    a competition's phases: windows, which is current
+    podium ablate ENTRY [--list]          what an ablation of a scored model entry can change, quota left
+    podium ablate ENTRY --variant KEY ... start an ablation with these variants (or --all) [--watch]
+    podium ablation ID [--json] [--watch] an ablation's table: each variant's score against the original
+    podium ablation ID --cancel           stop an ablation's runs
 
 PODIUM_URL and PODIUM_TOKEN override the saved login. Shell completion:
 `podium --install-completion`.
@@ -24,6 +28,7 @@ PODIUM_URL and PODIUM_TOKEN override the saved login. Shell completion:
 from __future__ import annotations
 
 import csv
+import json
 import sys
 import time
 from collections.abc import Iterator
@@ -608,6 +613,238 @@ def phases(slug: str) -> None:
             "yes" if p.get("late_entries") else "no",
         )
     out.print(table)
+
+
+# --- ablations (the techniques lab) ----------------------------------------------------
+
+ABLATION_FINAL = frozenset({"done", "failed", "cancelled"})
+BASELINE_KEY = "baseline"  # the run that retrains the entry's own config (the API's row key)
+RUN_STYLE = {"queued": "yellow", "running": "cyan", "done": "green", "failed": "red", "cancelled": "magenta"}
+
+
+def _quota_line(quota: dict | None) -> str:
+    """The daily compute quota for ablations, as the options answer says it."""
+    if not quota:
+        return ""
+    if not quota.get("daily"):
+        return "Ablations are off in this competition (its organisers set no compute quota)."
+    return (
+        f"Compute quota today: {quota.get('used', 0):,} of {quota['daily']:,} model-epochs used, "
+        f"{quota.get('remaining', 0):,} left (resets {_when(quota.get('resets_at'))} UTC); "
+        f"each run costs {quota.get('epochs_per_run', 0):,}, and an ablation of N variants trains "
+        "N + 1 runs (the original is retrained too)."
+    )
+
+
+def _options_view(submission_id: int, options: dict, ablations: list[dict]) -> Group:
+    parts: list = []
+    variants = options.get("variants") or []
+    if variants:
+        table = Table(title=f"entry #{submission_id}: what an ablation can change", title_justify="left")
+        table.add_column("technique")
+        table.add_column("key", no_wrap=True)
+        table.add_column("what changes", overflow="fold")
+        for v in variants:
+            change = Text(str(v.get("change")))
+            if v.get("fits") is False:  # listed, not offered: over the competition's budget
+                change.append(f"\nnot under the budget: {v.get('problem')}", style="red")
+            table.add_row(
+                str(v.get("technique")),
+                str(v.get("key")),
+                change,
+                style="dim" if v.get("fits") is False else None,
+            )
+        parts.append(table)
+    else:
+        parts.append(
+            Text(f"entry #{submission_id}: no technique of its config can be changed one at a time.")
+        )
+    line = _quota_line(options.get("quota"))
+    if line:
+        parts.append(Text(line))
+    if ablations:
+        parts.append(
+            Text(
+                "your ablations of it: "
+                + ", ".join(f"#{a.get('id')} ({a.get('status')})" for a in ablations)
+                + " — show one with: podium ablation ID"
+            )
+        )
+    if variants:
+        parts.append(
+            Text(f"start with: podium ablate {submission_id} --variant KEY [--variant KEY …], or --all")
+        )
+    return Group(*parts)
+
+
+def _interval(low, high, fmt: str = ".4f") -> str:
+    return "" if low is None or high is None else f" [{format(low, fmt)}, {format(high, fmt)}]"
+
+
+def _signed(value) -> str:
+    return "—" if value is None else f"{value:+.4f}"
+
+
+def _higher_is_better(client: PodiumClient, metric: str | None) -> bool | None:
+    """Whether a higher score is better for the ablation's metric (the server's metric list); None: unknown."""
+    return next((m.get("higher_is_better") for m in client.metrics() if m.get("name") == metric), None)
+
+
+def _noise(row: dict, higher_is_better: bool | None) -> str:
+    """Whether a variant's difference is beyond noise, and which way when the metric says."""
+    beyond = row.get("beyond_noise")
+    if beyond is None:
+        return ""
+    if not beyond:
+        return "no"
+    if higher_is_better is None or row.get("diff") is None:
+        return "yes"
+    return "yes, better" if (row["diff"] > 0) == higher_is_better else "yes, worse"
+
+
+def _ablation_view(ablation: dict, higher_is_better: bool | None = None) -> Group:
+    status = str(ablation.get("status", "?"))
+    head = Table.grid(padding=(0, 2))
+    head.add_row("ablation", f"#{ablation.get('id')} of entry #{ablation.get('submission')}")
+    head.add_row("status", Text(status, style=RUN_STYLE.get(status, "")))
+    holdout = ablation.get("holdout") or {}
+    if holdout:
+        head.add_row(
+            "scored on",
+            f"{holdout.get('fraction', 0):.0%} of the training rows held out (seed {holdout.get('seed')}), "
+            "never the test set",
+        )
+    if ablation.get("metric"):
+        head.add_row("metric", str(ablation["metric"]))
+    table = Table(title="variants against the original", title_justify="left")
+    for column, justify in (
+        ("variant", "left"),
+        ("what changed", "left"),
+        ("status", "left"),
+        ("score [95%]", "right"),
+        ("difference [95%]", "right"),
+        ("beyond noise", "left"),
+        ("parameters", "right"),
+        ("seconds", "right"),
+    ):
+        table.add_column(column, justify=justify, overflow="fold")
+    for row in ablation.get("rows") or []:
+        run_status = str(row.get("status", ""))
+        baseline = row.get("key") == BASELINE_KEY
+        if baseline:
+            diff, noise = "the original", ""
+        else:
+            diff = _signed(row.get("diff")) + _interval(*(row.get("diff_ci") or [None, None]), "+.4f")
+            noise = _noise(row, higher_is_better)
+        table.add_row(
+            "original" if baseline else str(row.get("key")),
+            str(row.get("change") or ""),
+            Text(run_status, style=RUN_STYLE.get(run_status, "")),
+            _num(row.get("score")) + _interval(*(row.get("score_ci") or [None, None])),
+            diff,
+            noise,
+            "—" if row.get("parameters") is None else f"{row['parameters']:,}",
+            _num(row.get("seconds"), ".1f"),
+        )
+    parts: list = [head, table]
+    for row in ablation.get("rows") or []:
+        if row.get("error"):
+            parts.append(Text(f"{row.get('key')}: {row['error']}", style="red"))
+    return Group(*parts)
+
+
+def _watch_ablation(
+    client: PodiumClient, ablation_id: int, interval: float = 2.0, timeout: float = 3600
+) -> dict:
+    ablation = client.ablation(ablation_id)
+    direction = _higher_is_better(client, ablation.get("metric"))
+    deadline = time.monotonic() + timeout
+    with Live(
+        _ablation_view(ablation, direction), console=out, refresh_per_second=2, transient=False
+    ) as live:
+        while ablation.get("status") not in ABLATION_FINAL and time.monotonic() < deadline:
+            time.sleep(interval)
+            ablation = client.ablation(ablation_id)
+            live.update(_ablation_view(ablation, direction))
+    if not out.is_terminal:
+        out.file.write("\n")
+        out.file.flush()
+    return ablation
+
+
+@app.command()
+def ablate(
+    submission_id: Annotated[int, typer.Argument(metavar="ENTRY", help="A scored model entry of yours")],
+    variant: Annotated[
+        list[str] | None, typer.Option("--variant", "-v", help="A variant's key (repeatable)")
+    ] = None,
+    every: Annotated[bool, typer.Option("--all", help="Start with every variant listed")] = False,
+    listing: Annotated[bool, typer.Option("--list", help="Only list the variants and the quota")] = False,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow the ablation until it ends")] = False,
+) -> None:
+    """Ablate an entry: retrain it with one technique changed at a time, each scored on held-out training rows."""
+    if listing and (variant or every):
+        err.print("error: --list starts nothing; leave out --variant and --all")
+        raise typer.Exit(2)
+    if variant and every:
+        err.print("error: give --variant KEY (repeatable) or --all, not both")
+        raise typer.Exit(2)
+    with _reported(), _client() as client:
+        if listing or not (variant or every):
+            out.print(
+                _options_view(
+                    submission_id, client.ablation_options(submission_id), client.ablations(submission_id)
+                )
+            )
+            return
+        keys = list(variant or [])
+        if every:
+            offered = client.ablation_options(submission_id).get("variants") or []
+            # Every variant that fits the competition's budget (the others are listed, not offered).
+            keys = [v["key"] for v in offered if v.get("fits", True)]
+            if not keys:
+                raise PodiumError(
+                    f"entry #{submission_id}: no variant of its config fits the competition's budget"
+                    if offered
+                    else f"entry #{submission_id}: no technique of its config can be changed one at a time"
+                )
+        started = client.ablation_start(submission_id, keys)
+        out.print(
+            f"Started ablation [bold]#{started['id']}[/bold] of entry #{submission_id}: "
+            f"{len(keys)} variant{'s' if len(keys) != 1 else ''} and the original, retrained. "
+            f"Follow it with: podium ablation {started['id']} --watch"
+        )
+        if watch:
+            _watch_ablation(client, int(started["id"]))
+
+
+@app.command()
+def ablation(
+    ablation_id: Annotated[int, typer.Argument(metavar="ID")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the API's answer (rows and curves) as JSON")
+    ] = False,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow it until it ends")] = False,
+    cancel_it: Annotated[bool, typer.Option("--cancel", help="Stop its runs")] = False,
+) -> None:
+    """An ablation's table: each variant's score with its 95% interval, its difference from the original, whether that is beyond noise."""
+    with _reported(), _client() as client:
+        if cancel_it:
+            answer = client.ablation_cancel(ablation_id)
+            out.print(f"ablation #{answer.get('id', ablation_id)}: {answer.get('status')}")
+            return
+        if watch and not as_json:
+            _watch_ablation(client, ablation_id)
+            return
+        answer = client.ablation(ablation_id)
+        while watch and answer.get("status") not in ABLATION_FINAL:
+            time.sleep(2.0)  # --json --watch: the answer once it has ended, for a script
+            answer = client.ablation(ablation_id)
+        direction = None if as_json else _higher_is_better(client, answer.get("metric"))
+    if as_json:
+        sys.stdout.write(json.dumps(answer, indent=2) + "\n")
+        return
+    out.print(_ablation_view(answer, direction))
 
 
 @app.command("export-bundle")

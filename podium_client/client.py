@@ -237,6 +237,33 @@ class PodiumClient:
                 )
             time.sleep(interval)
 
+    # --- ablations (the techniques lab) -----------------------------------
+    def ablation_options(self, submission_id: int) -> dict:
+        """What an ablation of the entry can change (each variant's key, technique and
+        change) and the compute quota left today."""
+        return self.http.json("GET", f"/api/submissions/{int(submission_id)}/ablations/options/")
+
+    def ablation_start(self, submission_id: int, variants: list[str]) -> dict:
+        """Start an ablation of the entry with the variants of these keys."""
+        # Not idempotent: a retry after the request went out could start a second ablation.
+        return self.http.json(
+            "POST",
+            f"/api/submissions/{int(submission_id)}/ablations/",
+            json={"variants": list(variants)},
+            idempotent=False,
+        )
+
+    def ablations(self, submission_id: int) -> list[dict]:
+        """Your ablations of the entry, newest first."""
+        return list(self._pages(f"/api/submissions/{int(submission_id)}/ablations/"))
+
+    def ablation(self, ablation_id: int) -> dict:
+        """An ablation: its table's rows and each variant's curves."""
+        return self.http.json("GET", f"/api/ablations/{int(ablation_id)}/")
+
+    def ablation_cancel(self, ablation_id: int) -> dict:
+        return self.http.json("POST", f"/api/ablations/{int(ablation_id)}/cancel/", idempotent=True)
+
     # --- leaderboards -----------------------------------------------------
     def leaderboard(
         self,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.urls import reverse
 
+from tests.web.ablations import scored_model_entry, trained_ablation
 from tests.web.entries import config_entry, scored_predictions_entry
 from tests.web.factories import competition
 
@@ -21,8 +22,8 @@ class SitePage:
 
 def build_site(*, alice, bob, admin_user) -> list[SitePage]:
     """One open competition that alice and bob joined: two of alice's config entries in
-    training (charts, live rows, compare), one of bob's predictions scored (the board); and
-    every page that shows them."""
+    training (charts, live rows, compare), one of bob's predictions scored (the board), a scored
+    model entry of alice's with an ablation done and one training; and every page that shows them."""
     from podium.competitions.services import competition_join
 
     comp = competition()
@@ -31,6 +32,9 @@ def build_site(*, alice, bob, admin_user) -> list[SitePage]:
     first = config_entry(comp, alice, lr="0.01", epochs=2)
     second = config_entry(comp, alice, lr="0.05", loss0=2.0)
     scored = scored_predictions_entry(comp, bob, label=comp.dataset.manifest["classes"][0])
+    model = scored_model_entry(comp, alice)
+    ablated = trained_ablation(model, alice, ["activation:sigmoid", "optimizer:sgd"])
+    ablating = trained_ablation(model, alice, ["activation:tanh"], finish=False)
     c = f"/c/{comp.slug}"
     return [
         SitePage(None, "/", "[data-testid=comp-card]"),
@@ -51,6 +55,10 @@ def build_site(*, alice, bob, admin_user) -> list[SitePage]:
         SitePage(
             "alice", f"{c}/compare/?a={first.pk}&b={second.pk}", "canvas[data-chart=cmp-loss][data-ready]"
         ),
+        SitePage("alice", f"/submissions/{model.pk}/", "[data-testid=ablations]"),
+        SitePage("alice", f"/submissions/{model.pk}/ablate/", "[data-testid=ablation-form]"),
+        SitePage("alice", f"/ablations/{ablated.pk}/", "canvas[data-chart=ablation-flow][data-ready]"),
+        SitePage("alice", f"/ablations/{ablating.pk}/", "canvas[data-chart=ablation-loss][data-ready]"),
         SitePage("bob", f"{c}/leaderboard/", "[data-testid=my-row]"),
         SitePage("bob", f"/submissions/{scored.pk}/", "[data-testid=public-score]"),
         SitePage("admin", reverse("web:staff_new_competition"), "[data-source-switch]"),

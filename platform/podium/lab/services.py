@@ -203,6 +203,11 @@ class LabQuotaReached(LimitReached):
         )
 
 
+def is_ablatable(submission: Submission) -> bool:
+    """Whether an entry can be ablated: a model entry that was scored (the entry page asks too)."""
+    return submission.kind == Kind.CONFIG and submission.status == Status.SCORED
+
+
 def ablatable_entry(*, user, submission_id: int) -> Submission:
     """The caller's own scored model entry (404 for anyone else's, 400 for another kind or state)."""
     submission = (
@@ -212,7 +217,7 @@ def ablatable_entry(*, user, submission_id: int) -> Submission:
     )
     if submission is None:
         raise NotFound("No such submission of yours.")
-    if submission.kind != Kind.CONFIG or submission.status != Status.SCORED:
+    if not is_ablatable(submission):
         raise ApplicationError(
             f"Only a scored model entry can be ablated; entry #{submission.pk} is a "
             f"{submission.get_kind_display().lower()} that is {submission.status}.",

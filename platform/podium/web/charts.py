@@ -258,3 +258,105 @@ def config_diff(a, b) -> list[tuple[str, str]]:
             cls = ""
         out.append((cls, line))
     return out
+
+
+# --- an ablation's curves ---------------------------------------------------------------
+
+
+def _layer_kind(layer: str) -> str:
+    """`layers.2.residual.block.0.conv2d` -> `conv2d`: the technique a gradient norm's layer is."""
+    return layer.rsplit(".", 1)[-1]
+
+
+def _model_order(layers) -> list[str]:
+    """Layer paths in the model's order: `layers.2…` before `layers.10…`. The order a worker
+    sent them in is not kept: PostgreSQL's jsonb sorts an object's keys."""
+    return sorted(
+        layers, key=lambda layer: [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in layer.split(".")]
+    )
+
+
+def _depth_slots(layers: list[str]) -> list[str]:
+    """Each layer as its kind and place among the layers of that kind ("conv2d 2"), so that
+    variants line up layer by layer although one lacks a layer another has: removing a
+    BatchNorm shifts every later layer's index, not the second conv2d's being the second."""
+    seen: dict[str, int] = {}
+    slots = []
+    for layer in layers:
+        kind = _layer_kind(layer)
+        seen[kind] = seen.get(kind, 0) + 1
+        slots.append(f"{kind} {seen[kind]}")
+    return slots
+
+
+def ablation_charts(curves: dict[str, dict], *, baseline: str) -> dict | None:
+    """An ablation's charts, one colour per run (the baseline, the original config, bold):
+    - loss: each run's validation loss per epoch (training loss dashed);
+    - flow: gradient flow, each run's per-layer gradient norm at its last epoch, from the
+      input side to the output (log scale): a line that falls towards the input vanishes;
+    - ratio: per epoch, the first layer's gradient norm over the last layer's (log scale),
+      the vanishing-gradient signal over training.
+    `curves`: per run key, what the API answers (`podium.lab.selectors.run_curves`: `epochs`,
+    `train_loss`, `val_loss`, `grad_norms` {layer: per epoch}), in the table's order.
+    None when no run has reported an epoch yet."""
+    curves = {key: c for key, c in curves.items() if c.get("epochs")}
+    if not curves:
+        return None
+    labels = sorted({n for c in curves.values() for n in c["epochs"]})
+    loss, ratio, flow = [], [], []
+    slots: list[str] = []
+    for color, (key, curve) in enumerate(curves.items()):
+        at = {n: i for i, n in enumerate(curve["epochs"])}
+        name = "original" if key == baseline else key
+        bold = key == baseline
+
+        def per_epoch(values, at=at):
+            return [_num(values[at[n]]) if n in at and at[n] < len(values) else None for n in labels]
+
+        for field, suffix, dashed in (("val_loss", "", False), ("train_loss", " (train)", True)):
+            data = per_epoch(curve.get(field) or [])
+            if any(v is not None for v in data):
+                loss.append(
+                    {"label": name + suffix, "data": data, "dashed": dashed, "color": color, "bold": bold}
+                )
+        norms = curve.get("grad_norms") or {}
+        layers = _model_order(norms)
+        if len(layers) > 1:
+            first, last = per_epoch(norms[layers[0]]), per_epoch(norms[layers[-1]])
+            # Log axis: a zero or missing norm is a gap, not a point at zero.
+            data = [a / b if a and b and a > 0 and b > 0 else None for a, b in zip(first, last, strict=True)]
+            if any(v is not None for v in data):
+                ratio.append({"label": name, "data": data, "color": color, "bold": bold})
+        final = {layer: _num((norms[layer] or [None])[-1]) for layer in layers}
+        if any(v is not None for v in final.values()):
+            own = dict(zip(_depth_slots(layers), final.values(), strict=True))
+            after = -1  # a slot of this run the others lack goes after its own previous one
+            for slot in own:
+                if slot not in slots:
+                    slots.insert(after + 1, slot)
+                after = slots.index(slot)
+            flow.append((name, color, bold, own))
+    return {
+        "loss": {"labels": labels, "series": loss, "ylabel": "validation loss (dashed: training)"},
+        "flow": {
+            "labels": slots,
+            "series": [
+                {
+                    "label": name,
+                    "data": [(v if (v := own.get(slot)) and v > 0 else None) for slot in slots],
+                    "color": color,
+                    "bold": bold,
+                }
+                for name, color, bold, own in flow
+            ],
+            "ylabel": "gradient norm at the last epoch (log)",
+            "xlabel": "layer, input side first",
+            "log": True,
+        },
+        "ratio": {
+            "labels": labels,
+            "series": ratio,
+            "ylabel": "first layer's gradient norm ÷ last layer's (log)",
+            "log": True,
+        },
+    }

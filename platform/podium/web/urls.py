@@ -3,7 +3,19 @@ from django.templatetags.static import static
 from django.urls import path, reverse_lazy
 from django.views.generic import RedirectView
 
-from podium.web.views import account, boards, claims, entries, host, public, staff, status, submit, teams
+from podium.web.views import (
+    ablations,
+    account,
+    boards,
+    claims,
+    entries,
+    host,
+    public,
+    staff,
+    status,
+    submit,
+    teams,
+)
 
 app_name = "web"
 
@@ -120,6 +132,11 @@ urlpatterns = [
     path("submissions/<int:submission_id>/cancel/", entries.cancel, name="cancel"),
     path("submissions/<int:submission_id>/final/", entries.final_pick, name="final_pick"),
     path("submissions/<int:submission_id>/predictions/", entries.predictions, name="predictions"),
+    # ablations (the techniques lab)
+    path("submissions/<int:submission_id>/ablate/", ablations.ablation_new, name="ablate"),
+    path("ablations/<int:ablation_id>/", ablations.ablation_detail, name="ablation"),
+    path("ablations/<int:ablation_id>/status/", ablations.ablation_status_card, name="ablation_status"),
+    path("ablations/<int:ablation_id>/cancel/", ablations.ablation_stop, name="ablation_cancel"),
     # staff
     path("staff/competitions/new/", staff.new_competition, name="staff_new_competition"),
     path(

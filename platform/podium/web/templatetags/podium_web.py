@@ -24,6 +24,17 @@ def score(value, digits: int = 5):
 
 
 @register.filter
+def signed(value, digits: int = 5):
+    """A difference with its sign always written: "+0.0123", "-0.0040"."""
+    if value is None:
+        return "—"
+    try:
+        return f"{float(value):+.{int(digits)}f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+@register.filter
 def phase(competition) -> str:
     """open, upcoming or past, as the competitions app defines it."""
     return competition_status(competition)
@@ -52,10 +63,10 @@ def get_item(mapping, key):
 
 @register.filter
 def duration(value) -> str:
-    """A timedelta as a person reads it: "42 s", "3 min 05 s", "1 h 02 min"."""
+    """A timedelta (or a number of seconds) as a person reads it: "42 s", "3 min 05 s", "1 h 02 min"."""
     if value is None:
         return "—"
-    s = max(int(value.total_seconds()), 0)
+    s = max(int(value if isinstance(value, (int, float)) else value.total_seconds()), 0)
     if s < 60:
         return f"{s} s"
     if s < 3600:

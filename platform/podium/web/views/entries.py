@@ -10,6 +10,9 @@ from django.views.decorators.http import require_POST
 
 from podium.competitions.selectors import competition_get, competition_phase, submission_phase
 from podium.errors import ApplicationError, page_message
+from podium.lab.models import BASELINE_KEY
+from podium.lab.selectors import ablation_list, ablation_status
+from podium.lab.services import is_ablatable
 from podium.leaderboards.services import final_pick_toggle
 from podium.params import InvalidParameter, query_int
 from podium.submissions.models import ACTIVE_STATUSES
@@ -100,6 +103,20 @@ def final_pick(request, submission_id):
     return redirect("web:my_submissions", slug=submission.competition.slug)
 
 
+def _own_ablations(submission, user) -> list[dict]:
+    """The owner's ablations of the entry for its page: each with its status and variant count."""
+    return [
+        {
+            "pk": a.pk,
+            "created_at": a.created_at,
+            "status": ablation_status(a),
+            "variants": sum(r.key != BASELINE_KEY for r in a.runs.all()),
+        }
+        for a in ablation_list(submission_id=submission.pk, user=user)
+        if a.owner_id == user.pk  # staff see every ablation through the selector: here, their own
+    ]
+
+
 def detail(request, submission_id):
     submission = _visible_submission(submission_id, request.user)
     ctx = competition_context(request, submission.competition.slug, "mine")
@@ -107,9 +124,13 @@ def detail(request, submission_id):
     variants = config_variants(submission.config)
     report = (submission.training_report or {}).get("variants") or {}
     kept = report.get("kept")
+    is_owner = request.user.is_authenticated and submission.user_id == request.user.pk
     ctx.update(
         submission=submission,
-        is_owner=request.user.is_authenticated and submission.user_id == request.user.pk,
+        is_owner=is_owner,
+        # An ablation is its owner's alone: a teammate or staff on this page sees none.
+        ablations=_own_ablations(submission, request.user) if is_owner else [],
+        can_ablate=is_owner and is_ablatable(submission),
         epochs=epochs,
         facts=entry_status(submission, epochs),
         queue=queue_place(submission=submission),

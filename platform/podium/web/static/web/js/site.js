@@ -125,6 +125,12 @@
 
   // --- charts (Chart.js) ---
   var PALETTE = ["#3b5bdb", "#e8590c", "#2b8a3e", "#ae3ec9", "#1098ad", "#f08c00", "#c92a2a", "#5c7cfa", "#66a80f", "#862e9c"];
+  // A log axis labelled at 1, 2 and 5 times a power of ten, short ("0.2", "5e-6"), not at every minor tick.
+  function logTick(v) {
+    var e = Math.floor(Math.log10(v) + 1e-9), m = Math.round(v / Math.pow(10, e));
+    if ([1, 2, 5].indexOf(m) < 0 || Math.abs(v / Math.pow(10, e) - m) > 1e-6) return "";
+    return Math.abs(e) >= 4 ? m + "e" + e : String(Number((m * Math.pow(10, e)).toPrecision(1)));
+  }
   function initCharts(root) {
     if (typeof Chart === "undefined") return;
     root.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
@@ -150,7 +156,10 @@
           plugins: { legend: { position: "bottom", labels: { boxWidth: 12 } } },
           scales: {
             x: { title: { display: true, text: spec.xlabel || "epoch" } },
-            y: { type: spec.log ? "logarithmic" : "linear", title: { display: !!spec.ylabel, text: spec.ylabel || "" } },
+            y: {
+              type: spec.log ? "logarithmic" : "linear", title: { display: !!spec.ylabel, text: spec.ylabel || "" },
+              ticks: spec.log ? { callback: logTick } : {},
+            },
           },
         },
       });
@@ -173,6 +182,15 @@
     document.addEventListener("submit", function (ev) {
       var form = ev.target.closest ? ev.target.closest("form[data-confirm]") : null;
       if (form && !window.confirm(form.getAttribute("data-confirm"))) ev.preventDefault();
+    });
+    // "Tick every variant": a button shown only with scripts, ticking its form's boxes of that name
+    // (those not disabled: a variant over the budget is listed, not offered).
+    document.querySelectorAll("[data-check-all]").forEach(function (btn) {
+      btn.hidden = false;
+      btn.addEventListener("click", function () {
+        btn.form.querySelectorAll('input[type="checkbox"][name="' + btn.getAttribute("data-check-all") + '"]')
+          .forEach(function (box) { if (!box.disabled) box.checked = true; });
+      });
     });
     document.querySelectorAll("[data-copy]").forEach(function (btn) {
       btn.addEventListener("click", function () {
