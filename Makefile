@@ -38,6 +38,7 @@ migrate: install assets
 
 seed: migrate
 	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_claims
 
 run: seed
 	$(PY) -m podium.devserver
