@@ -702,7 +702,11 @@ def _noise(row: dict, higher_is_better: bool | None) -> str:
     return "yes, better" if (row["diff"] > 0) == higher_is_better else "yes, worse"
 
 
-def _ablation_view(ablation: dict, higher_is_better: bool | None = None) -> Group:
+# Narrower than this, the ablation's table would fold its numbers: one block per variant instead.
+ABLATION_TABLE_WIDTH = 120
+
+
+def _ablation_view(ablation: dict, higher_is_better: bool | None = None, width: int = 200) -> Group:
     status = str(ablation.get("status", "?"))
     head = Table.grid(padding=(0, 2))
     head.add_row("ablation", f"#{ablation.get('id')} of entry #{ablation.get('submission')}")
@@ -716,6 +720,8 @@ def _ablation_view(ablation: dict, higher_is_better: bool | None = None) -> Grou
         )
     if ablation.get("metric"):
         head.add_row("metric", str(ablation["metric"]))
+    if width < ABLATION_TABLE_WIDTH:
+        return Group(head, *_ablation_blocks(ablation, higher_is_better))
     table = Table(title="variants against the original", title_justify="left")
     for column, justify in (
         ("variant", "left"),
@@ -753,6 +759,29 @@ def _ablation_view(ablation: dict, higher_is_better: bool | None = None) -> Grou
     return Group(*parts)
 
 
+def _ablation_blocks(ablation: dict, higher_is_better: bool | None) -> list:
+    """The table's rows for a narrow terminal: the variant, then its numbers, then what it changed."""
+    parts: list = [Text("variants against the original", style="bold")]
+    for row in ablation.get("rows") or []:
+        run_status = str(row.get("status", ""))
+        baseline = row.get("key") == BASELINE_KEY
+        name = Text("original" if baseline else str(row.get("key")), style="bold")
+        parts.append(Text.assemble(name, "  ", Text(run_status, style=RUN_STYLE.get(run_status, ""))))
+        parts.append(
+            Text("  score " + _num(row.get("score")) + _interval(*(row.get("score_ci") or [None, None])))
+        )
+        if not baseline:
+            diff = _signed(row.get("diff")) + _interval(*(row.get("diff_ci") or [None, None]), "+.4f")
+            parts.append(Text(f"  difference {diff}  beyond noise: {_noise(row, higher_is_better) or '—'}"))
+        params = "—" if row.get("parameters") is None else f"{row['parameters']:,}"
+        parts.append(Text(f"  {params} parameters, {_num(row.get('seconds'), '.1f')} s"))
+        if row.get("change") and not baseline:
+            parts.append(Text(f"  {row['change']}", style="dim"))
+        if row.get("error"):
+            parts.append(Text(f"  {row['error']}", style="red"))
+    return parts
+
+
 def _watch_ablation(
     client: PodiumClient, ablation_id: int, interval: float = 2.0, timeout: float = 3600
 ) -> dict:
@@ -760,12 +789,12 @@ def _watch_ablation(
     direction = _higher_is_better(client, ablation.get("metric"))
     deadline = time.monotonic() + timeout
     with Live(
-        _ablation_view(ablation, direction), console=out, refresh_per_second=2, transient=False
+        _ablation_view(ablation, direction, out.width), console=out, refresh_per_second=2, transient=False
     ) as live:
         while ablation.get("status") not in ABLATION_FINAL and time.monotonic() < deadline:
             time.sleep(interval)
             ablation = client.ablation(ablation_id)
-            live.update(_ablation_view(ablation, direction))
+            live.update(_ablation_view(ablation, direction, out.width))
     if not out.is_terminal:
         out.file.write("\n")
         out.file.flush()
@@ -844,7 +873,7 @@ def ablation(
     if as_json:
         sys.stdout.write(json.dumps(answer, indent=2) + "\n")
         return
-    out.print(_ablation_view(answer, direction))
+    out.print(_ablation_view(answer, direction, out.width))
 
 
 @app.command("export-bundle")

@@ -63,6 +63,15 @@ def test_ablate_with_chosen_variants_then_the_table(cli, entry, alice):
     original = next(line for line in table.output.splitlines() if "original" in line and "│" in line)
     assert "the original" in original
 
+    # A terminal of 80 columns gets one block per variant: no number folded, what changed said.
+    narrow = cli("ablation", ablation.pk, COLUMNS="80").output.splitlines()
+    at = narrow.index("activation:sigmoid  done")
+    assert (
+        narrow[at + 1] == f"  score {sigmoid.score:.4f} [{sigmoid.score_low:.4f}, {sigmoid.score_high:.4f}]"
+    )
+    assert narrow[at + 2].startswith(f"  difference {sigmoid.diff:+.4f} [") and "yes, worse" in narrow[at + 2]
+    assert "ReLU → sigmoid" in "\n".join(narrow[at + 3 : at + 6]) and max(map(len, narrow)) <= 80
+
     as_json = cli("ablation", ablation.pk, "--json")
     assert as_json.exit_code == 0, as_json.output
     body = json.loads(as_json.output)
