@@ -135,3 +135,9 @@ class FilesystemChannel(filesystem.Channel):
 
 class FilesystemTransport(filesystem.Transport):
     Channel = FilesystemChannel
+
+    @property
+    def default_connection_params(self):
+        # Folders, no host: kombu's virtual default ("localhost") only made every
+        # connection log "No hostname was supplied" at start-up.
+        return {"port": self.default_port}

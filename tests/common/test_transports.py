@@ -78,6 +78,19 @@ def test_both_celery_apps_use_the_atomic_transport_on_the_filesystem_broker():
     assert run.returncode == 0, run.stderr
 
 
+def test_a_filesystem_connection_says_nothing_of_a_hostname(tmp_path, caplog):
+    """kombu's virtual transports default to "localhost"; folders have no host, and `make run`'s
+    workers said "No hostname was supplied" for every connection they opened."""
+    from kombu import Connection
+
+    caplog.set_level("WARNING", logger="kombu.connection")
+    folder = str(tmp_path)
+    options = {"data_folder_in": folder, "data_folder_out": folder, "control_folder": folder}
+    with Connection("filesystem://", transport=FILESYSTEM_TRANSPORT, transport_options=options) as conn:
+        conn.clone().close()
+    assert not [r for r in caplog.records if "hostname" in r.getMessage()]
+
+
 @pytest.mark.slow
 def test_a_burst_through_the_filesystem_broker_delivers_every_message_once(tmp_path):
     received = burst(
