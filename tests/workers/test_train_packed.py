@@ -162,6 +162,84 @@ def test_a_members_result_does_not_depend_on_its_pack_mates(small):
     assert (with_two.predictions == with_four.predictions).all()
 
 
+def _joining_pack(small, first, later, *, at_epoch, **kwargs):
+    """A pack of `first` that takes `later` in at the boundary after its epoch `at_epoch`;
+    returns the results in member order and the order in which they were heard."""
+    epochs_seen = []
+    heard = []
+    offered = []
+
+    def newcomers(closing):
+        if len(epochs_seen) >= at_epoch and not offered:
+            offered.extend(later)
+            return [(spec, None) for spec in later]
+        return []
+
+    def count(record):
+        epochs_seen.append(record["epoch"])
+
+    members = [PackMember(first[0].config, first[0].budget, count, first[0].should_stop), *first[1:]]
+    pack = Pack(
+        members,
+        small,
+        device=torch.device("cpu"),
+        newcomers=newcomers,
+        on_result=lambda position, result: heard.append(position),
+        **kwargs,
+    )
+    return pack.run([None] * len(members)), heard
+
+
+def test_members_that_join_a_running_pack_train_as_from_its_start(small):
+    """Newcomers taken in at an epoch boundary (another optimiser kind among them, so the
+    stack is regrouped, and a seed of a split the pack did not have) get what they get in a
+    pack from the start, bit for bit, and what their solo runs give within the tolerance;
+    the members already training are not disturbed."""
+    first = [
+        mlp(0, epochs=4, optimizer={"name": "momentum", "lr": 0.02}),
+        mlp(1, epochs=3, scheduler={"name": "cosine"}),
+    ]
+    later = [
+        mlp(2, epochs=3, optimizer={"name": "adamw", "lr": 0.005}, scheduler={"name": "one_cycle"}),
+        mlp(1, epochs=2, optimizer={"name": "momentum", "lr": 0.01, "grad_clip": 0.5}),
+        mlp(0, epochs=2, optimizer={"name": "sgd", "lr": 0.05}),
+    ]
+    results, heard = _joining_pack(
+        small, [PackMember(c) for c in first], [PackMember(c) for c in later], at_epoch=2
+    )
+    together = train_packed([PackMember(c) for c in first + later], small)
+    for joined, from_start in zip(results, together, strict=True):
+        assert joined.probabilities.tobytes() == from_start.probabilities.tobytes()
+        assert [h["train_loss"] for h in joined.history] == [h["train_loss"] for h in from_start.history]
+        assert [h["lr"] for h in joined.history] == [h["lr"] for h in from_start.history]
+        for key in joined.state_dict:
+            assert torch.equal(joined.state_dict[key], from_start.state_dict[key]), key
+    for result, config in zip(results, first + later, strict=True):
+        assert_matches_solo(result, train(config, small))
+    assert sorted(heard) == [0, 1, 2, 3, 4]
+    assert heard.index(1) < heard.index(0)  # each result heard when its member left, not at the end
+
+
+def test_a_pack_whose_members_all_left_takes_newcomers_before_it_ends(small):
+    first = [PackMember(mlp(0, epochs=1))]
+    later = [PackMember(mlp(1, epochs=2)), PackMember(mlp(2, epochs=1))]
+    results, heard = _joining_pack(small, first, later, at_epoch=1)
+    assert [r.epochs_run for r in results] == [1, 2, 1]
+    for result, spec in zip(results, first + later, strict=True):
+        assert_matches_solo(result, train(spec.config, small))
+    assert heard == [0, 2, 1]
+
+
+def test_a_newcomer_refused_or_cancelled_leaves_and_the_pack_goes_on(small):
+    refused = PackMember(mlp(1, epochs=2), metric="rmse")
+    cancelled = PackMember(mlp(2, epochs=3), should_stop=lambda: True)
+    results, _ = _joining_pack(small, [PackMember(mlp(0, epochs=3))], [refused, cancelled], at_epoch=1)
+    assert results[0].stopped_reason == COMPLETED
+    assert_matches_solo(results[0], train(mlp(0, epochs=3), small))
+    assert isinstance(results[1], TrainError) and "is for regression" in str(results[1])
+    assert results[2].stopped_reason == CANCELLED and results[2].epochs_run <= 1
+
+
 def test_a_diverging_member_fails_alone_with_the_solo_reason(small):
     exploding = mlp(1, optimizer={"name": "sgd", "lr": 10.0}, p=0.0)
     configs = [mlp(0), exploding, mlp(2)]
@@ -576,9 +654,7 @@ def test_the_stacked_optimiser_steps_as_torch_optim_steps_each_member():
         assert optimizer.lr_at(step) == pytest.approx(
             [o.param_groups[0]["lr"] for _, o, _ in alone], rel=1e-12
         )
-        optimizer.apply(
-            stacked, {str(i): g for i, g in enumerate(grads)}, optimizer.coefficients(step), step=step
-        )
+        optimizer.apply(stacked, {str(i): g for i, g in enumerate(grads)}, optimizer.coefficients(step))
         for m, (params, o, s) in enumerate(alone):
             for p, g in zip(params, grads, strict=True):
                 p.grad = g[m].clone()
@@ -590,6 +666,67 @@ def test_the_stacked_optimiser_steps_as_torch_optim_steps_each_member():
     optimizer.keep([0, 4, 9])
     assert [s.name for s in optimizer.settings] == [settings[0].name, settings[4].name, settings[9].name]
     assert all(t.shape[0] == 3 for state in optimizer.state.values() for t in state.values())
+
+
+def test_members_that_join_a_stepping_optimiser_step_as_torch_optim_from_their_own_first_step():
+    """Half the members train three steps, then the other half joins (regrouped in kind order):
+    each member's numbers count from its own first step (schedules, Adam's bias corrections,
+    momentum and averages starting at zero)."""
+    from workers.build import build_optimizer, build_scheduler
+
+    spe, epochs, late = 3, 3, 3
+    first = [i for i in range(len(SETTINGS)) if i % 2 == 0]
+    order_first = sorted(first, key=lambda i: (kind_of(SETTINGS[i]), i))
+    order_all = sorted(range(len(SETTINGS)), key=lambda i: (kind_of(SETTINGS[i]), i))
+    shapes = [(5, 4), (5,), (2, 3, 3, 3)]
+    gen = torch.Generator().manual_seed(1)
+    start = [torch.randn(len(SETTINGS), *s, generator=gen) for s in shapes]
+
+    def schedules(order):
+        return [Schedule(SETTINGS[i].lr, SCHEDULES[i], spe, epochs) for i in order]
+
+    optimizer = StackedOptimizer([SETTINGS[i] for i in order_first], schedules(order_first))
+    stacked = {str(k): t[order_first].clone() for k, t in enumerate(start)}
+    alone = {}
+    for m in range(len(SETTINGS)):
+        params = [torch.nn.Parameter(t[m].clone()) for t in start]
+        o = build_optimizer(params, SETTINGS[m])
+        alone[m] = (params, o, build_scheduler(o, SCHEDULES[m], spe, epochs))
+    order = order_first
+    for step in range(late + spe * epochs):
+        if step == late:
+            optimizer = optimizer.regroup(
+                [order_all.index(i) for i in order_first],
+                [SETTINGS[i] for i in order_all],
+                schedules(order_all),
+                [0 if i in first else late for i in order_all],
+            )
+            joined = {}
+            for k, t in stacked.items():
+                full = start[int(k)].clone()
+                full[order_first] = t
+                joined[k] = full[order_all]
+            stacked, order = joined, order_all
+        trained = [i for i in order if i in first or step >= late]
+        grads = [torch.randn(len(order), *s, generator=gen) for s in shapes]
+        assert optimizer.lr_at(step) == pytest.approx(
+            [alone[i][1].param_groups[0]["lr"] for i in order], rel=1e-12
+        )
+        optimizer.apply(stacked, {str(k): g for k, g in enumerate(grads)}, optimizer.coefficients(step))
+        for row, m in enumerate(order):
+            if m not in trained:
+                continue
+            params, o, s = alone[m]
+            for p, g in zip(params, grads, strict=True):
+                p.grad = g[row].clone()
+            o.step()
+            s.step()
+    for row, m in enumerate(order):
+        for k, p in enumerate(alone[m][0]):
+            assert torch.allclose(stacked[str(k)][row], p.detach(), rtol=1e-6, atol=1e-7), (
+                SETTINGS[m].name,
+                k,
+            )
 
 
 def test_members_must_be_ordered_by_optimiser_kind():

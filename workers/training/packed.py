@@ -19,6 +19,12 @@ A member that finishes, stops early, runs out of budget, diverges, is cancelled,
 callback raises leaves the pack at once (the stacked tensors shrink); the others go on.
 An error of the shared step itself (out of memory) ends every member still in the pack.
 
+A pack given `newcomers` (the device pool's) takes in members of its signature at each epoch
+boundary (the stacked tensors grow, in optimiser-kind order): a newcomer starts from its own
+initialisation, its own step 0 of its optimiser and schedule, its own epoch 1, and its
+budget's clock starts when it joins, so it trains as it would have from the pack's start.
+Each member's result goes to `on_result` the moment it leaves.
+
 The contract: a member's predictions match its solo run within floating-point reordering
 (vmapped kernels sum in another order than the solo ones; the measured tolerance is in
 docs/techniques.md, "Packed training"), and the same pack trained again is bit-identical.
@@ -175,6 +181,8 @@ class _Member:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.phase_epochs = 0
         self.lr = plan.train.optimizer.lr
+        self.start = 0.0  # when it joined the pack (its budget's clock and `seconds` count from it)
+        self.step0 = 0  # the pack's step count when it joined: its own step 0
         self.shuffle: torch.Generator | None = None
         self.dropout: torch.Generator | None = None
 
@@ -204,11 +212,20 @@ class Pack:
         *,
         device: torch.device,
         cuda_graphs: bool = True,
+        newcomers: Callable[[bool], Sequence[tuple[PackMember, Path | None]]] | None = None,
+        on_result: Callable[[int, TrainResult | BaseException], None] | None = None,
     ):
+        """`newcomers(closing)` is asked at each epoch boundary for members to take in (each
+        with its weights folder; their positions follow the members' in the order given);
+        `closing` is True when no member is left: an empty answer then ends the pack, and the
+        caller must offer nothing more. `on_result(position, result)` hears each member's
+        result as soon as it has one."""
         self.specs = list(members)
         self.data = data
         self.device = device
         self.cuda_graphs = cuda_graphs
+        self.newcomers = newcomers
+        self.on_result = on_result
         self.results: list[TrainResult | BaseException | None] = [None] * len(members)
         self.graphs: StepGraphs | None = None
 
@@ -217,14 +234,14 @@ class Pack:
     def run(self, out_dirs: Sequence[Path | None]) -> list[TrainResult | BaseException]:
         self.out_dirs = list(out_dirs)
         self.start = time.perf_counter()
+        self.active: list[_Member] = []
         with deterministic(self.device):
-            members = self._prepare()
-            if len(members) == 1:
+            members = self._prepare(range(len(self.specs)))
+            if len(members) == 1 and self.newcomers is None:
                 # Alone after all (the others were refused): its solo run is the reference.
                 i = members[0].position
-                self.results[i] = _train_alone(self.specs[i], self.data, self.device, self.out_dirs[i])
-            elif members:
-                self.active = members
+                self._settle(i, _train_alone(self.specs[i], self.data, self.device, self.out_dirs[i]))
+            elif members or self.newcomers is not None:
                 try:
                     self._set_up(members)
                     self._train()
@@ -232,20 +249,29 @@ class Pack:
                     log.exception("packed training failed for %d members", len(self.active))
                     for m in self.active:
                         if self.results[m.position] is None:
-                            self.results[m.position] = exc
+                            self._settle(m.position, exc)
         return self.results  # type: ignore[return-value]
 
-    def _prepare(self) -> list[_Member]:
+    def _settle(self, position: int, result: TrainResult | BaseException) -> None:
+        self.results[position] = result
+        if self.on_result is not None:
+            try:
+                self.on_result(position, result)
+            except Exception:  # the listener's fault must not end the pack
+                log.exception("on_result failed for member %d", position)
+
+    def _prepare(self, positions) -> list[_Member]:
         """Each member's plan, metric, parameter check and model; a refusal is its result."""
         members = []
-        for i, spec in enumerate(self.specs):
+        start = time.perf_counter()
+        for i in positions:
             try:
-                members.append(self._member(i, spec))
+                members.append(self._member(i, self.specs[i], start))
             except Exception as exc:
-                self.results[i] = exc
+                self._settle(i, exc)
         return members
 
-    def _member(self, i: int, spec: PackMember) -> _Member:
+    def _member(self, i: int, spec: PackMember, start: float) -> _Member:
         data, dev = self.data, self.device
         budget = spec.budget or Budget()
         metric = _metric_for(spec.metric or data.manifest.get("metric"), data.task_type)
@@ -256,78 +282,116 @@ class Pack:
             device=dev,
             metric=metric,
             precision=plan.precision_on(dev.type),
-            clock=WallClock(budget.seconds, self.start),
-            cancel=CancelPoll(spec.should_stop, self.start),
+            clock=WallClock(budget.seconds, start),
+            cancel=CancelPoll(spec.should_stop, start),
             epoch_cap=EpochCap(budget.epochs),
             on_epoch=spec.on_epoch,
         )
-        return _Member(i, spec, plan, loop, model, n_params)
+        member = _Member(i, spec, plan, loop, model, n_params)
+        member.start = start
+        return member
 
     def _set_up(self, members: list[_Member]) -> None:
-        dev, data = self.device, self.data
-        fraction = members[0].phase.validation_fraction
-        splits: dict[int, _Split] = {}
-        for m in members:
-            seed = m.phase.split_seed
-            if seed not in splits:
-                tensors, standardizer = to_device(data, seed=seed, val_fraction=fraction, device=dev)
-                splits[seed] = _Split(tensors, standardizer, len(splits))
-            m.split = splits[seed]
-        ordered = list(splits.values())
-        first = ordered[0].tensors
-        self.n_train, self.n_val = first.X_train.shape[0], first.X_val.shape[0]
-        # A split's sizes depend on the class counts and the fraction, never on the seed.
-        if any(
-            s.tensors.X_train.shape != first.X_train.shape or s.tensors.X_val.shape != first.X_val.shape
-            for s in ordered
-        ):
-            raise RuntimeError("the members' validation splits differ in size")
-        self.X = torch.cat([s.tensors.X_train for s in ordered])
-        self.Y = torch.cat([s.tensors.y_train for s in ordered])
-        self.X_val = torch.cat([s.tensors.X_val for s in ordered])
-        self.have_val = first.has_validation
-        self.batch, self.steps = steps_per_epoch(self.n_train, members[0].phase.batch_size)
+        self.splits: dict[int, _Split] = {}
+        self.step = 0
+        self.graphs = StepGraphs(self._step, self.device, enabled=self.cuda_graphs)
+        self.first_loss = torch.zeros(0, device=self.device)
+        self.fresh: list[_Member] = []  # members whose first batch loss is the next step's
+        self.stack: StackedModel | None = None
+        self.optimizer: StackedOptimizer | None = None
+        self.perm: torch.Tensor | None = None
+        self._join(members)
 
-        n_out = first.n_classes if first.classification else 1
-        for m in members:
-            t = m.split.tensors
-            m.criterion = build_loss(
-                m.phase.loss, classification=t.classification, y_train=t.y_train, n_classes=t.n_classes
-            )
-            m.guard = DivergenceGuard(
-                constant_loss=constant_output_loss(m.criterion, t.y_train, n_out), plan=m.phase, model=m.model
-            )
-            rule = m.phase.early_stopping
-            if rule is not None and self.have_val:
-                on_metric = rule.monitor == "metric"
-                m.early = EarlyStopper(
-                    rule,
-                    name=f"the validation {m.loop.metric.name}" if on_metric else "val_loss",
-                    higher_is_better=on_metric and m.loop.metric.higher_is_better,
-                )
-            m.shuffle = torch.Generator(device=dev)
-            m.shuffle.manual_seed(m.phase.shuffle_seed)
-            # The solo run's dropout draws from torch's default generator, seeded with the entry's seed.
-            m.dropout = torch.Generator(device=dev)
-            m.dropout.manual_seed(m.plan.seed)
-
-        # Members of one optimiser kind next to each other: each kind is a slice of the stack.
-        self.active = sorted(members, key=lambda m: (kind_of(m.phase.optimizer), m.position))
-        sample = first.X_train[:2]
-        self.stack = StackedModel([m.model for m in self.active], sample)
-        self.optimizer = StackedOptimizer(
-            [m.phase.optimizer for m in self.active],
-            [
-                Schedule(m.phase.optimizer.lr, m.phase.scheduler, self.steps, m.phase.epochs)
-                for m in self.active
-            ],
+    def _split_of(self, m: _Member) -> _Split:
+        """The tensors of `m`'s validation split: the pack's, or a new seed's added to them."""
+        seed = m.phase.split_seed
+        split = self.splits.get(seed)
+        if split is not None:
+            return split
+        tensors, standardizer = to_device(
+            self.data, seed=seed, val_fraction=m.phase.validation_fraction, device=self.device
         )
-        model0 = self.active[0].model
-        self.layers, self.layer_matrix_t = layer_matrix(model0, list(model0.parameters()), dev)
-        self.n_trainable = sum(p.numel() for p in model0.parameters() if p.requires_grad)
-        self.precision = self.active[0].loop.precision
-        self.graphs = StepGraphs(self._step, dev, enabled=self.cuda_graphs)
-        self.first_loss: torch.Tensor | None = None
+        if not self.splits:
+            self.n_train, self.n_val = tensors.X_train.shape[0], tensors.X_val.shape[0]
+            self.have_val = tensors.has_validation
+            self.batch, self.steps = steps_per_epoch(self.n_train, m.phase.batch_size)
+            self.X, self.Y, self.X_val = tensors.X_train, tensors.y_train, tensors.X_val
+            self.layers, self.layer_matrix_t = layer_matrix(m.model, list(m.model.parameters()), self.device)
+            self.n_trainable = sum(p.numel() for p in m.model.parameters() if p.requires_grad)
+            self.precision = m.loop.precision
+        else:
+            # A split's sizes depend on the class counts and the fraction, never on the seed.
+            if tensors.X_train.shape[0] != self.n_train or tensors.X_val.shape[0] != self.n_val:
+                raise RuntimeError("the members' validation splits differ in size")
+            self.X = torch.cat([self.X, tensors.X_train])
+            self.Y = torch.cat([self.Y, tensors.y_train])
+            self.X_val = torch.cat([self.X_val, tensors.X_val])
+        split = self.splits[seed] = _Split(tensors, standardizer, len(self.splits))
+        return split
+
+    def _attach(self, m: _Member) -> None:
+        """`m`'s split, loss, rules and generators, as its solo run sets them up."""
+        dev = self.device
+        m.split = self._split_of(m)
+        t = m.split.tensors
+        n_out = t.n_classes if t.classification else 1
+        m.criterion = build_loss(
+            m.phase.loss, classification=t.classification, y_train=t.y_train, n_classes=t.n_classes
+        )
+        m.guard = DivergenceGuard(
+            constant_loss=constant_output_loss(m.criterion, t.y_train, n_out), plan=m.phase, model=m.model
+        )
+        rule = m.phase.early_stopping
+        if rule is not None and self.have_val:
+            on_metric = rule.monitor == "metric"
+            m.early = EarlyStopper(
+                rule,
+                name=f"the validation {m.loop.metric.name}" if on_metric else "val_loss",
+                higher_is_better=on_metric and m.loop.metric.higher_is_better,
+            )
+        m.shuffle = torch.Generator(device=dev)
+        m.shuffle.manual_seed(m.phase.shuffle_seed)
+        # The solo run's dropout draws from torch's default generator, seeded with the entry's seed.
+        m.dropout = torch.Generator(device=dev)
+        m.dropout.manual_seed(m.plan.seed)
+        m.step0 = self.step
+
+    def _join(self, newcomers: list[_Member]) -> None:
+        """Take `newcomers` into the pack (at its start, or at an epoch boundary): the stack
+        is rebuilt from every member's own module, in optimiser-kind order (each kind a slice
+        of the stack), the members already in it keeping their weights and optimiser state."""
+        joining = []
+        for m in newcomers:
+            try:
+                self._attach(m)
+            except Exception as exc:
+                self._settle(m.position, exc)
+            else:
+                joining.append(m)
+        if not joining:
+            return
+        old = self.active if self.stack is not None else []
+        for row, m in enumerate(old):
+            m.model.load_state_dict(self.stack.member_state(row))
+        order = sorted(old + joining, key=lambda m: (kind_of(m.phase.optimizer), m.position))
+        old_rows = [order.index(m) for m in old]
+        settings = [m.phase.optimizer for m in order]
+        schedules = [
+            Schedule(m.phase.optimizer.lr, m.phase.scheduler, self.steps, m.phase.epochs) for m in order
+        ]
+        starts = [m.step0 for m in order]
+        if self.optimizer is None or not old:
+            self.optimizer = StackedOptimizer(settings, schedules, starts)
+        else:
+            self.optimizer = self.optimizer.regroup(old_rows, settings, schedules, starts)
+        self.stack = StackedModel([m.model for m in order], self.X[:2])
+        first_loss = self.first_loss.new_zeros(len(order))
+        if old:
+            first_loss.index_copy_(0, torch.tensor(old_rows, device=self.device), self.first_loss)
+        self.first_loss = first_loss
+        self.fresh.extend(joining)
+        self.perm = None  # joins come between epochs: the next epoch draws every member's order
+        self.active = order
         self._rebuild()
 
     def _rebuild(self) -> None:
@@ -353,9 +417,7 @@ class Pack:
     # ------------------------------------------------------------------ training
 
     def _train(self) -> None:
-        step = 0
-        self.perm: torch.Tensor | None = None
-        while self.active:
+        while True:
             self._epoch_start()
             if not self.active:
                 break
@@ -368,17 +430,20 @@ class Pack:
                 torch.randperm(self.n_train, generator=m.shuffle, device=self.device) for m in self.active
             ]
             self.perm = torch.stack(perms) + self.split_offsets[:, None]
-            for m, lr in zip(self.active, self.optimizer.lr_at(step), strict=True):
+            for m, lr in zip(self.active, self.optimizer.lr_at(self.step), strict=True):
                 m.lr = lr  # the epoch's report says the rate of its last step
             for s in range(self.steps):
+                step = self.step
                 key = min(self.batch, self.n_train - s * self.batch)
                 inputs = self._fill(key, s, step)
                 losses = self.graphs(key, inputs, step)
-                if self.first_loss is None:
-                    self.first_loss = losses.clone()
+                if self.fresh:
+                    rows = torch.tensor([self.active.index(m) for m in self.fresh], device=self.device)
+                    self.first_loss.index_copy_(0, rows, losses.index_select(0, rows))
+                    self.fresh = []
                 for m, lr in zip(self.active, self.optimizer.lr_at(step), strict=True):
                     m.lr = lr
-                step += 1
+                self.step += 1
                 self.batches += 1
                 now = time.perf_counter()
                 stopped = {}
@@ -399,8 +464,15 @@ class Pack:
                 self._epoch_end(list(self.active), t0, partial={})
 
     def _epoch_start(self) -> None:
-        """Members whose epochs all ran (completed), or whose budget's epochs are used up,
-        leave before the next epoch, as the solo loop ends."""
+        """Newcomers join; members whose epochs all ran (completed), or whose budget's epochs
+        are used up, leave before the next epoch, as the solo loop ends. With no member left,
+        the pack asks for newcomers once more, as its last chance."""
+        self._admit(closing=False)
+        self._leave(self._done_before_epoch())
+        while not self.active and self._admit(closing=True):
+            self._leave(self._done_before_epoch())
+
+    def _done_before_epoch(self) -> dict[_Member, Stop | None]:
         leaving: dict[_Member, Stop | None] = {}
         for m in self.active:
             if m.phase_epochs >= m.phase.epochs:
@@ -409,7 +481,22 @@ class Pack:
             stop = m.loop.epoch_cap.check(m.phase_epochs, m.phase.phase)
             if stop is not None:
                 leaving[m] = stop
-        self._leave(leaving)
+        return leaving
+
+    def _admit(self, *, closing: bool) -> bool:
+        """Take in what `newcomers` offers; True if it offered anyone."""
+        if self.newcomers is None:
+            return False
+        offered = list(self.newcomers(closing))
+        if not offered:
+            return False
+        first = len(self.specs)
+        for spec, out_dir in offered:
+            self.specs.append(spec)
+            self.out_dirs.append(out_dir)
+            self.results.append(None)
+        self._join(self._prepare(range(first, len(self.specs))))
+        return True
 
     def _fill(self, key: int, s: int, step: int) -> _Inputs:
         """The static inputs of this batch shape, filled for step `step` (batch `s` of the epoch)."""
@@ -466,7 +553,7 @@ class Pack:
             detached = losses.detach()
             self.loss_sum += detached
             torch.maximum(self.loss_max, detached, out=self.loss_max)
-        self.optimizer.apply(params, grads, inputs.coeffs, step=step)
+        self.optimizer.apply(params, grads, inputs.coeffs)
         return detached
 
     def _autocast(self):
@@ -573,17 +660,18 @@ class Pack:
         if not stops:
             return
         for m, stop in stops.items():
-            if self.results[m.position] is None:
-                self.results[m.position] = self._finish(m, stop)
+            result = self.results[m.position]
+            self._settle(m.position, self._finish(m, stop) if result is None else result)
         keep = [row for row, m in enumerate(self.active) if m not in stops]
         self.active = [self.active[row] for row in keep]
+        self.fresh = [m for m in self.fresh if m not in stops]
         if not self.active:
             return
         self.stack.keep(keep)
         self.optimizer.keep(keep)
         rows = torch.tensor(keep, device=self.device)
         self.perm = None if self.perm is None else self.perm.index_select(0, rows)
-        first = None if self.first_loss is None else self.first_loss.index_select(0, rows)
+        first = self.first_loss.index_select(0, rows)
         sums = (
             self.loss_sum.index_select(0, rows),
             self.loss_max.index_select(0, rows),
@@ -593,8 +681,7 @@ class Pack:
         self.loss_sum.copy_(sums[0])
         self.loss_max.copy_(sums[1])
         self.norm_sum.copy_(sums[2])
-        if first is not None:
-            self.first_loss = first
+        self.first_loss = first
 
     def _finish(self, m: _Member, stop: Stop | None) -> TrainResult | BaseException:
         try:
@@ -617,7 +704,7 @@ class Pack:
                 n_trainable=self.n_trainable,
                 precision=m.loop.precision,
                 out_dir=self.out_dirs[m.position],
-                start=self.start,
+                start=m.start,
             )
         except Exception as exc:
             return exc

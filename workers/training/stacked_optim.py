@@ -60,16 +60,24 @@ class Schedule:
 class StackedOptimizer:
     """The optimisers of the members in stack order (`settings[i]` for member row i).
 
-    `coefficients(step)` gives the numbers of step `step` (0-based; every member of a pack
-    takes its steps together) on the host; `apply(params, grads, coeffs)` updates the
-    stacked parameters in place with them. `keep(rows)` drops the members that left."""
+    `coefficients(step)` gives the numbers of the pack's step `step` (0-based) on the host;
+    a member that joined the pack at the pack's step `starts[i]` takes its own step
+    `step - starts[i]` then (its schedule and Adam's bias corrections count from its join).
+    `apply(params, grads, coeffs)` updates the stacked parameters in place with them.
+    `keep(rows)` drops the members that left; `regroup` takes members in."""
 
-    def __init__(self, settings: Sequence[OptimizerParams], schedules: Sequence[Schedule]):
+    def __init__(
+        self,
+        settings: Sequence[OptimizerParams],
+        schedules: Sequence[Schedule],
+        starts: Sequence[int] | None = None,
+    ):
         kinds = [kind_of(s) for s in settings]
         if len(set(kinds)) != len(_runs(kinds)):
             raise ValueError("members must be ordered by optimiser kind (kind_of)")
         self.settings = list(settings)
         self.schedules = list(schedules)
+        self.starts = list(starts) if starts is not None else [0] * len(self.settings)
         self.state: dict[str, dict[str, torch.Tensor]] = {}
 
     @property
@@ -78,13 +86,16 @@ class StackedOptimizer:
         return _runs([kind_of(s) for s in self.settings])
 
     def lr_at(self, step: int) -> list[float]:
-        return [schedule.lr_at(step) for schedule in self.schedules]
+        """Each member's learning rate at the pack's step `step`."""
+        return [
+            schedule.lr_at(step - start) for schedule, start in zip(self.schedules, self.starts, strict=True)
+        ]
 
     def coefficients(self, step: int) -> torch.Tensor:
         """The (ROWS x members) numbers of step `step`, float32 on the host."""
         out = np.zeros((ROWS, len(self.settings)))
-        t = step + 1  # torch.optim counts the step being taken from 1
         for i, (s, lr) in enumerate(zip(self.settings, self.lr_at(step), strict=True)):
+            t = step - self.starts[i] + 1  # torch.optim counts the step being taken from 1
             col = out[:, i]
             col[NEG_LR] = -lr
             col[DECAY] = 1.0
@@ -112,9 +123,31 @@ class StackedOptimizer:
         """Only the members at `rows` (ascending, in stack order) stay."""
         self.settings = [self.settings[r] for r in rows]
         self.schedules = [self.schedules[r] for r in rows]
+        self.starts = [self.starts[r] for r in rows]
         for buffers in self.state.values():
             for key, tensor in buffers.items():
                 buffers[key] = tensor[list(rows)]
+
+    def regroup(
+        self,
+        old_rows: Sequence[int],
+        settings: Sequence[OptimizerParams],
+        schedules: Sequence[Schedule],
+        starts: Sequence[int],
+    ) -> StackedOptimizer:
+        """The optimiser of a regrouped stack: `settings`, `schedules` and `starts` in the new
+        stack order, where the member at row i of this one is at `old_rows[i]`; the state
+        of the others (members that just joined) starts at zero, as torch.optim's does."""
+        out = StackedOptimizer(settings, schedules, starts)
+        n = len(out.settings)
+        for name, buffers in self.state.items():
+            moved = out.state[name] = {}
+            for key, tensor in buffers.items():
+                fresh = tensor.new_zeros((n, *tensor.shape[1:]))
+                if len(old_rows):
+                    fresh.index_copy_(0, torch.as_tensor(list(old_rows), device=tensor.device), tensor)
+                moved[key] = fresh
+        return out
 
     @torch.no_grad()
     def apply(
@@ -122,17 +155,15 @@ class StackedOptimizer:
         params: dict[str, torch.Tensor],
         grads: dict[str, torch.Tensor],
         coeffs: torch.Tensor,
-        *,
-        step: int,
     ) -> None:
         """One update of every stacked parameter that has a gradient in `grads`, with the
-        numbers `coeffs` of step `step` (on the parameters' device)."""
+        numbers `coeffs` of the step (`coefficients`, on the parameters' device)."""
         for name, g in grads.items():
             p = params[name]
             state = self.state.setdefault(name, {})
             for kind, a, b in self.groups:
                 c = coeffs[:, a:b].reshape(ROWS, b - a, *([1] * (p.dim() - 1)))
-                self._update(kind, p, g, c, state, a, b, first=step == 0)
+                self._update(kind, p, g, c, state, a, b)
 
     def _buffer(self, state: dict, key: str, like: torch.Tensor) -> torch.Tensor:
         """The optimiser state `key` of one parameter, for every member (zeros at first)."""
@@ -140,7 +171,7 @@ class StackedOptimizer:
             state[key] = torch.zeros_like(like)
         return state[key]
 
-    def _update(self, kind, param, grad, c, state, a, b, *, first: bool) -> None:
+    def _update(self, kind, param, grad, c, state, a, b) -> None:
         p, g = param[a:b], grad[a:b]
         members = self.settings[a:b]
         if kind == "adamw":
@@ -152,10 +183,7 @@ class StackedOptimizer:
             p.add_(c[NEG_LR] * g)
         elif kind in ("momentum", "nesterov"):
             buf = self._buffer(state, "momentum", param)[a:b]
-            if first:
-                buf.copy_(g)
-            else:
-                buf.mul_(c[MOMENTUM]).add_(g)
+            buf.mul_(c[MOMENTUM]).add_(g)
             direction = g + c[MOMENTUM] * buf if kind == "nesterov" else buf
             p.add_(c[NEG_LR] * direction)
         elif kind in ("rmsprop", "rmsprop_momentum"):
