@@ -8,10 +8,18 @@ Each Celery task thread claims its entry and loads its data, then hands a `Train
 pool and waits on its future. The pool's scheduler groups waiting jobs that can train
 together (same pack signature, same dataset, same metric), waits for more of them while the
 device is free but only while other entries of the process are on their way (claimed, loading
-their data; `arriving()`) and at most a short gather window, admits as many members as the device's memory allows
-(the schema's estimate, `workers.admission`), and runs the pack on a device thread; each
-member's result or exception goes back to its own task thread. A job whose config cannot be
-packed (signature None), or every job when packing is off, trains alone through `train()`.
+their data; `arriving()`) and at most a short gather window, admits as many members as the
+device's memory allows (the schema's estimate, `workers.admission`), and runs the pack on a
+device thread; each member's result or exception goes back to its own task thread the moment
+the member leaves the pack.
+
+A pack of the packed engine stays open while it trains: at each epoch boundary it takes in
+the waiting jobs of its group (as memory and the pack cap allow, and none younger than a
+waiting job of another group, which would otherwise wait behind an endless pack), so
+entries that arrive over a few hundred milliseconds train as one pack, not as a first entry
+alone and the rest after it. A job whose config cannot be packed (signature None), or every
+job when packing is off, trains alone through `train()`; convolutional networks on a CPU
+train one after another (`train_packed` says why).
 """
 
 from __future__ import annotations
@@ -94,6 +102,7 @@ class TrainJob:
     # Set by the pool.
     estimate: MemoryEstimate | None = None
     signature: str | None = None
+    joinable: bool = False  # trains in the packed engine, whose packs take newcomers
     submitted_at: float = 0.0
     started: threading.Event = field(default_factory=threading.Event)
     future: Future = field(default_factory=Future)
@@ -108,9 +117,12 @@ class TrainJob:
 
 @dataclass(eq=False)
 class _Pack:
-    members: list[TrainJob]
+    members: list[TrainJob]  # in flight: started, no outcome yet
     cost: int  # bytes admitted for it
     started_at: float
+    group: tuple | None = None
+    open: bool = False  # a packed engine's pack that still takes newcomers
+    order: list[TrainJob] = field(default_factory=list)  # every member in the engine's order
 
 
 class DevicePool:
@@ -173,6 +185,10 @@ class DevicePool:
             )
         packable = self.settings.packing and models == 1
         job.signature = signature(job.config, job.data) if packable else None
+        if job.signature is not None:
+            from workers.training.signature import convolutional
+
+            job.joinable = not (self.device == "cpu" and convolutional(job.config))
         with self._cond:
             if self._closed:
                 raise RuntimeError(f"the device pool of {self.device} is closed")
@@ -264,9 +280,14 @@ class DevicePool:
 
     def _launch_next(self) -> bool:
         """Start the next pack when the device has a slot and the group is ready; True if one started."""
-        if not self._waiting or len(self._running) >= self.settings.concurrent_packs:
+        if not self._waiting:
             return False
         group = self._groups()[0]  # strict order: a group never waits behind a younger one
+        open_pack = self._open_pack(group[0].group)
+        if open_pack is not None and len(open_pack.members) < self.settings.max_pack:
+            return False  # that pack takes them in at its next epoch boundary
+        if len(self._running) >= self.settings.concurrent_packs:
+            return False
         now = time.monotonic()
         alone = group[0].signature is None
         gathering = now - group[0].submitted_at < self.settings.gather_s
@@ -296,42 +317,120 @@ class DevicePool:
                 )
         for job in members:
             self._waiting.remove(job)
-        pack = _Pack(members=members, cost=cost, started_at=now)
+        pack = _Pack(
+            members=list(members), cost=cost, started_at=now, group=members[0].group, open=members[0].joinable
+        )
+        pack.order = list(members)
         self._running.append(pack)
         threading.Thread(target=self._run, args=(pack,), name="podium-pack", daemon=True).start()
         return True
 
+    def _open_pack(self, group: tuple) -> _Pack | None:
+        return next((p for p in self._running if p.open and p.group == group), None)
+
+    def _joiners(self, pack: _Pack) -> list[TrainJob]:
+        """The waiting jobs `pack` may take in now (the lock held): of its group, oldest
+        first, none younger than a waiting job of another group, within memory and the cap."""
+        room = (self._capacity or 0) - sum(p.cost for p in self._running)
+        space = self.settings.max_pack - len(pack.members)
+        out: list[TrainJob] = []
+        for job in self._waiting:
+            if job.group != pack.group or len(out) >= space or job.estimate.member > room:
+                break
+            out.append(job)
+            room -= job.estimate.member
+        return out
+
+    def _take_newcomers(self, pack: _Pack, closing: bool) -> list:
+        """The packed engine's question at an epoch boundary (`Pack(newcomers=...)`)."""
+        with self._cond:
+            jobs = [] if self._closed else self._joiners(pack)
+            for job in jobs:
+                self._waiting.remove(job)
+                pack.members.append(job)
+                pack.order.append(job)
+                pack.cost += job.estimate.member
+                job.started.set()
+            if closing and not jobs:
+                pack.open = False  # from now on a job of its group starts a pack of its own
+                self._cond.notify_all()
+        for job in jobs:
+            job.out_dir.mkdir(parents=True, exist_ok=True)
+        return [(_pack_member(job), job.out_dir) for job in jobs]
+
+    def _member_done(self, pack: _Pack, position: int, outcome) -> None:
+        job = pack.order[position]
+        with self._cond:
+            if job in pack.members:
+                pack.members.remove(job)
+                pack.cost -= job.estimate.member
+                self._entries_done += 1
+            self._cond.notify_all()
+        _resolve(job, outcome)
+
     # ------------------------------------------------------------------ the device thread
     def _run(self, pack: _Pack) -> None:
-        members = pack.members
+        members = list(pack.members)
         outcomes: list = []
         try:
             set_threads(members[0].threads)  # torch's thread count is per thread
             for job in members:
                 job.started.set()
-            if len(members) == 1:
+            if pack.open:
+                self._train_open_pack(pack)
+            elif len(members) == 1:
                 outcomes = [self._train_alone(members[0])]
             else:
                 outcomes = self._train_pack(members)
             log.info(
                 "pack of %d on %s (%s) in %.1f s",
-                len(members),
+                len(pack.order),
                 self.device,
-                ", ".join(job.label for job in members),
+                ", ".join(job.label for job in pack.order),
                 time.monotonic() - pack.started_at,
             )
         except BaseException as exc:  # noqa: BLE001 - every member's thread must hear of it
             outcomes = [exc] * len(members)
-            log.exception("a pack of %d on %s failed as a whole", len(members), self.device)
+            log.exception("a pack of %d on %s failed as a whole", len(pack.order), self.device)
         finally:
             with self._cond:
+                pack.open = False
                 self._running.remove(pack)
                 self._packs_done += 1
-                self._entries_done += len(members)
-                self._recent_sizes.append(len(members))
+                self._entries_done += len(pack.members)
+                self._recent_sizes.append(len(pack.order))
+                left, pack.members = pack.members, []
                 self._cond.notify_all()
             for job, outcome in zip(members, outcomes or [None] * len(members), strict=True):
                 _resolve(job, outcome)
+            for job in left:  # members still in an open pack that failed as a whole
+                _resolve(job, outcomes[0] if outcomes else RuntimeError("the pack ended without its result"))
+
+    def _train_open_pack(self, pack: _Pack) -> None:
+        """The packed engine on `pack`, taking newcomers until it closes; each member's
+        outcome goes to its future as it leaves. If the engine fails as a whole (not one
+        member), the members it left without a result train alone."""
+        from workers.training.packed import Pack
+
+        first = pack.members[0]
+        for job in pack.members:
+            job.out_dir.mkdir(parents=True, exist_ok=True)
+        engine = Pack(
+            [_pack_member(job) for job in pack.members],
+            _with_metric(first.data, first.metric),
+            device=_torch_device(self.device),
+            newcomers=lambda closing: self._take_newcomers(pack, closing),
+            on_result=lambda position, outcome: self._member_done(pack, position, outcome),
+        )
+        try:
+            engine.run([job.out_dir for job in pack.members])
+        except Exception:
+            with self._cond:
+                pack.open = False
+                left = list(pack.members)
+            log.exception("a pack of %d on %s failed; its members train alone", len(left), self.device)
+            for job in left:
+                self._member_done(pack, pack.order.index(job), self._train_alone(job))
 
     def _train_alone(self, job: TrainJob):
         # Any entry: one model, or a sweep's or an ensemble's variants (workers.training.variants,
@@ -354,21 +453,16 @@ class DevicePool:
             return exc
 
     def _train_pack(self, members: list[TrainJob]) -> list:
-        from workers.training.packed import PackMember, train_packed
+        from workers.training.packed import train_packed
         from workers.training.result import TrainResult
 
         first = members[0]
-        data = first.data
-        if first.metric:  # the packed engine reads the competition's metric from the manifest
-            data = dataclasses.replace(data, manifest={**data.manifest, "metric": first.metric})
+        data = _with_metric(first.data, first.metric)
         first.out_dir.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="podium-pack-", dir=first.out_dir.parent) as folder:
             try:
                 outcomes = train_packed(
-                    [
-                        PackMember(job.config, job.budget, job.on_epoch, job.should_stop, metric=job.metric)
-                        for job in members
-                    ],
+                    [_pack_member(job) for job in members],
                     data,
                     device=self.device,
                     weights_dir=Path(folder),
@@ -386,6 +480,23 @@ class DevicePool:
                         shutil.move(outcome.weights_path, job.out_dir / "weights.safetensors")
                     )
         return outcomes
+
+
+def _pack_member(job: TrainJob):
+    from workers.training.packed import PackMember
+
+    return PackMember(job.config, job.budget, job.on_epoch, job.should_stop, metric=job.metric)
+
+
+def _with_metric(data: TrainData, metric: str | None) -> TrainData:
+    # The packed engine reads the competition's metric from the manifest.
+    return dataclasses.replace(data, manifest={**data.manifest, "metric": metric}) if metric else data
+
+
+def _torch_device(device: str):
+    import torch
+
+    return torch.device(device)
 
 
 def _resolve(job: TrainJob, outcome) -> None:

@@ -98,7 +98,17 @@ def run_all(pool: DevicePool, jobs: list[TrainJob], timeout: float = 120) -> lis
         futures = [pool.submit(job) for job in jobs]
     done, pending = wait(futures, timeout)
     assert not pending, "jobs still training"
+    wait_until_idle(pool)
     return [f.exception() or f.result() for f in futures]
+
+
+def wait_until_idle(pool: DevicePool, timeout: float = 10) -> None:
+    """Until the pool's packs have ended (a member's future ends when it leaves its pack,
+    the pack's log line comes when the last one has)."""
+    deadline = time.monotonic() + timeout
+    while pool.stats()["packs"]:
+        assert time.monotonic() < deadline, "a pack still running"
+        time.sleep(0.01)
 
 
 def solo(job: TrainJob, iris):
@@ -144,6 +154,7 @@ def test_a_free_device_waits_for_entries_on_their_way_and_not_for_the_gather_win
         assert not first.started.is_set()
         futures.append(pool.submit(second))
     assert all(f.result(30).stopped_reason == COMPLETED for f in futures)
+    wait_until_idle(pool)
     assert pack_sizes(caplog) == [1, 2]
 
 
@@ -170,23 +181,84 @@ def test_members_are_admitted_by_their_memory_estimate_against_the_free_memory(
     from workers.admission import memory_estimate
 
     caplog.set_level("INFO", logger="workers.device_pool")
-    jobs = [make_job(variant(seed=s)) for s in range(5)]
+    peak = PeakTraining()
+    jobs = [make_job(variant(seed=s, epochs=2 + s), on_epoch=peak.seen) for s in range(5)]
     estimate = memory_estimate(jobs[0].config, iris)
-    # Room for the data and two and a half members: packs of two.
+    # Room for the data and two and a half members: two at a time, the others taken in as
+    # members leave (the pack stays open).
     fraction = 0.5
     free = int((estimate.data + 2.5 * estimate.member) / fraction)
-    pool = make_pool(settings={"memory_fraction": fraction}, free_bytes=lambda device: free)
+    pool = peak.pool = make_pool(settings={"memory_fraction": fraction}, free_bytes=lambda device: free)
     results = run_all(pool, jobs)
     assert all(r.stopped_reason == COMPLETED for r in results)
-    assert pack_sizes(caplog) == [1, 2, 2]
+    assert peak.most == 2
+    assert sum(pack_sizes(caplog)) == 5
     assert pool.stats()["memory_capacity_bytes"] == int(fraction * free)
+    assert pool.stats()["memory_admitted_bytes"] == 0
 
 
 def test_a_pack_holds_at_most_max_pack_members(make_pool, make_job, caplog):
     caplog.set_level("INFO", logger="workers.device_pool")
-    pool = make_pool(settings={"max_pack": 3})
-    run_all(pool, [make_job(variant(seed=s)) for s in range(5)])
-    assert pack_sizes(caplog) == [2, 3]
+    peak = PeakTraining()
+    pool = peak.pool = make_pool(settings={"max_pack": 3})
+    results = run_all(pool, [make_job(variant(seed=s, epochs=2 + s), on_epoch=peak.seen) for s in range(5)])
+    assert all(r.stopped_reason == COMPLETED for r in results)
+    assert peak.most == 3
+    assert sum(pack_sizes(caplog)) == 5
+
+
+class PeakTraining:
+    """The most entries the pool had on the device at once, as its members' epochs saw it."""
+
+    def __init__(self):
+        self.pool: DevicePool | None = None
+        self.most = 0
+
+    def seen(self, record) -> None:
+        self.most = max(self.most, self.pool.stats()["training"])
+
+
+def test_entries_arriving_while_a_pack_trains_join_it_at_an_epoch_boundary(make_pool, make_job, iris, caplog):
+    """A burst that reaches the device over time trains as one pack: the first entry starts
+    alone (nothing else was on its way), the later ones join it, each from its own first
+    epoch, with what its solo run gives; each future ends when its entry leaves."""
+    caplog.set_level("INFO", logger="workers.device_pool")
+    pool = make_pool(settings={"gather_s": 0})
+    first = make_job(variant(seed=0, epochs=30))
+    later = [make_job(variant(seed=s, lr=0.02, epochs=3)) for s in (1, 2)]
+    future = pool.submit(first)
+    while len(first.records) < 2:  # the pack is under way
+        time.sleep(0.005)
+    futures = [pool.submit(job) for job in later]
+    results = [f.result(30) for f in futures]
+    assert not future.done()  # the short ones left before the long one ended
+    assert future.result(30).stopped_reason == COMPLETED
+    wait_until_idle(pool)
+    assert pack_sizes(caplog) == [3]
+    assert pool.stats()["packs_done"] == 1 and pool.stats()["entries_done"] == 3
+    for job, result in zip([first, *later], [future.result(), *results], strict=True):
+        assert [r["epoch"] for r in job.records] == list(range(1, result.epochs_run + 1))
+        assert (job.out_dir / "weights.safetensors").is_file()
+        alone = solo(job, iris)
+        np.testing.assert_allclose(result.probabilities, alone.probabilities, rtol=1e-4, atol=1e-5)
+
+
+def test_a_pack_takes_no_newcomer_younger_than_another_groups_waiting_entry(make_pool, make_job, caplog):
+    """Fairness inside the process: an open pack never keeps a waiting entry of another
+    architecture behind an endless stream of its own kind."""
+    caplog.set_level("INFO", logger="workers.device_pool")
+    pool = make_pool(settings={"gather_s": 0})
+    first = make_job(variant(seed=0, epochs=20))
+    future = pool.submit(first)
+    while len(first.records) < 1:
+        time.sleep(0.005)
+    other = make_job(variant(WIDER, seed=1))
+    same = make_job(variant(seed=2))
+    futures = [pool.submit(other), pool.submit(same)]
+    assert all(f.result(30).stopped_reason == COMPLETED for f in [future, *futures])
+    wait_until_idle(pool)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("pack of")]
+    assert [line.split(" (")[1].split(")")[0] for line in lines] == ["job0", "job1", "job2"]
 
 
 def test_an_entry_over_the_capacity_still_trains_alone_on_an_idle_device(make_pool, make_job, caplog):
@@ -252,10 +324,10 @@ def test_a_pack_the_engine_fails_as_a_whole_trains_its_members_alone(
 ):
     from workers.training import packed
 
-    def broken(members, data, **kwargs):
+    def broken(self, out_dirs):
         raise RuntimeError("the packed step failed")
 
-    monkeypatch.setattr(packed, "train_packed", broken)
+    monkeypatch.setattr(packed.Pack, "run", broken)
     caplog.set_level("INFO", logger="workers.device_pool")
     pool = make_pool()
     results = run_all(pool, [make_job(variant(seed=s)) for s in range(3)])
