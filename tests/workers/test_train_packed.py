@@ -135,6 +135,20 @@ def test_a_pack_of_mlps_matches_each_member_alone(small):
     assert [r.epochs_run for r in packed] == [3, 2, 3, 4, 3, 3]
 
 
+def test_members_with_different_losses_match_each_alone(small):
+    """The pack's losses in one call when its members share one, one call per member when not
+    (label smoothing differs, class weights that depend on each member's split)."""
+    configs = [
+        mlp(0),
+        mlp(1, loss={"name": "cross_entropy", "label_smoothing": 0.1}),
+        mlp(2, loss={"name": "cross_entropy", "class_weights": "balanced"}),
+    ]
+    for pack in (configs, configs[1:2] + [mlp(3, loss={"name": "cross_entropy", "label_smoothing": 0.1})]):
+        packed = train_packed([PackMember(c) for c in pack], small)
+        for p, c in zip(packed, pack, strict=True):
+            assert_matches_solo(p, train(c, small))
+
+
 def test_digits_cnn_packed_matches_solo_and_reruns_bit_identical(small):
     configs = [
         example("digits_cnn.yaml", 2),

@@ -110,6 +110,34 @@ def build_loss(p: NamedParams | None, *, classification: bool, y_train, n_classe
     raise ValueError(f"unknown loss {p.name!r}")
 
 
+def build_stacked_loss(p: NamedParams | None, *, classification: bool):
+    """What `build_loss` gives each member of a pack, for all of them in one call:
+    (outputs [members, rows, ...], targets [members, rows]) -> each member's mean loss
+    [members]; None for class weights (a weighted mean whose weights may differ per member)."""
+    import torch.nn.functional as F
+
+    p = p if p is not None else default_loss(classification)
+    if p.name == "cross_entropy":
+        if p.class_weights is not None:
+            return None
+        smoothing = p.label_smoothing
+
+        def cross_entropy(out, y):
+            flat = F.cross_entropy(
+                out.reshape(-1, out.shape[-1]), y.reshape(-1), reduction="none", label_smoothing=smoothing
+            )
+            return flat.view(y.shape).mean(1)
+
+        return cross_entropy
+    elementwise = {"mse": F.mse_loss, "mae": F.l1_loss}.get(p.name)
+    if elementwise is not None:
+        return lambda out, y: elementwise(out.reshape(y.shape), y, reduction="none").mean(1)
+    if p.name == "huber":
+        delta = p.delta
+        return lambda out, y: F.huber_loss(out.reshape(y.shape), y, reduction="none", delta=delta).mean(1)
+    raise ValueError(f"unknown loss {p.name!r}")
+
+
 TECHNIQUES = [
     Technique(
         "cross_entropy",

@@ -47,7 +47,7 @@ from common.protocol import Budget, EpochRecord
 from workers.build import build_model
 from workers.data import Standardizer, TrainData
 from workers.spec import ModelConfig
-from workers.techniques.losses import build_loss
+from workers.techniques.losses import build_loss, build_stacked_loss
 from workers.training.divergence import DivergenceGuard, constant_output_loss
 from workers.training.gradients import layer_matrix
 from workers.training.loop import Loop, steps_per_epoch
@@ -129,6 +129,10 @@ def train_packed(
     for i in sorted(alone):
         results[i] = _train_alone(members[i], data, dev, _out_dir(weights_dir, i))
     return results  # type: ignore[return-value]
+
+
+def _loss_key(m: _Member) -> str:
+    return "default" if m.phase.loss is None else m.phase.loss.model_dump_json()
 
 
 def _out_dir(weights_dir: Path | None, i: int) -> Path | None:
@@ -407,6 +411,14 @@ class Pack:
                 torch.tensor([c if c is not None else 1.0 for c in clips], device=dev),
                 torch.tensor([c is not None for c in clips], device=dev),
             )
+        # One call for every member's loss when they all have the same one (the usual pack).
+        losses = {_loss_key(m) for m in active}
+        self.stacked_loss = None
+        if len(losses) == 1:
+            m = active[0]
+            self.stacked_loss = build_stacked_loss(
+                m.phase.loss, classification=m.split.tensors.classification
+            )
         self.loss_sum = torch.zeros(n, device=dev)
         self.loss_max = torch.zeros(n, device=dev)
         self.norm_sum = torch.zeros(n, len(self.layers), device=dev)
@@ -527,7 +539,10 @@ class Pack:
             p.grad = None
         with self._autocast():
             out = self.stack.forward(xb, inputs.masks)
-        losses = torch.stack([m.criterion(out[i].float(), yb[i]) for i, m in enumerate(self.active)])
+        if self.stacked_loss is not None:
+            losses = self.stacked_loss(out.float(), yb)
+        else:
+            losses = torch.stack([m.criterion(out[i].float(), yb[i]) for i, m in enumerate(self.active)])
         losses.sum().backward()
         self.stack.zero_padding_grads()
         # A parameter the forward pass did not reach has no gradient: torch.optim skips it.
