@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +25,21 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUSES = {502, 503, 504}
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+
+_tls_context: ssl.SSLContext | None = None
+_tls_lock = threading.Lock()
+
+
+def shared_tls_context() -> ssl.SSLContext:
+    """The process's TLS context for every client (httpx's default: the CA bundle, or
+    SSL_CERT_FILE / SSL_CERT_DIR). Building one reads the whole CA bundle, about 20 ms of
+    CPU, and a trainer opens several clients per entry (claim, heartbeat): a burst of
+    entries spent a second of the device thread's CPU on it."""
+    global _tls_context
+    with _tls_lock:
+        if _tls_context is None:
+            _tls_context = httpx.create_ssl_context()
+        return _tls_context
 
 
 class Http:
@@ -50,7 +67,11 @@ class Http:
         self.max_backoff = max_backoff
         self._sleep = sleep
         self._client = httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
+            base_url=self.base_url,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+            verify=shared_tls_context(),
         )
 
     def close(self) -> None:

@@ -197,3 +197,24 @@ def test_prediction_upload_is_multipart_with_the_attempt_and_weights(serve):
 def test_base_url_must_be_http():
     with pytest.raises(ValueError, match="must start with http:// or https://"):
         Http("127.0.0.1:8000", None)
+
+
+def test_clients_share_one_tls_context_that_verifies_certificates(monkeypatch):
+    """A trainer opens clients per entry (claim, heartbeat): the CA bundle is read once per
+    process, not once per client, and the shared context still checks certificates."""
+    import ssl
+
+    import httpx
+
+    from podium_client import http
+
+    built = []
+    real = httpx.create_ssl_context
+    monkeypatch.setattr(http, "_tls_context", None)
+    monkeypatch.setattr(httpx, "create_ssl_context", lambda *a, **k: built.append(1) or real(*a, **k))
+    clients = [Http("https://podium.example", None) for _ in range(5)]
+    for client in clients:
+        client.close()
+    assert len(built) == 1
+    context = http.shared_tls_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
