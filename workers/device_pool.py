@@ -199,8 +199,9 @@ class DevicePool:
 
     @contextlib.contextmanager
     def arriving(self):
-        """Held by a task thread from its claim until its job is submitted: while any entry is
-        on its way, a free device waits (up to the gather window) for it to join a pack."""
+        """Held by a task thread from its start (before its claim) until its job is submitted:
+        while any entry is on its way, a free device waits (up to the gather window) for it
+        to join a pack, and a lone entry starts an open pack that it can join."""
         with self._cond:
             self._arriving += 1
         try:
@@ -317,8 +318,16 @@ class DevicePool:
                 )
         for job in members:
             self._waiting.remove(job)
+        # An open pack when mates may come: on a CPU the packed engine's step costs a lone
+        # entry about twice its own (vmap, the stacked optimiser), so an entry with nothing on
+        # its way trains alone, the fastest it can; on a GPU the engine's CUDA graphs are faster.
+        may_grow = len(members) > 1 or self._arriving > 0 or not self.device.startswith("cpu")
         pack = _Pack(
-            members=list(members), cost=cost, started_at=now, group=members[0].group, open=members[0].joinable
+            members=list(members),
+            cost=cost,
+            started_at=now,
+            group=members[0].group,
+            open=members[0].joinable and may_grow,
         )
         pack.order = list(members)
         self._running.append(pack)

@@ -16,6 +16,7 @@ participant-facing files; the scorer on the web tier computes the scores.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -193,7 +194,16 @@ def run_attempt(
     def client_factory(retries: int = 5) -> WorkerClient:
         return WorkerClient(settings.api_url, object_id, token, retries=retries, resource=resource)
 
-    with client_factory() as client:
+    # From the task's start until its job is submitted, the device's pool knows one more entry
+    # is on its way (a burst's messages, claims and data loads come one after another).
+    on_its_way = contextlib.ExitStack()
+    with contextlib.suppress(Exception):  # a device that cannot be had fails the attempt after its claim
+        from workers.device_pool import pool_for
+
+        pool = pool or pool_for(pick_device(settings.device))
+    if pool is not None:
+        on_its_way.enter_context(pool.arriving())
+    with on_its_way, client_factory() as client:
         try:
             order = client.claim(attempt)
         except Conflict as exc:
@@ -214,7 +224,9 @@ def run_attempt(
             interval = min(settings.heartbeat_interval, float(order.get("heartbeat_interval_s") or math.inf))
             with Heartbeat(lambda: client_factory(retries=1), attempt, interval) as beat:
                 try:
-                    return _attempt(client, order, attempt, settings, work, progress, beat, pool, deadline)
+                    return _attempt(
+                        client, order, attempt, settings, work, progress, beat, pool, deadline, on_its_way
+                    )
                 except Stop:
                     return "stopped"
                 except Conflict as exc:
@@ -254,14 +266,16 @@ def _attempt(
     beat: Heartbeat,
     pool: DevicePool | None,
     deadline: float,
+    on_its_way: contextlib.ExitStack,
 ) -> str:
     from workers import training  # torch: imported in the worker process only
     from workers.device_pool import Cancelled, pool_for
 
     pool = pool or pool_for(pick_device(settings.device))
-    # Claimed: until its job is submitted, the pool knows one more entry is on its way.
-    with pool.arriving():
+    try:
         entry = _submit(client, order, attempt, settings, work, progress, beat, pool, deadline)
+    finally:
+        on_its_way.close()
     refused = _post_epochs(client, attempt, entry, progress)
     if refused is not None:
         raise refused  # a Conflict (cancelled, superseded) or an unreachable platform

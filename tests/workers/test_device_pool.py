@@ -158,6 +158,27 @@ def test_a_free_device_waits_for_entries_on_their_way_and_not_for_the_gather_win
     assert pack_sizes(caplog) == [1, 2]
 
 
+def test_a_lone_entry_on_a_cpu_trains_alone_and_one_with_mates_on_their_way_in_an_open_pack(
+    make_pool, make_job, iris, monkeypatch
+):
+    """On a CPU the packed engine costs a lone entry about twice its own step: with nothing on
+    its way it trains through `train()` (exactly its solo run); with entries on their way it
+    starts an open pack they can join."""
+    from workers.training import packed
+
+    engine_runs = []
+    run = packed.Pack.run
+    monkeypatch.setattr(packed.Pack, "run", lambda self, dirs: engine_runs.append(1) or run(self, dirs))
+    pool = make_pool(settings={"gather_s": 0})
+    lone = make_job(variant(seed=0))
+    result = pool.submit(lone).result(30)
+    assert engine_runs == []
+    assert result.probabilities.tobytes() == solo(lone, iris).probabilities.tobytes()
+    with pool.arriving():
+        assert pool.submit(make_job(variant(seed=1))).result(30).stopped_reason == COMPLETED
+    assert engine_runs == [1]
+
+
 def test_packing_off_trains_every_entry_alone(make_pool, make_job, caplog):
     caplog.set_level("INFO", logger="workers.device_pool")
     pool = make_pool(settings={"packing": False})
@@ -226,10 +247,11 @@ def test_entries_arriving_while_a_pack_trains_join_it_at_an_epoch_boundary(make_
     pool = make_pool(settings={"gather_s": 0})
     first = make_job(variant(seed=0, epochs=30))
     later = [make_job(variant(seed=s, lr=0.02, epochs=3)) for s in (1, 2)]
-    future = pool.submit(first)
-    while len(first.records) < 2:  # the pack is under way
-        time.sleep(0.005)
-    futures = [pool.submit(job) for job in later]
+    with pool.arriving():  # the others' tasks have started
+        future = pool.submit(first)
+        while len(first.records) < 2:  # the pack is under way
+            time.sleep(0.005)
+        futures = [pool.submit(job) for job in later]
     results = [f.result(30) for f in futures]
     assert not future.done()  # the short ones left before the long one ended
     assert future.result(30).stopped_reason == COMPLETED
@@ -249,12 +271,13 @@ def test_a_pack_takes_no_newcomer_younger_than_another_groups_waiting_entry(make
     caplog.set_level("INFO", logger="workers.device_pool")
     pool = make_pool(settings={"gather_s": 0})
     first = make_job(variant(seed=0, epochs=20))
-    future = pool.submit(first)
-    while len(first.records) < 1:
-        time.sleep(0.005)
-    other = make_job(variant(WIDER, seed=1))
-    same = make_job(variant(seed=2))
-    futures = [pool.submit(other), pool.submit(same)]
+    with pool.arriving():
+        future = pool.submit(first)
+        while len(first.records) < 1:
+            time.sleep(0.005)
+        other = make_job(variant(WIDER, seed=1))
+        same = make_job(variant(seed=2))
+        futures = [pool.submit(other), pool.submit(same)]
     assert all(f.result(30).stopped_reason == COMPLETED for f in [future, *futures])
     wait_until_idle(pool)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("pack of")]
