@@ -7,12 +7,18 @@ exists (404). A study's runs are read by their study key (staff studies only).
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
-from django.http import Http404
+from datetime import datetime
 
+from django.db.models import Prefetch, QuerySet, Sum
+from django.http import Http404
+from django.utils import timezone
+
+from common.problems import Problem
+from common.protocol import Budget
 from podium.competitions.selectors import next_daily_reset, submission_phase
+from podium.errors import ApplicationError, NotFound
 from podium.lab.models import BASELINE_KEY, Ablation, LabRun, RunStatus
-from podium.lab.services import ablatable_entry, kept_sweep_variant, lab_quota_used, run_config_check
+from podium.submissions.models import Kind, Status, Submission
 from podium.submissions.validation import config_budget
 
 
@@ -135,3 +141,63 @@ def lab_runs(*, study_key: str | None = None, ids=None) -> QuerySet[LabRun]:
     if ids is not None:
         qs = qs.filter(pk__in=list(ids))
     return qs
+
+
+# --- rules the services ask too ---------------------------------------------
+
+
+def run_config_check(
+    raw: dict, *, dataset, budget: Budget, pretrain_datasets=()
+) -> tuple[object, list[Problem]]:
+    """A run's config parsed and checked against the dataset, the budget and the pre-training
+    datasets it may use, as the intake checks an entry's: (the config, []) or (None, problems)."""
+    from workers.spec import ConfigError, load_config, validate_for_dataset
+
+    try:
+        config = load_config(raw)
+    except ConfigError as exc:
+        return None, list(exc.problems)
+    allowed = {d.slug: d.manifest for d in pretrain_datasets}
+    found = validate_for_dataset(config, dataset.manifest, budget=budget, allowed_pretrain=allowed)
+    return (None, list(found)) if found else (config, [])
+
+
+def lab_quota_used(*, user, competition, now: datetime | None = None) -> int:
+    """The model-epochs the participant's ablations in this competition used today (UTC)."""
+    reset = next_daily_reset(now=now)
+    day_start = reset - timezone.timedelta(days=1)
+    used = Ablation.objects.filter(
+        owner=user, competition=competition, created_at__gte=day_start, created_at__lt=reset
+    ).aggregate(total=Sum("model_epochs"))["total"]
+    return int(used or 0)
+
+
+def is_ablatable(submission: Submission) -> bool:
+    """Whether an entry can be ablated: a model entry that was scored (the entry page asks too)."""
+    return submission.kind == Kind.CONFIG and submission.status == Status.SCORED
+
+
+def ablatable_entry(*, user, submission_id: int) -> Submission:
+    """The caller's own scored model entry (404 for anyone else's, 400 for another kind or state)."""
+    submission = (
+        Submission.objects.select_related("competition__dataset")
+        .filter(pk=submission_id, user_id=getattr(user, "pk", None))
+        .first()
+    )
+    if submission is None:
+        raise NotFound("No such submission of yours.")
+    if not is_ablatable(submission):
+        raise ApplicationError(
+            f"Only a scored model entry can be ablated; entry #{submission.pk} is a "
+            f"{submission.get_kind_display().lower()} that is {submission.status}.",
+            code="not_ablatable",
+        )
+    return submission
+
+
+def kept_sweep_variant(submission: Submission) -> int | None:
+    """The model of a sweep entry its run kept (`RunReport.variants.kept`): the one an ablation
+    starts from; None for an entry of one model (or an ensemble, ablated at its first seed)."""
+    variants = (submission.training_report or {}).get("variants") or {}
+    kept = variants.get("kept") if variants.get("kind") == "sweep" else None
+    return kept if isinstance(kept, int) else None

@@ -11,8 +11,7 @@ from django.views.decorators.http import require_POST
 from podium.competitions.selectors import competition_get, competition_phase, submission_phase
 from podium.errors import ApplicationError, page_message
 from podium.lab.models import BASELINE_KEY
-from podium.lab.selectors import ablation_list, ablation_status
-from podium.lab.services import is_ablatable
+from podium.lab.selectors import ablation_list, ablation_status, is_ablatable
 from podium.leaderboards.services import final_pick_toggle
 from podium.params import InvalidParameter, query_int
 from podium.submissions.models import ACTIVE_STATUSES
