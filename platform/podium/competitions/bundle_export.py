@@ -18,6 +18,7 @@ import yaml
 
 from podium.competitions.models import Competition, Dataset, Phase
 from podium.competitions.selectors import answer_key_bytes
+from podium.competitions.services import PHASE_FIELDS as PHASE_SETTINGS
 
 BUNDLE_FORMAT = "podium-competition-bundle"
 BUNDLE_VERSION = 1
@@ -54,27 +55,8 @@ COMPETITION_FIELDS = (
     "ladder_enabled",
     "ladder_step",
 )
-PHASE_FIELDS = (
-    "number",
-    "slug",
-    "title",
-    "description",
-    "starts_at",
-    "ends_at",
-    "late_entries",
-    "daily_limit",
-    "total_limit",
-    "max_final_picks",
-    "accepts_predictions",
-    "accepts_configs",
-    "budget_epochs",
-    "budget_params",
-    "budget_seconds",
-    "max_variants",
-    "lab_daily_epochs",
-    "split_seed",
-    "public_fraction",
-)
+# A phase in a bundle: its number, what its organiser sets, and what its answer key depends on.
+PHASE_FIELDS = ("number", *PHASE_SETTINGS, "split_seed", "public_fraction")
 DATETIME_FIELDS = frozenset({"starts_at", "ends_at", "merger_deadline"})
 
 

@@ -674,25 +674,24 @@ def competition_join(*, competition: Competition, user, now: dt.datetime | None 
 
 # What a phase's answer key depends on: fixed once the phase has its key, as a competition's.
 PHASE_FROZEN = frozenset({"dataset", "split_seed", "public_fraction"})
-PHASE_FIELDS = frozenset(
-    {
-        "slug",
-        "title",
-        "description",
-        "starts_at",
-        "ends_at",
-        "late_entries",
-        "daily_limit",
-        "total_limit",
-        "max_final_picks",
-        "accepts_predictions",
-        "accepts_configs",
-        "budget_epochs",
-        "budget_params",
-        "budget_seconds",
-        "max_variants",
-        "lab_daily_epochs",
-    }
+# What an organiser sets on a phase (in the order a competition bundle writes them).
+PHASE_FIELDS = (
+    "slug",
+    "title",
+    "description",
+    "starts_at",
+    "ends_at",
+    "late_entries",
+    "daily_limit",
+    "total_limit",
+    "max_final_picks",
+    "accepts_predictions",
+    "accepts_configs",
+    "budget_epochs",
+    "budget_params",
+    "budget_seconds",
+    "max_variants",
+    "lab_daily_epochs",
 )
 
 
@@ -748,7 +747,7 @@ def phase_create(
     """Add a phase after the competition's last one. With a dataset, the phase is scored on that
     dataset's hidden labels (its own answer key, partitioned by `split_seed` and
     `public_fraction`); without one, on the competition's answer key."""
-    unknown = set(fields) - PHASE_FIELDS
+    unknown = set(fields) - set(PHASE_FIELDS)
     if unknown:
         raise ApplicationError(
             f"Unknown phase settings: {', '.join(sorted(unknown))}.", code="invalid_phases"
@@ -793,7 +792,7 @@ def phase_update(*, phase: Phase, **fields) -> Phase:
             problems=[Problem(path=name, message=f"'{name}' cannot change") for name in sorted(frozen)],
             code="invalid_phases",
         )
-    unknown = set(fields) - PHASE_FIELDS
+    unknown = set(fields) - set(PHASE_FIELDS)
     if unknown:
         raise ApplicationError(
             f"Unknown phase settings: {', '.join(sorted(unknown))}.", code="invalid_phases"
