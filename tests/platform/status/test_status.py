@@ -3,6 +3,7 @@ GET /api/status/ and the /status/ page, with a real Celery worker answering the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -142,36 +143,32 @@ def test_status_says_the_broker_is_down_instead_of_failing(anon_api, dead_broker
     assert body["in_flight"] == {"queued": 0, "running": 0, "scoring": 0}
 
 
+@contextlib.contextmanager
+def celery_worker(log_path: Path, app: str, queues: str, node: str, *options: str, env: dict | None = None):
+    """A real Celery worker process of `app` on `queues`, logging to `log_path`, stopped after."""
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "platform"), str(ROOT)]),
+        **(env or {}),
+    }
+    command = [str(Path(sys.executable).parent / "celery"), "-A", app, "worker", "-Q", queues, *options]
+    command += ["-n", f"{node}@%h", "--without-mingle", "--without-gossip", "-l", "INFO"]
+    with log_path.open("wb") as log:
+        worker = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            yield worker
+        finally:
+            worker.terminate()
+            worker.wait(30)
+
+
 def test_workers_online_per_queue_from_a_real_worker(anon_api, redis_url, tmp_path):
     node = f"status-probe-{os.getpid()}"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "platform"), str(ROOT)])}
-    log = (tmp_path / "worker.log").open("wb")
-    worker = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "celery"),
-            "-A",
-            "podium",
-            "worker",
-            "-Q",
-            "maintenance",
-            "--pool",
-            "solo",
-            "-n",
-            f"{node}@%h",
-            "--without-mingle",
-            "--without-gossip",
-            "-l",
-            "INFO",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    log = tmp_path / "worker.log"
+    with celery_worker(log, "podium", "maintenance", node, "--pool", "solo") as worker:
         deadline = time.monotonic() + 90
-        while b" ready." not in (tmp_path / "worker.log").read_bytes():
-            assert worker.poll() is None, (tmp_path / "worker.log").read_text()
+        while b" ready." not in log.read_bytes():
+            assert worker.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "the worker did not start"
             time.sleep(0.2)
         body = anon_api.get("/api/status/").json()
@@ -179,10 +176,6 @@ def test_workers_online_per_queue_from_a_real_worker(anon_api, redis_url, tmp_pa
         workers = {q["name"]: q["workers"] for q in body["queues"]}
         assert workers["maintenance"] >= 1
         assert workers["gpu"] == 0 and workers["cpu"] == 0
-    finally:
-        worker.terminate()
-        worker.wait(30)
-        log.close()
 
 
 def test_the_status_page(client, settings, redis_url):
@@ -199,38 +192,12 @@ def test_each_trainers_devices_from_a_real_trainer(anon_api, client, redis_url, 
     """The trainer answers the status probe with its device's figures (its own inspect command:
     the trainer stays Django-free); the API and the page show them per device."""
     node = f"status-trainer-{os.getpid()}"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "platform"), str(ROOT)]),
-        "PODIUM_VAR_DIR": str(tmp_path),
-        "PODIUM_WORKER_DEVICE": "cpu",
-        "PODIUM_WORKER_MAX_IN_FLIGHT": "4",
-    }
-    log = (tmp_path / "trainer.log").open("wb")
-    trainer = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "celery"),
-            "-A",
-            "workers.celery_app",
-            "worker",
-            "-Q",
-            "gpu,cpu",
-            "-n",
-            f"{node}@%h",
-            "--without-mingle",
-            "--without-gossip",
-            "-l",
-            "INFO",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    env = {"PODIUM_VAR_DIR": str(tmp_path), "PODIUM_WORKER_DEVICE": "cpu", "PODIUM_WORKER_MAX_IN_FLIGHT": "4"}
+    log = tmp_path / "trainer.log"
+    with celery_worker(log, "workers.celery_app", "gpu,cpu", node, env=env) as trainer:
         deadline = time.monotonic() + 120
         while True:
-            assert trainer.poll() is None, (tmp_path / "trainer.log").read_text()
+            assert trainer.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "the trainer's device never showed on the status"
             body = anon_api.get("/api/status/").json()
             mine = [d for d in body["devices"] if d["worker"].startswith(f"{node}@")]
@@ -245,7 +212,3 @@ def test_each_trainers_devices_from_a_real_trainer(anon_api, client, redis_url, 
         assert {q["name"]: q["workers"] for q in body["queues"]}["cpu"] >= 1
         page = client.get("/status/").content.decode()
         assert 'data-testid="status-devices"' in page and node in page
-    finally:
-        trainer.terminate()
-        trainer.wait(30)
-        log.close()
