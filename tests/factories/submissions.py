@@ -42,3 +42,33 @@ def predictions_csv(competition, *, label: str | None = None, drop: int = 0) -> 
     ids = competition_test_ids(competition)[drop:]
     label = label or manifest["classes"][0]
     return ("id,target\n" + "".join(f"{i},{label}\n" for i in ids)).encode()
+
+
+def sweep_report(**kept) -> dict:
+    """A worker's `RunReport` for a two-variant lr sweep that kept its second variant
+    (lr=0.05); `kept` overrides fields of that variant's outcome."""
+    outcomes = [
+        {
+            "index": 0,
+            "label": "lr=0.01",
+            "stopped_reason": "completed",
+            "epochs_run": 3,
+            "val_metric": {"name": "accuracy", "value": 0.75},
+            "val_loss": 0.6,
+        },
+        {
+            "index": 1,
+            "label": "lr=0.05",
+            "stopped_reason": "completed",
+            "epochs_run": 3,
+            "val_metric": {"name": "accuracy", "value": 0.92},
+            "val_loss": 0.3,
+            **kept,
+        },
+    ]
+    return {
+        "stopped_reason": "completed",
+        "stop_message": "variant 1 (lr=0.05): completed 3 epochs",
+        "notes": ["the sweep trained 2 variants and kept variant 1 (lr=0.05), best on the validation rows"],
+        "variants": {"kind": "sweep", "select": "metric", "kept": 1, "outcomes": outcomes},
+    }

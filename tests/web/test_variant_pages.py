@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 from django.db import transaction
 
+from tests.factories.submissions import sweep_report
 from tests.web.entries import config_entry
 from tests.web.factories import competition
 
@@ -26,34 +27,9 @@ train:
 sweep: {grid: {lr: [0.01, 0.05]}}
 """
 
-REPORT = {
-    "stopped_reason": "completed",
-    "stop_message": "variant 1 (lr=0.05): completed 3 epochs",
-    "notes": ["the sweep trained 2 variants and kept variant 1 (lr=0.05), best on the validation rows"],
-    "variants": {
-        "kind": "sweep",
-        "select": "metric",
-        "kept": 1,
-        "outcomes": [
-            {
-                "index": 0,
-                "label": "lr=0.01",
-                "stopped_reason": "completed",
-                "epochs_run": 3,
-                "val_metric": {"name": "accuracy", "value": 0.75},
-                "val_loss": 0.6,
-            },
-            {
-                "index": 1,
-                "label": "lr=0.05",
-                "stopped_reason": "early_stopping",
-                "epochs_run": 2,
-                "val_metric": {"name": "accuracy", "value": 0.9},
-                "val_loss": 0.3,
-            },
-        ],
-    },
-}
+REPORT = sweep_report(
+    stopped_reason="early_stopping", epochs_run=2, val_metric={"name": "accuracy", "value": 0.9}
+)
 
 
 def _join(comp, user):

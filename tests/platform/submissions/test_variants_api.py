@@ -11,7 +11,7 @@ import pytest
 
 from podium.submissions.models import EpochMetric, Kind, Status, Submission
 from tests.factories.competitions import make_competition, make_participations
-from tests.factories.submissions import make_submission, predictions_csv
+from tests.factories.submissions import make_submission, predictions_csv, sweep_report
 
 pytestmark = pytest.mark.django_db
 
@@ -195,34 +195,7 @@ def test_an_epoch_of_no_variant_is_refused(running_sweep, variant):
     assert not EpochMetric.objects.exists()
 
 
-REPORT = {
-    "stopped_reason": "completed",
-    "stop_message": "variant 1 (lr=0.05): completed 3 epochs",
-    "notes": ["the sweep trained 2 variants and kept variant 1 (lr=0.05), best on the validation rows"],
-    "variants": {
-        "kind": "sweep",
-        "select": "metric",
-        "kept": 1,
-        "outcomes": [
-            {
-                "index": 0,
-                "label": "lr=0.01",
-                "stopped_reason": "completed",
-                "epochs_run": 3,
-                "val_metric": {"name": "accuracy", "value": 0.75},
-                "val_loss": 0.6,
-            },
-            {
-                "index": 1,
-                "label": "lr=0.05",
-                "stopped_reason": "completed",
-                "epochs_run": 3,
-                "val_metric": {"name": "accuracy", "value": 0.92},
-                "val_loss": 0.3,
-            },
-        ],
-    },
-}
+REPORT = sweep_report()
 
 
 def post_predictions(submission, report):
