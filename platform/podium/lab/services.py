@@ -33,6 +33,7 @@ from podium.lab.models import (
     RunStatus,
 )
 from podium.lab.selectors import ablatable_entry, kept_sweep_variant, lab_quota_used, run_config_check
+from podium.submissions.attempts import Attempts
 from podium.submissions.services import clean_message
 from podium.submissions.validation import config_budget
 
@@ -266,35 +267,28 @@ def ablation_cancel(*, user, ablation_id: int) -> Ablation:
 # --- worker callbacks --------------------------------------------------------------
 
 
+ATTEMPTS = Attempts(
+    model=LabRun,
+    noun="Lab run",
+    queued=RunStatus.QUEUED,
+    running=RunStatus.RUNNING,
+    failed=RunStatus.FAILED,
+    cancelled=RunStatus.CANCELLED,
+    active=tuple(RUN_ACTIVE),
+)
+
+
 def _conflict(run_id: int, attempt: int) -> Conflict:
-    row = LabRun.objects.filter(pk=run_id).values("status", "attempt").first()
-    if row is None:
-        return Conflict(f"Lab run #{run_id} does not exist.")
-    if row["status"] == RunStatus.CANCELLED:
-        return Conflict(f"Lab run #{run_id} was cancelled.")
-    if row["attempt"] != attempt:
-        return Conflict(
-            f"Attempt {attempt} of lab run #{run_id} is no longer current (now {row['attempt']})."
-        )
-    return Conflict(f"Lab run #{run_id} is {row['status']}; attempt {attempt} cannot do this now.")
+    return ATTEMPTS.conflict(run_id, attempt)
 
 
 def lab_run_claim(*, run_id: int, attempt: int) -> LabRun:
-    now = timezone.now()
-    changed = LabRun.objects.filter(pk=run_id, status=RunStatus.QUEUED, attempt=attempt).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now
-    )
-    if changed != 1:
-        raise _conflict(run_id, attempt)
+    ATTEMPTS.claim(run_id, attempt)
     return LabRun.objects.select_related("dataset").get(pk=run_id)
 
 
 def lab_run_heartbeat(*, run_id: int, attempt: int) -> None:
-    changed = LabRun.objects.filter(pk=run_id, status=RunStatus.RUNNING, attempt=attempt).update(
-        heartbeat_at=timezone.now()
-    )
-    if changed != 1:
-        raise _conflict(run_id, attempt)
+    ATTEMPTS.heartbeat(run_id, attempt)
 
 
 @transaction.atomic
@@ -424,13 +418,8 @@ def _store_difference(run: LabRun, difference: tuple) -> None:
 def lab_run_fail(*, run_id: int, attempt: int, message: str, report: dict | None = None) -> LabRun:
     """Fail the current attempt with a readable reason; a repeat is a no-op."""
     extra = {"report": report} if report is not None else {}
-    changed = LabRun.objects.filter(pk=run_id, attempt=attempt, status__in=RUN_ACTIVE).update(
-        status=RunStatus.FAILED, error_message=clean_message(message), finished_at=timezone.now(), **extra
-    )
-    run = LabRun.objects.get(pk=run_id)
-    if changed != 1 and not (run.status == RunStatus.FAILED and run.attempt == attempt):
-        raise _conflict(run_id, attempt)
-    return run
+    ATTEMPTS.fail(run_id, attempt, error_message=clean_message(message), **extra)
+    return LabRun.objects.get(pk=run_id)
 
 
 # --- the reaper -----------------------------------------------------------------------

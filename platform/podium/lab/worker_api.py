@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, permissions, status
 from rest_framework.response import Response
 
-from podium.errors import ApplicationError, Conflict
+from podium.errors import ApplicationError
 from podium.lab import services
 from podium.lab.models import LabRun
 from podium.lab.tokens import LAB_SALT
@@ -26,6 +26,8 @@ from podium.submissions.worker_api import (
     FailInputSerializer,
     WorkerApi,
     WorkerTokenAuthentication,
+    epoch_records,
+    heartbeat_answer,
     run_report_of,
 )
 
@@ -61,23 +63,14 @@ class LabWorkerHeartbeatApi(LabWorkerApi):
     @extend_schema(request=AttemptSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, run_id):
         attempt = self.attempt_of(request)
-        try:
-            services.lab_run_heartbeat(run_id=run_id, attempt=attempt)
-        except Conflict as exc:
-            return Response({"continue": False, "detail": exc.detail}, status=status.HTTP_409_CONFLICT)
-        return Response({"continue": True})
+        return heartbeat_answer(lambda: services.lab_run_heartbeat(run_id=run_id, attempt=attempt))
 
 
 class LabWorkerEpochApi(LabWorkerApi):
     @extend_schema(request=EpochInputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, run_id):
         attempt = self.attempt_of(request)
-        serializer = EpochInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        records = []
-        for record in serializer.validated_data["records"]:
-            data = dict(record["data"])
-            records.append({"epoch": record["epoch"], "variant": data.pop("variant", 0), "data": data})
+        records = epoch_records(request.data)
         services.lab_run_record_epochs(run_id=run_id, attempt=attempt, records=records)
         return Response({"ok": True, "stored": len(records)})
 

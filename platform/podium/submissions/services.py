@@ -23,6 +23,7 @@ from podium.competitions.selectors import competition_phase, competition_phases,
 from podium.errors import Conflict, NotAllowed
 from podium.leaderboards.services import board_record_entry, board_record_score
 from podium.submissions import dispatch, queue
+from podium.submissions.attempts import Attempts
 from podium.submissions.entrants import Entrant
 from podium.submissions.errors import SubmissionInvalid
 from podium.submissions.limits import (
@@ -222,37 +223,30 @@ def submission_cancel(*, submission: Submission) -> Submission:
 # --- worker callbacks ---------------------------------------------------------
 
 
+ATTEMPTS = Attempts(
+    model=Submission,
+    noun="Submission",
+    queued=Status.QUEUED,
+    running=Status.RUNNING,
+    failed=Status.FAILED,
+    cancelled=Status.CANCELLED,
+    active=tuple(ACTIVE_STATUSES),
+)
+
+
 def _conflict_reason(submission_id: int, attempt: int) -> Conflict:
-    row = Submission.objects.filter(pk=submission_id).values("status", "attempt").first()
-    if row is None:
-        return Conflict(f"Submission #{submission_id} does not exist.")
-    if row["status"] == Status.CANCELLED:
-        return Conflict(f"Submission #{submission_id} was cancelled.")
-    if row["attempt"] != attempt:
-        return Conflict(
-            f"Attempt {attempt} of submission #{submission_id} is no longer current (now {row['attempt']})."
-        )
-    return Conflict(f"Submission #{submission_id} is {row['status']}; attempt {attempt} cannot do this now.")
+    return ATTEMPTS.conflict(submission_id, attempt)
 
 
 def submission_claim(*, submission_id: int, attempt: int) -> Submission:
-    now = timezone.now()
-    changed = Submission.objects.filter(pk=submission_id, status=Status.QUEUED, attempt=attempt).update(
-        status=Status.RUNNING, started_at=now, heartbeat_at=now
-    )
-    if changed != 1:
-        raise _conflict_reason(submission_id, attempt)
+    ATTEMPTS.claim(submission_id, attempt)
     # A claimed message leaves the window: the next entry in fair order takes its place.
     queue.release_on_commit()
     return Submission.objects.select_related("competition__dataset").get(pk=submission_id)
 
 
 def submission_heartbeat(*, submission_id: int, attempt: int) -> None:
-    changed = Submission.objects.filter(pk=submission_id, status=Status.RUNNING, attempt=attempt).update(
-        heartbeat_at=timezone.now()
-    )
-    if changed != 1:
-        raise _conflict_reason(submission_id, attempt)
+    ATTEMPTS.heartbeat(submission_id, attempt)
 
 
 @transaction.atomic
@@ -379,17 +373,9 @@ def submission_fail(
     """Fail the current attempt; a repeat is a no-op, a stale attempt changes nothing.
     `report` (a `common.protocol.RunReport` from the worker) is stored with the reason."""
     extra = {"training_report": report} if report is not None else {}
-    changed = (
-        Submission.objects.filter(pk=submission_id, attempt=attempt)
-        .filter(status__in=ACTIVE_STATUSES)
-        .update(
-            status=Status.FAILED, error_message=clean_message(message), finished_at=timezone.now(), **extra
-        )
-    )
+    failed_now = ATTEMPTS.fail(submission_id, attempt, error_message=clean_message(message), **extra)
     submission = Submission.objects.select_related("competition").get(pk=submission_id)
-    if changed != 1 and not (submission.status == Status.FAILED and submission.attempt == attempt):
-        raise _conflict_reason(submission_id, attempt)
-    if changed == 1:
+    if failed_now:
         board_record_entry(submission=submission)
         _mail_on_commit(submission_id)
         queue.release_on_commit()  # a released entry that fails before its claim frees its place

@@ -8,6 +8,7 @@ and the attempt it names.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
@@ -118,15 +119,22 @@ class WorkerClaimApi(WorkerApi):
         return Response(claim_payload(submission=submission, request=request))
 
 
+def heartbeat_answer(beat: Callable[[], None]) -> Response:
+    """A heartbeat's answer: go on, or stop (409) with the reason the beat was refused."""
+    try:
+        beat()
+    except Conflict as exc:
+        return Response({"continue": False, "detail": exc.detail}, status=status.HTTP_409_CONFLICT)
+    return Response({"continue": True})
+
+
 class WorkerHeartbeatApi(WorkerApi):
     @extend_schema(request=AttemptSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, submission_id):
         attempt = self.attempt_of(request)
-        try:
-            services.submission_heartbeat(submission_id=submission_id, attempt=attempt)
-        except Conflict as exc:
-            return Response({"continue": False, "detail": exc.detail}, status=status.HTTP_409_CONFLICT)
-        return Response({"continue": True})
+        return heartbeat_answer(
+            lambda: services.submission_heartbeat(submission_id=submission_id, attempt=attempt)
+        )
 
 
 class EpochRecordSerializer(serializers.Serializer):
@@ -176,16 +184,23 @@ class EpochInputSerializer(serializers.Serializer):
         return attrs
 
 
+def epoch_records(data) -> list[dict]:
+    """The records of an epochs post, checked (`EpochInputSerializer`): each `{"epoch",
+    "variant", "data"}`, the variant taken out of the data (0 when absent)."""
+    serializer = EpochInputSerializer(data=data)
+    serializer.is_valid(raise_exception=True)
+    records = []
+    for record in serializer.validated_data["records"]:
+        fields = dict(record["data"])
+        records.append({"epoch": record["epoch"], "variant": fields.pop("variant", 0), "data": fields})
+    return records
+
+
 class WorkerEpochApi(WorkerApi):
     @extend_schema(request=EpochInputSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request, submission_id):
         attempt = self.attempt_of(request)
-        serializer = EpochInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        records = []
-        for record in serializer.validated_data["records"]:
-            data = dict(record["data"])
-            records.append({"epoch": record["epoch"], "variant": data.pop("variant", 0), "data": data})
+        records = epoch_records(request.data)
         services.submission_record_epochs(submission_id=submission_id, attempt=attempt, records=records)
         return Response({"ok": True, "stored": len(records)})
 
