@@ -33,7 +33,7 @@ from podium.competitions.models import (
     Participation,
     Phase,
 )
-from podium.competitions.phases import window_problems
+from podium.competitions.phases import INHERITED, window_problems
 from podium.competitions.selectors import (  # noqa: F401  (answer_key_* re-exported for the scorer)
     answer_key_for,
     answer_key_sha256,
@@ -675,24 +675,7 @@ def competition_join(*, competition: Competition, user, now: dt.datetime | None 
 # What a phase's answer key depends on: fixed once the phase has its key, as a competition's.
 PHASE_FROZEN = frozenset({"dataset", "split_seed", "public_fraction"})
 # What an organiser sets on a phase (in the order a competition bundle writes them).
-PHASE_FIELDS = (
-    "slug",
-    "title",
-    "description",
-    "starts_at",
-    "ends_at",
-    "late_entries",
-    "daily_limit",
-    "total_limit",
-    "max_final_picks",
-    "accepts_predictions",
-    "accepts_configs",
-    "budget_epochs",
-    "budget_params",
-    "budget_seconds",
-    "max_variants",
-    "lab_daily_epochs",
-)
+PHASE_FIELDS = ("slug", "title", "description", "starts_at", "ends_at", "late_entries", *INHERITED)
 
 
 class PhaseInvalid(ApplicationError):
