@@ -4,10 +4,11 @@ entry each, and each single entry's wait is measured, fair order against FIFO.
 Starts a private platform (gunicorn, the scorer, the trainer, the maintenance worker and
 beat, a private redis-server as broker and cache) on a fresh PostgreSQL database, then
 runs the same scenario twice, once per `PODIUM_DISPATCH_ORDER` (each on a fresh platform
-and competition). The trainer is busy with a long entry of a third party while the burst
-comes, as on a competition's last day: the flooder POSTs --flood tiny model configs from 4
+and competition). The trainers are busy while the burst comes, as on a competition's last
+day: a third party's long entries hold every one of their slots (--slots entries in flight per
+trainer, PODIUM_WORKER_MAX_IN_FLIGHT); the flooder POSTs --flood tiny model configs from 4
 connections at once, then (--singles-after seconds after the flood's last POST) ten other
-participants POST one each; then the long entry is cancelled and the trainer takes the
+participants POST one each; then the long entries are cancelled and the trainers take the
 queue. All of the burst is thus waiting before the first of it can start, whatever this
 machine's intake rate. It reads from the database when each entry started (claimed by the
 trainer) and reports, for each single entry, its wait (POST to start), its place among all
@@ -57,7 +58,7 @@ train:
   batch_size: 32
   optimizer: {name: adam, lr: 0.01}
 """
-# The third party's entry that keeps the trainer busy during the burst (cancelled after it).
+# The third party's entries that keep the trainers busy during the burst (cancelled after it).
 BLOCKER = """\
 version: 1
 seed: 0
@@ -207,7 +208,7 @@ def run_order(order: str, args, tokens, db_url, redis, tmp: Path) -> dict:
         platform.start_web()
         platform.start_scorer()
         for _ in range(args.trainers):
-            platform.start_trainer()
+            platform.start_trainer({"PODIUM_WORKER_MAX_IN_FLIGHT": str(args.slots)})
         platform.start_maintenance()
         platform.start_beat()
         # Warm the trainer (dataset cache, imports) and let beat read its capacity.
@@ -224,11 +225,11 @@ def run_order(order: str, args, tokens, db_url, redis, tmp: Path) -> dict:
         with httpx.Client(
             base_url=platform.url, headers={"Authorization": f"Token {tokens['warmup']}"}, timeout=60
         ) as c:
-            blocker = post_config(c, slug, BLOCKER)
+            blockers = [post_config(c, slug, BLOCKER) for _ in range(args.slots * args.trainers)]
         wait_until(
-            lambda: Submission.objects.get(pk=blocker).status == "running",
-            60,
-            "the long entry to run",
+            lambda: Submission.objects.filter(pk__in=blockers, status="running").count() == len(blockers),
+            120,
+            "the long entries to fill the trainers",
             interval=0.1,
         )
         time.sleep(1.5)  # beat's release tick has read the trainers' capacity by now
@@ -239,9 +240,10 @@ def run_order(order: str, args, tokens, db_url, redis, tmp: Path) -> dict:
         window = args.window or cache.get(queue.CAPACITY_CACHE_KEY) or queue.DEFAULT_WINDOW
 
         flood, singles, post_s = burst(platform.url, slug, tokens, args.flood, args.singles_after)
-        if Submission.objects.get(pk=blocker).status != "running":
-            raise RuntimeError("the long entry ended before the burst was in: give it more epochs")
-        submission_cancel(submission=Submission.objects.get(pk=blocker))
+        if Submission.objects.filter(pk__in=blockers, status="running").count() != len(blockers):
+            raise RuntimeError("a long entry ended before the burst was in: give them more epochs")
+        for blocker in Submission.objects.filter(pk__in=blockers):
+            submission_cancel(submission=blocker)
         twelfth = flood[TWELFTH - 1]
 
         def decided() -> bool:
@@ -318,6 +320,9 @@ def main() -> int:
         "--singles-after", type=float, default=0.0, help="seconds after the flood's last POST"
     )
     parser.add_argument("--trainers", type=int, default=1)
+    parser.add_argument(
+        "--slots", type=int, default=4, help="entries in flight per trainer (PODIUM_WORKER_MAX_IN_FLIGHT)"
+    )
     parser.add_argument("--window", type=int, default=0, help="PODIUM_DISPATCH_WINDOW (0: derived)")
     parser.add_argument("--timeout", type=float, default=1200)
     args = parser.parse_args()
@@ -360,7 +365,7 @@ def main() -> int:
 
     print()
     print(
-        f"fairness: a flood of {args.flood} entries and {SINGLES} single entries, {args.trainers} trainer(s), {os.cpu_count()} CPUs"
+        f"fairness: a flood of {args.flood} entries and {SINGLES} single entries, {args.trainers} trainer(s) of {args.slots} slots, {os.cpu_count()} CPUs"
     )
     for result in results:
         report(result)

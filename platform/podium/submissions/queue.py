@@ -50,6 +50,12 @@ IN_FLIGHT = RELEASED | Q(status=Status.RUNNING)
 # The window when none is set and no training worker's capacity has been read (a
 # filesystem broker has no remote control; a locmem cache is private to its process).
 DEFAULT_WINDOW = 4
+# Released messages per training worker process (at most the messages it holds at once): one
+# on its way while the other is claimed. A worker with free threads claims what it receives at
+# once and each claim releases the next, so more would not feed it faster; but every released
+# message stands in the broker ahead of a newcomer's entry while the workers are full, so more
+# would make a single entry wait behind that many of a flood.
+RELEASED_PER_WORKER = 2
 CAPACITY_CACHE_KEY = "podium:dispatch:capacity"
 CAPACITY_REFRESH_S = 60
 # One PostgreSQL advisory lock key for every dispatcher ("podium-release" as a number).
@@ -146,7 +152,7 @@ def fair_order(
 
 def dispatch_window() -> int:
     """How many released entries may wait unclaimed: PODIUM_DISPATCH_WINDOW when set, else
-    the training workers' capacity as last read (the messages they hold at once), else
+    what the training workers take as last read (`training_capacity_refresh`), else
     DEFAULT_WINDOW."""
     if settings.PODIUM_DISPATCH_WINDOW:
         return settings.PODIUM_DISPATCH_WINDOW
@@ -155,10 +161,10 @@ def dispatch_window() -> int:
 
 
 def training_capacity_refresh() -> int | None:
-    """Read the training workers' capacity (the sum of their prefetch counts: the messages
-    each holds at once) through Celery's remote control and keep it for dispatch_window.
-    At most every CAPACITY_REFRESH_S; None when no worker answered or the broker has no
-    remote control (the filesystem broker)."""
+    """Read what the training workers take through Celery's remote control and keep it for
+    dispatch_window: RELEASED_PER_WORKER per worker consuming the training queue, at most its
+    prefetch count (the messages it holds at once). At most every CAPACITY_REFRESH_S; None
+    when no worker answered or the broker has no remote control (the filesystem broker)."""
     if settings.PODIUM_DISPATCH_WINDOW or cache.get(CAPACITY_CACHE_KEY + ":fresh"):
         return None
     cache.set(CAPACITY_CACHE_KEY + ":fresh", True, CAPACITY_REFRESH_S)
@@ -172,7 +178,7 @@ def training_capacity_refresh() -> int | None:
         log.info("training capacity not read: %s", exc)
         return None
     capacity = sum(
-        int((stats.get(node) or {}).get("prefetch_count") or 0)
+        min(RELEASED_PER_WORKER, int((stats.get(node) or {}).get("prefetch_count") or 0))
         for node, consumed in queues.items()
         if any(q.get("name") == settings.PODIUM_TRAIN_QUEUE for q in consumed or [])
     )

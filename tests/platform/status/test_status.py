@@ -188,9 +188,10 @@ def test_the_status_page(client, settings, redis_url):
     assert "/api/status/" in html
 
 
-def test_each_trainers_devices_from_a_real_trainer(anon_api, client, redis_url, tmp_path):
+def test_each_trainers_devices_from_a_real_trainer(anon_api, client, redis_url, tmp_path, settings):
     """The trainer answers the status probe with its device's figures (its own inspect command:
-    the trainer stays Django-free); the API and the page show them per device."""
+    the trainer stays Django-free); the API and the page show them per device. The fair queue
+    reads from it how many released entries may wait for it (two, though it holds four)."""
     node = f"status-trainer-{os.getpid()}"
     env = {"PODIUM_VAR_DIR": str(tmp_path), "PODIUM_WORKER_DEVICE": "cpu", "PODIUM_WORKER_MAX_IN_FLIGHT": "4"}
     log = tmp_path / "trainer.log"
@@ -212,3 +213,12 @@ def test_each_trainers_devices_from_a_real_trainer(anon_api, client, redis_url, 
         assert {q["name"]: q["workers"] for q in body["queues"]}["cpu"] >= 1
         page = client.get("/status/").content.decode()
         assert 'data-testid="status-devices"' in page and node in page
+
+        from django.core.cache import cache
+
+        from podium.submissions import queue
+
+        settings.PODIUM_DISPATCH_WINDOW = 0
+        cache.delete(queue.CAPACITY_CACHE_KEY + ":fresh")
+        assert queue.training_capacity_refresh() == queue.RELEASED_PER_WORKER == 2
+        assert queue.dispatch_window() == 2
