@@ -244,6 +244,9 @@ def main() -> int:
     parser.add_argument("--latency", type=int, default=10, help="POST -> first epoch samples (default 10)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument(
+        "--window", type=int, default=0, help="PODIUM_DISPATCH_WINDOW (default: what beat derives for one trainer)"
+    )
+    parser.add_argument(
         "--in-flight", type=int, default=None, help="PODIUM_WORKER_MAX_IN_FLIGHT (default: entries)"
     )
     parser.add_argument(
@@ -280,9 +283,10 @@ def main() -> int:
         platform.env.update({"PODIUM_LOG_LEVEL": "INFO", "PODIUM_DEBUG": "0"})
         # The harness's fault-test timings would have the reaper race the bench; there is no beat here.
         platform.env["PODIUM_QUEUED_TIMEOUT_S"] = "3600"
-        # The fair queue's window comes from the trainers' capacity, read by beat; without beat
-        # it would be the fallback of 4 messages, and the pool could gather no more than that.
-        platform.env["PODIUM_DISPATCH_WINDOW"] = str(max(args.entries, 16))
+        # The fair queue's window as beat derives it for one trainer (there is no beat here).
+        from podium.submissions.queue import RELEASED_PER_WORKER
+
+        platform.env["PODIUM_DISPATCH_WINDOW"] = str(args.window or RELEASED_PER_WORKER)
         platform.start_web(workers=2, threads=8)
         off = run_mode(platform, args, False, slug, tokens, configs)
         on = run_mode(platform, args, True, slug, tokens, configs)
