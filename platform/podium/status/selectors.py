@@ -65,8 +65,11 @@ def entry_figures(*, now: datetime) -> dict:
 
 def training_devices(by_node: dict[str, list[dict]]) -> list[dict]:
     """One row per device of each trainer, in node order, with the figures the trainer gave
-    (`common.protocol.DeviceStats`) and its node."""
-    return [{"worker": node, **device} for node in sorted(by_node) for device in by_node[node]]
+    (`common.protocol.DeviceStats`) and the worker's name: its node name without the host
+    (`trainer1@gpu-7.internal` -> `trainer1`): the status is public, the machines' names are not."""
+    return [
+        {"worker": node.split("@", 1)[0], **device} for node in sorted(by_node) for device in by_node[node]
+    ]
 
 
 def platform_status(*, now: datetime | None = None) -> dict:
