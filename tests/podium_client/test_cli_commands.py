@@ -244,10 +244,19 @@ def test_version(cli):
     assert result.output == f"podium {metadata.version('podium')}\n"
 
 
-def test_shell_completion_is_offered(cli):
-    result = cli("--show-completion", "bash")
-    assert result.exit_code == 0, result.output
-    assert "_PODIUM_COMPLETE" in result.output
+def test_shell_completion_is_offered():
+    """`podium --show-completion` as a participant types it: in their shell (bash here), which
+    the command finds among its parent processes (whatever started the test run)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    podium = Path(sys.executable).parent / "podium"
+    # Not the script's last command: bash would exec it in its own place, leaving no shell above.
+    script = f"'{podium}' --show-completion; status=$?; exit $status"
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "_PODIUM_COMPLETE" in result.stdout and "complete " in result.stdout
 
 
 def test_an_unreachable_site_is_one_line(cli):
