@@ -244,7 +244,10 @@ def main() -> int:
     parser.add_argument("--latency", type=int, default=10, help="POST -> first epoch samples (default 10)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument(
-        "--window", type=int, default=0, help="PODIUM_DISPATCH_WINDOW (default: what beat derives for one trainer)"
+        "--window",
+        type=int,
+        default=0,
+        help="PODIUM_DISPATCH_WINDOW (default: what beat derives for one trainer)",
     )
     parser.add_argument(
         "--in-flight", type=int, default=None, help="PODIUM_WORKER_MAX_IN_FLIGHT (default: entries)"
