@@ -3,7 +3,7 @@ live server, positive and negative cases and the schema's links, and every check
 
 The schema is read from the running server (`/api/schema/`), as a client generator reads it.
 The run is seeded and bounded (a few examples per operation), so it is the same run every time
-and fits in `make test` (about two minutes here). The worker callbacks (`/api/worker/`) are left
+and fits in `make test` (about 40 seconds here). The worker callbacks (`/api/worker/`) are left
 out: they take only a worker token, which names one submission and one attempt, so a participant's
 run would get 401 from all of them; tests/platform/submissions test them with real tokens.
 """
