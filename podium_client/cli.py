@@ -456,20 +456,28 @@ def _models_line(report: dict | None) -> str:
     return f"ensemble of {len(outcomes)} seeds, predictions averaged{tail}"
 
 
-def _watch(client: PodiumClient, submission_id: int, interval: float = 1.0, timeout: float = 3600) -> dict:
-    entry = client.submission(submission_id)
+def _live_until_final(fetch, view, final, *, interval: float, first=None, timeout: float = 3600) -> dict:
+    """Show `view(fetch())` live (`first`: the answer already fetched), fetched again every
+    `interval` seconds until its status is in `final` (or `timeout`); returns the last answer."""
+    thing = first if first is not None else fetch()
     deadline = time.monotonic() + timeout
-    with Live(_status_view(entry), console=out, refresh_per_second=4, transient=False) as live:
-        while entry.get("status") not in FINAL_STATUSES and time.monotonic() < deadline:
+    with Live(view(thing), console=out, refresh_per_second=4, transient=False) as live:
+        while thing.get("status") not in final and time.monotonic() < deadline:
             time.sleep(interval)
-            entry = client.submission(submission_id)
-            live.update(_status_view(entry))
+            thing = fetch()
+            live.update(view(thing))
     if not out.is_terminal:
         # Rich ends the live display with a newline on a terminal only: piped into a file or
         # another program, the last line would stay open (and a prompt follow on it).
         out.file.write("\n")
         out.file.flush()
-    return entry
+    return thing
+
+
+def _watch(client: PodiumClient, submission_id: int, interval: float = 1.0) -> dict:
+    return _live_until_final(
+        lambda: client.submission(submission_id), _status_view, FINAL_STATUSES, interval=interval
+    )
 
 
 @app.command()
@@ -782,23 +790,16 @@ def _ablation_blocks(ablation: dict, higher_is_better: bool | None) -> list:
     return parts
 
 
-def _watch_ablation(
-    client: PodiumClient, ablation_id: int, interval: float = 2.0, timeout: float = 3600
-) -> dict:
-    ablation = client.ablation(ablation_id)
-    direction = _higher_is_better(client, ablation.get("metric"))
-    deadline = time.monotonic() + timeout
-    with Live(
-        _ablation_view(ablation, direction, out.width), console=out, refresh_per_second=2, transient=False
-    ) as live:
-        while ablation.get("status") not in ABLATION_FINAL and time.monotonic() < deadline:
-            time.sleep(interval)
-            ablation = client.ablation(ablation_id)
-            live.update(_ablation_view(ablation, direction, out.width))
-    if not out.is_terminal:
-        out.file.write("\n")
-        out.file.flush()
-    return ablation
+def _watch_ablation(client: PodiumClient, ablation_id: int, interval: float = 2.0) -> dict:
+    first = client.ablation(ablation_id)
+    direction = _higher_is_better(client, first.get("metric"))
+    return _live_until_final(
+        lambda: client.ablation(ablation_id),
+        lambda ablation: _ablation_view(ablation, direction, out.width),
+        ABLATION_FINAL,
+        interval=interval,
+        first=first,
+    )
 
 
 @app.command()

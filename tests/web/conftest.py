@@ -151,3 +151,19 @@ def login(page, username: str, password: str = "correct-horse-battery"):
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/")
+
+
+def sign_up_and_join(page, base_url: str, username: str, competition: str) -> None:
+    """A new participant as a person becomes one: the sign-up form (the server hashes the
+    password as in production), then the competition's rules accepted and joined."""
+    page.goto("/accounts/signup/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Email").fill(f"{username}@example.com")
+    page.get_by_label("Password", exact=True).fill("a-long-unusual-passphrase")
+    page.get_by_label("Password confirmation").fill("a-long-unusual-passphrase")
+    page.get_by_role("button", name="Sign up").click()
+    page.wait_for_url(base_url + "/")
+    page.goto(f"/c/{competition}/rules/")
+    page.get_by_label("I accept the rules of this competition").check()
+    page.get_by_role("button", name="Accept the rules and join").click()
+    page.wait_for_url("**/data/")

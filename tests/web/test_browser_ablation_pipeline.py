@@ -12,7 +12,7 @@ import pytest
 
 from podium.competitions.management.commands.seed_demo import BUDGETS
 from tests.factories.competitions import make_competition
-from tests.web.conftest import Browser, shot, wait_until
+from tests.web.conftest import Browser, shot, sign_up_and_join, wait_until
 from tests.web.pipeline import podium_platform  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -37,18 +37,7 @@ def test_the_digits_cnn_example_is_ablated_from_the_website(web, podium_platform
 
     make_competition("digits", dataset="digits", title="Digits", **BUDGETS["digits"])
     page = web.new_page()
-    # A new participant (the server hashes passwords as in production: sign up, not a fixture).
-    page.goto("/accounts/signup/")
-    page.get_by_label("Username").fill("ablator")
-    page.get_by_label("Email").fill("ablator@example.com")
-    page.get_by_label("Password", exact=True).fill("a-long-unusual-passphrase")
-    page.get_by_label("Password confirmation").fill("a-long-unusual-passphrase")
-    page.get_by_role("button", name="Sign up").click()
-    page.wait_for_url(podium_platform.url + "/")
-    page.goto("/c/digits/rules/")
-    page.get_by_label("I accept the rules of this competition").check()
-    page.get_by_role("button", name="Accept the rules and join").click()
-    page.wait_for_url("**/data/")
+    sign_up_and_join(page, podium_platform.url, "ablator", "digits")
 
     # The example config as the Submit page offers it, submitted and scored by the workers.
     page.goto("/c/digits/submit/?kind=config")

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.web.conftest import Browser, shot, wait_until
+from tests.web.conftest import Browser, shot, sign_up_and_join, wait_until
 from tests.web.factories import competition
 from tests.web.pipeline import podium_platform  # noqa: F401 - fixture
 
@@ -40,18 +40,7 @@ def test_new_participant_submits_a_config_and_watches_it_scored(web, podium_plat
     competition(budget_epochs=3)
     page = web.new_page()
 
-    page.goto("/accounts/signup/")
-    page.get_by_label("Username").fill("newbie")
-    page.get_by_label("Email").fill("newbie@example.com")
-    page.get_by_label("Password", exact=True).fill("a-long-unusual-passphrase")
-    page.get_by_label("Password confirmation").fill("a-long-unusual-passphrase")
-    page.get_by_role("button", name="Sign up").click()
-    page.wait_for_url(podium_platform.url + "/")
-
-    page.goto("/c/iris-cup/rules/")
-    page.get_by_label("I accept the rules of this competition").check()
-    page.get_by_role("button", name="Accept the rules and join").click()
-    page.wait_for_url("**/data/")
+    sign_up_and_join(page, podium_platform.url, "newbie", "iris-cup")
     with page.expect_download() as info:
         page.get_by_role("link", name="Download train.csv").click()
     info.value.save_as(tmp_path / "train.csv")
